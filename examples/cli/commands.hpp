@@ -1,0 +1,21 @@
+// The perfq command-line tool's subcommands.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace perfq_cli {
+
+/// Bad command-line usage: the tool prints the message and the usage, exits 2.
+struct UsageError {
+  std::string message;
+};
+
+int run_cbf(const std::vector<std::string>& args);
+int run_phantom(const std::vector<std::string>& args);
+int run_info(const std::vector<std::string>& args);
+
+extern const char* const kCbfHelp;
+extern const char* const kPhantomHelp;
+
+}  // namespace perfq_cli

@@ -1,0 +1,63 @@
+/// @file
+/// @brief From an acquired ASL series to perfusion-weighted (ΔM) images: volume types
+/// (BIDS `aslcontext`), control/label pairing, averaging of repeats and outlier rejection.
+#pragma once
+
+#include <perfq/image.hpp>
+#include <perfq/protocol.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+PERFQ_NAMESPACE_BEGIN
+
+/// @brief What each volume of an ASL series holds (BIDS `aslcontext.tsv`).
+enum class VolumeType { Control, Label, M0Scan, DeltaM, Cbf, NoRf };
+
+/// @brief Parses a BIDS volume_type ("control", "label", "m0scan", "deltam", "cbf", "noRF").
+/// @throws InvalidArgument for any other text.
+PERFQ_API VolumeType parse_volume_type(const std::string& text);
+PERFQ_API const char* to_string(VolumeType type) noexcept;
+
+/// @brief How repeats are combined.
+struct AveragingOptions {
+  /// Drop outlier repeats before averaging. Rule: within each delay, each repeat's ΔM image is
+  /// summarised by its mean over the mask (over all finite voxels without a mask); a repeat
+  /// whose mean lies more than `outlier_threshold` robust standard deviations
+  /// (1.4826 × median absolute deviation) from the median of the repeats is dropped. Needs at
+  /// least 3 repeats; at most half of them are ever dropped (the farthest first).
+  bool robust = false;
+  double outlier_threshold = 3.0;
+  std::optional<View<const std::uint8_t>> mask;  ///< summary region for the rule above
+};
+
+/// @brief ΔM images, one per distinct delay, with what went into them.
+struct PreparedAsl {
+  Series<float> delta_m;  ///< one volume per delay, mean of control − label (or deltam)
+  std::vector<double> post_labeling_delay;  ///< s, per volume of delta_m (TI for PASL)
+  std::vector<double> labeling_duration;    ///< s, per volume of delta_m (0 for PASL)
+  std::vector<std::size_t> repeats;         ///< repeats averaged, per volume of delta_m
+  std::vector<std::size_t> rejected;        ///< repeats dropped as outliers, per volume
+  std::optional<Volume<float>> m0;          ///< mean of the series' m0scan volumes, if any
+  std::optional<Volume<float>> scanner_cbf;  ///< mean of scanner-made cbf volumes, if any
+  std::vector<std::string> notes;           ///< human-readable remarks (e.g. noRF ignored)
+};
+
+/// @brief Pairs and averages an ASL series.
+///
+/// Control and label volumes are paired in order of appearance (the k-th control with the
+/// k-th label, either order in time); `deltam` volumes are used as they are; `m0scan`
+/// volumes are averaged into `m0`; `noRF` volumes are ignored; `cbf` volumes are averaged
+/// into `scanner_cbf` and passed through. Repeats with the same (PLD, labeling duration)
+/// are averaged into one ΔM volume, in order of increasing delay.
+/// @param series the 4D series; `context.size()` must equal its number of volumes
+/// @param source file name used in error messages
+/// @throws InputError when the context does not match the series (field "volume_type"), when
+/// control and label counts differ or paired volumes have different delays, or when no
+/// perfusion-weighted volume exists.
+PERFQ_API PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>& context,
+                                  const AslProtocol& protocol, const AveragingOptions& options = {},
+                                  const std::string& source = {});
+
+PERFQ_NAMESPACE_END

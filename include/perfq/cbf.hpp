@@ -1,0 +1,65 @@
+/// @file
+/// @brief Single-delay CBF quantification (ASL white paper), on CPU or CUDA.
+///
+/// PCASL/CASL: `CBF = 6000 λ ΔM e^(PLD/T1b) / (2 α T1b M0 (1 − e^(−τ/T1b)))`
+/// PASL (QUIPSS II / Q2TIPS): `CBF = 6000 λ ΔM e^(TI/T1b) / (2 α TI1 M0)`
+/// with CBF in ml/100 g/min, α including background suppression, M0 divided by the
+/// short-TR factor, and for 2D readouts PLD (TI) + the slice's acquisition time.
+#pragma once
+
+#include <perfq/execution.hpp>
+#include <perfq/image.hpp>
+#include <perfq/protocol.hpp>
+
+#include <cstdint>
+#include <optional>
+
+PERFQ_NAMESPACE_BEGIN
+
+/// @brief Per-voxel outcome of a quantification. Output values of non-Ok voxels are 0.
+enum class VoxelStatus : std::uint8_t {
+  Ok = 0,
+  OutsideMask = 1,     ///< not computed: outside the mask
+  M0NotPositive = 2,   ///< M0 is zero or negative
+  NonFiniteInput = 3,  ///< ΔM or M0 is NaN or infinite
+  NonFiniteResult = 4  ///< the arithmetic overflowed
+};
+PERFQ_API const char* to_string(VoxelStatus status) noexcept;
+
+/// @brief The M0 used for calibration: an image on the ΔM grid, or one value for all voxels.
+struct M0Source {
+  std::optional<View<const float>> image;  ///< voxelwise M0 (one volume)
+  double value = 0;                        ///< used when `image` is empty
+  static M0Source from_image(View<const float> m0) { return M0Source{m0, 0.0}; }
+  static M0Source from_value(double m0) { return M0Source{std::nullopt, m0}; }
+};
+
+/// @brief Result of a single-delay quantification.
+struct CbfMaps {
+  Volume<float> cbf;               ///< ml/100 g/min; 0 where status is not Ok
+  Volume<std::uint8_t> status;     ///< VoxelStatus per voxel
+  ResolvedConstants constants;     ///< constants used
+  Backend backend = Backend::Cpu;  ///< backend that ran
+};
+
+/// @brief Quantifies CBF from one mean ΔM image.
+/// @param delta_m mean control − label, one volume
+/// @param m0 voxelwise image on the same grid, or one value
+/// @param protocol labeling type, PLD/TI (one distinct value), τ (PCASL/CASL) or TI1 (PASL),
+///        slice timing for 2D readouts, efficiencies, M0 repetition time
+/// @param mask optional; voxels outside get status OutsideMask
+/// @throws InvalidArgument for grid mismatches, several distinct delays, missing τ or TI1,
+///         a non-positive single M0 value, or out-of-range constants
+/// @throws BackendError when the requested backend cannot run
+PERFQ_API CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0,
+                               const AslProtocol& protocol, const Physiology& physiology,
+                               std::optional<View<const std::uint8_t>> mask = std::nullopt,
+                               const Execution& execution = {});
+
+/// @brief The factor that turns ΔM/M0 into CBF for one delay (double precision), i.e.
+/// `CBF = factor × ΔM / M0`. Exposed for tools that quantify elsewhere and for tests.
+/// @param delay PLD (PCASL/CASL) or TI (PASL), already including any slice offset
+PERFQ_API double single_delay_factor(LabelingType type, double delay, double labeling_duration,
+                                     double bolus_cutoff, const ResolvedConstants& constants);
+
+PERFQ_NAMESPACE_END

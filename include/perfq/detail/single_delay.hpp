@@ -1,0 +1,71 @@
+/// @file
+/// @brief The per-voxel single-delay quantification, shared by the CPU and CUDA backends.
+#pragma once
+
+#include <perfq/detail/macros.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace perfq {
+namespace detail {
+
+/// Status codes, mirroring perfq::VoxelStatus (kept as integers for device code).
+enum : std::uint8_t {
+  kStatusOk = 0,
+  kStatusOutsideMask = 1,
+  kStatusM0NotPositive = 2,
+  kStatusNonFiniteInput = 3,
+  kStatusNonFiniteResult = 4
+};
+
+/// False for NaN and ±Inf. No subtraction and no short-circuit, so it stays branch-free.
+PERFQ_HD inline bool is_finite(float v) { return (v <= 3.402823466e+38f) & (v >= -3.402823466e+38f); }
+
+/// The outcome of one voxel: CBF (0 unless status is Ok) and its status.
+struct VoxelResult {
+  float cbf;
+  std::uint8_t status;
+};
+
+/// The arithmetic of one voxel: `factor × ΔM / M0` with its validity checks, where `factor`
+/// holds 6000 λ e^(delay/T1b) / (2 α …) / m0_scale for the voxel's slice. Branch-free (the
+/// quotient is computed always and kept only where valid), so CPU loops over it vectorise.
+PERFQ_HD inline VoxelResult single_delay_voxel(float delta_m, float m0, float factor,
+                                               bool inside) {
+  const float value = factor * delta_m / m0;
+  // Every test is evaluated unconditionally (no short-circuit), then combined.
+  const bool finite_input = is_finite(m0) & is_finite(delta_m);
+  const bool positive_m0 = m0 > 0.0f;
+  const bool finite_value = is_finite(value);
+  const std::uint8_t s = !inside         ? kStatusOutsideMask
+                         : !finite_input ? kStatusNonFiniteInput
+                         : !positive_m0  ? kStatusM0NotPositive
+                         : !finite_value ? kStatusNonFiniteResult
+                                         : kStatusOk;
+  return VoxelResult{s == kStatusOk ? value : 0.0f, s};
+}
+
+/// Single-delay quantification of a whole image, one voxel per call (the GPU runs one thread
+/// per voxel; the CPU backend runs single_delay_voxel over slice runs instead).
+struct SingleDelayVoxel {
+  const float* delta_m = nullptr;
+  const float* m0 = nullptr;  ///< voxelwise M0, or nullptr to use m0_value
+  float m0_value = 0.0f;
+  const std::uint8_t* mask = nullptr;  ///< nullptr: every voxel
+  const float* slice_factor = nullptr;  ///< one per slice z
+  std::size_t slice_voxels = 0;         ///< nx × ny
+  float* cbf = nullptr;
+  std::uint8_t* status = nullptr;
+
+  PERFQ_HD void operator()(std::size_t i) const {
+    const VoxelResult r =
+        single_delay_voxel(delta_m[i], m0 != nullptr ? m0[i] : m0_value,
+                           slice_factor[i / slice_voxels], mask == nullptr || mask[i] != 0);
+    cbf[i] = r.cbf;
+    status[i] = r.status;
+  }
+};
+
+}  // namespace detail
+}  // namespace perfq

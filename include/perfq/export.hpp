@@ -1,0 +1,23 @@
+/// @file
+/// @brief Symbol visibility. perfq is built with hidden visibility by default; only
+/// entities marked PERFQ_API (core) or PERFQ_IO_API (I/O library) are exported.
+#pragma once
+
+#if defined(PERFQ_STATIC_DEFINE)
+#define PERFQ_API
+#define PERFQ_IO_API
+#elif defined(_WIN32)
+#ifdef perfq_EXPORTS
+#define PERFQ_API __declspec(dllexport)
+#else
+#define PERFQ_API __declspec(dllimport)
+#endif
+#ifdef perfq_io_EXPORTS
+#define PERFQ_IO_API __declspec(dllexport)
+#else
+#define PERFQ_IO_API __declspec(dllimport)
+#endif
+#else
+#define PERFQ_API __attribute__((visibility("default")))
+#define PERFQ_IO_API __attribute__((visibility("default")))
+#endif

@@ -1,0 +1,64 @@
+/// @file
+/// @brief A synthetic, brain-shaped ASL dataset with known truth: the demo's built-in data
+/// and a fixture for tests.
+///
+/// An ellipsoidal brain (cortical grey-matter shell, white matter, lateral ventricles,
+/// surrounding CSF) split into three arterial territories in each hemisphere: anterior
+/// (ACA, label 1), middle (MCA, label 2) and posterior (PCA, label 3), by the angle around
+/// the vertical axis through the brain's centre. Near the territories' borders the transit
+/// time rises and CBF falls, as in watershed zones. Signals follow the Buxton kinetic model
+/// (detail/kinetic.hpp) with apparent tissue T1 equal to blood T1 (the white-paper variant),
+/// so single-delay white-paper quantification is exact where the bolus has fully arrived.
+#pragma once
+
+#include <perfq/asl_series.hpp>
+#include <perfq/image.hpp>
+#include <perfq/protocol.hpp>
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+PERFQ_NAMESPACE_BEGIN
+
+/// @brief Tissue labels of the phantom (BIDS dseg-like).
+enum PhantomTissue : std::uint8_t { kBackground = 0, kCsf = 1, kGreyMatter = 2, kWhiteMatter = 3 };
+
+/// @brief Options of the phantom.
+struct PhantomOptions {
+  std::uint64_t seed = 1;      ///< noise seed
+  /// Signal-to-noise ratio of one control−label pair in grey matter: mean grey-matter ΔM
+  /// (at the first delay) divided by the standard deviation of a pair's ΔM noise.
+  /// 0 = noise-free.
+  double snr = 0.0;
+  /// PCASL: post-labeling delays; PASL: inversion times (s). Each delay gets `repeats` pairs.
+  std::vector<double> delays{1.8};
+  bool pasl = false;             ///< PASL (QUIPSS II) instead of PCASL
+  double labeling_duration = 1.8;  ///< PCASL τ (s)
+  double bolus_cutoff = 0.8;       ///< PASL TI1 (s)
+  std::size_t repeats = 4;         ///< control/label pairs per delay
+  std::array<std::size_t, 3> dims{60, 72, 56};  ///< grid (x: right→left, y: anterior→posterior)
+  double voxel_mm = 3.0;                        ///< isotropic voxel size
+};
+
+/// @brief The phantom: acquisition, data and ground truth.
+struct Phantom {
+  Series<float> asl;                ///< control/label pairs, control first
+  std::vector<VolumeType> context;  ///< volume types of `asl`
+  AslProtocol protocol;             ///< PLD (or TI) per volume, τ or TI1, M0 separate
+  Volume<float> m0;                 ///< fully relaxed M0 (TR 6 s), separate scan
+  Physiology physiology;            ///< constants used to synthesise the signal (3 T)
+  Volume<float> cbf;                ///< true CBF, ml/100 g/min (0 outside tissue and in CSF)
+  Volume<float> att;                ///< true arterial transit time, s (0 where CBF is 0)
+  Volume<std::uint8_t> tissue;      ///< PhantomTissue per voxel
+  Mask brain;                       ///< grey or white matter
+  Volume<std::int32_t> territories;  ///< 1 ACA, 2 MCA, 3 PCA within GM/WM; 0 elsewhere
+  Volume<float> border_distance;    ///< mm to the nearest territory border (GM/WM voxels)
+};
+
+/// @brief Builds the phantom.
+/// @throws InvalidArgument for an empty delay list, non-positive times, a grid smaller than
+/// 16 voxels along any axis, or a negative SNR.
+PERFQ_API Phantom make_phantom(const PhantomOptions& options = {});
+
+PERFQ_NAMESPACE_END

@@ -1,0 +1,25 @@
+/// @file
+/// @brief perfq's version: the single source CMake reads, and the versioned namespace.
+#pragma once
+
+#define PERFQ_VERSION_MAJOR 0
+#define PERFQ_VERSION_MINOR 1
+#define PERFQ_VERSION_PATCH 0
+#define PERFQ_VERSION_STRING "0.1.0"
+
+/// Every public entity lives in `perfq::v0` (an inline namespace), so that objects built
+/// against incompatible major versions fail to link instead of misbehaving at run time.
+#define PERFQ_NAMESPACE_BEGIN \
+  namespace perfq {           \
+  inline namespace v0 {
+#define PERFQ_NAMESPACE_END \
+  }                         \
+  }
+
+#include <perfq/export.hpp>
+
+PERFQ_NAMESPACE_BEGIN
+/// @brief The library's version string ("major.minor.patch") as compiled into the binary.
+/// Compare with PERFQ_VERSION_STRING to detect a header/library mismatch.
+PERFQ_API const char* version() noexcept;
+PERFQ_NAMESPACE_END

@@ -1,0 +1,229 @@
+// From an ASL series to mean ΔM images per delay: pairing, grouping, outlier rejection.
+#include <perfq/asl_series.hpp>
+#include <perfq/errors.hpp>
+
+#include "parallel.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <utility>
+
+PERFQ_NAMESPACE_BEGIN
+
+VolumeType parse_volume_type(const std::string& text) {
+  if (text == "control") return VolumeType::Control;
+  if (text == "label") return VolumeType::Label;
+  if (text == "m0scan") return VolumeType::M0Scan;
+  if (text == "deltam") return VolumeType::DeltaM;
+  if (text == "cbf") return VolumeType::Cbf;
+  if (text == "noRF") return VolumeType::NoRf;
+  throw InvalidArgument("unknown volume_type '" + text +
+                        "' (expected control, label, m0scan, deltam, cbf or noRF)");
+}
+
+const char* to_string(VolumeType type) noexcept {
+  switch (type) {
+    case VolumeType::Control: return "control";
+    case VolumeType::Label: return "label";
+    case VolumeType::M0Scan: return "m0scan";
+    case VolumeType::DeltaM: return "deltam";
+    case VolumeType::Cbf: return "cbf";
+    case VolumeType::NoRf: return "noRF";
+  }
+  return "unknown";
+}
+
+namespace {
+
+/// One perfusion-weighted repeat: control − label, or a deltam volume (label < 0).
+struct Repeat {
+  std::size_t control;
+  std::ptrdiff_t label;
+  double delay;
+  double duration;
+};
+
+/// Mean of the given volumes, voxel by voxel.
+Volume<float> mean_of(View<const float> series, const std::vector<std::size_t>& volumes) {
+  Volume<float> out(series.geometry);
+  const std::size_t n = series.voxel_count();
+  const float scale = 1.0f / static_cast<float>(volumes.size());
+  cpu::parallel_for(n, 0, [&](std::size_t i) {
+    double sum = 0.0;
+    for (std::size_t v : volumes) sum += series.volume(v)[i];
+    out[i] = static_cast<float>(sum) * scale;
+  });
+  return out;
+}
+
+float repeat_value(View<const float> series, const Repeat& r, std::size_t i) {
+  const float a = series.volume(r.control)[i];
+  return r.label < 0 ? a : a - series.volume(static_cast<std::size_t>(r.label))[i];
+}
+
+/// Mean ΔM of one repeat over the summary region (mask, else all finite voxels).
+double repeat_summary(View<const float> series, const Repeat& r, const AveragingOptions& options) {
+  double sum = 0.0;
+  std::size_t count = 0;
+  const std::size_t n = series.voxel_count();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (options.mask && options.mask->data[i] == 0) continue;
+    const float v = repeat_value(series, r, i);
+    if (!std::isfinite(v)) continue;
+    sum += v;
+    ++count;
+  }
+  return count > 0 ? sum / static_cast<double>(count) : 0.0;
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+/// Indices (into `group`) of the repeats kept by the documented outlier rule.
+std::vector<std::size_t> robust_selection(View<const float> series,
+                                          const std::vector<Repeat>& group,
+                                          const AveragingOptions& options) {
+  std::vector<std::size_t> keep(group.size());
+  for (std::size_t k = 0; k < group.size(); ++k) keep[k] = k;
+  if (!options.robust || group.size() < 3) return keep;
+  std::vector<double> means;
+  for (const Repeat& r : group) means.push_back(repeat_summary(series, r, options));
+  const double med = median(means);
+  std::vector<double> deviations;
+  for (double m : means) deviations.push_back(std::abs(m - med));
+  const double sigma = 1.4826 * median(deviations);
+  if (!(sigma > 0.0)) return keep;
+  std::vector<std::pair<double, std::size_t>> outliers;
+  for (std::size_t k = 0; k < group.size(); ++k) {
+    const double z = deviations[k] / sigma;
+    if (z > options.outlier_threshold) outliers.emplace_back(z, k);
+  }
+  std::sort(outliers.rbegin(), outliers.rend());  // farthest first
+  outliers.resize(std::min(outliers.size(), group.size() / 2));
+  keep.clear();
+  for (std::size_t k = 0; k < group.size(); ++k) {
+    const bool dropped = std::any_of(outliers.begin(), outliers.end(),
+                                     [k](const auto& o) { return o.second == k; });
+    if (!dropped) keep.push_back(k);
+  }
+  return keep;
+}
+
+}  // namespace
+
+PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>& context,
+                        const AslProtocol& protocol, const AveragingOptions& options,
+                        const std::string& source) {
+  if (series.empty()) throw InputError(source, "", "the ASL series is empty");
+  if (context.size() != series.volumes) {
+    throw InputError(source, "volume_type",
+                     "the aslcontext has " + std::to_string(context.size()) +
+                         " rows but the series has " + std::to_string(series.volumes) +
+                         " volumes");
+  }
+  if (options.mask && !options.mask->geometry.same_grid(series.geometry)) {
+    throw InvalidArgument("the averaging mask is not on the grid of the ASL series");
+  }
+  const bool continuous = protocol.labeling_type != LabelingType::Pasl;
+  std::vector<std::size_t> controls, labels, m0scans, cbfs;
+  std::vector<Repeat> repeats;
+  std::size_t no_rf = 0;
+  for (std::size_t v = 0; v < context.size(); ++v) {
+    switch (context[v]) {
+      case VolumeType::Control: controls.push_back(v); break;
+      case VolumeType::Label: labels.push_back(v); break;
+      case VolumeType::M0Scan: m0scans.push_back(v); break;
+      case VolumeType::Cbf: cbfs.push_back(v); break;
+      case VolumeType::NoRf: ++no_rf; break;
+      case VolumeType::DeltaM:
+        repeats.push_back({v, -1, protocol.pld_of(v), continuous ? protocol.duration_of(v) : 0.0});
+        break;
+    }
+  }
+  if (controls.size() != labels.size()) {
+    throw InputError(source, "volume_type",
+                     std::to_string(controls.size()) + " control volumes but " +
+                         std::to_string(labels.size()) + " label volumes; they must pair up");
+  }
+  for (std::size_t k = 0; k < controls.size(); ++k) {
+    const std::size_t c = controls[k], l = labels[k];
+    const double delay = protocol.pld_of(l);
+    const double duration = continuous ? protocol.duration_of(l) : 0.0;
+    if (std::abs(protocol.pld_of(c) - delay) > 1e-6) {
+      throw InputError(source, "PostLabelingDelay",
+                       "control volume " + std::to_string(c) + " and label volume " +
+                           std::to_string(l) + " are paired but have different delays");
+    }
+    if (continuous && std::abs(protocol.duration_of(c) - duration) > 1e-6) {
+      throw InputError(source, "LabelingDuration",
+                       "control volume " + std::to_string(c) + " and label volume " +
+                           std::to_string(l) + " are paired but have different durations");
+    }
+    repeats.push_back({c, static_cast<std::ptrdiff_t>(l), delay, duration});
+  }
+  if (repeats.empty()) {
+    throw InputError(source, "volume_type",
+                     "no control/label pair and no deltam volume: nothing to quantify");
+  }
+  for (const Repeat& r : repeats) {
+    const std::size_t v = r.label >= 0 ? static_cast<std::size_t>(r.label) : r.control;
+    if (!(r.delay > 0.0)) {
+      throw InputError(source, "PostLabelingDelay",
+                       "volume " + std::to_string(v) + " has a delay of " +
+                           std::to_string(r.delay) + " s; expected > 0");
+    }
+    if (continuous && !(r.duration > 0.0)) {
+      throw InputError(source, "LabelingDuration",
+                       "volume " + std::to_string(v) + " has a labeling duration of " +
+                           std::to_string(r.duration) + " s; expected > 0");
+    }
+  }
+
+  // Group repeats by (delay, duration), rounded to microseconds, in increasing order.
+  std::map<std::pair<long long, long long>, std::vector<Repeat>> groups;
+  for (const Repeat& r : repeats) {
+    groups[{std::llround(r.delay * 1e6), std::llround(r.duration * 1e6)}].push_back(r);
+  }
+
+  PreparedAsl out;
+  const std::size_t n = series.voxel_count();
+  std::vector<float> data(n * groups.size());
+  std::size_t g = 0;
+  for (const auto& entry : groups) {
+    const std::vector<Repeat>& group = entry.second;
+    const std::vector<std::size_t> keep = robust_selection(series, group, options);
+    float* dst = data.data() + g * n;
+    const float scale = 1.0f / static_cast<float>(keep.size());
+    cpu::parallel_for(n, 0, [&](std::size_t i) {
+      double sum = 0.0;
+      for (std::size_t k : keep) sum += repeat_value(series, group[k], i);
+      dst[i] = static_cast<float>(sum) * scale;
+    });
+    out.post_labeling_delay.push_back(group.front().delay);
+    out.labeling_duration.push_back(group.front().duration);
+    out.repeats.push_back(keep.size());
+    out.rejected.push_back(group.size() - keep.size());
+    ++g;
+  }
+  out.delta_m = Series<float>(series.geometry, groups.size(), std::move(data));
+
+  if (!m0scans.empty()) out.m0 = mean_of(series, m0scans);
+  if (!cbfs.empty()) {
+    out.scanner_cbf = mean_of(series, cbfs);
+    out.notes.push_back(std::to_string(cbfs.size()) +
+                        " scanner-made cbf volume(s) passed through unchanged, not used");
+  }
+  if (no_rf > 0) out.notes.push_back(std::to_string(no_rf) + " noRF volume(s) ignored");
+  std::size_t rejected = 0;
+  for (std::size_t r : out.rejected) rejected += r;
+  if (rejected > 0) {
+    out.notes.push_back(std::to_string(rejected) + " outlier repeat(s) dropped before averaging");
+  }
+  return out;
+}
+
+PERFQ_NAMESPACE_END

@@ -1,0 +1,171 @@
+// Single-delay quantification: argument checks, per-slice factors, and the two executors of
+// detail::SingleDelayVoxel.
+#include <perfq/cbf.hpp>
+#include <perfq/errors.hpp>
+
+#include <perfq/detail/single_delay.hpp>
+
+#include "backend.hpp"
+#include "parallel.hpp"
+
+#include <cmath>
+#include <sstream>
+#include <vector>
+
+PERFQ_NAMESPACE_BEGIN
+
+const char* to_string(VoxelStatus status) noexcept {
+  switch (status) {
+    case VoxelStatus::Ok: return "ok";
+    case VoxelStatus::OutsideMask: return "outside mask";
+    case VoxelStatus::M0NotPositive: return "M0 not positive";
+    case VoxelStatus::NonFiniteInput: return "non-finite input";
+    case VoxelStatus::NonFiniteResult: return "non-finite result";
+  }
+  return "unknown";
+}
+
+double single_delay_factor(LabelingType type, double delay, double labeling_duration,
+                           double bolus_cutoff, const ResolvedConstants& c) {
+  const double lambda = c.blood_brain_partition;
+  const double t1b = c.t1_blood;
+  const double alpha = c.effective_labeling_efficiency;
+  // 6000 converts ml/g/s to ml/100 g/min.
+  double factor = 0.0;
+  if (type == LabelingType::Pasl) {
+    if (!(bolus_cutoff > 0.0)) {
+      throw InvalidArgument("PASL quantification needs the bolus cut-off time TI1 "
+                            "(BolusCutOffDelayTime) > 0");
+    }
+    factor = 6000.0 * lambda * std::exp(delay / t1b) / (2.0 * alpha * bolus_cutoff);
+  } else {
+    if (!(labeling_duration > 0.0)) {
+      throw InvalidArgument("PCASL/CASL quantification needs a labeling duration > 0");
+    }
+    factor = 6000.0 * lambda * std::exp(delay / t1b) /
+             (2.0 * alpha * t1b * (1.0 - std::exp(-labeling_duration / t1b)));
+  }
+  return factor * c.m0_scale;
+}
+
+namespace {
+
+/// The one value of a timing list that must not vary (single-delay data).
+double single_value(const std::vector<double>& values, const char* what) {
+  if (values.empty()) return 0.0;
+  for (double v : values) {
+    if (std::abs(v - values.front()) > 1e-6) {
+      throw InvalidArgument(std::string("single-delay quantification needs one ") + what +
+                            "; the protocol has several distinct values (multi-delay data)");
+    }
+  }
+  return values.front();
+}
+
+void check_grid(const Geometry& expected, const Geometry& actual, const char* what) {
+  if (!expected.same_grid(actual)) {
+    throw InvalidArgument(std::string(what) + " is not on the grid of the ΔM image");
+  }
+}
+
+/// The CPU executor: slice runs with the slice's factor hoisted, one loop per combination of
+/// optional inputs, and restrict-qualified locals, so that each inner loop vectorises.
+template <bool HasMask, bool HasM0Image>
+void run_cpu_variant(const detail::SingleDelayVoxel& voxel, const std::vector<float>& factors,
+                     std::size_t count, int threads) {
+  cpu::parallel_for_slices(
+      count, voxel.slice_voxels, threads, [&](std::size_t begin, std::size_t end, std::size_t z) {
+        const float* __restrict delta_m = voxel.delta_m;
+        const float* __restrict m0 = voxel.m0;
+        const std::uint8_t* __restrict mask = voxel.mask;
+        float* __restrict cbf = voxel.cbf;
+        std::uint8_t* __restrict status = voxel.status;
+        const float m0_value = voxel.m0_value;
+        const float factor = factors[z];
+        for (std::size_t i = begin; i < end; ++i) {
+          const detail::VoxelResult r = detail::single_delay_voxel(
+              delta_m[i], HasM0Image ? m0[i] : m0_value, factor, !HasMask || mask[i] != 0);
+          cbf[i] = r.cbf;
+          status[i] = r.status;
+        }
+      });
+}
+
+void run_cpu(const detail::SingleDelayVoxel& voxel, const std::vector<float>& factors,
+             std::size_t count, int threads) {
+  if (voxel.mask != nullptr) {
+    voxel.m0 != nullptr ? run_cpu_variant<true, true>(voxel, factors, count, threads)
+                        : run_cpu_variant<true, false>(voxel, factors, count, threads);
+  } else {
+    voxel.m0 != nullptr ? run_cpu_variant<false, true>(voxel, factors, count, threads)
+                        : run_cpu_variant<false, false>(voxel, factors, count, threads);
+  }
+}
+
+}  // namespace
+
+CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0, const AslProtocol& protocol,
+                     const Physiology& physiology, std::optional<View<const std::uint8_t>> mask,
+                     const Execution& execution) {
+  if (delta_m.empty()) throw InvalidArgument("the ΔM image is empty");
+  if (delta_m.volumes != 1) {
+    throw InvalidArgument("quantify_cbf takes one mean ΔM volume, got " +
+                          std::to_string(delta_m.volumes));
+  }
+  const Geometry& g = delta_m.geometry;
+  if (m0.image) {
+    if (m0.image->empty() || m0.image->volumes != 1) throw InvalidArgument("M0 must be one volume");
+    check_grid(g, m0.image->geometry, "M0");
+  } else if (!(std::isfinite(m0.value) && m0.value > 0.0)) {
+    std::ostringstream m;
+    m << "a single M0 value must be positive and finite, got " << m0.value;
+    throw InvalidArgument(m.str());
+  }
+  if (mask) {
+    if (mask->empty() || mask->volumes != 1) throw InvalidArgument("the mask must be one volume");
+    check_grid(g, mask->geometry, "the mask");
+  }
+
+  const ResolvedConstants constants = resolve_constants(protocol, physiology);
+  const double delay = single_value(protocol.post_labeling_delay, "post-labeling delay");
+  const double tau = single_value(protocol.labeling_duration, "labeling duration");
+  const double ti1 = protocol.bolus_cutoff_delay.value_or(0.0);
+  const std::size_t slices = g.dims[2];
+  if (protocol.readout == Readout::TwoD && protocol.slice_timing.size() != slices) {
+    throw InvalidArgument("a 2D readout needs one slice time per slice (" +
+                          std::to_string(slices) + "), got " +
+                          std::to_string(protocol.slice_timing.size()));
+  }
+  std::vector<float> factors(slices);
+  for (std::size_t z = 0; z < slices; ++z) {
+    const double offset = protocol.readout == Readout::TwoD ? protocol.slice_timing[z] : 0.0;
+    factors[z] = static_cast<float>(
+        single_delay_factor(protocol.labeling_type, delay + offset, tau, ti1, constants));
+  }
+
+  CbfMaps out;
+  out.constants = constants;
+  out.cbf = Volume<float>(g);
+  out.status = Volume<std::uint8_t>(g);
+  out.backend = resolve_backend(execution);
+
+  detail::SingleDelayVoxel voxel;
+  voxel.delta_m = delta_m.data;
+  voxel.m0 = m0.image ? m0.image->data : nullptr;
+  voxel.m0_value = static_cast<float>(m0.value);
+  voxel.mask = mask ? mask->data : nullptr;
+  voxel.slice_factor = factors.data();
+  voxel.slice_voxels = g.dims[0] * g.dims[1];
+  voxel.cbf = out.cbf.data();
+  voxel.status = out.status.data();
+  const std::size_t count = g.voxel_count();
+
+  if (out.backend == Backend::Cuda) {
+    backend::cuda_single_delay(voxel, count, slices, execution.device);
+  } else {
+    run_cpu(voxel, factors, count, execution.threads);
+  }
+  return out;
+}
+
+PERFQ_NAMESPACE_END

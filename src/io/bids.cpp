@@ -1,0 +1,649 @@
+// ASL-BIDS: sidecar and aslcontext parsing, reading a series with its M0, and writing the
+// phantom as a dataset.
+//
+// Choices where BIDS leaves room (documented here, tested in tests/test_bids.cpp):
+// - Field names are case-sensitive as in BIDS; enumerated values (PCASL, Separate, 3D, ...)
+//   are accepted in any letter case.
+// - MRAcquisitionType absent: 2D when SliceTiming is given, else 3D.
+// - SliceTiming is kept for 2D readouts only. A 2D readout without SliceTiming is stored with
+//   an empty list; validate_protocol (and the quantification) decide whether that is an error.
+// - PASL: BolusCutOffFlag absent is read as "true when BolusCutOffDelayTime is given". With
+//   the flag true, BolusCutOffDelayTime is required; its first value is TI1 (Q2TIPS gives two).
+//   LabelingDuration is ignored for PASL (it has no labeling duration).
+// - RepetitionTimePreparation sets the M0 repetition time only where it describes the M0:
+//   for M0Type Included (the value at the m0scan volumes; read_asl_bids picks them from the
+//   aslcontext, parse_asl_sidecar keeps a list only when all its values agree), and for
+//   Separate from the m0scan sidecar (falling back to RepetitionTime). For Estimate and
+//   Absent it is not used. M0 volumes with different repetition times are refused: they are
+//   averaged into one image.
+// - M0Type Separate requires `<prefix>_m0scan.nii[.gz]` (3D, on the ASL grid) and its
+//   `_m0scan.json` (BIDS requires it; without it the M0 repetition time would be guessed).
+// - MagneticFieldStrength absent: the AslProtocol default (3 T).
+#include <perfq/errors.hpp>
+#include <perfq/io/bids.hpp>
+#include <perfq/io/nifti.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+PERFQ_NAMESPACE_BEGIN
+namespace io {
+namespace {
+
+// ---- text helpers -------------------------------------------------------------------------
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+std::string trim(const std::string& text) {
+  const char* space = " \t\r\n\v\f";
+  const auto first = text.find_first_not_of(space);
+  if (first == std::string::npos) return {};
+  const auto last = text.find_last_not_of(space);
+  return text.substr(first, last - first + 1);
+}
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string format_number(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+/// A short rendering of a JSON value for error messages.
+std::string describe(const json& value) {
+  if (value.is_null()) return "null";
+  std::string text = value.dump();
+  if (text.size() > 40) text = text.substr(0, 37) + "...";
+  return std::string(value.type_name()) + " " + text;
+}
+
+std::string read_text_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw InputError(path, "", what + " not found");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, "", "cannot be opened for reading");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw InputError(path, "", "cannot be read");
+  return text.str();
+}
+
+// ---- JSON field access with errors naming file and field ---------------------------------
+
+/// Reads typed fields of one JSON object; every error names `source` and the field.
+class Fields {
+ public:
+  Fields(const json& root, std::string source) : root_(root), source_(std::move(source)) {}
+
+  bool has(const char* key) const { return root_.contains(key) && !root_.at(key).is_null(); }
+
+  [[noreturn]] void fail(const char* key, const std::string& problem) const {
+    throw InputError(source_, key, problem);
+  }
+
+  std::optional<std::string> string(const char* key) const {
+    if (!has(key)) return std::nullopt;
+    const json& v = root_.at(key);
+    if (!v.is_string()) fail(key, "expected a string, found " + describe(v));
+    return v.get<std::string>();
+  }
+
+  std::optional<bool> boolean(const char* key) const {
+    if (!has(key)) return std::nullopt;
+    const json& v = root_.at(key);
+    if (!v.is_boolean()) fail(key, "expected true or false, found " + describe(v));
+    return v.get<bool>();
+  }
+
+  std::optional<double> number(const char* key) const {
+    if (!has(key)) return std::nullopt;
+    const json& v = root_.at(key);
+    if (!v.is_number()) fail(key, "expected a number, found " + describe(v));
+    const double d = v.get<double>();
+    if (!std::isfinite(d)) fail(key, "expected a finite number");
+    return d;
+  }
+
+  /// A BIDS "number or array of numbers" field; a number gives a list of one.
+  std::optional<std::vector<double>> numbers(const char* key) const {
+    if (!has(key)) return std::nullopt;
+    const json& v = root_.at(key);
+    if (v.is_number()) return std::vector<double>{*number(key)};
+    if (!v.is_array()) fail(key, "expected a number or an array of numbers, found " + describe(v));
+    if (v.empty()) fail(key, "expected a number or an array of numbers, found an empty array");
+    std::vector<double> out;
+    out.reserve(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const json& e = v[i];
+      if (!e.is_number() || !std::isfinite(e.get<double>())) {
+        fail(key, "element " + std::to_string(i) + " is not a number: " + describe(e));
+      }
+      out.push_back(e.get<double>());
+    }
+    return out;
+  }
+
+  /// Times in seconds: a single value must be positive; in a list (one per volume) zeros
+  /// are allowed because BIDS gives m0scan volumes a delay and duration of 0.
+  std::optional<std::vector<double>> times(const char* key) const {
+    auto values = numbers(key);
+    if (!values) return values;
+    const json& v = root_.at(key);
+    for (std::size_t i = 0; i < values->size(); ++i) {
+      const double t = (*values)[i];
+      if (t < 0.0) {
+        fail(key,
+             (v.is_array() ? "element " + std::to_string(i) + " is negative (" : "is negative (") +
+                 format_number(t) + " s)");
+      }
+      if (!v.is_array() && t == 0.0) fail(key, "must be positive (found 0)");
+    }
+    return values;
+  }
+
+ private:
+  const json& root_;
+  std::string source_;
+};
+
+/// Sidecar facts that need the rest of the dataset to be used.
+struct SidecarExtras {
+  std::vector<double> repetition_time_preparation;  ///< as given (one value, or per volume)
+};
+
+AslProtocol parse_sidecar(const std::string& text, const std::string& source,
+                          SidecarExtras* extras) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error& e) {
+    // e.what() starts with "[json.exception.parse_error.101] "; keep the human part.
+    std::string message = e.what();
+    const auto bracket = message.find("] ");
+    if (bracket != std::string::npos) message = message.substr(bracket + 2);
+    throw InputError(source, "", "invalid JSON: " + message);
+  }
+  if (!root.is_object()) {
+    throw InputError(source, "", "expected a JSON object, found " + describe(root));
+  }
+  const Fields f(root, source);
+  AslProtocol p;
+
+  // Labeling.
+  const auto type = f.string("ArterialSpinLabelingType");
+  if (!type) f.fail("ArterialSpinLabelingType", "required, not found");
+  const std::string t = lower(*type);
+  if (t == "pcasl") {
+    p.labeling_type = LabelingType::Pcasl;
+  } else if (t == "pasl") {
+    p.labeling_type = LabelingType::Pasl;
+  } else if (t == "casl") {
+    p.labeling_type = LabelingType::Casl;
+  } else {
+    f.fail("ArterialSpinLabelingType",
+           "unknown value '" + *type + "' (expected PCASL, PASL or CASL)");
+  }
+
+  auto pld = f.times("PostLabelingDelay");
+  if (!pld) f.fail("PostLabelingDelay", "required, not found");
+  p.post_labeling_delay = std::move(*pld);
+
+  if (p.labeling_type == LabelingType::Pasl) {
+    auto delay = f.numbers("BolusCutOffDelayTime");
+    const auto flag = f.boolean("BolusCutOffFlag");
+    if (flag.value_or(delay.has_value())) {
+      if (!delay)
+        f.fail("BolusCutOffDelayTime", "required when BolusCutOffFlag is true, not found");
+      // QUIPSS II gives one value; Q2TIPS gives [start, end] of the saturation train and
+      // TI1 is its start.
+      if (!(delay->front() > 0.0)) {
+        f.fail("BolusCutOffDelayTime",
+               "must be positive (found " + format_number(delay->front()) + " s)");
+      }
+      p.bolus_cutoff_delay = delay->front();
+    }
+  } else {
+    auto duration = f.times("LabelingDuration");
+    if (!duration) {
+      f.fail("LabelingDuration",
+             std::string("required for ") + to_string(p.labeling_type) + ", not found");
+    }
+    p.labeling_duration = std::move(*duration);
+  }
+
+  if (const auto efficiency = f.number("LabelingEfficiency")) {
+    if (!(*efficiency > 0.0 && *efficiency <= 1.0)) {
+      f.fail("LabelingEfficiency", "must be in (0, 1], found " + format_number(*efficiency));
+    }
+    p.labeling_efficiency = efficiency;
+  }
+
+  // Readout.
+  const auto acquisition = f.string("MRAcquisitionType");
+  auto slice_timing = f.numbers("SliceTiming");
+  if (acquisition) {
+    const std::string a = lower(*acquisition);
+    if (a == "2d") {
+      p.readout = Readout::TwoD;
+    } else if (a == "3d") {
+      p.readout = Readout::ThreeD;
+    } else {
+      f.fail("MRAcquisitionType", "unknown value '" + *acquisition + "' (expected 2D or 3D)");
+    }
+  } else {
+    p.readout = slice_timing ? Readout::TwoD : Readout::ThreeD;
+  }
+  if (p.readout == Readout::TwoD && slice_timing) {
+    for (double s : *slice_timing) {
+      if (s < 0.0) f.fail("SliceTiming", "values must be >= 0 seconds, found " + format_number(s));
+    }
+    p.slice_timing = std::move(*slice_timing);
+  }
+
+  // Background suppression.
+  if (const auto bs = f.boolean("BackgroundSuppression")) p.background_suppression.enabled = *bs;
+  if (const auto pulses = f.number("BackgroundSuppressionNumberPulses")) {
+    if (*pulses < 0.0 || *pulses != std::floor(*pulses) || *pulses > 100.0) {
+      f.fail("BackgroundSuppressionNumberPulses",
+             "expected a whole number of pulses >= 0, found " + format_number(*pulses));
+    }
+    p.background_suppression.pulses = static_cast<int>(*pulses);
+  }
+
+  // M0.
+  const auto m0_type = f.string("M0Type");
+  if (!m0_type) f.fail("M0Type", "required, not found");
+  const std::string m = lower(*m0_type);
+  if (m == "separate") {
+    p.m0_type = M0Type::Separate;
+  } else if (m == "included") {
+    p.m0_type = M0Type::Included;
+  } else if (m == "estimate") {
+    p.m0_type = M0Type::Estimate;
+  } else if (m == "absent") {
+    p.m0_type = M0Type::Absent;
+  } else {
+    f.fail("M0Type",
+           "unknown value '" + *m0_type + "' (expected Separate, Included, Estimate or Absent)");
+  }
+  if (p.m0_type == M0Type::Estimate) {
+    const auto estimate = f.number("M0Estimate");
+    if (!estimate) f.fail("M0Estimate", "required when M0Type is Estimate, not found");
+    if (!(*estimate > 0.0)) {
+      f.fail("M0Estimate", "must be positive, found " + format_number(*estimate));
+    }
+    p.m0_estimate = estimate;
+  }
+
+  auto tr = f.times("RepetitionTimePreparation");
+  if (tr && p.m0_type == M0Type::Included) {
+    const bool uniform =
+        std::all_of(tr->begin(), tr->end(), [&](double v) { return v == tr->front(); });
+    if (uniform && tr->front() > 0.0) p.m0_repetition_time = tr->front();
+  }
+  if (extras && tr) extras->repetition_time_preparation = std::move(*tr);
+
+  if (const auto field = f.number("MagneticFieldStrength")) {
+    if (!(*field > 0.0)) {
+      f.fail("MagneticFieldStrength", "must be positive (tesla), found " + format_number(*field));
+    }
+    p.magnetic_field_strength = *field;
+  }
+  return p;
+}
+
+// ---- dataset helpers ----------------------------------------------------------------------
+
+std::string describe_grid(const Geometry& g) {
+  std::ostringstream s;
+  s << g.dims[0] << "x" << g.dims[1] << "x" << g.dims[2] << " voxels of " << g.spacing[0] << "x"
+    << g.spacing[1] << "x" << g.spacing[2] << " mm, origin (" << g.origin[0] << ", " << g.origin[1]
+    << ", " << g.origin[2] << ")";
+  return s.str();
+}
+
+bool any_finite(const std::vector<float>& values) {
+  return std::any_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
+}
+
+/// The M0 repetition time from an m0scan sidecar: RepetitionTimePreparation, else
+/// RepetitionTime; absent when neither is given.
+std::optional<double> m0_repetition_time(const std::string& path) {
+  const std::string text = read_text_file(path, "m0scan sidecar");
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error& e) {
+    std::string message = e.what();
+    const auto bracket = message.find("] ");
+    if (bracket != std::string::npos) message = message.substr(bracket + 2);
+    throw InputError(path, "", "invalid JSON: " + message);
+  }
+  if (!root.is_object()) throw InputError(path, "", "expected a JSON object");
+  const Fields f(root, path);
+  for (const char* key : {"RepetitionTimePreparation", "RepetitionTime"}) {
+    const auto values = f.times(key);
+    if (!values) continue;
+    // An M0 series is averaged into one image: its repetition times must agree.
+    for (double v : *values) {
+      if (v != values->front()) f.fail(key, "the m0scan volumes have different values");
+    }
+    return values->front();
+  }
+  return std::nullopt;
+}
+
+std::string bids_volume_type(VolumeType type) {
+  switch (type) {
+    case VolumeType::Control:
+      return "control";
+    case VolumeType::Label:
+      return "label";
+    case VolumeType::M0Scan:
+      return "m0scan";
+    case VolumeType::DeltaM:
+      return "deltam";
+    case VolumeType::Cbf:
+      return "cbf";
+    case VolumeType::NoRf:
+      return "noRF";
+  }
+  return "control";
+}
+
+void write_json(const fs::path& path, const json& value) {
+  write_text_atomic(path.string(), value.dump(2) + "\n");
+}
+
+}  // namespace
+
+// ---- public API -----------------------------------------------------------------------------
+
+AslProtocol parse_asl_sidecar(const std::string& json_text, const std::string& source) {
+  return parse_sidecar(json_text, source, nullptr);
+}
+
+std::vector<VolumeType> parse_aslcontext(const std::string& tsv_text, const std::string& source) {
+  std::vector<std::string> lines;
+  {
+    std::string text = tsv_text;
+    if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // UTF-8 byte-order mark
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      lines.push_back(line);
+    }
+  }
+  while (!lines.empty() && trim(lines.back()).empty()) lines.pop_back();
+  if (lines.empty()) throw InputError(source, "volume_type", "empty file; expected a header");
+
+  auto split = [](const std::string& line) {
+    std::vector<std::string> cells;
+    std::size_t start = 0;
+    while (true) {
+      const auto tab = line.find('\t', start);
+      cells.push_back(trim(line.substr(start, tab - start)));
+      if (tab == std::string::npos) break;
+      start = tab + 1;
+    }
+    return cells;
+  };
+  const std::vector<std::string> header = split(lines.front());
+  const auto column = std::find(header.begin(), header.end(), "volume_type");
+  if (column == header.end()) {
+    throw InputError(source, "volume_type",
+                     "header line is '" + trim(lines.front()) + "'; expected 'volume_type'");
+  }
+  const std::size_t index = static_cast<std::size_t>(column - header.begin());
+
+  std::vector<VolumeType> types;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const std::string row = "row " + std::to_string(i) + " (line " + std::to_string(i + 1) + ")";
+    const std::vector<std::string> cells = split(lines[i]);
+    if (index >= cells.size() || cells[index].empty()) {
+      throw InputError(source, "volume_type", row + " is empty");
+    }
+    try {
+      types.push_back(parse_volume_type(cells[index]));
+    } catch (const InvalidArgument&) {
+      throw InputError(source, "volume_type",
+                       row + ": unknown volume type '" + cells[index] +
+                           "' (expected control, label, m0scan, deltam, cbf or noRF)");
+    }
+  }
+  if (types.empty()) throw InputError(source, "volume_type", "no rows after the header");
+  return types;
+}
+
+AslDataset read_asl_bids(const std::string& asl_path) {
+  const fs::path asl(asl_path);
+  const std::string name = asl.filename().string();
+  std::string extension;
+  if (ends_with(name, "_asl.nii.gz")) {
+    extension = ".nii.gz";
+  } else if (ends_with(name, "_asl.nii")) {
+    extension = ".nii";
+  } else {
+    throw InputError(asl_path, "", "expected an ASL-BIDS file named *_asl.nii or *_asl.nii.gz");
+  }
+  AslDataset d;
+  d.asl_path = asl_path;
+  d.prefix = name.substr(0, name.size() - std::string("_asl").size() - extension.size());
+  const fs::path folder = asl.parent_path();
+  d.sidecar_path = (folder / (d.prefix + "_asl.json")).string();
+  d.context_path = (folder / (d.prefix + "_aslcontext.tsv")).string();
+
+  std::error_code missing;
+  if (!fs::is_regular_file(asl, missing)) throw InputError(asl_path, "", "file not found");
+  // Metadata first: it is cheap and most errors are there.
+  SidecarExtras extras;
+  d.protocol =
+      parse_sidecar(read_text_file(d.sidecar_path, "ASL sidecar (.json)"), d.sidecar_path, &extras);
+  d.context = parse_aslcontext(read_text_file(d.context_path, "aslcontext (.tsv)"), d.context_path);
+
+  d.asl = read_nifti(asl_path);
+  const std::size_t volumes = d.asl.volumes();
+  if (d.context.size() != volumes) {
+    throw InputError(d.context_path, "volume_type",
+                     std::to_string(d.context.size()) + " rows but " + name + " has " +
+                         std::to_string(volumes) + " volumes");
+  }
+  if (!any_finite(d.asl.values())) throw InputError(asl_path, "", "no voxel has a finite value");
+
+  const auto& tr = extras.repetition_time_preparation;
+  if (tr.size() > 1 && tr.size() != volumes) {
+    throw InputError(d.sidecar_path, "RepetitionTimePreparation",
+                     "has " + std::to_string(tr.size()) +
+                         " values; expected 1 or one per volume (" + std::to_string(volumes) + ")");
+  }
+
+  switch (d.protocol.m0_type) {
+    case M0Type::Included: {
+      std::vector<std::size_t> m0_volumes;
+      for (std::size_t v = 0; v < volumes; ++v) {
+        if (d.context[v] == VolumeType::M0Scan) m0_volumes.push_back(v);
+      }
+      if (m0_volumes.empty()) {
+        throw InputError(d.context_path, "volume_type", "M0Type is Included but no row is m0scan");
+      }
+      d.protocol.m0_repetition_time.reset();
+      if (!tr.empty()) {
+        const double first = tr.size() == 1 ? tr[0] : tr[m0_volumes.front()];
+        for (std::size_t v : m0_volumes) {
+          const double value = tr.size() == 1 ? tr[0] : tr[v];
+          if (value != first) {
+            throw InputError(d.sidecar_path, "RepetitionTimePreparation",
+                             "the m0scan volumes have different values (" + format_number(first) +
+                                 " and " + format_number(value) + " s); they cannot be averaged");
+          }
+        }
+        if (first > 0.0) d.protocol.m0_repetition_time = first;
+      }
+      break;
+    }
+    case M0Type::Separate: {
+      fs::path m0;
+      for (const char* ext : {".nii.gz", ".nii"}) {
+        const fs::path candidate = folder / (d.prefix + "_m0scan" + ext);
+        std::error_code ec;
+        if (fs::is_regular_file(candidate, ec)) {
+          m0 = candidate;
+          break;
+        }
+      }
+      if (m0.empty()) {
+        throw InputError(d.sidecar_path, "M0Type",
+                         "Separate, but " + d.prefix + "_m0scan.nii[.gz] was not found in " +
+                             (folder.empty() ? std::string(".") : folder.string()));
+      }
+      d.m0_path = m0.string();
+      const NiftiInfo info = read_nifti_info(d.m0_path);
+      if (info.volumes > 1) {
+        throw InputError(d.m0_path, "",
+                         "expected a 3D image, found a 4D image with " +
+                             std::to_string(info.volumes) + " volumes");
+      }
+      if (!info.geometry.same_grid(d.asl.geometry())) {
+        throw InputError(d.m0_path, "",
+                         "not on the grid of the ASL series: " + describe_grid(info.geometry) +
+                             " vs " + describe_grid(d.asl.geometry()));
+      }
+      Volume<float> image = read_nifti(d.m0_path);
+      if (!any_finite(image.values())) {
+        throw InputError(d.m0_path, "", "no voxel has a finite value");
+      }
+      d.m0 = std::move(image);
+      const std::string m0_sidecar = (folder / (d.prefix + "_m0scan.json")).string();
+      d.protocol.m0_repetition_time = m0_repetition_time(m0_sidecar);
+      break;
+    }
+    case M0Type::Estimate:
+    case M0Type::Absent:
+      break;
+  }
+
+  validate_protocol(d.protocol, volumes, d.asl.geometry().dims[2], d.sidecar_path);
+  return d;
+}
+
+std::string write_phantom_bids(const Phantom& phantom, const std::string& root,
+                               const std::string& subject) {
+  std::string label = subject.rfind("sub-", 0) == 0 ? subject.substr(4) : subject;
+  if (label.empty() ||
+      !std::all_of(label.begin(), label.end(), [](unsigned char c) { return std::isalnum(c); })) {
+    throw InvalidArgument("subject label '" + subject + "' must be alphanumeric (BIDS)");
+  }
+  const std::size_t volumes = phantom.asl.volumes();
+  if (volumes == 0 || phantom.context.size() != volumes) {
+    throw InvalidArgument("phantom: the context does not match the ASL series");
+  }
+  const std::string sub = "sub-" + label;
+  const fs::path base(root);
+  const fs::path perf = base / sub / "perf";
+  const fs::path truth = base / "derivatives" / "truth" / sub / "perf";
+  try {
+    fs::create_directories(perf);
+    fs::create_directories(truth);
+  } catch (const fs::filesystem_error& e) {
+    throw Error(root + ": cannot create the dataset folders: " + e.code().message());
+  }
+
+  write_json(
+      base / "dataset_description.json",
+      {{"Name", "perfq phantom"},
+       {"BIDSVersion", "1.9.0"},
+       {"DatasetType", "raw"},
+       {"GeneratedBy", json::array({{{"Name", "perfq"}, {"Version", PERFQ_VERSION_STRING}}})}});
+
+  // The ASL series and its metadata.
+  const AslProtocol& p = phantom.protocol;
+  const bool pasl = p.labeling_type == LabelingType::Pasl;
+  const fs::path asl = perf / (sub + "_asl.nii.gz");
+  write_nifti(asl.string(), phantom.asl);
+
+  json plds = json::array();
+  json durations = json::array();
+  double longest = 0.0;
+  std::size_t pairs = 0;
+  for (std::size_t v = 0; v < volumes; ++v) {
+    plds.push_back(p.pld_of(v));
+    durations.push_back(p.duration_of(v));
+    longest = std::max(longest, p.pld_of(v) + (pasl ? 0.0 : p.duration_of(v)));
+    if (phantom.context[v] == VolumeType::Control) ++pairs;
+  }
+  json sidecar = {{"ArterialSpinLabelingType", to_string(p.labeling_type)},
+                  {"PostLabelingDelay", plds},
+                  {"MRAcquisitionType", "3D"},
+                  {"M0Type", "Separate"},
+                  {"BackgroundSuppression", false},
+                  {"MagneticFieldStrength", p.magnetic_field_strength},
+                  // Labeling plus delay plus a readout of about a second, to 0.1 s.
+                  {"RepetitionTimePreparation", std::ceil((longest + 1.0) * 10.0) / 10.0},
+                  {"TotalAcquiredPairs", pairs}};
+  if (pasl) {
+    sidecar["BolusCutOffFlag"] = p.bolus_cutoff_delay.has_value();
+    if (p.bolus_cutoff_delay) {
+      sidecar["BolusCutOffDelayTime"] = *p.bolus_cutoff_delay;
+      sidecar["BolusCutOffTechnique"] = "QUIPSSII";
+    }
+  } else {
+    sidecar["LabelingDuration"] = durations;
+  }
+  write_json(perf / (sub + "_asl.json"), sidecar);
+
+  std::string context = "volume_type\n";
+  for (VolumeType type : phantom.context) context += bids_volume_type(type) + "\n";
+  write_text_atomic((perf / (sub + "_aslcontext.tsv")).string(), context);
+
+  write_nifti((perf / (sub + "_m0scan.nii.gz")).string(), phantom.m0);
+  write_json(perf / (sub + "_m0scan.json"),
+             {{"RepetitionTimePreparation", 6.0},
+              {"MRAcquisitionType", "3D"},
+              {"IntendedFor", "bids::" + sub + "/perf/" + sub + "_asl.nii.gz"}});
+
+  // Ground truth, as a derivative dataset.
+  write_json(
+      base / "derivatives" / "truth" / "dataset_description.json",
+      {{"Name", "perfq phantom ground truth"},
+       {"BIDSVersion", "1.9.0"},
+       {"DatasetType", "derivative"},
+       {"GeneratedBy", json::array({{{"Name", "perfq"}, {"Version", PERFQ_VERSION_STRING}}})}});
+  const std::string t = sub + "_";
+  write_nifti((truth / (t + "cbf.nii.gz")).string(), phantom.cbf);
+  write_json(truth / (t + "cbf.json"), {{"Units", "mL/100 g/min"}});
+  write_nifti((truth / (t + "att.nii.gz")).string(), phantom.att);
+  write_json(truth / (t + "att.json"), {{"Units", "s"}});
+  write_nifti((truth / (t + "dseg.nii.gz")).string(), phantom.tissue);
+  write_text_atomic((truth / (t + "dseg.tsv")).string(), "index\tname\n1\tCSF\n2\tGM\n3\tWM\n");
+  write_nifti((truth / (t + "territories.nii.gz")).string(), phantom.territories);
+  write_text_atomic((truth / (t + "territories.tsv")).string(),
+                    "index\tname\n1\tACA\n2\tMCA\n3\tPCA\n");
+  write_nifti((truth / (t + "mask.nii.gz")).string(), phantom.brain);
+  write_nifti((truth / (t + "borderdistance.nii.gz")).string(), phantom.border_distance);
+  write_json(truth / (t + "borderdistance.json"), {{"Units", "mm"}});
+  return asl.string();
+}
+
+}  // namespace io
+PERFQ_NAMESPACE_END

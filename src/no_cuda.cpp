@@ -1,0 +1,21 @@
+// Stand-in for the CUDA backend in builds without a CUDA compiler.
+#include "backend.hpp"
+
+#include <perfq/errors.hpp>
+
+namespace perfq {
+namespace backend {
+
+int cuda_device_count(std::string* reason) {
+  if (reason != nullptr) *reason = "perfq was built without CUDA (PERFQ_CUDA=OFF or no nvcc)";
+  return 0;
+}
+
+std::vector<std::string> cuda_device_names() { return {}; }
+
+void cuda_single_delay(const detail::SingleDelayVoxel&, std::size_t, std::size_t, int) {
+  throw BackendError("the CUDA backend is not built into this perfq");
+}
+
+}  // namespace backend
+}  // namespace perfq

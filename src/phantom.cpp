@@ -1,0 +1,198 @@
+// The synthetic brain phantom (see include/perfq/phantom.hpp).
+#include <perfq/errors.hpp>
+#include <perfq/phantom.hpp>
+
+#include <perfq/detail/kinetic.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+PERFQ_NAMESPACE_BEGIN
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+// Territory borders: angle (around the vertical axis, from the lateral direction towards
+// posterior) of the ACA/MCA and MCA/PCA borders, in the ellipsoid's normalised coordinates.
+constexpr double kAcaMcaAngle = -0.30 * kPi;
+constexpr double kMcaPcaAngle = 0.30 * kPi;
+constexpr double kBorderWidthMm = 8.0;  // σ of the watershed bump
+
+struct TissueValues {
+  double cbf;  // ml/100 g/min away from borders
+  double att;  // s away from borders
+  double m0;   // scanner units
+};
+constexpr TissueValues kGm{60.0, 0.8, 1200.0};
+constexpr TissueValues kWm{22.0, 1.1, 1000.0};
+constexpr double kCsfM0 = 2000.0;
+constexpr double kStaticFraction = 0.85;  // control signal relative to M0
+
+/// Distance (mm) from point p to the ray from the origin along (ux, uy) (unit vector).
+double distance_to_ray(double px, double py, double ux, double uy) {
+  const double t = px * ux + py * uy;
+  if (t <= 0.0) return std::hypot(px, py);
+  return std::abs(px * uy - py * ux);
+}
+
+}  // namespace
+
+Phantom make_phantom(const PhantomOptions& o) {
+  if (o.delays.empty()) throw InvalidArgument("phantom: at least one delay is needed");
+  for (double d : o.delays) {
+    if (!(std::isfinite(d) && d > 0.0)) throw InvalidArgument("phantom: delays must be > 0");
+  }
+  if (!(o.labeling_duration > 0.0) || !(o.bolus_cutoff > 0.0)) {
+    throw InvalidArgument("phantom: labeling duration and bolus cut-off must be > 0");
+  }
+  if (!(o.snr >= 0.0)) throw InvalidArgument("phantom: SNR must be >= 0 (0 = noise-free)");
+  if (o.repeats == 0) throw InvalidArgument("phantom: at least one repeat is needed");
+  if (!(o.voxel_mm > 0.0)) throw InvalidArgument("phantom: voxel size must be > 0");
+  for (std::size_t d : o.dims) {
+    if (d < 16) throw InvalidArgument("phantom: the grid needs at least 16 voxels per axis");
+  }
+
+  Geometry g;
+  g.dims = o.dims;
+  g.spacing = {o.voxel_mm, o.voxel_mm, o.voxel_mm};
+  for (int a = 0; a < 3; ++a) g.origin[a] = -0.5 * (o.dims[a] - 1) * o.voxel_mm;
+
+  Phantom p;
+  p.physiology = Physiology::at_field(3.0);
+  p.cbf = Volume<float>(g);
+  p.att = Volume<float>(g);
+  p.m0 = Volume<float>(g);
+  p.tissue = Volume<std::uint8_t>(g);
+  p.brain = Mask(g);
+  p.territories = Volume<std::int32_t>(g);
+  p.border_distance = Volume<float>(g);
+
+  // Brain ellipsoid and its parts, in mm from the grid centre.
+  const double a = 0.39 * o.dims[0] * o.voxel_mm;
+  const double b = 0.39 * o.dims[1] * o.voxel_mm;
+  const double c = 0.38 * o.dims[2] * o.voxel_mm;
+  const double mean_axis = (a + b + c) / 3.0;
+  const double cortex = std::max(4.5, 1.5 * o.voxel_mm) / mean_axis;
+  const double csf_shell = std::max(4.0, 1.0 * o.voxel_mm) / mean_axis;
+  // Border rays in mm (the angle is defined in normalised coordinates).
+  const double aca_x = a * std::cos(kAcaMcaAngle), aca_y = b * std::sin(kAcaMcaAngle);
+  const double pca_x = a * std::cos(kMcaPcaAngle), pca_y = b * std::sin(kMcaPcaAngle);
+  const double aca_n = std::hypot(aca_x, aca_y), pca_n = std::hypot(pca_x, pca_y);
+
+  for (std::size_t z = 0; z < o.dims[2]; ++z) {
+    for (std::size_t y = 0; y < o.dims[1]; ++y) {
+      for (std::size_t x = 0; x < o.dims[0]; ++x) {
+        const std::size_t i = g.index(x, y, z);
+        const double px = g.origin[0] + x * o.voxel_mm;
+        const double py = g.origin[1] + y * o.voxel_mm;  // + is posterior (LPS)
+        const double pz = g.origin[2] + z * o.voxel_mm;
+        const double r = std::sqrt((px / a) * (px / a) + (py / b) * (py / b) + (pz / c) * (pz / c));
+        // Lateral ventricles: two ellipsoids either side of the midline.
+        const double vx = (std::abs(px) - 0.12 * a) / (0.07 * a);
+        const double vy = (py + 0.05 * b) / (0.35 * b);
+        const double vz = (pz - 0.10 * c) / (0.15 * c);
+        const bool ventricle = vx * vx + vy * vy + vz * vz <= 1.0;
+
+        std::uint8_t tissue = kBackground;
+        if (r <= 1.0 - cortex) {
+          tissue = ventricle ? kCsf : kWhiteMatter;
+        } else if (r <= 1.0) {
+          tissue = kGreyMatter;
+        } else if (r <= 1.0 + csf_shell) {
+          tissue = kCsf;
+        }
+        p.tissue[i] = tissue;
+        if (tissue == kCsf) p.m0[i] = static_cast<float>(kCsfM0);
+        if (tissue != kGreyMatter && tissue != kWhiteMatter) continue;
+
+        const double lateral = std::abs(px);
+        const double angle = std::atan2(py / b, lateral / a);
+        const std::int32_t territory = angle < kAcaMcaAngle ? 1 : (angle > kMcaPcaAngle ? 3 : 2);
+        const double d = std::min(distance_to_ray(lateral, py, aca_x / aca_n, aca_y / aca_n),
+                                  distance_to_ray(lateral, py, pca_x / pca_n, pca_y / pca_n));
+        const double bump = std::exp(-d * d / (2.0 * kBorderWidthMm * kBorderWidthMm));
+        const TissueValues& t = tissue == kGreyMatter ? kGm : kWm;
+        p.brain[i] = 1;
+        p.territories[i] = territory;
+        p.border_distance[i] = static_cast<float>(d);
+        p.cbf[i] = static_cast<float>(t.cbf * (1.0 - 0.3 * bump));
+        p.att[i] = static_cast<float>(t.att + 0.5 * bump);
+        p.m0[i] = static_cast<float>(t.m0);
+      }
+    }
+  }
+
+  // Acquisition: for each delay, `repeats` control/label pairs.
+  AslProtocol& protocol = p.protocol;
+  protocol.labeling_type = o.pasl ? LabelingType::Pasl : LabelingType::Pcasl;
+  if (o.pasl) {
+    protocol.bolus_cutoff_delay = o.bolus_cutoff;
+  } else {
+    protocol.labeling_duration = {o.labeling_duration};
+  }
+  protocol.m0_type = M0Type::Separate;
+  protocol.m0_repetition_time = 6.0;
+  protocol.magnetic_field_strength = 3.0;
+  const std::size_t volumes = 2 * o.repeats * o.delays.size();
+  p.asl = Series<float>(g, volumes);
+  const std::size_t n = g.voxel_count();
+  const double alpha = o.pasl ? p.physiology.labeling_efficiency_pasl
+                              : p.physiology.labeling_efficiency_pcasl;
+  const double lambda = p.physiology.blood_brain_partition;
+  const double t1b = p.physiology.t1_blood;
+
+  std::vector<std::vector<float>> delta_m(o.delays.size(), std::vector<float>(n, 0.0f));
+  double gm_sum = 0.0;
+  std::size_t gm_count = 0;
+  for (std::size_t k = 0; k < o.delays.size(); ++k) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (p.cbf[i] <= 0.0f) continue;
+      detail::KineticInputs<double> in{};
+      in.t = o.pasl ? o.delays[k] : o.labeling_duration + o.delays[k];
+      in.tau = o.pasl ? o.bolus_cutoff : o.labeling_duration;
+      in.att = p.att[i];
+      in.f = p.cbf[i] / 6000.0;
+      in.alpha = alpha;
+      in.m0b = p.m0[i] / lambda;
+      in.t1_blood = t1b;
+      in.t1_app = t1b;
+      const double s = o.pasl ? detail::pasl_signal(in) : detail::pcasl_signal(in);
+      delta_m[k][i] = static_cast<float>(s);
+      if (k == 0 && p.tissue[i] == kGreyMatter) {
+        gm_sum += s;
+        ++gm_count;
+      }
+    }
+  }
+  const double pair_sigma = o.snr > 0.0 && gm_count > 0 ? gm_sum / gm_count / o.snr : 0.0;
+  const double image_sigma = pair_sigma / std::sqrt(2.0);
+  std::mt19937_64 rng(o.seed);
+  std::normal_distribution<double> noise(0.0, 1.0);
+
+  std::size_t v = 0;
+  for (std::size_t k = 0; k < o.delays.size(); ++k) {
+    for (std::size_t r = 0; r < o.repeats; ++r) {
+      float* control = p.asl.data() + v * n;
+      float* label = control + n;
+      for (std::size_t i = 0; i < n; ++i) {
+        const double still = kStaticFraction * p.m0[i];
+        double cn = 0.0, ln = 0.0;
+        if (image_sigma > 0.0) {
+          cn = image_sigma * noise(rng);
+          ln = image_sigma * noise(rng);
+        }
+        control[i] = static_cast<float>(still + cn);
+        label[i] = static_cast<float>(still - delta_m[k][i] + ln);
+      }
+      p.context.push_back(VolumeType::Control);
+      p.context.push_back(VolumeType::Label);
+      protocol.post_labeling_delay.push_back(o.delays[k]);
+      protocol.post_labeling_delay.push_back(o.delays[k]);
+      v += 2;
+    }
+  }
+  return p;
+}
+
+PERFQ_NAMESPACE_END

@@ -1,0 +1,249 @@
+// The perfq tool end to end: phantom → cbf, outputs against the truth, and refusals.
+#include <perfq/execution.hpp>
+#include <perfq/io/bids.hpp>
+#include <perfq/io/nifti.hpp>
+#include <perfq/phantom.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+struct Result {
+  int status;
+  std::string output;  // stdout and stderr
+};
+
+Result run(const std::string& arguments) {
+  const std::string command = std::string(PERFQ_CLI_PATH) + " " + arguments + " 2>&1";
+  Result r{-1, {}};
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) r.output += buffer.data();
+  const int raw = pclose(pipe);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+/// A fresh, empty scratch folder for one test.
+fs::path scratch(const std::string& name) {
+  const fs::path dir = fs::path(PERFQ_TEST_TMP) / ("cli-" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_text(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
+
+/// Writes a small phantom dataset and returns the path of its *_asl.nii.gz.
+fs::path small_phantom(const fs::path& root, bool pasl = false) {
+  perfq::PhantomOptions o;
+  o.dims = {32, 36, 28};
+  o.repeats = 2;
+  o.pasl = pasl;
+  if (pasl) o.delays = {2.5};
+  return perfq::io::write_phantom_bids(perfq::make_phantom(o), root.string());
+}
+
+/// Worst relative CBF error over the truth's brain mask.
+double worst_error(const fs::path& cbf_path, const fs::path& root) {
+  const auto cbf = perfq::io::read_nifti(cbf_path.string());
+  const fs::path truth = root / "derivatives" / "truth" / "sub-01" / "perf";
+  const auto expected = perfq::io::read_nifti((truth / "sub-01_cbf.nii.gz").string());
+  const auto mask = perfq::io::read_nifti_mask((truth / "sub-01_mask.nii.gz").string());
+  EXPECT_TRUE(cbf.geometry().same_grid(expected.geometry()));
+  double worst = 0;
+  for (std::size_t i = 0; i < cbf.size(); ++i) {
+    if (mask[i]) worst = std::max(worst, std::abs(double(cbf[i]) - expected[i]) / expected[i]);
+  }
+  return worst;
+}
+
+bool folder_has_files(const fs::path& dir) {
+  if (!fs::exists(dir)) return false;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file()) return true;
+  }
+  return false;
+}
+
+TEST(Cli, PhantomCommandThenCbfRecoversTheTruth) {
+  const fs::path dir = scratch("pcasl");
+  const Result made = run("phantom -o " + (dir / "bids").string() + " --repeats 2");
+  ASSERT_EQ(made.status, 0) << made.output;
+  const fs::path asl = dir / "bids" / "sub-01" / "perf" / "sub-01_asl.nii.gz";
+  const Result r = run("cbf " + asl.string() + " -o " + (dir / "out").string() + " --backend cpu");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_LT(worst_error(dir / "out" / "sub-01_cbf.nii.gz", dir / "bids"), 0.01);
+  const auto input = perfq::io::read_nifti_info(asl.string());
+  const auto output = perfq::io::read_nifti_info((dir / "out" / "sub-01_cbf.nii.gz").string());
+  EXPECT_TRUE(output.geometry.same_grid(input.geometry, 1e-6));
+  EXPECT_EQ(output.stored_type, "float32");
+
+  const Json j = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+  EXPECT_EQ(j["GeneratedBy"]["Version"], PERFQ_VERSION_STRING);
+  EXPECT_EQ(j["GeneratedBy"]["Backend"], "cpu");
+  EXPECT_EQ(j["Units"], "mL/100g/min");
+  EXPECT_DOUBLE_EQ(j["BloodBrainPartitionCoefficient"].get<double>(), 0.9);
+  EXPECT_DOUBLE_EQ(j["ArterialBloodT1"].get<double>(), 1.65);
+  EXPECT_DOUBLE_EQ(j["LabelingEfficiency"].get<double>(), 0.85);
+  EXPECT_DOUBLE_EQ(j["PostLabelingDelay"].get<double>(), 1.8);
+  EXPECT_DOUBLE_EQ(j["LabelingDuration"].get<double>(), 1.8);
+  EXPECT_EQ(j["M0Type"], "Separate");
+  EXPECT_EQ(j["Averaging"]["RepeatsAveraged"], 2);
+  EXPECT_TRUE(fs::exists(dir / "out" / "sub-01_fitstatus.nii.gz"));
+  // Nothing but the outputs: no staging folder or temporary file left behind.
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "out"), fs::directory_iterator{}), 3);
+}
+
+TEST(Cli, PaslPhantomRecoversTheTruth) {
+  const fs::path dir = scratch("pasl");
+  const fs::path asl = small_phantom(dir / "bids", true);
+  const Result r = run("cbf " + asl.string() + " -o " + (dir / "out").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_LT(worst_error(dir / "out" / "sub-01_cbf.nii.gz", dir / "bids"), 0.01);
+  const Json j = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+  EXPECT_EQ(j["ArterialSpinLabelingType"], "PASL");
+  EXPECT_DOUBLE_EQ(j["BolusCutOffDelayTime"].get<double>(), 0.8);
+}
+
+TEST(Cli, MaskAndOverridesAreAppliedAndRecorded) {
+  const fs::path dir = scratch("overrides");
+  const fs::path asl = small_phantom(dir / "bids");
+  const fs::path mask = dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf" / "sub-01_mask.nii.gz";
+  const Result r = run("cbf " + asl.string() + " -o " + (dir / "out").string() +
+                       " --mask " + mask.string() + " --alpha 0.425 --lambda 0.9");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto cbf = perfq::io::read_nifti((dir / "out" / "sub-01_cbf.nii.gz").string());
+  const auto status = perfq::io::read_nifti((dir / "out" / "sub-01_fitstatus.nii.gz").string());
+  const auto truth = perfq::io::read_nifti(
+      (dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf" / "sub-01_cbf.nii.gz").string());
+  const auto inside = perfq::io::read_nifti_mask(mask.string());
+  for (std::size_t i = 0; i < cbf.size(); ++i) {
+    if (inside[i]) {
+      ASSERT_NEAR(cbf[i], 2.0 * truth[i], 0.01 * 2.0 * truth[i]);  // α halved: CBF doubled
+    } else {
+      ASSERT_EQ(status[i], 1.0f);  // outside the mask
+      ASSERT_EQ(cbf[i], 0.0f);
+    }
+  }
+  const Json j = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+  EXPECT_DOUBLE_EQ(j["LabelingEfficiency"].get<double>(), 0.425);
+  EXPECT_EQ(j["LabelingEfficiencySource"], "override");
+  EXPECT_EQ(j["Mask"], mask.string());
+}
+
+/// Runs `perfq cbf` on a dataset spoiled by `spoil`, expects exit 1 with a message naming
+/// `file_part` and `field`, and no output files.
+void expect_refusal(const std::string& name, const std::function<void(const fs::path&)>& spoil,
+                    const std::string& file_part, const std::string& field) {
+  const fs::path dir = scratch(name);
+  const fs::path asl = small_phantom(dir / "bids");
+  spoil(asl.parent_path());
+  const Result r = run("cbf " + asl.string() + " -o " + (dir / "out").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find(file_part), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(field), std::string::npos) << r.output;
+  EXPECT_FALSE(folder_has_files(dir / "out")) << "partial output left in " << dir / "out";
+}
+
+void edit_sidecar(const fs::path& perf, const std::function<void(Json&)>& edit) {
+  const fs::path path = perf / "sub-01_asl.json";
+  Json j = Json::parse(read_text(path));
+  edit(j);
+  write_text(path, j.dump(2));
+}
+
+TEST(Cli, RefusesPldListOfWrongLength) {
+  expect_refusal("pld-length", [](const fs::path& perf) {
+    edit_sidecar(perf, [](Json& j) { j["PostLabelingDelay"] = Json::array({1.8, 1.8, 1.8}); });
+  }, "sub-01_asl.json", "PostLabelingDelay");
+}
+
+TEST(Cli, RefusesPcaslWithoutLabelingDuration) {
+  expect_refusal("no-tau", [](const fs::path& perf) {
+    edit_sidecar(perf, [](Json& j) { j.erase("LabelingDuration"); });
+  }, "sub-01_asl.json", "LabelingDuration");
+}
+
+TEST(Cli, RefusesAslcontextRowsNotMatchingVolumes) {
+  expect_refusal("context-rows", [](const fs::path& perf) {
+    write_text(perf / "sub-01_aslcontext.tsv", "volume_type\ncontrol\nlabel\n");
+  }, "aslcontext", "volume_type");
+}
+
+TEST(Cli, RefusesM0OnAnotherGrid) {
+  expect_refusal("m0-grid", [](const fs::path& perf) {
+    perfq::Geometry g;
+    g.dims = {10, 10, 10};
+    perfq::io::write_nifti((perf / "sub-01_m0scan.nii.gz").string(),
+                           perfq::Volume<float>(g, 1, 1000.0f).view());
+  }, "m0scan", "grid");
+}
+
+TEST(Cli, RefusesFourDimensionalM0) {
+  expect_refusal("m0-4d", [](const fs::path& perf) {
+    const auto m0 = perfq::io::read_nifti((perf / "sub-01_m0scan.nii.gz").string());
+    perfq::Series<float> two(m0.geometry(), 2, 1000.0f);
+    perfq::io::write_nifti((perf / "sub-01_m0scan.nii.gz").string(), two.view());
+  }, "m0scan", "3D");
+}
+
+TEST(Cli, RefusesMultiDelayDataForNow) {
+  const fs::path dir = scratch("multi");
+  const Result made = run("phantom -o " + (dir / "bids").string() + " --delays 1.0,2.0 --repeats 1");
+  ASSERT_EQ(made.status, 0) << made.output;
+  const Result r = run("cbf " + (dir / "bids" / "sub-01" / "perf" / "sub-01_asl.nii.gz").string() +
+                       " -o " + (dir / "out").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("PostLabelingDelay"), std::string::npos) << r.output;
+  EXPECT_FALSE(folder_has_files(dir / "out"));
+}
+
+TEST(Cli, CudaBackendWithoutDeviceIsAClearError) {
+  if (perfq::cuda_available()) GTEST_SKIP() << "a CUDA device is present";
+  const fs::path dir = scratch("cuda");
+  const fs::path asl = small_phantom(dir / "bids");
+  const Result r = run("cbf " + asl.string() + " -o " + (dir / "out").string() + " --backend cuda");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("CUDA"), std::string::npos) << r.output;
+  EXPECT_FALSE(folder_has_files(dir / "out"));
+}
+
+TEST(Cli, UsageErrorsExitWithStatus2) {
+  EXPECT_EQ(run("").status, 2);
+  EXPECT_EQ(run("frobnicate").status, 2);
+  EXPECT_EQ(run("cbf").status, 2);
+  EXPECT_EQ(run("cbf x_asl.nii.gz").status, 2);                    // no -o
+  EXPECT_EQ(run("cbf x_asl.nii.gz -o out --lambda abc").status, 2);
+  EXPECT_EQ(run("cbf x_asl.nii.gz -o out --backend gpu").status, 2);
+  const Result help = run("cbf --help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.output.find("--lambda"), std::string::npos);
+  const Result missing = run("cbf /nonexistent/sub-01_asl.nii.gz -o " + scratch("missing").string());
+  EXPECT_EQ(missing.status, 1) << missing.output;
+  EXPECT_NE(missing.output.find("/nonexistent/sub-01_asl.nii.gz: file not found"), std::string::npos);
+}
+
+}  // namespace

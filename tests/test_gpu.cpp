@@ -1,0 +1,67 @@
+// CUDA backend: launch and CPU-vs-GPU parity. Skips with a clear message without a device.
+#include <perfq/asl_series.hpp>
+#include <perfq/cbf.hpp>
+#include <perfq/errors.hpp>
+#include <perfq/execution.hpp>
+#include <perfq/phantom.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace {
+
+class Gpu : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!perfq::cuda_available()) {
+      GTEST_SKIP() << "no CUDA device, GPU test skipped (" << perfq::cuda_unavailable_reason()
+                   << ")";
+    }
+  }
+};
+
+TEST_F(Gpu, ListsDevices) {
+  const auto names = perfq::cuda_device_names();
+  ASSERT_EQ(static_cast<int>(names.size()), perfq::cuda_device_count());
+  for (const auto& name : names) EXPECT_FALSE(name.empty());
+  EXPECT_EQ(perfq::resolve_backend(perfq::Execution{}), perfq::Backend::Cuda);
+}
+
+TEST_F(Gpu, SingleDelayMatchesCpu) {
+  perfq::PhantomOptions o;
+  o.snr = 3.0;  // noisy: negative ΔM, low values, every branch
+  const auto p = perfq::make_phantom(o);
+  const auto prepared = perfq::prepare_asl(p.asl, p.context, p.protocol);
+  perfq::AslProtocol protocol = p.protocol;
+  protocol.post_labeling_delay = prepared.post_labeling_delay;
+  perfq::Volume<float> m0 = p.m0;
+  m0[0] = std::nanf("");  // a non-finite input, a zero and a negative M0 in the background
+  m0[1] = -1.0f;
+  for (bool with_mask : {false, true}) {
+    perfq::Execution cpu, gpu;
+    cpu.backend = perfq::Backend::Cpu;
+    gpu.backend = perfq::Backend::Cuda;
+    std::optional<perfq::View<const std::uint8_t>> mask;
+    if (with_mask) mask = p.brain.view();
+    const auto a = perfq::quantify_cbf(prepared.delta_m, perfq::M0Source::from_image(m0),
+                                       protocol, p.physiology, mask, cpu);
+    const auto b = perfq::quantify_cbf(prepared.delta_m, perfq::M0Source::from_image(m0),
+                                       protocol, p.physiology, mask, gpu);
+    EXPECT_EQ(b.backend, perfq::Backend::Cuda);
+    ASSERT_EQ(a.cbf.size(), b.cbf.size());
+    EXPECT_EQ(a.status.values(), b.status.values());
+    for (std::size_t i = 0; i < a.cbf.size(); ++i) {
+      ASSERT_NEAR(a.cbf[i], b.cbf[i], 1e-5 * std::abs(a.cbf[i]) + 1e-30) << "voxel " << i;
+    }
+  }
+}
+
+TEST_F(Gpu, BadDeviceOrdinalIsAClearError) {
+  perfq::Execution e;
+  e.backend = perfq::Backend::Cuda;
+  e.device = perfq::cuda_device_count();
+  EXPECT_THROW(perfq::resolve_backend(e), perfq::BackendError);
+}
+
+}  // namespace

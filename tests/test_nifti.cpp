@@ -1,0 +1,662 @@
+// NIfTI reading and writing: exact geometry and values, stored types, scaling, errors and
+// atomic writes. Files with stored types perfq does not write (int16 with scaling, float64,
+// NIfTI-2) are crafted byte by byte here, which also checks the geometry ITK reads against a
+// header written independently of ITK.
+#include <perfq/errors.hpp>
+#include <perfq/io/nifti.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#ifdef _WIN32
+#include <process.h>
+#else
+#include <unistd.h>
+#endif
+
+namespace fs = std::filesystem;
+using perfq::Geometry;
+using perfq::Image;
+
+namespace {
+
+/// A fresh folder for one test under PERFQ_TEST_TMP, removed when the test passes.
+class NiftiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+#ifdef _WIN32
+    const int pid = _getpid();
+#else
+    const int pid = static_cast<int>(getpid());
+#endif
+    dir_ = fs::path(PERFQ_TEST_TMP) /
+           (std::string("nifti-") + info->name() + "-" + std::to_string(pid));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::vector<std::string> listing() const {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  fs::path dir_;
+};
+
+/// Row-major rotation R = Rz(c) Ry(b) Rx(a).
+std::array<double, 9> rotation(double a, double b, double c) {
+  const double ca = std::cos(a), sa = std::sin(a), cb = std::cos(b), sb = std::sin(b),
+               cc = std::cos(c), sc = std::sin(c);
+  return {cc * cb,
+          cc * sb * sa - sc * ca,
+          cc * sb * ca + sc * sa,
+          sc * cb,
+          sc * sb * sa + cc * ca,
+          sc * sb * ca - cc * sa,
+          -sb,
+          cb * sa,
+          cb * ca};
+}
+
+/// Anisotropic, oblique, off-centre: what a tilted clinical acquisition looks like.
+Geometry oblique_geometry() {
+  Geometry g;
+  g.dims = {7, 6, 5};
+  g.spacing = {1.5, 2.25, 3.5};
+  g.origin = {-91.25, 12.5, 40.75};
+  g.direction = rotation(0.21, -0.13, 0.37);
+  return g;
+}
+
+void expect_same_geometry(const Geometry& a, const Geometry& b, double tol = 1e-5) {
+  EXPECT_EQ(a.dims, b.dims);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NEAR(a.spacing[i], b.spacing[i], tol) << "spacing " << i;
+    EXPECT_NEAR(a.origin[i], b.origin[i], tol) << "origin " << i;
+  }
+  for (int i = 0; i < 9; ++i) EXPECT_NEAR(a.direction[i], b.direction[i], tol) << "direction " << i;
+}
+
+template <class T>
+Image<T> ramp(const Geometry& g, std::size_t volumes, double scale, double offset) {
+  Image<T> image(g, volumes);
+  for (std::size_t i = 0; i < image.size(); ++i) {
+    image[i] = static_cast<T>(offset + scale * static_cast<double>(i % 251) +
+                              static_cast<double>(i / 251));
+  }
+  return image;
+}
+
+// ---- a NIfTI header written by hand (layouts from nifti1.h / nifti2.h) -------------------
+
+class Bytes {
+ public:
+  explicit Bytes(std::size_t size, bool swap = false) : data_(size, 0), swap_(swap) {}
+  /// Stores `value` at `offset`, byte-reversed when the file is of the other byte order.
+  template <class T>
+  void put(std::size_t offset, T value) {
+    std::memcpy(data_.data() + offset, &value, sizeof(T));
+    if (swap_) std::reverse(data_.begin() + offset, data_.begin() + offset + sizeof(T));
+  }
+  void put_text(std::size_t offset, const char* text, std::size_t size) {
+    std::memcpy(data_.data() + offset, text, size);
+  }
+  template <class T>
+  T get(std::size_t offset) const {
+    T value;
+    std::memcpy(&value, data_.data() + offset, sizeof(T));
+    return value;
+  }
+  template <class T>
+  void append(const std::vector<T>& values) {
+    const std::size_t at = data_.size();
+    data_.resize(at + values.size() * sizeof(T));
+    for (std::size_t i = 0; i < values.size(); ++i) put<T>(at + i * sizeof(T), values[i]);
+  }
+  void save(const std::string& path) const {
+    std::ofstream out(path, std::ios::binary);
+    out.write(data_.data(), static_cast<std::streamsize>(data_.size()));
+  }
+  static Bytes load(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    Bytes b(0);
+    b.data_ = std::move(data);
+    return b;
+  }
+  std::size_t size() const { return data_.size(); }
+  void flip_byte(std::size_t offset) { data_[offset] = static_cast<char>(data_[offset] ^ 0x5a); }
+
+ private:
+  std::vector<char> data_;
+  bool swap_ = false;
+};
+
+/// A NIfTI-1 single-file header (352 bytes including the empty extension flag).
+struct Nifti1Header {
+  std::array<int16_t, 8> dim{3, 1, 1, 1, 1, 1, 1, 1};
+  int16_t datatype = 16;
+  int16_t bitpix = 32;
+  std::array<float, 8> pixdim{1, 1, 1, 1, 1, 1, 1, 1};
+  float scl_slope = 0, scl_inter = 0;
+  int16_t qform_code = 0, sform_code = 0;
+  std::array<float, 6> quatern{0, 0, 0, 0, 0, 0};  // b, c, d, qoffset x, y, z
+  std::array<float, 12> srow{1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
+
+  /// The header; `big_endian` writes it (and data appended later) in the other byte order.
+  Bytes bytes(bool big_endian = false) const {
+    Bytes b(352, big_endian);
+    b.put<int32_t>(0, 348);
+    for (int i = 0; i < 8; ++i) b.put<int16_t>(40 + 2 * i, dim[i]);
+    b.put<int16_t>(70, datatype);
+    b.put<int16_t>(72, bitpix);
+    for (int i = 0; i < 8; ++i) b.put<float>(76 + 4 * i, pixdim[i]);
+    b.put<float>(108, 352.0f);  // vox_offset
+    b.put<float>(112, scl_slope);
+    b.put<float>(116, scl_inter);
+    b.put<char>(123, 2 | 8);  // xyzt_units: mm, s
+    b.put<int16_t>(252, qform_code);
+    b.put<int16_t>(254, sform_code);
+    for (int i = 0; i < 6; ++i) b.put<float>(256 + 4 * i, quatern[i]);
+    for (int i = 0; i < 12; ++i) b.put<float>(280 + 4 * i, srow[i]);
+    b.put_text(344, "n+1\0", 4);
+    return b;
+  }
+};
+
+/// Sets an sform (RAS, as stored) from an ITK-style LPS geometry.
+void set_sform_from_lps(Nifti1Header& h, const Geometry& g) {
+  const double flip[3] = {-1, -1, 1};  // LPS <-> RAS
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < 3; ++c) {
+      h.srow[4 * r + c] = static_cast<float>(flip[r] * g.direction[3 * r + c] * g.spacing[c]);
+    }
+    h.srow[4 * r + 3] = static_cast<float>(flip[r] * g.origin[r]);
+  }
+  h.sform_code = 1;
+  for (int a = 0; a < 3; ++a) {
+    h.dim[a + 1] = static_cast<int16_t>(g.dims[a]);
+    h.pixdim[a + 1] = static_cast<float>(g.spacing[a]);
+  }
+}
+
+/// qform rotation (row-major, RAS) and qfac-scaled spacing decoded from a NIfTI-1 header.
+std::array<double, 12> qform_matrix(const Bytes& b) {
+  const double qb = b.get<float>(256), qc = b.get<float>(260), qd = b.get<float>(264);
+  const double qa = std::sqrt(std::max(0.0, 1.0 - (qb * qb + qc * qc + qd * qd)));
+  const double r[9] = {qa * qa + qb * qb - qc * qc - qd * qd,
+                       2 * (qb * qc - qa * qd),
+                       2 * (qb * qd + qa * qc),
+                       2 * (qb * qc + qa * qd),
+                       qa * qa + qc * qc - qb * qb - qd * qd,
+                       2 * (qc * qd - qa * qb),
+                       2 * (qb * qd - qa * qc),
+                       2 * (qc * qd + qa * qb),
+                       qa * qa + qd * qd - qc * qc - qb * qb};
+  const double qfac = b.get<float>(76) < 0 ? -1.0 : 1.0;
+  const double s[3] = {b.get<float>(80), b.get<float>(84), qfac * b.get<float>(88)};
+  std::array<double, 12> m{};
+  for (int row = 0; row < 3; ++row) {
+    for (int c = 0; c < 3; ++c) m[4 * row + c] = r[3 * row + c] * s[c];
+    m[4 * row + 3] = b.get<float>(268 + 4 * row);
+  }
+  return m;
+}
+
+void expect_input_error(const std::string& file, const std::string& needle) {
+  try {
+    perfq::io::read_nifti(file);
+    FAIL() << file << " was read";
+  } catch (const perfq::InputError& e) {
+    EXPECT_EQ(e.file(), file);
+    EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  } catch (const std::exception& e) {
+    FAIL() << "not an InputError: " << e.what();
+  }
+}
+
+// ---- round trips ---------------------------------------------------------------------------
+
+TEST_F(NiftiTest, RoundTripFloat3dObliqueGeometry) {
+  const Geometry g = oblique_geometry();
+  const auto image = ramp<float>(g, 1, 0.37, -12.0);
+  for (const char* name : {"vol.nii", "vol.nii.gz"}) {
+    SCOPED_TRACE(name);
+    perfq::io::write_nifti(path(name), image);
+    const auto info = perfq::io::read_nifti_info(path(name));
+    EXPECT_EQ(info.volumes, 1u);
+    EXPECT_EQ(info.stored_type, "float32");
+    expect_same_geometry(info.geometry, g);
+    const auto back = perfq::io::read_nifti(path(name));
+    EXPECT_EQ(back.volumes(), 1u);
+    expect_same_geometry(back.geometry(), g);
+    EXPECT_EQ(back.values(), image.values());  // float32 stored: bit-exact
+  }
+}
+
+TEST_F(NiftiTest, RoundTripFloat4dObliqueGeometry) {
+  Geometry g = oblique_geometry();
+  g.direction = rotation(-0.4, 0.25, 1.1);
+  const auto series = ramp<float>(g, 9, -1.25, 1000.0);
+  perfq::io::write_nifti(path("series.nii.gz"), series);
+  const auto info = perfq::io::read_nifti_info(path("series.nii.gz"));
+  EXPECT_EQ(info.volumes, 9u);
+  expect_same_geometry(info.geometry, g);
+  const auto back = perfq::io::read_nifti(path("series.nii.gz"));
+  ASSERT_EQ(back.volumes(), 9u);
+  expect_same_geometry(back.geometry(), g);
+  EXPECT_EQ(back.values(), series.values());
+  EXPECT_FLOAT_EQ(back.at(3, 2, 4, 7), series.at(3, 2, 4, 7));
+}
+
+TEST_F(NiftiTest, LeftHandedDirectionRoundTrips) {
+  Geometry g = oblique_geometry();
+  // Flip the third axis: determinant -1, as in many radiological-order acquisitions.
+  for (int r = 0; r < 3; ++r) g.direction[3 * r + 2] = -g.direction[3 * r + 2];
+  const auto image = ramp<float>(g, 1, 1.0, 0.0);
+  perfq::io::write_nifti(path("left.nii"), image);
+  const auto back = perfq::io::read_nifti(path("left.nii"));
+  expect_same_geometry(back.geometry(), g);
+  EXPECT_EQ(back.values(), image.values());
+}
+
+TEST_F(NiftiTest, WrittenQformAndSformAgree) {
+  const Geometry g = oblique_geometry();
+  perfq::io::write_nifti(path("qs.nii"), ramp<float>(g, 1, 1.0, 0.0));
+  const Bytes b = Bytes::load(path("qs.nii"));
+  ASSERT_GE(b.size(), 352u);
+  EXPECT_EQ(b.get<int32_t>(0), 348);
+  EXPECT_GT(b.get<int16_t>(252), 0) << "qform_code";
+  EXPECT_GT(b.get<int16_t>(254), 0) << "sform_code";
+  const auto q = qform_matrix(b);
+  const double flip[3] = {-1, -1, 1};
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < 4; ++c) {
+      const double s = b.get<float>(280 + 16 * r + 4 * c);
+      EXPECT_NEAR(q[4 * r + c], s, 1e-5) << "row " << r << " column " << c;
+      // And both say what the geometry says (RAS on disk, LPS in memory).
+      const double expected =
+          c < 3 ? flip[r] * g.direction[3 * r + c] * g.spacing[c] : flip[r] * g.origin[r];
+      EXPECT_NEAR(s, expected, 1e-5) << "row " << r << " column " << c;
+    }
+  }
+}
+
+TEST_F(NiftiTest, CompressedWhenNameEndsInGz) {
+  perfq::io::write_nifti(path("a.nii.gz"), ramp<float>(oblique_geometry(), 1, 1.0, 0.0));
+  const Bytes b = Bytes::load(path("a.nii.gz"));
+  ASSERT_GE(b.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(b.get<char>(0)), 0x1f);
+  EXPECT_EQ(static_cast<unsigned char>(b.get<char>(1)), 0x8b);
+}
+
+TEST_F(NiftiTest, Uint8RoundTripAndMask) {
+  const Geometry g = oblique_geometry();
+  Image<std::uint8_t> mask(g, 1);
+  for (std::size_t i = 0; i < mask.size(); ++i)
+    mask[i] = static_cast<std::uint8_t>(i % 7 == 0 ? 0 : i % 256);
+  perfq::io::write_nifti(path("mask.nii.gz"), mask);
+  EXPECT_EQ(perfq::io::read_nifti_info(path("mask.nii.gz")).stored_type, "uint8");
+  const auto as_float = perfq::io::read_nifti(path("mask.nii.gz"));
+  expect_same_geometry(as_float.geometry(), g);
+  for (std::size_t i = 0; i < mask.size(); ++i) ASSERT_EQ(as_float[i], static_cast<float>(mask[i]));
+  const auto back = perfq::io::read_nifti_mask(path("mask.nii.gz"));
+  expect_same_geometry(back.geometry(), g);
+  for (std::size_t i = 0; i < mask.size(); ++i) ASSERT_EQ(back[i], mask[i] != 0 ? 1 : 0) << i;
+}
+
+TEST_F(NiftiTest, Int32RoundTripKeepsLargeLabelsExact) {
+  const Geometry g = oblique_geometry();
+  Image<std::int32_t> labels(g, 1);
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    labels[i] = static_cast<std::int32_t>(i % 5) - 2;
+  }
+  labels[3] = 16777217;  // 2^24 + 1: not representable as float
+  labels[4] = -2000000001;
+  perfq::io::write_nifti(path("labels.nii.gz"), labels);
+  EXPECT_EQ(perfq::io::read_nifti_info(path("labels.nii.gz")).stored_type, "int32");
+  const auto back = perfq::io::read_nifti_labels(path("labels.nii.gz"));
+  expect_same_geometry(back.geometry(), g);
+  EXPECT_EQ(back.values(), labels.values());
+}
+
+TEST_F(NiftiTest, MaskTreatsNanAsOutside) {
+  Geometry g;
+  g.dims = {4, 1, 1};
+  Image<float> v(g, 1, std::vector<float>{0.0f, 2.5f, std::nanf(""), -1.0f});
+  perfq::io::write_nifti(path("m.nii"), v);
+  const auto mask = perfq::io::read_nifti_mask(path("m.nii"));
+  EXPECT_EQ(mask.values(), (std::vector<std::uint8_t>{0, 1, 0, 1}));
+}
+
+TEST_F(NiftiTest, NanAndInfAreKept) {
+  // niftilib (inside ITK) would turn them into 0; perfq must see them to report them.
+  Geometry g;
+  g.dims = {4, 1, 1};
+  const float inf = std::numeric_limits<float>::infinity();
+  Image<float> v(g, 1, std::vector<float>{1.0f, std::nanf(""), inf, -inf});
+  perfq::io::write_nifti(path("nan.nii.gz"), v);
+  const auto back = perfq::io::read_nifti(path("nan.nii.gz"));
+  EXPECT_EQ(back[0], 1.0f);
+  EXPECT_TRUE(std::isnan(back[1]));
+  EXPECT_EQ(back[2], inf);
+  EXPECT_EQ(back[3], -inf);
+}
+
+// ---- stored types written by hand ----------------------------------------------------------
+
+TEST_F(NiftiTest, Int16WithSlopeAndInterceptFromHandWrittenSform) {
+  Geometry g = oblique_geometry();
+  g.dims = {3, 4, 2};
+  Nifti1Header h;
+  h.datatype = 4;  // int16
+  h.bitpix = 16;
+  h.scl_slope = 2.5f;
+  h.scl_inter = -10.0f;
+  set_sform_from_lps(h, g);
+  std::vector<int16_t> stored(g.voxel_count());
+  for (std::size_t i = 0; i < stored.size(); ++i)
+    stored[i] = static_cast<int16_t>(100 * static_cast<int>(i) - 700);
+  Bytes b = h.bytes();
+  b.append(stored);
+  b.save(path("scaled.nii"));
+
+  const auto info = perfq::io::read_nifti_info(path("scaled.nii"));
+  EXPECT_EQ(info.stored_type, "int16");
+  EXPECT_EQ(info.volumes, 1u);
+  const auto image = perfq::io::read_nifti(path("scaled.nii"));
+  expect_same_geometry(image.geometry(), g, 1e-5);
+  ASSERT_EQ(image.size(), stored.size());
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    EXPECT_FLOAT_EQ(image[i], 2.5f * stored[i] - 10.0f) << i;
+  }
+}
+
+TEST_F(NiftiTest, BigEndianInt16WithScaling) {
+  Geometry g = oblique_geometry();
+  g.dims = {3, 2, 2};
+  Nifti1Header h;
+  h.datatype = 4;
+  h.bitpix = 16;
+  h.scl_slope = 0.5f;
+  h.scl_inter = 3.0f;
+  set_sform_from_lps(h, g);
+  Bytes b = h.bytes(/*big_endian=*/true);
+  std::vector<int16_t> stored(12);
+  for (std::size_t i = 0; i < stored.size(); ++i)
+    stored[i] = static_cast<int16_t>(-300 + 77 * static_cast<int>(i));
+  b.append(stored);
+  b.save(path("big.nii"));
+  const auto image = perfq::io::read_nifti(path("big.nii"));
+  expect_same_geometry(image.geometry(), g);
+  for (std::size_t i = 0; i < stored.size(); ++i)
+    EXPECT_FLOAT_EQ(image[i], 0.5f * stored[i] + 3.0f);
+}
+
+TEST_F(NiftiTest, QformOnlyHeaderWithNegativeQfac) {
+  // Rotation of 30 degrees about z, third axis flipped through qfac = -1 (pixdim[0]).
+  Nifti1Header h;
+  h.dim = {3, 4, 3, 2, 1, 1, 1, 1};
+  h.datatype = 2;  // uint8
+  h.bitpix = 8;
+  h.pixdim = {-1, 2.0f, 3.0f, 4.0f, 1, 1, 1, 1};
+  h.qform_code = 1;
+  const double half = 15.0 * std::acos(-1.0) / 180.0;
+  h.quatern = {0, 0, static_cast<float>(std::sin(half)), 10.0f, -20.0f, 30.0f};
+  Bytes b = h.bytes();
+  std::vector<std::uint8_t> stored(24);
+  for (std::size_t i = 0; i < stored.size(); ++i) stored[i] = static_cast<std::uint8_t>(i);
+  b.append(stored);
+  b.save(path("q.nii"));
+
+  const auto image = perfq::io::read_nifti(path("q.nii"));
+  const double c = std::cos(2 * half), s = std::sin(2 * half);
+  Geometry expected;
+  expected.dims = {4, 3, 2};
+  expected.spacing = {2, 3, 4};
+  expected.origin = {-10, 20, 30};  // RAS -> LPS
+  // RAS rotation [[c,-s,0],[s,c,0],[0,0,1]] with column 3 negated, then rows x, y negated.
+  expected.direction = {-c, s, 0, -s, -c, 0, 0, 0, -1};
+  expect_same_geometry(image.geometry(), expected, 1e-5);
+  EXPECT_FLOAT_EQ(image.at(3, 2, 1), 23.0f);
+}
+
+TEST_F(NiftiTest, Float64IsReadAsFloat) {
+  Geometry g = oblique_geometry();
+  g.dims = {2, 3, 2};
+  Nifti1Header h;
+  h.dim = {4, 2, 3, 2, 2, 1, 1, 1};  // 4D, two volumes
+  h.datatype = 64;
+  h.bitpix = 64;
+  set_sform_from_lps(h, g);
+  std::vector<double> stored(24);
+  for (std::size_t i = 0; i < stored.size(); ++i) stored[i] = 0.125 * static_cast<double>(i) - 1.0;
+  Bytes b = h.bytes();
+  b.append(stored);
+  b.save(path("double.nii"));
+  const auto info = perfq::io::read_nifti_info(path("double.nii"));
+  EXPECT_EQ(info.stored_type, "float64");
+  EXPECT_EQ(info.volumes, 2u);
+  const auto image = perfq::io::read_nifti(path("double.nii"));
+  EXPECT_EQ(image.volumes(), 2u);
+  expect_same_geometry(image.geometry(), g);
+  for (std::size_t i = 0; i < stored.size(); ++i)
+    EXPECT_FLOAT_EQ(image[i], static_cast<float>(stored[i]));
+}
+
+TEST_F(NiftiTest, Nifti2IsRefusedWithAClearMessage) {
+  // ITK 5.2's bundled niftilib reads NIfTI-1 only; a NIfTI-2 file must be refused clearly
+  // rather than misread. (Header layout from nifti2.h: 540 bytes, magic "n+2\0\r\n\032\n".)
+  Bytes b(544);
+  b.put<int32_t>(0, 540);
+  b.put_text(4, "n+2\0\r\n\032\n", 8);
+  b.put<int16_t>(12, 16);  // float32
+  b.put<int16_t>(14, 32);
+  const int64_t dim[8] = {3, 2, 2, 2, 1, 1, 1, 1};
+  for (int i = 0; i < 8; ++i) b.put<int64_t>(16 + 8 * i, dim[i]);
+  for (int i = 0; i < 8; ++i) b.put<double>(104 + 8 * i, 1.0);
+  b.put<int64_t>(168, 544);  // vox_offset
+  b.put<double>(176, 1.0);   // scl_slope
+  b.put<int32_t>(348, 1);    // sform_code
+  const double srow[12] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
+  for (int i = 0; i < 12; ++i) b.put<double>(400 + 8 * i, srow[i]);
+  b.put<int32_t>(500, 2 | 8);
+  b.append(std::vector<float>(8, 1.5f));
+  b.save(path("two.nii"));
+  try {
+    perfq::io::read_nifti(path("two.nii"));
+    FAIL() << "a NIfTI-2 file was accepted";
+  } catch (const perfq::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("two.nii"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("NIfTI-2"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(NiftiTest, MoreThanFourDimensionsRefused) {
+  Nifti1Header h;
+  h.dim = {5, 2, 2, 2, 1, 2, 1, 1};  // e.g. a displacement field: vector along dim 5
+  Bytes b = h.bytes();
+  b.append(std::vector<float>(16, 1.0f));
+  b.save(path("five.nii"));
+  expect_input_error(path("five.nii"), "dimensions");
+  // Trailing dimensions of size 1 are harmless: this is a 3D image.
+  h.dim = {5, 2, 2, 2, 1, 1, 1, 1};
+  Bytes c = h.bytes();
+  c.append(std::vector<float>(8, 2.0f));
+  c.save(path("padded.nii"));
+  const auto image = perfq::io::read_nifti(path("padded.nii"));
+  EXPECT_EQ(image.volumes(), 1u);
+  EXPECT_EQ(image.size(), 8u);
+}
+
+// ---- labels -------------------------------------------------------------------------------
+
+TEST_F(NiftiTest, LabelsAcceptIntegerValuedFloats) {
+  Geometry g;
+  g.dims = {3, 2, 2};
+  Image<float> v(g, 1);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 4) - 1.0f;
+  perfq::io::write_nifti(path("l.nii.gz"), v);
+  const auto labels = perfq::io::read_nifti_labels(path("l.nii.gz"));
+  for (std::size_t i = 0; i < v.size(); ++i) EXPECT_EQ(labels[i], static_cast<int>(v[i]));
+}
+
+TEST_F(NiftiTest, LabelsRejectNonIntegerNamingVoxelAndValue) {
+  Geometry g;
+  g.dims = {3, 2, 2};
+  Image<float> v(g, 1, 2.0f);
+  v.at(2, 1, 0) = 1.5f;
+  perfq::io::write_nifti(path("bad_labels.nii.gz"), v);
+  try {
+    perfq::io::read_nifti_labels(path("bad_labels.nii.gz"));
+    FAIL() << "1.5 accepted as a label";
+  } catch (const perfq::InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("bad_labels.nii.gz"), std::string::npos) << what;
+    EXPECT_NE(what.find("(2, 1, 0)"), std::string::npos) << what;
+    EXPECT_NE(what.find("1.5"), std::string::npos) << what;
+  }
+  v.at(2, 1, 0) = std::nanf("");
+  perfq::io::write_nifti(path("nan_labels.nii"), v);
+  EXPECT_THROW(perfq::io::read_nifti_labels(path("nan_labels.nii")), perfq::InputError);
+}
+
+TEST_F(NiftiTest, LabelsAndMaskRefuse4d) {
+  Geometry g;
+  g.dims = {2, 2, 2};
+  perfq::io::write_nifti(path("four.nii"), Image<float>(g, 3, 1.0f));
+  try {
+    perfq::io::read_nifti_labels(path("four.nii"));
+    FAIL();
+  } catch (const perfq::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("expected a 3D"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(perfq::io::read_nifti_mask(path("four.nii")), perfq::InputError);
+}
+
+// ---- errors -------------------------------------------------------------------------------
+
+TEST_F(NiftiTest, MissingFile) {
+  expect_input_error(path("absent.nii.gz"), "not found");
+  EXPECT_THROW(perfq::io::read_nifti_info(path("absent.nii")), perfq::InputError);
+}
+
+TEST_F(NiftiTest, NotANiftiFile) {
+  std::ofstream(path("text.nii")) << "this is not an image, just some words long enough to fill "
+                                     "a header-sized read if the reader tried one";
+  expect_input_error(path("text.nii"), "NIfTI");
+  std::ofstream(path("empty.nii.gz")).close();
+  expect_input_error(path("empty.nii.gz"), "NIfTI");
+  std::ofstream(path("image.png")) << "png";
+  expect_input_error(path("image.png"), ".nii");
+}
+
+TEST_F(NiftiTest, TruncatedFiles) {
+  Geometry g;
+  g.dims = {16, 16, 8};
+  Image<float> noise(g, 4);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(100.0f, 20.0f);
+  for (auto& v : noise.values()) v = normal(rng);  // random: gzip cannot shrink it much
+  for (const char* name : {"cut.nii.gz", "cut.nii"}) {
+    SCOPED_TRACE(name);
+    perfq::io::write_nifti(path(name), noise);
+    fs::resize_file(path(name), fs::file_size(path(name)) / 2);
+    expect_input_error(path(name), "truncated");
+  }
+}
+
+TEST_F(NiftiTest, CorruptCompressedData) {
+  Geometry g;
+  g.dims = {16, 16, 8};
+  Image<float> noise(g, 2);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  for (auto& v : noise.values()) v = uniform(rng);
+  perfq::io::write_nifti(path("flip.nii.gz"), noise);
+  Bytes b = Bytes::load(path("flip.nii.gz"));
+  b.flip_byte(b.size() / 2);  // inside the deflate stream, far from the header
+  b.save(path("flip.nii.gz"));
+  expect_input_error(path("flip.nii.gz"), "corrupt");
+}
+
+TEST_F(NiftiTest, HeaderCutShort) {
+  Nifti1Header h;
+  Bytes b = h.bytes();
+  b.save(path("short.nii"));
+  fs::resize_file(path("short.nii"), 200);
+  expect_input_error(path("short.nii"), "truncated");
+}
+
+TEST_F(NiftiTest, WriteToMissingFolderThrowsAndLeavesNothing) {
+  Geometry g;
+  g.dims = {2, 2, 2};
+  const std::string target = path("no/such/folder/out.nii.gz");
+  try {
+    perfq::io::write_nifti(target, Image<float>(g, 1, 1.0f));
+    FAIL() << "write succeeded";
+  } catch (const perfq::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(target), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(listing().empty());
+  EXPECT_THROW(perfq::io::write_text_atomic(path("no/such.txt"), "x"), perfq::Error);
+  EXPECT_TRUE(listing().empty());
+}
+
+TEST_F(NiftiTest, FailedRenameRemovesTheTemporaryFile) {
+  // The target is a non-empty folder: writing the temporary succeeds, the rename fails.
+  fs::create_directories(dir_ / "occupied.nii.gz" / "inside");
+  Geometry g;
+  g.dims = {2, 2, 2};
+  EXPECT_THROW(perfq::io::write_nifti(path("occupied.nii.gz"), Image<float>(g, 1, 1.0f)),
+               perfq::Error);
+  EXPECT_EQ(listing(), std::vector<std::string>{"occupied.nii.gz"});
+  fs::create_directories(dir_ / "notes.txt" / "inside");
+  EXPECT_THROW(perfq::io::write_text_atomic(path("notes.txt"), "hello"), perfq::Error);
+  EXPECT_EQ(listing(), (std::vector<std::string>{"notes.txt", "occupied.nii.gz"}));
+}
+
+TEST_F(NiftiTest, OverwriteIsAtomicAndLeavesNoTemporaries) {
+  Geometry g;
+  g.dims = {3, 3, 3};
+  perfq::io::write_nifti(path("x.nii.gz"), Image<float>(g, 1, 1.0f));
+  perfq::io::write_nifti(path("x.nii.gz"), Image<float>(g, 2, 7.0f));
+  const auto back = perfq::io::read_nifti(path("x.nii.gz"));
+  EXPECT_EQ(back.volumes(), 2u);
+  EXPECT_EQ(back[0], 7.0f);
+  perfq::io::write_text_atomic(path("t.json"), "{}\n");
+  perfq::io::write_text_atomic(path("t.json"), "{\"a\": 1}\n");
+  std::ifstream in(path("t.json"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "{\"a\": 1}\n");
+  EXPECT_EQ(listing(), (std::vector<std::string>{"t.json", "x.nii.gz"}));
+}
+
+TEST_F(NiftiTest, WriteRefusesOtherExtensionsAndEmptyImages) {
+  Geometry g;
+  g.dims = {2, 2, 2};
+  EXPECT_THROW(perfq::io::write_nifti(path("x.hdr"), Image<float>(g, 1, 1.0f)), perfq::Error);
+  EXPECT_THROW(perfq::io::write_nifti(path("y.nii"), perfq::View<const float>{}), perfq::Error);
+  EXPECT_TRUE(listing().empty());
+}
+
+}  // namespace

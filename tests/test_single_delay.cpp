@@ -1,0 +1,252 @@
+// Single-delay quantification against hand-computed white-paper numbers.
+//
+// Reference values were computed by hand (with a calculator) from
+//   PCASL: CBF = 6000 λ ΔM e^(PLD/T1b) / (2 α T1b M0 (1 − e^(−τ/T1b)))
+//   PASL:  CBF = 6000 λ ΔM e^(TI/T1b) / (2 α TI1 M0)
+// e.g. ΔM 10, M0 1000, PLD = τ = 1.8 s, λ 0.9, T1b 1.65 s, α 0.85:
+//   e^(1.8/1.65) = 2.97672, 1 − e^(−1.8/1.65) = 0.664062
+//   CBF = 6000·0.9·10·2.97672 / (2·0.85·1.65·1000·0.664062) = 86.2999 ml/100 g/min
+#include <perfq/cbf.hpp>
+#include <perfq/errors.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+namespace {
+
+using perfq::AslProtocol;
+using perfq::Backend;
+using perfq::Execution;
+using perfq::Geometry;
+using perfq::LabelingType;
+using perfq::M0Source;
+using perfq::Physiology;
+using perfq::Volume;
+using perfq::VoxelStatus;
+
+Geometry grid(std::size_t nx, std::size_t ny, std::size_t nz) {
+  Geometry g;
+  g.dims = {nx, ny, nz};
+  g.spacing = {3.0, 3.0, 4.0};
+  return g;
+}
+
+AslProtocol pcasl(double pld = 1.8, double tau = 1.8) {
+  AslProtocol p;
+  p.labeling_type = LabelingType::Pcasl;
+  p.post_labeling_delay = {pld};
+  p.labeling_duration = {tau};
+  return p;
+}
+
+Execution cpu() {
+  Execution e;
+  e.backend = Backend::Cpu;
+  return e;
+}
+
+/// Quantifies a uniform ΔM/M0 image and returns voxel 0 (all voxels must agree).
+double uniform_cbf(const AslProtocol& protocol, const Physiology& physiology, float delta_m,
+                   float m0, std::size_t nz = 1) {
+  const Geometry g = grid(2, 2, nz);
+  Volume<float> dm(g, 1, delta_m), m(g, 1, m0);
+  const auto maps = perfq::quantify_cbf(dm, M0Source::from_image(m), protocol, physiology,
+                                        std::nullopt, cpu());
+  EXPECT_EQ(maps.backend, Backend::Cpu);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(maps.cbf[i], maps.cbf[0]);
+  return maps.cbf[0];
+}
+
+constexpr double kRel = 2e-6;  // float arithmetic on a double-precision factor
+
+TEST(SingleDelay, PcaslMatchesHandComputedValue) {
+  EXPECT_NEAR(uniform_cbf(pcasl(), Physiology{}, 10.0f, 1000.0f), 86.29992, 86.3 * kRel);
+}
+
+TEST(SingleDelay, PcaslScalesLinearlyWithDeltaMAndInverselyWithM0) {
+  const double base = uniform_cbf(pcasl(), Physiology{}, 10.0f, 1000.0f);
+  EXPECT_NEAR(uniform_cbf(pcasl(), Physiology{}, 20.0f, 1000.0f), 2 * base, 2 * base * kRel);
+  EXPECT_NEAR(uniform_cbf(pcasl(), Physiology{}, 10.0f, 2000.0f), base / 2, base * kRel);
+}
+
+TEST(SingleDelay, PaslQuipssIIMatchesHandComputedValue) {
+  // TI 1.8 s, TI1 0.8 s, α 0.98: 6000·0.9·10·2.97672 / (2·0.98·0.8·1000) = 102.5235
+  AslProtocol p;
+  p.labeling_type = LabelingType::Pasl;
+  p.post_labeling_delay = {1.8};
+  p.bolus_cutoff_delay = 0.8;
+  EXPECT_NEAR(uniform_cbf(p, Physiology{}, 10.0f, 1000.0f), 102.52352, 102.5 * kRel);
+}
+
+TEST(SingleDelay, CaslUsesItsOwnDefaultEfficiency) {
+  AslProtocol p = pcasl();
+  p.labeling_type = LabelingType::Casl;
+  // Same formula as PCASL with α 0.68 instead of 0.85.
+  EXPECT_NEAR(uniform_cbf(p, Physiology{}, 10.0f, 1000.0f), 86.29992 * 0.85 / 0.68,
+              107.9 * kRel);
+}
+
+TEST(SingleDelay, TwoDReadoutAddsSliceTimeToTheDelay) {
+  AslProtocol p = pcasl();
+  p.readout = perfq::Readout::TwoD;
+  p.slice_timing = {0.0, 0.04, 0.08};
+  const Geometry g = grid(2, 2, 3);
+  Volume<float> dm(g, 1, 10.0f), m0(g, 1, 1000.0f);
+  const auto maps = perfq::quantify_cbf(dm, M0Source::from_image(m0), p, Physiology{},
+                                        std::nullopt, cpu());
+  // PLD 1.80, 1.84, 1.88 s: e^(PLD/1.65) grows by e^(0.04/1.65) = 1.024542 per slice.
+  EXPECT_NEAR(maps.cbf.at(1, 1, 0), 86.29992, 86.3 * kRel);
+  EXPECT_NEAR(maps.cbf.at(0, 1, 1), 88.41760, 88.4 * kRel);
+  EXPECT_NEAR(maps.cbf.at(1, 0, 2), 90.58725, 90.6 * kRel);
+}
+
+TEST(SingleDelay, BackgroundSuppressionPulsesLowerTheEfficiency) {
+  AslProtocol p = pcasl();
+  p.background_suppression.enabled = true;
+  p.background_suppression.pulses = 4;
+  // α = 0.85 · 0.95^4 = 0.85 · 0.81450625 = 0.6923303: 86.29992 · 0.85 / 0.6923303 = 105.9537
+  EXPECT_NEAR(uniform_cbf(p, Physiology{}, 10.0f, 1000.0f), 105.95366, 106.0 * kRel);
+  const auto c = perfq::resolve_constants(p, Physiology{});
+  EXPECT_EQ(c.background_suppression_source, "pulses");
+  EXPECT_NEAR(c.effective_labeling_efficiency, 0.6923303125, 1e-12);
+}
+
+TEST(SingleDelay, GivenBackgroundSuppressionEfficiencyWinsOverPulses) {
+  AslProtocol p = pcasl();
+  p.background_suppression.enabled = true;
+  p.background_suppression.pulses = 4;
+  p.background_suppression.efficiency = 0.5;
+  EXPECT_NEAR(uniform_cbf(p, Physiology{}, 10.0f, 1000.0f), 2 * 86.29992, 172.6 * kRel);
+}
+
+TEST(SingleDelay, LabelingEfficiencyPrecedence) {
+  AslProtocol p = pcasl();
+  p.labeling_efficiency = 0.425;  // sidecar: half the default doubles CBF
+  EXPECT_NEAR(uniform_cbf(p, Physiology{}, 10.0f, 1000.0f), 2 * 86.29992, 172.6 * kRel);
+  Physiology override;
+  override.labeling_efficiency = 0.85;  // user override beats the sidecar
+  EXPECT_NEAR(uniform_cbf(p, override, 10.0f, 1000.0f), 86.29992, 86.3 * kRel);
+  EXPECT_EQ(perfq::resolve_constants(p, override).labeling_efficiency_source, "override");
+  EXPECT_EQ(perfq::resolve_constants(p, Physiology{}).labeling_efficiency_source, "sidecar");
+}
+
+TEST(SingleDelay, ShortRepetitionTimeM0IsCorrected) {
+  // TR 2 s, T1 tissue 1.3 s: M0 is divided by 1 − e^(−2/1.3) = 0.785290, so CBF scales by it:
+  // 86.29992 · 0.785290 = 67.7704
+  AslProtocol p = pcasl();
+  p.m0_repetition_time = 2.0;
+  EXPECT_NEAR(uniform_cbf(p, Physiology{}, 10.0f, 1000.0f), 67.77036, 67.8 * kRel);
+  p.m0_repetition_time = 5.0;  // long enough: no correction
+  EXPECT_NEAR(uniform_cbf(p, Physiology{}, 10.0f, 1000.0f), 86.29992, 86.3 * kRel);
+}
+
+TEST(SingleDelay, FieldStrengthDefaults) {
+  EXPECT_DOUBLE_EQ(Physiology::at_field(3.0).t1_blood, 1.65);
+  EXPECT_DOUBLE_EQ(Physiology::at_field(1.5).t1_blood, 1.35);
+  // T1b 1.35 s: 6000·0.9·10·e^(1.8/1.35) / (2·0.85·1.35·1000·(1 − e^(−1.8/1.35))) = 121.2146
+  EXPECT_NEAR(uniform_cbf(pcasl(), Physiology::at_field(1.5), 10.0f, 1000.0f), 121.21459,
+              121.2 * kRel);
+}
+
+TEST(SingleDelay, SingleM0ValueEqualsUniformImage) {
+  const Geometry g = grid(3, 2, 2);
+  Volume<float> dm(g, 1, 10.0f);
+  const auto maps = perfq::quantify_cbf(dm, M0Source::from_value(1000.0), pcasl(), Physiology{},
+                                        std::nullopt, cpu());
+  for (std::size_t i = 0; i < g.voxel_count(); ++i) EXPECT_NEAR(maps.cbf[i], 86.29992, 2e-4);
+}
+
+TEST(SingleDelay, BadVoxelsGetStatusAndZero) {
+  const Geometry g = grid(6, 1, 1);
+  Volume<float> dm(g, 1, 10.0f), m0(g, 1, 1000.0f);
+  perfq::Mask mask(g, 1, 1);
+  m0[0] = 0.0f;                                             // M0 zero
+  m0[1] = -5.0f;                                            // M0 negative
+  dm[2] = std::numeric_limits<float>::quiet_NaN();          // NaN ΔM
+  m0[3] = std::numeric_limits<float>::infinity();           // Inf M0
+  mask[4] = 0;                                              // outside mask
+  m0[5] = 1e-38f;                                           // overflow to Inf
+  dm[5] = 1e38f;
+  const auto maps = perfq::quantify_cbf(dm, M0Source::from_image(m0), pcasl(), Physiology{},
+                                        mask.view(), cpu());
+  const VoxelStatus expected[6] = {VoxelStatus::M0NotPositive, VoxelStatus::M0NotPositive,
+                                   VoxelStatus::NonFiniteInput, VoxelStatus::NonFiniteInput,
+                                   VoxelStatus::OutsideMask, VoxelStatus::NonFiniteResult};
+  for (std::size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(maps.status[i], static_cast<std::uint8_t>(expected[i])) << "voxel " << i;
+    EXPECT_EQ(maps.cbf[i], 0.0f) << "voxel " << i;
+  }
+}
+
+TEST(SingleDelay, RefusesContradictoryArguments) {
+  const Geometry g = grid(2, 2, 2);
+  Volume<float> dm(g, 1, 10.0f), m0(g, 1, 1000.0f);
+  Geometry other = g;
+  other.spacing[0] = 2.0;
+  Volume<float> m0_other(other, 1, 1000.0f);
+  const auto run = [&](const AslProtocol& p, const M0Source& m) {
+    return perfq::quantify_cbf(dm, m, p, Physiology{}, std::nullopt, cpu());
+  };
+  AslProtocol multi = pcasl();
+  multi.post_labeling_delay = {1.0, 1.5};
+  EXPECT_THROW(run(multi, M0Source::from_image(m0)), perfq::InvalidArgument);
+  AslProtocol no_tau = pcasl();
+  no_tau.labeling_duration.clear();
+  EXPECT_THROW(run(no_tau, M0Source::from_image(m0)), perfq::InvalidArgument);
+  AslProtocol pasl_no_ti1 = pcasl();
+  pasl_no_ti1.labeling_type = LabelingType::Pasl;
+  EXPECT_THROW(run(pasl_no_ti1, M0Source::from_image(m0)), perfq::InvalidArgument);
+  AslProtocol two_d = pcasl();
+  two_d.readout = perfq::Readout::TwoD;
+  EXPECT_THROW(run(two_d, M0Source::from_image(m0)), perfq::InvalidArgument);
+  EXPECT_THROW(run(pcasl(), M0Source::from_image(m0_other)), perfq::InvalidArgument);
+  EXPECT_THROW(run(pcasl(), M0Source::from_value(0.0)), perfq::InvalidArgument);
+  EXPECT_THROW(run(pcasl(), M0Source::from_value(std::nan(""))), perfq::InvalidArgument);
+  Physiology bad;
+  bad.t1_blood = -1.0;
+  EXPECT_THROW(perfq::quantify_cbf(dm, M0Source::from_image(m0), pcasl(), bad), perfq::InvalidArgument);
+}
+
+TEST(SingleDelay, CpuResultIsBitwiseIdenticalAcrossThreadCounts) {
+  Geometry g = grid(37, 23, 11);
+  Volume<float> dm(g), m0(g);
+  for (std::size_t i = 0; i < g.voxel_count(); ++i) {
+    dm[i] = static_cast<float>((i * 7919) % 101) - 20.0f;
+    m0[i] = 500.0f + static_cast<float>((i * 104729) % 997);
+  }
+  Execution one = cpu(), two = cpu();
+  one.threads = 1;
+  two.threads = 2;
+  const auto a = perfq::quantify_cbf(dm, M0Source::from_image(m0), pcasl(), Physiology{},
+                                     std::nullopt, one);
+  const auto b = perfq::quantify_cbf(dm, M0Source::from_image(m0), pcasl(), Physiology{},
+                                     std::nullopt, two);
+  EXPECT_EQ(a.cbf.values(), b.cbf.values());
+  EXPECT_EQ(a.status.values(), b.status.values());
+}
+
+TEST(Backend, CudaRequestWithoutDeviceIsAClearError) {
+  if (perfq::cuda_available()) GTEST_SKIP() << "a CUDA device is present";
+  Execution e;
+  e.backend = Backend::Cuda;
+  try {
+    perfq::resolve_backend(e);
+    FAIL() << "expected BackendError";
+  } catch (const perfq::BackendError& error) {
+    EXPECT_NE(std::string(error.what()).find("CUDA"), std::string::npos) << error.what();
+  }
+  EXPECT_EQ(perfq::resolve_backend(Execution{}), Backend::Cpu);
+  EXPECT_FALSE(perfq::cuda_unavailable_reason().empty());
+}
+
+TEST(Backend, ParsesNames) {
+  EXPECT_EQ(perfq::parse_backend("cuda"), Backend::Cuda);
+  EXPECT_EQ(perfq::parse_backend("cpu"), Backend::Cpu);
+  EXPECT_EQ(perfq::parse_backend("auto"), Backend::Auto);
+  EXPECT_THROW(perfq::parse_backend("gpu"), perfq::InvalidArgument);
+  EXPECT_STREQ(perfq::version(), PERFQ_VERSION_STRING);
+}
+
+}  // namespace
