@@ -215,7 +215,7 @@ PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>&
   if (!cbfs.empty()) {
     out.scanner_cbf = mean_of(series, cbfs);
     out.notes.push_back(std::to_string(cbfs.size()) +
-                        " scanner-made cbf volume(s) passed through unchanged, not used");
+                        " scanner-made cbf volume(s) not used for quantification (their mean is passed through)");
   }
   if (no_rf > 0) out.notes.push_back(std::to_string(no_rf) + " noRF volume(s) ignored");
   std::size_t rejected = 0;

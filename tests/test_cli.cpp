@@ -154,6 +154,47 @@ TEST(Cli, MaskAndOverridesAreAppliedAndRecorded) {
   EXPECT_EQ(j["Mask"], mask.string());
 }
 
+TEST(Cli, IncludedM0DeltaMVolumesAndScannerCbf) {
+  // A series as some scanners export it: M0 inside, ΔM already subtracted, a scanner CBF map.
+  const fs::path dir = scratch("included");
+  perfq::PhantomOptions o;
+  o.dims = {32, 36, 28};
+  o.repeats = 2;
+  const perfq::Phantom p = perfq::make_phantom(o);
+  const std::size_t n = p.m0.size();
+  perfq::Series<float> series(p.m0.geometry(), 5);
+  for (std::size_t i = 0; i < n; ++i) {
+    series[i] = p.m0[i];                                  // m0scan
+    series[n + i] = p.asl[i] - p.asl[n + i];              // deltam, pair 1
+    series[2 * n + i] = 7.0f;                             // noRF: ignored
+    series[3 * n + i] = p.asl[2 * n + i] - p.asl[3 * n + i];  // deltam, pair 2
+    series[4 * n + i] = 50.0f;                            // scanner cbf
+  }
+  const fs::path perf = dir / "bids" / "sub-02" / "perf";
+  fs::create_directories(perf);
+  perfq::io::write_nifti((perf / "sub-02_asl.nii.gz").string(), series.view());
+  write_text(perf / "sub-02_aslcontext.tsv", "volume_type\nm0scan\ndeltam\nnoRF\ndeltam\ncbf\n");
+  write_text(perf / "sub-02_asl.json", R"({
+    "ArterialSpinLabelingType": "PCASL", "MRAcquisitionType": "3D",
+    "PostLabelingDelay": [0, 1.8, 0, 1.8, 1.8], "LabelingDuration": [0, 1.8, 0, 1.8, 1.8],
+    "M0Type": "Included", "RepetitionTimePreparation": [6.0, 4.5, 4.5, 4.5, 4.5],
+    "BackgroundSuppression": false, "MagneticFieldStrength": 3})");
+  const Result r = run("cbf " + (perf / "sub-02_asl.nii.gz").string() + " -o " +
+                       (dir / "out").string() + " --backend cpu");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("noRF"), std::string::npos) << r.output;
+  const auto cbf = perfq::io::read_nifti((dir / "out" / "sub-02_cbf.nii.gz").string());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (p.brain[i]) ASSERT_NEAR(cbf[i], p.cbf[i], 0.01 * p.cbf[i]) << "voxel " << i;
+  }
+  const auto scanner =
+      perfq::io::read_nifti((dir / "out" / "sub-02_desc-scanner_cbf.nii.gz").string());
+  EXPECT_EQ(scanner[n / 2], 50.0f);
+  const Json j = Json::parse(read_text(dir / "out" / "sub-02_cbf.json"));
+  EXPECT_EQ(j["M0Type"], "Included");
+  EXPECT_DOUBLE_EQ(j["M0RepetitionTime"].get<double>(), 6.0);
+}
+
 /// Runs `perfq cbf` on a dataset spoiled by `spoil`, expects exit 1 with a message naming
 /// `file_part` and `field`, and no output files.
 void expect_refusal(const std::string& name, const std::function<void(const fs::path&)>& spoil,

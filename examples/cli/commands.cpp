@@ -366,6 +366,11 @@ int run_cbf(const std::vector<std::string>& raw) {
   perfq::io::write_nifti(outputs.stage(data.prefix + "_cbf.nii.gz"), maps.cbf.view());
   perfq::io::write_nifti(outputs.stage(data.prefix + "_fitstatus.nii.gz"), maps.status.view());
   perfq::io::write_text_atomic(outputs.stage(data.prefix + "_cbf.json"), j.dump(2) + "\n");
+  if (prepared.scanner_cbf) {
+    // Scanner-made CBF volumes are not used, but kept next to perfq's for comparison.
+    perfq::io::write_nifti(outputs.stage(data.prefix + "_desc-scanner_cbf.nii.gz"),
+                           prepared.scanner_cbf->view());
+  }
   const auto written = outputs.commit();
 
   double median = 0.0;
