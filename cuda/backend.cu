@@ -1,5 +1,6 @@
 // The CUDA backend: thin launchers around the voxel functors of include/perfq/detail/.
 #include "../src/backend.hpp"
+#include "cuda_util.cuh"
 
 #include <perfq/errors.hpp>
 
@@ -9,41 +10,7 @@
 
 namespace perfq {
 namespace backend {
-namespace {
-
-void check(cudaError_t status, const char* call) {
-  if (status != cudaSuccess) {
-    throw BackendError(std::string("CUDA error in ") + call + ": " + cudaGetErrorString(status));
-  }
-}
-#define PERFQ_CUDA_TRY(call) check((call), #call)
-
-/// Device buffer that frees itself (never throws from the destructor).
-template <class T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(std::size_t count) : count_(count) {
-    if (count_ > 0) PERFQ_CUDA_TRY(cudaMalloc(&data_, count_ * sizeof(T)));
-  }
-  ~DeviceBuffer() {
-    if (data_ != nullptr) cudaFree(data_);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  T* get() const { return data_; }
-  void upload(const T* host) {
-    if (count_ > 0) PERFQ_CUDA_TRY(cudaMemcpy(data_, host, count_ * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  void download(T* host) const {
-    if (count_ > 0) PERFQ_CUDA_TRY(cudaMemcpy(host, data_, count_ * sizeof(T), cudaMemcpyDeviceToHost));
-  }
-
- private:
-  T* data_ = nullptr;
-  std::size_t count_ = 0;
-};
-
-}  // namespace
+using cuda_util::DeviceBuffer;
 
 namespace kernels {
 /// One thread per voxel: the same functor the CPU backend loops over.

@@ -2,6 +2,7 @@
 // stand-in (src/no_cuda.cpp) in builds without CUDA.
 #pragma once
 
+#include <perfq/detail/kinetic_fit.hpp>
 #include <perfq/detail/single_delay.hpp>
 
 #include <cstddef>
@@ -20,6 +21,14 @@ std::vector<std::string> cuda_device_names();
 /// Throws BackendError on any CUDA error (with the call and the runtime's message).
 void cuda_single_delay(const detail::SingleDelayVoxel& voxel, std::size_t count,
                        std::size_t slices, int device);
+
+/// Fits `count` voxels on device `device`: `y` holds `settings.delays` values per voxel
+/// (ΔM/M0), `slice` each voxel's slice; the settings' basis (for `slices` slices) and slice
+/// offsets are host arrays, copied over. Results are copied back into `results`.
+/// Throws BackendError on any CUDA error.
+void cuda_kinetic(const detail::KineticSettings<float>& settings, int slices, const float* y,
+                  const int* slice, std::size_t count, detail::KineticVoxelResult<float>* results,
+                  int device);
 
 }  // namespace backend
 }  // namespace perfq

@@ -21,6 +21,9 @@ const char* to_string(VoxelStatus status) noexcept {
     case VoxelStatus::M0NotPositive: return "M0 not positive";
     case VoxelStatus::NonFiniteInput: return "non-finite input";
     case VoxelStatus::NonFiniteResult: return "non-finite result";
+    case VoxelStatus::MaxIterations: return "iteration limit reached";
+    case VoxelStatus::Singular: return "singular (not identifiable)";
+    case VoxelStatus::AttAtBound: return "arrival time at a bound";
   }
   return "unknown";
 }

@@ -17,5 +17,10 @@ void cuda_single_delay(const detail::SingleDelayVoxel&, std::size_t, std::size_t
   throw BackendError("the CUDA backend is not built into this perfq");
 }
 
+void cuda_kinetic(const detail::KineticSettings<float>&, int, const float*, const int*,
+                  std::size_t, detail::KineticVoxelResult<float>*, int) {
+  throw BackendError("the CUDA backend is not built into this perfq");
+}
+
 }  // namespace backend
 }  // namespace perfq

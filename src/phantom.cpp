@@ -36,6 +36,45 @@ double distance_to_ray(double px, double py, double ux, double uy) {
   return std::abs(px * uy - py * ux);
 }
 
+/// White-matter lesions: spheres around random white-matter centres, two in three inside the
+/// designed border zones. Their own random stream keeps the signal noise unchanged.
+void add_lesions(Phantom& p, const PhantomOptions& o) {
+  if (o.lesions == 0) return;
+  const Geometry& g = p.tissue.geometry();
+  std::vector<std::size_t> in_zone, elsewhere;
+  for (std::size_t i = 0; i < g.voxel_count(); ++i) {
+    if (p.tissue[i] != kWhiteMatter) continue;
+    (p.border_zone[i] ? in_zone : elsewhere).push_back(i);
+  }
+  if (in_zone.empty() && elsewhere.empty()) return;
+  std::mt19937_64 rng(o.seed ^ 0x6c6573696f6e73ULL);  // "lesions"
+  const double radius = std::max(4.5, 1.5 * o.voxel_mm);
+  const auto reach = static_cast<std::ptrdiff_t>(std::ceil(radius / o.voxel_mm));
+  for (std::size_t k = 0; k < o.lesions; ++k) {
+    const bool zone = (k % 3 != 2 && !in_zone.empty()) || elsewhere.empty();
+    const std::vector<std::size_t>& pool = zone ? in_zone : elsewhere;
+    const std::size_t c = pool[std::uniform_int_distribution<std::size_t>(0, pool.size() - 1)(rng)];
+    const auto cx = static_cast<std::ptrdiff_t>(c % g.dims[0]);
+    const auto cy = static_cast<std::ptrdiff_t>((c / g.dims[0]) % g.dims[1]);
+    const auto cz = static_cast<std::ptrdiff_t>(c / (g.dims[0] * g.dims[1]));
+    for (std::ptrdiff_t dz = -reach; dz <= reach; ++dz) {
+      for (std::ptrdiff_t dy = -reach; dy <= reach; ++dy) {
+        for (std::ptrdiff_t dx = -reach; dx <= reach; ++dx) {
+          const std::ptrdiff_t x = cx + dx, y = cy + dy, z = cz + dz;
+          if (x < 0 || y < 0 || z < 0 || x >= static_cast<std::ptrdiff_t>(g.dims[0]) ||
+              y >= static_cast<std::ptrdiff_t>(g.dims[1]) ||
+              z >= static_cast<std::ptrdiff_t>(g.dims[2])) {
+            continue;
+          }
+          if (std::hypot(dx * o.voxel_mm, dy * o.voxel_mm, dz * o.voxel_mm) > radius) continue;
+          const std::size_t i = g.index(x, y, z);
+          if (p.tissue[i] == kWhiteMatter) p.lesions[i] = 1;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Phantom make_phantom(const PhantomOptions& o) {
@@ -67,6 +106,9 @@ Phantom make_phantom(const PhantomOptions& o) {
   p.brain = Mask(g);
   p.territories = Volume<std::int32_t>(g);
   p.border_distance = Volume<float>(g);
+  p.ventricles = Mask(g);
+  p.border_zone = Mask(g);
+  p.lesions = Mask(g);
 
   // Brain ellipsoid and its parts, in mm from the grid centre.
   const double a = 0.39 * o.dims[0] * o.voxel_mm;
@@ -97,6 +139,7 @@ Phantom make_phantom(const PhantomOptions& o) {
         std::uint8_t tissue = kBackground;
         if (r <= 1.0 - cortex) {
           tissue = ventricle ? kCsf : kWhiteMatter;
+          p.ventricles[i] = ventricle ? 1 : 0;
         } else if (r <= 1.0) {
           tissue = kGreyMatter;
         } else if (r <= 1.0 + csf_shell) {
@@ -116,12 +159,15 @@ Phantom make_phantom(const PhantomOptions& o) {
         p.brain[i] = 1;
         p.territories[i] = territory;
         p.border_distance[i] = static_cast<float>(d);
+        p.border_zone[i] = d <= kPhantomBorderZoneMm ? 1 : 0;
         p.cbf[i] = static_cast<float>(t.cbf * (1.0 - 0.3 * bump));
         p.att[i] = static_cast<float>(t.att + 0.5 * bump);
         p.m0[i] = static_cast<float>(t.m0);
       }
     }
   }
+
+  add_lesions(p, o);
 
   // Acquisition: for each delay, `repeats` control/label pairs.
   AslProtocol& protocol = p.protocol;

@@ -251,15 +251,73 @@ TEST(Cli, RefusesFourDimensionalM0) {
   }, "m0scan", "3D");
 }
 
-TEST(Cli, RefusesMultiDelayDataForNow) {
+TEST(Cli, MultiDelayPhantomGivesCbfAndArrivalTime) {
+  // The phantom's signal uses T1app = T1 blood, so the white-paper variant must recover it.
   const fs::path dir = scratch("multi");
-  const Result made = run("phantom -o " + (dir / "bids").string() + " --delays 1.0,2.0 --repeats 1");
+  const Result made = run("phantom -o " + (dir / "bids").string() +
+                          " --delays 0.25,0.5,0.75,1.0,1.25,1.5 --repeats 1");
   ASSERT_EQ(made.status, 0) << made.output;
+  const fs::path truth = dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf";
   const Result r = run("cbf " + (dir / "bids" / "sub-01" / "perf" / "sub-01_asl.nii.gz").string() +
-                       " -o " + (dir / "out").string());
-  EXPECT_EQ(r.status, 1) << r.output;
-  EXPECT_NE(r.output.find("PostLabelingDelay"), std::string::npos) << r.output;
-  EXPECT_FALSE(folder_has_files(dir / "out"));
+                       " -o " + (dir / "out").string() + " --model whitepaper --mask " +
+                       (truth / "sub-01_mask.nii.gz").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("6 delays"), std::string::npos) << r.output;
+  EXPECT_LT(worst_error(dir / "out" / "sub-01_cbf.nii.gz", dir / "bids"), 0.01);
+  const auto att = perfq::io::read_nifti((dir / "out" / "sub-01_att.nii.gz").string());
+  const auto att_truth = perfq::io::read_nifti((truth / "sub-01_att.nii.gz").string());
+  const auto mask = perfq::io::read_nifti_mask((truth / "sub-01_mask.nii.gz").string());
+  for (std::size_t i = 0; i < att.size(); ++i) {
+    if (mask[i]) ASSERT_NEAR(att[i], att_truth[i], 0.01 * att_truth[i]) << "voxel " << i;
+  }
+  for (const char* name : {"sub-01_cbf_se.nii.gz", "sub-01_att_se.nii.gz", "sub-01_fitstatus.nii.gz"}) {
+    EXPECT_TRUE(fs::exists(dir / "out" / name)) << name;
+  }
+  const Json j = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+  EXPECT_EQ(j["PostLabelingDelay"].size(), 6u);
+  EXPECT_EQ(j["Fit"]["Weights"].size(), 6u);
+  EXPECT_NE(j["Model"].get<std::string>().find("whitepaper"), std::string::npos);
+}
+
+TEST(Cli, PartialVolumeCorrectionWritesGreyAndWhiteMatterCbf) {
+  const fs::path dir = scratch("pvc");
+  const fs::path asl = small_phantom(dir / "bids");
+  const fs::path truth = dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf";
+  const auto dseg = perfq::io::read_nifti((truth / "sub-01_dseg.nii.gz").string());
+  perfq::Volume<float> gm(dseg.geometry()), wm(dseg.geometry());
+  for (std::size_t i = 0; i < dseg.size(); ++i) {
+    gm[i] = dseg[i] == 2.0f;
+    wm[i] = dseg[i] == 3.0f;
+  }
+  perfq::io::write_nifti((dir / "gm.nii.gz").string(), gm.view());
+  perfq::io::write_nifti((dir / "wm.nii.gz").string(), wm.view());
+  const Result r = run("cbf " + asl.string() + " -o " + (dir / "out").string() + " --pvc-gm " +
+                       (dir / "gm.nii.gz").string() + " --pvc-wm " + (dir / "wm.nii.gz").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto cbf_gm = perfq::io::read_nifti((dir / "out" / "sub-01_cbf_gm.nii.gz").string());
+  const auto cbf_wm = perfq::io::read_nifti((dir / "out" / "sub-01_cbf_wm.nii.gz").string());
+  const auto cbf_truth = perfq::io::read_nifti((truth / "sub-01_cbf.nii.gz").string());
+  std::vector<double> gm_error, wm_error;
+  for (std::size_t i = 0; i < dseg.size(); ++i) {
+    if (gm[i] > 0) gm_error.push_back(std::abs(cbf_gm[i] - cbf_truth[i]) / cbf_truth[i]);
+    if (wm[i] > 0) wm_error.push_back(std::abs(cbf_wm[i] - cbf_truth[i]) / cbf_truth[i]);
+  }
+  // Crisp tissues: each tissue's CBF is its local mean, close to the voxel's own.
+  std::nth_element(gm_error.begin(), gm_error.begin() + gm_error.size() / 2, gm_error.end());
+  std::nth_element(wm_error.begin(), wm_error.begin() + wm_error.size() / 2, wm_error.end());
+  EXPECT_LT(gm_error[gm_error.size() / 2], 0.05);
+  EXPECT_LT(wm_error[wm_error.size() / 2], 0.05);
+  const Json j = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+  EXPECT_EQ(j["PartialVolumeCorrection"]["Kernel"][0], 5);
+  // Only one of the pair is a usage error.
+  EXPECT_EQ(run("cbf " + asl.string() + " -o " + (dir / "out2").string() + " --pvc-gm " +
+                (dir / "gm.nii.gz").string()).status,
+            2);
+}
+
+TEST(Cli, MultiDelayOptionsAreValidated) {
+  EXPECT_EQ(run("cbf x_asl.nii.gz -o out --model fabber").status, 2);
+  EXPECT_EQ(run("cbf x_asl.nii.gz -o out --att-max soon").status, 2);
 }
 
 TEST(Cli, CudaBackendWithoutDeviceIsAClearError) {

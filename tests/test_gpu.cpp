@@ -3,6 +3,7 @@
 #include <perfq/cbf.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
+#include <perfq/kinetic.hpp>
 #include <perfq/phantom.hpp>
 
 #include <gtest/gtest.h>
@@ -54,6 +55,43 @@ TEST_F(Gpu, SingleDelayMatchesCpu) {
     for (std::size_t i = 0; i < a.cbf.size(); ++i) {
       ASSERT_NEAR(a.cbf[i], b.cbf[i], 1e-5 * std::abs(a.cbf[i]) + 1e-30) << "voxel " << i;
     }
+  }
+}
+
+TEST_F(Gpu, MultiDelayFitMatchesCpu) {
+  perfq::PhantomOptions o;
+  o.snr = 8.0;
+  o.delays = {0.25, 0.5, 0.75, 1.0, 1.25, 1.5};
+  o.repeats = 1;
+  o.dims = {40, 48, 36};
+  const auto p = perfq::make_phantom(o);
+  const auto prepared = perfq::prepare_asl(p.asl, p.context, p.protocol);
+  perfq::AslProtocol protocol = p.protocol;
+  protocol.post_labeling_delay = prepared.post_labeling_delay;
+  for (bool prior : {false, true}) {
+    perfq::KineticOptions options;
+    options.att_prior = prior;
+    perfq::Execution cpu, gpu;
+    cpu.backend = perfq::Backend::Cpu;
+    gpu.backend = perfq::Backend::Cuda;
+    const auto a = perfq::fit_kinetic(prepared.delta_m, perfq::M0Source::from_image(p.m0),
+                                      protocol, p.physiology, options, p.brain.view(), cpu);
+    const auto b = perfq::fit_kinetic(prepared.delta_m, perfq::M0Source::from_image(p.m0),
+                                      protocol, p.physiology, options, p.brain.view(), gpu);
+    EXPECT_EQ(b.backend, perfq::Backend::Cuda);
+    std::size_t status_differs = 0, checked = 0;
+    for (std::size_t i = 0; i < a.cbf.size(); ++i) {
+      if (a.status[i] != b.status[i]) {
+        ++status_differs;
+        continue;
+      }
+      if (a.status[i] != 0) continue;
+      ++checked;
+      ASSERT_NEAR(a.cbf[i], b.cbf[i], 1e-3 * std::abs(a.cbf[i]) + 1e-3) << "voxel " << i;
+      ASSERT_NEAR(a.att[i], b.att[i], 1e-3 * std::abs(a.att[i]) + 1e-4) << "voxel " << i;
+    }
+    EXPECT_EQ(status_differs, 0u) << "prior " << prior;
+    EXPECT_GT(checked, 1000u);
   }
 }
 

@@ -1,17 +1,18 @@
 // Subcommands of the perfq tool: cbf, phantom, info.
 #include "commands.hpp"
+#include "cli_util.hpp"
 
 #include <perfq/asl_series.hpp>
 #include <perfq/cbf.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
+#include <perfq/kinetic.hpp>
 #include <perfq/io/bids.hpp>
 #include <perfq/io/nifti.hpp>
 #include <perfq/phantom.hpp>
+#include <perfq/pvc.hpp>
 
 #include <nlohmann/json.hpp>
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -25,17 +26,19 @@
 
 namespace perfq_cli {
 
-namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
 const char* const kCbfHelp =
     "usage: perfq cbf <path/sub-X[_ses-Y...]_asl.nii[.gz]> -o <outdir> [options]\n"
     "\n"
-    "Quantifies CBF (ml/100 g/min) from a single-delay ASL-BIDS series with the ASL white\n"
-    "paper's formula, next to which the sidecar (.json), *_aslcontext.tsv and, for\n"
-    "M0Type Separate, *_m0scan.nii[.gz] must lie. Writes <outdir>/<prefix>_cbf.nii.gz,\n"
-    "<prefix>_fitstatus.nii.gz (per-voxel status codes) and <prefix>_cbf.json (every\n"
-    "constant and option used). Outputs appear complete or not at all.\n"
+    "Quantifies CBF (ml/100 g/min) from an ASL-BIDS series, next to which the sidecar\n"
+    "(.json), *_aslcontext.tsv and, for M0Type Separate, *_m0scan.nii[.gz] must lie.\n"
+    "One delay: the ASL white paper's formula; writes <prefix>_cbf.nii.gz.\n"
+    "Several delays (PLDs, or TIs for PASL): a fit of the Buxton kinetic model; writes\n"
+    "<prefix>_cbf.nii.gz, _att.nii.gz (arterial transit time, s), _cbf_se.nii.gz and\n"
+    "_att_se.nii.gz (standard errors).\n"
+    "Both write <prefix>_fitstatus.nii.gz (per-voxel status codes) and <prefix>_cbf.json\n"
+    "(every constant and option used). Outputs appear complete or not at all.\n"
     "\n"
     "options:\n"
     "  -o, --output DIR          output folder (created if needed)\n"
@@ -45,13 +48,31 @@ const char* const kCbfHelp =
     "  --mask FILE               compute only inside this mask (same grid as the series)\n"
     "  --lambda X                blood-brain partition coefficient, ml/g (default 0.9)\n"
     "  --t1b S                   arterial blood T1, s (default 1.65 at 3 T, 1.35 at 1.5 T)\n"
-    "  --t1t S                   tissue T1 for short-TR M0 correction, s (default 1.3)\n"
+    "  --t1t S                   tissue T1, s (default 1.3): short-TR M0 correction and\n"
+    "                            the Buxton model's apparent T1\n"
     "  --alpha X                 labeling efficiency, overrides the sidecar and defaults\n"
     "                            (defaults: PCASL 0.85, PASL 0.98, CASL 0.68)\n"
     "  --bs-pulse-efficiency X   efficiency per background-suppression pulse (default 0.95)\n"
     "  --m0-value X              use one M0 value for every voxel (overrides M0Type)\n"
     "  --robust                  drop outlier repeats before averaging (see README)\n"
-    "  --outlier-threshold Z     robust z-score above which a repeat is dropped (default 3)\n";
+    "  --outlier-threshold Z     robust z-score above which a repeat is dropped (default 3)\n"
+    "\n"
+    "multi-delay options:\n"
+    "  --model NAME              buxton (default: 1/T1app = 1/T1t + f/lambda with the voxel's\n"
+    "                            own flow), buxton-fixed-flow (f = 0.01/s, as BASIL), or\n"
+    "                            whitepaper (T1app = T1 blood)\n"
+    "  --att-min S, --att-max S  range of the arrival-time search (default 0 and 3 s)\n"
+    "  --grid-points N           arrival times tried before refinement (default 24)\n"
+    "  --max-iterations N        Levenberg-Marquardt iterations (default 20)\n"
+    "  --tolerance X             relative cost decrease that ends the fit (default 1e-6)\n"
+    "  --att-prior               Gaussian prior on ATT (MAP), weighted by the image's pooled\n"
+    "                            noise variance; needs 3 or more delays\n"
+    "  --att-prior-mean S        prior mean (default 1.3 s PCASL/CASL, 0.7 s PASL)\n"
+    "  --att-prior-sd S          prior standard deviation (default 1.0 s)\n"
+    "\n"
+    "partial-volume correction (writes <prefix>_cbf_gm.nii.gz and _cbf_wm.nii.gz):\n"
+    "  --pvc-gm FILE, --pvc-wm FILE  grey/white-matter fraction images (same grid, 0-1)\n"
+    "  --pvc-kernel N            in-plane neighbourhood of the regression (odd, default 5)\n";
 
 const char* const kPhantomHelp =
     "usage: perfq phantom -o <dir> [options]\n"
@@ -67,120 +88,14 @@ const char* const kPhantomHelp =
     "  --delays LIST      comma-separated PLDs (PCASL, default 1.8) or TIs (PASL, default 2.5)\n"
     "  --pasl             PASL with QUIPSS II (TI1 0.8 s) instead of PCASL (τ 1.8 s)\n"
     "  --repeats N        control/label pairs per delay (default 4)\n"
+    "  --lesions N        add N white-matter lesions (truth: _label-lesion_mask)\n"
     "  --subject LABEL    subject label (default 01)\n";
 
 namespace {
 
-/// Command-line options: positional arguments, options with values and flags.
-class Args {
- public:
-  Args(const std::vector<std::string>& raw, const std::set<std::string>& with_value,
-       const std::set<std::string>& flags, const std::map<std::string, std::string>& aliases) {
-    for (std::size_t k = 0; k < raw.size(); ++k) {
-      std::string a = raw[k];
-      if (auto alias = aliases.find(a); alias != aliases.end()) a = alias->second;
-      if (a.size() > 1 && a[0] == '-' && !is_number(a)) {
-        if (flags.count(a)) {
-          flags_.insert(a);
-        } else if (with_value.count(a)) {
-          if (k + 1 >= raw.size()) throw UsageError{a + " needs a value"};
-          if (values_.count(a)) throw UsageError{a + " given twice"};
-          values_[a] = raw[++k];
-        } else {
-          throw UsageError{"unknown option '" + raw[k] + "'"};
-        }
-      } else {
-        positional_.push_back(raw[k]);
-      }
-    }
-  }
-  const std::vector<std::string>& positional() const { return positional_; }
-  bool flag(const std::string& name) const { return flags_.count(name) > 0; }
-  std::optional<std::string> text(const std::string& name) const {
-    auto it = values_.find(name);
-    if (it == values_.end()) return std::nullopt;
-    return it->second;
-  }
-  std::optional<double> number(const std::string& name) const {
-    auto t = text(name);
-    if (!t) return std::nullopt;
-    return parse_number(*t, name);
-  }
-  std::optional<long> integer(const std::string& name) const {
-    auto v = number(name);
-    if (!v) return std::nullopt;
-    if (*v != static_cast<double>(static_cast<long>(*v))) {
-      throw UsageError{name + ": expected a whole number, got '" + *text(name) + "'"};
-    }
-    return static_cast<long>(*v);
-  }
-
-  static double parse_number(const std::string& t, const std::string& name) {
-    std::size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(t, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != t.size() || !std::isfinite(v)) {
-      throw UsageError{name + ": expected a number, got '" + t + "'"};
-    }
-    return v;
-  }
-
- private:
-  static bool is_number(const std::string& a) {
-    return a.size() > 1 && (std::isdigit(static_cast<unsigned char>(a[1])) || a[1] == '.');
-  }
-  std::vector<std::string> positional_;
-  std::set<std::string> flags_;
-  std::map<std::string, std::string> values_;
-};
-
-/// Files written into a private staging folder, moved into place together at the end, so
-/// that a failure leaves none of them behind.
-class StagedOutputs {
- public:
-  explicit StagedOutputs(const fs::path& dir) : dir_(dir) {
-    std::error_code ec;
-    fs::create_directories(dir_, ec);
-    if (ec) throw perfq::Error(dir_.string() + ": cannot create the output folder: " + ec.message());
-    staging_ = dir_ / (".perfq-staging-" + std::to_string(::getpid()));
-    fs::create_directories(staging_, ec);
-    if (ec) throw perfq::Error(staging_.string() + ": cannot create: " + ec.message());
-  }
-  ~StagedOutputs() {
-    std::error_code ec;
-    fs::remove_all(staging_, ec);
-  }
-  StagedOutputs(const StagedOutputs&) = delete;
-  StagedOutputs& operator=(const StagedOutputs&) = delete;
-
-  /// Where to write `name` now; it reaches `dir/name` on commit().
-  std::string stage(const std::string& name) {
-    names_.push_back(name);
-    return (staging_ / name).string();
-  }
-  std::vector<std::string> commit() {
-    std::vector<std::string> final_paths;
-    for (const auto& name : names_) {
-      std::error_code ec;
-      fs::rename(staging_ / name, dir_ / name, ec);
-      if (ec) throw perfq::Error((dir_ / name).string() + ": cannot move into place: " + ec.message());
-      final_paths.push_back((dir_ / name).string());
-    }
-    return final_paths;
-  }
-
- private:
-  fs::path dir_, staging_;
-  std::vector<std::string> names_;
-};
-
 Json status_legend() {
   Json legend = Json::object();
-  for (int s = 0; s <= 4; ++s) {
+  for (int s = 0; s <= 7; ++s) {
     legend[std::to_string(s)] = perfq::to_string(static_cast<perfq::VoxelStatus>(s));
   }
   return legend;
@@ -188,88 +103,154 @@ Json status_legend() {
 
 }  // namespace
 
-int run_cbf(const std::vector<std::string>& raw) {
-  if (std::find(raw.begin(), raw.end(), "--help") != raw.end() ||
-      std::find(raw.begin(), raw.end(), "-h") != raw.end()) {
-    std::cout << kCbfHelp;
-    return 0;
-  }
+namespace {
+
+/// Parsed options of `perfq cbf`. Every number is parsed before any file is read, so that
+/// usage errors come first.
+struct CbfOptions {
+  std::string asl_path, out_dir;
+  std::optional<std::string> mask_path;
+  perfq::Execution execution;
+  std::optional<double> lambda, t1b, t1t, alpha, bs_pulse, m0_value;
+  perfq::AveragingOptions averaging;
+  perfq::KineticOptions kinetic;
+  std::optional<std::string> pvc_gm, pvc_wm;
+  perfq::PvcOptions pvc;
+};
+
+CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   const Args args(raw,
                   {"--output", "--backend", "--device", "--threads", "--mask", "--lambda", "--t1b",
                    "--t1t", "--alpha", "--bs-pulse-efficiency", "--m0-value",
-                   "--outlier-threshold"},
-                  {"--robust"}, {{"-o", "--output"}});
+                   "--outlier-threshold", "--model", "--att-min", "--att-max",
+                   "--att-prior-mean", "--att-prior-sd", "--max-iterations", "--tolerance",
+                   "--grid-points", "--pvc-gm", "--pvc-wm", "--pvc-kernel"},
+                  {"--robust", "--att-prior"}, {{"-o", "--output"}});
   if (args.positional().size() != 1) {
     throw UsageError{"expected exactly one *_asl.nii[.gz] path, got " +
                      std::to_string(args.positional().size())};
   }
+  CbfOptions o;
+  o.asl_path = args.positional()[0];
   const auto out_dir = args.text("--output");
   if (!out_dir) throw UsageError{"-o/--output is required"};
-
-  perfq::Execution execution;
+  o.out_dir = *out_dir;
+  o.mask_path = args.text("--mask");
   if (auto b = args.text("--backend")) {
     try {
-      execution.backend = perfq::parse_backend(*b);
+      o.execution.backend = perfq::parse_backend(*b);
     } catch (const perfq::InvalidArgument& e) {
       throw UsageError{std::string("--backend: ") + e.what()};
     }
   }
-  if (auto d = args.integer("--device")) execution.device = static_cast<int>(*d);
+  if (auto d = args.integer("--device")) o.execution.device = static_cast<int>(*d);
   if (auto t = args.integer("--threads")) {
     if (*t < 0) throw UsageError{"--threads: expected 0 or more"};
-    execution.threads = static_cast<int>(*t);
+    o.execution.threads = static_cast<int>(*t);
   }
-  // Every number is parsed before any file is read: usage errors come first.
-  const auto lambda = args.number("--lambda"), t1b = args.number("--t1b"),
-             t1t = args.number("--t1t"), alpha = args.number("--alpha"),
-             bs_pulse = args.number("--bs-pulse-efficiency"), m0_value = args.number("--m0-value"),
-             outlier = args.number("--outlier-threshold");
-  if (outlier && !(*outlier > 0)) throw UsageError{"--outlier-threshold: expected a positive number"};
+  o.lambda = args.number("--lambda");
+  o.t1b = args.number("--t1b");
+  o.t1t = args.number("--t1t");
+  o.alpha = args.number("--alpha");
+  o.bs_pulse = args.number("--bs-pulse-efficiency");
+  o.m0_value = args.number("--m0-value");
+  o.averaging.robust = args.flag("--robust");
+  if (auto z = args.number("--outlier-threshold")) {
+    if (!(*z > 0)) throw UsageError{"--outlier-threshold: expected a positive number"};
+    o.averaging.outlier_threshold = *z;
+  }
+  perfq::KineticOptions& k = o.kinetic;
+  if (auto m = args.text("--model")) {
+    try {
+      k.variant = perfq::parse_kinetic_variant(*m);
+    } catch (const perfq::InvalidArgument& e) {
+      throw UsageError{std::string("--model: ") + e.what()};
+    }
+  }
+  if (auto v = args.number("--att-min")) k.att_min = *v;
+  if (auto v = args.number("--att-max")) k.att_max = *v;
+  k.att_prior = args.flag("--att-prior");
+  if (auto v = args.number("--att-prior-mean")) k.att_prior_mean = *v;
+  if (auto v = args.number("--att-prior-sd")) k.att_prior_sd = *v;
+  if (auto v = args.integer("--max-iterations")) k.max_iterations = static_cast<int>(*v);
+  if (auto v = args.number("--tolerance")) k.tolerance = *v;
+  if (auto v = args.integer("--grid-points")) k.grid_points = static_cast<int>(*v);
+  o.pvc_gm = args.text("--pvc-gm");
+  o.pvc_wm = args.text("--pvc-wm");
+  if (o.pvc_gm.has_value() != o.pvc_wm.has_value()) {
+    throw UsageError{"--pvc-gm and --pvc-wm go together"};
+  }
+  if (auto v = args.integer("--pvc-kernel")) {
+    if (*v < 1 || *v % 2 == 0) throw UsageError{"--pvc-kernel: expected an odd number of voxels"};
+    o.pvc.kernel_xy = static_cast<int>(*v);
+  }
+  return o;
+}
 
+/// Counts of each status code, keyed by code, for the sidecar.
+Json status_counts(const perfq::Volume<std::uint8_t>& status) {
+  std::map<int, std::size_t> counts;
+  for (std::uint8_t s : status.values()) ++counts[s];
+  Json j = Json::object();
+  for (const auto& [code, count] : counts) j[std::to_string(code)] = count;
+  return j;
+}
+
+/// Median of `values` where `status` is 0 (0 when there is none).
+double median_ok(const perfq::Volume<float>& values, const perfq::Volume<std::uint8_t>& status) {
+  std::vector<float> ok;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (status[i] == 0) ok.push_back(values[i]);
+  }
+  if (ok.empty()) return 0.0;
+  std::nth_element(ok.begin(), ok.begin() + ok.size() / 2, ok.end());
+  return ok[ok.size() / 2];
+}
+
+}  // namespace
+
+int run_cbf(const std::vector<std::string>& raw) {
+  if (wants_help(raw)) {
+    std::cout << kCbfHelp;
+    return 0;
+  }
+  CbfOptions o = parse_cbf_options(raw);
   // Resolve the backend first: asking for CUDA where there is none fails before any work.
-  const perfq::Backend backend = perfq::resolve_backend(execution);
+  o.execution.backend = perfq::resolve_backend(o.execution);
 
-  const perfq::io::AslDataset data = perfq::io::read_asl_bids(args.positional()[0]);
+  const perfq::io::AslDataset data = perfq::io::read_asl_bids(o.asl_path);
   const perfq::AslProtocol& protocol = data.protocol;
 
   std::optional<perfq::Mask> mask;
-  const auto mask_path = args.text("--mask");
-  if (mask_path) {
-    mask = perfq::io::read_nifti_mask(*mask_path);
+  std::optional<perfq::View<const std::uint8_t>> mask_view;
+  if (o.mask_path) {
+    mask = perfq::io::read_nifti_mask(*o.mask_path);
     if (!mask->geometry().same_grid(data.asl.geometry())) {
-      throw perfq::InputError(*mask_path, "", "the mask is not on the grid of " + data.asl_path);
+      throw perfq::InputError(*o.mask_path, "", "the mask is not on the grid of " + data.asl_path);
     }
+    mask_view = mask->view();
+    o.averaging.mask = mask_view;
   }
 
   perfq::Physiology physiology = perfq::Physiology::at_field(protocol.magnetic_field_strength);
-  if (lambda) physiology.blood_brain_partition = *lambda;
-  if (t1b) physiology.t1_blood = *t1b;
-  if (t1t) physiology.t1_tissue = *t1t;
-  if (alpha) physiology.labeling_efficiency = *alpha;
-  if (bs_pulse) physiology.background_suppression_pulse_efficiency = *bs_pulse;
-
-  perfq::AveragingOptions averaging;
-  averaging.robust = args.flag("--robust");
-  if (outlier) averaging.outlier_threshold = *outlier;
-  if (mask) averaging.mask = mask->view();
+  if (o.lambda) physiology.blood_brain_partition = *o.lambda;
+  if (o.t1b) physiology.t1_blood = *o.t1b;
+  if (o.t1t) physiology.t1_tissue = *o.t1t;
+  if (o.alpha) physiology.labeling_efficiency = *o.alpha;
+  if (o.bs_pulse) physiology.background_suppression_pulse_efficiency = *o.bs_pulse;
 
   const perfq::PreparedAsl prepared =
-      perfq::prepare_asl(data.asl, data.context, protocol, averaging, data.asl_path);
-  if (prepared.delta_m.volumes() != 1) {
-    std::ostringstream m;
-    m << "the series has " << prepared.delta_m.volumes()
-      << " distinct delays; this version of perfq quantifies single-delay data only";
-    throw perfq::InputError(data.sidecar_path, "PostLabelingDelay", m.str());
-  }
+      perfq::prepare_asl(data.asl, data.context, protocol, o.averaging, data.asl_path);
+  const std::size_t delays = prepared.delta_m.volumes();
 
   // M0: an explicit value, else what M0Type says.
   perfq::M0Source m0;
   Json m0_record;
   m0_record["M0Type"] = perfq::to_string(protocol.m0_type);
-  if (m0_value) {
-    m0 = perfq::M0Source::from_value(*m0_value);
+  if (o.m0_value) {
+    m0 = perfq::M0Source::from_value(*o.m0_value);
     m0_record["M0Source"] = "command line (--m0-value)";
-    m0_record["M0Value"] = *m0_value;
+    m0_record["M0Value"] = *o.m0_value;
   } else {
     switch (protocol.m0_type) {
       case perfq::M0Type::Separate:
@@ -294,77 +275,159 @@ int run_cbf(const std::vector<std::string>& raw) {
                                 "Absent: no M0 to calibrate with; give --m0-value");
     }
   }
-  if (m0.image && !m0.image->geometry.same_grid(data.asl.geometry())) {
-    throw perfq::InputError(data.m0_path, "", "M0 is not on the grid of " + data.asl_path);
-  }
 
-  perfq::AslProtocol single = protocol;
-  single.post_labeling_delay = {prepared.post_labeling_delay.front()};
-  single.labeling_duration = {prepared.labeling_duration.front()};
-  if (protocol.labeling_type == perfq::LabelingType::Pasl) single.labeling_duration.clear();
-  std::optional<perfq::View<const std::uint8_t>> mask_view;
-  if (mask) mask_view = mask->view();
-  execution.backend = backend;
-  const perfq::CbfMaps maps =
-      perfq::quantify_cbf(prepared.delta_m.volume(0), m0, single, physiology, mask_view, execution);
+  // The protocol of the averaged ΔM volumes: one delay (and τ) per volume.
+  const bool pasl = protocol.labeling_type == perfq::LabelingType::Pasl;
+  perfq::AslProtocol averaged = protocol;
+  averaged.post_labeling_delay = prepared.post_labeling_delay;
+  averaged.labeling_duration = prepared.labeling_duration;
+  if (pasl) averaged.labeling_duration.clear();
 
-  // Summary and sidecar.
-  std::size_t status_counts[5] = {0, 0, 0, 0, 0};
-  std::vector<float> ok_values;
-  for (std::size_t i = 0; i < maps.cbf.size(); ++i) {
-    ++status_counts[std::min<std::size_t>(maps.status[i], 4)];
-    if (maps.status[i] == 0) ok_values.push_back(maps.cbf[i]);
-  }
-  const perfq::ResolvedConstants& c = maps.constants;
   Json j;
-  j["Description"] = "Cerebral blood flow from single-delay ASL (white-paper model)";
   j["Units"] = "mL/100g/min";
   j["Sources"] = Json::array({data.asl_path});
   if (!data.m0_path.empty()) j["Sources"].push_back(data.m0_path);
+  StagedOutputs outputs(o.out_dir);
+  perfq::ResolvedConstants constants;
+  perfq::Backend ran_on = perfq::Backend::Cpu;
+  std::ostringstream summary;
+  // Partial-volume correction of the CBF map from GM/WM fraction images (same grid).
+  std::optional<perfq::Volume<float>> gm_fraction, wm_fraction;
+  if (o.pvc_gm) {
+    gm_fraction = perfq::io::read_nifti(*o.pvc_gm);
+    wm_fraction = perfq::io::read_nifti(*o.pvc_wm);
+    for (const auto& [path, image] : {std::pair{*o.pvc_gm, &*gm_fraction},
+                                      std::pair{*o.pvc_wm, &*wm_fraction}}) {
+      if (image->volumes() != 1 || !image->geometry().same_grid(data.asl.geometry())) {
+        throw perfq::InputError(path, "", "expected a 3D tissue-fraction image on the grid of " +
+                                              data.asl_path);
+      }
+    }
+  }
+  auto correct_partial_volumes = [&](const perfq::Volume<float>& cbf,
+                                     const perfq::Volume<std::uint8_t>& status) {
+    if (!o.pvc_gm) return;
+    perfq::Mask usable(cbf.geometry());
+    for (std::size_t i = 0; i < usable.size(); ++i) usable[i] = status[i] == 0;
+    perfq::PvcMaps pvc;
+    try {
+      pvc = perfq::partial_volume_correct(cbf, *gm_fraction, *wm_fraction, usable.view(), o.pvc,
+                                          o.execution);
+    } catch (const perfq::InvalidArgument& e) {
+      throw perfq::InputError(*o.pvc_gm + " / " + *o.pvc_wm, "", e.what());
+    }
+    perfq::io::write_nifti(outputs.stage(data.prefix + "_cbf_gm.nii.gz"), pvc.cbf_gm.view());
+    perfq::io::write_nifti(outputs.stage(data.prefix + "_cbf_wm.nii.gz"), pvc.cbf_wm.view());
+    j["PartialVolumeCorrection"] = {
+        {"Method", "local linear regression (Asllani et al. 2008) on the CBF map"},
+        {"GreyMatterFraction", *o.pvc_gm}, {"WhiteMatterFraction", *o.pvc_wm},
+        {"Kernel", {o.pvc.kernel_xy, o.pvc.kernel_xy, o.pvc.kernel_z}},
+        {"MinimumFraction", o.pvc.min_fraction},
+        {"VoxelsUsed", "fit status 0"}};
+  };
+  if (delays == 1) {
+    const perfq::CbfMaps maps = perfq::quantify_cbf(prepared.delta_m.volume(0), m0, averaged,
+                                                    physiology, mask_view, o.execution);
+    constants = maps.constants;
+    ran_on = maps.backend;
+    j["Description"] = "Cerebral blood flow from single-delay ASL (white-paper model)";
+    j["Model"] = "ASL white paper single-delay (Alsop et al. 2015, MRM 73:102)";
+    j["StatusCounts"] = status_counts(maps.status);
+    perfq::io::write_nifti(outputs.stage(data.prefix + "_cbf.nii.gz"), maps.cbf.view());
+    perfq::io::write_nifti(outputs.stage(data.prefix + "_fitstatus.nii.gz"), maps.status.view());
+    correct_partial_volumes(maps.cbf, maps.status);
+    summary << "median CBF " << median_ok(maps.cbf, maps.status) << " ml/100 g/min";
+  } else {
+    perfq::KineticOptions kinetic = o.kinetic;
+    kinetic.weights.assign(prepared.repeats.begin(), prepared.repeats.end());
+    const perfq::KineticFit fit = perfq::fit_kinetic(prepared.delta_m, m0, averaged, physiology,
+                                                     kinetic, mask_view, o.execution);
+    constants = fit.constants;
+    ran_on = fit.backend;
+    j["Description"] = "Cerebral blood flow and arterial transit time from multi-delay ASL";
+    j["Model"] = std::string("Buxton general kinetic model, variant ") +
+                 perfq::to_string(kinetic.variant);
+    Json fit_record = {{"Method", "separable ATT search (flow solved exactly) + "
+                                  "Levenberg-Marquardt, exact derivatives"},
+                       {"ATTRange", {kinetic.att_min, kinetic.att_max}},
+                       {"GridPoints", kinetic.grid_points},
+                       {"MaxIterations", kinetic.max_iterations},
+                       {"Tolerance", kinetic.tolerance},
+                       {"Weights", kinetic.weights},
+                       {"ATTPrior", kinetic.att_prior}};
+    if (kinetic.variant == perfq::KineticVariant::BuxtonFixedFlow) {
+      fit_record["FixedFlowForT1app"] = kinetic.fixed_flow;
+    }
+    if (kinetic.att_prior) {
+      fit_record["ATTPriorMean"] = fit.att_prior_mean;
+      fit_record["ATTPriorSD"] = kinetic.att_prior_sd;
+      fit_record["PooledNoiseVariance"] = fit.noise_variance;
+    }
+    j["Fit"] = fit_record;
+    j["StatusCounts"] = status_counts(fit.status);
+    j["Outputs"] = {{"cbf", "mL/100g/min"}, {"att", "s"}, {"cbf_se", "mL/100g/min"},
+                    {"att_se", "s"}, {"fitstatus", "code (see StatusCodes)"}};
+    const std::string& px = data.prefix;
+    perfq::io::write_nifti(outputs.stage(px + "_cbf.nii.gz"), fit.cbf.view());
+    perfq::io::write_nifti(outputs.stage(px + "_att.nii.gz"), fit.att.view());
+    perfq::io::write_nifti(outputs.stage(px + "_cbf_se.nii.gz"), fit.cbf_se.view());
+    perfq::io::write_nifti(outputs.stage(px + "_att_se.nii.gz"), fit.att_se.view());
+    perfq::io::write_nifti(outputs.stage(px + "_fitstatus.nii.gz"), fit.status.view());
+    correct_partial_volumes(fit.cbf, fit.status);
+    summary << "median CBF " << median_ok(fit.cbf, fit.status) << " ml/100 g/min, median ATT "
+            << median_ok(fit.att, fit.status) << " s";
+  }
+
   j["GeneratedBy"] = {{"Name", "perfq"}, {"Version", perfq::version()},
-                      {"Backend", perfq::to_string(maps.backend)}};
-  j["Model"] = "ASL white paper single-delay (Alsop et al. 2015, MRM 73:102)";
+                      {"Backend", perfq::to_string(ran_on)}};
   j["ArterialSpinLabelingType"] = perfq::to_string(protocol.labeling_type);
-  j["PostLabelingDelay"] = single.post_labeling_delay.front();
-  if (protocol.labeling_type == perfq::LabelingType::Pasl) {
+  if (delays == 1) {
+    j["PostLabelingDelay"] = prepared.post_labeling_delay.front();
+  } else {
+    j["PostLabelingDelay"] = prepared.post_labeling_delay;
+  }
+  if (pasl) {
     j["BolusCutOffDelayTime"] = protocol.bolus_cutoff_delay ? Json(*protocol.bolus_cutoff_delay)
                                                             : Json(nullptr);
+  } else if (delays == 1) {
+    j["LabelingDuration"] = prepared.labeling_duration.front();
   } else {
-    j["LabelingDuration"] = single.labeling_duration.front();
+    j["LabelingDuration"] = prepared.labeling_duration;
   }
   j["MRAcquisitionType"] = protocol.readout == perfq::Readout::TwoD ? "2D" : "3D";
   if (protocol.readout == perfq::Readout::TwoD) j["SliceTiming"] = protocol.slice_timing;
   j["MagneticFieldStrength"] = protocol.magnetic_field_strength;
-  j["BloodBrainPartitionCoefficient"] = c.blood_brain_partition;
-  j["ArterialBloodT1"] = c.t1_blood;
-  j["TissueT1"] = c.t1_tissue;
-  j["LabelingEfficiency"] = c.labeling_efficiency;
-  j["LabelingEfficiencySource"] = c.labeling_efficiency_source;
-  j["BackgroundSuppressionFactor"] = c.background_suppression_factor;
-  j["BackgroundSuppressionSource"] = c.background_suppression_source;
-  if (c.background_suppression_source == "pulses") {
+  j["BloodBrainPartitionCoefficient"] = constants.blood_brain_partition;
+  j["ArterialBloodT1"] = constants.t1_blood;
+  j["TissueT1"] = constants.t1_tissue;
+  j["LabelingEfficiency"] = constants.labeling_efficiency;
+  j["LabelingEfficiencySource"] = constants.labeling_efficiency_source;
+  j["BackgroundSuppressionFactor"] = constants.background_suppression_factor;
+  j["BackgroundSuppressionSource"] = constants.background_suppression_source;
+  if (constants.background_suppression_source == "pulses") {
     j["BackgroundSuppressionPulseEfficiency"] = physiology.background_suppression_pulse_efficiency;
     j["BackgroundSuppressionNumberPulses"] = protocol.background_suppression.pulses;
   }
-  j["EffectiveLabelingEfficiency"] = c.effective_labeling_efficiency;
+  j["EffectiveLabelingEfficiency"] = constants.effective_labeling_efficiency;
   for (auto& item : m0_record.items()) j[item.key()] = item.value();
   j["M0RepetitionTime"] = protocol.m0_repetition_time ? Json(*protocol.m0_repetition_time)
                                                       : Json(nullptr);
-  j["M0ScaleFactor"] = c.m0_scale;
-  j["Averaging"] = {{"Robust", averaging.robust},
-                    {"OutlierThreshold", averaging.outlier_threshold},
-                    {"RepeatsAveraged", prepared.repeats.front()},
-                    {"RepeatsRejected", prepared.rejected.front()}};
-  j["Mask"] = mask_path ? Json(*mask_path) : Json(nullptr);
+  j["M0ScaleFactor"] = constants.m0_scale;
+  if (delays == 1) {
+    j["Averaging"] = {{"Robust", o.averaging.robust},
+                      {"OutlierThreshold", o.averaging.outlier_threshold},
+                      {"RepeatsAveraged", prepared.repeats.front()},
+                      {"RepeatsRejected", prepared.rejected.front()}};
+  } else {
+    j["Averaging"] = {{"Robust", o.averaging.robust},
+                      {"OutlierThreshold", o.averaging.outlier_threshold},
+                      {"RepeatsAveraged", prepared.repeats},
+                      {"RepeatsRejected", prepared.rejected}};
+  }
+  j["Mask"] = o.mask_path ? Json(*o.mask_path) : Json(nullptr);
   j["Notes"] = prepared.notes;
   j["StatusCodes"] = status_legend();
-  Json counts = Json::object();
-  for (int s = 0; s <= 4; ++s) counts[std::to_string(s)] = status_counts[s];
-  j["StatusCounts"] = counts;
 
-  StagedOutputs outputs(*out_dir);
-  perfq::io::write_nifti(outputs.stage(data.prefix + "_cbf.nii.gz"), maps.cbf.view());
-  perfq::io::write_nifti(outputs.stage(data.prefix + "_fitstatus.nii.gz"), maps.status.view());
   perfq::io::write_text_atomic(outputs.stage(data.prefix + "_cbf.json"), j.dump(2) + "\n");
   if (prepared.scanner_cbf) {
     // Scanner-made CBF volumes are not used, but kept next to perfq's for comparison.
@@ -373,27 +436,21 @@ int run_cbf(const std::vector<std::string>& raw) {
   }
   const auto written = outputs.commit();
 
-  double median = 0.0;
-  if (!ok_values.empty()) {
-    std::nth_element(ok_values.begin(), ok_values.begin() + ok_values.size() / 2, ok_values.end());
-    median = ok_values[ok_values.size() / 2];
-  }
   std::cout << "perfq cbf: " << data.asl_path << " (" << perfq::to_string(protocol.labeling_type)
-            << ", " << prepared.repeats.front() << " repeat(s)) on "
-            << perfq::to_string(maps.backend) << ": " << status_counts[0]
-            << " voxels quantified, median CBF " << median << " ml/100 g/min\n";
+            << ", " << delays << (delays == 1 ? " delay" : " delays") << ") on "
+            << perfq::to_string(ran_on) << ": " << summary.str() << "\n";
   for (const auto& note : prepared.notes) std::cout << "  note: " << note << "\n";
   for (const auto& path : written) std::cout << "  wrote " << path << "\n";
   return 0;
 }
 
 int run_phantom(const std::vector<std::string>& raw) {
-  if (std::find(raw.begin(), raw.end(), "--help") != raw.end() ||
-      std::find(raw.begin(), raw.end(), "-h") != raw.end()) {
+  if (wants_help(raw)) {
     std::cout << kPhantomHelp;
     return 0;
   }
-  const Args args(raw, {"--output", "--seed", "--snr", "--delays", "--repeats", "--subject"},
+  const Args args(raw,
+                  {"--output", "--seed", "--snr", "--delays", "--repeats", "--subject", "--lesions"},
                   {"--pasl"}, {{"-o", "--output"}});
   if (!args.positional().empty()) throw UsageError{"unexpected argument '" + args.positional()[0] + "'"};
   const auto out = args.text("--output");
@@ -415,6 +472,10 @@ int run_phantom(const std::vector<std::string>& raw) {
     std::stringstream in(*list);
     std::string item;
     while (std::getline(in, item, ',')) o.delays.push_back(Args::parse_number(item, "--delays"));
+  }
+  if (auto l = args.integer("--lesions")) {
+    if (*l < 0 || *l > 1000) throw UsageError{"--lesions: expected 0 to 1000"};
+    o.lesions = static_cast<std::size_t>(*l);
   }
   const std::string subject = args.text("--subject").value_or("01");
   const perfq::Phantom phantom = perfq::make_phantom(o);

@@ -14,6 +14,8 @@ struct UsageError {
 int run_cbf(const std::vector<std::string>& args);
 int run_phantom(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
+int run_watershed(const std::vector<std::string>& args);  // cmd_watershed.cpp
+int run_stats(const std::vector<std::string>& args);      // cmd_stats.cpp
 
 extern const char* const kCbfHelp;
 extern const char* const kPhantomHelp;

@@ -18,6 +18,8 @@ const char* const kUsage =
     "commands:\n"
     "  cbf <sub-X_asl.nii.gz> -o <outdir>   quantify CBF from an ASL-BIDS series\n"
     "  phantom -o <dir>                     write the synthetic ASL-BIDS phantom\n"
+    "  watershed ... -o <mask.nii.gz>       border-zone (watershed) masks\n"
+    "  stats <map.nii.gz> --labels L -o T   regional statistics table\n"
     "  info                                 version, backends and CUDA devices\n"
     "\n"
     "'perfq <command> --help' describes a command's options.\n";
@@ -39,6 +41,8 @@ int main(int argc, char** argv) {
     if (command == "cbf") return perfq_cli::run_cbf(args);
     if (command == "phantom") return perfq_cli::run_phantom(args);
     if (command == "info") return perfq_cli::run_info(args);
+    if (command == "watershed") return perfq_cli::run_watershed(args);
+    if (command == "stats") return perfq_cli::run_stats(args);
     std::cerr << "perfq: unknown command '" << command << "'\n\n" << kUsage;
     return 2;
   } catch (const perfq_cli::UsageError& e) {

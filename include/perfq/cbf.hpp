@@ -16,13 +16,18 @@
 
 PERFQ_NAMESPACE_BEGIN
 
-/// @brief Per-voxel outcome of a quantification. Output values of non-Ok voxels are 0.
+/// @brief Per-voxel outcome of a quantification. Output values are 0 for codes 1–4; codes 5–7
+/// flag multi-delay fits whose values are kept.
 enum class VoxelStatus : std::uint8_t {
   Ok = 0,
   OutsideMask = 1,     ///< not computed: outside the mask
   M0NotPositive = 2,   ///< M0 is zero or negative
   NonFiniteInput = 3,  ///< ΔM or M0 is NaN or infinite
-  NonFiniteResult = 4  ///< the arithmetic overflowed
+  NonFiniteResult = 4,  ///< the arithmetic overflowed
+  MaxIterations = 5,    ///< multi-delay fit: stopped at the iteration limit (values kept)
+  Singular = 6,         ///< multi-delay fit: parameters not identifiable (e.g. no signal);
+                        ///< values kept, standard errors 0
+  AttAtBound = 7        ///< multi-delay fit: arrival time at a bound of its range (values kept)
 };
 PERFQ_API const char* to_string(VoxelStatus status) noexcept;
 

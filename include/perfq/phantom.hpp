@@ -9,6 +9,11 @@
 /// time rises and CBF falls, as in watershed zones. Signals follow the Buxton kinetic model
 /// (detail/kinetic.hpp) with apparent tissue T1 equal to blood T1 (the white-paper variant),
 /// so single-delay white-paper quantification is exact where the bolus has fully arrived.
+///
+/// For the watershed masks the phantom also gives the lateral ventricles, its designed border
+/// zones (GM/WM voxels within kPhantomBorderZoneMm of a territory border, where the transit
+/// time has risen by at least 0.5 e^(−1/2) ≈ 0.30 s) and, on request, white-matter lesions
+/// placed mostly inside those border zones, as in multiple sclerosis.
 #pragma once
 
 #include <perfq/asl_series.hpp>
@@ -23,6 +28,10 @@ PERFQ_NAMESPACE_BEGIN
 
 /// @brief Tissue labels of the phantom (BIDS dseg-like).
 enum PhantomTissue : std::uint8_t { kBackground = 0, kCsf = 1, kGreyMatter = 2, kWhiteMatter = 3 };
+
+/// @brief Half-width (mm) of the phantom's designed border zones: the σ of its watershed
+/// bump, the distance from a territory border within which the timing is perturbed most.
+constexpr double kPhantomBorderZoneMm = 8.0;
 
 /// @brief Options of the phantom.
 struct PhantomOptions {
@@ -39,6 +48,11 @@ struct PhantomOptions {
   std::size_t repeats = 4;         ///< control/label pairs per delay
   std::array<std::size_t, 3> dims{60, 72, 56};  ///< grid (x: right→left, y: anterior→posterior)
   double voxel_mm = 3.0;                        ///< isotropic voxel size
+  /// White-matter lesions (spheres of radius max(4.5 mm, 1.5 voxels)), about two in three
+  /// centred inside the designed border zones. They mark voxels only: the perfusion truth
+  /// and the signals are unchanged. Drawn from their own random stream (seeded by `seed`),
+  /// so the noise does not depend on this number.
+  std::size_t lesions = 0;
 };
 
 /// @brief The phantom: acquisition, data and ground truth.
@@ -54,6 +68,9 @@ struct Phantom {
   Mask brain;                       ///< grey or white matter
   Volume<std::int32_t> territories;  ///< 1 ACA, 2 MCA, 3 PCA within GM/WM; 0 elsewhere
   Volume<float> border_distance;    ///< mm to the nearest territory border (GM/WM voxels)
+  Mask ventricles;                  ///< the lateral ventricles (CSF inside the white matter)
+  Mask border_zone;                 ///< designed border zones: border_distance ≤ 8 mm (brain)
+  Mask lesions;                     ///< white-matter lesions (empty unless requested)
 };
 
 /// @brief Builds the phantom.

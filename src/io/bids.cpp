@@ -642,6 +642,30 @@ std::string write_phantom_bids(const Phantom& phantom, const std::string& root,
   write_nifti((truth / (t + "mask.nii.gz")).string(), phantom.brain);
   write_nifti((truth / (t + "borderdistance.nii.gz")).string(), phantom.border_distance);
   write_json(truth / (t + "borderdistance.json"), {{"Units", "mm"}});
+  // Masks for the watershed tools: tissue classes, ventricles, designed border zones, lesions.
+  Mask grey(phantom.tissue.geometry()), white(phantom.tissue.geometry());
+  for (std::size_t i = 0; i < grey.size(); ++i) {
+    grey[i] = phantom.tissue[i] == kGreyMatter ? 1 : 0;
+    white[i] = phantom.tissue[i] == kWhiteMatter ? 1 : 0;
+  }
+  write_nifti((truth / (t + "label-GM_mask.nii.gz")).string(), grey);
+  write_nifti((truth / (t + "label-WM_mask.nii.gz")).string(), white);
+  if (phantom.ventricles.size() == grey.size()) {
+    write_nifti((truth / (t + "label-ventricles_mask.nii.gz")).string(), phantom.ventricles);
+  }
+  if (phantom.border_zone.size() == grey.size()) {
+    write_nifti((truth / (t + "label-borderzone_mask.nii.gz")).string(), phantom.border_zone);
+    write_json(truth / (t + "label-borderzone_mask.json"),
+               {{"Description",
+                 "designed border zones: brain voxels within HalfWidth of a territory border"},
+                {"HalfWidth", kPhantomBorderZoneMm},
+                {"Units", "mm"}});
+  }
+  if (phantom.lesions.size() == grey.size() &&
+      std::any_of(phantom.lesions.values().begin(), phantom.lesions.values().end(),
+                  [](std::uint8_t v) { return v != 0; })) {
+    write_nifti((truth / (t + "label-lesion_mask.nii.gz")).string(), phantom.lesions);
+  }
   return asl.string();
 }
 

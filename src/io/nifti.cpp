@@ -487,7 +487,11 @@ typename itk::Image<T, D>::Pointer wrap(View<const T> view) {
 template <class T, unsigned D>
 void write_with_itk(View<const T> view, const fs::path& temp, bool compress) {
   auto writer = itk::ImageFileWriter<itk::Image<T, D>>::New();
-  writer->SetImageIO(make_nifti_io());
+  auto io = make_nifti_io();
+  // Fast compression: maps of noisy floats hardly compress better at higher levels, and
+  // level 6 (zlib's default) made writing the largest cost of a whole run.
+  io->SetCompressionLevel(1);
+  writer->SetImageIO(io);
   writer->SetFileName(temp.string());
   writer->SetUseCompression(compress);
   writer->SetInput(wrap<T, D>(view));

@@ -54,8 +54,10 @@ PERFQ_IO_API AslDataset read_asl_bids(const std::string& asl_path);
 
 /// @brief Writes a phantom as an ASL-BIDS dataset under `root`: `dataset_description.json`,
 /// `sub-<label>/perf/sub-<label>_{asl.nii.gz,asl.json,aslcontext.tsv,m0scan.nii.gz,m0scan.json}`
-/// and the truth under `derivatives/truth/sub-<label>/perf/` (`_cbf`, `_att`, `_dseg`,
-/// `_territories`, `_mask`, `_borderdistance` images and `_dseg.tsv`/`_territories.tsv`).
+/// and the truth under `derivatives/truth/sub-<label>/perf/`: `_cbf`, `_att`, `_dseg`,
+/// `_territories`, `_mask`, `_borderdistance` images, the masks
+/// `_label-{GM,WM,ventricles,borderzone}_mask` (and `_label-lesion_mask` when the phantom has
+/// lesions), and the tables `_dseg.tsv`/`_territories.tsv`.
 /// @return the path of the written `*_asl.nii.gz`
 PERFQ_IO_API std::string write_phantom_bids(const Phantom& phantom, const std::string& root,
                                             const std::string& subject = "01");

@@ -1,0 +1,67 @@
+// The CUDA backend of the multi-delay fit: one thread per voxel running detail::fit_voxel,
+// the same function the CPU backend runs.
+#include "../src/backend.hpp"
+#include "cuda_util.cuh"
+
+#include <perfq/detail/kinetic_fit.hpp>
+
+#include <cuda_runtime.h>
+
+namespace perfq {
+namespace backend {
+
+namespace kernels {
+PERFQ_KERNEL void fit_kinetic(detail::KineticSettings<float> settings, const float* y,
+                              const int* slice, std::size_t count,
+                              detail::KineticVoxelResult<float>* results) {
+  const std::size_t v = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (v < count) results[v] = detail::fit_voxel(settings, y + v * settings.delays, slice[v]);
+}
+}  // namespace kernels
+
+void cuda_kinetic(const detail::KineticSettings<float>& settings, int slices, const float* y,
+                  const int* slice, std::size_t count, detail::KineticVoxelResult<float>* results,
+                  int device) {
+  if (count == 0) return;
+  PERFQ_CUDA_TRY(cudaSetDevice(device));
+  const std::size_t n = static_cast<std::size_t>(settings.delays);
+  const std::size_t grid = static_cast<std::size_t>(settings.grid);
+
+  // The shared tables: search basis, its norms, slice offsets.
+  detail::KineticSettings<float> on_device = settings;
+  cuda_util::DeviceBuffer<float> basis(slices * grid * n), norm(slices * grid),
+      offsets(settings.slice_offset != nullptr ? slices : 0);
+  basis.upload(settings.basis);
+  norm.upload(settings.basis_norm);
+  on_device.basis = basis.get();
+  on_device.basis_norm = norm.get();
+  if (settings.slice_offset != nullptr) {
+    offsets.upload(settings.slice_offset);
+    on_device.slice_offset = offsets.get();
+  }
+
+  // Chunks bound device memory whatever the image size.
+  constexpr std::size_t kChunk = std::size_t(1) << 22;
+  const std::size_t chunk = count < kChunk ? count : kChunk;
+  cuda_util::DeviceBuffer<float> d_y(chunk * n);
+  cuda_util::DeviceBuffer<int> d_slice(chunk);
+  cuda_util::DeviceBuffer<detail::KineticVoxelResult<float>> d_results(chunk);
+  for (std::size_t begin = 0; begin < count; begin += chunk) {
+    const std::size_t size = count - begin < chunk ? count - begin : chunk;
+    PERFQ_CUDA_TRY(cudaMemcpy(d_y.get(), y + begin * n, size * n * sizeof(float),
+                              cudaMemcpyHostToDevice));
+    PERFQ_CUDA_TRY(cudaMemcpy(d_slice.get(), slice + begin, size * sizeof(int),
+                              cudaMemcpyHostToDevice));
+    constexpr unsigned threads = 128;
+    kernels::fit_kinetic<<<cuda_util::blocks_for(size, threads), threads>>>(
+        on_device, d_y.get(), d_slice.get(), size, d_results.get());
+    PERFQ_CUDA_TRY(cudaGetLastError());
+    PERFQ_CUDA_TRY(cudaDeviceSynchronize());
+    PERFQ_CUDA_TRY(cudaMemcpy(results + begin, d_results.get(),
+                              size * sizeof(detail::KineticVoxelResult<float>),
+                              cudaMemcpyDeviceToHost));
+  }
+}
+
+}  // namespace backend
+}  // namespace perfq

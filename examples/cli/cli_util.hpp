@@ -1,0 +1,137 @@
+// Helpers shared by the perfq tool's subcommands: option parsing and staged outputs.
+#pragma once
+
+#include "commands.hpp"
+
+#include <perfq/errors.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace perfq_cli {
+
+namespace fs = std::filesystem;
+
+/// Whether `--help` or `-h` is among the arguments.
+inline bool wants_help(const std::vector<std::string>& raw) {
+  return std::find(raw.begin(), raw.end(), "--help") != raw.end() ||
+         std::find(raw.begin(), raw.end(), "-h") != raw.end();
+}
+
+/// Command-line options: positional arguments, options with values and flags.
+class Args {
+ public:
+  Args(const std::vector<std::string>& raw, const std::set<std::string>& with_value,
+       const std::set<std::string>& flags, const std::map<std::string, std::string>& aliases) {
+    for (std::size_t k = 0; k < raw.size(); ++k) {
+      std::string a = raw[k];
+      if (auto alias = aliases.find(a); alias != aliases.end()) a = alias->second;
+      if (a.size() > 1 && a[0] == '-' && !is_number(a)) {
+        if (flags.count(a)) {
+          flags_.insert(a);
+        } else if (with_value.count(a)) {
+          if (k + 1 >= raw.size()) throw UsageError{a + " needs a value"};
+          if (values_.count(a)) throw UsageError{a + " given twice"};
+          values_[a] = raw[++k];
+        } else {
+          throw UsageError{"unknown option '" + raw[k] + "'"};
+        }
+      } else {
+        positional_.push_back(raw[k]);
+      }
+    }
+  }
+  const std::vector<std::string>& positional() const { return positional_; }
+  bool flag(const std::string& name) const { return flags_.count(name) > 0; }
+  std::optional<std::string> text(const std::string& name) const {
+    auto it = values_.find(name);
+    if (it == values_.end()) return std::nullopt;
+    return it->second;
+  }
+  std::optional<double> number(const std::string& name) const {
+    auto t = text(name);
+    if (!t) return std::nullopt;
+    return parse_number(*t, name);
+  }
+  std::optional<long> integer(const std::string& name) const {
+    auto v = number(name);
+    if (!v) return std::nullopt;
+    if (*v != static_cast<double>(static_cast<long>(*v))) {
+      throw UsageError{name + ": expected a whole number, got '" + *text(name) + "'"};
+    }
+    return static_cast<long>(*v);
+  }
+
+  static double parse_number(const std::string& t, const std::string& name) {
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(t, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != t.size() || !std::isfinite(v)) {
+      throw UsageError{name + ": expected a number, got '" + t + "'"};
+    }
+    return v;
+  }
+
+ private:
+  static bool is_number(const std::string& a) {
+    return a.size() > 1 && (std::isdigit(static_cast<unsigned char>(a[1])) || a[1] == '.');
+  }
+  std::vector<std::string> positional_;
+  std::set<std::string> flags_;
+  std::map<std::string, std::string> values_;
+};
+
+/// Files written into a private staging folder, moved into place together at the end, so
+/// that a failure leaves none of them behind.
+class StagedOutputs {
+ public:
+  explicit StagedOutputs(const fs::path& dir) : dir_(dir) {
+    std::error_code ec;
+    fs::create_directories(dir_, ec);
+    if (ec) throw perfq::Error(dir_.string() + ": cannot create the output folder: " + ec.message());
+    staging_ = dir_ / (".perfq-staging-" + std::to_string(::getpid()));
+    fs::create_directories(staging_, ec);
+    if (ec) throw perfq::Error(staging_.string() + ": cannot create: " + ec.message());
+  }
+  ~StagedOutputs() {
+    std::error_code ec;
+    fs::remove_all(staging_, ec);
+  }
+  StagedOutputs(const StagedOutputs&) = delete;
+  StagedOutputs& operator=(const StagedOutputs&) = delete;
+
+  /// Where to write `name` now; it reaches `dir/name` on commit().
+  std::string stage(const std::string& name) {
+    names_.push_back(name);
+    return (staging_ / name).string();
+  }
+  std::vector<std::string> commit() {
+    std::vector<std::string> final_paths;
+    for (const auto& name : names_) {
+      std::error_code ec;
+      fs::rename(staging_ / name, dir_ / name, ec);
+      if (ec) throw perfq::Error((dir_ / name).string() + ": cannot move into place: " + ec.message());
+      final_paths.push_back((dir_ / name).string());
+    }
+    return final_paths;
+  }
+
+ private:
+  fs::path dir_, staging_;
+  std::vector<std::string> names_;
+};
+
+}  // namespace perfq_cli

@@ -1,0 +1,444 @@
+// perfq stats: a table of regional statistics (TSV) with a JSON sidecar describing it.
+#include "cli_util.hpp"
+#include "commands.hpp"
+
+#include <perfq/errors.hpp>
+#include <perfq/execution.hpp>
+#include <perfq/io/nifti.hpp>
+#include <perfq/stats.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace perfq_cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+const char* const kStatsHelp =
+    "usage: perfq stats <map.nii[.gz]> --labels <labels.nii[.gz]> -o <stats.tsv> [options]\n"
+    "\n"
+    "Regional statistics of a 3D map (e.g. CBF) in each region of an integer label image:\n"
+    "voxels, finite count, volume, mean, SD (n - 1), median, percentiles (numpy's linear\n"
+    "interpolation), min, max, CoV (SD/mean) and spatial CoV (100 SD/mean, %). NaN/Inf map\n"
+    "values are counted (nonfinite) and left out. Writes one row per region to the TSV and\n"
+    "describes every column and input in a JSON sidecar beside it (<stats>.json); both appear\n"
+    "complete or not at all. Undefined values (an empty region, a zero mean) read n/a.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output FILE       the table, a .tsv file (its folder is created if needed)\n"
+    "  --labels FILE           label image on the map's grid (integers, stored as int or\n"
+    "                          float); label 0 is background. Without it, --mask is one region\n"
+    "  --names FILE            region names: a TSV with columns index (or label) and name,\n"
+    "                          e.g. a BIDS dseg.tsv; named labels absent from the image get\n"
+    "                          an empty row\n"
+    "  --mask FILE             ignore voxels outside this mask\n"
+    "  --weights FILE          partial-volume weights in [0, 1]: adds weighted mean and SD\n"
+    "  --baseline FILE         the map at baseline: adds the paired change (map - baseline)\n"
+    "                          over voxels finite in both, and its percentage\n"
+    "  --percentiles LIST      comma-separated, each in [0, 100] (default 5,25,75,95)\n"
+    "  --include-background    report label 0 as a region too\n"
+    "  --backend auto|cpu|cuda where to compute (default auto)\n"
+    "  --device N, --threads N CUDA device (0); CPU threads (all)\n";
+
+std::string triple(const std::array<double, 3>& v) {
+  std::ostringstream m;
+  m << v[0] << " x " << v[1] << " x " << v[2];
+  return m.str();
+}
+
+/// "not on the grid of the map ..." with what differs, for a grid mismatch.
+std::string off_grid(const perfq::Geometry& g, const perfq::Geometry& map,
+                     const std::string& map_path) {
+  std::string m = "not on the grid of the map " + map_path + " (";
+  if (g.dims != map.dims) {
+    auto d = [](const perfq::Geometry& x) {
+      return triple({double(x.dims[0]), double(x.dims[1]), double(x.dims[2])});
+    };
+    m += "dimensions " + d(g) + ", the map's " + d(map);
+  } else if (!perfq::Geometry{map.dims, g.spacing}.same_grid(
+                 perfq::Geometry{map.dims, map.spacing})) {
+    m += "spacing " + triple(g.spacing) + " mm, the map's " + triple(map.spacing);
+  } else if (!perfq::Geometry{map.dims, map.spacing, g.origin}.same_grid(
+                 perfq::Geometry{map.dims, map.spacing, map.origin})) {
+    m += "origin " + triple(g.origin) + " mm, the map's " + triple(map.origin);
+  } else {
+    m += "another orientation";
+  }
+  return m + ")";
+}
+
+perfq::Image<float> read_3d(const std::string& path, const perfq::Geometry* grid,
+                            const std::string& map_path) {
+  perfq::Image<float> image = perfq::io::read_nifti(path);
+  if (image.volumes() != 1) {
+    throw perfq::InputError(
+        path, "", "expected one 3D volume, got " + std::to_string(image.volumes()) + " volumes");
+  }
+  if (grid != nullptr && !image.geometry().same_grid(*grid)) {
+    throw perfq::InputError(path, "", off_grid(image.geometry(), *grid, map_path));
+  }
+  return image;
+}
+
+std::vector<std::string> split(const std::string& line, char separator) {
+  std::vector<std::string> fields;
+  std::stringstream in(line);
+  std::string field;
+  while (std::getline(in, field, separator)) fields.push_back(field);
+  if (!line.empty() && line.back() == separator) fields.emplace_back();
+  return fields;
+}
+
+/// Region names from a TSV with columns `index` (or `label`) and `name`.
+std::map<std::int32_t, std::string> read_names(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw perfq::InputError(path, "", "cannot read the file");
+  std::string line;
+  std::vector<std::vector<std::string>> rows;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) rows.push_back(split(line, '\t'));
+  }
+  if (rows.empty()) throw perfq::InputError(path, "", "empty; expected a header row");
+  const auto& header = rows.front();
+  auto column = [&](const std::string& name) {
+    const auto it = std::find(header.begin(), header.end(), name);
+    return it == header.end() ? std::string::npos : static_cast<std::size_t>(it - header.begin());
+  };
+  std::size_t index = column("index");
+  const char* index_name = "index";
+  if (index == std::string::npos) {
+    index = column("label");
+    index_name = "label";
+  }
+  const std::size_t name = column("name");
+  if (index == std::string::npos || name == std::string::npos) {
+    throw perfq::InputError(path, index == std::string::npos ? "index" : "name",
+                            "required column not found (expected 'index' or 'label', and "
+                            "'name', tab-separated)");
+  }
+  std::map<std::int32_t, std::string> names;
+  for (std::size_t r = 1; r < rows.size(); ++r) {
+    const auto& row = rows[r];
+    const std::string where = "row " + std::to_string(r + 1);
+    if (row.size() <= std::max(index, name)) {
+      throw perfq::InputError(
+          path, where, "has " + std::to_string(row.size()) + " fields, fewer than the header");
+    }
+    std::size_t used = 0;
+    long value = 0;
+    try {
+      value = std::stol(row[index], &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != row[index].size() || value < INT32_MIN || value > INT32_MAX) {
+      throw perfq::InputError(path, index_name,
+                              where + ": '" + row[index] + "' is not an integer label");
+    }
+    if (!names.emplace(static_cast<std::int32_t>(value), row[name]).second) {
+      throw perfq::InputError(path, index_name, where + ": label " + row[index] + " listed twice");
+    }
+  }
+  return names;
+}
+
+/// The map's units from its JSON sidecar (`Units`), when it has one.
+Json map_units(const std::string& map_path) {
+  std::string stem = map_path;
+  for (const char* ext : {".nii.gz", ".nii"}) {
+    const std::string e(ext);
+    if (stem.size() > e.size() && stem.compare(stem.size() - e.size(), e.size(), e) == 0) {
+      stem.resize(stem.size() - e.size());
+      break;
+    }
+  }
+  std::ifstream in(stem + ".json");
+  if (!in) return nullptr;
+  const Json j = Json::parse(in, nullptr, false);
+  if (j.is_object() && j.contains("Units") && j["Units"].is_string()) return j["Units"];
+  return nullptr;
+}
+
+std::string number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.10g", v);
+  return text;
+}
+
+std::string percentile_column(double p) { return "p" + number(p); }
+
+/// Column names and their sidecar descriptions, in table order.
+std::vector<std::pair<std::string, Json>> describe_columns(const perfq::RegionTable& t,
+                                                           const Json& units) {
+  const Json u = units.is_null() ? Json("units of the map") : units;
+  std::vector<std::pair<std::string, Json>> c;
+  auto add = [&](const std::string& name, const std::string& description, const Json& unit) {
+    c.emplace_back(name, Json{{"Description", description}, {"Units", unit}});
+  };
+  add("label", "integer label of the region in the label image", "n/a");
+  add("name", "region name from the names table (n/a when not listed)", "n/a");
+  add("voxels", "voxels of the region (inside the mask, if any)", "voxels");
+  add("count", "voxels with a finite map value: the sample of every statistic", "voxels");
+  add("nonfinite", "voxels with a NaN or infinite map value, left out", "voxels");
+  add("volume_ml", "voxels x voxel volume", "mL");
+  add("mean", "mean of the finite values", u);
+  add("sd", "sample standard deviation, sqrt(sum((x - mean)^2) / (count - 1)); 0 when count is 1",
+      u);
+  add("median", "median (percentile 50)", u);
+  for (double p : t.percentiles) {
+    add(percentile_column(p),
+        "percentile " + number(p) +
+            ": linear interpolation between order statistics at rank (count - 1) p / 100 "
+            "(numpy's default)",
+        u);
+  }
+  add("min", "smallest finite value", u);
+  add("max", "largest finite value", u);
+  add("cov", "coefficient of variation, sd / mean (n/a when mean is 0)", "ratio");
+  add("scov",
+      "spatial coefficient of variation as in the ASL literature, 100 x sd / mean: the same "
+      "quantity as cov, in percent",
+      "%");
+  if (t.weighted) {
+    add("weight_sum", "sum of the partial-volume weights w over the finite voxels", "voxels");
+    add("pv_volume_ml", "weight_sum x voxel volume", "mL");
+    add("effective_count", "(sum w)^2 / sum w^2", "voxels");
+    add("weighted_mean", "sum(w x) / sum(w)", u);
+    add("weighted_sd",
+        "sqrt(sum(w (x - weighted_mean)^2) / (sum w - sum w^2 / sum w)), reliability weights", u);
+  }
+  if (t.paired) {
+    add("paired_count", "voxels finite in both the map (follow-up) and the baseline", "voxels");
+    add("baseline_mean", "mean baseline value over the paired voxels", u);
+    add("followup_mean", "mean map (follow-up) value over the paired voxels", u);
+    add("change_mean", "mean of the voxelwise difference d = follow-up - baseline", u);
+    add("change_sd", "sample standard deviation of d", u);
+    add("change_percent", "100 x change_mean / baseline_mean (n/a when baseline_mean is 0)", "%");
+  }
+  return c;
+}
+
+std::string table_text(const perfq::RegionTable& t,
+                       const std::map<std::int32_t, std::string>& names,
+                       const std::vector<std::pair<std::string, Json>>& columns) {
+  std::ostringstream out;
+  for (std::size_t k = 0; k < columns.size(); ++k) out << (k ? "\t" : "") << columns[k].first;
+  out << "\n";
+  for (const perfq::RegionStats& r : t.regions) {
+    std::vector<std::string> f;
+    auto value = [&](bool defined, double v) { f.push_back(defined ? number(v) : "n/a"); };
+    const auto name = names.find(r.label);
+    f.push_back(std::to_string(r.label));
+    f.push_back(name != names.end() ? name->second : "n/a");
+    f.push_back(std::to_string(r.voxels));
+    f.push_back(std::to_string(r.count));
+    f.push_back(std::to_string(r.nonfinite));
+    f.push_back(number(r.volume_ml));
+    const bool v = r.has_values();
+    value(v, r.mean);
+    value(v, r.sd);
+    value(v, r.median);
+    for (double p : r.percentiles) value(v, p);
+    value(v, r.min);
+    value(v, r.max);
+    value(r.cov_defined, r.cov);
+    value(r.cov_defined, r.scov);
+    if (t.weighted) {
+      const perfq::WeightedStats& w = r.weighted;
+      f.push_back(number(w.weight_sum));
+      f.push_back(number(w.volume_ml));
+      value(w.defined, w.effective_count);
+      value(w.defined, w.mean);
+      value(w.defined, w.sd);
+    }
+    if (t.paired) {
+      const perfq::PairedChange& c = r.change;
+      f.push_back(std::to_string(c.count));
+      value(c.defined, c.baseline_mean);
+      value(c.defined, c.followup_mean);
+      value(c.defined, c.mean);
+      value(c.defined, c.sd);
+      value(c.percent_defined, c.percent);
+    }
+    for (std::size_t k = 0; k < f.size(); ++k) out << (k ? "\t" : "") << f[k];
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace
+
+int run_stats(const std::vector<std::string>& raw) {
+  if (wants_help(raw)) {
+    std::cout << kStatsHelp;
+    return 0;
+  }
+  const Args args(raw,
+                  {"--output", "--labels", "--names", "--mask", "--weights", "--baseline",
+                   "--percentiles", "--backend", "--device", "--threads"},
+                  {"--include-background"}, {{"-o", "--output"}});
+  if (args.positional().size() != 1) {
+    throw UsageError{"expected exactly one map, got " + std::to_string(args.positional().size())};
+  }
+  const auto out = args.text("--output");
+  if (!out) throw UsageError{"-o/--output is required"};
+  const fs::path table_path(*out);
+  if (table_path.extension() != ".tsv" || table_path.stem().empty()) {
+    throw UsageError{"-o/--output must name a .tsv file, got '" + *out + "'"};
+  }
+  const auto labels_path = args.text("--labels"), mask_path = args.text("--mask");
+  if (!labels_path && !mask_path) throw UsageError{"--labels (or --mask alone) is required"};
+
+  perfq::StatsOptions options;
+  options.include_background = args.flag("--include-background");
+  if (auto list = args.text("--percentiles")) {
+    options.percentiles.clear();
+    if (!list->empty()) {
+      for (const std::string& item : split(*list, ',')) {
+        const double p = Args::parse_number(item, "--percentiles");
+        if (p < 0.0 || p > 100.0)
+          throw UsageError{"--percentiles: " + item + " is not in [0, 100]"};
+        if (std::find(options.percentiles.begin(), options.percentiles.end(), p) !=
+            options.percentiles.end()) {
+          throw UsageError{"--percentiles: " + item + " given twice"};
+        }
+        options.percentiles.push_back(p);
+      }
+    }
+  }
+  perfq::Execution execution;
+  if (auto b = args.text("--backend")) {
+    try {
+      execution.backend = perfq::parse_backend(*b);
+    } catch (const perfq::InvalidArgument& e) {
+      throw UsageError{std::string("--backend: ") + e.what()};
+    }
+  }
+  if (auto d = args.integer("--device")) execution.device = static_cast<int>(*d);
+  if (auto t = args.integer("--threads")) {
+    if (*t < 0) throw UsageError{"--threads: expected 0 or more"};
+    execution.threads = static_cast<int>(*t);
+  }
+  execution.backend = perfq::resolve_backend(execution);  // no CUDA: fail before any work
+
+  // Inputs, each checked against the map's grid.
+  const std::string map_path = args.positional()[0];
+  const perfq::Image<float> map = read_3d(map_path, nullptr, map_path);
+  const perfq::Geometry& grid = map.geometry();
+  perfq::Image<std::int32_t> labels;
+  std::optional<perfq::Mask> mask;
+  if (mask_path) {
+    mask = perfq::io::read_nifti_mask(*mask_path);
+    if (!mask->geometry().same_grid(grid)) {
+      throw perfq::InputError(*mask_path, "", off_grid(mask->geometry(), grid, map_path));
+    }
+    options.mask = mask->view();
+  }
+  if (labels_path) {
+    labels = perfq::io::read_nifti_labels(*labels_path);
+    if (!labels.geometry().same_grid(grid)) {
+      throw perfq::InputError(*labels_path, "", off_grid(labels.geometry(), grid, map_path));
+    }
+  } else {  // the mask alone is the one region
+    labels = perfq::Image<std::int32_t>(grid, 1, 0);
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = (*mask)[i] ? 1 : 0;
+  }
+  std::optional<perfq::Image<float>> baseline, weights;
+  const auto baseline_path = args.text("--baseline"), weights_path = args.text("--weights");
+  if (baseline_path) {
+    baseline = read_3d(*baseline_path, &grid, map_path);
+    options.baseline = baseline->view();
+  }
+  if (weights_path) {
+    weights = read_3d(*weights_path, &grid, map_path);
+    options.weights = weights->view();
+  }
+  std::map<std::int32_t, std::string> names;
+  const auto names_path = args.text("--names");
+  if (names_path) names = read_names(*names_path);
+  if (!labels_path) names[1] = "mask";
+
+  // Regions: every label present, and every named label; checks that name the file at fault.
+  std::set<std::int32_t> regions;
+  bool finite = false;
+  std::int32_t last = 0;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if ((mask && (*mask)[i] == 0) || (labels[i] == 0 && !options.include_background)) continue;
+    if (regions.empty() || labels[i] != last) regions.insert(last = labels[i]);
+    finite = finite || std::isfinite(map[i]);
+    if (weights && std::isfinite(map[i]) && !((*weights)[i] >= 0.0f && (*weights)[i] <= 1.0f)) {
+      const auto& d = grid.dims;
+      throw perfq::InputError(
+          *weights_path, "",
+          "voxel (" + std::to_string(i % d[0]) + ", " + std::to_string(i / d[0] % d[1]) + ", " +
+              std::to_string(i / (d[0] * d[1])) + ") inside a region has " + number((*weights)[i]) +
+              "; partial-volume weights must lie in [0, 1]");
+    }
+  }
+  if (regions.empty()) {
+    throw perfq::InputError(labels_path ? *labels_path : *mask_path, "",
+                            "no region: every voxel is background (0)" +
+                                std::string(mask && labels_path ? " or outside the mask" : ""));
+  }
+  if (!finite) {
+    throw perfq::InputError(map_path, "",
+                            "no finite value inside any region (every value is NaN or infinite)");
+  }
+  for (const auto& [label, name] : names) {
+    if (label != 0 || options.include_background) regions.insert(label);
+  }
+  options.labels.assign(regions.begin(), regions.end());
+
+  const perfq::RegionTable table = perfq::region_stats(map, labels.view(), options, execution);
+
+  const Json units = map_units(map_path);
+  const auto columns = describe_columns(table, units);
+  Json sidecar;
+  for (const auto& [name, description] : columns) sidecar[name] = description;
+  auto path_or_null = [](const std::optional<std::string>& p) { return p ? Json(*p) : Json(); };
+  sidecar["Inputs"] = {{"Map", map_path},
+                       {"MapUnits", units},
+                       {"Labels", path_or_null(labels_path)},
+                       {"Names", path_or_null(names_path)},
+                       {"Mask", path_or_null(mask_path)},
+                       {"Weights", path_or_null(weights_path)},
+                       {"Baseline", path_or_null(baseline_path)},
+                       {"Percentiles", table.percentiles},
+                       {"IncludeBackground", options.include_background},
+                       {"VoxelVolume_mL", table.voxel_volume_ml},
+                       {"Dimensions", grid.dims},
+                       {"Spacing_mm", grid.spacing}};
+  sidecar["GeneratedBy"] = {{"Name", "perfq stats"},
+                            {"Version", perfq::version()},
+                            {"Backend", perfq::to_string(table.backend)}};
+
+  const fs::path folder = table_path.has_parent_path() ? table_path.parent_path() : fs::path(".");
+  const std::string json_name = table_path.stem().string() + ".json";
+  StagedOutputs outputs(folder);
+  perfq::io::write_text_atomic(outputs.stage(table_path.filename().string()),
+                               table_text(table, names, columns));
+  perfq::io::write_text_atomic(outputs.stage(json_name), sidecar.dump(2) + "\n");
+  const auto written = outputs.commit();
+
+  std::cout << "perfq stats: " << map_path << ": " << table.regions.size() << " region(s) on "
+            << perfq::to_string(table.backend) << "\n";
+  for (const auto& path : written) std::cout << "  wrote " << path << "\n";
+  return 0;
+}
+
+}  // namespace perfq_cli

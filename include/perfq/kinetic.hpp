@@ -1,0 +1,92 @@
+/// @file
+/// @brief Multi-delay quantification: voxelwise CBF and arterial transit time (ATT) with
+/// standard errors, from ΔM at several post-labeling delays (PCASL/CASL) or inversion times
+/// (PASL), on CPU or CUDA.
+///
+/// Model: the Buxton general kinetic model (DESIGN.md §3). For each voxel the fit
+/// (1) searches the ATT over [att_min, att_max] on a grid refined by golden section, with the
+/// flow solved exactly by linear least squares at each ATT (the model is linear in flow);
+/// (2) polishes flow and ATT together with Levenberg–Marquardt using exact derivatives;
+/// (3) reports standard errors from `σ² (JᵀWJ)⁻¹`, σ² the weighted residual variance
+/// (RSS / (n − 2)). It does not depend on a starting point.
+#pragma once
+
+#include <perfq/cbf.hpp>
+#include <perfq/execution.hpp>
+#include <perfq/image.hpp>
+#include <perfq/protocol.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+PERFQ_NAMESPACE_BEGIN
+
+/// @brief Which apparent tissue T1 (T1app) the model uses after the label arrives.
+enum class KineticVariant {
+  /// `1/T1app = 1/T1 tissue + f/λ` with f the voxel's own flow (fabber's form).
+  Buxton,
+  /// As Buxton with a fixed f of `KineticOptions::fixed_flow` (BASIL's compatible choice).
+  BuxtonFixedFlow,
+  /// `T1app = T1 blood` (the white-paper / 2024 multi-delay consensus form).
+  WhitePaper
+};
+PERFQ_API const char* to_string(KineticVariant variant) noexcept;
+/// @throws InvalidArgument for names other than "buxton", "buxton-fixed-flow", "whitepaper"
+PERFQ_API KineticVariant parse_kinetic_variant(const std::string& text);
+
+/// @brief Options of the multi-delay fit.
+struct KineticOptions {
+  KineticVariant variant = KineticVariant::Buxton;
+  double fixed_flow = 0.01;  ///< ml/g/s, for BuxtonFixedFlow (BASIL uses 0.01)
+  double att_min = 0.0;      ///< s, lower bound of the ATT search
+  double att_max = 3.0;      ///< s, upper bound of the ATT search
+  int grid_points = 24;      ///< ATT values tried before refinement
+  int max_iterations = 20;   ///< Levenberg–Marquardt iteration limit
+  double tolerance = 1e-6;   ///< relative cost decrease that ends the polishing
+  /// Gaussian prior on the ATT (maximum a posteriori). The data term is weighted by a noise
+  /// variance pooled over the image: the median of the voxels' residual variances from a
+  /// first fit without the prior. Voxels with little signal then stay near the prior mean
+  /// instead of running to a bound.
+  bool att_prior = false;
+  /// Prior mean (s); when absent, 1.3 s for PCASL/CASL and 0.7 s for PASL (BASIL's defaults).
+  std::optional<double> att_prior_mean;
+  double att_prior_sd = 1.0;  ///< prior standard deviation (s)
+  /// Weight of each ΔM volume (inverse relative variance); empty = 1 each. Give the number of
+  /// repeats averaged per delay to make the fit of averages equal to a joint fit of repeats.
+  std::vector<double> weights;
+};
+
+/// @brief Result of a multi-delay fit. Maps hold 0 where status is 1–4.
+struct KineticFit {
+  Volume<float> cbf;           ///< ml/100 g/min
+  Volume<float> att;           ///< s
+  Volume<float> cbf_se;        ///< standard error of CBF, ml/100 g/min
+  Volume<float> att_se;        ///< standard error of ATT, s
+  Volume<float> residual_rms;  ///< weighted RMS of the residuals, scanner units (ΔM)
+  Volume<std::uint8_t> iterations;  ///< Levenberg–Marquardt iterations used
+  Volume<std::uint8_t> status;      ///< VoxelStatus per voxel
+  ResolvedConstants constants;      ///< constants used
+  double noise_variance = 0;        ///< pooled (ΔM/M0)² variance used by the prior (0 if none)
+  double att_prior_mean = 0;        ///< prior mean used (s), when att_prior
+  Backend backend = Backend::Cpu;   ///< backend that ran
+};
+
+/// @brief Fits CBF and ATT voxel by voxel.
+/// @param delta_m one ΔM volume per delay (mean over repeats), at least 2 volumes
+/// @param m0 voxelwise image on the same grid, or one value
+/// @param protocol labeling type; post_labeling_delay (TI for PASL) and labeling_duration
+///        with one value per volume of `delta_m` (or one for all); bolus_cutoff_delay for PASL;
+///        slice timing for 2D readouts; efficiencies; M0 repetition time
+/// @param mask optional; voxels outside get status OutsideMask
+/// @throws InvalidArgument for grid mismatches, fewer than 2 or more than 64 delays, timing
+///         lists of the wrong length, non-positive durations, PASL without TI1, bad options
+/// @throws BackendError when the requested backend cannot run
+PERFQ_API KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0,
+                                 const AslProtocol& protocol, const Physiology& physiology,
+                                 const KineticOptions& options = {},
+                                 std::optional<View<const std::uint8_t>> mask = std::nullopt,
+                                 const Execution& execution = {});
+
+PERFQ_NAMESPACE_END

@@ -1,0 +1,254 @@
+// Multi-delay fit: argument checks, compaction of the voxels to fit, the two executors of
+// detail::fit_voxel, and assembly of the maps.
+#include <perfq/errors.hpp>
+#include <perfq/kinetic.hpp>
+
+#include <perfq/detail/kinetic_fit.hpp>
+
+#include "backend.hpp"
+#include "parallel.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+PERFQ_NAMESPACE_BEGIN
+
+const char* to_string(KineticVariant variant) noexcept {
+  switch (variant) {
+    case KineticVariant::Buxton: return "buxton";
+    case KineticVariant::BuxtonFixedFlow: return "buxton-fixed-flow";
+    case KineticVariant::WhitePaper: return "whitepaper";
+  }
+  return "unknown";
+}
+
+KineticVariant parse_kinetic_variant(const std::string& text) {
+  if (text == "buxton") return KineticVariant::Buxton;
+  if (text == "buxton-fixed-flow") return KineticVariant::BuxtonFixedFlow;
+  if (text == "whitepaper") return KineticVariant::WhitePaper;
+  throw InvalidArgument("unknown kinetic model '" + text +
+                        "' (expected buxton, buxton-fixed-flow or whitepaper)");
+}
+
+namespace {
+
+using Settings = detail::KineticSettings<float>;
+using Result = detail::KineticVoxelResult<float>;
+
+double per_volume(const std::vector<double>& values, std::size_t k, const char* what,
+                  std::size_t volumes) {
+  if (values.size() != 1 && values.size() != volumes) {
+    throw InvalidArgument(std::string(what) + " has " + std::to_string(values.size()) +
+                          " values; expected 1 or one per ΔM volume (" +
+                          std::to_string(volumes) + ")");
+  }
+  return values.size() == 1 ? values[0] : values[k];
+}
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw InvalidArgument(message);
+}
+
+Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConstants& c,
+                       const KineticOptions& o) {
+  require(n >= 2 && n <= static_cast<std::size_t>(detail::kMaxDelays),
+          "a multi-delay fit needs 2 to " + std::to_string(detail::kMaxDelays) +
+              " ΔM volumes, got " + std::to_string(n));
+  require(std::isfinite(o.att_min) && std::isfinite(o.att_max) && o.att_min >= 0.0 &&
+              o.att_min < o.att_max,
+          "the ATT range must satisfy 0 <= att_min < att_max");
+  require(o.grid_points >= 3 && o.grid_points <= detail::kMaxGrid,
+          "grid_points must be in [3, " + std::to_string(detail::kMaxGrid) + "]");
+  require(o.max_iterations >= 1 && o.max_iterations <= 255, "max_iterations must be in [1, 255]");
+  require(o.tolerance > 0.0 && o.tolerance < 1.0, "tolerance must be in (0, 1)");
+  require(o.att_prior_sd > 0.0 && std::isfinite(o.att_prior_sd), "att_prior_sd must be > 0");
+  require(o.fixed_flow >= 0.0 && std::isfinite(o.fixed_flow), "fixed_flow must be >= 0");
+  require(o.weights.empty() || o.weights.size() == n,
+          "weights must be empty or one per ΔM volume");
+
+  Settings s;
+  s.delays = static_cast<int>(n);
+  s.pasl = p.labeling_type == LabelingType::Pasl;
+  s.variant = o.variant == KineticVariant::Buxton            ? detail::kVariantBuxton
+              : o.variant == KineticVariant::BuxtonFixedFlow ? detail::kVariantBuxtonFixedFlow
+                                                              : detail::kVariantWhitePaper;
+  s.alpha = static_cast<float>(c.effective_labeling_efficiency);
+  s.lambda = static_cast<float>(c.blood_brain_partition);
+  s.t1_blood = static_cast<float>(c.t1_blood);
+  s.t1_tissue = static_cast<float>(c.t1_tissue);
+  s.fixed_flow = static_cast<float>(o.fixed_flow);
+  s.att_min = static_cast<float>(o.att_min);
+  s.att_max = static_cast<float>(o.att_max);
+  s.grid = o.grid_points;
+  s.max_iterations = o.max_iterations;
+  s.tolerance = static_cast<float>(o.tolerance);
+  s.prior_mean = static_cast<float>(o.att_prior_mean.value_or(s.pasl ? 0.7 : 1.3));
+  s.prior_sd = static_cast<float>(o.att_prior_sd);
+  for (std::size_t k = 0; k < n; ++k) {
+    const double delay = per_volume(p.post_labeling_delay, k, "post_labeling_delay", n);
+    require(std::isfinite(delay) && delay > 0.0, "delays must be > 0 s");
+    double duration = 0.0;
+    if (s.pasl) {
+      require(p.bolus_cutoff_delay.has_value() && *p.bolus_cutoff_delay > 0.0,
+              "PASL fitting needs the bolus cut-off time TI1 (BolusCutOffDelayTime) > 0");
+      duration = *p.bolus_cutoff_delay;
+    } else {
+      duration = per_volume(p.labeling_duration, k, "labeling_duration", n);
+      require(std::isfinite(duration) && duration > 0.0, "labeling durations must be > 0 s");
+    }
+    const double weight = o.weights.empty() ? 1.0 : o.weights[k];
+    require(std::isfinite(weight) && weight > 0.0, "weights must be > 0");
+    s.delay[k] = static_cast<float>(delay);
+    s.duration[k] = static_cast<float>(duration);
+    s.weight[k] = static_cast<float>(weight);
+  }
+  return s;
+}
+
+/// The search basis and per-slice offsets that KineticSettings points to.
+struct Basis {
+  std::vector<float> values, norm, slice_offset;
+  int slices = 1;
+};
+
+void attach_basis(Settings& s, Basis& b, const AslProtocol& p, std::size_t nz) {
+  b.slices = p.readout == Readout::TwoD ? static_cast<int>(nz) : 1;
+  if (p.readout == Readout::TwoD) {
+    b.slice_offset.assign(p.slice_timing.begin(), p.slice_timing.end());
+    s.slice_offset = b.slice_offset.data();
+  }
+  b.values.resize(static_cast<std::size_t>(b.slices) * s.grid * s.delays);
+  b.norm.resize(static_cast<std::size_t>(b.slices) * s.grid);
+  detail::fill_basis(s, b.slices, b.values.data(), b.norm.data());
+  s.basis = b.values.data();
+  s.basis_norm = b.norm.data();
+}
+
+void run_fits(const Settings& s, int slices, const std::vector<float>& y,
+              const std::vector<int>& slice, std::vector<Result>& results, Backend backend,
+              const Execution& execution) {
+  const std::size_t count = slice.size();
+  if (backend == Backend::Cuda) {
+    backend::cuda_kinetic(s, slices, y.data(), slice.data(), count, results.data(),
+                          execution.device);
+    return;
+  }
+  const std::size_t n = static_cast<std::size_t>(s.delays);
+  cpu::parallel_for(count, execution.threads, [&](std::size_t v) {
+    results[v] = detail::fit_voxel(s, y.data() + v * n, slice[v]);
+  });
+}
+
+/// Median of the residual variances RSS/(n − 2) of the voxels that fitted cleanly.
+double pooled_noise_variance(const std::vector<Result>& results, int n) {
+  std::vector<double> variances;
+  for (const Result& r : results) {
+    if (r.status == detail::kStatusOk) variances.push_back(r.rss / (n - 2));
+  }
+  if (variances.empty()) return 0.0;
+  auto middle = variances.begin() + variances.size() / 2;
+  std::nth_element(variances.begin(), middle, variances.end());
+  return *middle;
+}
+
+}  // namespace
+
+KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslProtocol& protocol,
+                       const Physiology& physiology, const KineticOptions& options,
+                       std::optional<View<const std::uint8_t>> mask, const Execution& execution) {
+  require(!delta_m.empty(), "the ΔM series is empty");
+  const Geometry& g = delta_m.geometry;
+  const std::size_t n = delta_m.volumes;
+  if (m0.image) {
+    require(!m0.image->empty() && m0.image->volumes == 1, "M0 must be one volume");
+    require(g.same_grid(m0.image->geometry), "M0 is not on the grid of the ΔM series");
+  } else {
+    require(std::isfinite(m0.value) && m0.value > 0.0, "a single M0 value must be positive");
+  }
+  if (mask) {
+    require(!mask->empty() && mask->volumes == 1, "the mask must be one volume");
+    require(g.same_grid(mask->geometry), "the mask is not on the grid of the ΔM series");
+  }
+  const std::size_t slices = g.dims[2];
+  if (protocol.readout == Readout::TwoD) {
+    require(protocol.slice_timing.size() == slices,
+            "a 2D readout needs one slice time per slice (" + std::to_string(slices) + ")");
+  }
+  const ResolvedConstants constants = resolve_constants(protocol, physiology);
+  Settings settings = make_settings(n, protocol, constants, options);
+  require(!options.att_prior || n >= 3, "the ATT prior needs at least 3 delays");
+
+  KineticFit out;
+  out.constants = constants;
+  out.backend = resolve_backend(execution);
+  out.cbf = Volume<float>(g);
+  out.att = Volume<float>(g);
+  out.cbf_se = Volume<float>(g);
+  out.att_se = Volume<float>(g);
+  out.residual_rms = Volume<float>(g);
+  out.iterations = Volume<std::uint8_t>(g);
+  out.status = Volume<std::uint8_t>(g);
+
+  // Compact the voxels to fit; the others get their status here.
+  const std::size_t voxels = g.voxel_count();
+  const std::size_t slice_voxels = g.dims[0] * g.dims[1];
+  std::vector<std::size_t> active;
+  for (std::size_t i = 0; i < voxels; ++i) {
+    std::uint8_t status = detail::kStatusOk;
+    const float m = m0.image ? m0.image->data[i] : static_cast<float>(m0.value);
+    bool finite = detail::is_finite(m);
+    for (std::size_t k = 0; k < n && finite; ++k) finite = detail::is_finite(delta_m.volume(k)[i]);
+    if (mask && mask->data[i] == 0) {
+      status = detail::kStatusOutsideMask;
+    } else if (!finite) {
+      status = detail::kStatusNonFiniteInput;
+    } else if (!(m > 0.0f)) {
+      status = detail::kStatusM0NotPositive;
+    } else {
+      active.push_back(i);
+    }
+    out.status[i] = status;
+  }
+  Basis basis;
+  attach_basis(settings, basis, protocol, slices);
+  std::vector<float> y(active.size() * n);
+  std::vector<int> slice(active.size(), 0);
+  const double m0_scale = constants.m0_scale;
+  cpu::parallel_for(active.size(), execution.threads, [&](std::size_t v) {
+    const std::size_t i = active[v];
+    const double m = (m0.image ? m0.image->data[i] : m0.value) / m0_scale;
+    for (std::size_t k = 0; k < n; ++k) y[v * n + k] = static_cast<float>(delta_m.volume(k)[i] / m);
+    if (protocol.readout == Readout::TwoD) slice[v] = static_cast<int>(i / slice_voxels);
+  });
+
+  std::vector<Result> results(active.size());
+  run_fits(settings, basis.slices, y, slice, results, out.backend, execution);
+  if (options.att_prior) {
+    // MAP needs the noise level: pool it from the unregularised fit, then fit again.
+    out.noise_variance = pooled_noise_variance(results, static_cast<int>(n));
+    out.att_prior_mean = settings.prior_mean;
+    settings.prior = true;
+    settings.noise_variance = static_cast<float>(out.noise_variance);
+    run_fits(settings, basis.slices, y, slice, results, out.backend, execution);
+  }
+
+  double weight_sum = 0.0;
+  for (std::size_t k = 0; k < n; ++k) weight_sum += settings.weight[k];
+  cpu::parallel_for(active.size(), execution.threads, [&](std::size_t v) {
+    const std::size_t i = active[v];
+    const Result& r = results[v];
+    out.status[i] = r.status;
+    if (r.status == detail::kStatusNonFiniteResult) return;
+    const double m = (m0.image ? m0.image->data[i] : m0.value) / m0_scale;
+    out.cbf[i] = static_cast<float>(6000.0 * r.flow);
+    out.cbf_se[i] = static_cast<float>(6000.0 * r.flow_se);
+    out.att[i] = r.att;
+    out.att_se[i] = r.att_se;
+    out.residual_rms[i] = static_cast<float>(std::sqrt(r.rss / weight_sum) * m);
+    out.iterations[i] = static_cast<std::uint8_t>(std::min(r.iterations, 255));
+  });
+  return out;
+}
+
+PERFQ_NAMESPACE_END
