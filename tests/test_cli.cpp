@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "cli_test_util.hpp"
+
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -22,39 +24,12 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-struct Result {
-  int status;
-  std::string output;  // stdout and stderr
-};
+using cli_test::read_text;
+using cli_test::Result;
+using cli_test::run;
+using cli_test::write_text;
 
-Result run(const std::string& arguments) {
-  const std::string command = std::string(PERFQ_CLI_PATH) + " " + arguments + " 2>&1";
-  Result r{-1, {}};
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) r.output += buffer.data();
-  const int raw = pclose(pipe);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
-}
-
-/// A fresh, empty scratch folder for one test.
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::path(PERFQ_TEST_TMP) / ("cli-" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_text(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
+fs::path scratch(const std::string& name) { return cli_test::scratch_dir("cli-" + name); }
 
 /// Writes a small phantom dataset and returns the path of its *_asl.nii.gz.
 fs::path small_phantom(const fs::path& root, bool pasl = false) {
