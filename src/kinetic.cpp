@@ -83,6 +83,7 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
   s.grid = o.grid_points;
   s.max_iterations = o.max_iterations;
   s.tolerance = static_cast<float>(o.tolerance);
+  s.arterial = o.arterial;
   s.prior_mean = static_cast<float>(o.att_prior_mean.value_or(s.pasl ? 0.7 : 1.3));
   s.prior_sd = static_cast<float>(o.att_prior_sd);
   for (std::size_t k = 0; k < n; ++k) {
@@ -140,11 +141,12 @@ void run_fits(const Settings& s, int slices, const std::vector<float>& y,
   });
 }
 
-/// Median of the residual variances RSS/(n − 2) of the voxels that fitted cleanly.
-double pooled_noise_variance(const std::vector<Result>& results, int n) {
+/// Median of the residual variances RSS/(n − p) of the voxels that fitted cleanly, p the
+/// number of fitted parameters.
+double pooled_noise_variance(const std::vector<Result>& results, int n, int p) {
   std::vector<double> variances;
   for (const Result& r : results) {
-    if (r.status == detail::kStatusOk) variances.push_back(r.rss / (n - 2));
+    if (r.status == detail::kStatusOk) variances.push_back(r.rss / (n - p));
   }
   if (variances.empty()) return 0.0;
   auto middle = variances.begin() + variances.size() / 2;
@@ -177,7 +179,10 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
   }
   const ResolvedConstants constants = resolve_constants(protocol, physiology);
   Settings settings = make_settings(n, protocol, constants, options);
-  require(!options.att_prior || n >= 3, "the ATT prior needs at least 3 delays");
+  const std::size_t parameters = options.arterial ? 3 : 2;
+  require(!options.att_prior || n > parameters,
+          "the ATT prior needs more delays than fitted parameters (" +
+              std::to_string(parameters + 1) + " or more)");
 
   KineticFit out;
   out.constants = constants;
@@ -189,6 +194,11 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
   out.residual_rms = Volume<float>(g);
   out.iterations = Volume<std::uint8_t>(g);
   out.status = Volume<std::uint8_t>(g);
+  if (options.arterial) {
+    out.abv = Volume<float>(g);
+    out.abv_se = Volume<float>(g);
+    out.arterial_att = Volume<float>(g);
+  }
 
   // Compact the voxels to fit; the others get their status here.
   const std::size_t voxels = g.voxel_count();
@@ -226,7 +236,8 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
   run_fits(settings, basis.slices, y, slice, results, out.backend, execution);
   if (options.att_prior) {
     // MAP needs the noise level: pool it from the unregularised fit, then fit again.
-    out.noise_variance = pooled_noise_variance(results, static_cast<int>(n));
+    out.noise_variance =
+        pooled_noise_variance(results, static_cast<int>(n), options.arterial ? 3 : 2);
     out.att_prior_mean = settings.prior_mean;
     settings.prior = true;
     settings.noise_variance = static_cast<float>(out.noise_variance);
@@ -247,6 +258,11 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
     out.att_se[i] = r.att_se;
     out.residual_rms[i] = static_cast<float>(std::sqrt(r.rss / weight_sum) * m);
     out.iterations[i] = static_cast<std::uint8_t>(std::min(r.iterations, 255));
+    if (options.arterial) {
+      out.abv[i] = 100.0f * r.abv;
+      out.abv_se[i] = 100.0f * r.abv_se;
+      out.arterial_att[i] = r.arterial_att;
+    }
   });
   return out;
 }

@@ -252,6 +252,25 @@ TEST(Cli, MultiDelayPhantomGivesCbfAndArrivalTime) {
   EXPECT_EQ(j["PostLabelingDelay"].size(), 6u);
   EXPECT_EQ(j["Fit"]["Weights"].size(), 6u);
   EXPECT_NE(j["Model"].get<std::string>().find("whitepaper"), std::string::npos);
+
+  // With the arterial component: the phantom has none, so the tissue-only fit wins (aBV 0)
+  // and CBF is unchanged.
+  const Result art = run("cbf " + (dir / "bids" / "sub-01" / "perf" / "sub-01_asl.nii.gz").string() +
+                         " -o " + (dir / "art").string() + " --model whitepaper --arterial --mask " +
+                         (truth / "sub-01_mask.nii.gz").string());
+  ASSERT_EQ(art.status, 0) << art.output;
+  EXPECT_LT(worst_error(dir / "art" / "sub-01_cbf.nii.gz", dir / "bids"), 0.01);
+  const auto abv = perfq::io::read_nifti((dir / "art" / "sub-01_abv.nii.gz").string());
+  std::size_t nonzero = 0, brain = 0;
+  for (std::size_t i = 0; i < abv.size(); ++i) {
+    if (!mask[i]) continue;
+    ++brain;
+    nonzero += std::abs(abv[i]) > 1e-3f;
+  }
+  EXPECT_LT(nonzero, brain / 100) << nonzero << " of " << brain;
+  for (const char* name : {"sub-01_abv_se.nii.gz", "sub-01_aatt.nii.gz"}) {
+    EXPECT_TRUE(fs::exists(dir / "art" / name)) << name;
+  }
 }
 
 TEST(Cli, PartialVolumeCorrectionWritesGreyAndWhiteMatterCbf) {

@@ -53,6 +53,15 @@ struct KineticOptions {
   /// Prior mean (s); when absent, 1.3 s for PCASL/CASL and 0.7 s for PASL (BASIL's defaults).
   std::optional<double> att_prior_mean;
   double att_prior_sd = 1.0;  ///< prior standard deviation (s)
+  /// Add the macrovascular (arterial) component: labelled blood still in arteries, no
+  /// exchange, `2 α M0b aBV e^(−Δt_a/T1b)` (PCASL; PASL `e^(−t/T1b)`) while the bolus passes
+  /// (Δt_a ≤ t < Δt_a + τ). Its arrival Δt_a is searched on the ATT grid with Δt_a ≤ ATT
+  /// (the signal is a box in time, so the fit cannot resolve Δt_a finer than the grid or the
+  /// spacing of the delays); aBV enters linearly and is polished with flow and ATT. Each
+  /// voxel is also fitted without it, and the arterial fit is kept only when the Bayesian
+  /// information criterion favours it (n·ln(RSS_tissue/RSS_both) > 2 ln n, for its two extra
+  /// parameters); otherwise aBV and its arrival are 0.
+  bool arterial = false;
   /// Weight of each ΔM volume (inverse relative variance); empty = 1 each. Give the number of
   /// repeats averaged per delay to make the fit of averages equal to a joint fit of repeats.
   std::vector<double> weights;
@@ -66,6 +75,9 @@ struct KineticFit {
   Volume<float> att_se;        ///< standard error of ATT, s
   Volume<float> residual_rms;  ///< weighted RMS of the residuals, scanner units (ΔM)
   Volume<std::uint8_t> iterations;  ///< Levenberg–Marquardt iterations used
+  Volume<float> abv;           ///< with `arterial`: arterial blood volume, % (ml/100 ml)
+  Volume<float> abv_se;        ///< with `arterial`: its standard error, %
+  Volume<float> arterial_att;  ///< with `arterial`: arterial arrival time, s (grid resolution)
   Volume<std::uint8_t> status;      ///< VoxelStatus per voxel
   ResolvedConstants constants;      ///< constants used
   double noise_variance = 0;        ///< pooled (ΔM/M0)² variance used by the prior (0 if none)

@@ -36,6 +36,7 @@ struct KineticSettings {
   int grid = 24;            ///< arrival times tried before refinement (≤ kMaxGrid)
   int max_iterations = 20;  ///< Levenberg–Marquardt iterations
   Real tolerance = Real(1e-6);  ///< relative cost decrease that ends the polishing
+  bool arterial = false;    ///< add the macrovascular component (aBV, arterial ATT)
   bool prior = false;       ///< Gaussian prior on the arrival time (MAP)
   Real prior_mean = 0, prior_sd = 1;
   Real noise_variance = 0;  ///< σ² of one unit-weight observation (ΔM/M0)², for the prior/SE
@@ -123,6 +124,17 @@ PERFQ_HD inline void pcasl_points(const KineticSettings<Real>& s, Real offset, R
   }
 }
 
+/// Macrovascular ΔM/M0 per unit arterial blood volume at delay k: labelled blood still in
+/// arteries, no exchange, present while the bolus passes (arrival `att`, duration τ).
+template <class Real>
+PERFQ_HD inline Real arterial_signal(const KineticSettings<Real>& s, int k, Real offset, Real att) {
+  using std::exp;
+  const Real t = s.pasl ? s.delay[k] + offset : s.duration[k] + s.delay[k] + offset;
+  if (t < att || t >= att + s.duration[k]) return Real(0);
+  // PCASL: decayed during transit; PASL: decayed since the inversion.
+  return Real(2) * s.alpha / s.lambda * exp(-(s.pasl ? t : att) / s.t1_blood);
+}
+
 /// ATT of search grid point j.
 template <class Real>
 PERFQ_HD inline Real grid_att(const KineticSettings<Real>& s, int j) {
@@ -152,73 +164,63 @@ template <class Real>
 struct KineticVoxelResult {
   Real flow = 0, att = 0;        ///< ml/g/s, s
   Real flow_se = 0, att_se = 0;  ///< standard errors
+  Real abv = 0, abv_se = 0;      ///< arterial blood volume fraction and its standard error
+  Real arterial_att = 0;         ///< arterial arrival time (s), on the search grid
   Real rss = 0;                  ///< weighted residual sum of squares (ΔM/M0)²
   int iterations = 0;
   std::uint8_t status = kStatusOk;
 };
 
-/// Fits one voxel of slice `slice`. `y` holds ΔM/M0 per delay.
-template <class Real>
-PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& s, const Real* y,
-                                                   int slice) {
-  KineticVoxelResult<Real> out;
-  const int n = s.delays;
-  const Real offset = s.slice_offset != nullptr ? s.slice_offset[slice] : Real(0);
-  Real yy = 0;
-  for (int k = 0; k < n; ++k) yy += s.weight[k] * y[k] * y[k];
-  const Real prior_scale = s.prior ? s.noise_variance / (s.prior_sd * s.prior_sd) : Real(0);
-
-  // 1. Separable search: at each grid ATT the best flow is a weighted projection on the
-  // precomputed basis, and the cost what is left; then a parabola through the best grid
-  // point and its neighbours refines the ATT.
-  const Real* basis = s.basis + static_cast<std::size_t>(slice) * s.grid * n;
-  const Real* norm = s.basis_norm + static_cast<std::size_t>(slice) * s.grid;
-  Real costs[3] = {0, 0, 0};
-  int best = 0;
-  Real best_cost = 0;
-  auto grid_cost = [&](int j) {
-    Real gy = 0;
-    const Real* g = basis + j * n;
-    for (int k = 0; k < n; ++k) gy += s.weight[k] * g[k] * y[k];
-    const Real d = grid_att(s, j) - s.prior_mean;
-    return (norm[j] > Real(0) ? yy - gy * gy / norm[j] : yy) + prior_scale * d * d;
-  };
-  for (int j = 0; j < s.grid; ++j) {
-    const Real cost = grid_cost(j);
-    if (j == 0 || cost < best_cost) best_cost = cost, best = j;
-  }
-  const int centre = best == 0 ? 1 : (best == s.grid - 1 ? s.grid - 2 : best);
-  for (int i = 0; i < 3; ++i) costs[i] = grid_cost(centre - 1 + i);
-  const Real step = (s.att_max - s.att_min) / Real(s.grid - 1);
-  const Real curvature = costs[0] - Real(2) * costs[1] + costs[2];
-  Real att0 = grid_att(s, best);
-  if (curvature > Real(0)) {
-    Real shift = Real(0.5) * (costs[0] - costs[2]) / curvature;  // in steps from the centre
-    shift = shift < Real(-1) ? Real(-1) : (shift > Real(1) ? Real(1) : shift);
-    att0 = grid_att(s, centre) + shift * step;
-  }
-  // Exact flow at the refined ATT, T1app at the reference flow as in the basis.
-  Real flow0 = 0;
-  {
-    Real gy = 0, gg = 0;
-    ModelPoint<Real> points[kMaxDelays];
-    if (!s.pasl) pcasl_points(s, offset, Real(kReferenceFlow), att0, points);
-    for (int k = 0; k < n; ++k) {
-      const Real g = s.pasl ? tissue_signal<Real, Real>(s, k, offset, Real(1),
-                                                        Real(kReferenceFlow), att0)
-                            : points[k].m / Real(kReferenceFlow);
-      gy += s.weight[k] * g * y[k];
-      gg += s.weight[k] * g * g;
+/// Solves the symmetric positive-definite P×P system M x = r (Cholesky, P ≤ 3). Returns
+/// false when M is not positive definite.
+template <class Real, int P>
+PERFQ_HD inline bool solve_spd(const Real (&M)[P][P], const Real (&r)[P], Real (&x)[P]) {
+  Real L[P][P] = {};
+  for (int i = 0; i < P; ++i) {
+    for (int j = 0; j <= i; ++j) {
+      Real sum = M[i][j];
+      for (int k = 0; k < j; ++k) sum -= L[i][k] * L[j][k];
+      if (i == j) {
+        if (!(sum > Real(0))) return false;
+        L[i][i] = std::sqrt(sum);
+      } else {
+        L[i][j] = sum / L[j][j];
+      }
     }
-    flow0 = gg > Real(0) ? gy / gg : Real(0);
   }
+  Real z[P];
+  for (int i = 0; i < P; ++i) {
+    Real sum = r[i];
+    for (int k = 0; k < i; ++k) sum -= L[i][k] * z[k];
+    z[i] = sum / L[i][i];
+  }
+  for (int i = P - 1; i >= 0; --i) {
+    Real sum = z[i];
+    for (int k = i + 1; k < P; ++k) sum -= L[k][i] * x[k];
+    x[i] = sum / L[i][i];
+  }
+  return true;
+}
 
-  // 2. Levenberg–Marquardt on (flow, att) with exact derivatives; att kept in its bounds.
+/// The fit with P parameters: (flow, ATT), plus the arterial blood volume when P = 3 (its
+/// arrival time then fixed at `arterial_att`, found by the search).
+template <class Real, int P>
+PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, const Real* y,
+                                                Real offset, const Real (&start)[P],
+                                                Real arterial_att) {
   using D = Dual<Real, 2>;
-  Real theta[2] = {flow0, att0};
-  // Normal equations A δ = g, cost; at θ. Data term scaled by 1/σ² only relative to the prior.
-  auto linearise = [&](const Real* th, Real A[3], Real g[2]) {
-    A[0] = A[1] = A[2] = g[0] = g[1] = 0;
+  const int n = s.delays;
+  const Real prior_scale = s.prior ? s.noise_variance / (s.prior_sd * s.prior_sd) : Real(0);
+  Real arterial[kMaxDelays];
+  if (P == 3) {
+    for (int k = 0; k < n; ++k) arterial[k] = arterial_signal(s, k, offset, arterial_att);
+  }
+  // Normal equations A δ = g and the cost at θ (the prior adds a residual on ATT).
+  auto linearise = [&](const Real (&th)[P], Real (&A)[P][P], Real (&g)[P]) {
+    for (int i = 0; i < P; ++i) {
+      g[i] = 0;
+      for (int j = 0; j < P; ++j) A[i][j] = 0;
+    }
     Real cost = 0;
     ModelPoint<Real> points[kMaxDelays];
     if (s.pasl) {
@@ -231,24 +233,35 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
       pcasl_points(s, offset, th[0], th[1], points);
     }
     for (int k = 0; k < n; ++k) {
-      const ModelPoint<Real>& m = points[k];
-      const Real r = y[k] - m.m, w = s.weight[k];
+      Real J[P];
+      J[0] = points[k].d_flow;
+      J[1] = points[k].d_att;
+      Real m = points[k].m;
+      if (P == 3) {
+        J[P - 1] = arterial[k];
+        m += th[P - 1] * arterial[k];
+      }
+      const Real r = y[k] - m, w = s.weight[k];
       cost += w * r * r;
-      A[0] += w * m.d_flow * m.d_flow;
-      A[1] += w * m.d_flow * m.d_att;
-      A[2] += w * m.d_att * m.d_att;
-      g[0] += w * m.d_flow * r;
-      g[1] += w * m.d_att * r;
+      for (int i = 0; i < P; ++i) {
+        g[i] += w * J[i] * r;
+        for (int j = 0; j <= i; ++j) A[i][j] += w * J[i] * J[j];
+      }
+    }
+    for (int i = 0; i < P; ++i) {
+      for (int j = i + 1; j < P; ++j) A[i][j] = A[j][i];
     }
     if (s.prior) {
       const Real d = th[1] - s.prior_mean;
       cost += prior_scale * d * d;
-      A[2] += prior_scale;
+      A[1][1] += prior_scale;
       g[1] -= prior_scale * d;
     }
     return cost;
   };
-  Real A[3], g[2];
+
+  Real theta[P], A[P][P], g[P];
+  for (int i = 0; i < P; ++i) theta[i] = start[i];
   Real cost = linearise(theta, A, g);
   Real mu = Real(1e-3);
   bool converged = false;
@@ -256,22 +269,29 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
   for (; it < s.max_iterations && !converged; ++it) {
     bool improved = false;
     for (int attempt = 0; attempt < 8 && !improved; ++attempt) {
-      const Real a0 = A[0] * (Real(1) + mu), a2 = A[2] * (Real(1) + mu), a1 = A[1];
-      const Real det = a0 * a2 - a1 * a1;
-      if (!(det > Real(0))) {
+      Real damped[P][P], step[P];
+      for (int i = 0; i < P; ++i) {
+        for (int j = 0; j < P; ++j) damped[i][j] = A[i][j];
+        damped[i][i] = A[i][i] * (Real(1) + mu);
+      }
+      if (!solve_spd<Real, P>(damped, g, step)) {
         mu *= Real(10);
         continue;
       }
-      Real next[2] = {theta[0] + (a2 * g[0] - a1 * g[1]) / det,
-                      theta[1] + (a0 * g[1] - a1 * g[0]) / det};
-      next[1] = next[1] < s.att_min ? s.att_min : (next[1] > s.att_max ? s.att_max : next[1]);
-      Real A2[3], g2[2];
+      Real next[P];
+      for (int i = 0; i < P; ++i) next[i] = theta[i] + step[i];
+      // ATT within its range, and not before the arteries fill (P = 3).
+      const Real lowest = P == 3 && arterial_att > s.att_min ? arterial_att : s.att_min;
+      next[1] = next[1] < lowest ? lowest : (next[1] > s.att_max ? s.att_max : next[1]);
+      Real A2[P][P], g2[P];
       const Real c2 = linearise(next, A2, g2);
       if (c2 <= cost) {
         const Real decrease = cost - c2;
-        theta[0] = next[0], theta[1] = next[1];
-        for (int i = 0; i < 3; ++i) A[i] = A2[i];
-        g[0] = g2[0], g[1] = g2[1];
+        for (int i = 0; i < P; ++i) {
+          theta[i] = next[i];
+          g[i] = g2[i];
+          for (int j = 0; j < P; ++j) A[i][j] = A2[i][j];
+        }
         converged = decrease <= s.tolerance * (cost + Real(1e-30));
         cost = c2;
         mu = mu * Real(0.3) > Real(1e-7) ? mu * Real(0.3) : Real(1e-7);
@@ -283,22 +303,37 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
     if (!improved) converged = true;  // no descent direction left: a minimum in float
   }
 
-  // 3. Standard errors from the curvature at the solution.
+  // Standard errors from the curvature at the solution: σ² times the diagonal of A⁻¹.
+  KineticVoxelResult<Real> out;
   out.flow = theta[0];
   out.att = theta[1];
+  if (P == 3) out.abv = theta[P - 1], out.arterial_att = arterial_att;
   out.iterations = it;
-  const Real rss = cost - (s.prior ? prior_scale * (theta[1] - s.prior_mean) *
-                                         (theta[1] - s.prior_mean)
-                                   : Real(0));
-  out.rss = rss;
-  Real sigma2 = n > 2 ? rss / Real(n - 2) : s.noise_variance;
+  const Real d = theta[1] - s.prior_mean;
+  out.rss = cost - (s.prior ? prior_scale * d * d : Real(0));
+  Real sigma2 = n > P ? out.rss / Real(n - P) : s.noise_variance;
   if (s.prior && s.noise_variance > Real(0)) sigma2 = s.noise_variance;
-  const Real det = A[0] * A[2] - A[1] * A[1];
-  if (!(det > Real(1e-30) * (A[0] * A[2] + Real(1e-30)))) {
+  Real se[P];
+  bool singular = false;
+  Real scale = 0;
+  for (int i = 0; i < P; ++i) scale = A[i][i] > scale ? A[i][i] : scale;
+  for (int i = 0; i < P && !singular; ++i) {
+    Real unit[P] = {}, column[P];
+    unit[i] = Real(1);
+    // A near-zero pivot (relative to the largest curvature) means not identifiable.
+    Real conditioned[P][P];
+    for (int r = 0; r < P; ++r) {
+      for (int c = 0; c < P; ++c) conditioned[r][c] = A[r][c];
+    }
+    singular = !(A[i][i] > Real(1e-12) * scale) || !solve_spd<Real, P>(conditioned, unit, column);
+    if (!singular) se[i] = std::sqrt(sigma2 * column[i]);
+  }
+  if (singular) {
     out.status = kStatusSingular;
   } else {
-    out.flow_se = std::sqrt(sigma2 * A[2] / det);
-    out.att_se = std::sqrt(sigma2 * A[0] / det);
+    out.flow_se = se[0];
+    out.att_se = se[1];
+    if (P == 3) out.abv_se = se[P - 1];
     const Real edge = Real(1e-4) * (s.att_max - s.att_min);
     if (theta[1] <= s.att_min + edge || theta[1] >= s.att_max - edge) {
       out.status = kStatusAtBound;
@@ -307,11 +342,124 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
     }
   }
   if (!(is_finite(out.flow) && is_finite(out.att) && is_finite(out.flow_se) &&
-        is_finite(out.att_se))) {
+        is_finite(out.att_se) && is_finite(out.abv) && is_finite(out.abv_se))) {
     out = KineticVoxelResult<Real>{};
     out.status = kStatusNonFiniteResult;
   }
   return out;
+}
+
+/// Fits one voxel of slice `slice`. `y` holds ΔM/M0 per delay.
+template <class Real>
+PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& s, const Real* y,
+                                                   int slice) {
+  const int n = s.delays;
+  const Real offset = s.slice_offset != nullptr ? s.slice_offset[slice] : Real(0);
+  Real yy = 0;
+  for (int k = 0; k < n; ++k) yy += s.weight[k] * y[k] * y[k];
+  const Real prior_scale = s.prior ? s.noise_variance / (s.prior_sd * s.prior_sd) : Real(0);
+  const Real* basis = s.basis + static_cast<std::size_t>(slice) * s.grid * n;
+  const Real* norm = s.basis_norm + static_cast<std::size_t>(slice) * s.grid;
+
+  // 1. Separable search: at each grid ATT the amplitudes are a weighted linear least-squares
+  // solution on the precomputed basis, and the cost what is left.
+  // Tissue only: cost(j) = yy − gy²/gg. With the arterial component, every arterial arrival
+  // i ≤ j (its signal is a box in time: the cost is flat between sample times, so a grid
+  // finds it) with a 2×2 solve for (flow, aBV).
+  bool with_arterial = false;  // grid_cost includes the arterial basis below
+  Real arterial[kMaxDelays], aa = 0, ay = 0;
+  auto set_arterial = [&](int i) {
+    aa = ay = 0;
+    for (int k = 0; k < n; ++k) {
+      arterial[k] = arterial_signal(s, k, offset, grid_att(s, i));
+      aa += s.weight[k] * arterial[k] * arterial[k];
+      ay += s.weight[k] * arterial[k] * y[k];
+    }
+    return aa > Real(0);  // false: the box misses every sample
+  };
+  auto grid_cost = [&](int j) {
+    Real gy = 0, ga = 0;
+    const Real* g = basis + j * n;
+    for (int k = 0; k < n; ++k) gy += s.weight[k] * g[k] * y[k];
+    Real cost = norm[j] > Real(0) ? yy - gy * gy / norm[j] : yy;
+    if (with_arterial) {
+      for (int k = 0; k < n; ++k) ga += s.weight[k] * g[k] * arterial[k];
+      const Real det = norm[j] * aa - ga * ga;
+      if (det > Real(1e-12) * norm[j] * aa) {
+        const Real f = (aa * gy - ga * ay) / det, b = (norm[j] * ay - ga * gy) / det;
+        cost = yy - f * gy - b * ay;
+      }
+    }
+    const Real d = grid_att(s, j) - s.prior_mean;
+    return cost + prior_scale * d * d;
+  };
+  // A parabola through grid point `best` and its neighbours refines the ATT; the amplitudes
+  // at the refined ATT start the polishing (T1app at the reference flow, as in the basis).
+  auto finish = [&](int best, int arterial_index) {
+    const int centre = best == 0 ? 1 : (best == s.grid - 1 ? s.grid - 2 : best);
+    Real costs[3];
+    for (int i = 0; i < 3; ++i) costs[i] = grid_cost(centre - 1 + i);
+    const Real step = (s.att_max - s.att_min) / Real(s.grid - 1);
+    const Real curvature = costs[0] - Real(2) * costs[1] + costs[2];
+    Real att0 = grid_att(s, best);
+    if (curvature > Real(0)) {
+      Real shift = Real(0.5) * (costs[0] - costs[2]) / curvature;  // in steps from the centre
+      shift = shift < Real(-1) ? Real(-1) : (shift > Real(1) ? Real(1) : shift);
+      att0 = grid_att(s, centre) + shift * step;
+    }
+    Real gy = 0, gg = 0, ga = 0;
+    ModelPoint<Real> points[kMaxDelays];
+    if (!s.pasl) pcasl_points(s, offset, Real(kReferenceFlow), att0, points);
+    for (int k = 0; k < n; ++k) {
+      const Real g = s.pasl ? tissue_signal<Real, Real>(s, k, offset, Real(1),
+                                                        Real(kReferenceFlow), att0)
+                            : points[k].m / Real(kReferenceFlow);
+      gy += s.weight[k] * g * y[k];
+      gg += s.weight[k] * g * g;
+      if (with_arterial) ga += s.weight[k] * g * arterial[k];
+    }
+    if (!with_arterial) {
+      const Real start[2] = {gg > Real(0) ? gy / gg : Real(0), att0};
+      return polish<Real, 2>(s, y, offset, start, Real(0));
+    }
+    const Real det = gg * aa - ga * ga;
+    Real start[3] = {gg > Real(0) ? gy / gg : Real(0), att0, Real(0)};
+    if (det > Real(1e-12) * gg * aa) {
+      start[0] = (aa * gy - ga * ay) / det;
+      start[2] = (gg * ay - ga * gy) / det;
+    }
+    return polish<Real, 3>(s, y, offset, start, grid_att(s, arterial_index));
+  };
+
+  // Tissue only.
+  int best = 0;
+  Real best_cost = 0;
+  for (int j = 0; j < s.grid; ++j) {
+    const Real cost = grid_cost(j);
+    if (j == 0 || cost < best_cost) best_cost = cost, best = j;
+  }
+  const KineticVoxelResult<Real> tissue = finish(best, -1);
+  if (!s.arterial) return tissue;
+
+  // With the arterial component: every arterial arrival i and tissue ATT j ≥ i.
+  int best_arterial = -1;
+  for (int i = 0; i < s.grid; ++i) {
+    with_arterial = set_arterial(i);
+    if (!with_arterial) continue;
+    for (int j = i; j < s.grid; ++j) {  // the arteries fill before the tissue
+      const Real cost = grid_cost(j);
+      if (best_arterial < 0 || cost < best_cost) best_cost = cost, best = j, best_arterial = i;
+    }
+  }
+  if (best_arterial < 0) return tissue;  // no arterial arrival reaches a sample
+  with_arterial = set_arterial(best_arterial);
+  const KineticVoxelResult<Real> both = finish(best, best_arterial);
+  // Keep the arterial component only when it explains the data clearly better: the Bayesian
+  // information criterion, charging its two extra parameters (aBV and its arrival).
+  using std::log;
+  const Real gain = Real(n) * log(tissue.rss / both.rss);
+  if (both.status != kStatusNonFiniteResult && gain > Real(2) * log(Real(n))) return both;
+  return tissue;
 }
 
 }  // namespace detail
