@@ -1,6 +1,7 @@
 // NIfTI reading and writing, and atomic file replacement.
 //
-// Reading: ITK's NiftiImageIO interprets the header (qform/sform → LPS geometry, dimensions);
+// Reading: ITK's NiftiImageIO interprets NIfTI-1 headers (qform/sform → LPS geometry,
+// dimensions); NIfTI-2 headers, which ITK 5.2 cannot read, are interpreted here;
 // the voxel block is read here with zlib. Why not let ITK read the voxels too: the niftilib
 // inside ITK 5.2 silently sets NaN/Inf voxels to 0 and zero-fills a truncated data block, and
 // perfq must report both (DESIGN §5). zlib reads .nii.gz and plain .nii alike.
@@ -138,13 +139,19 @@ class GzFile {
 
 void swap_bytes(unsigned char* p, int size) { std::reverse(p, p + size); }
 
-/// What the voxel reader needs from the 348-byte header, read without ITK.
+/// What the voxel reader needs from the header, read without ITK.
 struct DataLayout {
+  int version = 1;       ///< NIfTI-1 or NIfTI-2
   bool swapped = false;  ///< file byte order differs from this machine's
   std::array<long long, 8> dim{};
   StoredType type{0, nullptr, 0};
   std::uint64_t vox_offset = 352;
   double slope = 1.0, inter = 0.0;  ///< scl_slope/scl_inter, identity when absent
+  /// NIfTI-2 only (ITK 5.2 cannot read it): the geometry fields, interpreted here.
+  std::array<double, 8> pixdim{};
+  int qform_code = 0, sform_code = 0;
+  std::array<double, 6> quatern{};  ///< b, c, d, qoffset x, y, z
+  std::array<double, 12> srow{};    ///< srow_x, srow_y, srow_z
 };
 
 template <class T>
@@ -157,12 +164,43 @@ T field(const unsigned char* header, std::size_t offset, bool swapped) {
   return value;
 }
 
-/// Reads the header bytes and refuses files that are not single-file NIfTI-1, saying what
-/// they are when it can tell.
+/// Scaling as NIfTI defines it: scl_slope 0 (or not finite) means "no scaling".
+void set_scaling(DataLayout& d, double slope, double inter) {
+  if (std::isfinite(slope) && slope != 0.0) {
+    d.slope = slope;
+    d.inter = std::isfinite(inter) ? inter : 0.0;
+  }
+}
+
+/// The NIfTI-2 header (540 bytes, layout of nifti2.h: 64-bit dims and offsets, double
+/// geometry). Single-file only ("n+2").
+void read_nifti2_fields(const std::string& path, const unsigned char* h, DataLayout& d) {
+  if (std::memcmp(h + 4, "n+2\0\r\n\032\n", 8) != 0) {
+    const bool two_file = std::memcmp(h + 4, "ni2", 4) == 0;
+    throw InputError(path, "",
+                     two_file ? "header of a two-file NIfTI-2 (.hdr/.img); expected a single .nii"
+                              : "no NIfTI-2 magic 'n+2' in a 540-byte header");
+  }
+  d.version = 2;
+  d.type = stored_type(field<std::int16_t>(h, 12, d.swapped));
+  for (int i = 0; i < 8; ++i) d.dim[i] = field<std::int64_t>(h, 16 + 8 * i, d.swapped);
+  for (int i = 0; i < 8; ++i) d.pixdim[i] = field<double>(h, 104 + 8 * i, d.swapped);
+  const std::int64_t offset = field<std::int64_t>(h, 168, d.swapped);
+  if (offset < 540) throw InputError(path, "", "invalid vox_offset in the NIfTI-2 header");
+  d.vox_offset = static_cast<std::uint64_t>(offset);
+  set_scaling(d, field<double>(h, 176, d.swapped), field<double>(h, 184, d.swapped));
+  d.qform_code = field<std::int32_t>(h, 344, d.swapped);
+  d.sform_code = field<std::int32_t>(h, 348, d.swapped);
+  for (int i = 0; i < 6; ++i) d.quatern[i] = field<double>(h, 352 + 8 * i, d.swapped);
+  for (int i = 0; i < 12; ++i) d.srow[i] = field<double>(h, 400 + 8 * i, d.swapped);
+}
+
+/// Reads the header bytes and refuses files that are not single-file NIfTI-1 or NIfTI-2,
+/// saying what they are when it can tell.
 DataLayout read_layout(const std::string& path) {
   GzFile file(path);
   if (!file.is_open()) throw InputError(path, "", "cannot be opened for reading");
-  unsigned char h[348];
+  unsigned char h[540];
   const long long got = file.read(h, sizeof h);
   if (got < 0) throw InputError(path, "", "corrupt compressed data: " + file.error());
   if (got < 4) {
@@ -170,18 +208,21 @@ DataLayout read_layout(const std::string& path) {
   }
   const std::int32_t size = field<std::int32_t>(h, 0, false);
   DataLayout d;
+  if (size == 540 || field<std::int32_t>(h, 0, true) == 540) {
+    d.swapped = size != 540;
+    if (got < 540) throw InputError(path, "", "truncated: the file ends inside the NIfTI-2 header");
+    read_nifti2_fields(path, h, d);
+    return d;
+  }
   if (size == 348) {
     d.swapped = false;
   } else if (field<std::int32_t>(h, 0, true) == 348) {
     d.swapped = true;
-  } else if (size == 540 || field<std::int32_t>(h, 0, true) == 540) {
-    throw InputError(path, "",
-                     "NIfTI-2 header found; this build reads NIfTI-1 only (ITK 5.2): convert it "
-                     "to NIfTI-1");
   } else {
-    throw InputError(path, "", "not a NIfTI-1 file (expected a 348-byte header with magic 'n+1')");
+    throw InputError(path, "",
+                     "not a NIfTI file (expected a 348-byte NIfTI-1 or 540-byte NIfTI-2 header)");
   }
-  if (got < static_cast<long long>(sizeof h)) {
+  if (got < 348) {
     throw InputError(path, "", "truncated: the file ends inside the 348-byte header");
   }
   if (std::memcmp(h + 344, "n+1", 4) != 0) {
@@ -193,18 +234,48 @@ DataLayout read_layout(const std::string& path) {
   for (int i = 0; i < 8; ++i) d.dim[i] = field<std::int16_t>(h, 40 + 2 * i, d.swapped);
   d.type = stored_type(field<std::int16_t>(h, 70, d.swapped));
   const float offset = field<float>(h, 108, d.swapped);
-  if (!(offset >= 348.0f) || offset != std::floor(offset)) {
+  if (!(offset >= 348.0f && offset < 1e15f) || offset != std::floor(offset)) {
     throw InputError(path, "", "invalid vox_offset in the header");
   }
   d.vox_offset = static_cast<std::uint64_t>(offset);
-  const float slope = field<float>(h, 112, d.swapped);
-  const float inter = field<float>(h, 116, d.swapped);
-  // NIfTI-1: scl_slope 0 (or not finite) means "no scaling".
-  if (std::isfinite(slope) && slope != 0.0f) {
-    d.slope = slope;
-    d.inter = std::isfinite(inter) ? inter : 0.0;
-  }
+  set_scaling(d, field<float>(h, 112, d.swapped), field<float>(h, 116, d.swapped));
   return d;
+}
+
+/// Geometry of a NIfTI-2 header, by the NIfTI rules: the sform when sform_code > 0, else the
+/// qform (quaternion, qfac from pixdim[0]) when qform_code > 0, else pixdim alone; then RAS
+/// (as stored) to LPS (as ITK and perfq use).
+void nifti2_geometry(const std::string& path, const DataLayout& d, Geometry& g) {
+  double m[3][4] = {};  // RAS affine: index → mm
+  if (d.sform_code > 0) {
+    for (int r = 0; r < 3; ++r) {
+      for (int c = 0; c < 4; ++c) m[r][c] = d.srow[4 * r + c];
+    }
+  } else if (d.qform_code > 0) {
+    const double b = d.quatern[0], c = d.quatern[1], q = d.quatern[2];
+    const double a = std::sqrt(std::max(0.0, 1.0 - (b * b + c * c + q * q)));
+    const double rot[3][3] = {{a * a + b * b - c * c - q * q, 2 * (b * c - a * q), 2 * (b * q + a * c)},
+                              {2 * (b * c + a * q), a * a + c * c - b * b - q * q, 2 * (c * q - a * b)},
+                              {2 * (b * q - a * c), 2 * (c * q + a * b), a * a + q * q - c * c - b * b}};
+    const double qfac = d.pixdim[0] < 0 ? -1.0 : 1.0;
+    const double scale[3] = {d.pixdim[1], d.pixdim[2], qfac * d.pixdim[3]};
+    for (int r = 0; r < 3; ++r) {
+      for (int k = 0; k < 3; ++k) m[r][k] = rot[r][k] * scale[k];
+      m[r][3] = d.quatern[3 + r];
+    }
+  } else {
+    for (int k = 0; k < 3; ++k) m[k][k] = d.pixdim[k + 1] != 0.0 ? std::abs(d.pixdim[k + 1]) : 1.0;
+  }
+  const double flip[3] = {-1.0, -1.0, 1.0};
+  for (int a = 0; a < 3; ++a) {
+    const double length = std::sqrt(m[0][a] * m[0][a] + m[1][a] * m[1][a] + m[2][a] * m[2][a]);
+    if (!(length > 0.0) || !std::isfinite(length)) {
+      throw InputError(path, "", "the NIfTI-2 orientation has a zero or invalid axis");
+    }
+    g.spacing[a] = length;
+    for (int r = 0; r < 3; ++r) g.direction[3 * r + a] = flip[r] * m[r][a] / length;
+  }
+  for (int r = 0; r < 3; ++r) g.origin[r] = flip[r] * m[r][3];
 }
 
 std::string type_name(const StoredType& t) {
@@ -232,6 +303,24 @@ Header read_header(const std::string& path) {
     throw InputError(path, "",
                      "unsupported voxel type " + h.info.stored_type +
                          "; expected one real number per voxel (integer or float)");
+  }
+
+  if (h.layout.version == 2) {
+    // ITK 5.2 reads NIfTI-1 only: dimensions and geometry come from the header read here.
+    const auto& dim = h.layout.dim;
+    if (dim[0] < 1 || dim[0] > 7) throw InputError(path, "", "invalid dim[0] in the NIfTI-2 header");
+    for (long long i = 1; i <= dim[0]; ++i) {
+      if (dim[i] < 1) throw InputError(path, "", "has a zero-sized or negative dimension");
+      if (i > 4 && dim[i] > 1) {
+        throw InputError(path, "", "has " + std::to_string(dim[0]) +
+                                       " dimensions; expected a 3D or 4D image");
+      }
+    }
+    Geometry& g = h.info.geometry;
+    for (int a = 0; a < 3; ++a) g.dims[a] = a + 1 <= dim[0] ? static_cast<std::size_t>(dim[a + 1]) : 1;
+    h.info.volumes = dim[0] >= 4 ? static_cast<std::size_t>(dim[4]) : 1;
+    nifti2_geometry(path, h.layout, g);
+    return h;
   }
 
   auto io = make_nifti_io();
@@ -359,10 +448,16 @@ Raw<P> read_raw(const std::string& path, bool only_3d, const char* what) {
 
   GzFile file(path);
   if (!file.is_open()) throw InputError(path, "", "cannot be opened for reading");
-  // Skip header and extensions, then read and convert the voxel block in pieces.
-  std::vector<unsigned char> buffer(std::max<std::size_t>(d.vox_offset, 1 << 20));
-  if (file.read(buffer.data(), d.vox_offset) != static_cast<long long>(d.vox_offset)) {
-    throw InputError(path, "", "truncated: the file ends before its voxel data");
+  // Skip header and extensions (in pieces: vox_offset comes from the file), then read and
+  // convert the voxel block in pieces.
+  std::vector<unsigned char> buffer(1 << 20);
+  for (std::uint64_t skipped = 0; skipped < d.vox_offset;) {
+    const std::size_t piece =
+        static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), d.vox_offset - skipped));
+    if (file.read(buffer.data(), piece) != static_cast<long long>(piece)) {
+      throw InputError(path, "", "truncated: the file ends before its voxel data");
+    }
+    skipped += piece;
   }
   const std::size_t per_piece = buffer.size() / bytes;
   std::size_t done = 0;

@@ -23,8 +23,8 @@ struct NiftiInfo {
 /// more than 4 dimensions.
 PERFQ_IO_API NiftiInfo read_nifti_info(const std::string& path);
 
-/// @brief Reads a 3D or 4D image of any stored type as float, with `scl_slope`/`scl_inter`
-/// applied.
+/// @brief Reads a 3D or 4D NIfTI-1 or NIfTI-2 image of any real stored type as float, with
+/// `scl_slope`/`scl_inter` applied.
 /// @throws InputError naming the file (unreadable, truncated, unsupported type, > 4D).
 PERFQ_IO_API Image<float> read_nifti(const std::string& path);
 
