@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <filesystem>
@@ -102,7 +103,10 @@ class StagedOutputs {
     std::error_code ec;
     fs::create_directories(dir_, ec);
     if (ec) throw perfq::Error(dir_.string() + ": cannot create the output folder: " + ec.message());
-    staging_ = dir_ / (".perfq-staging-" + std::to_string(::getpid()));
+    // Unique per process and per instance: several runs may share an output folder.
+    static std::atomic<unsigned> instances{0};
+    staging_ = dir_ / (".perfq-staging-" + std::to_string(::getpid()) + "-" +
+                       std::to_string(instances++));
     fs::create_directories(staging_, ec);
     if (ec) throw perfq::Error(staging_.string() + ": cannot create: " + ec.message());
   }

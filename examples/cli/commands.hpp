@@ -16,6 +16,7 @@ int run_phantom(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
 int run_watershed(const std::vector<std::string>& args);  // cmd_watershed.cpp
 int run_stats(const std::vector<std::string>& args);      // cmd_stats.cpp
+int run_bids(const std::vector<std::string>& args);       // cmd_bids.cpp
 
 extern const char* const kCbfHelp;
 extern const char* const kPhantomHelp;

@@ -20,6 +20,7 @@ const char* const kUsage =
     "  phantom -o <dir>                     write the synthetic ASL-BIDS phantom\n"
     "  watershed ... -o <mask.nii.gz>       border-zone (watershed) masks\n"
     "  stats <map.nii.gz> --labels L -o T   regional statistics table\n"
+    "  bids <bids_dir> <out_dir> participant|group   BIDS-App over a whole dataset\n"
     "  info                                 version, backends and CUDA devices\n"
     "\n"
     "'perfq <command> --help' describes a command's options.\n";
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
     if (command == "info") return perfq_cli::run_info(args);
     if (command == "watershed") return perfq_cli::run_watershed(args);
     if (command == "stats") return perfq_cli::run_stats(args);
+    if (command == "bids") return perfq_cli::run_bids(args);
     std::cerr << "perfq: unknown command '" << command << "'\n\n" << kUsage;
     return 2;
   } catch (const perfq_cli::UsageError& e) {

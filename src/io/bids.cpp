@@ -176,7 +176,8 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
   json root;
   try {
     root = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Syntax errors are parse_error; a number beyond double's range is out_of_range (406).
     // e.what() starts with "[json.exception.parse_error.101] "; keep the human part.
     std::string message = e.what();
     const auto bracket = message.find("] ");
@@ -333,7 +334,7 @@ std::optional<double> m0_repetition_time(const std::string& path) {
   json root;
   try {
     root = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a huge number
     std::string message = e.what();
     const auto bracket = message.find("] ");
     if (bracket != std::string::npos) message = message.substr(bracket + 2);

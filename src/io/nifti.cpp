@@ -232,6 +232,21 @@ DataLayout read_layout(const std::string& path) {
                               : "no NIfTI magic 'n+1' (an Analyze 7.5 file?); expected NIfTI-1");
   }
   for (int i = 0; i < 8; ++i) d.dim[i] = field<std::int16_t>(h, 40 + 2 * i, d.swapped);
+  // Geometry fields must be finite and of plausible size (|v| <= 1e6, i.e. a kilometre)
+  // before ITK sees them: its matrix code (VNL) calls abort() on a NaN, and its SVD of the
+  // orientation never returns for huge values (both found by fuzzing, tests/fuzz).
+  auto finite = [&](std::size_t offset, int count, const char* what) {
+    for (int i = 0; i < count; ++i) {
+      const float v = field<float>(h, offset + 4 * i, d.swapped);
+      if (!std::isfinite(v) || std::abs(v) > 1e6f) {
+        throw InputError(path, "", std::string("non-finite or implausibly large ") + what +
+                                       " in the header");
+      }
+    }
+  };
+  finite(76 + 4, static_cast<int>(std::clamp<long long>(d.dim[0], 0, 7)), "pixdim (voxel size)");
+  if (field<std::int16_t>(h, 252, d.swapped) > 0) finite(256, 6, "qform (quatern/qoffset)");
+  if (field<std::int16_t>(h, 254, d.swapped) > 0) finite(280, 12, "sform (srow_x/y/z)");
   d.type = stored_type(field<std::int16_t>(h, 70, d.swapped));
   const float offset = field<float>(h, 108, d.swapped);
   if (!(offset >= 348.0f && offset < 1e15f) || offset != std::floor(offset)) {
@@ -275,7 +290,12 @@ void nifti2_geometry(const std::string& path, const DataLayout& d, Geometry& g) 
     g.spacing[a] = length;
     for (int r = 0; r < 3; ++r) g.direction[3 * r + a] = flip[r] * m[r][a] / length;
   }
-  for (int r = 0; r < 3; ++r) g.origin[r] = flip[r] * m[r][3];
+  for (int r = 0; r < 3; ++r) {
+    g.origin[r] = flip[r] * m[r][3];
+    if (!std::isfinite(g.origin[r])) {
+      throw InputError(path, "", "the NIfTI-2 orientation has a non-finite origin");
+    }
+  }
 }
 
 std::string type_name(const StoredType& t) {
@@ -309,12 +329,20 @@ Header read_header(const std::string& path) {
     // ITK 5.2 reads NIfTI-1 only: dimensions and geometry come from the header read here.
     const auto& dim = h.layout.dim;
     if (dim[0] < 1 || dim[0] > 7) throw InputError(path, "", "invalid dim[0] in the NIfTI-2 header");
+    // 64-bit dimensions: their product (times 8 bytes) must not wrap around (found by fuzzing,
+    // tests/fuzz: a wrapped product read as an empty image on a huge grid).
+    constexpr std::uint64_t kMaxVoxels = std::uint64_t{1} << 59;
+    std::uint64_t total = 1;
     for (long long i = 1; i <= dim[0]; ++i) {
       if (dim[i] < 1) throw InputError(path, "", "has a zero-sized or negative dimension");
       if (i > 4 && dim[i] > 1) {
         throw InputError(path, "", "has " + std::to_string(dim[0]) +
                                        " dimensions; expected a 3D or 4D image");
       }
+      if (static_cast<std::uint64_t>(dim[i]) > kMaxVoxels / total) {
+        throw InputError(path, "", "has too many voxels (the product of its dimensions overflows)");
+      }
+      total *= static_cast<std::uint64_t>(dim[i]);
     }
     Geometry& g = h.info.geometry;
     for (int a = 0; a < 3; ++a) g.dims[a] = a + 1 <= dim[0] ? static_cast<std::size_t>(dim[a + 1]) : 1;
@@ -364,10 +392,17 @@ Header read_header(const std::string& path) {
     throw InputError(path, "", "has a zero-sized dimension");
   }
   // The voxel block holds every dimension the header lists; ITK only dropped trailing 1s.
-  long long stored = 1;
+  // Multiplied with a bound, so that no header makes the product overflow (undefined).
+  const long long expected = static_cast<long long>(g.voxel_count() * h.info.volumes);
   const long long rank = h.layout.dim[0];
-  for (long long i = 1; i <= rank && i < 8; ++i) stored *= h.layout.dim[i];
-  if (rank < 1 || rank > 7 || stored != static_cast<long long>(g.voxel_count() * h.info.volumes)) {
+  long long stored = 1;
+  bool consistent = rank >= 1 && rank <= 7;
+  for (long long i = 1; consistent && i <= rank; ++i) {
+    const long long n = h.layout.dim[i];
+    consistent = n >= 1 && stored <= expected / n;
+    if (consistent) stored *= n;
+  }
+  if (!consistent || stored != expected) {
     throw InputError(path, "", "inconsistent dimensions in the header");
   }
   return h;
@@ -440,14 +475,37 @@ Raw<P> read_raw(const std::string& path, bool only_3d, const char* what) {
   const std::size_t bytes = static_cast<std::size_t>(d.type.bytes);
   Raw<P> raw;
   raw.info = h.info;
-  try {
-    raw.values.resize(count);
-  } catch (const std::bad_alloc&) {
-    throw InputError(path, "", "not enough memory to read the image");
-  }
+  auto truncated = [&](std::size_t found) {
+    return InputError(path, "",
+                      "truncated: the header describes " + std::to_string(count) +
+                          " voxels but the file holds " + std::to_string(found));
+  };
 
   GzFile file(path);
   if (!file.is_open()) throw InputError(path, "", "cannot be opened for reading");
+  // A header can claim far more voxels than a (broken or hostile) file holds: memory is never
+  // taken for more than is there. Uncompressed: the file's size tells before reading; gzip:
+  // the values grow with the data decompressed (found by fuzzing, tests/fuzz).
+  const bool compressed = file.compressed();
+  if (!compressed) {
+    std::error_code ec;
+    const std::uintmax_t size = fs::file_size(path, ec);
+    if (!ec && size < d.vox_offset) {
+      throw InputError(path, "", "truncated: the file ends before its voxel data");
+    }
+    if (!ec && (size - d.vox_offset) / bytes < count) {
+      throw truncated(static_cast<std::size_t>((size - d.vox_offset) / bytes));
+    }
+  }
+  try {
+    if (compressed) {
+      raw.values.reserve(std::min<std::size_t>(count, std::size_t{1} << 24));
+    } else {
+      raw.values.resize(count);
+    }
+  } catch (const std::bad_alloc&) {
+    throw InputError(path, "", "not enough memory to read the image");
+  }
   // Skip header and extensions (in pieces: vox_offset comes from the file), then read and
   // convert the voxel block in pieces.
   std::vector<unsigned char> buffer(1 << 20);
@@ -468,10 +526,14 @@ Raw<P> read_raw(const std::string& path, bool only_3d, const char* what) {
       throw InputError(path, "", "corrupt compressed data: " + file.error());
     }
     if (static_cast<std::size_t>(got) != n * bytes) {
-      const std::size_t found = done + static_cast<std::size_t>(got) / bytes;
-      throw InputError(path, "",
-                       "truncated: the header describes " + std::to_string(count) +
-                           " voxels but the file holds " + std::to_string(found));
+      throw truncated(done + static_cast<std::size_t>(got) / bytes);
+    }
+    if (raw.values.size() < done + n) {
+      try {
+        raw.values.resize(done + n);  // compressed: grows geometrically with the data
+      } catch (const std::bad_alloc&) {
+        throw InputError(path, "", "not enough memory to read the image");
+      }
     }
     convert_any(buffer.data(), n, d, raw.values.data() + done);
     done += n;

@@ -1,0 +1,426 @@
+// perfq bids: the BIDS-App. The participant level quantifies every ASL series of a dataset
+// (and, where label images exist by convention, builds border zones and regional
+// statistics) into a BIDS-derivatives dataset; the group level gathers the statistics.
+#include "bids_app.hpp"
+#include "bids_group.hpp"
+#include "bids_progress.hpp"
+#include "cli_util.hpp"
+#include "commands.hpp"
+
+#include <perfq/errors.hpp>
+#include <perfq/execution.hpp>
+#include <perfq/io/nifti.hpp>
+#include <perfq/kinetic.hpp>
+#include <perfq/version.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace perfq_cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+namespace ba = bids_app;
+
+const char* const kBidsHelp =
+    "usage: perfq bids <bids_dir> <out_dir> participant [options] [perfq cbf options]\n"
+    "       perfq bids <bids_dir> <out_dir> group [--participant-label L ...]\n"
+    "\n"
+    "BIDS-App. participant: quantifies every ASL series sub-*/[ses-*/]perf/*_asl.nii[.gz]\n"
+    "of <bids_dir> exactly as 'perfq cbf' does, each in its own perfq process, into\n"
+    "<out_dir>/sub-X/[ses-Y/]perf/ with the input's entities kept (<prefix>_cbf.nii.gz,\n"
+    "_fitstatus, _cbf.json, and _att... for multi-delay series), and writes\n"
+    "<out_dir>/dataset_description.json (a BIDS derivative dataset).\n"
+    "\n"
+    "Label images found by convention, on the series' grid, for each series <prefix>\n"
+    "(e.g. sub-01_ses-1_run-2) — looked up in --labels-dir, then in <bids_dir>, as\n"
+    "sub-X/[ses-Y/]perf/<prefix>_<suffix>.nii[.gz], then with ever shorter prefixes\n"
+    "(sub-01_ses-1, sub-01, each in its own folder):\n"
+    "  _desc-brain_mask or _mask  brain mask: CBF only inside it (perfq cbf --mask); also\n"
+    "                             limits border zones and statistics\n"
+    "  _territories (+ .tsv)      arterial territory labels (names from the .tsv beside):\n"
+    "                             <prefix>_desc-borderzone_mask.nii.gz (perfq watershed,\n"
+    "                             --border-width), and CBF statistics per territory\n"
+    "                             (<prefix>_desc-territories_stats.tsv) and inside/outside\n"
+    "                             the border zones (<prefix>_desc-borderzone_stats.tsv)\n"
+    "  _dseg (+ .tsv)             tissue classes: <prefix>_desc-tissue_stats.tsv\n"
+    "Each table comes with its JSON sidecar (perfq stats).\n"
+    "\n"
+    "A series that fails does not stop the others: the failures are listed at the end and\n"
+    "the exit status is 1. A step whose sidecar (written last, with its outputs) exists is\n"
+    "skipped, so a second run only does what is missing; --overwrite redoes everything.\n"
+    "\n"
+    "group: gathers every participant-level *_stats.tsv under <out_dir>/sub-*/ into\n"
+    "<out_dir>/group_stats.tsv (leading columns subject, session, run, desc, source) with\n"
+    "group_stats.json describing the columns. No table to gather is an error.\n"
+    "\n"
+    "options:\n"
+    "  --participant-label L ...  only these participants (with or without 'sub-');\n"
+    "                             several after one option, or the option repeated\n"
+    "  --session-label S ...      only these sessions (with or without 'ses-'); series\n"
+    "                             without a session are then left out\n"
+    "  --labels-dir DIR           a derivatives folder with the label images (above)\n"
+    "  --border-width MM          border-zone width for the territories (default 10)\n"
+    "  --nprocs N                 series processed at once (default 1); each gets\n"
+    "                             max(1, cores/N) threads unless --threads is given\n"
+    "  --overwrite                redo series whose outputs exist\n"
+    "  --quiet                    print only failures and the summary\n"
+    "  --verbose                  also print each step's command and output\n"
+    "  --backend auto|cpu|cuda, --device N, --threads N   as for perfq cbf, for every step\n"
+    "perfq cbf options passed to every series (see 'perfq cbf --help'):\n"
+    "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --m0-value --robust\n"
+    "  --outlier-threshold --model --att-min --att-max --grid-points --max-iterations\n"
+    "  --tolerance --att-prior --att-prior-mean --att-prior-sd --arterial\n"
+    "\n"
+    "Exit status: 0 all series done or skipped (group: table written); 1 a series failed, a\n"
+    "bad <bids_dir> (no dataset_description.json), a label matching no folder, nothing to\n"
+    "do; 2 bad usage.\n";
+
+const std::vector<std::string> kCbfNumbers = {"--lambda",
+                                              "--t1b",
+                                              "--t1t",
+                                              "--alpha",
+                                              "--bs-pulse-efficiency",
+                                              "--m0-value",
+                                              "--outlier-threshold",
+                                              "--att-min",
+                                              "--att-max",
+                                              "--att-prior-mean",
+                                              "--att-prior-sd",
+                                              "--tolerance"};
+const std::vector<std::string> kCbfIntegers = {"--max-iterations", "--grid-points"};
+const std::vector<std::string> kCbfFlags = {"--robust", "--att-prior", "--arterial"};
+
+struct Options {
+  fs::path bids_dir, out_dir;
+  std::string level;
+  std::vector<std::string> participants, sessions;
+  std::optional<fs::path> labels_dir;
+  std::string border_width = "10";
+  std::size_t nprocs = 1;
+  bool overwrite = false, quiet = false, verbose = false;
+  std::vector<std::string> execution;  // --backend/--device/--threads for every step
+  bool threads_given = false;
+  std::vector<std::string> cbf;  // passed through to perfq cbf
+};
+
+/// Takes `--participant-label a b …` (greedy, BIDS-App style; also `_label`) out of `raw`.
+std::vector<std::string> take_labels(std::vector<std::string>& raw, const std::string& name,
+                                     const std::string& prefix) {
+  std::vector<std::string> labels, rest;
+  std::string underscored = name;
+  std::replace(underscored.begin() + 2, underscored.end(), '-', '_');
+  for (std::size_t k = 0; k < raw.size(); ++k) {
+    if (raw[k] != name && raw[k] != underscored) {
+      rest.push_back(raw[k]);
+      continue;
+    }
+    const std::size_t before = labels.size();
+    while (k + 1 < raw.size() && !raw[k + 1].empty() && raw[k + 1][0] != '-') {
+      const std::string label = ba::strip_prefix(raw[++k], prefix);
+      if (label.empty() || label.find_first_of("_-/ ") != std::string::npos) {
+        throw UsageError{name + ": '" + raw[k] + "' is not a BIDS label"};
+      }
+      labels.push_back(label);
+    }
+    if (labels.size() == before) throw UsageError{name + " needs at least one label"};
+  }
+  raw = rest;
+  return labels;
+}
+
+Options parse_options(std::vector<std::string> raw) {
+  Options o;
+  o.participants = take_labels(raw, "--participant-label", "sub-");
+  o.sessions = take_labels(raw, "--session-label", "ses-");
+  std::set<std::string> values = {"--labels-dir", "--border-width", "--nprocs", "--backend",
+                                  "--device",     "--threads",      "--model"};
+  values.insert(kCbfNumbers.begin(), kCbfNumbers.end());
+  values.insert(kCbfIntegers.begin(), kCbfIntegers.end());
+  std::set<std::string> flags = {"--overwrite", "--quiet", "--verbose"};
+  flags.insert(kCbfFlags.begin(), kCbfFlags.end());
+  const Args args(raw, values, flags, {});
+  if (args.positional().size() != 3) {
+    throw UsageError{"expected <bids_dir> <out_dir> participant|group, got " +
+                     std::to_string(args.positional().size()) + " argument(s)"};
+  }
+  o.bids_dir = args.positional()[0];
+  o.out_dir = args.positional()[1];
+  o.level = args.positional()[2];
+  if (o.level != "participant" && o.level != "group") {
+    throw UsageError{"analysis level must be participant or group, got '" + o.level + "'"};
+  }
+  if (auto d = args.text("--labels-dir")) o.labels_dir = fs::path(*d);
+  if (auto w = args.number("--border-width")) {
+    if (!(*w > 0)) throw UsageError{"--border-width: expected a positive number of mm"};
+    o.border_width = *args.text("--border-width");
+  }
+  if (auto n = args.integer("--nprocs")) {
+    if (*n < 1) throw UsageError{"--nprocs: expected 1 or more"};
+    o.nprocs = static_cast<std::size_t>(*n);
+  }
+  o.overwrite = args.flag("--overwrite");
+  o.quiet = args.flag("--quiet");
+  o.verbose = args.flag("--verbose");
+  if (o.quiet && o.verbose) throw UsageError{"--quiet and --verbose exclude each other"};
+  // Every value is checked here, so that a typo is one usage error, not a failure per series.
+  if (auto b = args.text("--backend")) {
+    try {
+      perfq::Execution e;
+      e.backend = perfq::parse_backend(*b);
+      if (o.level == "participant") perfq::resolve_backend(e);  // CUDA absent: fail now
+    } catch (const perfq::InvalidArgument& e) {
+      throw UsageError{std::string("--backend: ") + e.what()};
+    }
+    o.execution.insert(o.execution.end(), {"--backend", *b});
+  }
+  for (const std::string name : {"--device", "--threads"}) {
+    if (auto v = args.integer(name)) {
+      if (*v < 0) throw UsageError{name + ": expected 0 or more"};
+      o.execution.insert(o.execution.end(), {name, *args.text(name)});
+    }
+  }
+  o.threads_given = args.text("--threads").has_value();
+  if (auto m = args.text("--model")) {
+    try {
+      perfq::parse_kinetic_variant(*m);
+    } catch (const perfq::InvalidArgument& e) {
+      throw UsageError{std::string("--model: ") + e.what()};
+    }
+    o.cbf.insert(o.cbf.end(), {"--model", *m});
+  }
+  for (const auto& name : kCbfNumbers) {
+    if (args.number(name)) o.cbf.insert(o.cbf.end(), {name, *args.text(name)});
+  }
+  for (const auto& name : kCbfIntegers) {
+    if (args.integer(name)) o.cbf.insert(o.cbf.end(), {name, *args.text(name)});
+  }
+  for (const auto& name : kCbfFlags) {
+    if (args.flag(name)) o.cbf.push_back(name);
+  }
+  return o;
+}
+
+/// One perfq subcommand of a series; skipped when `marker` (its sidecar, committed last
+/// with its outputs) exists.
+struct Step {
+  std::string name;
+  std::vector<std::string> args;
+  fs::path marker;
+};
+
+struct Plan {
+  ba::Series series;
+  fs::path out;
+  std::vector<Step> steps;
+  bool border_zones = false;
+  std::size_t tables = 0;
+};
+
+const char* const kBorderZoneNames = "desc-borderzone_dseg.tsv";
+
+Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::string>& execution) {
+  Plan p;
+  p.series = s;
+  p.out = o.out_dir / s.folder;
+  const std::string px = s.prefix;
+  auto in_out = [&](const std::string& suffix) { return (p.out / (px + suffix)).string(); };
+  std::vector<fs::path> roots;
+  if (o.labels_dir) roots.push_back(*o.labels_dir);
+  roots.push_back(o.bids_dir);
+  const ba::Conventions c = ba::find_conventions(s, roots);
+  auto add = [&](std::string name, std::vector<std::string> args, const std::string& marker) {
+    args.insert(args.end(), execution.begin(), execution.end());
+    p.steps.push_back({std::move(name), std::move(args), marker});
+  };
+
+  std::vector<std::string> cbf = {"cbf", s.asl.string(), "-o", p.out.string()};
+  cbf.insert(cbf.end(), o.cbf.begin(), o.cbf.end());
+  if (c.brain) cbf.insert(cbf.end(), {"--mask", c.brain->string()});
+  add("cbf", cbf, in_out("_cbf.json"));
+
+  const std::string cbf_map = in_out("_cbf.nii.gz");
+  auto stats = [&](const std::string& desc, const fs::path& labels,
+                   const std::optional<fs::path>& names, bool background) {
+    std::vector<std::string> a = {"stats", cbf_map, "--labels", labels.string()};
+    if (names) a.insert(a.end(), {"--names", names->string()});
+    if (c.brain) a.insert(a.end(), {"--mask", c.brain->string()});
+    if (background && c.brain) a.push_back("--include-background");
+    a.insert(a.end(), {"-o", in_out("_desc-" + desc + "_stats.tsv")});
+    add("stats " + desc, a, in_out("_desc-" + desc + "_stats.json"));
+    ++p.tables;
+  };
+  if (c.territories) {
+    std::vector<std::string> w = {"watershed", "--territories", c.territories->string(), "--width",
+                                  o.border_width};
+    if (c.territory_names) w.insert(w.end(), {"--names", c.territory_names->string()});
+    if (c.brain) w.insert(w.end(), {"--brain", c.brain->string()});
+    w.insert(w.end(), {"-o", in_out("_desc-borderzone_mask.nii.gz")});
+    add("watershed", w, in_out("_desc-borderzone_mask.json"));
+    p.border_zones = true;
+  }
+  if (c.tissue) stats("tissue", *c.tissue, c.tissue_names, false);
+  if (c.territories) {
+    stats("territories", *c.territories, c.territory_names, false);
+    // Label 0 (the rest of the brain) is the comparison region, when a brain mask bounds it.
+    stats("borderzone", in_out("_desc-borderzone_mask.nii.gz"), o.out_dir / kBorderZoneNames, true);
+  }
+  return p;
+}
+
+ba::Outcome run_plan(const Plan& p, const Options& o, const std::string& exe) {
+  ba::Outcome result;
+  result.kind = ba::Outcome::Kind::Skipped;
+  const auto start = Clock::now();
+  bool redo = o.overwrite;  // once a step runs, the steps after it (which read it) run too
+  for (const Step& step : p.steps) {
+    std::error_code ec;
+    if (!redo && fs::exists(step.marker, ec)) continue;
+    redo = true;
+    result.kind = ba::Outcome::Kind::Ok;
+    const ba::ProcessResult r = ba::run_process(exe, step.args);
+    if (o.verbose) {
+      result.log += "  $ perfq";
+      for (const auto& a : step.args) result.log += " " + a;
+      result.log += "\n" + r.out + r.err;
+    }
+    if (r.status != 0) {
+      result.kind = ba::Outcome::Kind::Failed;
+      result.step = step.name;
+      result.message = ba::failure_message(r);
+      break;
+    }
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::ifstream sidecar(p.steps.front().marker);
+  const Json j = sidecar ? Json::parse(sidecar, nullptr, false) : Json();
+  if (j.is_object() && j.contains("GeneratedBy") && j["GeneratedBy"].is_object() &&
+      j["GeneratedBy"].contains("Backend") && j["GeneratedBy"]["Backend"].is_string()) {
+    result.backend = j["GeneratedBy"]["Backend"].get<std::string>();
+  }
+  return result;
+}
+
+void write_dataset_description(const Options& o) {
+  Json d;
+  d["Name"] = "perfq perfusion derivatives";
+  d["BIDSVersion"] = "1.9.0";
+  d["DatasetType"] = "derivative";
+  d["GeneratedBy"] = Json::array({{{"Name", "perfq"}, {"Version", perfq::version()}}});
+  d["SourceDatasets"] =
+      Json::array({{{"URL", "file://" + fs::absolute(o.bids_dir).lexically_normal().string()}}});
+  perfq::io::write_text_atomic((o.out_dir / "dataset_description.json").string(), d.dump(2) + "\n");
+}
+
+int run_participant(const Options& o) {
+  const auto start = Clock::now();
+  const std::vector<ba::Series> series = ba::find_series(o.bids_dir, o.participants, o.sessions);
+  if (series.empty()) {
+    throw perfq::Error(o.bids_dir.string() +
+                       ": no ASL series (sub-*/[ses-*/]perf/*_asl.nii[.gz]) selected");
+  }
+  const std::size_t workers = std::min(o.nprocs, series.size());
+  // Each concurrent series gets its share of the cores (OpenMP in the child).
+  std::vector<std::string> execution = o.execution;
+  if (workers > 1 && !o.threads_given) {
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    execution.insert(execution.end(),
+                     {"--threads", std::to_string(std::max<std::size_t>(1, cores / workers))});
+  }
+  std::vector<Plan> plans;
+  bool border_zones = false;
+  for (const auto& s : series) {
+    plans.push_back(make_plan(s, o, execution));
+    border_zones = border_zones || plans.back().border_zones;
+  }
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  if (ec) throw perfq::Error(o.out_dir.string() + ": cannot create: " + ec.message());
+  write_dataset_description(o);
+  if (border_zones) {
+    perfq::io::write_text_atomic((o.out_dir / kBorderZoneNames).string(),
+                                 "index\tname\n0\toutside\n1\tborderzone\n");
+  }
+  const std::string exe = ba::self_executable();
+  if (!o.quiet) {
+    std::cout << "perfq bids: " << series.size() << " ASL series in " << o.bids_dir.string()
+              << " -> " << o.out_dir.string() << " (" << workers << " at a time)\n";
+  }
+
+  ba::Reporter reporter(plans.size(), o.quiet, o.verbose);
+  std::atomic<std::size_t> next{0};
+  auto work = [&]() {
+    for (std::size_t k = next++; k < plans.size(); k = next++) {
+      const Plan& p = plans[k];
+      reporter.started(p.series.label());
+      ba::Outcome r;
+      try {
+        r = run_plan(p, o, exe);
+      } catch (const std::exception& e) {  // e.g. no temporary file: this series fails
+        r.kind = ba::Outcome::Kind::Failed;
+        r.step = "perfq bids";
+        r.message = e.what();
+      }
+      std::string extra;
+      if (p.border_zones) extra += ", border zones";
+      if (p.tables)
+        extra += ", " + std::to_string(p.tables) + (p.tables == 1 ? " table" : " tables");
+      reporter.finished(p.series.label(), p.series.asl.string(), r, extra);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t t = 1; t < workers; ++t) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  return reporter.summary(std::chrono::duration<double>(Clock::now() - start).count());
+}
+
+}  // namespace
+
+int run_bids(const std::vector<std::string>& raw) {
+  if (wants_help(raw)) {
+    std::cout << kBidsHelp;
+    return 0;
+  }
+  const Options o = parse_options(raw);
+  std::error_code ec;
+  if (!fs::is_directory(o.bids_dir, ec)) {
+    throw perfq::Error(o.bids_dir.string() + ": bids_dir: no such folder");
+  }
+  if (!fs::is_regular_file(o.bids_dir / "dataset_description.json", ec)) {
+    throw perfq::Error(o.bids_dir.string() +
+                       ": not a BIDS dataset: dataset_description.json not found");
+  }
+  if (fs::exists(o.out_dir, ec) && fs::equivalent(o.bids_dir, o.out_dir, ec)) {
+    throw perfq::Error(o.out_dir.string() + ": out_dir must not be bids_dir itself");
+  }
+  if (o.labels_dir && !fs::is_directory(*o.labels_dir, ec)) {
+    throw perfq::Error(o.labels_dir->string() + ": --labels-dir: no such folder");
+  }
+  if (o.level == "participant") return run_participant(o);
+
+  if (!fs::is_directory(o.out_dir, ec)) {
+    throw perfq::Error(o.out_dir.string() + ": out_dir: no such folder (run participant first)");
+  }
+  const auto [tables, rows] = ba::write_group_table(o.out_dir, o.participants, o.sessions);
+  if (!o.quiet) {
+    std::cout << "perfq bids: group: " << rows << " rows from " << tables << " tables -> "
+              << (o.out_dir / "group_stats.tsv").string() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace perfq_cli

@@ -1,0 +1,42 @@
+// libFuzzer target: an ASL sidecar's JSON text through parse_asl_sidecar, then the protocol
+// through validate_protocol (for a few series shapes) and resolve_constants.
+// Contract checked: only perfq's documented exceptions escape; no crash, leak or UB.
+#include <perfq/errors.hpp>
+#include <perfq/io/bids.hpp>
+#include <perfq/protocol.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  perfq::AslProtocol protocol;
+  try {
+    protocol = perfq::io::parse_asl_sidecar(text, "fuzz_asl.json");
+  } catch (const perfq::InputError&) {
+    return 0;  // refused with a message naming the file: fine
+  }
+  // Series shapes: one volume, a pair, and as many volumes/slices as the lists describe.
+  const std::size_t volumes[] = {1, 2, protocol.post_labeling_delay.size(),
+                                 protocol.labeling_duration.size()};
+  const std::size_t slices[] = {1, protocol.slice_timing.size()};
+  for (std::size_t v : volumes) {
+    for (std::size_t s : slices) {
+      try {
+        perfq::validate_protocol(protocol, v, s, "fuzz_asl.json");
+        for (std::size_t i = 0; i < v; ++i) {
+          (void)protocol.pld_of(i);
+          (void)protocol.duration_of(i);
+        }
+      } catch (const perfq::InputError&) {
+      }
+    }
+  }
+  try {
+    (void)perfq::resolve_constants(protocol,
+                                   perfq::Physiology::at_field(protocol.magnetic_field_strength));
+  } catch (const perfq::InvalidArgument&) {
+  }
+  return 0;
+}

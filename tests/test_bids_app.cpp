@@ -1,0 +1,264 @@
+// `perfq bids` (the BIDS-App) end to end on a small phantom dataset: two subjects, one with
+// two sessions; participant and group levels, failures, skipping and filters.
+#include <perfq/io/bids.hpp>
+#include <perfq/io/nifti.hpp>
+#include <perfq/phantom.hpp>
+#include <perfq/version.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include "cli_test_util.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+using cli_test::read_text;
+using cli_test::Result;
+using cli_test::run;
+using cli_test::write_text;
+
+/// One series of the test dataset: its folder (relative) and file prefix.
+struct SeriesName {
+  std::string folder, prefix;
+};
+const std::vector<SeriesName> kSeries = {{"sub-01/perf", "sub-01"},
+                                         {"sub-02/ses-1/perf", "sub-02_ses-1"},
+                                         {"sub-02/ses-2/perf", "sub-02_ses-2"}};
+
+/// A dataset under `dir/bids`: sub-01 without sessions, sub-02 with ses-1 and ses-2 (the
+/// phantom's files moved and renamed with the ses entity). The truth of each subject, in
+/// `bids/derivatives/truth/sub-X/perf/`, serves as --labels-dir (found by dropping ses-).
+fs::path make_dataset(const std::string& name) {
+  const fs::path dir = cli_test::scratch_dir("bidsapp-" + name);
+  const fs::path bids = dir / "bids";
+  perfq::PhantomOptions o;
+  o.dims = {24, 24, 20};
+  o.repeats = 2;
+  const perfq::Phantom phantom = perfq::make_phantom(o);
+  perfq::io::write_phantom_bids(phantom, bids.string(), "01");
+  const fs::path staging = dir / "sub-02-staging";
+  perfq::io::write_phantom_bids(phantom, staging.string(), "02");
+  for (const std::string ses : {"1", "2"}) {
+    const fs::path perf = bids / "sub-02" / ("ses-" + ses) / "perf";
+    fs::create_directories(perf);
+    for (const auto& e : fs::directory_iterator(staging / "sub-02" / "perf")) {
+      const std::string file = e.path().filename().string();  // sub-02_asl.nii.gz, ...
+      fs::copy_file(e.path(), perf / ("sub-02_ses-" + ses + file.substr(6)));
+    }
+    Json m0 = Json::parse(read_text(perf / ("sub-02_ses-" + ses + "_m0scan.json")));
+    m0["IntendedFor"] = "bids::sub-02/ses-" + ses + "/perf/sub-02_ses-" + ses + "_asl.nii.gz";
+    write_text(perf / ("sub-02_ses-" + ses + "_m0scan.json"), m0.dump(2));
+  }
+  fs::copy(staging / "derivatives" / "truth" / "sub-02", bids / "derivatives" / "truth" / "sub-02",
+           fs::copy_options::recursive);
+  fs::remove_all(staging);
+  return dir;
+}
+
+std::string labels_dir(const fs::path& dir) {
+  return " --labels-dir " + (dir / "bids" / "derivatives" / "truth").string();
+}
+
+Result participant(const fs::path& dir, const std::string& options = "") {
+  return run("bids " + (dir / "bids").string() + " " + (dir / "out").string() +
+             " participant --backend cpu" + options);
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+/// Worst relative CBF error inside the truth's brain mask.
+double worst_error(const fs::path& cbf_path, const fs::path& dir) {
+  const fs::path truth = dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf";
+  const auto cbf = perfq::io::read_nifti(cbf_path.string());
+  const auto expected = perfq::io::read_nifti((truth / "sub-01_cbf.nii.gz").string());
+  const auto mask = perfq::io::read_nifti_mask((truth / "sub-01_mask.nii.gz").string());
+  double worst = 0;
+  for (std::size_t i = 0; i < cbf.size(); ++i) {
+    if (mask[i]) worst = std::max(worst, std::abs(double(cbf[i]) - expected[i]) / expected[i]);
+  }
+  return worst;
+}
+
+TEST(BidsApp, ParticipantLevelQuantifiesEverySeries) {
+  const fs::path dir = make_dataset("all");
+  const Result r = participant(dir, labels_dir(dir) + " --nprocs 2 --border-width 16");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "[3/3]")) << r.output;
+  EXPECT_TRUE(contains(r.output, "sub-02 ses-2: ok (cpu, ")) << r.output;
+  EXPECT_TRUE(contains(r.output, "3 ok, 0 skipped, 0 failed")) << r.output;
+
+  for (const auto& s : kSeries) {
+    const fs::path perf = dir / "out" / s.folder;
+    for (const std::string suffix :
+         {"_cbf.nii.gz", "_fitstatus.nii.gz", "_cbf.json", "_desc-borderzone_mask.nii.gz",
+          "_desc-borderzone_mask.json", "_desc-tissue_stats.tsv", "_desc-tissue_stats.json",
+          "_desc-territories_stats.tsv", "_desc-borderzone_stats.tsv"}) {
+      EXPECT_TRUE(fs::exists(perf / (s.prefix + suffix))) << perf / (s.prefix + suffix);
+    }
+    EXPECT_LT(worst_error(perf / (s.prefix + "_cbf.nii.gz"), dir), 0.01) << s.prefix;
+    // The convention's brain mask reached perfq cbf; the subject-level truth was found.
+    const Json j = Json::parse(read_text(perf / (s.prefix + "_cbf.json")));
+    EXPECT_TRUE(contains(j["Mask"].get<std::string>(), "sub-0")) << j["Mask"];
+    EXPECT_EQ(j["GeneratedBy"]["Backend"], "cpu");
+    // Tissue statistics named from the dseg.tsv found beside the labels.
+    const std::string tissue = read_text(perf / (s.prefix + "_desc-tissue_stats.tsv"));
+    EXPECT_TRUE(contains(tissue, "\tGM\t")) << tissue;
+  }
+  const Json d = Json::parse(read_text(dir / "out" / "dataset_description.json"));
+  EXPECT_EQ(d["DatasetType"], "derivative");
+  EXPECT_EQ(d["GeneratedBy"][0]["Name"], "perfq");
+  EXPECT_EQ(d["GeneratedBy"][0]["Version"], PERFQ_VERSION_STRING);
+  EXPECT_TRUE(contains(d["SourceDatasets"][0]["URL"].get<std::string>(), "bids"));
+  EXPECT_TRUE(d.contains("BIDSVersion") && d.contains("Name"));
+  // No staging folder left in any output folder.
+  for (const auto& e : fs::recursive_directory_iterator(dir / "out")) {
+    EXPECT_NE(e.path().filename().string()[0], '.') << e.path();
+  }
+}
+
+TEST(BidsApp, WithoutLabelsOnlyCbfIsMade) {
+  const fs::path dir = make_dataset("cbf-only");
+  const Result r = participant(dir, " --quiet");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_FALSE(contains(r.output, "[1/3]")) << r.output;  // --quiet: the summary only
+  EXPECT_TRUE(contains(r.output, "3 ok")) << r.output;
+  const fs::path perf = dir / "out" / "sub-02" / "ses-1" / "perf";
+  EXPECT_TRUE(fs::exists(perf / "sub-02_ses-1_cbf.nii.gz"));
+  EXPECT_FALSE(fs::exists(perf / "sub-02_ses-1_desc-tissue_stats.tsv"));
+  const Json j = Json::parse(read_text(perf / "sub-02_ses-1_cbf.json"));
+  EXPECT_TRUE(j["Mask"].is_null());
+  EXPECT_LT(worst_error(perf / "sub-02_ses-1_cbf.nii.gz", dir), 0.01);
+}
+
+TEST(BidsApp, AFailedSeriesDoesNotStopTheOthers) {
+  const fs::path dir = make_dataset("failure");
+  fs::remove(dir / "bids" / "sub-02" / "ses-1" / "perf" / "sub-02_ses-1_asl.json");
+  const Result r = participant(dir, labels_dir(dir));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "2 ok, 0 skipped, 1 failed")) << r.output;
+  EXPECT_TRUE(contains(r.output, "sub-02 ses-1: FAILED in cbf")) << r.output;
+  const std::string listed = r.output.substr(r.output.find("failed:\n"));
+  EXPECT_TRUE(contains(listed, "sub-02_ses-1_asl.nii.gz: cbf: ")) << r.output;
+  EXPECT_TRUE(contains(listed, "sub-02_ses-1_asl.json")) << r.output;  // the child's message
+  EXPECT_FALSE(fs::exists(dir / "out" / "sub-02" / "ses-1" / "perf" / "sub-02_ses-1_cbf.nii.gz"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "sub-01" / "perf" / "sub-01_desc-tissue_stats.tsv"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "sub-02" / "ses-2" / "perf" / "sub-02_ses-2_cbf.json"));
+}
+
+TEST(BidsApp, SecondRunSkipsAndOverwriteRedoes) {
+  const fs::path dir = make_dataset("rerun");
+  ASSERT_EQ(participant(dir, labels_dir(dir)).status, 0);
+  // Spoil one output: a skipped series leaves it alone, --overwrite rewrites it.
+  const fs::path cbf = dir / "out" / "sub-01" / "perf" / "sub-01_cbf.nii.gz";
+  write_text(cbf, "not a NIfTI");
+  Result again = participant(dir, labels_dir(dir));
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_TRUE(contains(again.output, "sub-01: skipped")) << again.output;
+  EXPECT_TRUE(contains(again.output, "0 ok, 3 skipped, 0 failed")) << again.output;
+  EXPECT_EQ(read_text(cbf), "not a NIfTI");
+
+  // An incomplete series (a table's sidecar missing) is completed, the others skipped.
+  fs::remove(dir / "out" / "sub-02" / "ses-2" / "perf" / "sub-02_ses-2_desc-tissue_stats.json");
+  again = participant(dir, labels_dir(dir));
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_TRUE(contains(again.output, "1 ok, 2 skipped")) << again.output;
+  EXPECT_TRUE(fs::exists(dir / "out" / "sub-02" / "ses-2" / "perf" /
+                         "sub-02_ses-2_desc-tissue_stats.json"));
+
+  again = participant(dir, labels_dir(dir) + " --overwrite");
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_TRUE(contains(again.output, "3 ok, 0 skipped")) << again.output;
+  EXPECT_LT(worst_error(cbf, dir), 0.01);
+}
+
+TEST(BidsApp, LabelsSelectParticipantsAndSessions) {
+  const fs::path dir = make_dataset("filter");
+  Result r = participant(dir, " --participant-label 02 --session-label ses-2 --verbose");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "[1/1] sub-02 ses-2: ok")) << r.output;
+  EXPECT_TRUE(contains(r.output, "$ perfq cbf ")) << r.output;  // --verbose: the steps
+  EXPECT_FALSE(fs::exists(dir / "out" / "sub-01"));
+  EXPECT_FALSE(fs::exists(dir / "out" / "sub-02" / "ses-1"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "sub-02" / "ses-2" / "perf" / "sub-02_ses-2_cbf.nii.gz"));
+
+  r = participant(dir, " --participant-label sub-01 sub-02 --session-label 1");
+  ASSERT_EQ(r.status, 0) << r.output;  // sub-01 has no session: left out
+  EXPECT_TRUE(contains(r.output, "[1/1] sub-02 ses-1: ok")) << r.output;
+
+  r = participant(dir, " --participant-label 03");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "sub-03")) << r.output;
+}
+
+TEST(BidsApp, GroupLevelGathersTheStatistics) {
+  const fs::path dir = make_dataset("group");
+  const std::string group =
+      "bids " + (dir / "bids").string() + " " + (dir / "out").string() + " group";
+  ASSERT_EQ(participant(dir).status, 0);  // CBF only: nothing to gather yet
+  Result r = run(group);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "no *_stats.tsv")) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "out" / "group_stats.tsv"));
+
+  ASSERT_EQ(participant(dir, labels_dir(dir) + " --overwrite").status, 0);
+  r = run(group);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string table = read_text(dir / "out" / "group_stats.tsv");
+  EXPECT_EQ(table.rfind("subject\tsession\trun\tdesc\tsource\tlabel\tname\t", 0), 0u) << table;
+  EXPECT_TRUE(contains(table,
+                       "\n01\tn/a\tn/a\ttissue\tsub-01/perf/sub-01_desc-tissue_stats.tsv"
+                       "\t2\tGM\t"))
+      << table;
+  EXPECT_TRUE(contains(table, "\n02\t2\tn/a\tborderzone\t")) << table;
+  EXPECT_TRUE(contains(table, "\n02\t1\tn/a\tterritories\t")) << table;
+  // 3 series × (3 tissue + 3 territory + 2 border-zone rows) and the header.
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 1 + 3 * 8) << table;
+  const Json j = Json::parse(read_text(dir / "out" / "group_stats.json"));
+  EXPECT_TRUE(j.contains("subject") && j.contains("desc") && j.contains("mean"));
+  EXPECT_EQ(j["mean"]["Units"], "mL/100g/min");
+}
+
+TEST(BidsApp, RefusesBadDatasetsAndUsage) {
+  const fs::path dir = cli_test::scratch_dir("bidsapp-usage");
+  const std::string out = " " + (dir / "out").string();
+  Result r = run("bids " + (dir / "missing").string() + out + " participant");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "no such folder")) << r.output;
+
+  fs::create_directories(dir / "empty" / "sub-01" / "perf");
+  r = run("bids " + (dir / "empty").string() + out + " participant");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "dataset_description.json")) << r.output;
+
+  write_text(dir / "empty" / "dataset_description.json",
+             R"({"Name": "x", "BIDSVersion": "1.9.0"})");
+  r = run("bids " + (dir / "empty").string() + out + " participant");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "no ASL series")) << r.output;
+
+  const std::string bids = "bids " + (dir / "empty").string() + out;
+  EXPECT_EQ(run(bids + " session").status, 2);
+  EXPECT_EQ(run("bids " + (dir / "empty").string() + " participant").status, 2);
+  EXPECT_EQ(run(bids + " participant --nprocs 0").status, 2);
+  EXPECT_EQ(run(bids + " participant --model nonsense").status, 2);
+  EXPECT_EQ(run(bids + " participant --participant-label").status, 2);
+  EXPECT_EQ(run(bids + " participant --quiet --verbose").status, 2);
+  r = run("bids --help");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_TRUE(contains(r.output, "--participant-label") && contains(r.output, "group_stats.tsv"))
+      << r.output;
+}
+
+}  // namespace
