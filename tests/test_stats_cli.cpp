@@ -26,10 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-using cli_test::read_text;
-using cli_test::Result;
-using cli_test::run;
-using cli_test::write_text;
+using namespace cli_test;  // run, Result, read_text, write_text, scratch_dir
 
 fs::path scratch(const std::string& name) { return cli_test::scratch_dir("stats-cli-" + name); }
 
