@@ -4,6 +4,7 @@
 #include "commands.hpp"
 
 #include <perfq/errors.hpp>
+#include <perfq/execution.hpp>
 
 #include <unistd.h>
 
@@ -94,6 +95,24 @@ class Args {
   std::set<std::string> flags_;
   std::map<std::string, std::string> values_;
 };
+
+/// The options every computing command shares: --backend, --device, --threads.
+inline perfq::Execution parse_execution(const Args& args) {
+  perfq::Execution execution;
+  if (auto b = args.text("--backend")) {
+    try {
+      execution.backend = perfq::parse_backend(*b);
+    } catch (const perfq::InvalidArgument& e) {
+      throw UsageError{std::string("--backend: ") + e.what()};
+    }
+  }
+  if (auto d = args.integer("--device")) execution.device = static_cast<int>(*d);
+  if (auto t = args.integer("--threads")) {
+    if (*t < 0) throw UsageError{"--threads: expected 0 or more"};
+    execution.threads = static_cast<int>(*t);
+  }
+  return execution;
+}
 
 /// Files written into a private staging folder, moved into place together at the end, so
 /// that a failure leaves none of them behind.

@@ -321,19 +321,7 @@ int run_stats(const std::vector<std::string>& raw) {
       }
     }
   }
-  perfq::Execution execution;
-  if (auto b = args.text("--backend")) {
-    try {
-      execution.backend = perfq::parse_backend(*b);
-    } catch (const perfq::InvalidArgument& e) {
-      throw UsageError{std::string("--backend: ") + e.what()};
-    }
-  }
-  if (auto d = args.integer("--device")) execution.device = static_cast<int>(*d);
-  if (auto t = args.integer("--threads")) {
-    if (*t < 0) throw UsageError{"--threads: expected 0 or more"};
-    execution.threads = static_cast<int>(*t);
-  }
+  perfq::Execution execution = parse_execution(args);
   execution.backend = perfq::resolve_backend(execution);  // no CUDA: fail before any work
 
   // Inputs, each checked against the map's grid.

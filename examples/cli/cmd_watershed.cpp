@@ -274,18 +274,7 @@ Plan parse(const std::vector<std::string>& raw) {
         "timing source (--att or --cbf)"};
   }
   parse_anatomy(args, plan);
-  if (auto b = args.text("--backend")) {
-    try {
-      plan.execution.backend = perfq::parse_backend(*b);
-    } catch (const perfq::InvalidArgument& e) {
-      throw UsageError{std::string("--backend: ") + e.what()};
-    }
-  }
-  if (auto d = args.integer("--device")) plan.execution.device = static_cast<int>(*d);
-  if (auto t = args.integer("--threads")) {
-    if (*t < 0) throw UsageError{"--threads: expected 0 or more"};
-    plan.execution.threads = static_cast<int>(*t);
-  }
+  plan.execution = parse_execution(args);
   return plan;
 }
 

@@ -139,18 +139,7 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   if (!out_dir) throw UsageError{"-o/--output is required"};
   o.out_dir = *out_dir;
   o.mask_path = args.text("--mask");
-  if (auto b = args.text("--backend")) {
-    try {
-      o.execution.backend = perfq::parse_backend(*b);
-    } catch (const perfq::InvalidArgument& e) {
-      throw UsageError{std::string("--backend: ") + e.what()};
-    }
-  }
-  if (auto d = args.integer("--device")) o.execution.device = static_cast<int>(*d);
-  if (auto t = args.integer("--threads")) {
-    if (*t < 0) throw UsageError{"--threads: expected 0 or more"};
-    o.execution.threads = static_cast<int>(*t);
-  }
+  o.execution = parse_execution(args);
   o.lambda = args.number("--lambda");
   o.t1b = args.number("--t1b");
   o.t1t = args.number("--t1t");
