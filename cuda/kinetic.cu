@@ -1,6 +1,7 @@
 // The CUDA backend of the multi-delay fit: one thread per voxel running detail::fit_voxel,
 // the same function the CPU backend runs.
 #include "../src/backend.hpp"
+#include "../src/chunking.hpp"
 #include "cuda_util.cuh"
 
 #include <perfq/detail/kinetic_fit.hpp>
@@ -21,9 +22,9 @@ PERFQ_KERNEL void fit_kinetic(detail::KineticSettings<float> settings, const flo
 
 void cuda_kinetic(const detail::KineticSettings<float>& settings, int slices, const float* y,
                   const int* slice, std::size_t count, detail::KineticVoxelResult<float>* results,
-                  int device) {
+                  const DeviceLimits& limits) {
   if (count == 0) return;
-  PERFQ_CUDA_TRY(cudaSetDevice(device));
+  PERFQ_CUDA_TRY(cudaSetDevice(limits.device));
   const std::size_t n = static_cast<std::size_t>(settings.delays);
   const std::size_t grid = static_cast<std::size_t>(settings.grid);
 
@@ -40,14 +41,25 @@ void cuda_kinetic(const detail::KineticSettings<float>& settings, int slices, co
     on_device.slice_offset = offsets.get();
   }
 
-  // Chunks bound device memory whatever the image size.
-  constexpr std::size_t kChunk = std::size_t(1) << 22;
-  const std::size_t chunk = count < kChunk ? count : kChunk;
+  // Chunks bound device memory whatever the image size: as many voxels as the free memory
+  // (or the caller's cap) holds after the shared tables, at most 2^22 per launch.
+  constexpr std::size_t kLaunchMax = std::size_t(1) << 22;
+  const std::size_t per_voxel =
+      n * sizeof(float) + sizeof(int) + sizeof(detail::KineticVoxelResult<float>);
+  const std::size_t max_chunk =
+      limits.max_chunk > 0 && limits.max_chunk < kLaunchMax ? limits.max_chunk : kLaunchMax;
+  const std::size_t chunk =
+      chunking::chunk_voxels(count, per_voxel, cuda_util::usable_bytes(limits.bytes_limit), 0,
+                             max_chunk);
+  if (chunk == 0) {
+    throw BackendError("out of device memory: not even one voxel's buffers fit on device " +
+                       std::to_string(limits.device));
+  }
   cuda_util::DeviceBuffer<float> d_y(chunk * n);
   cuda_util::DeviceBuffer<int> d_slice(chunk);
   cuda_util::DeviceBuffer<detail::KineticVoxelResult<float>> d_results(chunk);
-  for (std::size_t begin = 0; begin < count; begin += chunk) {
-    const std::size_t size = count - begin < chunk ? count - begin : chunk;
+  for (const chunking::Range range : chunking::plan(count, chunk)) {
+    const std::size_t begin = range.begin, size = range.size();
     PERFQ_CUDA_TRY(cudaMemcpy(d_y.get(), y + begin * n, size * n * sizeof(float),
                               cudaMemcpyHostToDevice));
     PERFQ_CUDA_TRY(cudaMemcpy(d_slice.get(), slice + begin, size * sizeof(int),

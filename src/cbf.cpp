@@ -6,6 +6,8 @@
 #include <perfq/detail/single_delay.hpp>
 
 #include "backend.hpp"
+#include "chunking.hpp"
+#include "dispatch.hpp"
 #include "parallel.hpp"
 
 #include <cmath>
@@ -75,9 +77,10 @@ void check_grid(const Geometry& expected, const Geometry& actual, const char* wh
 /// optional inputs, and restrict-qualified locals, so that each inner loop vectorises.
 template <bool HasMask, bool HasM0Image>
 void run_cpu_variant(const detail::SingleDelayVoxel& voxel, const std::vector<float>& factors,
-                     std::size_t count, int threads) {
+                     chunking::Range range, int threads) {
   cpu::parallel_for_slices(
-      count, voxel.slice_voxels, threads, [&](std::size_t begin, std::size_t end, std::size_t z) {
+      range.begin, range.end, voxel.slice_voxels, threads,
+      [&](std::size_t begin, std::size_t end, std::size_t z) {
         const float* __restrict delta_m = voxel.delta_m;
         const float* __restrict m0 = voxel.m0;
         const std::uint8_t* __restrict mask = voxel.mask;
@@ -94,14 +97,18 @@ void run_cpu_variant(const detail::SingleDelayVoxel& voxel, const std::vector<fl
       });
 }
 
+/// The CPU run, in chunks of `max_chunk` voxels when one is forced (the same arithmetic per
+/// voxel, so the same bits whatever the chunking).
 void run_cpu(const detail::SingleDelayVoxel& voxel, const std::vector<float>& factors,
-             std::size_t count, int threads) {
-  if (voxel.mask != nullptr) {
-    voxel.m0 != nullptr ? run_cpu_variant<true, true>(voxel, factors, count, threads)
-                        : run_cpu_variant<true, false>(voxel, factors, count, threads);
-  } else {
-    voxel.m0 != nullptr ? run_cpu_variant<false, true>(voxel, factors, count, threads)
-                        : run_cpu_variant<false, false>(voxel, factors, count, threads);
+             std::size_t count, int threads, std::size_t max_chunk) {
+  for (const chunking::Range range : chunking::plan(count, max_chunk)) {
+    if (voxel.mask != nullptr) {
+      voxel.m0 != nullptr ? run_cpu_variant<true, true>(voxel, factors, range, threads)
+                          : run_cpu_variant<true, false>(voxel, factors, range, threads);
+    } else {
+      voxel.m0 != nullptr ? run_cpu_variant<false, true>(voxel, factors, range, threads)
+                          : run_cpu_variant<false, false>(voxel, factors, range, threads);
+    }
   }
 }
 
@@ -131,6 +138,12 @@ CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0, const AslPro
 
   const ResolvedConstants constants = resolve_constants(protocol, physiology);
   const double delay = single_value(protocol.post_labeling_delay, "post-labeling delay");
+  if (protocol.post_labeling_delay.empty() || !std::isfinite(delay) || !(delay > 0.0)) {
+    std::ostringstream m;
+    m << "the post-labeling delay (PLD, or TI for PASL) must be > 0 s, got "
+      << (protocol.post_labeling_delay.empty() ? std::string("none") : std::to_string(delay));
+    throw InvalidArgument(m.str());
+  }
   const double tau = single_value(protocol.labeling_duration, "labeling duration");
   const double ti1 = protocol.bolus_cutoff_delay.value_or(0.0);
   const std::size_t slices = g.dims[2];
@@ -150,7 +163,7 @@ CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0, const AslPro
   out.constants = constants;
   out.cbf = Volume<float>(g);
   out.status = Volume<std::uint8_t>(g);
-  out.backend = resolve_backend(execution);
+  const Backend resolved = resolve_backend(execution);
 
   detail::SingleDelayVoxel voxel;
   voxel.delta_m = delta_m.data;
@@ -163,11 +176,14 @@ CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0, const AslPro
   voxel.status = out.status.data();
   const std::size_t count = g.voxel_count();
 
-  if (out.backend == Backend::Cuda) {
-    backend::cuda_single_delay(voxel, count, slices, execution.device);
-  } else {
-    run_cpu(voxel, factors, count, execution.threads);
-  }
+  const std::size_t max_chunk = chunking::forced_max_chunk(execution.max_chunk_voxels);
+  out.backend = dispatch::run(
+      resolved, execution,
+      [&] {
+        backend::cuda_single_delay(voxel, count, slices,
+                                   {execution.device, execution.device_bytes_limit, max_chunk});
+      },
+      [&] { run_cpu(voxel, factors, count, execution.threads, max_chunk); });
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <perfq/detail/distance.hpp>
 
 #include "backend_masks.hpp"
+#include "dispatch.hpp"
 #include "parallel.hpp"
 
 #include <omp.h>
@@ -218,12 +219,13 @@ Volume<double> squared_distance_map(View<const std::uint8_t> mask, bool use_spac
   const Backend backend = resolve_backend(execution);
   const masks::EdtGrid grid = edt_grid(mask.geometry, use_spacing);
   Volume<double> out(mask.geometry);
-  if (backend == Backend::Cuda) {
-    masks::cuda_squared_edt(mask.data, grid, out.data(), execution.device);
-  } else {
-    masks::cpu_squared_edt(detail::MaskSites{mask.data, false}, grid, out.data(),
-                           execution.threads);
-  }
+  dispatch::run(
+      backend, execution,
+      [&] { masks::cuda_squared_edt(mask.data, grid, out.data(), execution.device); },
+      [&] {
+        masks::cpu_squared_edt(detail::MaskSites{mask.data, false}, grid, out.data(),
+                               execution.threads);
+      });
   return out;
 }
 
@@ -233,11 +235,15 @@ Volume<float> distance_map(View<const std::uint8_t> mask, const DistanceOptions&
   const Backend backend = resolve_backend(execution);
   const masks::EdtGrid grid = edt_grid(mask.geometry, options.use_spacing);
   Volume<float> out(mask.geometry);
-  if (backend == Backend::Cuda) {
-    masks::cuda_distance_map(mask.data, grid, options.signed_distance, out.data(),
-                             execution.device);
-    return out;
-  }
+  // The CPU path follows; it overwrites whatever a failed CUDA run left in `out`.
+  const Backend ran = dispatch::run(
+      backend, execution,
+      [&] {
+        masks::cuda_distance_map(mask.data, grid, options.signed_distance, out.data(),
+                                 execution.device);
+      },
+      [] {});
+  if (ran == Backend::Cuda) return out;
   // One buffer serves both halves of a signed map: off the mask from the first transform,
   // on it from the second.
   const std::size_t count = mask.voxel_count();

@@ -6,6 +6,8 @@
 #include <perfq/detail/kinetic_fit.hpp>
 
 #include "backend.hpp"
+#include "chunking.hpp"
+#include "dispatch.hpp"
 #include "parallel.hpp"
 
 #include <algorithm>
@@ -126,19 +128,29 @@ void attach_basis(Settings& s, Basis& b, const AslProtocol& p, std::size_t nz) {
   s.basis_norm = b.norm.data();
 }
 
+/// Fits every compacted voxel on `backend`; after a fallback (Auto, CUDA failed) `backend`
+/// becomes Cpu, so that a second pass does not try the device again. The CPU runs in chunks
+/// when a chunk size is forced: each voxel's fit is the same, so are the results.
 void run_fits(const Settings& s, int slices, const std::vector<float>& y,
-              const std::vector<int>& slice, std::vector<Result>& results, Backend backend,
+              const std::vector<int>& slice, std::vector<Result>& results, Backend& backend,
               const Execution& execution) {
   const std::size_t count = slice.size();
-  if (backend == Backend::Cuda) {
-    backend::cuda_kinetic(s, slices, y.data(), slice.data(), count, results.data(),
-                          execution.device);
-    return;
-  }
   const std::size_t n = static_cast<std::size_t>(s.delays);
-  cpu::parallel_for(count, execution.threads, [&](std::size_t v) {
-    results[v] = detail::fit_voxel(s, y.data() + v * n, slice[v]);
-  });
+  const std::size_t max_chunk = chunking::forced_max_chunk(execution.max_chunk_voxels);
+  backend = dispatch::run(
+      backend, execution,
+      [&] {
+        backend::cuda_kinetic(s, slices, y.data(), slice.data(), count, results.data(),
+                              {execution.device, execution.device_bytes_limit, max_chunk});
+      },
+      [&] {
+        for (const chunking::Range range : chunking::plan(count, max_chunk)) {
+          cpu::parallel_for(range.size(), execution.threads, [&](std::size_t k) {
+            const std::size_t v = range.begin + k;
+            results[v] = detail::fit_voxel(s, y.data() + v * n, slice[v]);
+          });
+        }
+      });
 }
 
 /// Median of the residual variances RSS/(n − p) of the voxels that fitted cleanly, p the
@@ -241,7 +253,10 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
     out.att_prior_mean = settings.prior_mean;
     settings.prior = true;
     settings.noise_variance = static_cast<float>(out.noise_variance);
-    run_fits(settings, basis.slices, y, slice, results, out.backend, execution);
+    // The second pass runs where the first did (no second fallback after a failed device).
+    Execution second = execution;
+    if (out.backend == Backend::Cpu) second.backend = Backend::Cpu;
+    run_fits(settings, basis.slices, y, slice, results, out.backend, second);
   }
 
   double weight_sum = 0.0;

@@ -13,12 +13,12 @@ int cuda_device_count(std::string* reason) {
 
 std::vector<std::string> cuda_device_names() { return {}; }
 
-void cuda_single_delay(const detail::SingleDelayVoxel&, std::size_t, std::size_t, int) {
+void cuda_single_delay(const detail::SingleDelayVoxel&, std::size_t, std::size_t, const DeviceLimits&) {
   throw BackendError("the CUDA backend is not built into this perfq");
 }
 
 void cuda_kinetic(const detail::KineticSettings<float>&, int, const float*, const int*,
-                  std::size_t, detail::KineticVoxelResult<float>*, int) {
+                  std::size_t, detail::KineticVoxelResult<float>*, const DeviceLimits&) {
   throw BackendError("the CUDA backend is not built into this perfq");
 }
 

@@ -23,11 +23,19 @@ void parallel_for(std::size_t count, int threads, const F& f) {
 /// Lets per-slice constants be hoisted out of the inner loop.
 template <class F>
 void parallel_for_slices(std::size_t count, std::size_t slice_voxels, int threads, const F& f) {
+  parallel_for_slices(0, count, slice_voxels, threads, f);
+}
+
+/// The same over [first, last) (one chunk of a larger run).
+template <class F>
+void parallel_for_slices(std::size_t first, std::size_t last, std::size_t slice_voxels,
+                         int threads, const F& f) {
   constexpr std::size_t kBlock = 16384;
+  const std::size_t count = last - first;
   const std::size_t blocks = (count + kBlock - 1) / kBlock;
   parallel_for(blocks, threads, [&](std::size_t b) {
-    std::size_t i = b * kBlock;
-    const std::size_t end = i + kBlock < count ? i + kBlock : count;
+    std::size_t i = first + b * kBlock;
+    const std::size_t end = i + kBlock < last ? i + kBlock : last;
     while (i < end) {
       const std::size_t z = i / slice_voxels;
       const std::size_t stop = (z + 1) * slice_voxels < end ? (z + 1) * slice_voxels : end;

@@ -7,6 +7,7 @@
 #include <perfq/detail/stats.hpp>
 
 #include "backend_stats.hpp"
+#include "dispatch.hpp"
 #include "parallel.hpp"
 
 #include <algorithm>
@@ -308,10 +309,11 @@ RegionTable region_stats(View<const float> map, View<const std::int32_t> labels,
   table.voxel_volume_ml = g.spacing[0] * g.spacing[1] * g.spacing[2] / 1000.0;
   table.weighted = problem.weights != nullptr;
   table.paired = problem.baseline != nullptr;
-  table.backend = resolve_backend(execution);
-  const std::vector<RegionSums> sums = table.backend == Backend::Cuda
-                                           ? backend::cuda_region_sums(problem, execution.device)
-                                           : cpu_region_sums(problem, execution.threads);
+  std::vector<RegionSums> sums;
+  table.backend = dispatch::run(
+      resolve_backend(execution), execution,
+      [&] { sums = backend::cuda_region_sums(problem, execution.device); },
+      [&] { sums = cpu_region_sums(problem, execution.threads); });
 
   std::uint64_t voxels = 0, finite = 0;
   for (const RegionSums& s : sums) {

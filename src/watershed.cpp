@@ -7,6 +7,7 @@
 #include <perfq/detail/watershed.hpp>
 
 #include "backend_masks.hpp"
+#include "dispatch.hpp"
 #include "parallel.hpp"
 
 #include <algorithm>
@@ -237,14 +238,19 @@ BorderZones border_zones(View<const std::int32_t> territories,
   out.territories = scan.labels;
   out.mask = Mask(g);
   out.pairs = Volume<std::int32_t>(g);
-  out.backend = resolve_backend(execution);
-  if (out.backend == Backend::Cuda) {
-    masks::cuda_border_zones(territories.data, brain_data, grid, out.territories, radius_squared,
-                             out.mask.data(), out.pairs.data(), execution.device);
-  } else {
-    cpu_border_zones(territories, brain_data, scan, grid, radius, radius_squared, execution.threads,
-                     out.mask.data(), out.pairs.data());
-  }
+  out.backend = dispatch::run(
+      resolve_backend(execution), execution,
+      [&] {
+        masks::cuda_border_zones(territories.data, brain_data, grid, out.territories,
+                                 radius_squared, out.mask.data(), out.pairs.data(),
+                                 execution.device);
+      },
+      [&] {
+        out.mask = Mask(g);  // nothing a failed CUDA run half wrote
+        out.pairs = Volume<std::int32_t>(g);
+        cpu_border_zones(territories, brain_data, scan, grid, radius, radius_squared,
+                         execution.threads, out.mask.data(), out.pairs.data());
+      });
   return out;
 }
 

@@ -167,7 +167,7 @@ inline std::pair<std::size_t, std::size_t> write_group_table(
   sidecar["Sources"] = sources;
   sidecar["GeneratedBy"] = {{"Name", "perfq bids (group)"}, {"Version", perfq::version()}};
 
-  StagedOutputs outputs(out_dir);
+  StagedOutputs outputs(out_dir, /*overwrite=*/true);  // the group table is always redone
   perfq::io::write_text_atomic(outputs.stage("group_stats.tsv"), text.str());
   perfq::io::write_text_atomic(outputs.stage("group_stats.json"), sidecar.dump(2) + "\n");
   outputs.commit();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "commands.hpp"
+#include "interrupt.hpp"
 
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
@@ -13,6 +14,7 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <set>
@@ -111,14 +113,43 @@ inline perfq::Execution parse_execution(const Args& args) {
     if (*t < 0) throw UsageError{"--threads: expected 0 or more"};
     execution.threads = static_cast<int>(*t);
   }
+  // `auto` falls back to the CPU when the CUDA backend fails; say so (once per message).
+  execution.on_fallback = [](const std::string& message) {
+    static std::set<std::string> said;
+    if (said.insert(message).second) std::cerr << "perfq: note: " << message << "\n";
+  };
   return execution;
 }
 
+/// The first of `names` that exists in `dir` (empty when none does).
+inline std::string first_existing(const fs::path& dir, const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    std::error_code ec;
+    if (fs::exists(fs::symlink_status(dir / name, ec))) return (dir / name).string();
+  }
+  return {};
+}
+
+/// Refuses to replace existing outputs unless --overwrite was given: throws naming the first
+/// existing one (before any work, or at commit before anything is moved).
+inline void refuse_existing(const fs::path& dir, const std::vector<std::string>& names,
+                            bool overwrite) {
+  if (overwrite) return;
+  const std::string existing = first_existing(dir, names);
+  if (!existing.empty()) {
+    throw perfq::Error(existing + ": output exists; not overwritten (pass --overwrite to "
+                       "replace it)");
+  }
+}
+
 /// Files written into a private staging folder, moved into place together at the end, so
-/// that a failure leaves none of them behind.
+/// that a failure leaves none of them behind. Existing outputs are replaced only with
+/// `overwrite`; otherwise commit() refuses before moving anything. While the staging folder
+/// exists, SIGINT/SIGTERM/SIGHUP remove it (interrupt.hpp), and the moves into place run with
+/// those signals deferred: an interrupted run leaves all outputs or none, never a part.
 class StagedOutputs {
  public:
-  explicit StagedOutputs(const fs::path& dir) : dir_(dir) {
+  StagedOutputs(const fs::path& dir, bool overwrite) : dir_(dir), overwrite_(overwrite) {
     std::error_code ec;
     fs::create_directories(dir_, ec);
     if (ec) throw perfq::Error(dir_.string() + ": cannot create the output folder: " + ec.message());
@@ -126,35 +157,68 @@ class StagedOutputs {
     static std::atomic<unsigned> instances{0};
     staging_ = dir_ / (".perfq-staging-" + std::to_string(::getpid()) + "-" +
                        std::to_string(instances++));
+    interrupt::install();
+    slot_ = interrupt::add(fs::absolute(staging_, ec).string());
     fs::create_directories(staging_, ec);
-    if (ec) throw perfq::Error(staging_.string() + ": cannot create: " + ec.message());
+    if (ec) {
+      interrupt::remove(slot_);
+      throw perfq::Error(staging_.string() + ": cannot create: " + ec.message());
+    }
   }
   ~StagedOutputs() {
     std::error_code ec;
     fs::remove_all(staging_, ec);
+    interrupt::remove(slot_);
   }
   StagedOutputs(const StagedOutputs&) = delete;
   StagedOutputs& operator=(const StagedOutputs&) = delete;
 
-  /// Where to write `name` now; it reaches `dir/name` on commit().
+  /// Where to write `name` (a file or folder, possibly under subfolders) now; it reaches
+  /// `dir/name` on commit().
   std::string stage(const std::string& name) {
     names_.push_back(name);
     return (staging_ / name).string();
   }
+  /// Like stage(), but an existing `dir/name` is kept as it is (shared files such as a
+  /// dataset_description.json), never refused or replaced.
+  std::string stage_shared(const std::string& name) {
+    shared_.push_back(name);
+    return (staging_ / name).string();
+  }
+  /// The staging folder (for writers that fill a whole tree).
+  const fs::path& staging() const { return staging_; }
+
   std::vector<std::string> commit() {
+    refuse_existing(dir_, names_, overwrite_);
+    const interrupt::Deferred deferred;  // all or nothing, even under SIGINT/SIGTERM
     std::vector<std::string> final_paths;
     for (const auto& name : names_) {
+      const fs::path target = dir_ / name;
       std::error_code ec;
-      fs::rename(staging_ / name, dir_ / name, ec);
-      if (ec) throw perfq::Error((dir_ / name).string() + ": cannot move into place: " + ec.message());
-      final_paths.push_back((dir_ / name).string());
+      if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
+      if (fs::is_directory(fs::symlink_status(target, ec))) fs::remove_all(target, ec);
+      ec.clear();
+      fs::rename(staging_ / name, target, ec);
+      if (ec) throw perfq::Error(target.string() + ": cannot move into place: " + ec.message());
+      final_paths.push_back(target.string());
+    }
+    for (const auto& name : shared_) {
+      const fs::path target = dir_ / name;
+      std::error_code ec;
+      if (fs::exists(fs::symlink_status(target, ec))) continue;
+      if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
+      fs::rename(staging_ / name, target, ec);
+      if (ec) throw perfq::Error(target.string() + ": cannot move into place: " + ec.message());
+      final_paths.push_back(target.string());
     }
     return final_paths;
   }
 
  private:
   fs::path dir_, staging_;
-  std::vector<std::string> names_;
+  bool overwrite_ = false;
+  int slot_ = -1;
+  std::vector<std::string> names_, shared_;
 };
 
 }  // namespace perfq_cli

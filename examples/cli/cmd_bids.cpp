@@ -244,6 +244,8 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
   const ba::Conventions c = ba::find_conventions(s, roots);
   auto add = [&](std::string name, std::vector<std::string> args, const std::string& marker) {
     args.insert(args.end(), execution.begin(), execution.end());
+    // A step runs only when this app decided to (re)do it: it replaces what is there.
+    args.push_back("--overwrite");
     p.steps.push_back({std::move(name), std::move(args), marker});
   };
 

@@ -40,6 +40,7 @@ const char* const kStatsHelp =
     "\n"
     "options:\n"
     "  -o, --output FILE       the table, a .tsv file (its folder is created if needed)\n"
+    "  --overwrite             replace the table and sidecar if they exist (default: refuse)\n"
     "  --labels FILE           label image on the map's grid (integers, stored as int or\n"
     "                          float); label 0 is background. Without it, --mask is one region\n"
     "  --names FILE            region names: a TSV with columns index (or label) and name,\n"
@@ -291,7 +292,7 @@ int run_stats(const std::vector<std::string>& raw) {
   const Args args(raw,
                   {"--output", "--labels", "--names", "--mask", "--weights", "--baseline",
                    "--percentiles", "--backend", "--device", "--threads"},
-                  {"--include-background"}, {{"-o", "--output"}});
+                  {"--include-background", "--overwrite"}, {{"-o", "--output"}});
   if (args.positional().size() != 1) {
     throw UsageError{"expected exactly one map, got " + std::to_string(args.positional().size())};
   }
@@ -322,7 +323,10 @@ int run_stats(const std::vector<std::string>& raw) {
     }
   }
   perfq::Execution execution = parse_execution(args);
-  execution.backend = perfq::resolve_backend(execution);  // no CUDA: fail before any work
+  perfq::resolve_backend(execution);  // no CUDA: fail before any work (auto stays auto)
+  refuse_existing(table_path.has_parent_path() ? table_path.parent_path() : fs::path("."),
+                  {table_path.filename().string(), table_path.stem().string() + ".json"},
+                  args.flag("--overwrite"));
 
   // Inputs, each checked against the map's grid.
   const std::string map_path = args.positional()[0];
@@ -417,7 +421,7 @@ int run_stats(const std::vector<std::string>& raw) {
 
   const fs::path folder = table_path.has_parent_path() ? table_path.parent_path() : fs::path(".");
   const std::string json_name = table_path.stem().string() + ".json";
-  StagedOutputs outputs(folder);
+  StagedOutputs outputs(folder, args.flag("--overwrite"));
   perfq::io::write_text_atomic(outputs.stage(table_path.filename().string()),
                                table_text(table, names, columns));
   perfq::io::write_text_atomic(outputs.stage(json_name), sidecar.dump(2) + "\n");

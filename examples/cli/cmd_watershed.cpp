@@ -81,6 +81,7 @@ const char* const kWatershedHelp =
     "  --reference FILE         a reference mask: report the Dice coefficient against it\n"
     "execution:\n"
     "  -o, --output FILE        the mask, .nii or .nii.gz (its folder is created)\n"
+    "  --overwrite              replace outputs that exist (default: refuse, exit 1)\n"
     "  --backend auto|cpu|cuda  where distance transforms run (default auto)\n"
     "  --device N, --threads N  CUDA device (0); CPU threads (all)\n";
 
@@ -102,6 +103,7 @@ struct Plan {
   double wm_threshold = 0.5, gm_threshold = 0.5;
   perfq::CapOptions caps;
   perfq::Execution execution;
+  bool overwrite = false;
 
   bool atlas() const { return territories || !probabilities.empty(); }
   bool timed() const { return att || cbf; }
@@ -260,7 +262,7 @@ Plan parse(const std::vector<std::string>& raw) {
                    "--backend",
                    "--device",
                    "--threads"},
-                  {}, {{"-o", "--output"}});
+                  {"--overwrite"}, {{"-o", "--output"}});
   if (!args.positional().empty()) {
     throw UsageError{"unexpected argument '" + args.positional()[0] + "'"};
   }
@@ -275,6 +277,7 @@ Plan parse(const std::vector<std::string>& raw) {
   }
   parse_anatomy(args, plan);
   plan.execution = parse_execution(args);
+  plan.overwrite = args.flag("--overwrite");
   return plan;
 }
 
@@ -479,15 +482,23 @@ int run_watershed(const std::vector<std::string>& raw) {
   }
   Plan plan = parse(raw);
   // Asking for CUDA where there is none fails before any file is read.
-  plan.execution.backend = perfq::resolve_backend(plan.execution);
+  // (`auto` stays auto: the library may fall back to the CPU if the CUDA run fails.)
+  perfq::Backend ran_on = perfq::resolve_backend(plan.execution);
+  const auto say = plan.execution.on_fallback;
+  plan.execution.on_fallback = [&ran_on, say](const std::string& message) {
+    ran_on = perfq::Backend::Cpu;
+    if (say) say(message);
+  };
+  {
+    const fs::path folder = plan.out.has_parent_path() ? plan.out.parent_path() : fs::path(".");
+    refuse_existing(folder, {plan.out.filename().string(), plan.stem + ".json"}, plan.overwrite);
+  }
 
   watershed::Inputs inputs;
   Sources sources = read_sources(plan, inputs);
   Json j;
   j["Description"] = "Watershed (vascular border-zone) mask";
-  j["GeneratedBy"] = {{"Name", "perfq"},
-                      {"Version", perfq::version()},
-                      {"Backend", perfq::to_string(plan.execution.backend)}};
+  j["GeneratedBy"] = {{"Name", "perfq"}, {"Version", perfq::version()}};
   j["Brain"] = plan.brain ? Json(*plan.brain) : Json();
   std::optional<perfq::BorderZones> zones;
   if (plan.atlas()) zones = atlas_zones(plan, sources, j);
@@ -521,7 +532,9 @@ int run_watershed(const std::vector<std::string>& raw) {
   }
 
   // Outputs, staged and moved into place together.
-  StagedOutputs outputs(plan.out.has_parent_path() ? plan.out.parent_path() : fs::path("."));
+  j["GeneratedBy"]["Backend"] = perfq::to_string(ran_on);  // after any fallback
+  StagedOutputs outputs(plan.out.has_parent_path() ? plan.out.parent_path() : fs::path("."),
+                        plan.overwrite);
   const std::string name = plan.stem + plan.extension;
   Json files = {{"Mask", name}};
   perfq::io::write_nifti(outputs.stage(name), mask.view());

@@ -38,11 +38,14 @@ const char* const kCbfHelp =
     "<prefix>_cbf.nii.gz, _att.nii.gz (arterial transit time, s), _cbf_se.nii.gz and\n"
     "_att_se.nii.gz (standard errors).\n"
     "Both write <prefix>_fitstatus.nii.gz (per-voxel status codes) and <prefix>_cbf.json\n"
-    "(every constant and option used). Outputs appear complete or not at all.\n"
+    "(every constant and option used). Outputs appear complete or not at all, also when\n"
+    "the run is interrupted (SIGINT/SIGTERM); existing outputs are kept unless --overwrite.\n"
     "\n"
     "options:\n"
     "  -o, --output DIR          output folder (created if needed)\n"
-    "  --backend auto|cpu|cuda   where to compute (default auto: CUDA when a device exists)\n"
+    "  --overwrite               replace outputs that exist (default: refuse, exit 1)\n"
+    "  --backend auto|cpu|cuda   where to compute (default auto: CUDA when a device exists;\n"
+    "                            falls back to the CPU, saying so, if the CUDA run fails)\n"
     "  --device N                CUDA device ordinal (default 0)\n"
     "  --threads N               CPU threads (default: all)\n"
     "  --mask FILE               compute only inside this mask (same grid as the series)\n"
@@ -86,6 +89,7 @@ const char* const kPhantomHelp =
     "\n"
     "options:\n"
     "  -o, --output DIR   dataset root (created if needed)\n"
+    "  --overwrite        replace the subject's folders if they exist (default: refuse)\n"
     "  --seed N           noise seed (default 1)\n"
     "  --snr X            per-pair grey-matter SNR of ΔM; 0 = noise-free (default 0)\n"
     "  --delays LIST      comma-separated PLDs (PCASL, default 1.8) or TIs (PASL, default 2.5)\n"
@@ -119,6 +123,7 @@ struct CbfOptions {
   perfq::KineticOptions kinetic;
   std::optional<std::string> pvc_gm, pvc_wm;
   perfq::PvcOptions pvc;
+  bool overwrite = false;
 };
 
 CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
@@ -128,7 +133,7 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
                    "--outlier-threshold", "--model", "--att-min", "--att-max",
                    "--att-prior-mean", "--att-prior-sd", "--max-iterations", "--tolerance",
                    "--grid-points", "--pvc-gm", "--pvc-wm", "--pvc-kernel"},
-                  {"--robust", "--att-prior", "--arterial"}, {{"-o", "--output"}});
+                  {"--robust", "--att-prior", "--arterial", "--overwrite"}, {{"-o", "--output"}});
   if (args.positional().size() != 1) {
     throw UsageError{"expected exactly one *_asl.nii[.gz] path, got " +
                      std::to_string(args.positional().size())};
@@ -139,6 +144,7 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   if (!out_dir) throw UsageError{"-o/--output is required"};
   o.out_dir = *out_dir;
   o.mask_path = args.text("--mask");
+  o.overwrite = args.flag("--overwrite");
   o.execution = parse_execution(args);
   o.lambda = args.number("--lambda");
   o.t1b = args.number("--t1b");
@@ -209,9 +215,15 @@ int run_cbf(const std::vector<std::string>& raw) {
   }
   CbfOptions o = parse_cbf_options(raw);
   // Resolve the backend first: asking for CUDA where there is none fails before any work.
-  o.execution.backend = perfq::resolve_backend(o.execution);
+  // (`auto` stays auto: the library may fall back to the CPU if the CUDA run fails.)
+  perfq::resolve_backend(o.execution);
 
   const perfq::io::AslDataset data = perfq::io::read_asl_bids(o.asl_path);
+  // Existing outputs: refused before any work (and checked again when moving into place).
+  refuse_existing(o.out_dir,
+                  {data.prefix + "_cbf.nii.gz", data.prefix + "_cbf.json",
+                   data.prefix + "_fitstatus.nii.gz"},
+                  o.overwrite);
   const perfq::AslProtocol& protocol = data.protocol;
 
   std::optional<perfq::Mask> mask;
@@ -220,6 +232,10 @@ int run_cbf(const std::vector<std::string>& raw) {
     mask = perfq::io::read_nifti_mask(*o.mask_path);
     if (!mask->geometry().same_grid(data.asl.geometry())) {
       throw perfq::InputError(*o.mask_path, "", "the mask is not on the grid of " + data.asl_path);
+    }
+    if (std::none_of(mask->values().begin(), mask->values().end(),
+                     [](std::uint8_t v) { return v != 0; })) {
+      throw perfq::InputError(*o.mask_path, "", "the mask is empty (no nonzero voxel)");
     }
     mask_view = mask->view();
     o.averaging.mask = mask_view;
@@ -280,7 +296,7 @@ int run_cbf(const std::vector<std::string>& raw) {
   j["Units"] = "mL/100g/min";
   j["Sources"] = Json::array({data.asl_path});
   if (!data.m0_path.empty()) j["Sources"].push_back(data.m0_path);
-  StagedOutputs outputs(o.out_dir);
+  StagedOutputs outputs(o.out_dir, o.overwrite);
   perfq::ResolvedConstants constants;
   perfq::Backend ran_on = perfq::Backend::Cpu;
   std::ostringstream summary;
@@ -453,7 +469,7 @@ int run_phantom(const std::vector<std::string>& raw) {
   }
   const Args args(raw,
                   {"--output", "--seed", "--snr", "--delays", "--repeats", "--subject", "--lesions"},
-                  {"--pasl"}, {{"-o", "--output"}});
+                  {"--pasl", "--overwrite"}, {{"-o", "--output"}});
   if (!args.positional().empty()) throw UsageError{"unexpected argument '" + args.positional()[0] + "'"};
   const auto out = args.text("--output");
   if (!out) throw UsageError{"-o/--output is required"};
@@ -480,8 +496,21 @@ int run_phantom(const std::vector<std::string>& raw) {
     o.lesions = static_cast<std::size_t>(*l);
   }
   const std::string subject = args.text("--subject").value_or("01");
+  // The subject's folders are staged and moved into place together; other subjects and an
+  // existing dataset_description.json are left as they are.
+  const std::string sub = "sub-" + subject;
+  const std::vector<std::string> folders = {sub, (fs::path("derivatives") / "truth" / sub).string()};
+  const bool overwrite = args.flag("--overwrite");
+  refuse_existing(*out, folders, overwrite);
   const perfq::Phantom phantom = perfq::make_phantom(o);
-  const std::string asl = perfq::io::write_phantom_bids(phantom, *out, subject);
+  StagedOutputs outputs(*out, overwrite);
+  const std::string staged_asl =
+      perfq::io::write_phantom_bids(phantom, outputs.staging().string(), subject);
+  for (const auto& folder : folders) outputs.stage(folder);
+  outputs.stage_shared("dataset_description.json");
+  outputs.commit();
+  const std::string asl =
+      (fs::path(*out) / fs::relative(staged_asl, outputs.staging())).string();
   std::cout << "perfq phantom: wrote " << asl << "\n"
             << "  truth under " << (fs::path(*out) / "derivatives" / "truth").string() << "\n";
   return 0;

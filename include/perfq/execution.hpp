@@ -5,6 +5,7 @@
 #include <perfq/version.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,16 @@ struct Execution {
   int threads = 0;                  ///< CPU threads; 0 = OpenMP's default
   int device = 0;                   ///< CUDA device ordinal
   std::size_t device_bytes_limit = 0;  ///< cap on device memory used; 0 = free memory
+  /// Most voxels one chunk holds; 0 = as many as device memory allows. When 0, the
+  /// environment variable PERFQ_MAX_CHUNK_VOXELS (a positive integer) is used instead. A
+  /// forced size also makes the CPU backend run in chunks of that size; results are bitwise
+  /// identical whatever the chunk size (single-delay CBF and the multi-delay fit are chunked;
+  /// masks and statistics need the whole grid at once).
+  std::size_t max_chunk_voxels = 0;
+  /// Called with a message when a computation with `backend == Auto` fell back from CUDA to
+  /// the CPU (device out of memory, lost device, failed launch); the result then reports
+  /// Backend::Cpu. Unset: the fallback is silent apart from that.
+  std::function<void(const std::string& message)> on_fallback;
 };
 
 /// @brief Whether this build of perfq contains the CUDA backend.

@@ -471,6 +471,16 @@ AslDataset read_asl_bids(const std::string& asl_path) {
                          std::to_string(volumes) + " volumes");
   }
   if (!any_finite(d.asl.values())) throw InputError(asl_path, "", "no voxel has a finite value");
+  // An all-zero volume is a dropped or empty acquisition, not a signal: pairing it would
+  // give a plausible-looking but wrong ΔM.
+  for (std::size_t v = 0; v < volumes; ++v) {
+    if (d.context[v] == VolumeType::NoRf || d.context[v] == VolumeType::Cbf) continue;  // unused
+    const float* first = d.asl.values().data() + v * d.asl.voxel_count();
+    if (std::all_of(first, first + d.asl.voxel_count(), [](float x) { return x == 0.0f; })) {
+      throw InputError(asl_path, "volume " + std::to_string(v),
+                       "every voxel is 0 (an empty or dropped volume)");
+    }
+  }
 
   const auto& tr = extras.repetition_time_preparation;
   if (tr.size() > 1 && tr.size() != volumes) {
@@ -533,6 +543,10 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       Volume<float> image = read_nifti(d.m0_path);
       if (!any_finite(image.values())) {
         throw InputError(d.m0_path, "", "no voxel has a finite value");
+      }
+      if (std::none_of(image.values().begin(), image.values().end(),
+                       [](float x) { return x > 0.0f; })) {
+        throw InputError(d.m0_path, "", "no voxel is positive (an empty M0 image)");
       }
       d.m0 = std::move(image);
       const std::string m0_sidecar = (folder / (d.prefix + "_m0scan.json")).string();

@@ -1,0 +1,476 @@
+// Bad input data (issue #6 §3), one test per case of the issue: each gets a clear error
+// naming the file and field, or a documented per-voxel status (README, "Bad input"). Cases
+// also covered elsewhere say where.
+#include <perfq/cbf.hpp>
+#include <perfq/errors.hpp>
+#include <perfq/io/bids.hpp>
+#include <perfq/io/nifti.hpp>
+#include <perfq/kinetic.hpp>
+#include <perfq/phantom.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include "cli_test_util.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using namespace cli_test;  // run, Result, read_text, write_text, scratch_dir
+
+fs::path scratch(const std::string& name) { return scratch_dir("bad-data-" + name); }
+
+/// A small phantom dataset; returns its *_asl.nii.gz.
+fs::path phantom(const fs::path& root, std::vector<double> delays = {1.8}) {
+  perfq::PhantomOptions o;
+  o.dims = {24, 28, 20};
+  o.repeats = 2;
+  o.delays = std::move(delays);
+  return perfq::io::write_phantom_bids(perfq::make_phantom(o), root.string());
+}
+
+fs::path perf_of(const fs::path& asl) { return asl.parent_path(); }
+
+/// `perfq cbf` on the dataset of `asl` into `out`.
+Result cbf(const fs::path& asl, const fs::path& out, const std::string& extra = "") {
+  return run("cbf " + asl.string() + " -o " + out.string() + " --backend cpu " + extra);
+}
+
+bool has_files(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return false;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) return true;
+  }
+  return false;
+}
+
+/// Exit 1, a message naming `file` and `field`, and no output.
+void expect_refused(const Result& r, const fs::path& out, const std::string& file,
+                    const std::string& field) {
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find(file), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(field), std::string::npos) << r.output;
+  EXPECT_FALSE(has_files(out)) << r.output;
+}
+
+void edit_sidecar(const fs::path& asl, const std::function<void(Json&)>& edit) {
+  const fs::path path = perf_of(asl) / "sub-01_asl.json";
+  Json j = Json::parse(read_text(path));
+  edit(j);
+  write_text(path, j.dump(2));
+}
+
+/// A NIfTI-1 file written byte by byte: `dims` (3 or 4 used), a datatype code, scaling,
+/// identity orientation, and `data` as given (which may be shorter than the header says).
+void write_raw_nifti(const fs::path& path, std::vector<std::int16_t> dims, std::int16_t datatype,
+                     std::int16_t bitpix, float slope, float inter, const std::string& data) {
+  std::string h(352, '\0');
+  auto put = [&](std::size_t at, const auto& value) { std::memcpy(&h[at], &value, sizeof value); };
+  put(0, std::int32_t{348});
+  put(40, static_cast<std::int16_t>(dims.size()));
+  for (std::size_t i = 0; i < dims.size(); ++i) put(42 + 2 * i, dims[i]);
+  for (std::size_t i = dims.size(); i < 7; ++i) put(42 + 2 * i, std::int16_t{1});
+  put(70, datatype);
+  put(72, bitpix);
+  for (int i = 0; i < 8; ++i) put(76 + 4 * i, 1.0f);
+  put(108, 352.0f);
+  put(112, slope);
+  put(116, inter);
+  put(254, std::int16_t{1});  // sform: identity (RAS)
+  const float srow[12] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
+  for (int i = 0; i < 12; ++i) put(280 + 4 * i, srow[i]);
+  std::memcpy(&h[344], "n+1\0", 4);
+  std::ofstream(path, std::ios::binary) << h << data;
+}
+
+template <class T>
+std::string bytes_of(const std::vector<T>& values) {
+  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+}
+
+void expect_input_error(const std::function<void()>& f, const std::string& file,
+                        const std::string& needle) {
+  try {
+    f();
+    FAIL() << "no error";
+  } catch (const perfq::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+// ---- NaN/Inf, all-zero volumes ------------------------------------------------------------
+
+TEST(BadData, NanOrInfInTheAslSeriesGivesStatusNonFiniteInput) {
+  // (A series with no finite voxel at all is refused: test_bids.cpp NanOnlySeriesIsRefused.)
+  const fs::path dir = scratch("nan-asl");
+  const fs::path asl = phantom(dir / "bids");
+  auto series = perfq::io::read_nifti(asl.string());
+  const std::size_t n = series.voxel_count(), centre = n / 2 + 14 + 24 * 14;
+  series[centre] = std::nanf("");                                     // control, pair 1
+  series[n + centre + 1] = std::numeric_limits<float>::infinity();     // label, pair 1
+  perfq::io::write_nifti(asl.string(), series.view());
+  const Result r = cbf(asl, dir / "out");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto status = perfq::io::read_nifti((dir / "out" / "sub-01_fitstatus.nii.gz").string());
+  const auto map = perfq::io::read_nifti((dir / "out" / "sub-01_cbf.nii.gz").string());
+  for (std::size_t i : {centre, centre + 1}) {
+    EXPECT_EQ(status[i], 3.0f) << i;  // non-finite input
+    EXPECT_EQ(map[i], 0.0f) << i;     // never a NaN presented as a value
+  }
+  for (float v : map.values()) ASSERT_TRUE(std::isfinite(v));
+  const Json j = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+  EXPECT_EQ(j["StatusCounts"]["3"], 2);
+}
+
+TEST(BadData, NanOrInfInM0GivesStatusNonFiniteInput) {
+  const fs::path dir = scratch("nan-m0");
+  const fs::path asl = phantom(dir / "bids");
+  const fs::path m0_path = perf_of(asl) / "sub-01_m0scan.nii.gz";
+  auto m0 = perfq::io::read_nifti(m0_path.string());
+  const std::size_t centre = m0.size() / 2 + 14 + 24 * 14;
+  m0[centre] = std::nanf("");
+  m0[centre + 1] = -std::numeric_limits<float>::infinity();
+  perfq::io::write_nifti(m0_path.string(), m0.view());
+  const Result r = cbf(asl, dir / "out");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto status = perfq::io::read_nifti((dir / "out" / "sub-01_fitstatus.nii.gz").string());
+  EXPECT_EQ(status[centre], 3.0f);
+  EXPECT_EQ(status[centre + 1], 3.0f);
+  // Library level, multi-delay as well (see also test_single_delay.cpp BadVoxelsGetStatusAndZero).
+  perfq::Geometry g;
+  g.dims = {2, 1, 1};
+  perfq::Series<float> dm(g, 2, 10.0f);
+  perfq::Volume<float> bad(g, 1, 1000.0f);
+  bad[0] = std::nanf("");
+  perfq::AslProtocol p;
+  p.post_labeling_delay = {1.0, 2.0};
+  p.labeling_duration = {1.8};
+  perfq::Execution e;
+  e.backend = perfq::Backend::Cpu;
+  const auto fit = perfq::fit_kinetic(dm.view(), perfq::M0Source::from_image(bad.view()), p,
+                                      perfq::Physiology{}, perfq::KineticOptions{}, std::nullopt, e);
+  EXPECT_EQ(fit.status[0], static_cast<std::uint8_t>(perfq::VoxelStatus::NonFiniteInput));
+  EXPECT_EQ(fit.cbf[0], 0.0f);
+}
+
+TEST(BadData, AllZeroVolumeInTheSeriesIsRefused) {
+  const fs::path dir = scratch("zero-volume");
+  const fs::path asl = phantom(dir / "bids");
+  auto series = perfq::io::read_nifti(asl.string());
+  const std::size_t n = series.voxel_count();
+  std::fill(series.data() + n, series.data() + 2 * n, 0.0f);  // volume 1 dropped
+  perfq::io::write_nifti(asl.string(), series.view());
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.nii.gz", "volume 1");
+}
+
+TEST(BadData, AllZeroM0IsRefusedAndZeroVoxelsGetStatusM0NotPositive) {
+  const fs::path dir = scratch("zero-m0");
+  const fs::path asl = phantom(dir / "bids");
+  const fs::path m0_path = perf_of(asl) / "sub-01_m0scan.nii.gz";
+  const auto m0 = perfq::io::read_nifti(m0_path.string());
+  perfq::io::write_nifti(m0_path.string(), perfq::Volume<float>(m0.geometry(), 1, 0.0f).view());
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_m0scan.nii.gz", "no voxel is positive");
+  // Library level: a zero or negative M0 voxel is status 2, CBF 0.
+  perfq::Geometry g;
+  g.dims = {3, 1, 1};
+  perfq::Volume<float> dm(g, 1, 10.0f), zero(g, 1, 0.0f);
+  zero[2] = -5.0f;
+  perfq::AslProtocol p;
+  p.post_labeling_delay = {1.8};
+  p.labeling_duration = {1.8};
+  const auto maps = perfq::quantify_cbf(dm.view(), perfq::M0Source::from_image(zero.view()), p,
+                                        perfq::Physiology{});
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(maps.status[i], static_cast<std::uint8_t>(perfq::VoxelStatus::M0NotPositive));
+    EXPECT_EQ(maps.cbf[i], 0.0f);
+  }
+}
+
+// ---- timing ---------------------------------------------------------------------------------
+
+TEST(BadData, NegativeOrZeroPldIsRefused) {
+  for (const Json& pld : {Json(-1.8), Json(0.0), Json::array({1.8, -1.8, 1.8, 1.8, 1.8, 1.8, 1.8, 1.8})}) {
+    const fs::path dir = scratch("pld");
+    const fs::path asl = phantom(dir / "bids");
+    edit_sidecar(asl, [&](Json& j) { j["PostLabelingDelay"] = pld; });
+    expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json", "PostLabelingDelay");
+  }
+  // A zero in a list is allowed only for m0scan volumes: for a control volume it is refused.
+  const fs::path dir = scratch("pld-zero-in-list");
+  const fs::path asl = phantom(dir / "bids");
+  edit_sidecar(asl, [&](Json& j) {
+    j["PostLabelingDelay"] = Json::array({0.0, 1.8, 1.8, 1.8});
+  });
+  const Result r = cbf(asl, dir / "out");
+  expect_refused(r, dir / "out", "sub-01_asl", "PostLabelingDelay");
+  // Library level.
+  perfq::Geometry g;
+  perfq::Volume<float> dm(g, 1, 10.0f);
+  perfq::AslProtocol p;
+  p.labeling_duration = {1.8};
+  for (double bad : {0.0, -1.0, std::nan("")}) {
+    p.post_labeling_delay = {bad};
+    EXPECT_THROW(perfq::quantify_cbf(dm.view(), perfq::M0Source::from_value(1000), p,
+                                     perfq::Physiology{}),
+                 perfq::InvalidArgument)
+        << bad;
+  }
+  perfq::Series<float> two(g, 2, 10.0f);
+  p.post_labeling_delay = {1.0, 0.0};
+  EXPECT_THROW(perfq::fit_kinetic(two.view(), perfq::M0Source::from_value(1000), p,
+                                  perfq::Physiology{}, perfq::KineticOptions{}),
+               perfq::InvalidArgument);
+}
+
+TEST(BadData, NegativeOrZeroTiIsRefused) {
+  // PASL: TI is the PostLabelingDelay, TI1 the BolusCutOffDelayTime.
+  const fs::path dir = scratch("ti");
+  perfq::PhantomOptions o;
+  o.dims = {24, 28, 20};
+  o.repeats = 2;
+  o.pasl = true;
+  o.delays = {2.5};
+  const fs::path asl = perfq::io::write_phantom_bids(perfq::make_phantom(o), (dir / "bids").string());
+  edit_sidecar(asl, [](Json& j) { j["PostLabelingDelay"] = -2.5; });
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json", "PostLabelingDelay");
+  edit_sidecar(asl, [](Json& j) {
+    j["PostLabelingDelay"] = 2.5;
+    j["BolusCutOffDelayTime"] = 0.0;
+  });
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json", "BolusCutOffDelayTime");
+}
+
+TEST(BadData, NegativeOrZeroLabelingDurationIsRefused) {
+  // (Missing LabelingDuration: test_cli.cpp RefusesPcaslWithoutLabelingDuration.)
+  for (const Json& tau : {Json(0.0), Json(-1.8)}) {
+    const fs::path dir = scratch("tau");
+    const fs::path asl = phantom(dir / "bids");
+    edit_sidecar(asl, [&](Json& j) { j["LabelingDuration"] = tau; });
+    expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json", "LabelingDuration");
+  }
+  perfq::Geometry g;
+  perfq::Volume<float> dm(g, 1, 10.0f);
+  perfq::AslProtocol p;
+  p.post_labeling_delay = {1.8};
+  p.labeling_duration = {0.0};
+  EXPECT_THROW(perfq::quantify_cbf(dm.view(), perfq::M0Source::from_value(1000), p,
+                                   perfq::Physiology{}),
+               perfq::InvalidArgument);
+}
+
+// ---- masks ---------------------------------------------------------------------------------
+
+TEST(BadData, EmptyMaskIsRefused) {
+  const fs::path dir = scratch("empty-mask");
+  const fs::path asl = phantom(dir / "bids");
+  const auto m0 = perfq::io::read_nifti((perf_of(asl) / "sub-01_m0scan.nii.gz").string());
+  perfq::io::write_nifti((dir / "empty.nii.gz").string(), perfq::Mask(m0.geometry()).view());
+  expect_refused(cbf(asl, dir / "out", "--mask " + (dir / "empty.nii.gz").string()), dir / "out",
+                 "empty.nii.gz", "empty");
+  // (stats with an empty mask: test_stats_cli.cpp RefusesBadInputsAndLeavesNoOutput.)
+  const Result s = run("stats " + (perf_of(asl) / "sub-01_m0scan.nii.gz").string() + " --mask " +
+                       (dir / "empty.nii.gz").string() + " -o " + (dir / "s" / "t.tsv").string());
+  expect_refused(s, dir / "s", "empty.nii.gz", "no region");
+  // Library level: every voxel outside the mask gets status 1 (documented), no error.
+  perfq::Geometry g;
+  g.dims = {2, 2, 1};
+  perfq::Volume<float> dm(g, 1, 10.0f);
+  perfq::Mask none(g);
+  perfq::AslProtocol p;
+  p.post_labeling_delay = {1.8};
+  p.labeling_duration = {1.8};
+  const auto maps = perfq::quantify_cbf(dm.view(), perfq::M0Source::from_value(1000), p,
+                                        perfq::Physiology{}, none.view());
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(maps.status[i], 1);
+}
+
+TEST(BadData, OneVoxelMaskWorks) {
+  const fs::path dir = scratch("one-voxel-mask");
+  const fs::path asl = phantom(dir / "bids", {0.5, 1.0, 1.5, 2.0});
+  const auto m0 = perfq::io::read_nifti((perf_of(asl) / "sub-01_m0scan.nii.gz").string());
+  perfq::Mask one(m0.geometry());
+  const std::size_t centre = m0.size() / 2 + 12 + 24 * 14;
+  one[centre] = 1;
+  perfq::io::write_nifti((dir / "one.nii.gz").string(), one.view());
+  // Multi-delay with the ATT prior: the pooled noise comes from one voxel.
+  const Result r = cbf(asl, dir / "out", "--att-prior --mask " + (dir / "one.nii.gz").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto status = perfq::io::read_nifti((dir / "out" / "sub-01_fitstatus.nii.gz").string());
+  const auto map = perfq::io::read_nifti((dir / "out" / "sub-01_cbf.nii.gz").string());
+  std::size_t outside = 0;
+  for (std::size_t i = 0; i < status.size(); ++i) outside += status[i] == 1.0f;
+  EXPECT_EQ(outside, status.size() - 1);
+  EXPECT_NE(status[centre], 1.0f);
+  EXPECT_TRUE(std::isfinite(map[centre]));
+  // Regional statistics of one voxel: count 1, SD 0.
+  const Result s = run("stats " + (dir / "out" / "sub-01_cbf.nii.gz").string() + " --mask " +
+                       (dir / "one.nii.gz").string() + " -o " + (dir / "s.tsv").string());
+  ASSERT_EQ(s.status, 0) << s.output;
+  const std::string table = read_text(dir / "s.tsv");
+  EXPECT_NE(table.find("\t1\t"), std::string::npos) << table;
+}
+
+// ---- files ---------------------------------------------------------------------------------
+
+TEST(BadData, HeaderClaimingMoreDataThanTheFileHoldsIsRefused) {
+  // (More variants, .nii and .nii.gz: test_nifti.cpp TruncatedFiles.)
+  const fs::path dir = scratch("short-data");
+  const std::vector<float> values(4 * 4 * 2, 1.0f);  // header says 4x4x4
+  write_raw_nifti(dir / "short.nii", {4, 4, 4}, 16, 32, 0, 0, bytes_of(values));
+  expect_input_error([&] { perfq::io::read_nifti((dir / "short.nii").string()); }, "short.nii",
+                     "truncated");
+  const Result r = run("stats " + (dir / "short.nii").string() + " --mask " +
+                       (dir / "short.nii").string() + " -o " + (dir / "s" / "t.tsv").string());
+  expect_refused(r, dir / "s", "short.nii", "truncated");
+}
+
+TEST(BadData, TruncatedNiiGzIsRefused) {
+  // (Corrupt streams: test_nifti.cpp CorruptCompressedData.)
+  const fs::path dir = scratch("short-gz");
+  perfq::Geometry g;
+  g.dims = {16, 16, 16};
+  perfq::Volume<float> noise(g);
+  for (std::size_t i = 0; i < noise.size(); ++i) noise[i] = std::sin(0.37f * i);
+  perfq::io::write_nifti((dir / "whole.nii.gz").string(), noise.view());
+  const std::string whole = read_text(dir / "whole.nii.gz");
+  std::ofstream(dir / "cut.nii.gz", std::ios::binary) << whole.substr(0, whole.size() / 2);
+  try {
+    perfq::io::read_nifti((dir / "cut.nii.gz").string());
+    FAIL() << "read a truncated .nii.gz";
+  } catch (const perfq::InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("cut.nii.gz"), std::string::npos) << m;
+    EXPECT_TRUE(m.find("truncated") != std::string::npos ||
+                m.find("corrupt") != std::string::npos) << m;
+  }
+}
+
+TEST(BadData, UnsupportedDataTypesAreRefused) {
+  const fs::path dir = scratch("types");
+  const std::string data(8 * 8 * 2 * 16, '\0');
+  for (auto [code, bits, name] : {std::tuple<std::int16_t, std::int16_t, const char*>{32, 64, "complex64"},
+                                  {128, 24, "rgb24"}, {1792, 128, "complex128"}}) {
+    const fs::path file = dir / (std::string(name) + ".nii");
+    write_raw_nifti(file, {8, 8, 2}, code, bits, 0, 0, data);
+    expect_input_error([&] { perfq::io::read_nifti(file.string()); }, file.string(),
+                       std::string("unsupported voxel type ") + name);
+  }
+}
+
+TEST(BadData, AslAndM0OnDifferentGridOrOrientationAreRefused) {
+  // (Different dimensions: test_cli.cpp RefusesM0OnAnotherGrid; here same dimensions, other
+  // orientation and other voxel size.)
+  for (int variant : {0, 1}) {
+    const fs::path dir = scratch("m0-orientation");
+    const fs::path asl = phantom(dir / "bids");
+    const fs::path m0_path = perf_of(asl) / "sub-01_m0scan.nii.gz";
+    auto m0 = perfq::io::read_nifti(m0_path.string());
+    perfq::Geometry g = m0.geometry();
+    if (variant == 0) {
+      g.direction = {0, 1, 0, 1, 0, 0, 0, 0, 1};  // x and y swapped
+    } else {
+      g.spacing[2] *= 1.5;
+    }
+    perfq::io::write_nifti(m0_path.string(),
+                           perfq::Volume<float>(g, 1, std::vector<float>(m0.values())).view());
+    expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_m0scan.nii.gz", "grid");
+  }
+}
+
+TEST(BadData, Int16Uint8AndFloat64WithScalingAreReadExactly) {
+  // (Hand-written headers in other byte orders: test_nifti.cpp Int16WithSlope..., Float64....)
+  const fs::path dir = scratch("scaled");
+  const std::size_t n = 4 * 4 * 2;
+  std::vector<std::int16_t> i16(n);
+  std::vector<std::uint8_t> u8(n);
+  std::vector<double> f64(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    i16[i] = static_cast<std::int16_t>(50 * static_cast<int>(i) - 700);
+    u8[i] = static_cast<std::uint8_t>(7 * i);
+    f64[i] = 0.125 * i;
+  }
+  write_raw_nifti(dir / "i16.nii", {4, 4, 2}, 4, 16, 0.5f, 100.0f, bytes_of(i16));
+  write_raw_nifti(dir / "u8.nii", {4, 4, 2}, 2, 8, 2.0f, -3.0f, bytes_of(u8));
+  write_raw_nifti(dir / "f64.nii", {4, 4, 2}, 64, 64, 4.0f, 1.0f, bytes_of(f64));
+  const auto a = perfq::io::read_nifti((dir / "i16.nii").string());
+  const auto b = perfq::io::read_nifti((dir / "u8.nii").string());
+  const auto c = perfq::io::read_nifti((dir / "f64.nii").string());
+  EXPECT_EQ(perfq::io::read_nifti_info((dir / "u8.nii").string()).stored_type, "uint8");
+  for (std::size_t i = 0; i < n; ++i) {
+    EXPECT_EQ(a[i], 0.5f * i16[i] + 100.0f) << i;
+    EXPECT_EQ(b[i], 2.0f * u8[i] - 3.0f) << i;
+    EXPECT_EQ(c[i], static_cast<float>(4.0 * f64[i] + 1.0)) << i;
+  }
+  // End to end: an int16 series with scaling and a float64 M0 with scaling give the CBF of
+  // the same values stored as float32.
+  const fs::path root = scratch("scaled-cli");
+  const fs::path asl = phantom(root / "bids");
+  auto series = perfq::io::read_nifti(asl.string());
+  const fs::path m0_gz = perf_of(asl) / "sub-01_m0scan.nii.gz";
+  const auto m0 = perfq::io::read_nifti(m0_gz.string());
+  float top = 0;
+  for (float v : series.values()) top = std::max(top, std::abs(v));
+  float slope = 0.25f;
+  while (top / slope > 30000.0f) slope *= 2.0f;
+  std::vector<std::int16_t> stored(series.size());
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    stored[i] = static_cast<std::int16_t>(std::lround((series[i] - 500.0f) / slope));
+    series[i] = slope * stored[i] + 500.0f;  // exactly what the scaled file holds
+  }
+  perfq::io::write_nifti(asl.string(), series.view());  // the float32 reference
+  ASSERT_EQ(cbf(asl, root / "float").status, 0);
+  // The same dataset with int16 + scaling (ASL) and float64 + scaling (M0) files.
+  const auto& sg = series.geometry();
+  const std::vector<std::int16_t> d3{static_cast<std::int16_t>(sg.dims[0]),
+                                     static_cast<std::int16_t>(sg.dims[1]),
+                                     static_cast<std::int16_t>(sg.dims[2])};
+  std::vector<std::int16_t> d4 = d3;
+  d4.push_back(static_cast<std::int16_t>(series.volumes()));
+  std::vector<double> m0_stored(m0.size());
+  for (std::size_t i = 0; i < m0.size(); ++i) m0_stored[i] = 0.5 * m0[i];
+  fs::remove(asl);
+  fs::remove(m0_gz);
+  const fs::path asl_nii = perf_of(asl) / "sub-01_asl.nii";
+  write_raw_nifti(asl_nii, d4, 4, 16, slope, 500.0f, bytes_of(stored));
+  write_raw_nifti(perf_of(asl) / "sub-01_m0scan.nii", d3, 64, 64, 2.0f, 0.0f, bytes_of(m0_stored));
+  ASSERT_EQ(perfq::io::read_nifti_info(asl_nii.string()).stored_type, "int16");
+  const Result r = cbf(asl_nii, root / "scaled");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto expected = perfq::io::read_nifti((root / "float" / "sub-01_cbf.nii.gz").string());
+  const auto got = perfq::io::read_nifti((root / "scaled" / "sub-01_cbf.nii.gz").string());
+  ASSERT_EQ(expected.size(), got.size());
+  EXPECT_EQ(expected.values(), got.values());
+}
+
+TEST(BadData, LabelImageWithNonIntegerLabelsIsRefused) {
+  // (Library level with the voxel named: test_nifti.cpp LabelsRejectNonIntegerNamingVoxelAndValue.)
+  const fs::path dir = scratch("labels");
+  perfq::Geometry g;
+  g.dims = {4, 4, 2};
+  perfq::Volume<float> labels(g, 1, 1.0f), map(g, 1, 50.0f);
+  labels[5] = 2.5f;
+  perfq::io::write_nifti((dir / "labels.nii.gz").string(), labels.view());
+  perfq::io::write_nifti((dir / "map.nii.gz").string(), map.view());
+  const Result s = run("stats " + (dir / "map.nii.gz").string() + " --labels " +
+                       (dir / "labels.nii.gz").string() + " -o " + (dir / "s" / "t.tsv").string());
+  expect_refused(s, dir / "s", "labels.nii.gz", "voxel (1, 1, 0) has value 2.5");
+  const Result w = run("watershed --territories " + (dir / "labels.nii.gz").string() +
+                       " --width 4 -o " + (dir / "w" / "bz.nii.gz").string());
+  expect_refused(w, dir / "w", "labels.nii.gz", "2.5");
+}
+
+}  // namespace
