@@ -85,10 +85,10 @@ TEST(Outputs, WatershedStatsAndPhantomRefuseToOverwriteWithoutTheFlag) {
   const std::string ws = "watershed --territories " + (truth / "sub-01_territories.nii.gz").string() +
                          " --width 6 -o " + (dir / "ws" / "bz.nii.gz").string();
   ASSERT_EQ(run(ws).status, 0);
-  write_text(dir / "ws" / "bz.json", "mine");
-  expect_kept(run(ws), dir / "ws" / "bz.json", "mine");
+  write_text(dir / "ws" / "bz.nii.gz", "mine");
+  expect_kept(run(ws), dir / "ws" / "bz.nii.gz", "mine");
   EXPECT_EQ(run(ws + " --overwrite").status, 0);
-  EXPECT_NE(read_text(dir / "ws" / "bz.json"), "mine");
+  EXPECT_NE(read_text(dir / "ws" / "bz.nii.gz"), "mine");
 
   const std::string st = "stats " + (truth / "sub-01_cbf.nii.gz").string() + " --labels " +
                          (truth / "sub-01_territories.nii.gz").string() + " -o " +

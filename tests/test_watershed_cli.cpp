@@ -235,7 +235,7 @@ TEST(WatershedCli, ProbabilisticTerritoriesAs4DOrList) {
   for (const std::string& source : {(dir / "prob4d.nii.gz").string(), list}) {
     const fs::path out = dir / "out" / "bz.nii.gz";
     const Result r = run("watershed --probabilities " + source + " --prob-threshold 0.3 --brain " +
-                         p.file("mask") + " -o " + out.string());
+                         p.file("mask") + " -o " + out.string() + " --overwrite");
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_EQ(perfq::io::read_nifti_mask(out.string()).values(), expected.mask.values());
     EXPECT_EQ(perfq::io::read_nifti_labels((dir / "out" / "bz_pairs.nii.gz").string()).values(),
