@@ -55,7 +55,8 @@ class EnvGuard {
 /// Bitwise equality of two float maps (NaN payloads included).
 template <class T>
 bool same_bits(const perfq::Volume<T>& a, const perfq::Volume<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+  if (a.size() != b.size()) return false;
+  return a.size() == 0 || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
 // ---- the planner ---------------------------------------------------------------------------
