@@ -180,6 +180,11 @@ EncodingMatrix encoding_matrix_from_rows(const std::vector<std::vector<double>>&
         "needs at least 2 rows (encoding cycles), found " + std::to_string(rows.size()));
   }
   const std::size_t n = rows.size();
+  if (n > 64) {
+    // Also bounds the O(N³) orthogonality check on untrusted input.
+    throw InputError(source, field,
+                     std::to_string(n) + " rows; at most 64 encoding cycles are supported");
+  }
   const std::size_t width = rows.front().size();
   for (std::size_t i = 0; i < n; ++i) {
     if (rows[i].size() != width) {

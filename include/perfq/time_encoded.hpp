@@ -80,8 +80,9 @@ PERFQ_API EncodingMatrix encoding_matrix(TimeEncodedMatrixType type, std::size_t
 /// is all +1 (the full normalised Hadamard matrix, as ExploreASL stores it): that column is
 /// dropped. The result is checked by validate_encoding_matrix.
 /// @param source, field named in errors (file and BIDS field)
-/// @throws InputError naming `source` and `field`: ragged or empty rows, a wrong number of
-/// columns, entries other than ±1, columns not orthogonal or not balanced.
+/// @throws InputError naming `source` and `field`: fewer than 2 or more than 64 rows, ragged
+/// rows, a wrong number of columns, entries other than ±1, columns not orthogonal or not
+/// balanced.
 PERFQ_API EncodingMatrix encoding_matrix_from_rows(const std::vector<std::vector<double>>& rows,
                                                    const std::string& source = {},
                                                    const std::string& field = "TimeEncodedMatrix");
