@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -224,6 +225,36 @@ TEST(TimeEncoded, DecodingRecoversKnownSubBolusImages) {
   }
   const EncodingMatrix m4 = perfq::encoding_matrix(TimeEncodedMatrixType::Hadamard, 4);
   EXPECT_THROW(perfq::decode_time_encoded(perfq::Series<float>(g, 6), m4), InvalidArgument);
+}
+
+TEST(TimeEncoded, DecodedNoiseHasVarianceFourOverN) {
+  // Independent noise of SD 1 per encoded image: ΔM_k = (2/N) Σ ± S_i has variance 4/N (a
+  // control − label pair has 2), and sub-boli are uncorrelated (orthogonal columns).
+  perfq::Geometry g;
+  g.dims = {100, 100, 2};
+  std::mt19937_64 rng(7);
+  std::normal_distribution<float> noise(0.0f, 1.0f);
+  for (std::size_t n : {4u, 8u, 12u}) {
+    SCOPED_TRACE(n);
+    const EncodingMatrix m = perfq::encoding_matrix(TimeEncodedMatrixType::Hadamard, n);
+    perfq::Series<float> s(g, n);
+    for (float& v : s.values()) v = 500.0f + noise(rng);
+    const auto d = perfq::decode_time_encoded(s, m);
+    const std::size_t voxels = g.voxel_count();
+    for (std::size_t k = 0; k < n - 1; ++k) {
+      double sum = 0, sq = 0, cross = 0;
+      for (std::size_t v = 0; v < voxels; ++v) {
+        const double x = d[k * voxels + v], y = d[((k + 1) % (n - 1)) * voxels + v];
+        sum += x;
+        sq += x * x;
+        cross += x * y;
+      }
+      const double mean = sum / voxels, var = sq / voxels - mean * mean;
+      EXPECT_NEAR(mean, 0.0, 0.06);  // the static 500 cancels (4 standard errors)
+      EXPECT_NEAR(var, 4.0 / n, 0.05 * 4.0 / n);
+      EXPECT_NEAR(cross / voxels, 0.0, 0.05 * 4.0 / n);
+    }
+  }
 }
 
 TEST(TimeEncoded, PrepareAveragesBlocksAndOrdersByDelay) {

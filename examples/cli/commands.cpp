@@ -350,7 +350,10 @@ int run_cbf(const std::vector<std::string>& raw) {
                                                      kinetic, mask_view, o.execution);
     constants = fit.constants;
     ran_on = fit.backend;
-    j["Description"] = "Cerebral blood flow and arterial transit time from multi-delay ASL";
+    j["Description"] = data.time_encoding
+                           ? "Cerebral blood flow and arterial transit time from time-encoded "
+                             "(Hadamard) PCASL, decoded into sub-bolus images"
+                           : "Cerebral blood flow and arterial transit time from multi-delay ASL";
     j["Model"] = std::string("Buxton general kinetic model, variant ") +
                  perfq::to_string(kinetic.variant);
     Json fit_record = {{"Method", "separable ATT search (flow solved exactly) + "
