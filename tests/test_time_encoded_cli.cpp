@@ -12,6 +12,7 @@
 
 #include "cli_test_util.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -231,6 +232,63 @@ TEST(TimeEncodedCli, WalshAndHadamard12PhantomsAreDecoded) {
                           truth / "sub-01_mask.nii.gz"),
               0.01);
   }
+}
+
+TEST(TimeEncodedCli, ExploreAslFormWithIncludedM0) {
+  // ExploreASL's layout: an explicit (square) matrix, one PLD and duration per volume, and the
+  // M0 inside the series (M0Type Included) in front of the encoded block.
+  perfq::PhantomOptions o;
+  o.dims = {24, 28, 20};
+  o.repeats = 1;
+  o.time_encoded = 4;
+  o.time_encoded_type = perfq::TimeEncodedMatrixType::Walsh;
+  o.delays = {0.2};
+  const perfq::Phantom p = perfq::make_phantom(o);
+  const std::size_t voxels = p.m0.size();
+  perfq::Series<float> series(p.m0.geometry(), 5);
+  std::copy(p.m0.values().begin(), p.m0.values().end(), series.data());
+  std::copy(p.asl.values().begin(), p.asl.values().end(), series.data() + voxels);
+
+  const fs::path dir = scratch("exploreasl");
+  const fs::path perf = dir / "bids" / "sub-01" / "perf";
+  fs::create_directories(perf);
+  perfq::io::write_nifti((perf / "sub-01_asl.nii.gz").string(), series.view());
+  write_text(perf / "sub-01_aslcontext.tsv", "volume_type\nm0scan\ncontrol\nlabel\nlabel\nlabel\n");
+  const auto& te = *p.time_encoding;
+  Json rows = Json::array();
+  for (std::size_t i = 0; i < 4; ++i) {
+    Json row = {1};  // the all-control column of the full matrix
+    for (std::size_t k = 0; k < 3; ++k) row.push_back(te.matrix.at(i, k));
+    rows.push_back(row);
+  }
+  Json pld = {0, 0.2}, tau = {0, 2.8};
+  for (std::size_t k = 0; k < 3; ++k) {
+    pld.push_back(te.sub_bolus_pld[k]);
+    tau.push_back(te.sub_bolus_duration[k]);
+  }
+  const Json sidecar = {{"ArterialSpinLabelingType", "PCASL"},
+                        {"MRAcquisitionType", "3D"},
+                        {"M0Type", "Included"},
+                        {"RepetitionTimePreparation", {6.0, 4.0, 4.0, 4.0, 4.0}},
+                        {"TimeEncodedMatrixType", "Walsh"},
+                        {"TimeEncodedMatrixSize", 4},
+                        {"TimeEncodedMatrix", rows},
+                        {"PostLabelingDelay", pld},
+                        {"LabelingDuration", tau}};
+  write_text(perf / "sub-01_asl.json", sidecar.dump(2));
+
+  const Result r = run("cbf " + (perf / "sub-01_asl.nii.gz").string() + " -o " +
+                       (dir / "out").string() + " --backend cpu --model whitepaper");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("TimeEncodedMatrix (given)"), std::string::npos) << r.output;
+  const auto cbf = perfq::io::read_nifti((dir / "out" / "sub-01_cbf.nii.gz").string());
+  for (std::size_t i = 0; i < voxels; ++i) {
+    if (p.brain[i]) ASSERT_NEAR(cbf[i], p.cbf[i], 0.01 * p.cbf[i]) << "voxel " << i;
+  }
+  const Json j = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+  EXPECT_EQ(j["M0Type"], "Included");
+  EXPECT_DOUBLE_EQ(j["M0RepetitionTime"].get<double>(), 6.0);
+  EXPECT_EQ(j["TimeEncoding"]["SubBolusPostLabelingDelays"].size(), 3u);
 }
 
 TEST(TimeEncodedCli, PhantomOptionsAreValidated) {
