@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
+#include <utility>
 
 PERFQ_NAMESPACE_BEGIN
 
@@ -73,6 +75,32 @@ void add_lesions(Phantom& p, const PhantomOptions& o) {
       }
     }
   }
+}
+
+/// The phantom's time encoding, options checked.
+TimeEncoding time_encoding_of(const PhantomOptions& o) {
+  if (o.pasl) throw InvalidArgument("phantom: time encoding is for PCASL, not PASL");
+  if (o.delays.size() != 1) {
+    throw InvalidArgument("phantom: a time-encoded series takes one delay (after the last "
+                          "sub-bolus), got " + std::to_string(o.delays.size()));
+  }
+  TimeEncoding te;
+  te.matrix = encoding_matrix(o.time_encoded_type, o.time_encoded);
+  te.matrix_source = std::string(to_string(o.time_encoded_type)) + " " +
+                     std::to_string(o.time_encoded) + " (generated)";
+  te.sub_bolus_duration = o.sub_bolus_durations;
+  if (te.sub_bolus_duration.empty()) {
+    // Equal sub-boli making a 2.8 s labeling train (0.4 s each for N = 8).
+    const std::size_t k = te.matrix.sub_boli();
+    te.sub_bolus_duration.assign(k, 2.8 / static_cast<double>(k));
+  }
+  if (te.sub_bolus_duration.size() != te.matrix.sub_boli()) {
+    throw InvalidArgument("phantom: " + std::to_string(te.sub_bolus_duration.size()) +
+                          " sub-bolus durations for " + std::to_string(te.matrix.sub_boli()) +
+                          " sub-boli (time encoding " + std::to_string(o.time_encoded) + ")");
+  }
+  te.sub_bolus_pld = sub_bolus_delays(te.sub_bolus_duration, o.delays.front());
+  return te;
 }
 
 }  // namespace
@@ -169,7 +197,8 @@ Phantom make_phantom(const PhantomOptions& o) {
 
   add_lesions(p, o);
 
-  // Acquisition: for each delay, `repeats` control/label pairs.
+  // Acquisition: for each delay, `repeats` control/label pairs; time-encoded, `repeats`
+  // blocks of N encoded volumes.
   AslProtocol& protocol = p.protocol;
   protocol.labeling_type = o.pasl ? LabelingType::Pasl : LabelingType::Pcasl;
   if (o.pasl) {
@@ -180,23 +209,42 @@ Phantom make_phantom(const PhantomOptions& o) {
   protocol.m0_type = M0Type::Separate;
   protocol.m0_repetition_time = 6.0;
   protocol.magnetic_field_strength = 3.0;
-  const std::size_t volumes = 2 * o.repeats * o.delays.size();
-  p.asl = Series<float>(g, volumes);
   const std::size_t n = g.voxel_count();
   const double alpha = o.pasl ? p.physiology.labeling_efficiency_pasl
                               : p.physiology.labeling_efficiency_pcasl;
   const double lambda = p.physiology.blood_brain_partition;
   const double t1b = p.physiology.t1_blood;
 
-  std::vector<std::vector<float>> delta_m(o.delays.size(), std::vector<float>(n, 0.0f));
+  // The ΔM images to synthesise: one per delay, or one per sub-bolus (labeling order), each
+  // as (time from the start of its labeling to the readout, its duration).
+  std::vector<std::pair<double, double>> timings;
+  if (o.time_encoded > 0) {
+    p.time_encoding = time_encoding_of(o);
+    p.time_encoded_type = o.time_encoded_type;
+    const TimeEncoding& te = *p.time_encoding;
+    for (std::size_t k = 0; k < te.sub_bolus_duration.size(); ++k) {
+      timings.emplace_back(te.sub_bolus_duration[k] + te.sub_bolus_pld[k],
+                           te.sub_bolus_duration[k]);
+    }
+    double total = 0.0;
+    for (double d : te.sub_bolus_duration) total += d;
+    protocol.labeling_duration = {total};
+  } else {
+    for (double d : o.delays) {
+      timings.emplace_back(o.pasl ? d : o.labeling_duration + d,
+                           o.pasl ? o.bolus_cutoff : o.labeling_duration);
+    }
+  }
+
+  std::vector<std::vector<float>> delta_m(timings.size(), std::vector<float>(n, 0.0f));
   double gm_sum = 0.0;
   std::size_t gm_count = 0;
-  for (std::size_t k = 0; k < o.delays.size(); ++k) {
+  for (std::size_t k = 0; k < timings.size(); ++k) {
     for (std::size_t i = 0; i < n; ++i) {
       if (p.cbf[i] <= 0.0f) continue;
       detail::KineticInputs<double> in{};
-      in.t = o.pasl ? o.delays[k] : o.labeling_duration + o.delays[k];
-      in.tau = o.pasl ? o.bolus_cutoff : o.labeling_duration;
+      in.t = timings[k].first;
+      in.tau = timings[k].second;
       in.att = p.att[i];
       in.f = p.cbf[i] / 6000.0;
       in.alpha = alpha;
@@ -216,6 +264,32 @@ Phantom make_phantom(const PhantomOptions& o) {
   std::mt19937_64 rng(o.seed);
   std::normal_distribution<double> noise(0.0, 1.0);
 
+  if (p.time_encoding) {
+    const EncodingMatrix& m = p.time_encoding->matrix;
+    p.asl = Series<float>(g, o.repeats * m.cycles);
+    float* out = p.asl.data();
+    for (std::size_t r = 0; r < o.repeats; ++r) {
+      for (std::size_t c = 0; c < m.cycles; ++c, out += n) {
+        bool all_control = true;
+        for (std::size_t k = 0; k < m.sub_boli(); ++k) all_control = all_control && m.at(c, k) > 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          double value = kStaticFraction * p.m0[i];
+          for (std::size_t k = 0; k < m.sub_boli(); ++k) {
+            if (m.at(c, k) < 0) value -= delta_m[k][i];
+          }
+          if (image_sigma > 0.0) value += image_sigma * noise(rng);
+          out[i] = static_cast<float>(value);
+        }
+        // The volume type of an encoded volume is not used; the all-control cycle is marked.
+        p.context.push_back(all_control ? VolumeType::Control : VolumeType::Label);
+        protocol.post_labeling_delay.push_back(o.delays.front());
+      }
+    }
+    return p;
+  }
+
+  const std::size_t volumes = 2 * o.repeats * o.delays.size();
+  p.asl = Series<float>(g, volumes);
   std::size_t v = 0;
   for (std::size_t k = 0; k < o.delays.size(); ++k) {
     for (std::size_t r = 0; r < o.repeats; ++r) {

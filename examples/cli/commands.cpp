@@ -11,6 +11,7 @@
 #include <perfq/io/nifti.hpp>
 #include <perfq/phantom.hpp>
 #include <perfq/pvc.hpp>
+#include <perfq/time_encoded.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -37,6 +38,8 @@ const char* const kCbfHelp =
     "Several delays (PLDs, or TIs for PASL): a fit of the Buxton kinetic model; writes\n"
     "<prefix>_cbf.nii.gz, _att.nii.gz (arterial transit time, s), _cbf_se.nii.gz and\n"
     "_att_se.nii.gz (standard errors).\n"
+    "Time-encoded (Hadamard) PCASL, recognised by TimeEncodedMatrixType/Size/Matrix in the\n"
+    "sidecar, is decoded into one ΔM image per sub-bolus and fitted as multi-delay data.\n"
     "Both write <prefix>_fitstatus.nii.gz (per-voxel status codes) and <prefix>_cbf.json\n"
     "(every constant and option used). Outputs appear complete or not at all, also when\n"
     "the run is interrupted (SIGINT/SIGTERM); existing outputs are kept unless --overwrite.\n"
@@ -96,6 +99,12 @@ const char* const kPhantomHelp =
     "  --pasl             PASL with QUIPSS II (TI1 0.8 s) instead of PCASL (τ 1.8 s)\n"
     "  --repeats N        control/label pairs per delay (default 4)\n"
     "  --lesions N        add N white-matter lesions (truth: _label-lesion_mask)\n"
+    "  --time-encoded N   time-encoded PCASL with an N-cycle matrix (4, 8 or 12): --repeats\n"
+    "                     blocks of N encoded volumes; --delays is then the one delay after\n"
+    "                     the last sub-bolus (default 0.2)\n"
+    "  --matrix-type T    hadamard (natural order; default) or walsh (sequency order, 4 or 8)\n"
+    "  --sub-bolus-durations LIST  N-1 comma-separated durations, s, labeling order\n"
+    "                     (default: equal, 2.8 s in all)\n"
     "  --subject LABEL    subject label (default 01)\n";
 
 namespace {
@@ -248,8 +257,12 @@ int run_cbf(const std::vector<std::string>& raw) {
   if (o.alpha) physiology.labeling_efficiency = *o.alpha;
   if (o.bs_pulse) physiology.background_suppression_pulse_efficiency = *o.bs_pulse;
 
+  // A time-encoded series is decoded into sub-bolus ΔM images, each with its own τ and PLD.
   const perfq::PreparedAsl prepared =
-      perfq::prepare_asl(data.asl, data.context, protocol, o.averaging, data.asl_path);
+      data.time_encoding
+          ? perfq::prepare_time_encoded(data.asl, data.context, protocol, *data.time_encoding,
+                                        o.averaging, data.asl_path)
+          : perfq::prepare_asl(data.asl, data.context, protocol, o.averaging, data.asl_path);
   const std::size_t delays = prepared.delta_m.volumes();
 
   // M0: an explicit value, else what M0Type says.
@@ -353,7 +366,10 @@ int run_cbf(const std::vector<std::string>& raw) {
                                                      kinetic, mask_view, o.execution);
     constants = fit.constants;
     ran_on = fit.backend;
-    j["Description"] = "Cerebral blood flow and arterial transit time from multi-delay ASL";
+    j["Description"] = data.time_encoding
+                           ? "Cerebral blood flow and arterial transit time from time-encoded "
+                             "(Hadamard) PCASL, decoded into sub-bolus images"
+                           : "Cerebral blood flow and arterial transit time from multi-delay ASL";
     j["Model"] = std::string("Buxton general kinetic model, variant ") +
                  perfq::to_string(kinetic.variant);
     Json fit_record = {{"Method", "separable ATT search (flow solved exactly) + "
@@ -412,6 +428,26 @@ int run_cbf(const std::vector<std::string>& raw) {
   } else {
     j["LabelingDuration"] = prepared.labeling_duration;
   }
+  if (data.time_encoding) {
+    const perfq::TimeEncoding& te = *data.time_encoding;
+    Json rows = Json::array();
+    for (std::size_t c = 0; c < te.matrix.cycles; ++c) {
+      Json row = Json::array();
+      for (std::size_t k = 0; k < te.matrix.sub_boli(); ++k) row.push_back(te.matrix.at(c, k));
+      rows.push_back(row);
+    }
+    j["TimeEncoding"] = {
+        {"MatrixSource", te.matrix_source},
+        {"TimeEncodedMatrixSize", te.matrix.cycles},
+        {"TimeEncodedMatrix", rows},
+        {"MatrixConvention", "rows: encoding cycles in acquisition order; columns: sub-boli in "
+                             "labeling order; +1 control, -1 label"},
+        {"Decoding", "dM_k = (2/N) sum_i E[i][k] S_i (control - label); blocks of N encoded "
+                     "volumes decoded, then averaged per sub-bolus"},
+        {"SubBolusDurations", te.sub_bolus_duration},
+        {"SubBolusPostLabelingDelays", te.sub_bolus_pld},
+        {"Blocks", prepared.repeats.front() + prepared.rejected.front()}};
+  }
   j["MRAcquisitionType"] = protocol.readout == perfq::Readout::TwoD ? "2D" : "3D";
   if (protocol.readout == perfq::Readout::TwoD) j["SliceTiming"] = protocol.slice_timing;
   j["MagneticFieldStrength"] = protocol.magnetic_field_strength;
@@ -455,7 +491,9 @@ int run_cbf(const std::vector<std::string>& raw) {
   const auto written = outputs.commit();
 
   std::cout << "perfq cbf: " << data.asl_path << " (" << perfq::to_string(protocol.labeling_type)
-            << ", " << delays << (delays == 1 ? " delay" : " delays") << ") on "
+            << ", " << delays << (delays == 1 ? " delay" : " delays")
+            << (data.time_encoding ? ", time-encoded " + data.time_encoding->matrix_source : "")
+            << ") on "
             << perfq::to_string(ran_on) << ": " << summary.str() << "\n";
   for (const auto& note : prepared.notes) std::cout << "  note: " << note << "\n";
   for (const auto& path : written) std::cout << "  wrote " << path << "\n";
@@ -468,7 +506,8 @@ int run_phantom(const std::vector<std::string>& raw) {
     return 0;
   }
   const Args args(raw,
-                  {"--output", "--seed", "--snr", "--delays", "--repeats", "--subject", "--lesions"},
+                  {"--output", "--seed", "--snr", "--delays", "--repeats", "--subject", "--lesions",
+                   "--time-encoded", "--matrix-type", "--sub-bolus-durations"},
                   {"--pasl", "--overwrite"}, {{"-o", "--output"}});
   if (!args.positional().empty()) throw UsageError{"unexpected argument '" + args.positional()[0] + "'"};
   const auto out = args.text("--output");
@@ -490,6 +529,43 @@ int run_phantom(const std::vector<std::string>& raw) {
     std::stringstream in(*list);
     std::string item;
     while (std::getline(in, item, ',')) o.delays.push_back(Args::parse_number(item, "--delays"));
+  }
+  auto number_list = [&](const std::string& text, const char* option) {
+    std::vector<double> values;
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ',')) values.push_back(Args::parse_number(item, option));
+    return values;
+  };
+  if (auto n = args.integer("--time-encoded")) {
+    if (*n != 4 && *n != 8 && *n != 12) throw UsageError{"--time-encoded: expected 4, 8 or 12"};
+    if (o.pasl) throw UsageError{"--time-encoded is for PCASL: drop --pasl"};
+    o.time_encoded = static_cast<std::size_t>(*n);
+    if (!args.text("--delays")) o.delays = {0.2};
+    if (auto t = args.text("--matrix-type")) {
+      try {
+        o.time_encoded_type = perfq::parse_time_encoded_matrix_type(*t);
+      } catch (const perfq::InvalidArgument& e) {
+        throw UsageError{std::string("--matrix-type: ") + e.what()};
+      }
+      if (o.time_encoded_type == perfq::TimeEncodedMatrixType::Walsh && *n == 12) {
+        throw UsageError{"--matrix-type walsh: sizes 4 and 8 only"};
+      }
+    }
+    if (auto list = args.text("--sub-bolus-durations")) {
+      o.sub_bolus_durations = number_list(*list, "--sub-bolus-durations");
+      if (o.sub_bolus_durations.size() != o.time_encoded - 1) {
+        throw UsageError{"--sub-bolus-durations: expected " + std::to_string(o.time_encoded - 1) +
+                         " values (one per sub-bolus), got " +
+                         std::to_string(o.sub_bolus_durations.size())};
+      }
+    }
+    if (o.delays.size() != 1) {
+      throw UsageError{"--delays: a time-encoded series takes one delay (after the last "
+                       "sub-bolus)"};
+    }
+  } else if (args.text("--matrix-type") || args.text("--sub-bolus-durations")) {
+    throw UsageError{"--matrix-type and --sub-bolus-durations need --time-encoded"};
   }
   if (auto l = args.integer("--lesions")) {
     if (*l < 0 || *l > 1000) throw UsageError{"--lesions: expected 0 to 1000"};

@@ -19,9 +19,11 @@
 #include <perfq/asl_series.hpp>
 #include <perfq/image.hpp>
 #include <perfq/protocol.hpp>
+#include <perfq/time_encoded.hpp>
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 PERFQ_NAMESPACE_BEGIN
@@ -37,10 +39,11 @@ constexpr double kPhantomBorderZoneMm = 8.0;
 struct PhantomOptions {
   std::uint64_t seed = 1;      ///< noise seed
   /// Signal-to-noise ratio of one control−label pair in grey matter: mean grey-matter ΔM
-  /// (at the first delay) divided by the standard deviation of a pair's ΔM noise.
-  /// 0 = noise-free.
+  /// (at the first delay; time-encoded: of the first-labelled sub-bolus) divided by the
+  /// standard deviation of a pair's ΔM noise (each image has that SD over √2). 0 = noise-free.
   double snr = 0.0;
   /// PCASL: post-labeling delays; PASL: inversion times (s). Each delay gets `repeats` pairs.
+  /// Time-encoded: exactly one value, the delay after the last sub-bolus.
   std::vector<double> delays{1.8};
   bool pasl = false;             ///< PASL (QUIPSS II) instead of PCASL
   double labeling_duration = 1.8;  ///< PCASL τ (s)
@@ -53,6 +56,15 @@ struct PhantomOptions {
   /// and the signals are unchanged. Drawn from their own random stream (seeded by `seed`),
   /// so the noise does not depend on this number.
   std::size_t lesions = 0;
+  /// Time-encoded PCASL (time_encoded.hpp): the encoding matrix size N (4, 8 or 12; 0 = off).
+  /// The series then holds `repeats` blocks of N encoded volumes; cycle i of a block is the
+  /// control signal minus the ΔM of every sub-bolus labelled in that cycle, each sub-bolus's
+  /// ΔM computed on its own from the kinetic model with its duration and effective PLD.
+  std::size_t time_encoded = 0;
+  TimeEncodedMatrixType time_encoded_type = TimeEncodedMatrixType::Hadamard;
+  /// Sub-bolus durations τ_k (s) in labeling order, N − 1 values; empty: N − 1 equal sub-boli
+  /// making a 2.8 s labeling train (0.4 s each for N = 8).
+  std::vector<double> sub_bolus_durations;
 };
 
 /// @brief The phantom: acquisition, data and ground truth.
@@ -71,11 +83,15 @@ struct Phantom {
   Mask ventricles;                  ///< the lateral ventricles (CSF inside the white matter)
   Mask border_zone;                 ///< designed border zones: border_distance ≤ 8 mm (brain)
   Mask lesions;                     ///< white-matter lesions (empty unless requested)
+  /// Time-encoded phantoms: the encoding (matrix, sub-bolus durations and PLDs) and its type.
+  std::optional<TimeEncoding> time_encoding;
+  TimeEncodedMatrixType time_encoded_type = TimeEncodedMatrixType::Hadamard;
 };
 
 /// @brief Builds the phantom.
 /// @throws InvalidArgument for an empty delay list, non-positive times, a grid smaller than
-/// 16 voxels along any axis, or a negative SNR.
+/// 16 voxels along any axis, or a negative SNR; time-encoded: PASL, more than one delay, an
+/// unsupported matrix size or a number of sub-bolus durations other than N − 1.
 PERFQ_API Phantom make_phantom(const PhantomOptions& options = {});
 
 PERFQ_NAMESPACE_END

@@ -19,9 +19,19 @@
 // - M0Type Separate requires `<prefix>_m0scan.nii[.gz]` (3D, on the ASL grid) and its
 //   `_m0scan.json` (BIDS requires it; without it the M0 repetition time would be guessed).
 // - MagneticFieldStrength absent: the AslProtocol default (3 T).
+// - Time-encoded PCASL (ExploreASL's fields): a series is time-encoded when the sidecar has
+//   TimeEncodedMatrixType, TimeEncodedMatrixSize or TimeEncodedMatrix. The matrix is the given
+//   TimeEncodedMatrix (N x N-1, or N x N with an all +1 first column), else generated from
+//   TimeEncodedMatrixType (required then) and TimeEncodedMatrixSize (4, 8 or 12). Timing:
+//   LabelingDuration with one value per sub-bolus (labeling order) or one per volume;
+//   PostLabelingDelay one value (the delay after the last sub-bolus) or one per volume. In the
+//   per-volume form (ExploreASL's) sub-bolus k takes the value of the (k+1)-th encoded volume
+//   of each block, which must agree between blocks. Encoded volumes are the aslcontext's
+//   control and label rows, in order (their type is not used). See time_encoded.hpp.
 #include <perfq/errors.hpp>
 #include <perfq/io/bids.hpp>
 #include <perfq/io/nifti.hpp>
+#include <perfq/time_encoded.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -376,9 +386,186 @@ void write_json(const fs::path& path, const json& value) {
   write_text_atomic(path.string(), value.dump(2) + "\n");
 }
 
+/// Rows of a JSON array of arrays of numbers (TimeEncodedMatrix).
+std::vector<std::vector<double>> matrix_rows(const json& v, const Fields& f, const char* key) {
+  if (!v.is_array() || v.empty()) {
+    f.fail(key, "expected an array of rows (arrays of +1/-1), found " + describe(v));
+  }
+  std::vector<std::vector<double>> rows;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const json& row = v[i];
+    if (!row.is_array()) {
+      f.fail(key, "row " + std::to_string(i) + " is not an array: " + describe(row));
+    }
+    rows.emplace_back();
+    for (std::size_t j = 0; j < row.size(); ++j) {
+      if (!row[j].is_number()) {
+        f.fail(key, "row " + std::to_string(i) + ", column " + std::to_string(j) +
+                        " is not a number: " + describe(row[j]));
+      }
+      rows.back().push_back(row[j].get<double>());
+    }
+  }
+  return rows;
+}
+
+/// Time-encoding fields of a parsed sidecar (see the notes at the top of this file).
+std::optional<TimeEncoding> time_encoding_from(const json& root, const Fields& f,
+                                               const std::vector<VolumeType>& context,
+                                               const std::string& source) {
+  const char* kType = "TimeEncodedMatrixType";
+  const char* kSize = "TimeEncodedMatrixSize";
+  const char* kMatrix = "TimeEncodedMatrix";
+  if (!f.has(kType) && !f.has(kSize) && !f.has(kMatrix)) return std::nullopt;
+
+  const auto labeling = f.string("ArterialSpinLabelingType");
+  if (labeling && lower(*labeling) == "pasl") {
+    f.fail("ArterialSpinLabelingType", "time encoding (" + std::string(kSize) +
+                                           ") is supported for PCASL and CASL, not PASL");
+  }
+  std::optional<std::size_t> size;
+  if (const auto n = f.number(kSize)) {
+    if (*n != std::floor(*n) || *n < 2 || *n > 64) {
+      f.fail(kSize, "expected a whole number of encoding cycles (4, 8 or 12), found " +
+                        format_number(*n));
+    }
+    size = static_cast<std::size_t>(*n);
+  }
+  std::optional<TimeEncodedMatrixType> type;
+  if (const auto t = f.string(kType)) {
+    try {
+      type = parse_time_encoded_matrix_type(*t);
+    } catch (const InvalidArgument&) {
+      f.fail(kType, "unknown value '" + *t + "' (expected Hadamard, Natural or Walsh)");
+    }
+  }
+
+  TimeEncoding e;
+  if (f.has(kMatrix)) {
+    e.matrix =
+        encoding_matrix_from_rows(matrix_rows(root.at(kMatrix), f, kMatrix), source, kMatrix);
+    e.matrix_source = std::string(kMatrix) + " (given)";
+    if (size && *size != e.matrix.cycles) {
+      f.fail(kSize, "is " + std::to_string(*size) + " but TimeEncodedMatrix has " +
+                        std::to_string(e.matrix.cycles) + " rows");
+    }
+    if (type && (e.matrix.cycles == 4 || e.matrix.cycles == 8 ||
+                 (e.matrix.cycles == 12 && *type == TimeEncodedMatrixType::Hadamard))) {
+      if (encoding_matrix(*type, e.matrix.cycles).entries != e.matrix.entries) {
+        e.matrix_source += std::string(", differs from the generated ") + to_string(*type) + " " +
+                           std::to_string(e.matrix.cycles) + "; the given matrix is used";
+      }
+    }
+  } else {
+    if (!size) f.fail(kSize, "required for a time-encoded series without TimeEncodedMatrix");
+    if (!type) f.fail(kType, "required for a time-encoded series without TimeEncodedMatrix");
+    try {
+      e.matrix = encoding_matrix(*type, *size);
+    } catch (const InvalidArgument& error) {
+      std::string message = error.what();
+      const std::string prefix = std::string(kSize) + ": ";
+      if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
+      f.fail(kSize, message);
+    }
+    e.matrix_source = std::string(to_string(*type)) + " " + std::to_string(*size) + " (generated)";
+  }
+  const std::size_t n = e.matrix.cycles, k = e.matrix.sub_boli();
+
+  // Encoded volumes and their blocks (for the per-volume timing form).
+  std::vector<std::size_t> encoded;
+  for (std::size_t v = 0; v < context.size(); ++v) {
+    if (context[v] == VolumeType::Control || context[v] == VolumeType::Label) encoded.push_back(v);
+  }
+  const std::size_t volumes = context.size();
+  auto per_sub_bolus = [&](const std::vector<double>& values, const char* key) {
+    // Per-volume form: sub-bolus j takes the value of the (j+1)-th encoded volume per block.
+    if (encoded.empty() || encoded.size() % n != 0) {
+      f.fail(key, "one value per volume needs whole blocks of " + std::to_string(n) +
+                      " encoded volumes; the aslcontext lists " + std::to_string(encoded.size()));
+    }
+    std::vector<double> out(k);
+    for (std::size_t j = 0; j < k; ++j) {
+      out[j] = values[encoded[j + 1]];
+      for (std::size_t b = 1; b < encoded.size() / n; ++b) {
+        const double other = values[encoded[b * n + j + 1]];
+        if (std::abs(other - out[j]) > 1e-6) {
+          f.fail(key, "sub-bolus " + std::to_string(j) + " has " + format_number(out[j]) +
+                          " s in the first block but " + format_number(other) + " s in block " +
+                          std::to_string(b) + "; the blocks must repeat the same timing");
+        }
+      }
+      if (!(out[j] > 0.0)) {
+        f.fail(key, "sub-bolus " + std::to_string(j) + " (volume " +
+                        std::to_string(encoded[j + 1]) + ") has " + format_number(out[j]) +
+                        " s; expected > 0");
+      }
+    }
+    return out;
+  };
+
+  const auto durations = f.times("LabelingDuration");
+  if (!durations) f.fail("LabelingDuration", "required for a time-encoded series, not found");
+  std::vector<double> tau;
+  if (durations->size() == k) {
+    tau = *durations;
+  } else if (durations->size() == volumes) {
+    tau = per_sub_bolus(*durations, "LabelingDuration");
+  } else {
+    f.fail("LabelingDuration",
+           "has " + std::to_string(durations->size()) + " values; a time-encoded series with " +
+               std::to_string(n) + " encoding cycles needs one duration per sub-bolus (" +
+               std::to_string(k) + ") or one per volume (" + std::to_string(volumes) + ")");
+  }
+  const auto delays = f.times("PostLabelingDelay");
+  if (!delays) f.fail("PostLabelingDelay", "required, not found");
+  if (delays->size() == 1) {
+    TimeEncoding out = make_time_encoding(std::move(e.matrix), tau, delays->front(), source);
+    out.matrix_source = e.matrix_source;
+    return out;
+  }
+  if (delays->size() != volumes) {
+    f.fail("PostLabelingDelay",
+           "has " + std::to_string(delays->size()) +
+               " values; a time-encoded series takes one (the delay after the last sub-bolus) "
+               "or one per volume (" + std::to_string(volumes) + ")");
+  }
+  for (std::size_t j = 0; j < k; ++j) {
+    if (!(tau[j] > 0.0)) {
+      f.fail("LabelingDuration", "sub-bolus " + std::to_string(j) + " has a duration of " +
+                                     format_number(tau[j]) + " s; expected > 0");
+    }
+  }
+  e.sub_bolus_duration = tau;
+  e.sub_bolus_pld = per_sub_bolus(*delays, "PostLabelingDelay");
+  return e;
+}
+
+json parse_json_object(const std::string& text, const std::string& source) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::exception& e) {
+    std::string message = e.what();
+    const auto bracket = message.find("] ");
+    if (bracket != std::string::npos) message = message.substr(bracket + 2);
+    throw InputError(source, "", "invalid JSON: " + message);
+  }
+  if (!root.is_object()) {
+    throw InputError(source, "", "expected a JSON object, found " + describe(root));
+  }
+  return root;
+}
+
 }  // namespace
 
 // ---- public API -----------------------------------------------------------------------------
+
+std::optional<TimeEncoding> parse_time_encoding(const std::string& json_text,
+                                                const std::vector<VolumeType>& context,
+                                                const std::string& source) {
+  const json root = parse_json_object(json_text, source);
+  return time_encoding_from(root, Fields(root, source), context, source);
+}
 
 AslProtocol parse_asl_sidecar(const std::string& json_text, const std::string& source) {
   return parse_sidecar(json_text, source, nullptr);
@@ -459,9 +646,30 @@ AslDataset read_asl_bids(const std::string& asl_path) {
   if (!fs::is_regular_file(asl, missing)) throw InputError(asl_path, "", "file not found");
   // Metadata first: it is cheap and most errors are there.
   SidecarExtras extras;
-  d.protocol =
-      parse_sidecar(read_text_file(d.sidecar_path, "ASL sidecar (.json)"), d.sidecar_path, &extras);
+  const std::string sidecar_text = read_text_file(d.sidecar_path, "ASL sidecar (.json)");
+  d.protocol = parse_sidecar(sidecar_text, d.sidecar_path, &extras);
   d.context = parse_aslcontext(read_text_file(d.context_path, "aslcontext (.tsv)"), d.context_path);
+  d.time_encoding = parse_time_encoding(sidecar_text, d.context, d.sidecar_path);
+  if (d.time_encoding) {
+    const std::size_t n = d.time_encoding->matrix.cycles;
+    const std::size_t encoded = static_cast<std::size_t>(
+        std::count_if(d.context.begin(), d.context.end(), [](VolumeType t) {
+          return t == VolumeType::Control || t == VolumeType::Label;
+        }));
+    if (encoded == 0 || encoded % n != 0) {
+      throw InputError(d.context_path, "volume_type",
+                       std::to_string(encoded) +
+                           " encoded (control/label) rows is not a positive multiple of "
+                           "TimeEncodedMatrixSize (" + std::to_string(n) + ", " +
+                           d.sidecar_path + ")");
+    }
+    // The protocol describes each encoded volume: the whole labeling train, then the delay
+    // after the last sub-bolus. Sub-bolus timing is in d.time_encoding.
+    double total = 0.0;
+    for (double t : d.time_encoding->sub_bolus_duration) total += t;
+    d.protocol.labeling_duration = {total};
+    d.protocol.post_labeling_delay = {d.time_encoding->sub_bolus_pld.back()};
+  }
 
   d.asl = read_nifti(asl_path);
   const std::size_t volumes = d.asl.volumes();
@@ -616,7 +824,16 @@ std::string write_phantom_bids(const Phantom& phantom, const std::string& root,
                   // Labeling plus delay plus a readout of about a second, to 0.1 s.
                   {"RepetitionTimePreparation", std::ceil((longest + 1.0) * 10.0) / 10.0},
                   {"TotalAcquiredPairs", pairs}};
-  if (pasl) {
+  if (phantom.time_encoding) {
+    // ExploreASL's time-encoded fields; the form with one duration per sub-bolus and the
+    // delay after the last one (see parse_time_encoding).
+    const TimeEncoding& te = *phantom.time_encoding;
+    sidecar["PostLabelingDelay"] = te.sub_bolus_pld.back();
+    sidecar["LabelingDuration"] = te.sub_bolus_duration;
+    sidecar["TimeEncodedMatrixType"] = to_string(phantom.time_encoded_type);
+    sidecar["TimeEncodedMatrixSize"] = te.matrix.cycles;
+    sidecar.erase("TotalAcquiredPairs");
+  } else if (pasl) {
     sidecar["BolusCutOffFlag"] = p.bolus_cutoff_delay.has_value();
     if (p.bolus_cutoff_delay) {
       sidecar["BolusCutOffDelayTime"] = *p.bolus_cutoff_delay;

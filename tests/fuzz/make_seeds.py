@@ -63,6 +63,15 @@ SIDECARS = {
         "LabelingDuration": [0, 1.8, 1.8, 1.8, 1.8, 1.8, 1.8],
         "RepetitionTimePreparation": [6, 4.1, 4.1, 4.1, 4.1, 4.1, 4.1],
         "BackgroundSuppression": False},
+    "pcasl_time_encoded_h8.json": {
+        "ArterialSpinLabelingType": "PCASL", "MRAcquisitionType": "3D", "M0Type": "Separate",
+        "TimeEncodedMatrixType": "Hadamard", "TimeEncodedMatrixSize": 8,
+        "LabelingDuration": [0.5, 0.45, 0.4, 0.35, 0.3, 0.3, 0.3], "PostLabelingDelay": 0.2},
+    "pcasl_time_encoded_walsh4_per_volume.json": {
+        "ArterialSpinLabelingType": "PCASL", "M0Type": "Included",
+        "TimeEncodedMatrixType": "Walsh", "TimeEncodedMatrixSize": 4,
+        "TimeEncodedMatrix": [[1, 1, 1, 1], [1, 1, -1, -1], [1, -1, -1, 1], [1, -1, 1, -1]],
+        "PostLabelingDelay": [0, 0.2, 1.1, 0.7, 0.2], "LabelingDuration": [0, 1.2, 0.4, 0.5, 0.3]},
     "casl.json": {
         "ArterialSpinLabelingType": "CASL", "LabelingDuration": 2.0, "PostLabelingDelay": 1.5,
         "M0Type": "separate", "MRAcquisitionType": "3d", "LabelingEfficiency": 0.68},

@@ -8,6 +8,7 @@
 #include <perfq/image.hpp>
 #include <perfq/phantom.hpp>
 #include <perfq/protocol.hpp>
+#include <perfq/time_encoded.hpp>
 
 #include <optional>
 #include <string>
@@ -32,6 +33,35 @@ PERFQ_IO_API AslProtocol parse_asl_sidecar(const std::string& json_text,
 PERFQ_IO_API std::vector<VolumeType> parse_aslcontext(const std::string& tsv_text,
                                                       const std::string& source = {});
 
+/// @brief Reads the time-encoding fields of an ASL sidecar (ExploreASL's convention).
+///
+/// A series is time-encoded when the sidecar has any of `TimeEncodedMatrixType`,
+/// `TimeEncodedMatrixSize` or `TimeEncodedMatrix`. What perfq supports:
+/// - **matrix**: `TimeEncodedMatrix` when given — N rows (encoding cycles, in acquisition order)
+///   of N − 1 entries (sub-boli, labeling order), or of N entries whose first column is all +1
+///   (dropped); +1 control, −1 label (time_encoded.hpp) — checked for ±1 entries, balanced and
+///   orthogonal columns. Otherwise generated from `TimeEncodedMatrixType` ("Hadamard"/"Natural"
+///   or "Walsh", required then) and `TimeEncodedMatrixSize` (4 or 8; 12 for Hadamard). When
+///   both are given the explicit matrix wins (the difference is noted in `matrix_source`); a
+///   size that contradicts the matrix is an error.
+/// - **timing**, either form: `LabelingDuration` with one value per sub-bolus (N − 1, labeling
+///   order) and `PostLabelingDelay` one value, the delay after the last sub-bolus (each
+///   sub-bolus's PLD is computed: sub_bolus_delays); or (ExploreASL's form) one value per
+///   volume in either field, where sub-bolus k takes the value of the (k+1)-th encoded volume
+///   of every block (blocks must agree; the first volume of a block carries no sub-bolus).
+/// - **volumes**: the aslcontext's `control` and `label` rows are the encoded volumes, in order,
+///   whatever their type; blocks of N consecutive encoded volumes are decoded together.
+///   `m0scan` and `noRF` rows may be mixed in; `deltam` and `cbf` rows are refused when the
+///   series is prepared (prepare_time_encoded).
+/// @param context the series' volume types (for the per-volume timing form)
+/// @return the encoding, or nothing when the sidecar is not time-encoded
+/// @throws InputError naming `source` and the field: an unsupported size (e.g. 5), an unknown
+/// type, a non-Hadamard or malformed matrix, a size that contradicts the matrix, a number of
+/// durations or delays that fits neither form, PASL, non-positive times.
+PERFQ_IO_API std::optional<TimeEncoding> parse_time_encoding(
+    const std::string& json_text, const std::vector<VolumeType>& context,
+    const std::string& source = {});
+
 /// @brief One ASL series with everything next to it.
 struct AslDataset {
   std::string asl_path;      ///< the `*_asl.nii[.gz]` file
@@ -43,13 +73,19 @@ struct AslDataset {
   std::vector<VolumeType> context;
   AslProtocol protocol;      ///< M0 repetition time taken from the m0scan sidecar if separate
   std::optional<Volume<float>> m0;  ///< the separate M0 image (3D), when M0Type is Separate
+  /// Time-encoded series (parse_time_encoding): the encoding, whose sub-bolus timing is the
+  /// one to use; `protocol` then holds the whole labeling train (the sum of the sub-bolus
+  /// durations) and the delay after the last sub-bolus. Quantify through prepare_time_encoded,
+  /// not prepare_asl (which would pair the encoded volumes as control/label).
+  std::optional<TimeEncoding> time_encoding;
 };
 
 /// @brief Reads and validates an ASL-BIDS series given the path of its `*_asl.nii[.gz]`.
 /// @throws InputError naming the file and field on anything missing or contradictory: a
 /// timing list whose length is not the number of volumes, no LabelingDuration for PCASL,
 /// aslcontext rows ≠ volumes, a missing m0scan for M0Type Separate, ASL and M0 on
-/// different grids, a 4D M0, NaN-only or unreadable images.
+/// different grids, a 4D M0, NaN-only or unreadable images; for time-encoded series every
+/// refusal of parse_time_encoding, and an encoded volume count that is not a multiple of N.
 PERFQ_IO_API AslDataset read_asl_bids(const std::string& asl_path);
 
 /// @brief Writes a phantom as an ASL-BIDS dataset under `root`: `dataset_description.json`,
