@@ -211,6 +211,8 @@ static void test_multi_delay_on_phantom(void) {
       CHECK(perfq_kinetic_fit_map(fit, PERFQ_KINETIC_CBF_SE) != NULL);
       CHECK(perfq_kinetic_fit_map(fit, PERFQ_KINETIC_ABV) == NULL); /* no arterial component */
       CHECK(perfq_kinetic_fit_iterations(fit) != NULL);
+      CHECK(perfq_kinetic_fit_map(fit, (perfq_kinetic_map)-1) == NULL);
+      CHECK(strstr(perfq_last_error(), "which") != NULL);
       for (i = 0; i < n; ++i) {
         if (!brain[i]) {
           if (status[i] != PERFQ_VOXEL_OUTSIDE_MASK) ++unmasked;
@@ -351,6 +353,8 @@ static void test_region_stats(void) {
                 PERFQ_ERROR_INVALID_ARGUMENT, "row");
     CHECK_FAILS(perfq_region_table_percentile(table, 0, 2, &v), PERFQ_ERROR_INVALID_ARGUMENT,
                 "k");
+    CHECK_FAILS(perfq_region_table_stat(table, 0, (perfq_stat)99, &v),
+                PERFQ_ERROR_INVALID_ARGUMENT, "which");
   }
   perfq_region_table_destroy(table);
   table = NULL;

@@ -43,6 +43,15 @@
 extern "C" {
 #endif
 
+/* Every int is a valid value of these enums in C++ as in C (C++ code must not see an
+ * out-of-range value, e.g. from a foreign caller, as undefined behaviour: each function
+ * checks and rejects such values instead). */
+#ifdef __cplusplus
+#define PERFQ_C_ENUM_BASE : int
+#else
+#define PERFQ_C_ENUM_BASE
+#endif
+
 /** @brief Version of this C interface. It grows by one with every incompatible change of a
  * signature, an enum value or a documented behaviour; additions keep it. */
 #define PERFQ_C_API_VERSION 1
@@ -50,7 +59,7 @@ extern "C" {
 /* ---- status, errors and version ------------------------------------------------------- */
 
 /** @brief Outcome of a call. */
-typedef enum perfq_status {
+typedef enum perfq_status PERFQ_C_ENUM_BASE {
   PERFQ_OK = 0,                     /**< success */
   PERFQ_ERROR_INVALID_ARGUMENT = 1, /**< misuse: NULL pointer, bad size, option out of range */
   PERFQ_ERROR_INPUT = 2,            /**< bad input data or metadata (an inconsistent protocol) */
@@ -102,7 +111,7 @@ PERFQ_API int perfq_cuda_available(void);
 /* ---- acquisition protocol (protocol.hpp) ---------------------------------------------- */
 
 /** @brief Labeling scheme (BIDS ArterialSpinLabelingType). */
-typedef enum perfq_labeling_type {
+typedef enum perfq_labeling_type PERFQ_C_ENUM_BASE {
   PERFQ_LABELING_PCASL = 0,
   PERFQ_LABELING_PASL = 1,
   PERFQ_LABELING_CASL = 2
@@ -208,7 +217,7 @@ typedef struct perfq_constants {
 /* ---- from an acquired series to ΔM (asl_series.hpp) ----------------------------------- */
 
 /** @brief What a volume of an ASL series holds (BIDS aslcontext volume_type). */
-typedef enum perfq_volume_type {
+typedef enum perfq_volume_type PERFQ_C_ENUM_BASE {
   PERFQ_VOLUME_CONTROL = 0,
   PERFQ_VOLUME_LABEL = 1,
   PERFQ_VOLUME_M0SCAN = 2,
@@ -252,7 +261,7 @@ PERFQ_API const float* perfq_prepared_m0(const perfq_prepared* prepared);
 
 /** @brief Per-voxel outcome in status maps (perfq::VoxelStatus). Values are 0 in the maps for
  * codes 1–4; codes 5–7 flag multi-delay fits whose values are kept. */
-typedef enum perfq_voxel_status {
+typedef enum perfq_voxel_status PERFQ_C_ENUM_BASE {
   PERFQ_VOXEL_OK = 0,
   PERFQ_VOXEL_OUTSIDE_MASK = 1,
   PERFQ_VOXEL_M0_NOT_POSITIVE = 2,
@@ -347,7 +356,7 @@ PERFQ_API perfq_status perfq_kinetic_options_set_weights(perfq_kinetic_options* 
                                                          const double* weights, size_t count);
 
 /** @brief The float maps of a multi-delay fit. */
-typedef enum perfq_kinetic_map {
+typedef enum perfq_kinetic_map PERFQ_C_ENUM_BASE {
   PERFQ_KINETIC_CBF = 0,          /**< ml/100 g/min */
   PERFQ_KINETIC_ATT = 1,          /**< arterial transit time, s */
   PERFQ_KINETIC_CBF_SE = 2,       /**< standard error of CBF, ml/100 g/min */
@@ -431,7 +440,7 @@ typedef struct perfq_region_table perfq_region_table;
 
 /** @brief The statistics of one region (definitions in stats.hpp: sample SD, numpy's linear
  * percentiles, non-finite values left out and counted). */
-typedef enum perfq_stat {
+typedef enum perfq_stat PERFQ_C_ENUM_BASE {
   PERFQ_STAT_LABEL = 0,      /**< the region's label */
   PERFQ_STAT_VOXELS = 1,     /**< voxels of the region (inside the mask) */
   PERFQ_STAT_COUNT = 2,      /**< voxels with a finite value: the sample */
@@ -514,7 +523,7 @@ PERFQ_API perfq_status perfq_phantom_options_set_lesions(perfq_phantom_options* 
 typedef struct perfq_phantom perfq_phantom;
 
 /** @brief The float images of a phantom. */
-typedef enum perfq_phantom_map {
+typedef enum perfq_phantom_map PERFQ_C_ENUM_BASE {
   PERFQ_PHANTOM_M0 = 0,              /**< fully relaxed M0 (separate scan) */
   PERFQ_PHANTOM_CBF = 1,             /**< true CBF, ml/100 g/min */
   PERFQ_PHANTOM_ATT = 2,             /**< true ATT, s */
@@ -522,7 +531,7 @@ typedef enum perfq_phantom_map {
 } perfq_phantom_map;
 
 /** @brief The uint8 images of a phantom. */
-typedef enum perfq_phantom_mask {
+typedef enum perfq_phantom_mask PERFQ_C_ENUM_BASE {
   PERFQ_PHANTOM_TISSUE = 0,      /**< 0 background, 1 CSF, 2 grey matter, 3 white matter */
   PERFQ_PHANTOM_BRAIN = 1,       /**< grey or white matter */
   PERFQ_PHANTOM_BORDER_ZONE = 2, /**< designed border zones */
