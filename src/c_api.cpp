@@ -138,8 +138,7 @@ void require_positive(double value, const char* what) {
 
 void require_finite(double value, const char* what) {
   if (!std::isfinite(value)) {
-    throw perfq::InvalidArgument(std::string(what) + ": must be finite, got " +
-                                 number_text(value));
+    throw perfq::InvalidArgument(std::string(what) + ": must be finite, got " + number_text(value));
   }
 }
 
@@ -242,12 +241,18 @@ const char* perfq_last_error(void) { return t_last_error.c_str(); }
 
 const char* perfq_status_string(perfq_status status) {
   switch (status) {
-    case PERFQ_OK: return "ok";
-    case PERFQ_ERROR_INVALID_ARGUMENT: return "invalid argument";
-    case PERFQ_ERROR_INPUT: return "input error";
-    case PERFQ_ERROR_BACKEND: return "backend error";
-    case PERFQ_ERROR_OUT_OF_MEMORY: return "out of memory";
-    case PERFQ_ERROR_INTERNAL: return "internal error";
+    case PERFQ_OK:
+      return "ok";
+    case PERFQ_ERROR_INVALID_ARGUMENT:
+      return "invalid argument";
+    case PERFQ_ERROR_INPUT:
+      return "input error";
+    case PERFQ_ERROR_BACKEND:
+      return "backend error";
+    case PERFQ_ERROR_OUT_OF_MEMORY:
+      return "out of memory";
+    case PERFQ_ERROR_INTERNAL:
+      return "internal error";
   }
   return "unknown status";
 }
@@ -302,9 +307,15 @@ void perfq_protocol_destroy(perfq_protocol* protocol) { delete protocol; }
 perfq_status perfq_protocol_set_labeling(perfq_protocol* protocol, perfq_labeling_type type) {
   return set_on("perfq_protocol_set_labeling", protocol, [&](perfq::AslProtocol& p) {
     switch (type) {
-      case PERFQ_LABELING_PCASL: p.labeling_type = perfq::LabelingType::Pcasl; return;
-      case PERFQ_LABELING_PASL: p.labeling_type = perfq::LabelingType::Pasl; return;
-      case PERFQ_LABELING_CASL: p.labeling_type = perfq::LabelingType::Casl; return;
+      case PERFQ_LABELING_PCASL:
+        p.labeling_type = perfq::LabelingType::Pcasl;
+        return;
+      case PERFQ_LABELING_PASL:
+        p.labeling_type = perfq::LabelingType::Pasl;
+        return;
+      case PERFQ_LABELING_CASL:
+        p.labeling_type = perfq::LabelingType::Casl;
+        return;
     }
     throw perfq::InvalidArgument("type: " + std::to_string(static_cast<int>(type)) +
                                  " is not a perfq_labeling_type (0 PCASL, 1 PASL, 2 CASL)");
@@ -365,8 +376,7 @@ perfq_status perfq_protocol_set_slice_timing(perfq_protocol* protocol, const dou
 perfq_status perfq_protocol_set_labeling_efficiency(perfq_protocol* protocol, double efficiency) {
   return set_on("perfq_protocol_set_labeling_efficiency", protocol, [&](perfq::AslProtocol& p) {
     if (!(efficiency > 0.0 && efficiency <= 1.0)) {
-      throw perfq::InvalidArgument("efficiency: must be in (0, 1], got " +
-                                   number_text(efficiency));
+      throw perfq::InvalidArgument("efficiency: must be in (0, 1], got " + number_text(efficiency));
     }
     p.labeling_efficiency = efficiency;
   });
@@ -374,20 +384,18 @@ perfq_status perfq_protocol_set_labeling_efficiency(perfq_protocol* protocol, do
 
 perfq_status perfq_protocol_set_background_suppression(perfq_protocol* protocol, int pulses,
                                                        double efficiency) {
-  return set_on("perfq_protocol_set_background_suppression", protocol,
-                [&](perfq::AslProtocol& p) {
-                  require(pulses >= 0, "pulses", "must not be negative");
-                  if (!(efficiency == 0.0 || (efficiency > 0.0 && efficiency <= 1.0))) {
-                    throw perfq::InvalidArgument(
-                        "efficiency: must be 0 (from the pulses) or in (0, 1], got " +
-                        number_text(efficiency));
-                  }
-                  perfq::BackgroundSuppression bs;
-                  bs.enabled = pulses > 0 || efficiency > 0.0;
-                  bs.pulses = pulses;
-                  if (efficiency > 0.0) bs.efficiency = efficiency;
-                  p.background_suppression = bs;
-                });
+  return set_on("perfq_protocol_set_background_suppression", protocol, [&](perfq::AslProtocol& p) {
+    require(pulses >= 0, "pulses", "must not be negative");
+    if (!(efficiency == 0.0 || (efficiency > 0.0 && efficiency <= 1.0))) {
+      throw perfq::InvalidArgument("efficiency: must be 0 (from the pulses) or in (0, 1], got " +
+                                   number_text(efficiency));
+    }
+    perfq::BackgroundSuppression bs;
+    bs.enabled = pulses > 0 || efficiency > 0.0;
+    bs.pulses = pulses;
+    if (efficiency > 0.0) bs.efficiency = efficiency;
+    p.background_suppression = bs;
+  });
 }
 
 perfq_status perfq_protocol_set_m0_repetition_time(perfq_protocol* protocol,
@@ -446,22 +454,19 @@ perfq_status perfq_physiology_set_t1_tissue(perfq_physiology* physiology, double
   });
 }
 
-perfq_status perfq_physiology_set_labeling_efficiency(perfq_physiology* physiology,
-                                                      double alpha) {
-  return set_on("perfq_physiology_set_labeling_efficiency", physiology,
-                [&](perfq::Physiology& p) {
-                  require_finite(alpha, "alpha");
-                  p.labeling_efficiency = alpha;
-                });
+perfq_status perfq_physiology_set_labeling_efficiency(perfq_physiology* physiology, double alpha) {
+  return set_on("perfq_physiology_set_labeling_efficiency", physiology, [&](perfq::Physiology& p) {
+    require_finite(alpha, "alpha");
+    p.labeling_efficiency = alpha;
+  });
 }
 
 perfq_status perfq_physiology_set_bs_pulse_efficiency(perfq_physiology* physiology,
                                                       double efficiency) {
-  return set_on("perfq_physiology_set_bs_pulse_efficiency", physiology,
-                [&](perfq::Physiology& p) {
-                  require_finite(efficiency, "efficiency");
-                  p.background_suppression_pulse_efficiency = efficiency;
-                });
+  return set_on("perfq_physiology_set_bs_pulse_efficiency", physiology, [&](perfq::Physiology& p) {
+    require_finite(efficiency, "efficiency");
+    p.background_suppression_pulse_efficiency = efficiency;
+  });
 }
 
 // ---- preparation --------------------------------------------------------------------------
@@ -479,15 +484,27 @@ perfq_status perfq_prepare_asl(const float* series, std::size_t volumes, const s
     std::vector<perfq::VolumeType> types(volumes);
     for (std::size_t v = 0; v < volumes; ++v) {
       switch (context[v]) {
-        case PERFQ_VOLUME_CONTROL: types[v] = perfq::VolumeType::Control; break;
-        case PERFQ_VOLUME_LABEL: types[v] = perfq::VolumeType::Label; break;
-        case PERFQ_VOLUME_M0SCAN: types[v] = perfq::VolumeType::M0Scan; break;
-        case PERFQ_VOLUME_DELTAM: types[v] = perfq::VolumeType::DeltaM; break;
-        case PERFQ_VOLUME_CBF: types[v] = perfq::VolumeType::Cbf; break;
-        case PERFQ_VOLUME_NORF: types[v] = perfq::VolumeType::NoRf; break;
+        case PERFQ_VOLUME_CONTROL:
+          types[v] = perfq::VolumeType::Control;
+          break;
+        case PERFQ_VOLUME_LABEL:
+          types[v] = perfq::VolumeType::Label;
+          break;
+        case PERFQ_VOLUME_M0SCAN:
+          types[v] = perfq::VolumeType::M0Scan;
+          break;
+        case PERFQ_VOLUME_DELTAM:
+          types[v] = perfq::VolumeType::DeltaM;
+          break;
+        case PERFQ_VOLUME_CBF:
+          types[v] = perfq::VolumeType::Cbf;
+          break;
+        case PERFQ_VOLUME_NORF:
+          types[v] = perfq::VolumeType::NoRf;
+          break;
         default:
-          throw perfq::InvalidArgument("context[" + std::to_string(v) + "]: " +
-                                       std::to_string(context[v]) +
+          throw perfq::InvalidArgument("context[" + std::to_string(v) +
+                                       "]: " + std::to_string(context[v]) +
                                        " is not a perfq_volume_type (0 … 5)");
       }
     }
@@ -540,10 +557,9 @@ perfq_status perfq_quantify_cbf(const float* delta_m, const std::size_t dims[3],
     const perfq::Geometry g = make_geometry(dims, spacing);
     const perfq::M0Source source = m0_source(m0, m0_value, g);
     const perfq::AslProtocol& p = protocol->value;
-    return new perfq_cbf_maps{perfq::quantify_cbf(view_of(delta_m, g), source, p,
-                                                  physiology_for(physiology, p),
-                                                  optional_view(mask, g),
-                                                  execution_for(execution))};
+    return new perfq_cbf_maps{
+        perfq::quantify_cbf(view_of(delta_m, g), source, p, physiology_for(physiology, p),
+                            optional_view(mask, g), execution_for(execution))};
   });
 }
 
@@ -633,13 +649,11 @@ perfq_status perfq_kinetic_options_set_att_prior(perfq_kinetic_options* options,
   });
 }
 
-perfq_status perfq_kinetic_options_set_att_prior_mean(perfq_kinetic_options* options,
-                                                      double mean) {
-  return set_on("perfq_kinetic_options_set_att_prior_mean", options,
-                [&](perfq::KineticOptions& o) {
-                  require_finite(mean, "mean");
-                  o.att_prior_mean = mean;
-                });
+perfq_status perfq_kinetic_options_set_att_prior_mean(perfq_kinetic_options* options, double mean) {
+  return set_on("perfq_kinetic_options_set_att_prior_mean", options, [&](perfq::KineticOptions& o) {
+    require_finite(mean, "mean");
+    o.att_prior_mean = mean;
+  });
 }
 
 perfq_status perfq_kinetic_options_set_arterial(perfq_kinetic_options* options, int enabled) {
@@ -654,10 +668,10 @@ perfq_status perfq_kinetic_options_set_weights(perfq_kinetic_options* options,
   });
 }
 
-perfq_status perfq_fit_kinetic(const float* delta_m, std::size_t volumes,
-                               const std::size_t dims[3], const double spacing[3],
-                               const float* m0, double m0_value, const uint8_t* mask,
-                               const perfq_protocol* protocol, const perfq_physiology* physiology,
+perfq_status perfq_fit_kinetic(const float* delta_m, std::size_t volumes, const std::size_t dims[3],
+                               const double spacing[3], const float* m0, double m0_value,
+                               const uint8_t* mask, const perfq_protocol* protocol,
+                               const perfq_physiology* physiology,
                                const perfq_kinetic_options* options,
                                const perfq_execution* execution, perfq_kinetic_fit** out) {
   return create_into("perfq_fit_kinetic", out, [&] {
@@ -668,10 +682,9 @@ perfq_status perfq_fit_kinetic(const float* delta_m, std::size_t volumes,
     const perfq::M0Source source = m0_source(m0, m0_value, g);
     const perfq::AslProtocol& p = protocol->value;
     const perfq::KineticOptions o = options != nullptr ? options->value : perfq::KineticOptions{};
-    return new perfq_kinetic_fit{perfq::fit_kinetic(view_of(delta_m, g, volumes), source, p,
-                                                    physiology_for(physiology, p), o,
-                                                    optional_view(mask, g),
-                                                    execution_for(execution))};
+    return new perfq_kinetic_fit{
+        perfq::fit_kinetic(view_of(delta_m, g, volumes), source, p, physiology_for(physiology, p),
+                           o, optional_view(mask, g), execution_for(execution))};
   });
 }
 
@@ -688,14 +701,30 @@ const float* perfq_kinetic_fit_map(const perfq_kinetic_fit* fit, perfq_kinetic_m
   const perfq::KineticFit& f = fit->value;
   const perfq::Volume<float>* map = nullptr;
   switch (which) {
-    case PERFQ_KINETIC_CBF: map = &f.cbf; break;
-    case PERFQ_KINETIC_ATT: map = &f.att; break;
-    case PERFQ_KINETIC_CBF_SE: map = &f.cbf_se; break;
-    case PERFQ_KINETIC_ATT_SE: map = &f.att_se; break;
-    case PERFQ_KINETIC_RESIDUAL_RMS: map = &f.residual_rms; break;
-    case PERFQ_KINETIC_ABV: map = &f.abv; break;
-    case PERFQ_KINETIC_ABV_SE: map = &f.abv_se; break;
-    case PERFQ_KINETIC_ARTERIAL_ATT: map = &f.arterial_att; break;
+    case PERFQ_KINETIC_CBF:
+      map = &f.cbf;
+      break;
+    case PERFQ_KINETIC_ATT:
+      map = &f.att;
+      break;
+    case PERFQ_KINETIC_CBF_SE:
+      map = &f.cbf_se;
+      break;
+    case PERFQ_KINETIC_ATT_SE:
+      map = &f.att_se;
+      break;
+    case PERFQ_KINETIC_RESIDUAL_RMS:
+      map = &f.residual_rms;
+      break;
+    case PERFQ_KINETIC_ABV:
+      map = &f.abv;
+      break;
+    case PERFQ_KINETIC_ABV_SE:
+      map = &f.abv_se;
+      break;
+    case PERFQ_KINETIC_ARTERIAL_ATT:
+      map = &f.arterial_att;
+      break;
   }
   if (map == nullptr) {
     set_last_error(function, "which: not a perfq_kinetic_map");
@@ -734,9 +763,9 @@ const char* perfq_kinetic_fit_backend(const perfq_kinetic_fit* fit) {
 // ---- border zones -------------------------------------------------------------------------
 
 perfq_status perfq_border_zones_from_territories(const std::int32_t* territories,
-                                                 const std::size_t dims[3],
-                                                 const double spacing[3], const uint8_t* brain,
-                                                 double width_mm, const perfq_execution* execution,
+                                                 const std::size_t dims[3], const double spacing[3],
+                                                 const uint8_t* brain, double width_mm,
+                                                 const perfq_execution* execution,
                                                  perfq_border_zones** out) {
   return create_into("perfq_border_zones_from_territories", out, [&] {
     require_pointer(territories, "territories");
@@ -790,9 +819,8 @@ perfq_status perfq_region_stats(const float* map, const std::int32_t* labels,
               "a list with count 0 (pass NULL for the defaults 5, 25, 75, 95)");
     }
     options.mask = optional_view(mask, g);
-    return new perfq_region_table{
-        perfq::region_stats(view_of(map, g), view_of(labels, g), options,
-                            execution_for(execution))};
+    return new perfq_region_table{perfq::region_stats(view_of(map, g), view_of(labels, g), options,
+                                                      execution_for(execution))};
   });
 }
 
@@ -830,19 +858,45 @@ perfq_status perfq_region_table_stat(const perfq_region_table* table, std::size_
   }
   const perfq::RegionStats& r = table->value.regions[row];
   switch (which) {
-    case PERFQ_STAT_LABEL: *value = r.label; return PERFQ_OK;
-    case PERFQ_STAT_VOXELS: *value = static_cast<double>(r.voxels); return PERFQ_OK;
-    case PERFQ_STAT_COUNT: *value = static_cast<double>(r.count); return PERFQ_OK;
-    case PERFQ_STAT_NONFINITE: *value = static_cast<double>(r.nonfinite); return PERFQ_OK;
-    case PERFQ_STAT_VOLUME_ML: *value = r.volume_ml; return PERFQ_OK;
-    case PERFQ_STAT_MEAN: *value = r.mean; return PERFQ_OK;
-    case PERFQ_STAT_SD: *value = r.sd; return PERFQ_OK;
-    case PERFQ_STAT_MEDIAN: *value = r.median; return PERFQ_OK;
-    case PERFQ_STAT_MIN: *value = r.min; return PERFQ_OK;
-    case PERFQ_STAT_MAX: *value = r.max; return PERFQ_OK;
-    case PERFQ_STAT_COV_DEFINED: *value = r.cov_defined ? 1.0 : 0.0; return PERFQ_OK;
-    case PERFQ_STAT_COV: *value = r.cov; return PERFQ_OK;
-    case PERFQ_STAT_SCOV: *value = r.scov; return PERFQ_OK;
+    case PERFQ_STAT_LABEL:
+      *value = r.label;
+      return PERFQ_OK;
+    case PERFQ_STAT_VOXELS:
+      *value = static_cast<double>(r.voxels);
+      return PERFQ_OK;
+    case PERFQ_STAT_COUNT:
+      *value = static_cast<double>(r.count);
+      return PERFQ_OK;
+    case PERFQ_STAT_NONFINITE:
+      *value = static_cast<double>(r.nonfinite);
+      return PERFQ_OK;
+    case PERFQ_STAT_VOLUME_ML:
+      *value = r.volume_ml;
+      return PERFQ_OK;
+    case PERFQ_STAT_MEAN:
+      *value = r.mean;
+      return PERFQ_OK;
+    case PERFQ_STAT_SD:
+      *value = r.sd;
+      return PERFQ_OK;
+    case PERFQ_STAT_MEDIAN:
+      *value = r.median;
+      return PERFQ_OK;
+    case PERFQ_STAT_MIN:
+      *value = r.min;
+      return PERFQ_OK;
+    case PERFQ_STAT_MAX:
+      *value = r.max;
+      return PERFQ_OK;
+    case PERFQ_STAT_COV_DEFINED:
+      *value = r.cov_defined ? 1.0 : 0.0;
+      return PERFQ_OK;
+    case PERFQ_STAT_COV:
+      *value = r.cov;
+      return PERFQ_OK;
+    case PERFQ_STAT_SCOV:
+      *value = r.scov;
+      return PERFQ_OK;
   }
   return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "which: not a perfq_stat");
 }
@@ -877,9 +931,8 @@ perfq_status perfq_phantom_options_create(perfq_phantom_options** out) {
 
 void perfq_phantom_options_destroy(perfq_phantom_options* options) { delete options; }
 
-perfq_status perfq_phantom_options_set_delays(perfq_phantom_options* options,
-                                              const double* delays, std::size_t count,
-                                              std::size_t repeats) {
+perfq_status perfq_phantom_options_set_delays(perfq_phantom_options* options, const double* delays,
+                                              std::size_t count, std::size_t repeats) {
   return set_on("perfq_phantom_options_set_delays", options, [&](perfq::PhantomOptions& o) {
     require(count > 0, "delays", "at least one delay is needed");
     require(repeats > 0, "repeats", "must be at least 1");
@@ -912,8 +965,7 @@ perfq_status perfq_phantom_options_set_noise(perfq_phantom_options* options, dou
                                              uint64_t seed) {
   return set_on("perfq_phantom_options_set_noise", options, [&](perfq::PhantomOptions& o) {
     if (!(std::isfinite(snr) && snr >= 0.0)) {
-      throw perfq::InvalidArgument("snr: must be finite and not negative, got " +
-                                   number_text(snr));
+      throw perfq::InvalidArgument("snr: must be finite and not negative, got " + number_text(snr));
     }
     o.snr = snr;
     o.seed = seed;
@@ -947,12 +999,24 @@ perfq_status perfq_phantom_create(const perfq_phantom_options* options, perfq_ph
       phantom->context.reserve(phantom->value.context.size());
       for (perfq::VolumeType t : phantom->value.context) {
         switch (t) {
-          case perfq::VolumeType::Control: phantom->context.push_back(PERFQ_VOLUME_CONTROL); break;
-          case perfq::VolumeType::Label: phantom->context.push_back(PERFQ_VOLUME_LABEL); break;
-          case perfq::VolumeType::M0Scan: phantom->context.push_back(PERFQ_VOLUME_M0SCAN); break;
-          case perfq::VolumeType::DeltaM: phantom->context.push_back(PERFQ_VOLUME_DELTAM); break;
-          case perfq::VolumeType::Cbf: phantom->context.push_back(PERFQ_VOLUME_CBF); break;
-          case perfq::VolumeType::NoRf: phantom->context.push_back(PERFQ_VOLUME_NORF); break;
+          case perfq::VolumeType::Control:
+            phantom->context.push_back(PERFQ_VOLUME_CONTROL);
+            break;
+          case perfq::VolumeType::Label:
+            phantom->context.push_back(PERFQ_VOLUME_LABEL);
+            break;
+          case perfq::VolumeType::M0Scan:
+            phantom->context.push_back(PERFQ_VOLUME_M0SCAN);
+            break;
+          case perfq::VolumeType::DeltaM:
+            phantom->context.push_back(PERFQ_VOLUME_DELTAM);
+            break;
+          case perfq::VolumeType::Cbf:
+            phantom->context.push_back(PERFQ_VOLUME_CBF);
+            break;
+          case perfq::VolumeType::NoRf:
+            phantom->context.push_back(PERFQ_VOLUME_NORF);
+            break;
         }
       }
     } catch (...) {
@@ -1003,10 +1067,14 @@ const float* perfq_phantom_map_data(const perfq_phantom* phantom, perfq_phantom_
   if (!accessor_ok(phantom, function)) return nullptr;
   const perfq::Phantom& p = phantom->value;
   switch (which) {
-    case PERFQ_PHANTOM_M0: return p.m0.data();
-    case PERFQ_PHANTOM_CBF: return p.cbf.data();
-    case PERFQ_PHANTOM_ATT: return p.att.data();
-    case PERFQ_PHANTOM_BORDER_DISTANCE: return p.border_distance.data();
+    case PERFQ_PHANTOM_M0:
+      return p.m0.data();
+    case PERFQ_PHANTOM_CBF:
+      return p.cbf.data();
+    case PERFQ_PHANTOM_ATT:
+      return p.att.data();
+    case PERFQ_PHANTOM_BORDER_DISTANCE:
+      return p.border_distance.data();
   }
   set_last_error(function, "which: not a perfq_phantom_map");
   return nullptr;
@@ -1017,11 +1085,16 @@ const uint8_t* perfq_phantom_mask_data(const perfq_phantom* phantom, perfq_phant
   if (!accessor_ok(phantom, function)) return nullptr;
   const perfq::Phantom& p = phantom->value;
   switch (which) {
-    case PERFQ_PHANTOM_TISSUE: return p.tissue.data();
-    case PERFQ_PHANTOM_BRAIN: return p.brain.data();
-    case PERFQ_PHANTOM_BORDER_ZONE: return p.border_zone.data();
-    case PERFQ_PHANTOM_VENTRICLES: return p.ventricles.data();
-    case PERFQ_PHANTOM_LESIONS: return p.lesions.data();
+    case PERFQ_PHANTOM_TISSUE:
+      return p.tissue.data();
+    case PERFQ_PHANTOM_BRAIN:
+      return p.brain.data();
+    case PERFQ_PHANTOM_BORDER_ZONE:
+      return p.border_zone.data();
+    case PERFQ_PHANTOM_VENTRICLES:
+      return p.ventricles.data();
+    case PERFQ_PHANTOM_LESIONS:
+      return p.lesions.data();
   }
   set_last_error(function, "which: not a perfq_phantom_mask");
   return nullptr;

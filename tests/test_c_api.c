@@ -20,8 +20,7 @@ static void check(int ok, const char* what, int line) {
   }
 }
 #define CHECK(cond) check((cond) ? 1 : 0, #cond, __LINE__)
-#define CHECK_OK(call) \
-  check(expect_status((call), PERFQ_OK, NULL), #call " == PERFQ_OK", __LINE__)
+#define CHECK_OK(call) check(expect_status((call), PERFQ_OK, NULL), #call " == PERFQ_OK", __LINE__)
 /* A call that must fail with `status` and a message containing `needle`. */
 #define CHECK_FAILS(call, status, needle) \
   check(expect_status((call), (status), (needle)), #call " fails: " needle, __LINE__)
@@ -79,8 +78,7 @@ static void test_single_delay(void) {
   CHECK_OK(perfq_execution_create(&cpu));
   CHECK_OK(perfq_execution_set_backend(cpu, "cpu"));
   CHECK_OK(perfq_execution_set_threads(cpu, 2));
-  CHECK_OK(perfq_quantify_cbf(delta_m, dims, spacing, m0, 0.0, mask, protocol, NULL, cpu,
-                              &maps));
+  CHECK_OK(perfq_quantify_cbf(delta_m, dims, spacing, m0, 0.0, mask, protocol, NULL, cpu, &maps));
   if (maps != NULL) {
     const float* cbf = perfq_cbf_maps_cbf(maps);
     const uint8_t* status = perfq_cbf_maps_status(maps);
@@ -105,13 +103,39 @@ static void test_single_delay(void) {
   perfq_cbf_maps_destroy(maps);
   maps = NULL;
 
+  /* With a CUDA device: the same numbers from the GPU (float tolerance). */
+  if (perfq_cuda_available()) {
+    perfq_execution* gpu = NULL;
+    perfq_cbf_maps* gpu_maps = NULL;
+    CHECK_OK(perfq_execution_create(&gpu));
+    CHECK_OK(perfq_execution_set_backend(gpu, "cuda"));
+    CHECK_OK(
+        perfq_quantify_cbf(delta_m, dims, spacing, m0, 0.0, mask, protocol, NULL, gpu, &gpu_maps));
+    if (gpu_maps != NULL) {
+      CHECK(strcmp(perfq_cbf_maps_backend(gpu_maps), "cuda") == 0);
+      for (i = 0; i < 6; ++i) {
+        CHECK(perfq_cbf_maps_status(gpu_maps)[i] == (i == 3   ? PERFQ_VOXEL_M0_NOT_POSITIVE
+                                                     : i == 5 ? PERFQ_VOXEL_OUTSIDE_MASK
+                                                              : 0));
+        if (i != 3 && i != 5) {
+          CHECK(near(perfq_cbf_maps_cbf(gpu_maps)[i],
+                     pcasl_cbf(delta_m[i], m0[i], pld, tau, 1.65, 0.85), 1e-5));
+        }
+      }
+    }
+    perfq_cbf_maps_destroy(gpu_maps);
+    perfq_execution_destroy(gpu);
+  } else {
+    printf("no CUDA device: GPU checks skipped\n");
+  }
+
   /* One M0 value, 1.5 T (blood T1 1.35 s), background suppression with a stated factor. */
   {
     perfq_physiology* physiology = NULL;
     CHECK_OK(perfq_protocol_set_background_suppression(protocol, 4, 0.8));
     CHECK_OK(perfq_physiology_create(1.5, &physiology));
-    CHECK_OK(perfq_quantify_cbf(delta_m, dims, NULL, NULL, 1000.0, NULL, protocol, physiology,
-                                cpu, &maps));
+    CHECK_OK(perfq_quantify_cbf(delta_m, dims, NULL, NULL, 1000.0, NULL, protocol, physiology, cpu,
+                                &maps));
     if (maps != NULL) {
       const float* cbf = perfq_cbf_maps_cbf(maps);
       for (i = 0; i < 6; ++i) {
@@ -133,8 +157,7 @@ static void test_single_delay(void) {
     CHECK_OK(perfq_protocol_set_labeling(protocol, PERFQ_LABELING_PASL));
     CHECK_OK(perfq_protocol_set_delays(protocol, &ti, 1));
     CHECK_OK(perfq_protocol_set_bolus_cutoff(protocol, ti1));
-    CHECK_OK(perfq_quantify_cbf(delta_m, dims, spacing, m0, 0.0, NULL, protocol, NULL, cpu,
-                                &maps));
+    CHECK_OK(perfq_quantify_cbf(delta_m, dims, spacing, m0, 0.0, NULL, protocol, NULL, cpu, &maps));
     if (maps != NULL) CHECK(near(perfq_cbf_maps_cbf(maps)[0], expected, 1e-5));
     perfq_cbf_maps_destroy(maps);
   }
@@ -182,8 +205,8 @@ static void test_multi_delay_on_phantom(void) {
     CHECK(volumes == 12);
     CHECK(context[0] == PERFQ_VOLUME_CONTROL && context[1] == PERFQ_VOLUME_LABEL);
     CHECK_OK(perfq_phantom_protocol(phantom, &protocol));
-    CHECK_OK(perfq_prepare_asl(series, volumes, dims, spacing, context, protocol, 0, NULL,
-                               &prepared));
+    CHECK_OK(
+        perfq_prepare_asl(series, volumes, dims, spacing, context, protocol, 0, NULL, &prepared));
   }
   if (prepared != NULL) {
     const float* delta_m = perfq_prepared_delta_m(prepared, &delta_volumes);
@@ -226,10 +249,11 @@ static void test_multi_delay_on_phantom(void) {
         }
         if (fabs(att[i] - true_att[i]) > worst_att) worst_att = fabs(att[i] - true_att[i]);
       }
-      printf("multi-delay phantom: %lu of %lu brain voxels fitted, worst CBF error %.2e "
-             "(relative), worst ATT error %.2e s; mean CBF %.2f (truth %.2f)\n",
-             (unsigned long)fitted, (unsigned long)brain_voxels, worst_cbf, worst_att,
-             masked_mean(cbf, brain, n), masked_mean(true_cbf, brain, n));
+      printf(
+          "multi-delay phantom: %lu of %lu brain voxels fitted, worst CBF error %.2e "
+          "(relative), worst ATT error %.2e s; mean CBF %.2f (truth %.2f)\n",
+          (unsigned long)fitted, (unsigned long)brain_voxels, worst_cbf, worst_att,
+          masked_mean(cbf, brain, n), masked_mean(true_cbf, brain, n));
       CHECK(unmasked == 0);
       CHECK(brain_voxels > 1000 && fitted > 0.99 * (double)brain_voxels);
       CHECK(worst_cbf < 1e-3);
@@ -242,8 +266,8 @@ static void test_multi_delay_on_phantom(void) {
     {
       const double weights[2] = {1.0, 2.0};
       CHECK_OK(perfq_kinetic_options_set_weights(kinetic, weights, 2));
-      CHECK_FAILS(perfq_fit_kinetic(delta_m, delta_volumes, dims, spacing, m0, 0.0, brain,
-                                    protocol, NULL, kinetic, NULL, &fit),
+      CHECK_FAILS(perfq_fit_kinetic(delta_m, delta_volumes, dims, spacing, m0, 0.0, brain, protocol,
+                                    NULL, kinetic, NULL, &fit),
                   PERFQ_ERROR_INVALID_ARGUMENT, "weights");
       CHECK(fit == NULL);
       /* One ΔM volume is not multi-delay data. */
@@ -288,8 +312,8 @@ static void test_border_zones(void) {
   {
     const double spacing[3] = {2.0, 1.0, 1.0};
     brain[4] = 0;
-    CHECK_OK(perfq_border_zones_from_territories(territories, dims, spacing, brain, 4.0, NULL,
-                                                 &zones));
+    CHECK_OK(
+        perfq_border_zones_from_territories(territories, dims, spacing, brain, 4.0, NULL, &zones));
     if (zones != NULL) {
       const uint8_t* mask = perfq_border_zones_mask(zones);
       for (i = 0; i < 10; ++i) CHECK(mask[i] == (i == 5 ? 1 : 0));
@@ -298,9 +322,9 @@ static void test_border_zones(void) {
     zones = NULL;
   }
 
-  CHECK_FAILS(perfq_border_zones_from_territories(territories, dims, NULL, NULL, -1.0, NULL,
-                                                  &zones),
-              PERFQ_ERROR_INVALID_ARGUMENT, "width_mm");
+  CHECK_FAILS(
+      perfq_border_zones_from_territories(territories, dims, NULL, NULL, -1.0, NULL, &zones),
+      PERFQ_ERROR_INVALID_ARGUMENT, "width_mm");
   {
     const int32_t one[10] = {1, 1, 1, 1, 1, 0, 0, 0, 0, 0};
     CHECK_FAILS(perfq_border_zones_from_territories(one, dims, NULL, NULL, 4.0, NULL, &zones),
@@ -351,10 +375,9 @@ static void test_region_stats(void) {
     CHECK_FAILS(perfq_region_table_find(table, 7, &row), PERFQ_ERROR_INVALID_ARGUMENT, "7");
     CHECK_FAILS(perfq_region_table_stat(table, 2, PERFQ_STAT_MEAN, &v),
                 PERFQ_ERROR_INVALID_ARGUMENT, "row");
-    CHECK_FAILS(perfq_region_table_percentile(table, 0, 2, &v), PERFQ_ERROR_INVALID_ARGUMENT,
-                "k");
-    CHECK_FAILS(perfq_region_table_stat(table, 0, (perfq_stat)99, &v),
-                PERFQ_ERROR_INVALID_ARGUMENT, "which");
+    CHECK_FAILS(perfq_region_table_percentile(table, 0, 2, &v), PERFQ_ERROR_INVALID_ARGUMENT, "k");
+    CHECK_FAILS(perfq_region_table_stat(table, 0, (perfq_stat)99, &v), PERFQ_ERROR_INVALID_ARGUMENT,
+                "which");
   }
   perfq_region_table_destroy(table);
   table = NULL;
@@ -387,31 +410,28 @@ static void test_errors(void) {
   CHECK_OK(perfq_protocol_create(&protocol));
   CHECK_OK(perfq_protocol_set_delays(protocol, &pld, 1));
   /* No labeling duration: the message says which quantity is missing. */
-  CHECK_FAILS(perfq_quantify_cbf(delta_m, dims, NULL, NULL, 1000.0, NULL, protocol, NULL, NULL,
-                                 &maps),
-              PERFQ_ERROR_INVALID_ARGUMENT, "labeling duration");
+  CHECK_FAILS(
+      perfq_quantify_cbf(delta_m, dims, NULL, NULL, 1000.0, NULL, protocol, NULL, NULL, &maps),
+      PERFQ_ERROR_INVALID_ARGUMENT, "labeling duration");
   CHECK(maps == NULL);
   CHECK(strstr(perfq_last_error(), "perfq_quantify_cbf") == perfq_last_error());
   /* NULL pointers, sizes and values name the argument. */
-  CHECK_FAILS(perfq_quantify_cbf(NULL, dims, NULL, NULL, 1000.0, NULL, protocol, NULL, NULL,
-                                 &maps),
+  CHECK_FAILS(perfq_quantify_cbf(NULL, dims, NULL, NULL, 1000.0, NULL, protocol, NULL, NULL, &maps),
               PERFQ_ERROR_INVALID_ARGUMENT, "delta_m");
-  CHECK_FAILS(perfq_quantify_cbf(delta_m, zero_dims, NULL, NULL, 1000.0, NULL, protocol, NULL,
-                                 NULL, &maps),
-              PERFQ_ERROR_INVALID_ARGUMENT, "dims[1]");
-  CHECK_FAILS(perfq_quantify_cbf(delta_m, dims, NULL, NULL, 0.0, NULL, protocol, NULL, NULL,
-                                 &maps),
+  CHECK_FAILS(
+      perfq_quantify_cbf(delta_m, zero_dims, NULL, NULL, 1000.0, NULL, protocol, NULL, NULL, &maps),
+      PERFQ_ERROR_INVALID_ARGUMENT, "dims[1]");
+  CHECK_FAILS(perfq_quantify_cbf(delta_m, dims, NULL, NULL, 0.0, NULL, protocol, NULL, NULL, &maps),
               PERFQ_ERROR_INVALID_ARGUMENT, "m0_value");
-  CHECK_FAILS(perfq_quantify_cbf(delta_m, dims, NULL, NULL, 1000.0, NULL, NULL, NULL, NULL,
-                                 &maps),
+  CHECK_FAILS(perfq_quantify_cbf(delta_m, dims, NULL, NULL, 1000.0, NULL, NULL, NULL, NULL, &maps),
               PERFQ_ERROR_INVALID_ARGUMENT, "protocol");
-  CHECK_FAILS(perfq_quantify_cbf(delta_m, dims, NULL, NULL, 1000.0, NULL, protocol, NULL, NULL,
-                                 NULL),
-              PERFQ_ERROR_INVALID_ARGUMENT, "out");
+  CHECK_FAILS(
+      perfq_quantify_cbf(delta_m, dims, NULL, NULL, 1000.0, NULL, protocol, NULL, NULL, NULL),
+      PERFQ_ERROR_INVALID_ARGUMENT, "out");
   {
     const double bad_spacing[3] = {1.0, -2.0, 1.0};
-    CHECK_FAILS(perfq_quantify_cbf(delta_m, dims, bad_spacing, NULL, 1000.0, NULL, protocol,
-                                   NULL, NULL, &maps),
+    CHECK_FAILS(perfq_quantify_cbf(delta_m, dims, bad_spacing, NULL, 1000.0, NULL, protocol, NULL,
+                                   NULL, &maps),
                 PERFQ_ERROR_INVALID_ARGUMENT, "spacing[1]");
   }
   {
@@ -423,8 +443,8 @@ static void test_errors(void) {
   }
   CHECK_FAILS(perfq_protocol_set_labeling(protocol, (perfq_labeling_type)7),
               PERFQ_ERROR_INVALID_ARGUMENT, "type");
-  CHECK_FAILS(perfq_protocol_set_labeling_efficiency(protocol, 1.5),
-              PERFQ_ERROR_INVALID_ARGUMENT, "efficiency");
+  CHECK_FAILS(perfq_protocol_set_labeling_efficiency(protocol, 1.5), PERFQ_ERROR_INVALID_ARGUMENT,
+              "efficiency");
   CHECK_FAILS(perfq_protocol_set_delays(NULL, &pld, 1), PERFQ_ERROR_INVALID_ARGUMENT, "handle");
   /* Out-of-range physiology is caught when it is used. */
   {
@@ -442,8 +462,7 @@ static void test_errors(void) {
   CHECK_OK(perfq_execution_create(&execution));
   CHECK_FAILS(perfq_execution_set_backend(execution, "gpu"), PERFQ_ERROR_INVALID_ARGUMENT,
               "backend");
-  CHECK_FAILS(perfq_execution_set_threads(execution, -1), PERFQ_ERROR_INVALID_ARGUMENT,
-              "threads");
+  CHECK_FAILS(perfq_execution_set_threads(execution, -1), PERFQ_ERROR_INVALID_ARGUMENT, "threads");
   if (!perfq_cuda_available()) {
     CHECK_OK(perfq_execution_set_backend(execution, "cuda"));
     CHECK_FAILS(perfq_quantify_cbf(delta_m, dims, NULL, NULL, 1000.0, NULL, protocol, NULL,

@@ -142,11 +142,11 @@ TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
 
   // Border zones from the territories, inside the brain.
   perfq_border_zones* zones_raw = nullptr;
-  ASSERT_EQ(perfq_border_zones_from_territories(
-                perfq_phantom_territories(phantom.get()), dims, spacing,
-                perfq_phantom_mask_data(phantom.get(), PERFQ_PHANTOM_BRAIN), 16.0, cpu.get(),
-                &zones_raw),
-            PERFQ_OK)
+  ASSERT_EQ(
+      perfq_border_zones_from_territories(
+          perfq_phantom_territories(phantom.get()), dims, spacing,
+          perfq_phantom_mask_data(phantom.get(), PERFQ_PHANTOM_BRAIN), 16.0, cpu.get(), &zones_raw),
+      PERFQ_OK)
       << perfq_last_error();
   Owned<perfq_border_zones, perfq_border_zones_destroy> zones(zones_raw);
   const perfq::BorderZones cpp_zones =
@@ -158,9 +158,8 @@ TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
   perfq::Volume<std::int32_t> tissue(p.tissue.geometry());
   for (std::size_t i = 0; i < n; ++i) tissue[i] = p.tissue[i];
   perfq_region_table* table_raw = nullptr;
-  ASSERT_EQ(perfq_region_stats(perfq_kinetic_fit_map(fit.get(), PERFQ_KINETIC_CBF),
-                               tissue.data(), dims, spacing, nullptr, nullptr, 0, cpu.get(),
-                               &table_raw),
+  ASSERT_EQ(perfq_region_stats(perfq_kinetic_fit_map(fit.get(), PERFQ_KINETIC_CBF), tissue.data(),
+                               dims, spacing, nullptr, nullptr, 0, cpu.get(), &table_raw),
             PERFQ_OK)
       << perfq_last_error();
   Owned<perfq_region_table, perfq_region_table_destroy> table(table_raw);

@@ -96,8 +96,7 @@ PERFQ_API perfq_status perfq_execution_create(perfq_execution** out);
 PERFQ_API void perfq_execution_destroy(perfq_execution* execution);
 /** @brief Sets the backend: "auto" (CUDA when a device exists, else CPU), "cpu" or "cuda".
  * @return ::PERFQ_ERROR_INVALID_ARGUMENT for any other name */
-PERFQ_API perfq_status perfq_execution_set_backend(perfq_execution* execution,
-                                                   const char* backend);
+PERFQ_API perfq_status perfq_execution_set_backend(perfq_execution* execution, const char* backend);
 /** @brief Sets the number of CPU threads (0: OpenMP's default, every core).
  * @return ::PERFQ_ERROR_INVALID_ARGUMENT when negative */
 PERFQ_API perfq_status perfq_execution_set_threads(perfq_execution* execution, int threads);
@@ -142,8 +141,7 @@ PERFQ_API perfq_status perfq_protocol_set_delays(perfq_protocol* protocol, const
  * @return ::PERFQ_ERROR_INVALID_ARGUMENT for NULL with count > 0, count 0, or a value that is
  *         not positive and finite */
 PERFQ_API perfq_status perfq_protocol_set_labeling_durations(perfq_protocol* protocol,
-                                                             const double* durations,
-                                                             size_t count);
+                                                             const double* durations, size_t count);
 /** @brief Sets the PASL bolus cut-off time TI1, seconds (BIDS BolusCutOffDelayTime).
  * @return ::PERFQ_ERROR_INVALID_ARGUMENT when not positive and finite */
 PERFQ_API perfq_status perfq_protocol_set_bolus_cutoff(perfq_protocol* protocol, double ti1);
@@ -205,13 +203,13 @@ PERFQ_API perfq_status perfq_physiology_set_bs_pulse_efficiency(perfq_physiology
 
 /** @brief The constants a quantification used (ResolvedConstants in protocol.hpp). */
 typedef struct perfq_constants {
-  double blood_brain_partition;          /**< λ, ml/g */
-  double t1_blood;                       /**< s */
-  double t1_tissue;                      /**< s */
-  double labeling_efficiency;            /**< α before background suppression */
-  double background_suppression_factor;  /**< multiplies α */
-  double effective_labeling_efficiency;  /**< α × background-suppression factor */
-  double m0_scale;                       /**< M0 was divided by this (1: no correction) */
+  double blood_brain_partition;         /**< λ, ml/g */
+  double t1_blood;                      /**< s */
+  double t1_tissue;                     /**< s */
+  double labeling_efficiency;           /**< α before background suppression */
+  double background_suppression_factor; /**< multiplies α */
+  double effective_labeling_efficiency; /**< α × background-suppression factor */
+  double m0_scale;                      /**< M0 was divided by this (1: no correction) */
 } perfq_constants;
 
 /* ---- from an acquired series to ΔM (asl_series.hpp) ----------------------------------- */
@@ -240,10 +238,10 @@ typedef struct perfq_prepared perfq_prepared;
  * @param[out] out the ΔM images (release with perfq_prepared_destroy)
  * @return ::PERFQ_ERROR_INPUT when the context does not fit the series, control and label
  *         counts differ, or no perfusion-weighted volume exists */
-PERFQ_API perfq_status perfq_prepare_asl(const float* series, size_t volumes,
-                                         const size_t dims[3], const double spacing[3],
-                                         const int32_t* context, const perfq_protocol* protocol,
-                                         int robust, const uint8_t* mask, perfq_prepared** out);
+PERFQ_API perfq_status perfq_prepare_asl(const float* series, size_t volumes, const size_t dims[3],
+                                         const double spacing[3], const int32_t* context,
+                                         const perfq_protocol* protocol, int robust,
+                                         const uint8_t* mask, perfq_prepared** out);
 /** @brief Releases prepared ΔM images (NULL is accepted). */
 PERFQ_API void perfq_prepared_destroy(perfq_prepared* prepared);
 /** @brief The ΔM series (`*volumes` volumes on the input grid); NULL for a NULL handle. */
@@ -289,12 +287,10 @@ typedef struct perfq_cbf_maps perfq_cbf_maps;
  * @param execution NULL: defaults
  * @param[out] out the maps (release with perfq_cbf_maps_destroy) */
 PERFQ_API perfq_status perfq_quantify_cbf(const float* delta_m, const size_t dims[3],
-                                          const double spacing[3], const float* m0,
-                                          double m0_value, const uint8_t* mask,
-                                          const perfq_protocol* protocol,
+                                          const double spacing[3], const float* m0, double m0_value,
+                                          const uint8_t* mask, const perfq_protocol* protocol,
                                           const perfq_physiology* physiology,
-                                          const perfq_execution* execution,
-                                          perfq_cbf_maps** out);
+                                          const perfq_execution* execution, perfq_cbf_maps** out);
 /** @brief Releases CBF maps (NULL is accepted). */
 PERFQ_API void perfq_cbf_maps_destroy(perfq_cbf_maps* maps);
 /** @brief Number of voxels of each map. 0 for a NULL handle. */
@@ -349,7 +345,7 @@ PERFQ_API perfq_status perfq_kinetic_options_set_att_prior_mean(perfq_kinetic_op
 /** @brief Adds (nonzero) or removes the macrovascular (arterial blood volume) component,
  * kept per voxel only where the Bayesian information criterion favours it. */
 PERFQ_API perfq_status perfq_kinetic_options_set_arterial(perfq_kinetic_options* options,
-                                                         int enabled);
+                                                          int enabled);
 /** @brief Sets the weight of each ΔM volume (e.g. the repeats averaged per delay); count 0
  * restores equal weights. The count must equal the ΔM volumes when fitting. */
 PERFQ_API perfq_status perfq_kinetic_options_set_weights(perfq_kinetic_options* options,
@@ -378,22 +374,19 @@ typedef struct perfq_kinetic_fit perfq_kinetic_fit;
  *        for PASL
  * @param physiology, options, execution NULL: defaults
  * @param[out] out the fit (release with perfq_kinetic_fit_destroy) */
-PERFQ_API perfq_status perfq_fit_kinetic(const float* delta_m, size_t volumes,
-                                         const size_t dims[3], const double spacing[3],
-                                         const float* m0, double m0_value, const uint8_t* mask,
-                                         const perfq_protocol* protocol,
+PERFQ_API perfq_status perfq_fit_kinetic(const float* delta_m, size_t volumes, const size_t dims[3],
+                                         const double spacing[3], const float* m0, double m0_value,
+                                         const uint8_t* mask, const perfq_protocol* protocol,
                                          const perfq_physiology* physiology,
                                          const perfq_kinetic_options* options,
-                                         const perfq_execution* execution,
-                                         perfq_kinetic_fit** out);
+                                         const perfq_execution* execution, perfq_kinetic_fit** out);
 /** @brief Releases a fit (NULL is accepted). */
 PERFQ_API void perfq_kinetic_fit_destroy(perfq_kinetic_fit* fit);
 /** @brief Number of voxels of each map. 0 for a NULL handle. */
 PERFQ_API size_t perfq_kinetic_fit_voxel_count(const perfq_kinetic_fit* fit);
 /** @brief One float map; NULL for a NULL handle, an unknown map, or an arterial map of a fit
  * without the arterial component. */
-PERFQ_API const float* perfq_kinetic_fit_map(const perfq_kinetic_fit* fit,
-                                             perfq_kinetic_map which);
+PERFQ_API const float* perfq_kinetic_fit_map(const perfq_kinetic_fit* fit, perfq_kinetic_map which);
 /** @brief ::perfq_voxel_status code per voxel. */
 PERFQ_API const uint8_t* perfq_kinetic_fit_status(const perfq_kinetic_fit* fit);
 /** @brief Levenberg–Marquardt iterations used per voxel. */
@@ -417,9 +410,8 @@ typedef struct perfq_border_zones perfq_border_zones;
  * @param width_mm border-zone width, > 0
  * @param[out] out the zones (release with perfq_border_zones_destroy) */
 PERFQ_API perfq_status perfq_border_zones_from_territories(
-    const int32_t* territories, const size_t dims[3], const double spacing[3],
-    const uint8_t* brain, double width_mm, const perfq_execution* execution,
-    perfq_border_zones** out);
+    const int32_t* territories, const size_t dims[3], const double spacing[3], const uint8_t* brain,
+    double width_mm, const perfq_execution* execution, perfq_border_zones** out);
 /** @brief Releases border zones (NULL is accepted). */
 PERFQ_API void perfq_border_zones_destroy(perfq_border_zones* zones);
 /** @brief Number of voxels of the mask. 0 for a NULL handle. */
@@ -441,13 +433,13 @@ typedef struct perfq_region_table perfq_region_table;
 /** @brief The statistics of one region (definitions in stats.hpp: sample SD, numpy's linear
  * percentiles, non-finite values left out and counted). */
 typedef enum perfq_stat PERFQ_C_ENUM_BASE {
-  PERFQ_STAT_LABEL = 0,      /**< the region's label */
-  PERFQ_STAT_VOXELS = 1,     /**< voxels of the region (inside the mask) */
-  PERFQ_STAT_COUNT = 2,      /**< voxels with a finite value: the sample */
-  PERFQ_STAT_NONFINITE = 3,  /**< voxels with NaN or ±Inf, left out */
-  PERFQ_STAT_VOLUME_ML = 4,  /**< voxels × voxel volume, ml */
+  PERFQ_STAT_LABEL = 0,     /**< the region's label */
+  PERFQ_STAT_VOXELS = 1,    /**< voxels of the region (inside the mask) */
+  PERFQ_STAT_COUNT = 2,     /**< voxels with a finite value: the sample */
+  PERFQ_STAT_NONFINITE = 3, /**< voxels with NaN or ±Inf, left out */
+  PERFQ_STAT_VOLUME_ML = 4, /**< voxels × voxel volume, ml */
   PERFQ_STAT_MEAN = 5,
-  PERFQ_STAT_SD = 6,         /**< sample standard deviation (n − 1) */
+  PERFQ_STAT_SD = 6, /**< sample standard deviation (n − 1) */
   PERFQ_STAT_MEDIAN = 7,
   PERFQ_STAT_MIN = 8,
   PERFQ_STAT_MAX = 9,
@@ -467,8 +459,7 @@ typedef enum perfq_stat PERFQ_C_ENUM_BASE {
 PERFQ_API perfq_status perfq_region_stats(const float* map, const int32_t* labels,
                                           const size_t dims[3], const double spacing[3],
                                           const uint8_t* mask, const double* percentiles,
-                                          size_t percentile_count,
-                                          const perfq_execution* execution,
+                                          size_t percentile_count, const perfq_execution* execution,
                                           perfq_region_table** out);
 /** @brief Releases a table (NULL is accepted). */
 PERFQ_API void perfq_region_table_destroy(perfq_region_table* table);
@@ -524,10 +515,10 @@ typedef struct perfq_phantom perfq_phantom;
 
 /** @brief The float images of a phantom. */
 typedef enum perfq_phantom_map PERFQ_C_ENUM_BASE {
-  PERFQ_PHANTOM_M0 = 0,              /**< fully relaxed M0 (separate scan) */
-  PERFQ_PHANTOM_CBF = 1,             /**< true CBF, ml/100 g/min */
-  PERFQ_PHANTOM_ATT = 2,             /**< true ATT, s */
-  PERFQ_PHANTOM_BORDER_DISTANCE = 3  /**< mm to the nearest territory border (brain voxels) */
+  PERFQ_PHANTOM_M0 = 0,             /**< fully relaxed M0 (separate scan) */
+  PERFQ_PHANTOM_CBF = 1,            /**< true CBF, ml/100 g/min */
+  PERFQ_PHANTOM_ATT = 2,            /**< true ATT, s */
+  PERFQ_PHANTOM_BORDER_DISTANCE = 3 /**< mm to the nearest territory border (brain voxels) */
 } perfq_phantom_map;
 
 /** @brief The uint8 images of a phantom. */
