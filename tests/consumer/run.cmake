@@ -16,6 +16,7 @@ step(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/build" -G "${GENERATOR}
      "-DCMAKE_PREFIX_PATH=${prefix}")
 step(${CMAKE_COMMAND} --build "${WORK_DIR}/build")
 step("${WORK_DIR}/build/consumer")
+step("${WORK_DIR}/build/consumer_c")
 if(EXISTS "${WORK_DIR}/build/consumer_io")
   step("${WORK_DIR}/build/consumer_io")
 endif()

@@ -1,0 +1,563 @@
+/**
+ * @file
+ * @brief perfq's C ABI: single- and multi-delay CBF quantification, border zones, regional
+ * statistics and the synthetic phantom, for C programs and for other languages (Python
+ * ctypes, Julia, R, MATLAB) through a plain C interface.
+ *
+ * Conventions (every function follows them):
+ * - **Status.** Functions that can fail return a ::perfq_status. On failure the message is
+ *   kept in a per-thread buffer read with perfq_last_error(); it names the function and the
+ *   argument or field at fault (for example
+ *   `perfq_quantify_cbf: protocol: PCASL/CASL quantification needs a labeling duration > 0`).
+ *   A successful call leaves the message of the last failure unchanged. No C++ exception ever
+ *   crosses this interface.
+ * - **Handles.** State lives in opaque handles created by `perfq_*_create` (or returned
+ *   through an `out` argument by a computation) and released by the matching
+ *   `perfq_*_destroy`, which accepts NULL. A handle may be used by one thread at a time;
+ *   different handles, and const use of one handle, are safe from several threads.
+ * - **Outputs.** A computation returns a result handle that owns its arrays; accessors
+ *   return pointers into it, valid until the handle is destroyed (copy them to keep them). On
+ *   failure `*out` is set to NULL.
+ * - **Images.** An image is a pointer to `dims[0] * dims[1] * dims[2]` values, x fastest, then
+ *   y, then z (then volume for 4D series: `[t][z][y][x]`), as in NIfTI. `dims` is an array of
+ *   3 sizes; `spacing` an array of 3 voxel sizes in mm (NULL: 1 mm). Images passed to one
+ *   call share that grid. Caller memory is read, never kept and never written.
+ * - **Masks** are `uint8_t` images, nonzero inside; label images are `int32_t`.
+ * - **Execution.** Functions that compute take a ::perfq_execution handle (NULL: automatic
+ *   backend, every CPU thread). Backend "cuda" on a machine without a usable device fails with
+ *   ::PERFQ_ERROR_BACKEND; it never falls back silently.
+ *
+ * The definitions behind each computation (formulas, per-voxel status codes, statistics) are
+ * those of the C++ headers named in each section; this interface adds no arithmetic of its
+ * own, so its results equal the C++ API's bit for bit.
+ */
+#ifndef PERFQ_PERFQ_H
+#define PERFQ_PERFQ_H
+
+#include <perfq/export.hpp> /* PERFQ_API: preprocessor only, valid C */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Every int is a valid value of these enums in C++ as in C (C++ code must not see an
+ * out-of-range value, e.g. from a foreign caller, as undefined behaviour: each function
+ * checks and rejects such values instead). */
+#ifdef __cplusplus
+#define PERFQ_C_ENUM_BASE : int
+#else
+#define PERFQ_C_ENUM_BASE
+#endif
+
+/** @brief Version of this C interface. It grows by one with every incompatible change of a
+ * signature, an enum value or a documented behaviour; additions keep it. */
+#define PERFQ_C_API_VERSION 1
+
+/* ---- status, errors and version ------------------------------------------------------- */
+
+/** @brief Outcome of a call. */
+typedef enum perfq_status PERFQ_C_ENUM_BASE {
+  PERFQ_OK = 0,                     /**< success */
+  PERFQ_ERROR_INVALID_ARGUMENT = 1, /**< misuse: NULL pointer, bad size, option out of range */
+  PERFQ_ERROR_INPUT = 2,            /**< bad input data or metadata (an inconsistent protocol) */
+  PERFQ_ERROR_BACKEND = 3,          /**< the requested backend is unavailable or failed */
+  PERFQ_ERROR_OUT_OF_MEMORY = 4,    /**< an allocation failed */
+  PERFQ_ERROR_INTERNAL = 5          /**< anything else (a bug: please report it) */
+} perfq_status;
+
+/** @brief The message of the last call that failed on the calling thread ("" if none).
+ * The pointer stays valid until the next failing call on this thread. Never NULL. */
+PERFQ_API const char* perfq_last_error(void);
+
+/** @brief The name of a status ("ok", "invalid argument", "input error", "backend error",
+ * "out of memory", "internal error"; "unknown status" for other values). Never NULL. */
+PERFQ_API const char* perfq_status_string(perfq_status status);
+
+/** @brief The library's version string, "major.minor.patch" (PERFQ_VERSION_STRING). */
+PERFQ_API const char* perfq_version(void);
+
+/** @brief The PERFQ_C_API_VERSION the library was built with: compare it with the header's
+ * to detect a header/library mismatch at run time. */
+PERFQ_API int perfq_c_api_version(void);
+
+/* ---- execution (execution.hpp) -------------------------------------------------------- */
+
+/** @brief Where computations run: backend, CPU threads, CUDA device. */
+typedef struct perfq_execution perfq_execution;
+
+/** @brief Creates execution settings with the defaults: backend "auto", every CPU thread,
+ * device 0.
+ * @param[out] out the new handle (release with perfq_execution_destroy) */
+PERFQ_API perfq_status perfq_execution_create(perfq_execution** out);
+/** @brief Releases execution settings (NULL is accepted). */
+PERFQ_API void perfq_execution_destroy(perfq_execution* execution);
+/** @brief Sets the backend: "auto" (CUDA when a device exists, else CPU), "cpu" or "cuda".
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for any other name */
+PERFQ_API perfq_status perfq_execution_set_backend(perfq_execution* execution, const char* backend);
+/** @brief Sets the number of CPU threads (0: OpenMP's default, every core).
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT when negative */
+PERFQ_API perfq_status perfq_execution_set_threads(perfq_execution* execution, int threads);
+/** @brief Sets the CUDA device ordinal (checked when a computation runs).
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT when negative */
+PERFQ_API perfq_status perfq_execution_set_device(perfq_execution* execution, int device);
+
+/** @brief 1 when the CUDA backend is compiled in and a usable device exists, else 0. */
+PERFQ_API int perfq_cuda_available(void);
+
+/* ---- acquisition protocol (protocol.hpp) ---------------------------------------------- */
+
+/** @brief Labeling scheme (BIDS ArterialSpinLabelingType). */
+typedef enum perfq_labeling_type PERFQ_C_ENUM_BASE {
+  PERFQ_LABELING_PCASL = 0,
+  PERFQ_LABELING_PASL = 1,
+  PERFQ_LABELING_CASL = 2
+} perfq_labeling_type;
+
+/** @brief The acquisition of an ASL series: labeling, timing, efficiencies, M0 timing. */
+typedef struct perfq_protocol perfq_protocol;
+
+/** @brief Creates a protocol: PCASL, 3 T, 3D readout, no delays or durations yet (set them),
+ * no background suppression, M0 taken as fully relaxed.
+ * @param[out] out the new handle (release with perfq_protocol_destroy) */
+PERFQ_API perfq_status perfq_protocol_create(perfq_protocol** out);
+/** @brief Releases a protocol (NULL is accepted). */
+PERFQ_API void perfq_protocol_destroy(perfq_protocol* protocol);
+/** @brief Sets the labeling scheme.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a value outside ::perfq_labeling_type */
+PERFQ_API perfq_status perfq_protocol_set_labeling(perfq_protocol* protocol,
+                                                   perfq_labeling_type type);
+/** @brief Sets the post-labeling delays (PCASL/CASL) or inversion times TI (PASL), seconds
+ * (BIDS PostLabelingDelay): one value for every volume, or one per volume of the images
+ * quantified.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for NULL with count > 0, count 0, or a negative or
+ *         non-finite value */
+PERFQ_API perfq_status perfq_protocol_set_delays(perfq_protocol* protocol, const double* delays,
+                                                 size_t count);
+/** @brief Sets the labeling durations τ of PCASL/CASL, seconds (BIDS LabelingDuration): one
+ * value, or one per volume. Unused for PASL.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for NULL with count > 0, count 0, or a value that is
+ *         not positive and finite */
+PERFQ_API perfq_status perfq_protocol_set_labeling_durations(perfq_protocol* protocol,
+                                                             const double* durations, size_t count);
+/** @brief Sets the PASL bolus cut-off time TI1, seconds (BIDS BolusCutOffDelayTime).
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT when not positive and finite */
+PERFQ_API perfq_status perfq_protocol_set_bolus_cutoff(perfq_protocol* protocol, double ti1);
+/** @brief Sets a 2D multi-slice readout with the acquisition time of each slice (z) after the
+ * first, seconds (BIDS SliceTiming); count 0 restores a 3D readout.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for NULL with count > 0, or a negative or non-finite
+ *         value (the count is checked against the image when quantifying) */
+PERFQ_API perfq_status perfq_protocol_set_slice_timing(perfq_protocol* protocol,
+                                                       const double* slice_times, size_t count);
+/** @brief Sets the labeling efficiency stated by the sequence (BIDS LabelingEfficiency); a
+ * physiology override (perfq_physiology_set_labeling_efficiency) still beats it.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT outside (0, 1] */
+PERFQ_API perfq_status perfq_protocol_set_labeling_efficiency(perfq_protocol* protocol,
+                                                              double efficiency);
+/** @brief Declares background suppression with `pulses` pulses. Its total efficiency factor
+ * is `efficiency` when in (0, 1], or, when `efficiency` is 0, the physiology's per-pulse
+ * efficiency to the power `pulses`. `pulses` 0 with `efficiency` 0 turns it off.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for negative pulses or an efficiency outside
+ *         {0} ∪ (0, 1] */
+PERFQ_API perfq_status perfq_protocol_set_background_suppression(perfq_protocol* protocol,
+                                                                 int pulses, double efficiency);
+/** @brief Sets the repetition time of the M0 scan, seconds: below 5 s, M0 is divided by
+ * `1 − e^(−TR/T1 tissue)`. 0 restores "fully relaxed".
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT when negative or non-finite */
+PERFQ_API perfq_status perfq_protocol_set_m0_repetition_time(perfq_protocol* protocol,
+                                                             double repetition_time);
+/** @brief Sets the magnetic field strength in tesla (3 by default); it chooses the default
+ * blood T1 when no physiology handle is passed.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT when not positive and finite */
+PERFQ_API perfq_status perfq_protocol_set_field_strength(perfq_protocol* protocol, double tesla);
+
+/* ---- physiology (protocol.hpp) -------------------------------------------------------- */
+
+/** @brief Physiological constants (λ, T1s, labeling efficiencies). Functions that take one
+ * accept NULL for the white-paper defaults at the protocol's field strength. */
+typedef struct perfq_physiology perfq_physiology;
+
+/** @brief Creates the white-paper constants for a field strength: λ 0.9 ml/g, blood T1
+ * 1.65 s (1.35 s below 2.25 T), tissue T1 1.3 s, α 0.85 PCASL / 0.98 PASL / 0.68 CASL,
+ * 0.95 per background-suppression pulse.
+ * @param tesla field strength, > 0
+ * @param[out] out the new handle (release with perfq_physiology_destroy) */
+PERFQ_API perfq_status perfq_physiology_create(double tesla, perfq_physiology** out);
+/** @brief Releases physiology constants (NULL is accepted). */
+PERFQ_API void perfq_physiology_destroy(perfq_physiology* physiology);
+/** @brief Sets the blood–brain partition coefficient λ, ml/g (range checked when used). */
+PERFQ_API perfq_status perfq_physiology_set_partition_coefficient(perfq_physiology* physiology,
+                                                                  double lambda);
+/** @brief Sets the arterial blood T1, seconds (range checked when used). */
+PERFQ_API perfq_status perfq_physiology_set_t1_blood(perfq_physiology* physiology, double t1);
+/** @brief Sets the tissue T1 used by the short-TR M0 correction, seconds. */
+PERFQ_API perfq_status perfq_physiology_set_t1_tissue(perfq_physiology* physiology, double t1);
+/** @brief Overrides the labeling efficiency α (beats the protocol's and the defaults). */
+PERFQ_API perfq_status perfq_physiology_set_labeling_efficiency(perfq_physiology* physiology,
+                                                                double alpha);
+/** @brief Sets the efficiency of each background-suppression pulse. */
+PERFQ_API perfq_status perfq_physiology_set_bs_pulse_efficiency(perfq_physiology* physiology,
+                                                                double efficiency);
+
+/** @brief The constants a quantification used (ResolvedConstants in protocol.hpp). */
+typedef struct perfq_constants {
+  double blood_brain_partition;         /**< λ, ml/g */
+  double t1_blood;                      /**< s */
+  double t1_tissue;                     /**< s */
+  double labeling_efficiency;           /**< α before background suppression */
+  double background_suppression_factor; /**< multiplies α */
+  double effective_labeling_efficiency; /**< α × background-suppression factor */
+  double m0_scale;                      /**< M0 was divided by this (1: no correction) */
+} perfq_constants;
+
+/* ---- from an acquired series to ΔM (asl_series.hpp) ----------------------------------- */
+
+/** @brief What a volume of an ASL series holds (BIDS aslcontext volume_type). */
+typedef enum perfq_volume_type PERFQ_C_ENUM_BASE {
+  PERFQ_VOLUME_CONTROL = 0,
+  PERFQ_VOLUME_LABEL = 1,
+  PERFQ_VOLUME_M0SCAN = 2,
+  PERFQ_VOLUME_DELTAM = 3,
+  PERFQ_VOLUME_CBF = 4,
+  PERFQ_VOLUME_NORF = 5
+} perfq_volume_type;
+
+/** @brief ΔM images, one per distinct delay, with their timing. */
+typedef struct perfq_prepared perfq_prepared;
+
+/** @brief Pairs control and label volumes and averages repeats into one ΔM volume per
+ * distinct (delay, labeling duration), in order of increasing delay (perfq::prepare_asl).
+ * @param series `volumes` volumes on the grid `dims`
+ * @param context one ::perfq_volume_type value per volume
+ * @param protocol delays (and durations) with one value, or one per volume of the series
+ * @param robust nonzero: drop outlier repeats first (robust z-score of each repeat's mean
+ *        over `mask`, threshold 3)
+ * @param mask optional region for the outlier rule (NULL: all finite voxels)
+ * @param[out] out the ΔM images (release with perfq_prepared_destroy)
+ * @return ::PERFQ_ERROR_INPUT when the context does not fit the series, control and label
+ *         counts differ, or no perfusion-weighted volume exists */
+PERFQ_API perfq_status perfq_prepare_asl(const float* series, size_t volumes, const size_t dims[3],
+                                         const double spacing[3], const int32_t* context,
+                                         const perfq_protocol* protocol, int robust,
+                                         const uint8_t* mask, perfq_prepared** out);
+/** @brief Releases prepared ΔM images (NULL is accepted). */
+PERFQ_API void perfq_prepared_destroy(perfq_prepared* prepared);
+/** @brief The ΔM series (`*volumes` volumes on the input grid); NULL for a NULL handle. */
+PERFQ_API const float* perfq_prepared_delta_m(const perfq_prepared* prepared, size_t* volumes);
+/** @brief Delay (PLD, or TI for PASL) of each ΔM volume, seconds. */
+PERFQ_API const double* perfq_prepared_delays(const perfq_prepared* prepared);
+/** @brief Labeling duration of each ΔM volume, seconds (0 for PASL). */
+PERFQ_API const double* perfq_prepared_labeling_durations(const perfq_prepared* prepared);
+/** @brief Repeats averaged into each ΔM volume. */
+PERFQ_API const size_t* perfq_prepared_repeats(const perfq_prepared* prepared);
+/** @brief Mean of the series' m0scan volumes, or NULL when it has none. */
+PERFQ_API const float* perfq_prepared_m0(const perfq_prepared* prepared);
+
+/* ---- per-voxel status (cbf.hpp) -------------------------------------------------------- */
+
+/** @brief Per-voxel outcome in status maps (perfq::VoxelStatus). Values are 0 in the maps for
+ * codes 1–4; codes 5–7 flag multi-delay fits whose values are kept. */
+typedef enum perfq_voxel_status PERFQ_C_ENUM_BASE {
+  PERFQ_VOXEL_OK = 0,
+  PERFQ_VOXEL_OUTSIDE_MASK = 1,
+  PERFQ_VOXEL_M0_NOT_POSITIVE = 2,
+  PERFQ_VOXEL_NONFINITE_INPUT = 3,
+  PERFQ_VOXEL_NONFINITE_RESULT = 4,
+  PERFQ_VOXEL_MAX_ITERATIONS = 5,
+  PERFQ_VOXEL_SINGULAR = 6,
+  PERFQ_VOXEL_ATT_AT_BOUND = 7
+} perfq_voxel_status;
+
+/* ---- single-delay quantification (cbf.hpp) -------------------------------------------- */
+
+/** @brief A CBF map with its status map (result of perfq_quantify_cbf). */
+typedef struct perfq_cbf_maps perfq_cbf_maps;
+
+/** @brief Quantifies CBF from one mean ΔM image with the white-paper formula (PCASL/CASL:
+ * `6000 λ ΔM e^(PLD/T1b) / (2 α T1b M0 (1 − e^(−τ/T1b)))`; PASL:
+ * `6000 λ ΔM e^(TI/T1b) / (2 α TI1 M0)`), in ml/100 g/min.
+ * @param delta_m one volume on the grid `dims`
+ * @param m0 voxelwise M0 on the same grid, or NULL to use `m0_value` for every voxel
+ * @param m0_value M0 when `m0` is NULL (must then be > 0); ignored otherwise
+ * @param mask optional: voxels where it is 0 get status ::PERFQ_VOXEL_OUTSIDE_MASK
+ * @param protocol one distinct delay; τ (PCASL/CASL) or TI1 (PASL)
+ * @param physiology NULL: defaults at the protocol's field strength
+ * @param execution NULL: defaults
+ * @param[out] out the maps (release with perfq_cbf_maps_destroy) */
+PERFQ_API perfq_status perfq_quantify_cbf(const float* delta_m, const size_t dims[3],
+                                          const double spacing[3], const float* m0, double m0_value,
+                                          const uint8_t* mask, const perfq_protocol* protocol,
+                                          const perfq_physiology* physiology,
+                                          const perfq_execution* execution, perfq_cbf_maps** out);
+/** @brief Releases CBF maps (NULL is accepted). */
+PERFQ_API void perfq_cbf_maps_destroy(perfq_cbf_maps* maps);
+/** @brief Number of voxels of each map. 0 for a NULL handle. */
+PERFQ_API size_t perfq_cbf_maps_voxel_count(const perfq_cbf_maps* maps);
+/** @brief CBF, ml/100 g/min; 0 where the status is 1–4. NULL for a NULL handle. */
+PERFQ_API const float* perfq_cbf_maps_cbf(const perfq_cbf_maps* maps);
+/** @brief ::perfq_voxel_status code per voxel. NULL for a NULL handle. */
+PERFQ_API const uint8_t* perfq_cbf_maps_status(const perfq_cbf_maps* maps);
+/** @brief The constants used.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a NULL argument */
+PERFQ_API perfq_status perfq_cbf_maps_constants(const perfq_cbf_maps* maps, perfq_constants* out);
+/** @brief The backend that ran: "cpu" or "cuda" ("" for a NULL handle). */
+PERFQ_API const char* perfq_cbf_maps_backend(const perfq_cbf_maps* maps);
+
+/* ---- multi-delay fit (kinetic.hpp) ----------------------------------------------------- */
+
+/** @brief Options of the multi-delay fit (perfq::KineticOptions). */
+typedef struct perfq_kinetic_options perfq_kinetic_options;
+
+/** @brief Creates the default options: model "buxton", ATT searched in [0, 3] s on 24 grid
+ * points, 20 Levenberg–Marquardt iterations, tolerance 1e-6, no prior, no arterial component,
+ * equal weights.
+ * @param[out] out the new handle (release with perfq_kinetic_options_destroy) */
+PERFQ_API perfq_status perfq_kinetic_options_create(perfq_kinetic_options** out);
+/** @brief Releases kinetic options (NULL is accepted). */
+PERFQ_API void perfq_kinetic_options_destroy(perfq_kinetic_options* options);
+/** @brief Sets the model variant: "buxton" (T1app from the voxel's own flow),
+ * "buxton-fixed-flow" (BASIL's fixed flow, see perfq_kinetic_options_set_fixed_flow) or
+ * "whitepaper" (T1app = blood T1).
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for any other name */
+PERFQ_API perfq_status perfq_kinetic_options_set_model(perfq_kinetic_options* options,
+                                                       const char* model);
+/** @brief Sets the flow (ml/g/s) of the "buxton-fixed-flow" model (0.01 by default). */
+PERFQ_API perfq_status perfq_kinetic_options_set_fixed_flow(perfq_kinetic_options* options,
+                                                            double flow);
+/** @brief Sets the range of the ATT search, seconds (checked when fitting: 0 ≤ min < max). */
+PERFQ_API perfq_status perfq_kinetic_options_set_att_range(perfq_kinetic_options* options,
+                                                           double att_min, double att_max);
+/** @brief Sets the ATT grid points, iteration limit and stopping tolerance (checked when
+ * fitting). */
+PERFQ_API perfq_status perfq_kinetic_options_set_solver(perfq_kinetic_options* options,
+                                                        int grid_points, int max_iterations,
+                                                        double tolerance);
+/** @brief Turns the Gaussian prior on ATT on (nonzero) or off, with its SD in seconds (1 by
+ * default). The mean is 1.3 s (PCASL/CASL) or 0.7 s (PASL) unless set with
+ * perfq_kinetic_options_set_att_prior_mean. */
+PERFQ_API perfq_status perfq_kinetic_options_set_att_prior(perfq_kinetic_options* options,
+                                                           int enabled, double sd);
+/** @brief Sets the mean of the ATT prior, seconds (takes effect when the prior is on). */
+PERFQ_API perfq_status perfq_kinetic_options_set_att_prior_mean(perfq_kinetic_options* options,
+                                                                double mean);
+/** @brief Adds (nonzero) or removes the macrovascular (arterial blood volume) component,
+ * kept per voxel only where the Bayesian information criterion favours it. */
+PERFQ_API perfq_status perfq_kinetic_options_set_arterial(perfq_kinetic_options* options,
+                                                          int enabled);
+/** @brief Sets the weight of each ΔM volume (e.g. the repeats averaged per delay); count 0
+ * restores equal weights. The count must equal the ΔM volumes when fitting. */
+PERFQ_API perfq_status perfq_kinetic_options_set_weights(perfq_kinetic_options* options,
+                                                         const double* weights, size_t count);
+
+/** @brief The float maps of a multi-delay fit. */
+typedef enum perfq_kinetic_map PERFQ_C_ENUM_BASE {
+  PERFQ_KINETIC_CBF = 0,          /**< ml/100 g/min */
+  PERFQ_KINETIC_ATT = 1,          /**< arterial transit time, s */
+  PERFQ_KINETIC_CBF_SE = 2,       /**< standard error of CBF, ml/100 g/min */
+  PERFQ_KINETIC_ATT_SE = 3,       /**< standard error of ATT, s */
+  PERFQ_KINETIC_RESIDUAL_RMS = 4, /**< weighted residual RMS, ΔM units */
+  PERFQ_KINETIC_ABV = 5,          /**< arterial blood volume, % (arterial option; else NULL) */
+  PERFQ_KINETIC_ABV_SE = 6,       /**< its standard error, % (arterial option; else NULL) */
+  PERFQ_KINETIC_ARTERIAL_ATT = 7  /**< arterial arrival, s (arterial option; else NULL) */
+} perfq_kinetic_map;
+
+/** @brief Result of a multi-delay fit. */
+typedef struct perfq_kinetic_fit perfq_kinetic_fit;
+
+/** @brief Fits CBF and ATT voxel by voxel with the Buxton kinetic model (perfq::fit_kinetic).
+ * @param delta_m `volumes` ΔM volumes (one per delay, at least 2) on the grid `dims`
+ * @param m0 voxelwise M0, or NULL to use `m0_value` (> 0)
+ * @param mask optional: voxels where it is 0 get status ::PERFQ_VOXEL_OUTSIDE_MASK
+ * @param protocol delays and durations with one value per ΔM volume (or one for all); TI1
+ *        for PASL
+ * @param physiology, options, execution NULL: defaults
+ * @param[out] out the fit (release with perfq_kinetic_fit_destroy) */
+PERFQ_API perfq_status perfq_fit_kinetic(const float* delta_m, size_t volumes, const size_t dims[3],
+                                         const double spacing[3], const float* m0, double m0_value,
+                                         const uint8_t* mask, const perfq_protocol* protocol,
+                                         const perfq_physiology* physiology,
+                                         const perfq_kinetic_options* options,
+                                         const perfq_execution* execution, perfq_kinetic_fit** out);
+/** @brief Releases a fit (NULL is accepted). */
+PERFQ_API void perfq_kinetic_fit_destroy(perfq_kinetic_fit* fit);
+/** @brief Number of voxels of each map. 0 for a NULL handle. */
+PERFQ_API size_t perfq_kinetic_fit_voxel_count(const perfq_kinetic_fit* fit);
+/** @brief One float map; NULL for a NULL handle, an unknown map, or an arterial map of a fit
+ * without the arterial component. */
+PERFQ_API const float* perfq_kinetic_fit_map(const perfq_kinetic_fit* fit, perfq_kinetic_map which);
+/** @brief ::perfq_voxel_status code per voxel. */
+PERFQ_API const uint8_t* perfq_kinetic_fit_status(const perfq_kinetic_fit* fit);
+/** @brief Levenberg–Marquardt iterations used per voxel. */
+PERFQ_API const uint8_t* perfq_kinetic_fit_iterations(const perfq_kinetic_fit* fit);
+/** @brief The constants used. */
+PERFQ_API perfq_status perfq_kinetic_fit_constants(const perfq_kinetic_fit* fit,
+                                                   perfq_constants* out);
+/** @brief The backend that ran: "cpu" or "cuda" ("" for a NULL handle). */
+PERFQ_API const char* perfq_kinetic_fit_backend(const perfq_kinetic_fit* fit);
+
+/* ---- border zones (watershed.hpp) ------------------------------------------------------ */
+
+/** @brief Border-zone mask and territory pairs (result of perfq_border_zones). */
+typedef struct perfq_border_zones perfq_border_zones;
+
+/** @brief Border zones from a territory label image: voxels of `brain` (every voxel when
+ * NULL) with at least two territories within `width_mm / 2`, centre to centre (exact
+ * Euclidean distance transforms; perfq::border_zones).
+ * @param territories labels 0 (none) or 1 … 999 on the grid `dims`
+ * @param brain optional brain mask on the same grid
+ * @param width_mm border-zone width, > 0
+ * @param[out] out the zones (release with perfq_border_zones_destroy) */
+PERFQ_API perfq_status perfq_border_zones_from_territories(
+    const int32_t* territories, const size_t dims[3], const double spacing[3], const uint8_t* brain,
+    double width_mm, const perfq_execution* execution, perfq_border_zones** out);
+/** @brief Releases border zones (NULL is accepted). */
+PERFQ_API void perfq_border_zones_destroy(perfq_border_zones* zones);
+/** @brief Number of voxels of the mask. 0 for a NULL handle. */
+PERFQ_API size_t perfq_border_zones_voxel_count(const perfq_border_zones* zones);
+/** @brief 1 in the border zone, 0 elsewhere. */
+PERFQ_API const uint8_t* perfq_border_zones_mask(const perfq_border_zones* zones);
+/** @brief Per voxel, the code `a × 1000 + b` (a < b) of the two nearest territories that meet
+ * there; 0 outside the zone. */
+PERFQ_API const int32_t* perfq_border_zones_pairs(const perfq_border_zones* zones);
+/** @brief The territory labels used, ascending; `*count` receives their number. */
+PERFQ_API const int32_t* perfq_border_zones_territories(const perfq_border_zones* zones,
+                                                        size_t* count);
+
+/* ---- regional statistics (stats.hpp) --------------------------------------------------- */
+
+/** @brief Statistics of a map per region (result of perfq_region_stats). */
+typedef struct perfq_region_table perfq_region_table;
+
+/** @brief The statistics of one region (definitions in stats.hpp: sample SD, numpy's linear
+ * percentiles, non-finite values left out and counted). */
+typedef enum perfq_stat PERFQ_C_ENUM_BASE {
+  PERFQ_STAT_LABEL = 0,     /**< the region's label */
+  PERFQ_STAT_VOXELS = 1,    /**< voxels of the region (inside the mask) */
+  PERFQ_STAT_COUNT = 2,     /**< voxels with a finite value: the sample */
+  PERFQ_STAT_NONFINITE = 3, /**< voxels with NaN or ±Inf, left out */
+  PERFQ_STAT_VOLUME_ML = 4, /**< voxels × voxel volume, ml */
+  PERFQ_STAT_MEAN = 5,
+  PERFQ_STAT_SD = 6, /**< sample standard deviation (n − 1) */
+  PERFQ_STAT_MEDIAN = 7,
+  PERFQ_STAT_MIN = 8,
+  PERFQ_STAT_MAX = 9,
+  PERFQ_STAT_COV_DEFINED = 10, /**< 1 when count > 0 and mean ≠ 0, else 0 */
+  PERFQ_STAT_COV = 11,         /**< SD / mean (0 when undefined) */
+  PERFQ_STAT_SCOV = 12         /**< spatial CoV, 100 × SD / mean, % (0 when undefined) */
+} perfq_stat;
+
+/** @brief Statistics of `map` in each region of `labels` (perfq::region_stats).
+ * @param map one volume of values on the grid `dims`
+ * @param labels the region of each voxel; every distinct nonzero value is a region, reported
+ *        in ascending order (label 0 is background)
+ * @param mask optional: voxels where it is 0 are ignored
+ * @param percentiles percentiles to report (each in [0, 100]), or NULL with count 0 for the
+ *        defaults 5, 25, 75, 95
+ * @param[out] out the table (release with perfq_region_table_destroy) */
+PERFQ_API perfq_status perfq_region_stats(const float* map, const int32_t* labels,
+                                          const size_t dims[3], const double spacing[3],
+                                          const uint8_t* mask, const double* percentiles,
+                                          size_t percentile_count, const perfq_execution* execution,
+                                          perfq_region_table** out);
+/** @brief Releases a table (NULL is accepted). */
+PERFQ_API void perfq_region_table_destroy(perfq_region_table* table);
+/** @brief Number of regions (rows). 0 for a NULL handle. */
+PERFQ_API size_t perfq_region_table_size(const perfq_region_table* table);
+/** @brief The row of the region with this label.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT when no region has it */
+PERFQ_API perfq_status perfq_region_table_find(const perfq_region_table* table, int32_t label,
+                                               size_t* row);
+/** @brief One statistic of row `row` (counts and labels as exact doubles).
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a row out of range or an unknown statistic */
+PERFQ_API perfq_status perfq_region_table_stat(const perfq_region_table* table, size_t row,
+                                               perfq_stat which, double* value);
+/** @brief Number of percentiles reported per region. 0 for a NULL handle. */
+PERFQ_API size_t perfq_region_table_percentile_count(const perfq_region_table* table);
+/** @brief Percentile `k` (in the order requested) of row `row`.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a row or k out of range */
+PERFQ_API perfq_status perfq_region_table_percentile(const perfq_region_table* table, size_t row,
+                                                     size_t k, double* value);
+
+/* ---- synthetic phantom (phantom.hpp) --------------------------------------------------- */
+
+/** @brief Options of the phantom (perfq::PhantomOptions). */
+typedef struct perfq_phantom_options perfq_phantom_options;
+
+/** @brief Creates the default phantom options: PCASL, one PLD of 1.8 s, τ 1.8 s, 4 pairs per
+ * delay, noise-free, seed 1, 60 × 72 × 56 voxels of 3 mm, no lesions.
+ * @param[out] out the new handle (release with perfq_phantom_options_destroy) */
+PERFQ_API perfq_status perfq_phantom_options_create(perfq_phantom_options** out);
+/** @brief Releases phantom options (NULL is accepted). */
+PERFQ_API void perfq_phantom_options_destroy(perfq_phantom_options* options);
+/** @brief Sets the delays (PLDs, or TIs for PASL), seconds, each with `repeats` pairs. */
+PERFQ_API perfq_status perfq_phantom_options_set_delays(perfq_phantom_options* options,
+                                                        const double* delays, size_t count,
+                                                        size_t repeats);
+/** @brief Sets the grid (each axis ≥ 16 voxels) and the isotropic voxel size in mm. */
+PERFQ_API perfq_status perfq_phantom_options_set_grid(perfq_phantom_options* options,
+                                                      const size_t dims[3], double voxel_mm);
+/** @brief Sets the SNR of one control−label pair in grey matter (0: noise-free) and the
+ * noise seed. */
+PERFQ_API perfq_status perfq_phantom_options_set_noise(perfq_phantom_options* options, double snr,
+                                                       uint64_t seed);
+/** @brief PASL (QUIPSS II) with bolus cut-off TI1 (nonzero `pasl`), or PCASL with labeling
+ * duration `duration` (zero `pasl`), seconds. */
+PERFQ_API perfq_status perfq_phantom_options_set_labeling(perfq_phantom_options* options, int pasl,
+                                                          double duration);
+/** @brief Sets the number of white-matter lesions (mostly inside the border zones). */
+PERFQ_API perfq_status perfq_phantom_options_set_lesions(perfq_phantom_options* options,
+                                                         size_t lesions);
+
+/** @brief A synthetic ASL dataset with its ground truth. */
+typedef struct perfq_phantom perfq_phantom;
+
+/** @brief The float images of a phantom. */
+typedef enum perfq_phantom_map PERFQ_C_ENUM_BASE {
+  PERFQ_PHANTOM_M0 = 0,             /**< fully relaxed M0 (separate scan) */
+  PERFQ_PHANTOM_CBF = 1,            /**< true CBF, ml/100 g/min */
+  PERFQ_PHANTOM_ATT = 2,            /**< true ATT, s */
+  PERFQ_PHANTOM_BORDER_DISTANCE = 3 /**< mm to the nearest territory border (brain voxels) */
+} perfq_phantom_map;
+
+/** @brief The uint8 images of a phantom. */
+typedef enum perfq_phantom_mask PERFQ_C_ENUM_BASE {
+  PERFQ_PHANTOM_TISSUE = 0,      /**< 0 background, 1 CSF, 2 grey matter, 3 white matter */
+  PERFQ_PHANTOM_BRAIN = 1,       /**< grey or white matter */
+  PERFQ_PHANTOM_BORDER_ZONE = 2, /**< designed border zones */
+  PERFQ_PHANTOM_VENTRICLES = 3,  /**< lateral ventricles */
+  PERFQ_PHANTOM_LESIONS = 4      /**< white-matter lesions (all 0 unless requested) */
+} perfq_phantom_mask;
+
+/** @brief Builds the phantom (perfq::make_phantom).
+ * @param options NULL: defaults
+ * @param[out] out the phantom (release with perfq_phantom_destroy) */
+PERFQ_API perfq_status perfq_phantom_create(const perfq_phantom_options* options,
+                                            perfq_phantom** out);
+/** @brief Releases a phantom (NULL is accepted). */
+PERFQ_API void perfq_phantom_destroy(perfq_phantom* phantom);
+/** @brief The grid: `dims` receives 3 sizes, `spacing` (may be NULL) 3 voxel sizes in mm. */
+PERFQ_API perfq_status perfq_phantom_geometry(const perfq_phantom* phantom, size_t dims[3],
+                                              double spacing[3]);
+/** @brief The acquired series: control/label pairs, `*volumes` volumes. */
+PERFQ_API const float* perfq_phantom_series(const perfq_phantom* phantom, size_t* volumes);
+/** @brief The ::perfq_volume_type of each volume of the series. */
+PERFQ_API const int32_t* perfq_phantom_context(const perfq_phantom* phantom);
+/** @brief A copy of the series' protocol (one delay per volume).
+ * @param[out] out the new handle (release with perfq_protocol_destroy) */
+PERFQ_API perfq_status perfq_phantom_protocol(const perfq_phantom* phantom, perfq_protocol** out);
+/** @brief One float image (NULL for an unknown one). */
+PERFQ_API const float* perfq_phantom_map_data(const perfq_phantom* phantom,
+                                              perfq_phantom_map which);
+/** @brief One uint8 image (NULL for an unknown one). */
+PERFQ_API const uint8_t* perfq_phantom_mask_data(const perfq_phantom* phantom,
+                                                 perfq_phantom_mask which);
+/** @brief Territories: 1 ACA, 2 MCA, 3 PCA within grey and white matter, 0 elsewhere. */
+PERFQ_API const int32_t* perfq_phantom_territories(const perfq_phantom* phantom);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* PERFQ_PERFQ_H */

@@ -1,0 +1,1108 @@
+// The C ABI (include/perfq/perfq.h): handles wrapping the C++ values, argument checks that
+// name the argument at fault, and one guard per entry point that turns every exception into
+// a status and a per-thread message. No arithmetic of its own: results are the C++ API's.
+#include <perfq/perfq.h>
+
+#include <perfq/asl_series.hpp>
+#include <perfq/cbf.hpp>
+#include <perfq/errors.hpp>
+#include <perfq/execution.hpp>
+#include <perfq/kinetic.hpp>
+#include <perfq/phantom.hpp>
+#include <perfq/protocol.hpp>
+#include <perfq/stats.hpp>
+#include <perfq/version.hpp>
+#include <perfq/watershed.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <new>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+// ---- handles: the C++ values behind the opaque C types ---------------------------------
+
+struct perfq_execution {
+  perfq::Execution value;
+};
+struct perfq_protocol {
+  perfq::AslProtocol value;
+};
+struct perfq_physiology {
+  perfq::Physiology value;
+};
+struct perfq_prepared {
+  perfq::PreparedAsl value;
+};
+struct perfq_cbf_maps {
+  perfq::CbfMaps value;
+};
+struct perfq_kinetic_options {
+  perfq::KineticOptions value;
+};
+struct perfq_kinetic_fit {
+  perfq::KineticFit value;
+};
+struct perfq_border_zones {
+  perfq::BorderZones value;
+};
+struct perfq_region_table {
+  perfq::RegionTable value;
+};
+struct perfq_phantom_options {
+  perfq::PhantomOptions value;
+};
+struct perfq_phantom {
+  perfq::Phantom value;
+  std::vector<std::int32_t> context;  // value.context as perfq_volume_type codes
+};
+
+namespace {
+
+thread_local std::string t_last_error;
+
+/// Records `message` as the calling thread's last error; never throws (on an allocation
+/// failure the message is shortened to what fits, or cleared).
+void set_last_error(const char* function, const char* message) noexcept {
+  try {
+    t_last_error = function;
+    t_last_error += ": ";
+    t_last_error += message;
+  } catch (...) {
+    t_last_error.clear();
+  }
+}
+
+perfq_status fail(perfq_status status, const char* function, const char* message) noexcept {
+  set_last_error(function, message);
+  return status;
+}
+
+/// Runs `body` (returning void) and maps every exception to a status and a message.
+template <class Body>
+perfq_status guarded(const char* function, Body&& body) noexcept {
+  try {
+    body();
+    return PERFQ_OK;
+  } catch (const perfq::InvalidArgument& e) {
+    return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, e.what());
+  } catch (const perfq::InputError& e) {
+    return fail(PERFQ_ERROR_INPUT, function, e.what());
+  } catch (const perfq::BackendError& e) {
+    return fail(PERFQ_ERROR_BACKEND, function, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(PERFQ_ERROR_OUT_OF_MEMORY, function, "out of memory");
+  } catch (const std::length_error& e) {
+    return fail(PERFQ_ERROR_OUT_OF_MEMORY, function, e.what());
+  } catch (const std::exception& e) {
+    return fail(PERFQ_ERROR_INTERNAL, function, e.what());
+  } catch (...) {
+    return fail(PERFQ_ERROR_INTERNAL, function, "unknown exception");
+  }
+}
+
+/// Throws InvalidArgument with "<what>: <problem>" unless `ok`.
+void require(bool ok, const char* what, const char* problem) {
+  if (!ok) throw perfq::InvalidArgument(std::string(what) + ": " + problem);
+}
+
+template <class T>
+void require_pointer(const T* pointer, const char* what) {
+  require(pointer != nullptr, what, "null pointer");
+}
+
+/// Accessors return a pointer: NULL (with the message set) for a NULL handle.
+template <class Handle>
+bool accessor_ok(const Handle* handle, const char* function) noexcept {
+  if (handle != nullptr) return true;
+  set_last_error(function, "handle: null pointer");
+  return false;
+}
+
+std::string number_text(double value) {
+  std::ostringstream s;
+  s << value;
+  return s.str();
+}
+
+void require_positive(double value, const char* what) {
+  if (!(std::isfinite(value) && value > 0.0)) {
+    throw perfq::InvalidArgument(std::string(what) + ": must be positive and finite, got " +
+                                 number_text(value));
+  }
+}
+
+void require_finite(double value, const char* what) {
+  if (!std::isfinite(value)) {
+    throw perfq::InvalidArgument(std::string(what) + ": must be finite, got " + number_text(value));
+  }
+}
+
+/// A grid from the C arrays; checks that the sizes are positive and that `volumes` volumes
+/// of it can be addressed.
+perfq::Geometry make_geometry(const std::size_t* dims, const double* spacing,
+                              std::size_t volumes = 1) {
+  require_pointer(dims, "dims");
+  perfq::Geometry g;
+  std::size_t total = volumes;
+  for (int a = 0; a < 3; ++a) {
+    if (dims[a] == 0) {
+      throw perfq::InvalidArgument("dims[" + std::to_string(a) + "]: must be at least 1");
+    }
+    if (total > std::numeric_limits<std::size_t>::max() / sizeof(double) / dims[a]) {
+      throw perfq::InvalidArgument("dims: the image is too large to address");
+    }
+    total *= dims[a];
+    g.dims[a] = dims[a];
+  }
+  if (spacing != nullptr) {
+    for (int a = 0; a < 3; ++a) {
+      require_positive(spacing[a], ("spacing[" + std::to_string(a) + "]").c_str());
+      g.spacing[a] = spacing[a];
+    }
+  }
+  return g;
+}
+
+template <class T>
+perfq::View<const T> view_of(const T* data, const perfq::Geometry& g, std::size_t volumes = 1) {
+  return perfq::View<const T>{data, g, volumes};
+}
+
+template <class T>
+std::optional<perfq::View<const T>> optional_view(const T* data, const perfq::Geometry& g) {
+  if (data == nullptr) return std::nullopt;
+  return view_of(data, g);
+}
+
+perfq::M0Source m0_source(const float* m0, double m0_value, const perfq::Geometry& g) {
+  if (m0 != nullptr) return perfq::M0Source::from_image(view_of(m0, g));
+  if (!(std::isfinite(m0_value) && m0_value > 0.0)) {
+    throw perfq::InvalidArgument("m0_value: must be positive and finite when m0 is NULL, got " +
+                                 number_text(m0_value));
+  }
+  return perfq::M0Source::from_value(m0_value);
+}
+
+perfq::Physiology physiology_for(const perfq_physiology* physiology,
+                                 const perfq::AslProtocol& protocol) {
+  if (physiology != nullptr) return physiology->value;
+  return perfq::Physiology::at_field(protocol.magnetic_field_strength);
+}
+
+perfq::Execution execution_for(const perfq_execution* execution) {
+  return execution != nullptr ? execution->value : perfq::Execution{};
+}
+
+std::vector<double> copy_list(const double* values, std::size_t count, const char* what) {
+  require(count == 0 || values != nullptr, what, "null pointer with a nonzero count");
+  return std::vector<double>(values, values + count);
+}
+
+void copy_constants(const perfq::ResolvedConstants& c, perfq_constants* out) {
+  out->blood_brain_partition = c.blood_brain_partition;
+  out->t1_blood = c.t1_blood;
+  out->t1_tissue = c.t1_tissue;
+  out->labeling_efficiency = c.labeling_efficiency;
+  out->background_suppression_factor = c.background_suppression_factor;
+  out->effective_labeling_efficiency = c.effective_labeling_efficiency;
+  out->m0_scale = c.m0_scale;
+}
+
+/// Creates a handle for `out`: sets *out to NULL first, so that a failure leaves no
+/// dangling value, then to the new handle.
+template <class Handle, class Make>
+perfq_status create_into(const char* function, Handle** out, Make&& make) noexcept {
+  if (out == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "out: null pointer");
+  *out = nullptr;
+  return guarded(function, [&] { *out = make(); });
+}
+
+/// Runs a setter on a non-NULL handle.
+template <class Handle, class Set>
+perfq_status set_on(const char* function, Handle* handle, Set&& set) noexcept {
+  if (handle == nullptr) {
+    return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "handle: null pointer");
+  }
+  return guarded(function, [&] { set(handle->value); });
+}
+
+}  // namespace
+
+// ---- status, errors and version ---------------------------------------------------------
+
+extern "C" {
+
+const char* perfq_last_error(void) { return t_last_error.c_str(); }
+
+const char* perfq_status_string(perfq_status status) {
+  switch (status) {
+    case PERFQ_OK:
+      return "ok";
+    case PERFQ_ERROR_INVALID_ARGUMENT:
+      return "invalid argument";
+    case PERFQ_ERROR_INPUT:
+      return "input error";
+    case PERFQ_ERROR_BACKEND:
+      return "backend error";
+    case PERFQ_ERROR_OUT_OF_MEMORY:
+      return "out of memory";
+    case PERFQ_ERROR_INTERNAL:
+      return "internal error";
+  }
+  return "unknown status";
+}
+
+const char* perfq_version(void) { return perfq::version(); }
+
+int perfq_c_api_version(void) { return PERFQ_C_API_VERSION; }
+
+// ---- execution ----------------------------------------------------------------------------
+
+perfq_status perfq_execution_create(perfq_execution** out) {
+  return create_into("perfq_execution_create", out, [] { return new perfq_execution{}; });
+}
+
+void perfq_execution_destroy(perfq_execution* execution) { delete execution; }
+
+perfq_status perfq_execution_set_backend(perfq_execution* execution, const char* backend) {
+  return set_on("perfq_execution_set_backend", execution, [&](perfq::Execution& e) {
+    require_pointer(backend, "backend");
+    try {
+      e.backend = perfq::parse_backend(backend);
+    } catch (const perfq::InvalidArgument& error) {
+      throw perfq::InvalidArgument(std::string("backend: ") + error.what());
+    }
+  });
+}
+
+perfq_status perfq_execution_set_threads(perfq_execution* execution, int threads) {
+  return set_on("perfq_execution_set_threads", execution, [&](perfq::Execution& e) {
+    require(threads >= 0, "threads", "must be 0 (every core) or positive");
+    e.threads = threads;
+  });
+}
+
+perfq_status perfq_execution_set_device(perfq_execution* execution, int device) {
+  return set_on("perfq_execution_set_device", execution, [&](perfq::Execution& e) {
+    require(device >= 0, "device", "must not be negative");
+    e.device = device;
+  });
+}
+
+int perfq_cuda_available(void) { return perfq::cuda_available() ? 1 : 0; }
+
+// ---- protocol -----------------------------------------------------------------------------
+
+perfq_status perfq_protocol_create(perfq_protocol** out) {
+  return create_into("perfq_protocol_create", out, [] { return new perfq_protocol{}; });
+}
+
+void perfq_protocol_destroy(perfq_protocol* protocol) { delete protocol; }
+
+perfq_status perfq_protocol_set_labeling(perfq_protocol* protocol, perfq_labeling_type type) {
+  return set_on("perfq_protocol_set_labeling", protocol, [&](perfq::AslProtocol& p) {
+    switch (type) {
+      case PERFQ_LABELING_PCASL:
+        p.labeling_type = perfq::LabelingType::Pcasl;
+        return;
+      case PERFQ_LABELING_PASL:
+        p.labeling_type = perfq::LabelingType::Pasl;
+        return;
+      case PERFQ_LABELING_CASL:
+        p.labeling_type = perfq::LabelingType::Casl;
+        return;
+    }
+    throw perfq::InvalidArgument("type: " + std::to_string(static_cast<int>(type)) +
+                                 " is not a perfq_labeling_type (0 PCASL, 1 PASL, 2 CASL)");
+  });
+}
+
+perfq_status perfq_protocol_set_delays(perfq_protocol* protocol, const double* delays,
+                                       std::size_t count) {
+  return set_on("perfq_protocol_set_delays", protocol, [&](perfq::AslProtocol& p) {
+    require(count > 0, "delays", "at least one delay is needed");
+    std::vector<double> values = copy_list(delays, count, "delays");
+    for (std::size_t i = 0; i < count; ++i) {
+      if (!(std::isfinite(values[i]) && values[i] >= 0.0)) {
+        throw perfq::InvalidArgument("delays[" + std::to_string(i) +
+                                     "]: must be finite and not negative, got " +
+                                     number_text(values[i]));
+      }
+    }
+    p.post_labeling_delay = std::move(values);
+  });
+}
+
+perfq_status perfq_protocol_set_labeling_durations(perfq_protocol* protocol,
+                                                   const double* durations, std::size_t count) {
+  return set_on("perfq_protocol_set_labeling_durations", protocol, [&](perfq::AslProtocol& p) {
+    require(count > 0, "durations", "at least one labeling duration is needed");
+    std::vector<double> values = copy_list(durations, count, "durations");
+    for (std::size_t i = 0; i < count; ++i) {
+      require_positive(values[i], ("durations[" + std::to_string(i) + "]").c_str());
+    }
+    p.labeling_duration = std::move(values);
+  });
+}
+
+perfq_status perfq_protocol_set_bolus_cutoff(perfq_protocol* protocol, double ti1) {
+  return set_on("perfq_protocol_set_bolus_cutoff", protocol, [&](perfq::AslProtocol& p) {
+    require_positive(ti1, "ti1");
+    p.bolus_cutoff_delay = ti1;
+  });
+}
+
+perfq_status perfq_protocol_set_slice_timing(perfq_protocol* protocol, const double* slice_times,
+                                             std::size_t count) {
+  return set_on("perfq_protocol_set_slice_timing", protocol, [&](perfq::AslProtocol& p) {
+    std::vector<double> values = copy_list(slice_times, count, "slice_times");
+    for (std::size_t i = 0; i < count; ++i) {
+      if (!(std::isfinite(values[i]) && values[i] >= 0.0)) {
+        throw perfq::InvalidArgument("slice_times[" + std::to_string(i) +
+                                     "]: must be finite and not negative, got " +
+                                     number_text(values[i]));
+      }
+    }
+    p.readout = count > 0 ? perfq::Readout::TwoD : perfq::Readout::ThreeD;
+    p.slice_timing = std::move(values);
+  });
+}
+
+perfq_status perfq_protocol_set_labeling_efficiency(perfq_protocol* protocol, double efficiency) {
+  return set_on("perfq_protocol_set_labeling_efficiency", protocol, [&](perfq::AslProtocol& p) {
+    if (!(efficiency > 0.0 && efficiency <= 1.0)) {
+      throw perfq::InvalidArgument("efficiency: must be in (0, 1], got " + number_text(efficiency));
+    }
+    p.labeling_efficiency = efficiency;
+  });
+}
+
+perfq_status perfq_protocol_set_background_suppression(perfq_protocol* protocol, int pulses,
+                                                       double efficiency) {
+  return set_on("perfq_protocol_set_background_suppression", protocol, [&](perfq::AslProtocol& p) {
+    require(pulses >= 0, "pulses", "must not be negative");
+    if (!(efficiency == 0.0 || (efficiency > 0.0 && efficiency <= 1.0))) {
+      throw perfq::InvalidArgument("efficiency: must be 0 (from the pulses) or in (0, 1], got " +
+                                   number_text(efficiency));
+    }
+    perfq::BackgroundSuppression bs;
+    bs.enabled = pulses > 0 || efficiency > 0.0;
+    bs.pulses = pulses;
+    if (efficiency > 0.0) bs.efficiency = efficiency;
+    p.background_suppression = bs;
+  });
+}
+
+perfq_status perfq_protocol_set_m0_repetition_time(perfq_protocol* protocol,
+                                                   double repetition_time) {
+  return set_on("perfq_protocol_set_m0_repetition_time", protocol, [&](perfq::AslProtocol& p) {
+    if (!(std::isfinite(repetition_time) && repetition_time >= 0.0)) {
+      throw perfq::InvalidArgument("repetition_time: must be finite and not negative, got " +
+                                   number_text(repetition_time));
+    }
+    if (repetition_time > 0.0) {
+      p.m0_repetition_time = repetition_time;
+    } else {
+      p.m0_repetition_time.reset();
+    }
+  });
+}
+
+perfq_status perfq_protocol_set_field_strength(perfq_protocol* protocol, double tesla) {
+  return set_on("perfq_protocol_set_field_strength", protocol, [&](perfq::AslProtocol& p) {
+    require_positive(tesla, "tesla");
+    p.magnetic_field_strength = tesla;
+  });
+}
+
+// ---- physiology ---------------------------------------------------------------------------
+
+perfq_status perfq_physiology_create(double tesla, perfq_physiology** out) {
+  return create_into("perfq_physiology_create", out, [&] {
+    require_positive(tesla, "tesla");
+    return new perfq_physiology{perfq::Physiology::at_field(tesla)};
+  });
+}
+
+void perfq_physiology_destroy(perfq_physiology* physiology) { delete physiology; }
+
+perfq_status perfq_physiology_set_partition_coefficient(perfq_physiology* physiology,
+                                                        double lambda) {
+  return set_on("perfq_physiology_set_partition_coefficient", physiology,
+                [&](perfq::Physiology& p) {
+                  require_finite(lambda, "lambda");
+                  p.blood_brain_partition = lambda;
+                });
+}
+
+perfq_status perfq_physiology_set_t1_blood(perfq_physiology* physiology, double t1) {
+  return set_on("perfq_physiology_set_t1_blood", physiology, [&](perfq::Physiology& p) {
+    require_finite(t1, "t1");
+    p.t1_blood = t1;
+  });
+}
+
+perfq_status perfq_physiology_set_t1_tissue(perfq_physiology* physiology, double t1) {
+  return set_on("perfq_physiology_set_t1_tissue", physiology, [&](perfq::Physiology& p) {
+    require_finite(t1, "t1");
+    p.t1_tissue = t1;
+  });
+}
+
+perfq_status perfq_physiology_set_labeling_efficiency(perfq_physiology* physiology, double alpha) {
+  return set_on("perfq_physiology_set_labeling_efficiency", physiology, [&](perfq::Physiology& p) {
+    require_finite(alpha, "alpha");
+    p.labeling_efficiency = alpha;
+  });
+}
+
+perfq_status perfq_physiology_set_bs_pulse_efficiency(perfq_physiology* physiology,
+                                                      double efficiency) {
+  return set_on("perfq_physiology_set_bs_pulse_efficiency", physiology, [&](perfq::Physiology& p) {
+    require_finite(efficiency, "efficiency");
+    p.background_suppression_pulse_efficiency = efficiency;
+  });
+}
+
+// ---- preparation --------------------------------------------------------------------------
+
+perfq_status perfq_prepare_asl(const float* series, std::size_t volumes, const std::size_t dims[3],
+                               const double spacing[3], const std::int32_t* context,
+                               const perfq_protocol* protocol, int robust, const uint8_t* mask,
+                               perfq_prepared** out) {
+  return create_into("perfq_prepare_asl", out, [&] {
+    require_pointer(series, "series");
+    require(volumes > 0, "volumes", "must be at least 1");
+    require_pointer(context, "context");
+    require_pointer(protocol, "protocol");
+    const perfq::Geometry g = make_geometry(dims, spacing, volumes);
+    std::vector<perfq::VolumeType> types(volumes);
+    for (std::size_t v = 0; v < volumes; ++v) {
+      switch (context[v]) {
+        case PERFQ_VOLUME_CONTROL:
+          types[v] = perfq::VolumeType::Control;
+          break;
+        case PERFQ_VOLUME_LABEL:
+          types[v] = perfq::VolumeType::Label;
+          break;
+        case PERFQ_VOLUME_M0SCAN:
+          types[v] = perfq::VolumeType::M0Scan;
+          break;
+        case PERFQ_VOLUME_DELTAM:
+          types[v] = perfq::VolumeType::DeltaM;
+          break;
+        case PERFQ_VOLUME_CBF:
+          types[v] = perfq::VolumeType::Cbf;
+          break;
+        case PERFQ_VOLUME_NORF:
+          types[v] = perfq::VolumeType::NoRf;
+          break;
+        default:
+          throw perfq::InvalidArgument("context[" + std::to_string(v) +
+                                       "]: " + std::to_string(context[v]) +
+                                       " is not a perfq_volume_type (0 … 5)");
+      }
+    }
+    perfq::AveragingOptions averaging;
+    averaging.robust = robust != 0;
+    averaging.mask = optional_view(mask, g);
+    return new perfq_prepared{
+        perfq::prepare_asl(view_of(series, g, volumes), types, protocol->value, averaging)};
+  });
+}
+
+void perfq_prepared_destroy(perfq_prepared* prepared) { delete prepared; }
+
+const float* perfq_prepared_delta_m(const perfq_prepared* prepared, std::size_t* volumes) {
+  if (!accessor_ok(prepared, "perfq_prepared_delta_m")) return nullptr;
+  if (volumes != nullptr) *volumes = prepared->value.delta_m.volumes();
+  return prepared->value.delta_m.data();
+}
+
+const double* perfq_prepared_delays(const perfq_prepared* prepared) {
+  if (!accessor_ok(prepared, "perfq_prepared_delays")) return nullptr;
+  return prepared->value.post_labeling_delay.data();
+}
+
+const double* perfq_prepared_labeling_durations(const perfq_prepared* prepared) {
+  if (!accessor_ok(prepared, "perfq_prepared_labeling_durations")) return nullptr;
+  return prepared->value.labeling_duration.data();
+}
+
+const std::size_t* perfq_prepared_repeats(const perfq_prepared* prepared) {
+  if (!accessor_ok(prepared, "perfq_prepared_repeats")) return nullptr;
+  return prepared->value.repeats.data();
+}
+
+const float* perfq_prepared_m0(const perfq_prepared* prepared) {
+  if (!accessor_ok(prepared, "perfq_prepared_m0")) return nullptr;
+  return prepared->value.m0 ? prepared->value.m0->data() : nullptr;
+}
+
+// ---- single delay -------------------------------------------------------------------------
+
+perfq_status perfq_quantify_cbf(const float* delta_m, const std::size_t dims[3],
+                                const double spacing[3], const float* m0, double m0_value,
+                                const uint8_t* mask, const perfq_protocol* protocol,
+                                const perfq_physiology* physiology,
+                                const perfq_execution* execution, perfq_cbf_maps** out) {
+  return create_into("perfq_quantify_cbf", out, [&] {
+    require_pointer(delta_m, "delta_m");
+    require_pointer(protocol, "protocol");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    const perfq::M0Source source = m0_source(m0, m0_value, g);
+    const perfq::AslProtocol& p = protocol->value;
+    return new perfq_cbf_maps{
+        perfq::quantify_cbf(view_of(delta_m, g), source, p, physiology_for(physiology, p),
+                            optional_view(mask, g), execution_for(execution))};
+  });
+}
+
+void perfq_cbf_maps_destroy(perfq_cbf_maps* maps) { delete maps; }
+
+std::size_t perfq_cbf_maps_voxel_count(const perfq_cbf_maps* maps) {
+  if (!accessor_ok(maps, "perfq_cbf_maps_voxel_count")) return 0;
+  return maps->value.cbf.size();
+}
+
+const float* perfq_cbf_maps_cbf(const perfq_cbf_maps* maps) {
+  if (!accessor_ok(maps, "perfq_cbf_maps_cbf")) return nullptr;
+  return maps->value.cbf.data();
+}
+
+const uint8_t* perfq_cbf_maps_status(const perfq_cbf_maps* maps) {
+  if (!accessor_ok(maps, "perfq_cbf_maps_status")) return nullptr;
+  return maps->value.status.data();
+}
+
+perfq_status perfq_cbf_maps_constants(const perfq_cbf_maps* maps, perfq_constants* out) {
+  const char* function = "perfq_cbf_maps_constants";
+  if (maps == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "maps: null pointer");
+  if (out == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "out: null pointer");
+  copy_constants(maps->value.constants, out);
+  return PERFQ_OK;
+}
+
+const char* perfq_cbf_maps_backend(const perfq_cbf_maps* maps) {
+  if (!accessor_ok(maps, "perfq_cbf_maps_backend")) return "";
+  return perfq::to_string(maps->value.backend);
+}
+
+// ---- multi delay --------------------------------------------------------------------------
+
+perfq_status perfq_kinetic_options_create(perfq_kinetic_options** out) {
+  return create_into("perfq_kinetic_options_create", out,
+                     [] { return new perfq_kinetic_options{}; });
+}
+
+void perfq_kinetic_options_destroy(perfq_kinetic_options* options) { delete options; }
+
+perfq_status perfq_kinetic_options_set_model(perfq_kinetic_options* options, const char* model) {
+  return set_on("perfq_kinetic_options_set_model", options, [&](perfq::KineticOptions& o) {
+    require_pointer(model, "model");
+    try {
+      o.variant = perfq::parse_kinetic_variant(model);
+    } catch (const perfq::InvalidArgument& error) {
+      throw perfq::InvalidArgument(std::string("model: ") + error.what());
+    }
+  });
+}
+
+perfq_status perfq_kinetic_options_set_fixed_flow(perfq_kinetic_options* options, double flow) {
+  return set_on("perfq_kinetic_options_set_fixed_flow", options, [&](perfq::KineticOptions& o) {
+    require_finite(flow, "flow");
+    o.fixed_flow = flow;
+  });
+}
+
+perfq_status perfq_kinetic_options_set_att_range(perfq_kinetic_options* options, double att_min,
+                                                 double att_max) {
+  return set_on("perfq_kinetic_options_set_att_range", options, [&](perfq::KineticOptions& o) {
+    require_finite(att_min, "att_min");
+    require_finite(att_max, "att_max");
+    o.att_min = att_min;
+    o.att_max = att_max;
+  });
+}
+
+perfq_status perfq_kinetic_options_set_solver(perfq_kinetic_options* options, int grid_points,
+                                              int max_iterations, double tolerance) {
+  return set_on("perfq_kinetic_options_set_solver", options, [&](perfq::KineticOptions& o) {
+    require_finite(tolerance, "tolerance");
+    o.grid_points = grid_points;
+    o.max_iterations = max_iterations;
+    o.tolerance = tolerance;
+  });
+}
+
+perfq_status perfq_kinetic_options_set_att_prior(perfq_kinetic_options* options, int enabled,
+                                                 double sd) {
+  return set_on("perfq_kinetic_options_set_att_prior", options, [&](perfq::KineticOptions& o) {
+    require_finite(sd, "sd");
+    o.att_prior = enabled != 0;
+    o.att_prior_sd = sd;
+  });
+}
+
+perfq_status perfq_kinetic_options_set_att_prior_mean(perfq_kinetic_options* options, double mean) {
+  return set_on("perfq_kinetic_options_set_att_prior_mean", options, [&](perfq::KineticOptions& o) {
+    require_finite(mean, "mean");
+    o.att_prior_mean = mean;
+  });
+}
+
+perfq_status perfq_kinetic_options_set_arterial(perfq_kinetic_options* options, int enabled) {
+  return set_on("perfq_kinetic_options_set_arterial", options,
+                [&](perfq::KineticOptions& o) { o.arterial = enabled != 0; });
+}
+
+perfq_status perfq_kinetic_options_set_weights(perfq_kinetic_options* options,
+                                               const double* weights, std::size_t count) {
+  return set_on("perfq_kinetic_options_set_weights", options, [&](perfq::KineticOptions& o) {
+    o.weights = copy_list(weights, count, "weights");
+  });
+}
+
+perfq_status perfq_fit_kinetic(const float* delta_m, std::size_t volumes, const std::size_t dims[3],
+                               const double spacing[3], const float* m0, double m0_value,
+                               const uint8_t* mask, const perfq_protocol* protocol,
+                               const perfq_physiology* physiology,
+                               const perfq_kinetic_options* options,
+                               const perfq_execution* execution, perfq_kinetic_fit** out) {
+  return create_into("perfq_fit_kinetic", out, [&] {
+    require_pointer(delta_m, "delta_m");
+    require(volumes > 0, "volumes", "must be at least 1");
+    require_pointer(protocol, "protocol");
+    const perfq::Geometry g = make_geometry(dims, spacing, volumes);
+    const perfq::M0Source source = m0_source(m0, m0_value, g);
+    const perfq::AslProtocol& p = protocol->value;
+    const perfq::KineticOptions o = options != nullptr ? options->value : perfq::KineticOptions{};
+    return new perfq_kinetic_fit{
+        perfq::fit_kinetic(view_of(delta_m, g, volumes), source, p, physiology_for(physiology, p),
+                           o, optional_view(mask, g), execution_for(execution))};
+  });
+}
+
+void perfq_kinetic_fit_destroy(perfq_kinetic_fit* fit) { delete fit; }
+
+std::size_t perfq_kinetic_fit_voxel_count(const perfq_kinetic_fit* fit) {
+  if (!accessor_ok(fit, "perfq_kinetic_fit_voxel_count")) return 0;
+  return fit->value.cbf.size();
+}
+
+const float* perfq_kinetic_fit_map(const perfq_kinetic_fit* fit, perfq_kinetic_map which) {
+  const char* function = "perfq_kinetic_fit_map";
+  if (!accessor_ok(fit, function)) return nullptr;
+  const perfq::KineticFit& f = fit->value;
+  const perfq::Volume<float>* map = nullptr;
+  switch (which) {
+    case PERFQ_KINETIC_CBF:
+      map = &f.cbf;
+      break;
+    case PERFQ_KINETIC_ATT:
+      map = &f.att;
+      break;
+    case PERFQ_KINETIC_CBF_SE:
+      map = &f.cbf_se;
+      break;
+    case PERFQ_KINETIC_ATT_SE:
+      map = &f.att_se;
+      break;
+    case PERFQ_KINETIC_RESIDUAL_RMS:
+      map = &f.residual_rms;
+      break;
+    case PERFQ_KINETIC_ABV:
+      map = &f.abv;
+      break;
+    case PERFQ_KINETIC_ABV_SE:
+      map = &f.abv_se;
+      break;
+    case PERFQ_KINETIC_ARTERIAL_ATT:
+      map = &f.arterial_att;
+      break;
+  }
+  if (map == nullptr) {
+    set_last_error(function, "which: not a perfq_kinetic_map");
+    return nullptr;
+  }
+  if (map->size() == 0) {
+    set_last_error(function, "which: this map exists only for fits with the arterial component");
+    return nullptr;
+  }
+  return map->data();
+}
+
+const uint8_t* perfq_kinetic_fit_status(const perfq_kinetic_fit* fit) {
+  if (!accessor_ok(fit, "perfq_kinetic_fit_status")) return nullptr;
+  return fit->value.status.data();
+}
+
+const uint8_t* perfq_kinetic_fit_iterations(const perfq_kinetic_fit* fit) {
+  if (!accessor_ok(fit, "perfq_kinetic_fit_iterations")) return nullptr;
+  return fit->value.iterations.data();
+}
+
+perfq_status perfq_kinetic_fit_constants(const perfq_kinetic_fit* fit, perfq_constants* out) {
+  const char* function = "perfq_kinetic_fit_constants";
+  if (fit == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "fit: null pointer");
+  if (out == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "out: null pointer");
+  copy_constants(fit->value.constants, out);
+  return PERFQ_OK;
+}
+
+const char* perfq_kinetic_fit_backend(const perfq_kinetic_fit* fit) {
+  if (!accessor_ok(fit, "perfq_kinetic_fit_backend")) return "";
+  return perfq::to_string(fit->value.backend);
+}
+
+// ---- border zones -------------------------------------------------------------------------
+
+perfq_status perfq_border_zones_from_territories(const std::int32_t* territories,
+                                                 const std::size_t dims[3], const double spacing[3],
+                                                 const uint8_t* brain, double width_mm,
+                                                 const perfq_execution* execution,
+                                                 perfq_border_zones** out) {
+  return create_into("perfq_border_zones_from_territories", out, [&] {
+    require_pointer(territories, "territories");
+    require_positive(width_mm, "width_mm");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    return new perfq_border_zones{perfq::border_zones(
+        view_of(territories, g), optional_view(brain, g), width_mm, execution_for(execution))};
+  });
+}
+
+void perfq_border_zones_destroy(perfq_border_zones* zones) { delete zones; }
+
+std::size_t perfq_border_zones_voxel_count(const perfq_border_zones* zones) {
+  if (!accessor_ok(zones, "perfq_border_zones_voxel_count")) return 0;
+  return zones->value.mask.size();
+}
+
+const uint8_t* perfq_border_zones_mask(const perfq_border_zones* zones) {
+  if (!accessor_ok(zones, "perfq_border_zones_mask")) return nullptr;
+  return zones->value.mask.data();
+}
+
+const std::int32_t* perfq_border_zones_pairs(const perfq_border_zones* zones) {
+  if (!accessor_ok(zones, "perfq_border_zones_pairs")) return nullptr;
+  return zones->value.pairs.data();
+}
+
+const std::int32_t* perfq_border_zones_territories(const perfq_border_zones* zones,
+                                                   std::size_t* count) {
+  if (!accessor_ok(zones, "perfq_border_zones_territories")) return nullptr;
+  if (count != nullptr) *count = zones->value.territories.size();
+  return zones->value.territories.data();
+}
+
+// ---- regional statistics ------------------------------------------------------------------
+
+perfq_status perfq_region_stats(const float* map, const std::int32_t* labels,
+                                const std::size_t dims[3], const double spacing[3],
+                                const uint8_t* mask, const double* percentiles,
+                                std::size_t percentile_count, const perfq_execution* execution,
+                                perfq_region_table** out) {
+  return create_into("perfq_region_stats", out, [&] {
+    require_pointer(map, "map");
+    require_pointer(labels, "labels");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    perfq::StatsOptions options;
+    if (percentile_count > 0) {
+      options.percentiles = copy_list(percentiles, percentile_count, "percentiles");
+    } else {
+      require(percentiles == nullptr, "percentiles",
+              "a list with count 0 (pass NULL for the defaults 5, 25, 75, 95)");
+    }
+    options.mask = optional_view(mask, g);
+    return new perfq_region_table{perfq::region_stats(view_of(map, g), view_of(labels, g), options,
+                                                      execution_for(execution))};
+  });
+}
+
+void perfq_region_table_destroy(perfq_region_table* table) { delete table; }
+
+std::size_t perfq_region_table_size(const perfq_region_table* table) {
+  if (!accessor_ok(table, "perfq_region_table_size")) return 0;
+  return table->value.regions.size();
+}
+
+perfq_status perfq_region_table_find(const perfq_region_table* table, std::int32_t label,
+                                     std::size_t* row) {
+  const char* function = "perfq_region_table_find";
+  if (table == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "table: null pointer");
+  if (row == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "row: null pointer");
+  const auto& regions = table->value.regions;
+  for (std::size_t i = 0; i < regions.size(); ++i) {
+    if (regions[i].label == label) {
+      *row = i;
+      return PERFQ_OK;
+    }
+  }
+  return guarded(function, [&] {
+    throw perfq::InvalidArgument("label: no region has label " + std::to_string(label));
+  });
+}
+
+perfq_status perfq_region_table_stat(const perfq_region_table* table, std::size_t row,
+                                     perfq_stat which, double* value) {
+  const char* function = "perfq_region_table_stat";
+  if (table == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "table: null pointer");
+  if (value == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "value: null pointer");
+  if (row >= table->value.regions.size()) {
+    return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "row: out of range");
+  }
+  const perfq::RegionStats& r = table->value.regions[row];
+  switch (which) {
+    case PERFQ_STAT_LABEL:
+      *value = r.label;
+      return PERFQ_OK;
+    case PERFQ_STAT_VOXELS:
+      *value = static_cast<double>(r.voxels);
+      return PERFQ_OK;
+    case PERFQ_STAT_COUNT:
+      *value = static_cast<double>(r.count);
+      return PERFQ_OK;
+    case PERFQ_STAT_NONFINITE:
+      *value = static_cast<double>(r.nonfinite);
+      return PERFQ_OK;
+    case PERFQ_STAT_VOLUME_ML:
+      *value = r.volume_ml;
+      return PERFQ_OK;
+    case PERFQ_STAT_MEAN:
+      *value = r.mean;
+      return PERFQ_OK;
+    case PERFQ_STAT_SD:
+      *value = r.sd;
+      return PERFQ_OK;
+    case PERFQ_STAT_MEDIAN:
+      *value = r.median;
+      return PERFQ_OK;
+    case PERFQ_STAT_MIN:
+      *value = r.min;
+      return PERFQ_OK;
+    case PERFQ_STAT_MAX:
+      *value = r.max;
+      return PERFQ_OK;
+    case PERFQ_STAT_COV_DEFINED:
+      *value = r.cov_defined ? 1.0 : 0.0;
+      return PERFQ_OK;
+    case PERFQ_STAT_COV:
+      *value = r.cov;
+      return PERFQ_OK;
+    case PERFQ_STAT_SCOV:
+      *value = r.scov;
+      return PERFQ_OK;
+  }
+  return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "which: not a perfq_stat");
+}
+
+std::size_t perfq_region_table_percentile_count(const perfq_region_table* table) {
+  if (!accessor_ok(table, "perfq_region_table_percentile_count")) return 0;
+  return table->value.percentiles.size();
+}
+
+perfq_status perfq_region_table_percentile(const perfq_region_table* table, std::size_t row,
+                                           std::size_t k, double* value) {
+  const char* function = "perfq_region_table_percentile";
+  if (table == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "table: null pointer");
+  if (value == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "value: null pointer");
+  if (row >= table->value.regions.size()) {
+    return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "row: out of range");
+  }
+  const perfq::RegionStats& r = table->value.regions[row];
+  if (k >= r.percentiles.size()) {
+    return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "k: out of range");
+  }
+  *value = r.percentiles[k];
+  return PERFQ_OK;
+}
+
+// ---- phantom ------------------------------------------------------------------------------
+
+perfq_status perfq_phantom_options_create(perfq_phantom_options** out) {
+  return create_into("perfq_phantom_options_create", out,
+                     [] { return new perfq_phantom_options{}; });
+}
+
+void perfq_phantom_options_destroy(perfq_phantom_options* options) { delete options; }
+
+perfq_status perfq_phantom_options_set_delays(perfq_phantom_options* options, const double* delays,
+                                              std::size_t count, std::size_t repeats) {
+  return set_on("perfq_phantom_options_set_delays", options, [&](perfq::PhantomOptions& o) {
+    require(count > 0, "delays", "at least one delay is needed");
+    require(repeats > 0, "repeats", "must be at least 1");
+    std::vector<double> values = copy_list(delays, count, "delays");
+    for (std::size_t i = 0; i < count; ++i) {
+      require_positive(values[i], ("delays[" + std::to_string(i) + "]").c_str());
+    }
+    o.delays = std::move(values);
+    o.repeats = repeats;
+  });
+}
+
+perfq_status perfq_phantom_options_set_grid(perfq_phantom_options* options,
+                                            const std::size_t dims[3], double voxel_mm) {
+  return set_on("perfq_phantom_options_set_grid", options, [&](perfq::PhantomOptions& o) {
+    require_pointer(dims, "dims");
+    for (int a = 0; a < 3; ++a) {
+      if (dims[a] < 16 || dims[a] > 4096) {
+        throw perfq::InvalidArgument("dims[" + std::to_string(a) + "]: must be 16 … 4096, got " +
+                                     std::to_string(dims[a]));
+      }
+    }
+    require_positive(voxel_mm, "voxel_mm");
+    o.dims = {dims[0], dims[1], dims[2]};
+    o.voxel_mm = voxel_mm;
+  });
+}
+
+perfq_status perfq_phantom_options_set_noise(perfq_phantom_options* options, double snr,
+                                             uint64_t seed) {
+  return set_on("perfq_phantom_options_set_noise", options, [&](perfq::PhantomOptions& o) {
+    if (!(std::isfinite(snr) && snr >= 0.0)) {
+      throw perfq::InvalidArgument("snr: must be finite and not negative, got " + number_text(snr));
+    }
+    o.snr = snr;
+    o.seed = seed;
+  });
+}
+
+perfq_status perfq_phantom_options_set_labeling(perfq_phantom_options* options, int pasl,
+                                                double duration) {
+  return set_on("perfq_phantom_options_set_labeling", options, [&](perfq::PhantomOptions& o) {
+    require_positive(duration, "duration");
+    o.pasl = pasl != 0;
+    if (o.pasl) {
+      o.bolus_cutoff = duration;
+    } else {
+      o.labeling_duration = duration;
+    }
+  });
+}
+
+perfq_status perfq_phantom_options_set_lesions(perfq_phantom_options* options,
+                                               std::size_t lesions) {
+  return set_on("perfq_phantom_options_set_lesions", options,
+                [&](perfq::PhantomOptions& o) { o.lesions = lesions; });
+}
+
+perfq_status perfq_phantom_create(const perfq_phantom_options* options, perfq_phantom** out) {
+  return create_into("perfq_phantom_create", out, [&] {
+    const perfq::PhantomOptions o = options != nullptr ? options->value : perfq::PhantomOptions{};
+    auto* phantom = new perfq_phantom{perfq::make_phantom(o), {}};
+    try {
+      phantom->context.reserve(phantom->value.context.size());
+      for (perfq::VolumeType t : phantom->value.context) {
+        switch (t) {
+          case perfq::VolumeType::Control:
+            phantom->context.push_back(PERFQ_VOLUME_CONTROL);
+            break;
+          case perfq::VolumeType::Label:
+            phantom->context.push_back(PERFQ_VOLUME_LABEL);
+            break;
+          case perfq::VolumeType::M0Scan:
+            phantom->context.push_back(PERFQ_VOLUME_M0SCAN);
+            break;
+          case perfq::VolumeType::DeltaM:
+            phantom->context.push_back(PERFQ_VOLUME_DELTAM);
+            break;
+          case perfq::VolumeType::Cbf:
+            phantom->context.push_back(PERFQ_VOLUME_CBF);
+            break;
+          case perfq::VolumeType::NoRf:
+            phantom->context.push_back(PERFQ_VOLUME_NORF);
+            break;
+        }
+      }
+    } catch (...) {
+      delete phantom;
+      throw;
+    }
+    return phantom;
+  });
+}
+
+void perfq_phantom_destroy(perfq_phantom* phantom) { delete phantom; }
+
+perfq_status perfq_phantom_geometry(const perfq_phantom* phantom, std::size_t dims[3],
+                                    double spacing[3]) {
+  const char* function = "perfq_phantom_geometry";
+  if (phantom == nullptr) {
+    return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "phantom: null pointer");
+  }
+  if (dims == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "dims: null pointer");
+  const perfq::Geometry& g = phantom->value.m0.geometry();
+  for (int a = 0; a < 3; ++a) {
+    dims[a] = g.dims[a];
+    if (spacing != nullptr) spacing[a] = g.spacing[a];
+  }
+  return PERFQ_OK;
+}
+
+const float* perfq_phantom_series(const perfq_phantom* phantom, std::size_t* volumes) {
+  if (!accessor_ok(phantom, "perfq_phantom_series")) return nullptr;
+  if (volumes != nullptr) *volumes = phantom->value.asl.volumes();
+  return phantom->value.asl.data();
+}
+
+const std::int32_t* perfq_phantom_context(const perfq_phantom* phantom) {
+  if (!accessor_ok(phantom, "perfq_phantom_context")) return nullptr;
+  return phantom->context.data();
+}
+
+perfq_status perfq_phantom_protocol(const perfq_phantom* phantom, perfq_protocol** out) {
+  return create_into("perfq_phantom_protocol", out, [&] {
+    require_pointer(phantom, "phantom");
+    return new perfq_protocol{phantom->value.protocol};
+  });
+}
+
+const float* perfq_phantom_map_data(const perfq_phantom* phantom, perfq_phantom_map which) {
+  const char* function = "perfq_phantom_map_data";
+  if (!accessor_ok(phantom, function)) return nullptr;
+  const perfq::Phantom& p = phantom->value;
+  switch (which) {
+    case PERFQ_PHANTOM_M0:
+      return p.m0.data();
+    case PERFQ_PHANTOM_CBF:
+      return p.cbf.data();
+    case PERFQ_PHANTOM_ATT:
+      return p.att.data();
+    case PERFQ_PHANTOM_BORDER_DISTANCE:
+      return p.border_distance.data();
+  }
+  set_last_error(function, "which: not a perfq_phantom_map");
+  return nullptr;
+}
+
+const uint8_t* perfq_phantom_mask_data(const perfq_phantom* phantom, perfq_phantom_mask which) {
+  const char* function = "perfq_phantom_mask_data";
+  if (!accessor_ok(phantom, function)) return nullptr;
+  const perfq::Phantom& p = phantom->value;
+  switch (which) {
+    case PERFQ_PHANTOM_TISSUE:
+      return p.tissue.data();
+    case PERFQ_PHANTOM_BRAIN:
+      return p.brain.data();
+    case PERFQ_PHANTOM_BORDER_ZONE:
+      return p.border_zone.data();
+    case PERFQ_PHANTOM_VENTRICLES:
+      return p.ventricles.data();
+    case PERFQ_PHANTOM_LESIONS:
+      return p.lesions.data();
+  }
+  set_last_error(function, "which: not a perfq_phantom_mask");
+  return nullptr;
+}
+
+const std::int32_t* perfq_phantom_territories(const perfq_phantom* phantom) {
+  if (!accessor_ok(phantom, "perfq_phantom_territories")) return nullptr;
+  return phantom->value.territories.data();
+}
+
+}  // extern "C"
