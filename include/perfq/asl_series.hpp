@@ -18,6 +18,7 @@ enum class VolumeType { Control, Label, M0Scan, DeltaM, Cbf, NoRf };
 /// @brief Parses a BIDS volume_type ("control", "label", "m0scan", "deltam", "cbf", "noRF").
 /// @throws InvalidArgument for any other text.
 PERFQ_API VolumeType parse_volume_type(const std::string& text);
+/// @brief The BIDS name of a volume type.
 PERFQ_API const char* to_string(VolumeType type) noexcept;
 
 /// @brief How repeats are combined.
@@ -28,7 +29,7 @@ struct AveragingOptions {
   /// (1.4826 × median absolute deviation) from the median of the repeats is dropped. Needs at
   /// least 3 repeats; at most half of them are ever dropped (the farthest first).
   bool robust = false;
-  double outlier_threshold = 3.0;
+  double outlier_threshold = 3.0;  ///< robust SDs from the median beyond which a repeat drops
   std::optional<View<const std::uint8_t>> mask;  ///< summary region for the rule above
 };
 
@@ -52,6 +53,9 @@ struct PreparedAsl {
 /// into `scanner_cbf` and passed through. Repeats with the same (PLD, labeling duration)
 /// are averaged into one ΔM volume, in order of increasing delay.
 /// @param series the 4D series; `context.size()` must equal its number of volumes
+/// @param context the type of each volume (BIDS aslcontext)
+/// @param protocol timing per volume (PLD/TI, labeling duration) used to group repeats
+/// @param options averaging and outlier rejection
 /// @param source file name used in error messages
 /// @throws InputError when the context does not match the series (field "volume_type"), when
 /// control and label counts differ or paired volumes have different delays, or when no

@@ -29,13 +29,16 @@ enum class VoxelStatus : std::uint8_t {
                         ///< values kept, standard errors 0
   AttAtBound = 7        ///< multi-delay fit: arrival time at a bound of its range (values kept)
 };
+/// @brief A short name of a status code (e.g. "ok", "outside mask").
 PERFQ_API const char* to_string(VoxelStatus status) noexcept;
 
 /// @brief The M0 used for calibration: an image on the ΔM grid, or one value for all voxels.
 struct M0Source {
   std::optional<View<const float>> image;  ///< voxelwise M0 (one volume)
   double value = 0;                        ///< used when `image` is empty
+  /// @brief Voxelwise M0.
   static M0Source from_image(View<const float> m0) { return M0Source{m0, 0.0}; }
+  /// @brief One M0 value for all voxels.
   static M0Source from_value(double m0) { return M0Source{std::nullopt, m0}; }
 };
 
@@ -52,7 +55,9 @@ struct CbfMaps {
 /// @param m0 voxelwise image on the same grid, or one value
 /// @param protocol labeling type, PLD/TI (one distinct value), τ (PCASL/CASL) or TI1 (PASL),
 ///        slice timing for 2D readouts, efficiencies, M0 repetition time
+/// @param physiology constants (λ, T1 of blood, labeling efficiency defaults)
 /// @param mask optional; voxels outside get status OutsideMask
+/// @param execution backend and threads
 /// @throws InvalidArgument for grid mismatches, several distinct delays, missing τ or TI1,
 ///         a non-positive single M0 value, or out-of-range constants
 /// @throws BackendError when the requested backend cannot run
@@ -63,7 +68,11 @@ PERFQ_API CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0,
 
 /// @brief The factor that turns ΔM/M0 into CBF for one delay (double precision), i.e.
 /// `CBF = factor × ΔM / M0`. Exposed for tools that quantify elsewhere and for tests.
+/// @param type labeling type
 /// @param delay PLD (PCASL/CASL) or TI (PASL), already including any slice offset
+/// @param labeling_duration τ (s, PCASL/CASL)
+/// @param bolus_cutoff TI1 (s, PASL)
+/// @param constants the resolved constants (resolve_constants())
 PERFQ_API double single_delay_factor(LabelingType type, double delay, double labeling_duration,
                                      double bolus_cutoff, const ResolvedConstants& constants);
 

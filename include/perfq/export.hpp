@@ -18,6 +18,8 @@
 #define PERFQ_IO_API __declspec(dllimport)
 #endif
 #else
+/// Marks a symbol of perfq::perfq as exported (the library hides everything else).
 #define PERFQ_API __attribute__((visibility("default")))
+/// Marks a symbol of perfq::io as exported.
 #define PERFQ_IO_API __attribute__((visibility("default")))
 #endif

@@ -43,8 +43,11 @@ struct View {
   Geometry geometry{};    ///< grid of every volume
   std::size_t volumes = 1;  ///< number of volumes (4th dimension)
 
+  /// @brief Voxels in one volume.
   std::size_t voxel_count() const noexcept { return geometry.voxel_count(); }
+  /// @brief Values in all volumes.
   std::size_t size() const noexcept { return voxel_count() * volumes; }
+  /// @brief Whether the view has no data.
   bool empty() const noexcept { return data == nullptr || size() == 0; }
   /// @brief Pointer to the first voxel of volume `t`.
   T* volume(std::size_t t) const noexcept { return data + t * voxel_count(); }
@@ -69,25 +72,40 @@ class Image {
   Image(const Geometry& geometry, std::size_t volumes, std::vector<T> data)
       : geometry_(geometry), volumes_(volumes), data_(std::move(data)) {}
 
+  /// @brief The grid of every volume.
   const Geometry& geometry() const noexcept { return geometry_; }
+  /// @brief Number of volumes (1 for a 3D image).
   std::size_t volumes() const noexcept { return volumes_; }
+  /// @brief Voxels in one volume.
   std::size_t voxel_count() const noexcept { return geometry_.voxel_count(); }
+  /// @brief Values in all volumes.
   std::size_t size() const noexcept { return data_.size(); }
+  /// @brief First value (`[t][z][y][x]` order).
   T* data() noexcept { return data_.data(); }
+  /// @brief First value (`[t][z][y][x]` order).
   const T* data() const noexcept { return data_.data(); }
+  /// @brief The values, e.g. to move them out without copying.
   std::vector<T>& values() noexcept { return data_; }
+  /// @brief The values.
   const std::vector<T>& values() const noexcept { return data_; }
+  /// @brief Value `i` in memory order.
   T& operator[](std::size_t i) noexcept { return data_[i]; }
+  /// @brief Value `i` in memory order.
   const T& operator[](std::size_t i) const noexcept { return data_[i]; }
+  /// @brief Voxel (x, y, z) of volume t.
   T& at(std::size_t x, std::size_t y, std::size_t z, std::size_t t = 0) noexcept {
     return data_[geometry_.index(x, y, z) + t * voxel_count()];
   }
+  /// @brief Voxel (x, y, z) of volume t.
   const T& at(std::size_t x, std::size_t y, std::size_t z, std::size_t t = 0) const noexcept {
     return data_[geometry_.index(x, y, z) + t * voxel_count()];
   }
 
+  /// @brief A writable view of all volumes.
   View<T> view() noexcept { return View<T>{data_.data(), geometry_, volumes_}; }
+  /// @brief A read-only view of all volumes.
   View<const T> view() const noexcept { return View<const T>{data_.data(), geometry_, volumes_}; }
+  /// @brief A read-only view of all volumes.
   operator View<const T>() const noexcept { return view(); }
   /// @brief A view of volume `t` alone.
   View<const T> volume(std::size_t t) const noexcept {

@@ -32,13 +32,14 @@ enum class KineticVariant {
   /// `T1app = T1 blood` (the white-paper / 2024 multi-delay consensus form).
   WhitePaper
 };
+/// @brief "buxton", "buxton-fixed-flow" or "whitepaper".
 PERFQ_API const char* to_string(KineticVariant variant) noexcept;
 /// @throws InvalidArgument for names other than "buxton", "buxton-fixed-flow", "whitepaper"
 PERFQ_API KineticVariant parse_kinetic_variant(const std::string& text);
 
 /// @brief Options of the multi-delay fit.
 struct KineticOptions {
-  KineticVariant variant = KineticVariant::Buxton;
+  KineticVariant variant = KineticVariant::Buxton;  ///< apparent tissue T1 model
   double fixed_flow = 0.01;  ///< ml/g/s, for BuxtonFixedFlow (BASIL uses 0.01)
   double att_min = 0.0;      ///< s, lower bound of the ATT search
   double att_max = 3.0;      ///< s, upper bound of the ATT search
@@ -91,7 +92,10 @@ struct KineticFit {
 /// @param protocol labeling type; post_labeling_delay (TI for PASL) and labeling_duration
 ///        with one value per volume of `delta_m` (or one for all); bolus_cutoff_delay for PASL;
 ///        slice timing for 2D readouts; efficiencies; M0 repetition time
+/// @param physiology constants
+/// @param options model variant, ATT range and prior, arterial component, weights
 /// @param mask optional; voxels outside get status OutsideMask
+/// @param execution backend and threads
 /// @throws InvalidArgument for grid mismatches, fewer than 2 or more than 64 delays, timing
 ///         lists of the wrong length, non-positive durations, PASL without TI1, bad options
 /// @throws BackendError when the requested backend cannot run

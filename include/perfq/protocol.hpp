@@ -35,20 +35,20 @@ struct BackgroundSuppression {
 /// @brief The acquisition of one ASL series. Timing lists follow BIDS: either a single value
 /// for every volume, or one value per volume of the series (seconds).
 struct AslProtocol {
-  LabelingType labeling_type = LabelingType::Pcasl;
+  LabelingType labeling_type = LabelingType::Pcasl;  ///< BIDS `ArterialSpinLabelingType`
   /// PCASL/CASL: post-labeling delay; PASL: inversion time TI. One value, or one per volume.
   std::vector<double> post_labeling_delay;
   /// PCASL/CASL labeling duration τ. One value, or one per volume. Unused for PASL.
   std::vector<double> labeling_duration;
   /// PASL with QUIPSS II / Q2TIPS: bolus cut-off delay TI1 (s, the first value for Q2TIPS).
   std::optional<double> bolus_cutoff_delay;
-  Readout readout = Readout::ThreeD;
+  Readout readout = Readout::ThreeD;  ///< BIDS `MRAcquisitionType`
   /// 2D readouts: acquisition time of each slice (z) after the first, seconds. Empty for 3D.
   std::vector<double> slice_timing;
   /// Labeling efficiency measured or stated by the sequence (BIDS `LabelingEfficiency`).
   std::optional<double> labeling_efficiency;
-  BackgroundSuppression background_suppression;
-  M0Type m0_type = M0Type::Separate;
+  BackgroundSuppression background_suppression;  ///< pulses and their efficiency
+  M0Type m0_type = M0Type::Separate;  ///< BIDS `M0Type`
   std::optional<double> m0_estimate;  ///< BIDS `M0Estimate`, for M0Type::Estimate
   /// Repetition time of the M0 acquisition (s). When shorter than 5 s, M0 is divided by
   /// `1 - exp(-TR / T1 tissue)`. Absent: M0 taken as fully relaxed.
@@ -105,7 +105,9 @@ PERFQ_API ResolvedConstants resolve_constants(const AslProtocol& protocol,
 PERFQ_API void validate_protocol(const AslProtocol& protocol, std::size_t volumes,
                                  std::size_t slices, const std::string& source = {});
 
+/// @brief The BIDS name of a labeling type ("PCASL", "CASL", "PASL").
 PERFQ_API const char* to_string(LabelingType type) noexcept;
+/// @brief The BIDS name of an M0 type ("Separate", "Included", "Estimate", "Absent").
 PERFQ_API const char* to_string(M0Type type) noexcept;
 
 PERFQ_NAMESPACE_END

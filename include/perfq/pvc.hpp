@@ -27,7 +27,7 @@ struct PvcOptions {
 /// @brief Grey- and white-matter CBF. Voxels without a value hold 0 (see `valid`).
 struct PvcMaps {
   Volume<float> cbf_gm;  ///< same units as the input map
-  Volume<float> cbf_wm;
+  Volume<float> cbf_wm;  ///< same units as the input map
   /// Bit 0: cbf_gm is valid; bit 1: cbf_wm is valid. A neighbourhood whose fractions cannot
   /// separate the two tissues (e.g. pure grey matter) solves for the tissue present only.
   Volume<std::uint8_t> valid;
@@ -38,6 +38,8 @@ struct PvcMaps {
 /// @param gm, wm tissue fractions in [0, 1] on the same grid
 /// @param usable optional: only voxels where it is nonzero enter the regressions (e.g. a fit
 ///        status of 0); non-finite CBF values never do
+/// @param options kernel size and minimum fractions
+/// @param execution backend and threads
 /// @throws InvalidArgument for grid mismatches, even or non-positive kernel sizes, fractions
 ///         outside [0, 1] (beyond 1e-3) or non-finite, or min_fraction outside (0, 1]
 PERFQ_API PvcMaps partial_volume_correct(View<const float> cbf, View<const float> gm,

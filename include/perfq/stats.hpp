@@ -150,6 +150,8 @@ PERFQ_API RegionTable region_stats(View<const float> map, View<const std::uint8_
 /// `dilation_mm` (perfq::dilate). A radius of 0 removes the lesions alone.
 /// @param white_matter WM mask (nonzero = WM)
 /// @param lesions lesion mask on the same grid
+/// @param dilation_mm lesion dilation radius (mm, ≥ 0)
+/// @param execution backend and threads
 /// @throws InvalidArgument for empty or 4D masks, masks on different grids, or a negative or
 ///         non-finite radius
 /// @throws BackendError when the requested backend cannot run

@@ -2,9 +2,13 @@
 /// @brief perfq's version: the single source CMake reads, and the versioned namespace.
 #pragma once
 
+/// Major version: incompatible API or ABI changes (the inline namespace `perfq::v<major>`).
 #define PERFQ_VERSION_MAJOR 0
+/// Minor version: additions that keep the API and ABI.
 #define PERFQ_VERSION_MINOR 1
+/// Patch version: fixes.
 #define PERFQ_VERSION_PATCH 0
+/// The version as "major.minor.patch".
 #define PERFQ_VERSION_STRING "0.1.0"
 
 /// Every public entity lives in `perfq::v0` (an inline namespace), so that objects built
@@ -12,6 +16,7 @@
 #define PERFQ_NAMESPACE_BEGIN \
   namespace perfq {           \
   inline namespace v0 {
+/// Closes PERFQ_NAMESPACE_BEGIN.
 #define PERFQ_NAMESPACE_END \
   }                         \
   }

@@ -73,6 +73,7 @@ PERFQ_API Volume<std::int32_t> group_territories(View<const std::int32_t> labels
 /// @param territories labels 0 (none) or 1 … 999, one volume
 /// @param brain optional brain mask on the same grid
 /// @param width_mm border-zone width w, > 0
+/// @param execution backend and threads
 /// @throws InvalidArgument for an empty or 4D image, a grid mismatch, a label outside
 ///         0 … 999, fewer than two territories, a territory with no voxel in the brain mask,
 ///         or a width that is not positive and finite
@@ -84,7 +85,10 @@ PERFQ_API BorderZones border_zones(View<const std::int32_t> territories,
 /// @brief Border zones from probabilistic territories: voxels of `brain` where the two
 /// largest probabilities are both ≥ `threshold`. Runs on the CPU (one pass over memory).
 /// @param probabilities one volume per territory (a 4D view), values in any consistent unit
+/// @param brain optional brain mask on the same grid
+/// @param threshold the smallest probability both territories must reach
 /// @param labels territory label of each volume (1 … 999, distinct); empty: 1, 2, 3, …
+/// @param execution CPU threads (this function always runs on the CPU)
 /// @throws InvalidArgument for fewer than two volumes, a grid mismatch, a non-finite value
 ///         inside the brain mask (anywhere without one), a threshold that is not positive and
 ///         finite, or labels that do not fit the volumes

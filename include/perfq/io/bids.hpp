@@ -22,6 +22,7 @@ namespace io {
 /// `BolusCutOffDelayTime`, `MRAcquisitionType`, `SliceTiming`, `LabelingEfficiency`,
 /// `BackgroundSuppression`, `BackgroundSuppressionNumberPulses`, `M0Type`, `M0Estimate`,
 /// `RepetitionTimePreparation`, `MagneticFieldStrength`.
+/// @param json_text the sidecar's contents
 /// @param source the file name used in error messages
 /// @throws InputError naming `source` and the field: invalid JSON, a missing required field,
 /// a value of the wrong type, an unknown labeling or M0 type, non-positive times.
@@ -69,8 +70,8 @@ struct AslDataset {
   std::string context_path;  ///< `*_aslcontext.tsv`
   std::string m0_path;       ///< `*_m0scan.nii[.gz]` when M0Type is Separate, else empty
   std::string prefix;        ///< the file name before `_asl` (e.g. "sub-01_ses-1"), for outputs
-  Series<float> asl;
-  std::vector<VolumeType> context;
+  Series<float> asl;                ///< the series as stored (scaled to float)
+  std::vector<VolumeType> context;  ///< the type of each volume
   AslProtocol protocol;      ///< M0 repetition time taken from the m0scan sidecar if separate
   std::optional<Volume<float>> m0;  ///< the separate M0 image (3D), when M0Type is Separate
   /// Time-encoded series (parse_time_encoding): the encoding, whose sub-bolus timing is the

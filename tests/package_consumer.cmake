@@ -1,5 +1,6 @@
-# Installs the build tree into a scratch prefix, then configures, builds and runs the
-# consumer project against it. Called by CTest with BUILD_DIR, SOURCE_DIR, WORK_DIR, GENERATOR.
+# Installs the build tree into a scratch prefix, then configures, builds and runs the example
+# project examples/cmake_project against it. Called by CTest with BUILD_DIR, SOURCE_DIR,
+# WORK_DIR, GENERATOR.
 file(REMOVE_RECURSE "${WORK_DIR}")
 set(prefix "${WORK_DIR}/prefix")
 
@@ -16,7 +17,8 @@ step(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/build" -G "${GENERATOR}
      "-DCMAKE_PREFIX_PATH=${prefix}")
 step(${CMAKE_COMMAND} --build "${WORK_DIR}/build")
 step("${WORK_DIR}/build/consumer")
-step("${WORK_DIR}/build/consumer_c")
-if(EXISTS "${WORK_DIR}/build/consumer_io")
-  step("${WORK_DIR}/build/consumer_io")
-endif()
+foreach(program consumer_c consumer_io consumer_itk)
+  if(EXISTS "${WORK_DIR}/build/${program}")
+    step("${WORK_DIR}/build/${program}")
+  endif()
+endforeach()
