@@ -400,8 +400,11 @@ std::string stats_html(const StatsTable& t, const fs::path& html_dir) {
     }
     rows.push_back(cells);
   }
-  const std::string link =
-      fs::path(t.path).lexically_proximate(html_dir).generic_string();
+  // Both sides absolute: a table given as a relative path still gets a relative link.
+  const std::string link = fs::absolute(t.path)
+                               .lexically_normal()
+                               .lexically_proximate(fs::absolute(html_dir).lexically_normal())
+                               .generic_string();
   std::string out = "<h3>" + html_escape(stats_title(t.desc)) + "</h3>\n";
   out += report::html_table(header, rows, "stats");
   out += "<p class=\"source\">All columns: <a href=\"" + html_escape(report::url_path(link)) +

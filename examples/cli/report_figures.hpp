@@ -86,8 +86,8 @@ std::string tick_label(double value);
 /// The z index of up to `wanted` slices, evenly spaced over the slices whose count of brain
 /// voxels reaches `min_fraction` of the largest count (so a slice grazing the top of the head
 /// is not shown). All such slices when there are at most `wanted`; none when no slice has
-/// a brain voxel. Sorted ascending, without repeats; the first and last qualifying slices
-/// are always among them.
+/// a brain voxel. Sorted ascending, without repeats; with two or more wanted, the first and
+/// last qualifying slices are always among them (one wanted: the middle one).
 std::vector<std::size_t> choose_slices(const std::vector<std::size_t>& voxels_per_slice,
                                        std::size_t wanted, double min_fraction = 0.15);
 
