@@ -94,6 +94,7 @@ TEST(BidsApp, ParticipantLevelQuantifiesEverySeries) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "[3/3]")) << r.output;
   EXPECT_TRUE(contains(r.output, "sub-02 ses-2: ok (cpu, ")) << r.output;
+  EXPECT_TRUE(contains(r.output, "3 tables, report)")) << r.output;
   EXPECT_TRUE(contains(r.output, "3 ok, 0 skipped, 0 failed")) << r.output;
 
   for (const auto& s : kSeries) {
@@ -101,9 +102,17 @@ TEST(BidsApp, ParticipantLevelQuantifiesEverySeries) {
     for (const std::string suffix :
          {"_cbf.nii.gz", "_fitstatus.nii.gz", "_cbf.json", "_desc-borderzone_mask.nii.gz",
           "_desc-borderzone_mask.json", "_desc-tissue_stats.tsv", "_desc-tissue_stats.json",
-          "_desc-territories_stats.tsv", "_desc-borderzone_stats.tsv"}) {
+          "_desc-territories_stats.tsv", "_desc-borderzone_stats.tsv", "_report.html"}) {
       EXPECT_TRUE(fs::exists(perf / (s.prefix + suffix))) << perf / (s.prefix + suffix);
     }
+    // The report's figures, and its statistics tables from the steps before it.
+    for (const std::string desc : {"cbf", "borderzone"}) {
+      const fs::path png = perf / "figures" / (s.prefix + "_desc-" + desc + "_montage.png");
+      EXPECT_TRUE(fs::is_regular_file(png)) << png;
+    }
+    const std::string page = read_text(perf / (s.prefix + "_report.html"));
+    EXPECT_TRUE(contains(page, "Tissue classes") && contains(page, "Arterial territories"))
+        << s.prefix;
     EXPECT_LT(worst_error(perf / (s.prefix + "_cbf.nii.gz"), dir), 0.01) << s.prefix;
     // The convention's brain mask reached perfq cbf; the subject-level truth was found.
     const Json j = Json::parse(read_text(perf / (s.prefix + "_cbf.json")));
@@ -137,6 +146,40 @@ TEST(BidsApp, WithoutLabelsOnlyCbfIsMade) {
   const Json j = Json::parse(read_text(perf / "sub-02_ses-1_cbf.json"));
   EXPECT_TRUE(j["Mask"].is_null());
   EXPECT_LT(worst_error(perf / "sub-02_ses-1_cbf.nii.gz", dir), 0.01);
+  // The report of a series without labels: CBF alone.
+  EXPECT_TRUE(fs::exists(perf / "sub-02_ses-1_report.html"));
+  EXPECT_TRUE(fs::exists(perf / "figures" / "sub-02_ses-1_desc-cbf_montage.png"));
+  EXPECT_FALSE(fs::exists(perf / "figures" / "sub-02_ses-1_desc-borderzone_montage.png"));
+}
+
+TEST(BidsApp, ReportsCanBeLeftOutAndCountInSkipping) {
+  const fs::path dir = make_dataset("report");
+  const fs::path page = dir / "out" / "sub-01" / "perf" / "sub-01_report.html";
+  Result r = participant(dir, labels_dir(dir) + " --no-report");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_FALSE(contains(r.output, "report)")) << r.output;
+  EXPECT_FALSE(fs::exists(page));
+  EXPECT_FALSE(fs::exists(page.parent_path() / "figures"));
+
+  // Without --no-report the missing reports are made, and nothing else is redone.
+  const fs::path cbf = dir / "out" / "sub-01" / "perf" / "sub-01_cbf.nii.gz";
+  const auto cbf_time = fs::last_write_time(cbf);
+  r = participant(dir, labels_dir(dir) + " --verbose");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "3 ok, 0 skipped")) << r.output;
+  EXPECT_TRUE(contains(r.output, "$ perfq report ")) << r.output;
+  EXPECT_FALSE(contains(r.output, "$ perfq cbf ")) << r.output;
+  EXPECT_EQ(fs::last_write_time(cbf), cbf_time);
+  EXPECT_TRUE(fs::exists(page));
+
+  // A complete report is skipped; a missing one is made again.
+  r = participant(dir, labels_dir(dir));
+  EXPECT_TRUE(contains(r.output, "0 ok, 3 skipped")) << r.output;
+  fs::remove(page);
+  r = participant(dir, labels_dir(dir));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "1 ok, 2 skipped")) << r.output;
+  EXPECT_TRUE(fs::exists(page));
 }
 
 TEST(BidsApp, AFailedSeriesDoesNotStopTheOthers) {

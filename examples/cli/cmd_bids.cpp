@@ -57,7 +57,8 @@ const char* const kBidsHelp =
     "                             (<prefix>_desc-territories_stats.tsv) and inside/outside\n"
     "                             the border zones (<prefix>_desc-borderzone_stats.tsv)\n"
     "  _dseg (+ .tsv)             tissue classes: <prefix>_desc-tissue_stats.tsv\n"
-    "Each table comes with its JSON sidecar (perfq stats).\n"
+    "Each table comes with its JSON sidecar (perfq stats). Last, the visual report of the\n"
+    "series (perfq report): <prefix>_report.html with PNG montages in figures/ beside it.\n"
     "\n"
     "A series that fails does not stop the others: the failures are listed at the end and\n"
     "the exit status is 1. A step whose sidecar (written last, with its outputs) exists is\n"
@@ -76,6 +77,7 @@ const char* const kBidsHelp =
     "  --border-width MM          border-zone width for the territories (default 10)\n"
     "  --nprocs N                 series processed at once (default 1); each gets\n"
     "                             max(1, cores/N) threads unless --threads is given\n"
+    "  --no-report                skip the visual report (perfq report)\n"
     "  --overwrite                redo series whose outputs exist\n"
     "  --quiet                    print only failures and the summary\n"
     "  --verbose                  also print each step's command and output\n"
@@ -111,7 +113,7 @@ struct Options {
   std::optional<fs::path> labels_dir;
   std::string border_width = "10";
   std::size_t nprocs = 1;
-  bool overwrite = false, quiet = false, verbose = false;
+  bool overwrite = false, quiet = false, verbose = false, report = true;
   std::vector<std::string> execution;  // --backend/--device/--threads for every step
   bool threads_given = false;
   std::vector<std::string> cbf;  // passed through to perfq cbf
@@ -150,7 +152,7 @@ Options parse_options(std::vector<std::string> raw) {
                                   "--device",     "--threads",      "--model"};
   values.insert(kCbfNumbers.begin(), kCbfNumbers.end());
   values.insert(kCbfIntegers.begin(), kCbfIntegers.end());
-  std::set<std::string> flags = {"--overwrite", "--quiet", "--verbose"};
+  std::set<std::string> flags = {"--overwrite", "--quiet", "--verbose", "--no-report"};
   flags.insert(kCbfFlags.begin(), kCbfFlags.end());
   const Args args(raw, values, flags, {});
   if (args.positional().size() != 3) {
@@ -173,6 +175,7 @@ Options parse_options(std::vector<std::string> raw) {
     o.nprocs = static_cast<std::size_t>(*n);
   }
   o.overwrite = args.flag("--overwrite");
+  o.report = !args.flag("--no-report");
   o.quiet = args.flag("--quiet");
   o.verbose = args.flag("--verbose");
   if (o.quiet && o.verbose) throw UsageError{"--quiet and --verbose exclude each other"};
@@ -226,7 +229,7 @@ struct Plan {
   ba::Series series;
   fs::path out;
   std::vector<Step> steps;
-  bool border_zones = false;
+  bool border_zones = false, report = false;
   std::size_t tables = 0;
 };
 
@@ -279,6 +282,12 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
     stats("territories", *c.territories, c.territory_names, false);
     // Label 0 (the rest of the brain) is the comparison region, when a brain mask bounds it.
     stats("borderzone", in_out("_desc-borderzone_mask.nii.gz"), o.out_dir / kBorderZoneNames, true);
+  }
+  if (o.report) {
+    // Last: it reads every output above. The page is written after its figures, so it marks
+    // a complete report. No execution options: it computes nothing heavy.
+    p.steps.push_back({"report", {"report", cbf_map}, in_out("_report.html")});
+    p.report = true;
   }
   return p;
 }
@@ -380,6 +389,7 @@ int run_participant(const Options& o) {
       if (p.border_zones) extra += ", border zones";
       if (p.tables)
         extra += ", " + std::to_string(p.tables) + (p.tables == 1 ? " table" : " tables");
+      if (p.report) extra += ", report";
       reporter.finished(p.series.label(), p.series.asl.string(), r, extra);
     }
   };

@@ -17,6 +17,7 @@ int run_info(const std::vector<std::string>& args);
 int run_watershed(const std::vector<std::string>& args);  // cmd_watershed.cpp
 int run_stats(const std::vector<std::string>& args);      // cmd_stats.cpp
 int run_bids(const std::vector<std::string>& args);       // cmd_bids.cpp
+int run_report(const std::vector<std::string>& args);     // cmd_report.cpp
 
 extern const char* const kCbfHelp;
 extern const char* const kPhantomHelp;

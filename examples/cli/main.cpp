@@ -21,6 +21,7 @@ const char* const kUsage =
     "  watershed ... -o <mask.nii.gz>       border-zone (watershed) masks\n"
     "  stats <map.nii.gz> --labels L -o T   regional statistics table\n"
     "  bids <bids_dir> <out_dir> participant|group   BIDS-App over a whole dataset\n"
+    "  report <prefix_cbf.nii.gz>           visual report (HTML + PNG montages)\n"
     "  info                                 version, backends and CUDA devices\n"
     "\n"
     "'perfq <command> --help' describes a command's options.\n";
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
     if (command == "watershed") return perfq_cli::run_watershed(args);
     if (command == "stats") return perfq_cli::run_stats(args);
     if (command == "bids") return perfq_cli::run_bids(args);
+    if (command == "report") return perfq_cli::run_report(args);
     std::cerr << "perfq: unknown command '" << command << "'\n\n" << kUsage;
     return 2;
   } catch (const perfq_cli::UsageError& e) {

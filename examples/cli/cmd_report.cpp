@@ -1,0 +1,791 @@
+// perfq report: the visual report of one quantified series. An HTML page (self-contained:
+// relative links, inline CSS, no script, nothing from the network) with PNG montages of CBF,
+// ATT and the border zones over CBF, the acquisition parameters and constants recorded in the
+// CBF sidecar, the fit status and the regional statistics tables found beside the map.
+#include "cli_util.hpp"
+#include "commands.hpp"
+#include "report_figures.hpp"
+#include "report_html.hpp"
+
+#include <perfq/errors.hpp>
+#include <perfq/io/nifti.hpp>
+#include <perfq/version.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace perfq_cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using report::Cell;
+using report::html_escape;
+
+const char* const kReportHelp =
+    "usage: perfq report <dir/prefix_cbf.nii[.gz] | dir/prefix> [options]\n"
+    "\n"
+    "The visual report of a series quantified by perfq cbf: <prefix>_report.html and, in\n"
+    "figures/ beside it, PNG montages of 12 axial slices (radiological convention: the\n"
+    "patient's right on the left, anterior up) with colour bars:\n"
+    "  <prefix>_desc-cbf_montage.png         CBF, viridis, 0-100 ml/100 g/min\n"
+    "  <prefix>_desc-att_montage.png         ATT, plasma, 0.5-2.5 s (multi-delay series)\n"
+    "  <prefix>_desc-borderzone_montage.png  border-zone outline (magenta) over CBF\n"
+    "Read from the map's folder, by perfq's naming: <prefix>_cbf.json (required: the\n"
+    "acquisition parameters and constants used), _fitstatus, _att, _cbf_se, _att_se,\n"
+    "_desc-borderzone_mask (+ .json) and every <prefix>[_desc-X]_stats.tsv (+ .json).\n"
+    "Voxels with fit status 1-4 (outside the mask, M0 <= 0, non-finite) are drawn grey.\n"
+    "The page loads nothing from the network. Outputs appear complete or not at all; the\n"
+    "HTML is written last.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output DIR      folder of the report (default: the map's folder)\n"
+    "  --borderzone FILE     border-zone mask to outline (default: found by name)\n"
+    "  --stats FILES         comma-separated statistics tables (default: found by name)\n"
+    "  --slices N            axial slices per montage, 1-60 (default 12)\n"
+    "  --cbf-range LO,HI     CBF colour range, ml/100 g/min (default 0,100)\n"
+    "  --att-range LO,HI     ATT colour range, s (default 0.5,2.5)\n";
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+/// `dir/name.nii.gz`, else `dir/name.nii`, if either exists.
+std::optional<fs::path> find_image(const fs::path& dir, const std::string& name) {
+  for (const char* ext : {".nii.gz", ".nii"}) {
+    const fs::path p = dir / (name + ext);
+    std::error_code ec;
+    if (fs::is_regular_file(p, ec)) return p;
+  }
+  return std::nullopt;
+}
+
+struct Options {
+  fs::path folder;     ///< where the series' files are
+  std::string prefix;  ///< e.g. sub-01_ses-1
+  fs::path out_dir;
+  std::optional<fs::path> borderzone;
+  std::optional<std::vector<fs::path>> stats;
+  std::size_t slices = 12;
+  double cbf_low = 0, cbf_high = 100, att_low = 0.5, att_high = 2.5;
+};
+
+std::pair<double, double> parse_range(const Args& args, const std::string& name, double low,
+                                      double high) {
+  const auto text = args.text(name);
+  if (!text) return {low, high};
+  const std::size_t comma = text->find(',');
+  if (comma == std::string::npos) throw UsageError{name + ": expected LO,HI, got '" + *text + "'"};
+  const double lo = Args::parse_number(text->substr(0, comma), name);
+  const double hi = Args::parse_number(text->substr(comma + 1), name);
+  if (!(hi > lo)) throw UsageError{name + ": expected LO < HI, got '" + *text + "'"};
+  return {lo, hi};
+}
+
+Options parse_options(const std::vector<std::string>& raw) {
+  const Args args(raw,
+                  {"--output", "--borderzone", "--stats", "--slices", "--cbf-range",
+                   "--att-range"},
+                  {}, {{"-o", "--output"}});
+  if (args.positional().size() != 1) {
+    throw UsageError{"expected one CBF map (<prefix>_cbf.nii[.gz]) or series prefix, got " +
+                     std::to_string(args.positional().size()) + " arguments"};
+  }
+  Options o;
+  const fs::path input(args.positional()[0]);
+  std::string name = input.filename().string();
+  if (ends_with(name, "_cbf.nii.gz")) {
+    name.resize(name.size() - 11);
+  } else if (ends_with(name, "_cbf.nii")) {
+    name.resize(name.size() - 8);
+  } else if (ends_with(name, ".nii") || ends_with(name, ".nii.gz") || ends_with(name, ".json")) {
+    throw UsageError{"expected the CBF map <prefix>_cbf.nii[.gz] or a series prefix, got '" +
+                     input.string() + "'"};
+  }
+  if (name.empty()) throw UsageError{"'" + input.string() + "': no series prefix"};
+  o.prefix = name;
+  o.folder = input.has_parent_path() ? input.parent_path() : fs::path(".");
+  o.out_dir = args.text("--output") ? fs::path(*args.text("--output")) : o.folder;
+  if (auto b = args.text("--borderzone")) o.borderzone = fs::path(*b);
+  if (auto s = args.text("--stats")) {
+    std::vector<fs::path> files;
+    std::stringstream in(*s);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+      if (!item.empty()) files.emplace_back(item);
+    }
+    if (files.empty()) throw UsageError{"--stats: expected one or more files"};
+    o.stats = files;
+  }
+  if (auto n = args.integer("--slices")) {
+    if (*n < 1 || *n > 60) throw UsageError{"--slices: expected 1 to 60"};
+    o.slices = static_cast<std::size_t>(*n);
+  }
+  std::tie(o.cbf_low, o.cbf_high) = parse_range(args, "--cbf-range", 0, 100);
+  std::tie(o.att_low, o.att_high) = parse_range(args, "--att-range", 0.5, 2.5);
+  return o;
+}
+
+/// A 3D image, on `grid` when given.
+perfq::Image<float> read_3d(const fs::path& path, const perfq::Geometry* grid,
+                            const fs::path& grid_path) {
+  perfq::Image<float> image = perfq::io::read_nifti(path.string());
+  if (image.volumes() != 1) {
+    throw perfq::InputError(path.string(), "", "expected one 3D volume, got " +
+                                                   std::to_string(image.volumes()) + " volumes");
+  }
+  if (grid != nullptr && !image.geometry().same_grid(*grid)) {
+    throw perfq::InputError(path.string(), "", "not on the grid of " + grid_path.string());
+  }
+  return image;
+}
+
+Json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw perfq::InputError(path.string(), "", "cannot read the file");
+  Json j = Json::parse(in, nullptr, false);
+  if (j.is_discarded()) throw perfq::InputError(path.string(), "", "not valid JSON");
+  if (!j.is_object()) throw perfq::InputError(path.string(), "", "expected a JSON object");
+  return j;
+}
+
+/// Linear-interpolation quantile (numpy's default) of sorted values.
+double quantile(const std::vector<float>& sorted, double q) {
+  if (sorted.empty()) return std::nan("");
+  const double rank = q * (sorted.size() - 1);
+  const std::size_t lo = static_cast<std::size_t>(std::floor(rank));
+  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (rank - lo) * (double(sorted[hi]) - sorted[lo]);
+}
+
+/// "52.1 (45.3-60.2)": median and interquartile range of `map` over `where`.
+std::string median_iqr(const perfq::Image<float>& map, const std::vector<std::uint8_t>& where) {
+  std::vector<float> v;
+  for (std::size_t i = 0; i < map.size(); ++i) {
+    if (where[i] && std::isfinite(map[i])) v.push_back(map[i]);
+  }
+  if (v.empty()) return "n/a";
+  std::sort(v.begin(), v.end());
+  return report::format_number(quantile(v, 0.5)) + " (" +
+         report::format_number(quantile(v, 0.25)) + "&ndash;" +
+         report::format_number(quantile(v, 0.75)) + ")";
+}
+
+/// A sidecar value as text: numbers compactly, long numeric lists summarised, objects as
+/// "key: value" pairs.
+std::string json_text(const Json& v) {
+  if (v.is_null()) return "n/a";
+  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
+  if (v.is_number()) return report::format_number(v.get<double>());
+  if (v.is_string()) return v.get<std::string>();
+  std::string out;
+  if (v.is_array()) {
+    const bool numbers =
+        std::all_of(v.begin(), v.end(), [](const Json& e) { return e.is_number(); });
+    if (numbers && v.size() > 8) {
+      double lo = v[0].get<double>(), hi = lo;
+      for (const auto& e : v) {
+        lo = std::min(lo, e.get<double>());
+        hi = std::max(hi, e.get<double>());
+      }
+      return std::to_string(v.size()) + " values, " + report::format_number(lo) + " to " +
+             report::format_number(hi);
+    }
+    for (const auto& e : v) out += (out.empty() ? "" : ", ") + json_text(e);
+    return out.empty() ? "none" : out;
+  }
+  for (const auto& item : v.items()) {
+    out += (out.empty() ? "" : "; ") + item.key() + ": " + json_text(item.value());
+  }
+  return out;
+}
+
+/// One row of a parameter table: a label, the sidecar's key (a path into nested objects)
+/// and the units.
+struct Field {
+  std::string label;
+  std::vector<std::string> key;
+  std::string units;
+};
+
+const Json* find_key(const Json& j, const std::vector<std::string>& key) {
+  const Json* at = &j;
+  for (const auto& k : key) {
+    if (!at->is_object() || !at->contains(k)) return nullptr;
+    at = &(*at)[k];
+  }
+  return at;
+}
+
+/// Rows label | value | source key, for the fields present in the sidecar.
+std::string field_table(const Json& sidecar, const std::vector<Field>& fields,
+                        const std::string& source_name) {
+  std::vector<std::vector<Cell>> rows;
+  for (const Field& f : fields) {
+    const Json* v = find_key(sidecar, f.key);
+    if (v == nullptr) continue;
+    std::string value = json_text(*v);
+    if (!f.units.empty() && !v->is_null()) value += " " + f.units;
+    std::string key;
+    for (const auto& k : f.key) key += (key.empty() ? "" : ".") + k;
+    rows.push_back({{html_escape(f.label)},
+                    {html_escape(value), v->is_number()},
+                    {"<code>" + html_escape(key) + "</code>"}});
+  }
+  if (rows.empty()) return "<p>None recorded in " + html_escape(source_name) + ".</p>\n";
+  return report::html_table({"Parameter", "Value", "Sidecar field (" + source_name + ")"}, rows,
+                            "params");
+}
+
+/// A statistics table read from its TSV, with the units of `mean` from its sidecar.
+struct StatsTable {
+  fs::path path;
+  std::string desc;  ///< the desc entity ("tissue"), empty for <prefix>_stats.tsv
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::string units;
+};
+
+StatsTable read_stats(const fs::path& path, const std::string& prefix) {
+  StatsTable t;
+  t.path = path;
+  const std::string name = path.filename().string();
+  const std::string head = prefix + "_desc-";
+  if (name.rfind(head, 0) == 0 && ends_with(name, "_stats.tsv")) {
+    t.desc = name.substr(head.size(), name.size() - head.size() - 10);
+  }
+  std::ifstream in(path);
+  if (!in) throw perfq::InputError(path.string(), "", "cannot read the file");
+  std::string line;
+  std::size_t number = 0;
+  auto split = [](const std::string& text) {
+    std::vector<std::string> fields;
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t tab = text.find('\t', start);
+      fields.push_back(text.substr(start, tab - start));
+      if (tab == std::string::npos) break;
+      start = tab + 1;
+    }
+    return fields;
+  };
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    auto fields = split(line);
+    if (t.header.empty()) {
+      t.header = fields;
+      continue;
+    }
+    if (fields.size() != t.header.size()) {
+      throw perfq::InputError(path.string(), "line " + std::to_string(number),
+                              "has " + std::to_string(fields.size()) + " fields, the header " +
+                                  std::to_string(t.header.size()));
+    }
+    t.rows.push_back(fields);
+  }
+  if (t.header.empty()) throw perfq::InputError(path.string(), "", "empty; expected a header row");
+  if (std::find(t.header.begin(), t.header.end(), "mean") == t.header.end()) {
+    throw perfq::InputError(path.string(), "mean",
+                            "column not found: not a perfq stats table");
+  }
+  fs::path sidecar = path;
+  sidecar.replace_extension(".json");
+  std::error_code ec;
+  if (fs::is_regular_file(sidecar, ec)) {
+    const Json j = read_json(sidecar);
+    if (const Json* u = find_key(j, {"mean", "Units"}); u && u->is_string()) {
+      t.units = u->get<std::string>();
+    }
+  }
+  return t;
+}
+
+/// `<prefix>_stats.tsv` and `<prefix>_desc-<label>_stats.tsv` in `dir`, sorted.
+std::vector<fs::path> find_stats(const fs::path& dir, const std::string& prefix) {
+  std::vector<fs::path> found;
+  std::error_code ec;
+  const std::string head = prefix + "_desc-";
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    bool match = name == prefix + "_stats.tsv";
+    if (!match && name.rfind(head, 0) == 0 && ends_with(name, "_stats.tsv")) {
+      const std::string label = name.substr(head.size(), name.size() - head.size() - 10);
+      match = !label.empty() && std::all_of(label.begin(), label.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c));
+      });
+    }
+    if (match && e.is_regular_file(ec)) found.push_back(e.path());
+  }
+  // Tissue, territories, border zones (the BIDS-App's tables, coarse to fine), then others.
+  auto rank = [&](const fs::path& p) {
+    const std::string name = p.filename().string();
+    int r = 3;
+    if (name == head + "tissue_stats.tsv") r = 0;
+    if (name == head + "territories_stats.tsv") r = 1;
+    if (name == head + "borderzone_stats.tsv") r = 2;
+    return std::make_pair(r, name);
+  };
+  std::sort(found.begin(), found.end(),
+            [&](const fs::path& a, const fs::path& b) { return rank(a) < rank(b); });
+  return found;
+}
+
+/// Columns shown from a stats table (the TSV linked below has them all), and their headings.
+std::string column_heading(const std::string& column, const std::string& units) {
+  static const std::map<std::string, std::string> names = {
+      {"label", "Label"},   {"name", "Region"},     {"count", "Voxels"},
+      {"volume_ml", "Volume (ml)"}, {"sd", "SD"},   {"median", "Median"},
+      {"min", "Min"},       {"max", "Max"},         {"scov", "sCoV (%)"},
+      {"weighted_mean", "PV-weighted mean"},        {"change_mean", "Change"},
+      {"change_percent", "Change (%)"}};
+  if (column == "mean") return units.empty() ? "Mean" : "Mean (" + units + ")";
+  if (auto it = names.find(column); it != names.end()) return it->second;
+  if (column.size() > 1 && column[0] == 'p') return "P" + column.substr(1);
+  return column;
+}
+
+bool shown_column(const std::string& c) {
+  static const std::vector<std::string> keep = {
+      "label", "name", "count", "volume_ml", "mean", "sd", "median", "scov",
+      "weighted_mean", "change_mean", "change_percent"};
+  if (std::find(keep.begin(), keep.end(), c) != keep.end()) return true;
+  return c.size() > 1 && c[0] == 'p' && std::isdigit(static_cast<unsigned char>(c[1]));
+}
+
+std::string stats_title(const std::string& desc) {
+  if (desc == "tissue") return "Tissue classes";
+  if (desc == "territories") return "Arterial territories";
+  if (desc == "borderzone") return "Border zones and the rest of the brain";
+  if (desc.empty()) return "Regions";
+  return "Regions: " + desc;
+}
+
+std::string stats_html(const StatsTable& t, const fs::path& html_dir) {
+  std::vector<std::size_t> columns;
+  std::vector<std::string> header;
+  for (std::size_t k = 0; k < t.header.size(); ++k) {
+    if (shown_column(t.header[k])) {
+      columns.push_back(k);
+      header.push_back(column_heading(t.header[k], t.units));
+    }
+  }
+  std::vector<std::vector<Cell>> rows;
+  for (const auto& r : t.rows) {
+    std::vector<Cell> cells;
+    for (std::size_t k : columns) {
+      const std::string& text = r[k];
+      std::size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      const bool number = used > 0 && used == text.size() && t.header[k] != "label";
+      cells.push_back({html_escape(number ? report::format_number(v) : text),
+                       number || text == "n/a"});
+    }
+    rows.push_back(cells);
+  }
+  // Both sides absolute: a table given as a relative path still gets a relative link.
+  const std::string link = fs::absolute(t.path)
+                               .lexically_normal()
+                               .lexically_proximate(fs::absolute(html_dir).lexically_normal())
+                               .generic_string();
+  std::string out = "<h3>" + html_escape(stats_title(t.desc)) + "</h3>\n";
+  out += report::html_table(header, rows, "stats");
+  out += "<p class=\"source\">All columns: <a href=\"" + html_escape(report::url_path(link)) +
+         "\">" + html_escape(t.path.filename().string()) + "</a></p>\n";
+  return out;
+}
+
+const char* const kStyle = R"(
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+  margin: 0; background: #f4f5f7; color: #1d2330; line-height: 1.45; }
+main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 40px; background: #fff;
+  box-shadow: 0 0 0 1px #e2e5ea; }
+h1 { font-size: 1.7em; margin: 0 0 4px; }
+h2 { font-size: 1.25em; margin: 34px 0 10px; padding-bottom: 4px; border-bottom: 2px solid #e2e5ea; }
+h3 { font-size: 1.05em; margin: 22px 0 8px; }
+.meta { color: #5b6475; margin: 0; }
+nav { margin: 14px 0 0; font-size: 0.95em; }
+nav a { margin-right: 14px; color: #2a5db0; text-decoration: none; }
+a { color: #2a5db0; }
+table { border-collapse: collapse; margin: 6px 0 4px; font-size: 0.93em; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #e6e8ec; text-align: left; vertical-align: top; }
+thead th { background: #eef1f5; border-bottom: 1px solid #cfd5de; font-weight: 600; }
+tbody tr:nth-child(even) td { background: #fafbfc; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.params td:first-child { font-weight: 500; min-width: 16em; }
+table.params td.num { text-align: left; }
+code { font-size: 0.9em; color: #5b6475; }
+figure { margin: 18px 0 26px; }
+figure img { display: block; max-width: 100%; height: auto; background: #000; border-radius: 3px; }
+figcaption { color: #3d4656; font-size: 0.93em; margin-top: 6px; max-width: 60em; }
+.source { color: #5b6475; font-size: 0.9em; margin: 2px 0 0; }
+ul.notes li { margin: 3px 0; }
+footer { color: #5b6475; font-size: 0.88em; margin-top: 36px; border-top: 1px solid #e2e5ea; padding-top: 10px; }
+)";
+
+std::string slice_list(const std::vector<std::size_t>& slices) {
+  std::string out;
+  for (std::size_t s : slices) out += (out.empty() ? "" : ", ") + std::to_string(s);
+  return out;
+}
+
+}  // namespace
+
+int run_report(const std::vector<std::string>& raw) {
+  if (wants_help(raw)) {
+    std::cout << kReportHelp;
+    return 0;
+  }
+  const Options o = parse_options(raw);
+  const std::string& px = o.prefix;
+  const auto cbf_path = find_image(o.folder, px + "_cbf");
+  if (!cbf_path) {
+    throw perfq::InputError((o.folder / (px + "_cbf.nii.gz")).string(), "",
+                            "CBF map not found (nor .nii)");
+  }
+  const fs::path sidecar_path = o.folder / (px + "_cbf.json");
+  std::error_code ec;
+  if (!fs::is_regular_file(sidecar_path, ec)) {
+    throw perfq::InputError(sidecar_path.string(), "",
+                            "the CBF map's sidecar is required (acquisition parameters and "
+                            "constants): not found");
+  }
+  const Json sidecar = read_json(sidecar_path);
+
+  const perfq::Image<float> cbf = read_3d(*cbf_path, nullptr, {});
+  const perfq::Geometry& grid = cbf.geometry();
+  auto optional_map = [&](const std::string& suffix) -> std::optional<perfq::Image<float>> {
+    if (auto p = find_image(o.folder, px + suffix)) return read_3d(*p, &grid, *cbf_path);
+    return std::nullopt;
+  };
+  const auto status = optional_map("_fitstatus");
+  const auto att = optional_map("_att");
+  const auto cbf_se = optional_map("_cbf_se");
+  const auto att_se = optional_map("_att_se");
+
+  std::optional<fs::path> zone_path = o.borderzone;
+  if (!zone_path) zone_path = find_image(o.folder, px + "_desc-borderzone_mask");
+  std::optional<perfq::Mask> zones;
+  if (zone_path) {
+    zones = perfq::io::read_nifti_mask(zone_path->string());
+    if (!zones->geometry().same_grid(grid)) {
+      throw perfq::InputError(zone_path->string(), "", "not on the grid of " + cbf_path->string());
+    }
+  }
+  std::optional<Json> zone_sidecar;
+  std::string zone_sidecar_name;
+  if (zone_path) {
+    std::string stem = zone_path->filename().string();
+    stem = stem.substr(0, stem.find(".nii"));
+    const fs::path j = zone_path->parent_path() / (stem + ".json");
+    if (fs::is_regular_file(j, ec)) {
+      zone_sidecar = read_json(j);
+      zone_sidecar_name = j.filename().string();
+    }
+  }
+  std::vector<StatsTable> tables;
+  for (const fs::path& p : o.stats ? *o.stats : find_stats(o.folder, px)) {
+    tables.push_back(read_stats(p, px));
+  }
+
+  // Shown: quantified voxels (fit status 0, or 5-7 whose values are kept); fitted: status 0.
+  const std::size_t n = cbf.size();
+  std::vector<std::uint8_t> shown(n, 0), fitted(n, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const bool finite = std::isfinite(cbf[i]);
+    if (status) {
+      const float s = (*status)[i];
+      shown[i] = finite && !(s >= 1 && s <= 4);
+      fitted[i] = finite && s == 0;
+    } else {
+      shown[i] = fitted[i] = finite && cbf[i] != 0;
+    }
+  }
+  if (std::find(shown.begin(), shown.end(), 1) == shown.end()) {
+    throw perfq::InputError(cbf_path->string(), "",
+                            "no quantified voxel to show (every voxel non-finite" +
+                                std::string(status ? " or with fit status 1-4)" : " or 0)"));
+  }
+
+  // ---- figures --------------------------------------------------------------------------
+  const report::MontageLayout layout = report::plan_montage(grid, shown, o.slices);
+  const std::string cbf_units = sidecar.contains("Units") && sidecar["Units"].is_string()
+                                    ? sidecar["Units"].get<std::string>()
+                                    : "mL/100g/min";
+  report::ColourScale cbf_scale{report::ColourMap::Viridis, o.cbf_low, o.cbf_high, "CBF",
+                                "ml/100 g/min", report::nice_ticks(o.cbf_low, o.cbf_high)};
+  report::ColourScale att_scale{report::ColourMap::Plasma, o.att_low, o.att_high, "ATT", "s",
+                                report::nice_ticks(o.att_low, o.att_high)};
+
+  const fs::path figures_dir = o.out_dir / "figures";
+  StagedOutputs figure_files(figures_dir);
+  struct Figure {
+    std::string file, alt, caption;
+    int width, height;
+  };
+  std::vector<Figure> figures;
+  auto montage = [&](const std::string& desc, const perfq::Image<float>& values,
+                     const report::ColourScale& scale, const std::uint8_t* outline,
+                     const std::string& alt, const std::string& caption) {
+    report::MontageContent content;
+    content.values = values.data();
+    content.shown = shown.data();
+    content.outline = outline;
+    content.outline_label = outline ? "border zone" : "";
+    content.scale = scale;
+    const report::Canvas canvas = report::render_montage(layout, content);
+    const std::string file = px + "_desc-" + desc + "_montage.png";
+    report::write_png(figure_files.stage(file), canvas);
+    figures.push_back({file, alt, caption, canvas.width(), canvas.height()});
+  };
+  const std::string slices_text = std::to_string(layout.slices.size()) + " axial slices (" +
+                                  slice_list(layout.slices) + " of " +
+                                  std::to_string(grid.dims[layout.plane.slice_axis]) + ")";
+  auto range_text = [](double lo, double hi, const std::string& units) {
+    return report::tick_label(lo) + "&ndash;" + report::tick_label(hi) + " " + units;
+  };
+  montage("cbf", cbf, cbf_scale, nullptr, "CBF montage",
+          "Cerebral blood flow, " + slices_text + "; viridis colour map, " +
+              range_text(o.cbf_low, o.cbf_high, "ml/100 g/min") + ".");
+  if (att) {
+    montage("att", *att, att_scale, nullptr, "ATT montage",
+            "Arterial transit time, same slices; plasma colour map, " +
+                range_text(o.att_low, o.att_high, "s") + ".");
+  }
+  if (zones) {
+    montage("borderzone", cbf, cbf_scale, zones->data(), "Border zones over CBF",
+            "Border zones (" + html_escape(zone_path->filename().string()) +
+                ") outlined in magenta over CBF, same slices and colours.");
+  }
+
+  // ---- page -----------------------------------------------------------------------------
+  const fs::path html_dir = o.out_dir;
+  auto link_to = [&](const fs::path& target) {
+    const std::string rel = fs::absolute(target).lexically_normal()
+                                .lexically_proximate(fs::absolute(html_dir).lexically_normal())
+                                .generic_string();
+    return "<a href=\"" + html_escape(report::url_path(rel)) + "\">" +
+           html_escape(target.filename().string()) + "</a>";
+  };
+  std::string title = px;
+  std::replace(title.begin(), title.end(), '_', ' ');
+
+  std::ostringstream h;
+  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    << "<title>perfq report: " << html_escape(title) << "</title>\n<style>" << kStyle
+    << "</style>\n</head>\n<body>\n<main>\n";
+  h << "<h1>Perfusion report: " << html_escape(title) << "</h1>\n";
+  std::string generated = "perfq";
+  if (const Json* v = find_key(sidecar, {"GeneratedBy", "Version"})) {
+    generated += " " + json_text(*v);
+  }
+  if (const Json* b = find_key(sidecar, {"GeneratedBy", "Backend"})) {
+    generated += ", " + json_text(*b) + " backend";
+  }
+  h << "<p class=\"meta\">CBF map " << link_to(*cbf_path) << " (quantified by "
+    << html_escape(generated) << "); report by perfq " << html_escape(perfq::version())
+    << ".</p>\n";
+  h << "<nav><a href=\"#summary\">Summary</a><a href=\"#maps\">Maps</a>"
+    << "<a href=\"#acquisition\">Acquisition</a><a href=\"#constants\">Constants</a>"
+    << "<a href=\"#statistics\">Regional statistics</a><a href=\"#notes\">Notes</a></nav>\n";
+
+  // Summary.
+  h << "<section id=\"summary\">\n<h2>Summary</h2>\n";
+  {
+    const std::size_t n_fitted = std::count(fitted.begin(), fitted.end(), 1);
+    const std::size_t n_shown = std::count(shown.begin(), shown.end(), 1);
+    std::vector<std::vector<Cell>> rows;
+    auto row = [&](const std::string& label, const std::string& value_html, bool numeric) {
+      rows.push_back({{html_escape(label)}, {value_html, numeric}});
+    };
+    if (const Json* m = find_key(sidecar, {"Model"})) row("Model", html_escape(json_text(*m)), false);
+    row("Grid", std::to_string(grid.dims[0]) + " &times; " + std::to_string(grid.dims[1]) +
+                    " &times; " + std::to_string(grid.dims[2]) + " voxels of " +
+                    report::format_number(grid.spacing[0]) + " &times; " +
+                    report::format_number(grid.spacing[1]) + " &times; " +
+                    report::format_number(grid.spacing[2]) + " mm",
+        false);
+    row(status ? "Voxels fitted (status 0)" : "Voxels with CBF",
+        std::to_string(n_fitted) + (status ? " (" + std::to_string(n_shown) + " shown)" : ""),
+        true);
+    const std::string note = status ? ", fitted voxels" : "";
+    row("CBF, median (IQR)" + note, median_iqr(cbf, fitted) + " ml/100 g/min", true);
+    if (att) row("ATT, median (IQR)" + note, median_iqr(*att, fitted) + " s", true);
+    if (cbf_se) row("CBF standard error, median (IQR)", median_iqr(*cbf_se, fitted) + " ml/100 g/min", true);
+    if (att_se) row("ATT standard error, median (IQR)", median_iqr(*att_se, fitted) + " s", true);
+    if (zones) {
+      std::size_t in_zone = 0, in_zone_fitted = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        in_zone += (*zones)[i] != 0;
+        in_zone_fitted += (*zones)[i] != 0 && fitted[i];
+      }
+      const double ml = in_zone * grid.spacing[0] * grid.spacing[1] * grid.spacing[2] / 1000.0;
+      row("Border zones", std::to_string(in_zone) + " voxels, " + report::format_number(ml) +
+                              " ml (" + std::to_string(in_zone_fitted) + " fitted)",
+          true);
+      std::vector<std::uint8_t> zone_fitted(n, 0);
+      for (std::size_t i = 0; i < n; ++i) zone_fitted[i] = (*zones)[i] != 0 && fitted[i];
+      row("CBF in the border zones, median (IQR)", median_iqr(cbf, zone_fitted) + " ml/100 g/min",
+          true);
+    }
+    h << report::html_table({}, rows, "params");
+  }
+  if (status) {
+    std::map<int, std::size_t> counts;
+    for (std::size_t i = 0; i < n; ++i) ++counts[static_cast<int>((*status)[i])];
+    std::vector<std::vector<Cell>> rows;
+    for (const auto& [code, count] : counts) {
+      std::string meaning = "n/a";
+      if (const Json* m = find_key(sidecar, {"StatusCodes", std::to_string(code)})) {
+        meaning = json_text(*m);
+      }
+      rows.push_back({{std::to_string(code), true}, {html_escape(meaning)},
+                      {std::to_string(count), true}});
+    }
+    h << "<h3>Fit status</h3>\n" << report::html_table({"Code", "Meaning", "Voxels"}, rows, "stats");
+  }
+  h << "</section>\n";
+
+  // Maps.
+  h << "<section id=\"maps\">\n<h2>Maps</h2>\n";
+  for (const Figure& f : figures) {
+    h << "<figure>\n<img src=\"" << html_escape(report::url_path("figures/" + f.file))
+      << "\" width=\"" << f.width << "\" height=\"" << f.height << "\" alt=\""
+      << html_escape(f.alt) << "\">\n<figcaption>" << f.caption << "</figcaption>\n</figure>\n";
+  }
+  h << "</section>\n";
+
+  // Acquisition and constants, as recorded in the sidecar.
+  const std::string sidecar_name = sidecar_path.filename().string();
+  const bool pasl = find_key(sidecar, {"ArterialSpinLabelingType"}) &&
+                    json_text(sidecar["ArterialSpinLabelingType"]) == "PASL";
+  h << "<section id=\"acquisition\">\n<h2>Acquisition parameters</h2>\n"
+    << "<p class=\"source\">Read from the series' BIDS sidecar and recorded by perfq cbf in "
+    << link_to(sidecar_path) << ".</p>\n";
+  h << field_table(sidecar,
+                   {{"Labeling type", {"ArterialSpinLabelingType"}, ""},
+                    {pasl ? "Inversion time (TI)" : "Post-labeling delay", {"PostLabelingDelay"}, "s"},
+                    {"Labeling duration", {"LabelingDuration"}, "s"},
+                    {"Bolus cut-off delay (TI1)", {"BolusCutOffDelayTime"}, "s"},
+                    {"Readout", {"MRAcquisitionType"}, ""},
+                    {"Slice timing", {"SliceTiming"}, "s"},
+                    {"Field strength", {"MagneticFieldStrength"}, "T"},
+                    {"M0 type", {"M0Type"}, ""},
+                    {"M0 source", {"M0Source"}, ""},
+                    {"M0 value", {"M0Value"}, ""},
+                    {"M0 repetition time", {"M0RepetitionTime"}, "s"},
+                    {"Repeats averaged", {"Averaging", "RepeatsAveraged"}, ""},
+                    {"Repeats rejected as outliers", {"Averaging", "RepeatsRejected"}, ""},
+                    {"Robust averaging", {"Averaging", "Robust"}, ""},
+                    {"Brain mask", {"Mask"}, ""},
+                    {"Source files", {"Sources"}, ""}},
+                   sidecar_name);
+  h << "</section>\n";
+
+  h << "<section id=\"constants\">\n<h2>Constants and model</h2>\n";
+  h << field_table(sidecar,
+                   {{"Model", {"Model"}, ""},
+                    {"Blood-brain partition coefficient (λ)", {"BloodBrainPartitionCoefficient"}, "ml/g"},
+                    {"Arterial blood T1", {"ArterialBloodT1"}, "s"},
+                    {"Tissue T1", {"TissueT1"}, "s"},
+                    {"Labeling efficiency (α)", {"LabelingEfficiency"}, ""},
+                    {"Labeling efficiency from", {"LabelingEfficiencySource"}, ""},
+                    {"Background-suppression factor", {"BackgroundSuppressionFactor"}, ""},
+                    {"Background-suppression factor from", {"BackgroundSuppressionSource"}, ""},
+                    {"Efficiency per suppression pulse", {"BackgroundSuppressionPulseEfficiency"}, ""},
+                    {"Suppression pulses", {"BackgroundSuppressionNumberPulses"}, ""},
+                    {"Effective labeling efficiency", {"EffectiveLabelingEfficiency"}, ""},
+                    {"M0 scale factor (short-TR correction)", {"M0ScaleFactor"}, ""},
+                    {"Fit", {"Fit"}, ""},
+                    {"Partial-volume correction", {"PartialVolumeCorrection", "Method"}, ""}},
+                   sidecar_name);
+  if (zone_sidecar) {
+    h << "<h3>Border zones</h3>\n<p class=\"source\">From " << link_to(*zone_path) << ".</p>\n";
+    h << field_table(*zone_sidecar,
+                     {{"Description", {"Description"}, ""},
+                      {"Territories", {"Atlas", "Territories"}, ""},
+                      {"Width", {"Atlas", "Width"}, "mm"},
+                      {"Rule", {"Atlas", "Rule"}, ""},
+                      {"Probability threshold", {"Atlas", "ProbabilityThreshold"}, ""},
+                      {"Timing", {"Timing"}, ""},
+                      {"Combination", {"Combination"}, ""},
+                      {"Brain mask", {"Brain"}, ""},
+                      {"Voxels", {"Voxels"}, ""},
+                      {"Volume", {"VolumeMl"}, "ml"}},
+                     zone_sidecar_name);
+  }
+  h << "</section>\n";
+
+  // Regional statistics.
+  h << "<section id=\"statistics\">\n<h2>Regional statistics</h2>\n";
+  if (tables.empty()) {
+    h << "<p>No statistics table (<code>" << html_escape(px)
+      << "[_desc-&lt;label&gt;]_stats.tsv</code>) beside the map.</p>\n";
+  }
+  for (const StatsTable& t : tables) h << stats_html(t, html_dir);
+  h << "</section>\n";
+
+  // Notes: the sidecar's, then how to read the figures.
+  h << "<section id=\"notes\">\n<h2>Notes</h2>\n<ul class=\"notes\">\n";
+  if (const Json* notes = find_key(sidecar, {"Notes"}); notes && notes->is_array()) {
+    for (const auto& note : *notes) h << "<li>" << html_escape(json_text(note)) << "</li>\n";
+  }
+  h << "<li>Slices are axial in the radiological convention: the patient's right on the left "
+       "(marked R), anterior at the top; the number in each corner is the slice index "
+       "(from 0). Slices are evenly spaced over those with quantified voxels.</li>\n";
+  h << "<li>Colour maps are fixed, so that reports compare: CBF viridis over "
+    << range_text(o.cbf_low, o.cbf_high, "ml/100 g/min") << ", ATT plasma over "
+    << range_text(o.att_low, o.att_high, "s")
+    << "; values outside a range take the colour of its end. Grey: voxels not quantified"
+    << (status ? " (fit status 1&ndash;4: outside the mask, M0 &le; 0, non-finite input or "
+                 "result)"
+               : " (non-finite or zero CBF)")
+    << ".</li>\n";
+  if (cbf_units != "mL/100g/min") {
+    h << "<li>The sidecar gives the map's units as " << html_escape(cbf_units)
+      << "; the colour bar assumes ml/100 g/min.</li>\n";
+  }
+  if (!status) h << "<li>No fit-status map (" << html_escape(px) << "_fitstatus.nii.gz) found.</li>\n";
+  if (!att) h << "<li>No ATT map: a single-delay series.</li>\n";
+  if (!zones) {
+    h << "<li>No border-zone mask (" << html_escape(px)
+      << "_desc-borderzone_mask.nii.gz, or --borderzone) found.</li>\n";
+  }
+  h << "</ul>\n</section>\n";
+  h << "<footer>perfq " << html_escape(perfq::version())
+    << " &middot; <code>perfq report</code> &middot; this page loads no script and nothing "
+       "from the network.</footer>\n</main>\n</body>\n</html>\n";
+
+  StagedOutputs page(html_dir);
+  const std::string html_name = px + "_report.html";
+  perfq::io::write_text_atomic(page.stage(html_name), h.str());
+  // Figures first, the page last: an existing page means a complete report.
+  std::vector<std::string> written = figure_files.commit();
+  for (const auto& p : page.commit()) written.push_back(p);
+  std::cout << "perfq report: " << cbf_path->string() << ": " << figures.size()
+            << (figures.size() == 1 ? " figure, " : " figures, ") << tables.size()
+            << (tables.size() == 1 ? " table" : " tables") << "\n";
+  for (const auto& p : written) std::cout << "  wrote " << p << "\n";
+  return 0;
+}
+
+}  // namespace perfq_cli
