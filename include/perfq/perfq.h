@@ -43,9 +43,11 @@
 extern "C" {
 #endif
 
-/* Every int is a valid value of these enums in C++ as in C (C++ code must not see an
- * out-of-range value, e.g. from a foreign caller, as undefined behaviour: each function
- * checks and rejects such values instead). */
+/** @def PERFQ_C_ENUM_BASE
+ * @brief The underlying type of this header's enums: `: int` in C++, nothing in C (where an
+ * enum's values are ints already). Every int is then a valid value of these enums in C++ as
+ * in C (C++ code must not see an out-of-range value, e.g. from a foreign caller, as undefined
+ * behaviour: each function checks and rejects such values instead). */
 #ifdef __cplusplus
 #define PERFQ_C_ENUM_BASE : int
 #else
@@ -111,9 +113,9 @@ PERFQ_API int perfq_cuda_available(void);
 
 /** @brief Labeling scheme (BIDS ArterialSpinLabelingType). */
 typedef enum perfq_labeling_type PERFQ_C_ENUM_BASE {
-  PERFQ_LABELING_PCASL = 0,
-  PERFQ_LABELING_PASL = 1,
-  PERFQ_LABELING_CASL = 2
+  PERFQ_LABELING_PCASL = 0, /**< pseudo-continuous labeling (BIDS "PCASL"), the default */
+  PERFQ_LABELING_PASL = 1,  /**< pulsed labeling (BIDS "PASL"): delays are inversion times TI */
+  PERFQ_LABELING_CASL = 2   /**< continuous labeling (BIDS "CASL") */
 } perfq_labeling_type;
 
 /** @brief The acquisition of an ASL series: labeling, timing, efficiencies, M0 timing. */
@@ -216,12 +218,12 @@ typedef struct perfq_constants {
 
 /** @brief What a volume of an ASL series holds (BIDS aslcontext volume_type). */
 typedef enum perfq_volume_type PERFQ_C_ENUM_BASE {
-  PERFQ_VOLUME_CONTROL = 0,
-  PERFQ_VOLUME_LABEL = 1,
-  PERFQ_VOLUME_M0SCAN = 2,
-  PERFQ_VOLUME_DELTAM = 3,
-  PERFQ_VOLUME_CBF = 4,
-  PERFQ_VOLUME_NORF = 5
+  PERFQ_VOLUME_CONTROL = 0, /**< "control": paired, in order, with the label volumes */
+  PERFQ_VOLUME_LABEL = 1,   /**< "label": paired, in order, with the control volumes */
+  PERFQ_VOLUME_M0SCAN = 2,  /**< "m0scan": averaged into the series' M0 */
+  PERFQ_VOLUME_DELTAM = 3,  /**< "deltam": a control − label image, used as it is */
+  PERFQ_VOLUME_CBF = 4,     /**< "cbf": a scanner-made CBF map, not used for ΔM */
+  PERFQ_VOLUME_NORF = 5     /**< "noRF": acquired without labeling RF, ignored */
 } perfq_volume_type;
 
 /** @brief ΔM images, one per distinct delay, with their timing. */
@@ -230,6 +232,9 @@ typedef struct perfq_prepared perfq_prepared;
 /** @brief Pairs control and label volumes and averages repeats into one ΔM volume per
  * distinct (delay, labeling duration), in order of increasing delay (perfq::prepare_asl).
  * @param series `volumes` volumes on the grid `dims`
+ * @param volumes number of volumes of `series` (and of values in `context`), at least 1
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
  * @param context one ::perfq_volume_type value per volume
  * @param protocol delays (and durations) with one value, or one per volume of the series
  * @param robust nonzero: drop outlier repeats first (robust z-score of each repeat's mean
@@ -260,14 +265,17 @@ PERFQ_API const float* perfq_prepared_m0(const perfq_prepared* prepared);
 /** @brief Per-voxel outcome in status maps (perfq::VoxelStatus). Values are 0 in the maps for
  * codes 1–4; codes 5–7 flag multi-delay fits whose values are kept. */
 typedef enum perfq_voxel_status PERFQ_C_ENUM_BASE {
-  PERFQ_VOXEL_OK = 0,
-  PERFQ_VOXEL_OUTSIDE_MASK = 1,
-  PERFQ_VOXEL_M0_NOT_POSITIVE = 2,
-  PERFQ_VOXEL_NONFINITE_INPUT = 3,
-  PERFQ_VOXEL_NONFINITE_RESULT = 4,
-  PERFQ_VOXEL_MAX_ITERATIONS = 5,
-  PERFQ_VOXEL_SINGULAR = 6,
-  PERFQ_VOXEL_ATT_AT_BOUND = 7
+  PERFQ_VOXEL_OK = 0,               /**< computed normally */
+  PERFQ_VOXEL_OUTSIDE_MASK = 1,     /**< not computed: outside the mask */
+  PERFQ_VOXEL_M0_NOT_POSITIVE = 2,  /**< M0 is zero or negative */
+  PERFQ_VOXEL_NONFINITE_INPUT = 3,  /**< ΔM or M0 is NaN or infinite */
+  PERFQ_VOXEL_NONFINITE_RESULT = 4, /**< the arithmetic overflowed */
+  PERFQ_VOXEL_MAX_ITERATIONS = 5,   /**< multi-delay fit: stopped at the iteration limit (values
+                                         kept) */
+  PERFQ_VOXEL_SINGULAR = 6,         /**< multi-delay fit: parameters not identifiable (e.g. no
+                                         signal); values kept, standard errors 0 */
+  PERFQ_VOXEL_ATT_AT_BOUND = 7      /**< multi-delay fit: arrival time at a bound of its range
+                                         (values kept) */
 } perfq_voxel_status;
 
 /* ---- single-delay quantification (cbf.hpp) -------------------------------------------- */
@@ -279,6 +287,8 @@ typedef struct perfq_cbf_maps perfq_cbf_maps;
  * `6000 λ ΔM e^(PLD/T1b) / (2 α T1b M0 (1 − e^(−τ/T1b)))`; PASL:
  * `6000 λ ΔM e^(TI/T1b) / (2 α TI1 M0)`), in ml/100 g/min.
  * @param delta_m one volume on the grid `dims`
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
  * @param m0 voxelwise M0 on the same grid, or NULL to use `m0_value` for every voxel
  * @param m0_value M0 when `m0` is NULL (must then be > 0); ignored otherwise
  * @param mask optional: voxels where it is 0 get status ::PERFQ_VOXEL_OUTSIDE_MASK
@@ -368,7 +378,11 @@ typedef struct perfq_kinetic_fit perfq_kinetic_fit;
 
 /** @brief Fits CBF and ATT voxel by voxel with the Buxton kinetic model (perfq::fit_kinetic).
  * @param delta_m `volumes` ΔM volumes (one per delay, at least 2) on the grid `dims`
- * @param m0 voxelwise M0, or NULL to use `m0_value` (> 0)
+ * @param volumes number of ΔM volumes in `delta_m`
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param m0 voxelwise M0 on the same grid, or NULL to use `m0_value`
+ * @param m0_value M0 for every voxel when `m0` is NULL (must then be > 0); ignored otherwise
  * @param mask optional: voxels where it is 0 get status ::PERFQ_VOXEL_OUTSIDE_MASK
  * @param protocol delays and durations with one value per ΔM volume (or one for all); TI1
  *        for PASL
@@ -406,8 +420,12 @@ typedef struct perfq_border_zones perfq_border_zones;
  * NULL) with at least two territories within `width_mm / 2`, centre to centre (exact
  * Euclidean distance transforms; perfq::border_zones).
  * @param territories labels 0 (none) or 1 … 999 on the grid `dims`
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm: distances are measured
+ *        with them
  * @param brain optional brain mask on the same grid
  * @param width_mm border-zone width, > 0
+ * @param execution NULL: defaults
  * @param[out] out the zones (release with perfq_border_zones_destroy) */
 PERFQ_API perfq_status perfq_border_zones_from_territories(
     const int32_t* territories, const size_t dims[3], const double spacing[3], const uint8_t* brain,
@@ -438,11 +456,11 @@ typedef enum perfq_stat PERFQ_C_ENUM_BASE {
   PERFQ_STAT_COUNT = 2,     /**< voxels with a finite value: the sample */
   PERFQ_STAT_NONFINITE = 3, /**< voxels with NaN or ±Inf, left out */
   PERFQ_STAT_VOLUME_ML = 4, /**< voxels × voxel volume, ml */
-  PERFQ_STAT_MEAN = 5,
-  PERFQ_STAT_SD = 6, /**< sample standard deviation (n − 1) */
-  PERFQ_STAT_MEDIAN = 7,
-  PERFQ_STAT_MIN = 8,
-  PERFQ_STAT_MAX = 9,
+  PERFQ_STAT_MEAN = 5,      /**< mean of the finite values */
+  PERFQ_STAT_SD = 6,        /**< sample standard deviation (n − 1) */
+  PERFQ_STAT_MEDIAN = 7,    /**< median: percentile 50 */
+  PERFQ_STAT_MIN = 8,       /**< smallest finite value */
+  PERFQ_STAT_MAX = 9,       /**< largest finite value */
   PERFQ_STAT_COV_DEFINED = 10, /**< 1 when count > 0 and mean ≠ 0, else 0 */
   PERFQ_STAT_COV = 11,         /**< SD / mean (0 when undefined) */
   PERFQ_STAT_SCOV = 12         /**< spatial CoV, 100 × SD / mean, % (0 when undefined) */
@@ -452,9 +470,15 @@ typedef enum perfq_stat PERFQ_C_ENUM_BASE {
  * @param map one volume of values on the grid `dims`
  * @param labels the region of each voxel; every distinct nonzero value is a region, reported
  *        in ascending order (label 0 is background)
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm: they give the voxel volume
+ *        of ::PERFQ_STAT_VOLUME_ML
  * @param mask optional: voxels where it is 0 are ignored
  * @param percentiles percentiles to report (each in [0, 100]), or NULL with count 0 for the
  *        defaults 5, 25, 75, 95
+ * @param percentile_count number of values in `percentiles` (0: the defaults, with
+ *        `percentiles` NULL)
+ * @param execution NULL: defaults
  * @param[out] out the table (release with perfq_region_table_destroy) */
 PERFQ_API perfq_status perfq_region_stats(const float* map, const int32_t* labels,
                                           const size_t dims[3], const double spacing[3],
@@ -545,6 +569,7 @@ PERFQ_API const float* perfq_phantom_series(const perfq_phantom* phantom, size_t
 /** @brief The ::perfq_volume_type of each volume of the series. */
 PERFQ_API const int32_t* perfq_phantom_context(const perfq_phantom* phantom);
 /** @brief A copy of the series' protocol (one delay per volume).
+ * @param phantom the phantom (not NULL)
  * @param[out] out the new handle (release with perfq_protocol_destroy) */
 PERFQ_API perfq_status perfq_phantom_protocol(const perfq_phantom* phantom, perfq_protocol** out);
 /** @brief One float image (NULL for an unknown one). */

@@ -61,6 +61,8 @@ struct PhantomOptions {
   /// control signal minus the ΔM of every sub-bolus labelled in that cycle, each sub-bolus's
   /// ΔM computed on its own from the kinetic model with its duration and effective PLD.
   std::size_t time_encoded = 0;
+  /// Time-encoded: the row order of the generated matrix (encoding_matrix); N = 12 exists
+  /// only as Hadamard. Unused when `time_encoded` is 0.
   TimeEncodedMatrixType time_encoded_type = TimeEncodedMatrixType::Hadamard;
   /// Sub-bolus durations τ_k (s) in labeling order, N − 1 values; empty: N − 1 equal sub-boli
   /// making a 2.8 s labeling train (0.4 s each for N = 8).
@@ -83,8 +85,10 @@ struct Phantom {
   Mask ventricles;                  ///< the lateral ventricles (CSF inside the white matter)
   Mask border_zone;                 ///< designed border zones: border_distance ≤ 8 mm (brain)
   Mask lesions;                     ///< white-matter lesions (empty unless requested)
-  /// Time-encoded phantoms: the encoding (matrix, sub-bolus durations and PLDs) and its type.
+  /// Time-encoded phantoms: the encoding (matrix, sub-bolus durations and PLDs); empty otherwise.
   std::optional<TimeEncoding> time_encoding;
+  /// Time-encoded phantoms: the matrix type of PhantomOptions::time_encoded_type (written as
+  /// the sidecar's `TimeEncodedMatrixType`); left at Hadamard otherwise.
   TimeEncodedMatrixType time_encoded_type = TimeEncodedMatrixType::Hadamard;
 };
 

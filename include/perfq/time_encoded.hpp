@@ -54,6 +54,9 @@ enum class TimeEncodedMatrixType {
 /// @brief Parses a matrix type: "Hadamard" (or "natural") and "Walsh", any letter case.
 /// @throws InvalidArgument for any other text.
 PERFQ_API TimeEncodedMatrixType parse_time_encoded_matrix_type(const std::string& text);
+/// @brief The name of a matrix type, "Hadamard" or "Walsh" (as parse_time_encoded_matrix_type
+/// reads it back and as a BIDS sidecar's `TimeEncodedMatrixType` holds it); "unknown" for
+/// any other value.
 PERFQ_API const char* to_string(TimeEncodedMatrixType type) noexcept;
 
 /// @brief An N × (N − 1) time-encoding matrix: rows are encoding cycles, columns sub-boli in
@@ -71,6 +74,7 @@ struct EncodingMatrix {
 };
 
 /// @brief Generates a standard encoding matrix.
+/// @param type the row order: Hadamard (natural) or Walsh (sequency)
 /// @param size N: 4 or 8 for either type, 12 for Hadamard only
 /// @throws InvalidArgument for any other size (naming `TimeEncodedMatrixSize`).
 PERFQ_API EncodingMatrix encoding_matrix(TimeEncodedMatrixType type, std::size_t size);
@@ -79,6 +83,7 @@ PERFQ_API EncodingMatrix encoding_matrix(TimeEncodedMatrixType type, std::size_t
 /// Accepts N rows of N − 1 entries (perfq's form), or N rows of N entries whose first column
 /// is all +1 (the full normalised Hadamard matrix, as ExploreASL stores it): that column is
 /// dropped. The result is checked by validate_encoding_matrix.
+/// @param rows the rows of the matrix, one per encoding cycle, each entry +1 or −1
 /// @param source, field named in errors (file and BIDS field)
 /// @throws InputError naming `source` and `field`: fewer than 2 or more than 64 rows, ragged
 /// rows, a wrong number of columns, entries other than ±1, columns not orthogonal or not
@@ -103,7 +108,7 @@ PERFQ_API std::vector<double> sub_bolus_delays(const std::vector<double>& durati
 
 /// @brief A time-encoded acquisition: its matrix and the timing of each sub-bolus.
 struct TimeEncoding {
-  EncodingMatrix matrix;
+  EncodingMatrix matrix;  ///< the encoding matrix, N × (N − 1), checked
   std::vector<double> sub_bolus_duration;  ///< τ_k, s, labeling order (N − 1 values)
   std::vector<double> sub_bolus_pld;       ///< effective PLD_k, s, labeling order
   std::string matrix_source;  ///< how the matrix was obtained, e.g. "Hadamard 8 (generated)"
@@ -120,6 +125,7 @@ PERFQ_API TimeEncoding make_time_encoding(EncodingMatrix matrix,
 /// @brief Decodes blocks of N encoded volumes into sub-bolus ΔM images, block by block:
 /// output volume `b (N − 1) + k` is `(2 / N) Σ_i E[i][k] · encoded[b N + i]` (sums in double).
 /// @param encoded the encoded volumes only, N per block, blocks one after another
+/// @param matrix the encoding matrix E (checked as by validate_encoding_matrix)
 /// @throws InvalidArgument when the matrix is invalid or the volume count is not a positive
 /// multiple of N.
 PERFQ_API Series<float> decode_time_encoded(View<const float> encoded,
@@ -135,7 +141,13 @@ PERFQ_API Series<float> decode_time_encoded(View<const float> encoded,
 /// (with `options.robust`, outlier blocks are dropped per sub-bolus as in prepare_asl). The
 /// result has one ΔM volume per sub-bolus, in order of increasing delay (the last-labelled
 /// sub-bolus first), with its own PLD and duration.
+/// @param series the acquired 4D series; its number of volumes must equal `context.size()`
+/// @param context the type of each volume (BIDS aslcontext)
 /// @param protocol labeling type (PCASL or CASL); other timing fields are not used
+/// @param encoding the matrix and the timing (duration and effective PLD) of each sub-bolus,
+///        which gives the timing of the output volumes
+/// @param options averaging of the blocks and outlier rejection (as in prepare_asl)
+/// @param source file name used in error messages
 /// @throws InputError naming `source`: `ArterialSpinLabelingType` for PASL, `volume_type` for
 /// rows ≠ volumes, deltam/cbf rows, or an encoded volume count that is not a positive multiple
 /// of N; the matrix or timing fields when the encoding is invalid.

@@ -54,7 +54,9 @@ PERFQ_IO_API std::vector<VolumeType> parse_aslcontext(const std::string& tsv_tex
 ///   whatever their type; blocks of N consecutive encoded volumes are decoded together.
 ///   `m0scan` and `noRF` rows may be mixed in; `deltam` and `cbf` rows are refused when the
 ///   series is prepared (prepare_time_encoded).
+/// @param json_text the sidecar's contents
 /// @param context the series' volume types (for the per-volume timing form)
+/// @param source the file name used in error messages
 /// @return the encoding, or nothing when the sidecar is not time-encoded
 /// @throws InputError naming `source` and the field: an unsupported size (e.g. 5), an unknown
 /// type, a non-Hadamard or malformed matrix, a size that contradicts the matrix, a number of
