@@ -433,6 +433,15 @@ TEST(ReportCli, PhantomReportHasEveryImageAndTable) {
   }
   EXPECT_TRUE(contains(moved, "5 axial slices")) << moved;
   EXPECT_TRUE(contains(moved, "href=\"../out/sub-01/perf/sub-01_desc-tissue_stats.tsv\""));
+
+  // An existing report is kept unless --overwrite: refused before any work, page unchanged.
+  const auto before = fs::last_write_time(perf / "sub-01_report.html");
+  const Result kept = run("report " + (perf / "sub-01_cbf.nii.gz").string());
+  EXPECT_EQ(kept.status, 1) << kept.output;
+  EXPECT_TRUE(contains(kept.output, "sub-01_report.html: output exists")) << kept.output;
+  EXPECT_EQ(fs::last_write_time(perf / "sub-01_report.html"), before);
+  const Result redone = run("report " + (perf / "sub-01_cbf.nii.gz").string() + " --overwrite");
+  EXPECT_EQ(redone.status, 0) << redone.output;
 }
 
 TEST(ReportCli, RefusesMissingInputsAndBadUsage) {

@@ -286,7 +286,7 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
   if (o.report) {
     // Last: it reads every output above. The page is written after its figures, so it marks
     // a complete report. No execution options: it computes nothing heavy.
-    p.steps.push_back({"report", {"report", cbf_map}, in_out("_report.html")});
+    p.steps.push_back({"report", {"report", cbf_map, "--overwrite"}, in_out("_report.html")});
     p.report = true;
   }
   return p;

@@ -47,7 +47,7 @@ const char* const kReportHelp =
     "_desc-borderzone_mask (+ .json) and every <prefix>[_desc-X]_stats.tsv (+ .json).\n"
     "Voxels with fit status 1-4 (outside the mask, M0 <= 0, non-finite) are drawn grey.\n"
     "The page loads nothing from the network. Outputs appear complete or not at all; the\n"
-    "HTML is written last.\n"
+    "HTML is written last. Existing report files are kept unless --overwrite.\n"
     "\n"
     "options:\n"
     "  -o, --output DIR      folder of the report (default: the map's folder)\n"
@@ -55,7 +55,8 @@ const char* const kReportHelp =
     "  --stats FILES         comma-separated statistics tables (default: found by name)\n"
     "  --slices N            axial slices per montage, 1-60 (default 12)\n"
     "  --cbf-range LO,HI     CBF colour range, ml/100 g/min (default 0,100)\n"
-    "  --att-range LO,HI     ATT colour range, s (default 0.5,2.5)\n";
+    "  --att-range LO,HI     ATT colour range, s (default 0.5,2.5)\n"
+    "  --overwrite           replace an existing report (default: refuse, exit 1)\n";
 
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
@@ -79,6 +80,7 @@ struct Options {
   std::optional<std::vector<fs::path>> stats;
   std::size_t slices = 12;
   double cbf_low = 0, cbf_high = 100, att_low = 0.5, att_high = 2.5;
+  bool overwrite = false;
 };
 
 std::pair<double, double> parse_range(const Args& args, const std::string& name, double low,
@@ -97,7 +99,7 @@ Options parse_options(const std::vector<std::string>& raw) {
   const Args args(raw,
                   {"--output", "--borderzone", "--stats", "--slices", "--cbf-range",
                    "--att-range"},
-                  {}, {{"-o", "--output"}});
+                  {"--overwrite"}, {{"-o", "--output"}});
   if (args.positional().size() != 1) {
     throw UsageError{"expected one CBF map (<prefix>_cbf.nii[.gz]) or series prefix, got " +
                      std::to_string(args.positional().size()) + " arguments"};
@@ -117,6 +119,7 @@ Options parse_options(const std::vector<std::string>& raw) {
   o.prefix = name;
   o.folder = input.has_parent_path() ? input.parent_path() : fs::path(".");
   o.out_dir = args.text("--output") ? fs::path(*args.text("--output")) : o.folder;
+  o.overwrite = args.flag("--overwrite");
   if (auto b = args.text("--borderzone")) o.borderzone = fs::path(*b);
   if (auto s = args.text("--stats")) {
     std::vector<fs::path> files;
@@ -456,6 +459,8 @@ int run_report(const std::vector<std::string>& raw) {
   }
   const Options o = parse_options(raw);
   const std::string& px = o.prefix;
+  // Before any work: the page marks a complete report (its figures are checked at commit).
+  refuse_existing(o.out_dir, {px + "_report.html"}, o.overwrite);
   const auto cbf_path = find_image(o.folder, px + "_cbf");
   if (!cbf_path) {
     throw perfq::InputError((o.folder / (px + "_cbf.nii.gz")).string(), "",
@@ -536,7 +541,7 @@ int run_report(const std::vector<std::string>& raw) {
                                 report::nice_ticks(o.att_low, o.att_high)};
 
   const fs::path figures_dir = o.out_dir / "figures";
-  StagedOutputs figure_files(figures_dir);
+  StagedOutputs figure_files(figures_dir, o.overwrite);
   struct Figure {
     std::string file, alt, caption;
     int width, height;
@@ -775,7 +780,7 @@ int run_report(const std::vector<std::string>& raw) {
     << " &middot; <code>perfq report</code> &middot; this page loads no script and nothing "
        "from the network.</footer>\n</main>\n</body>\n</html>\n";
 
-  StagedOutputs page(html_dir);
+  StagedOutputs page(html_dir, o.overwrite);
   const std::string html_name = px + "_report.html";
   perfq::io::write_text_atomic(page.stage(html_name), h.str());
   // Figures first, the page last: an existing page means a complete report.
