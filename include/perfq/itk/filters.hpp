@@ -75,24 +75,38 @@ std::optional<View<const T>> optional_view(const ::itk::Image<T, D>* image) {
 
 }  // namespace detail
 
+/// @brief Base of perfq's ITK filters: every input read whole, every output produced whole
+/// (perfq's algorithms are not streamed).
+template <class TInputImage, class TOutputImage>
+class WholeImageFilter : public ::itk::ImageToImageFilter<TInputImage, TOutputImage> {
+ protected:
+  /// @cond ITK_BOILERPLATE
+  void GenerateInputRequestedRegion() override { detail::request_whole_inputs(*this); }
+  void EnlargeOutputRequestedRegion(::itk::DataObject*) override {
+    for (auto& out : this->GetOutputs()) out->SetRequestedRegionToLargestPossibleRegion();
+  }
+  /// @endcond
+};
+
 /// @brief Single-delay CBF (perfq::quantify_cbf) as an ITK filter.
 ///
 /// Input 0: mean ΔM (control − label), float. Optional inputs: `M0Image` (else SetM0Value()),
 /// `MaskImage` (uint8, nonzero inside). Output 0: CBF in ml/100 g/min; output 1
 /// (GetStatusOutput()): perfq::VoxelStatus per voxel.
 class CbfImageFilter
-    : public ::itk::ImageToImageFilter<::itk::Image<float, 3>, ::itk::Image<float, 3>> {
+    : public WholeImageFilter<::itk::Image<float, 3>, ::itk::Image<float, 3>> {
  public:
   /// @cond ITK_BOILERPLATE
   ITK_DISALLOW_COPY_AND_MOVE(CbfImageFilter);
   /// @endcond
   using Self = CbfImageFilter;  ///< this class
-  using Superclass = ::itk::ImageToImageFilter<::itk::Image<float, 3>, ::itk::Image<float, 3>>;  ///< the ITK base class
+  /// the base class (an itk::ImageToImageFilter)
+  using Superclass = WholeImageFilter<::itk::Image<float, 3>, ::itk::Image<float, 3>>;
   using Pointer = ::itk::SmartPointer<Self>;  ///< smart pointer (ITK)
   using ConstPointer = ::itk::SmartPointer<const Self>;  ///< smart pointer to const (ITK)
   using ImageType = ::itk::Image<float, 3>;  ///< 3D float image
   using MaskImageType = ::itk::Image<std::uint8_t, 3>;  ///< 3D uint8 mask
-  using StatusImageType = ::itk::Image<std::uint8_t, 3>;  ///< 3D uint8 status map (perfq::VoxelStatus)
+  using StatusImageType = ::itk::Image<std::uint8_t, 3>;  ///< uint8 perfq::VoxelStatus map
   /// @cond ITK_BOILERPLATE
   itkNewMacro(Self);
   itkTypeMacro(CbfImageFilter, ImageToImageFilter);
@@ -153,14 +167,6 @@ class CbfImageFilter
   }
   ~CbfImageFilter() override = default;
 
-  void GenerateInputRequestedRegion() override {
-    Superclass::GenerateInputRequestedRegion();
-    detail::request_whole_inputs(*this);
-  }
-  void EnlargeOutputRequestedRegion(::itk::DataObject* output) override {
-    Superclass::EnlargeOutputRequestedRegion(output);
-    for (auto& out : this->GetOutputs()) out->SetRequestedRegionToLargestPossibleRegion();
-  }
   void GenerateData() override {
     detail::run_as_itk("perfq::itk_bridge::CbfImageFilter", [this] {
       const auto m0_image = detail::optional_view(this->GetM0Image());
@@ -193,19 +199,20 @@ class CbfImageFilter
 /// 0 CBF (ml/100 g/min), 1 ATT (s), 2 CBF standard error, 3 ATT standard error (float), 4
 /// perfq::VoxelStatus (uint8); each on the series' spatial grid.
 class KineticFitImageFilter
-    : public ::itk::ImageToImageFilter<::itk::Image<float, 4>, ::itk::Image<float, 3>> {
+    : public WholeImageFilter<::itk::Image<float, 4>, ::itk::Image<float, 3>> {
  public:
   /// @cond ITK_BOILERPLATE
   ITK_DISALLOW_COPY_AND_MOVE(KineticFitImageFilter);
   /// @endcond
   using Self = KineticFitImageFilter;  ///< this class
-  using Superclass = ::itk::ImageToImageFilter<::itk::Image<float, 4>, ::itk::Image<float, 3>>;  ///< the ITK base class
+  /// the base class (an itk::ImageToImageFilter)
+  using Superclass = WholeImageFilter<::itk::Image<float, 4>, ::itk::Image<float, 3>>;
   using Pointer = ::itk::SmartPointer<Self>;  ///< smart pointer (ITK)
   using ConstPointer = ::itk::SmartPointer<const Self>;  ///< smart pointer to const (ITK)
   using SeriesType = ::itk::Image<float, 4>;  ///< 4D float series (one volume per delay)
   using ImageType = ::itk::Image<float, 3>;  ///< 3D float image
   using MaskImageType = ::itk::Image<std::uint8_t, 3>;  ///< 3D uint8 mask
-  using StatusImageType = ::itk::Image<std::uint8_t, 3>;  ///< 3D uint8 status map (perfq::VoxelStatus)
+  using StatusImageType = ::itk::Image<std::uint8_t, 3>;  ///< uint8 perfq::VoxelStatus map
   /// @cond ITK_BOILERPLATE
   itkNewMacro(Self);
   itkTypeMacro(KineticFitImageFilter, ImageToImageFilter);
@@ -305,10 +312,6 @@ class KineticFitImageFilter
       image->SetDirection(direction);
     }
   }
-  void GenerateInputRequestedRegion() override { detail::request_whole_inputs(*this); }
-  void EnlargeOutputRequestedRegion(::itk::DataObject*) override {
-    for (auto& out : this->GetOutputs()) out->SetRequestedRegionToLargestPossibleRegion();
-  }
   void GenerateData() override {
     detail::run_as_itk("perfq::itk_bridge::KineticFitImageFilter", [this] {
       const auto m0_image = detail::optional_view(this->GetM0Image());
@@ -344,15 +347,15 @@ class KineticFitImageFilter
 /// (uint8). Output 0: the border-zone mask (uint8, 1 inside); output 1 (GetPairsOutput()):
 /// the pair code of the two nearest territories (perfq::pair_code), 0 outside.
 class BorderZoneImageFilter
-    : public ::itk::ImageToImageFilter<::itk::Image<std::int32_t, 3>, ::itk::Image<std::uint8_t, 3>> {
+    : public WholeImageFilter<::itk::Image<std::int32_t, 3>, ::itk::Image<std::uint8_t, 3>> {
  public:
   /// @cond ITK_BOILERPLATE
   ITK_DISALLOW_COPY_AND_MOVE(BorderZoneImageFilter);
   /// @endcond
   using Self = BorderZoneImageFilter;  ///< this class
-  /// the ITK base class
+  /// the base class (an itk::ImageToImageFilter)
   using Superclass =
-      ::itk::ImageToImageFilter<::itk::Image<std::int32_t, 3>, ::itk::Image<std::uint8_t, 3>>;
+      WholeImageFilter<::itk::Image<std::int32_t, 3>, ::itk::Image<std::uint8_t, 3>>;
   using Pointer = ::itk::SmartPointer<Self>;  ///< smart pointer (ITK)
   using ConstPointer = ::itk::SmartPointer<const Self>;  ///< smart pointer to const (ITK)
   using LabelImageType = ::itk::Image<std::int32_t, 3>;  ///< 3D int32 label image
@@ -405,14 +408,6 @@ class BorderZoneImageFilter
   }
   ~BorderZoneImageFilter() override = default;
 
-  void GenerateInputRequestedRegion() override {
-    Superclass::GenerateInputRequestedRegion();
-    detail::request_whole_inputs(*this);
-  }
-  void EnlargeOutputRequestedRegion(::itk::DataObject* output) override {
-    Superclass::EnlargeOutputRequestedRegion(output);
-    for (auto& out : this->GetOutputs()) out->SetRequestedRegionToLargestPossibleRegion();
-  }
   void GenerateData() override {
     detail::run_as_itk("perfq::itk_bridge::BorderZoneImageFilter", [this] {
       BorderZones zones = border_zones(view(this->GetInput()),
