@@ -536,7 +536,7 @@ int run_report(const std::vector<std::string>& raw) {
                                 report::nice_ticks(o.att_low, o.att_high)};
 
   const fs::path figures_dir = o.out_dir / "figures";
-  StagedOutputs figure_files(figures_dir);
+  StagedOutputs figure_files(figures_dir, /*overwrite=*/true);  // figures are regenerated
   struct Figure {
     std::string file, alt, caption;
     int width, height;
@@ -775,7 +775,7 @@ int run_report(const std::vector<std::string>& raw) {
     << " &middot; <code>perfq report</code> &middot; this page loads no script and nothing "
        "from the network.</footer>\n</main>\n</body>\n</html>\n";
 
-  StagedOutputs page(html_dir);
+  StagedOutputs page(html_dir, /*overwrite=*/true);  // the page is regenerated
   const std::string html_name = px + "_report.html";
   perfq::io::write_text_atomic(page.stage(html_name), h.str());
   // Figures first, the page last: an existing page means a complete report.
