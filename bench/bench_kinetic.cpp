@@ -82,16 +82,19 @@ double median_error_percent(const std::vector<double>& estimate, const std::vect
   return e[e.size() / 2];
 }
 
-void fit_loop(benchmark::State& state, perfq::Backend backend, int threads) {
+void fit_loop(benchmark::State& state, perfq::Backend backend, int threads,
+              bool dispersion = false) {
   const int n = static_cast<int>(state.range(0));
   const Data& d = data(n);
   perfq::Execution e;
   e.backend = backend;
   e.threads = threads;
+  perfq::KineticOptions options;
+  if (dispersion) options.dispersion = perfq::Dispersion::Gamma;
   perfq::KineticFit fit;
   for (auto _ : state) {
     fit = perfq::fit_kinetic(d.delta_m, perfq::M0Source::from_value(1000.0), d.protocol,
-                             perfq::Physiology{}, {}, std::nullopt, e);
+                             perfq::Physiology{}, options, std::nullopt, e);
     benchmark::DoNotOptimize(fit.cbf.data());
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kVoxels));
@@ -112,7 +115,14 @@ void BM_PerfqCuda(benchmark::State& state) {
     state.SkipWithError(("no CUDA device: " + perfq::cuda_unavailable_reason()).c_str());
     return;
   }
-  fit_loop(state, perfq::Backend::Cuda, 0);
+  fit_loop(state, perfq::Backend::Cuda, 0, state.range(1) != 0);
+}
+
+/// The cost of the gamma dispersion kernel (closed form with incomplete gamma functions):
+/// the same fits with dispersion off (0) and on (1), one thread. The data are undispersed,
+/// so the CBF error counter of the dispersed fit shows the model mismatch, not accuracy.
+void BM_PerfqCpuDispersion(benchmark::State& state) {
+  fit_loop(state, perfq::Backend::Cpu, 1, state.range(1) != 0);
 }
 
 /// Residuals of one voxel for Eigen's solver: parameters (CBF ml/100 g/min, ATT s).
@@ -158,7 +168,12 @@ BENCHMARK(BM_PerfqCpu)
     ->ArgsProduct({{4, 6, 10}, {1, 2}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_PerfqCuda)->ArgName("delays")->Arg(4)->Arg(6)->Arg(10)->UseRealTime()->Unit(
+BENCHMARK(BM_PerfqCpuDispersion)
+    ->ArgNames({"delays", "dispersion"})
+    ->ArgsProduct({{6}, {0, 1}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PerfqCuda)->ArgNames({"delays", "dispersion"})->ArgsProduct({{4, 6, 10}, {0, 1}})->UseRealTime()->Unit(
     benchmark::kMillisecond);
 BENCHMARK(BM_NaiveEigenLm)->ArgName("delays")->Arg(4)->Arg(6)->Arg(10)->Unit(benchmark::kMillisecond);
 

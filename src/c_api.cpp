@@ -661,6 +661,34 @@ perfq_status perfq_kinetic_options_set_arterial(perfq_kinetic_options* options, 
                 [&](perfq::KineticOptions& o) { o.arterial = enabled != 0; });
 }
 
+perfq_status perfq_kinetic_options_set_dispersion(perfq_kinetic_options* options,
+                                                  const char* kernel, double sharpness,
+                                                  double time_to_peak) {
+  return set_on("perfq_kinetic_options_set_dispersion", options, [&](perfq::KineticOptions& o) {
+    require_pointer(kernel, "kernel");
+    perfq::Dispersion dispersion = perfq::Dispersion::None;
+    try {
+      dispersion = perfq::parse_dispersion(kernel);
+    } catch (const perfq::InvalidArgument& error) {
+      throw perfq::InvalidArgument(std::string("kernel: ") + error.what());
+    }
+    if (dispersion == perfq::Dispersion::Gamma) {
+      require_finite(sharpness, "sharpness");
+      require_finite(time_to_peak, "time_to_peak");
+      if (!(sharpness > 0.0 && sharpness <= 100.0)) {
+        throw perfq::InvalidArgument("sharpness must be in (0, 100] 1/s");
+      }
+      if (!(time_to_peak >= 0.0 && time_to_peak <= 5.0 && sharpness * time_to_peak <= 10.0)) {
+        throw perfq::InvalidArgument("time_to_peak must be in [0, 5] s with sharpness × "
+                                     "time_to_peak <= 10");
+      }
+      o.dispersion_sharpness = sharpness;
+      o.dispersion_time_to_peak = time_to_peak;
+    }
+    o.dispersion = dispersion;
+  });
+}
+
 perfq_status perfq_kinetic_options_set_weights(perfq_kinetic_options* options,
                                                const double* weights, std::size_t count) {
   return set_on("perfq_kinetic_options_set_weights", options, [&](perfq::KineticOptions& o) {

@@ -33,6 +33,20 @@ KineticVariant parse_kinetic_variant(const std::string& text) {
                         "' (expected buxton, buxton-fixed-flow or whitepaper)");
 }
 
+const char* to_string(Dispersion dispersion) noexcept {
+  switch (dispersion) {
+    case Dispersion::None: return "none";
+    case Dispersion::Gamma: return "gamma";
+  }
+  return "unknown";
+}
+
+Dispersion parse_dispersion(const std::string& text) {
+  if (text == "none") return Dispersion::None;
+  if (text == "gamma") return Dispersion::Gamma;
+  throw InvalidArgument("unknown dispersion kernel '" + text + "' (expected none or gamma)");
+}
+
 namespace {
 
 using Settings = detail::KineticSettings<float>;
@@ -66,6 +80,15 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
   require(o.tolerance > 0.0 && o.tolerance < 1.0, "tolerance must be in (0, 1)");
   require(o.att_prior_sd > 0.0 && std::isfinite(o.att_prior_sd), "att_prior_sd must be > 0");
   require(o.fixed_flow >= 0.0 && std::isfinite(o.fixed_flow), "fixed_flow must be >= 0");
+  if (o.dispersion == Dispersion::Gamma) {
+    const double sharpness = o.dispersion_sharpness, peak = o.dispersion_time_to_peak;
+    require(std::isfinite(sharpness) && sharpness > 0.0 && sharpness <= 100.0,
+            "dispersion_sharpness must be in (0, 100] 1/s");
+    require(std::isfinite(peak) && peak >= 0.0 && peak <= 5.0,
+            "dispersion_time_to_peak must be in [0, 5] s");
+    require(sharpness * peak <= 10.0,
+            "dispersion_sharpness × dispersion_time_to_peak must be <= 10");
+  }
   require(o.weights.empty() || o.weights.size() == n,
           "weights must be empty or one per ΔM volume");
 
@@ -86,6 +109,14 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
   s.max_iterations = o.max_iterations;
   s.tolerance = static_cast<float>(o.tolerance);
   s.arterial = o.arterial;
+  if (o.dispersion == Dispersion::Gamma) {
+    const double shape = 1.0 + o.dispersion_sharpness * o.dispersion_time_to_peak;
+    s.dispersion = true;
+    s.kernel.shape = static_cast<float>(shape);
+    s.kernel.rate = static_cast<float>(o.dispersion_sharpness);
+    s.kernel.log_rate = static_cast<float>(std::log(o.dispersion_sharpness));
+    s.kernel.log_gamma = static_cast<float>(std::lgamma(shape));
+  }
   s.prior_mean = static_cast<float>(o.att_prior_mean.value_or(s.pasl ? 0.7 : 1.3));
   s.prior_sd = static_cast<float>(o.att_prior_sd);
   for (std::size_t k = 0; k < n; ++k) {

@@ -474,6 +474,14 @@ static void test_errors(void) {
   CHECK_OK(perfq_kinetic_options_create(&kinetic));
   CHECK_FAILS(perfq_kinetic_options_set_model(kinetic, "fabber"), PERFQ_ERROR_INVALID_ARGUMENT,
               "model");
+  CHECK_OK(perfq_kinetic_options_set_dispersion(kinetic, "gamma", 7.4, 0.1));
+  CHECK_OK(perfq_kinetic_options_set_dispersion(kinetic, "none", 0.0, 0.0));
+  CHECK_FAILS(perfq_kinetic_options_set_dispersion(kinetic, "gauss", 7.4, 0.1),
+              PERFQ_ERROR_INVALID_ARGUMENT, "kernel");
+  CHECK_FAILS(perfq_kinetic_options_set_dispersion(kinetic, "gamma", 0.0, 0.1),
+              PERFQ_ERROR_INVALID_ARGUMENT, "sharpness");
+  CHECK_FAILS(perfq_kinetic_options_set_dispersion(kinetic, "gamma", 50.0, 1.0),
+              PERFQ_ERROR_INVALID_ARGUMENT, "time_to_peak");
   perfq_kinetic_options_destroy(kinetic);
 
   /* Bad volume type; then control and label counts that differ (bad input data). */

@@ -68,11 +68,12 @@ TEST_F(Gpu, MultiDelayFitMatchesCpu) {
   const auto prepared = perfq::prepare_asl(p.asl, p.context, p.protocol);
   perfq::AslProtocol protocol = p.protocol;
   protocol.post_labeling_delay = prepared.post_labeling_delay;
-  for (int variant : {0, 1, 2}) {
+  for (int variant : {0, 1, 2, 3}) {
     const bool prior = variant == 1, arterial = variant == 2;
     perfq::KineticOptions options;
     options.att_prior = prior;
     options.arterial = arterial;
+    if (variant == 3) options.dispersion = perfq::Dispersion::Gamma;  // closed-form kernel
     perfq::Execution cpu, gpu;
     cpu.backend = perfq::Backend::Cpu;
     gpu.backend = perfq::Backend::Cuda;
@@ -93,7 +94,8 @@ TEST_F(Gpu, MultiDelayFitMatchesCpu) {
       ASSERT_NEAR(a.att[i], b.att[i], 1e-3 * std::abs(a.att[i]) + 1e-4) << "voxel " << i;
       if (arterial) ASSERT_NEAR(a.abv[i], b.abv[i], 1e-3 * std::abs(a.abv[i]) + 1e-4) << i;
     }
-    EXPECT_EQ(status_differs, 0u) << "prior " << prior << " arterial " << arterial;
+    EXPECT_EQ(status_differs, 0u) << "prior " << prior << " arterial " << arterial
+                                  << " dispersion " << (variant == 3);
     EXPECT_GT(checked, 1000u);
   }
 }

@@ -37,6 +37,20 @@ PERFQ_API const char* to_string(KineticVariant variant) noexcept;
 /// @throws InvalidArgument for names other than "buxton", "buxton-fixed-flow", "whitepaper"
 PERFQ_API KineticVariant parse_kinetic_variant(const std::string& text);
 
+/// @brief Bolus dispersion: how the labelled bolus spreads in time on its way to the voxel.
+enum class Dispersion {
+  /// The undispersed (boxcar) arterial input of the Buxton model.
+  None,
+  /// The boxcar convolved with a gamma kernel of the extra arrival delay τd ≥ 0
+  /// (Chappell et al. 2010, MRM 63:1357; BASIL/fabber's "gamma" dispersion):
+  /// `k(τd) = s^(1+sp) τd^(sp) e^(−s τd) / Γ(1+sp)`, sharpness s (1/s), time to peak p (s).
+  Gamma
+};
+/// @brief "none" or "gamma".
+PERFQ_API const char* to_string(Dispersion dispersion) noexcept;
+/// @throws InvalidArgument for names other than "none" and "gamma"
+PERFQ_API Dispersion parse_dispersion(const std::string& text);
+
 /// @brief Options of the multi-delay fit.
 struct KineticOptions {
   KineticVariant variant = KineticVariant::Buxton;  ///< apparent tissue T1 model
@@ -63,6 +77,19 @@ struct KineticOptions {
   /// information criterion favours it (n·ln(RSS_tissue/RSS_both) > 2 ln n, for its two extra
   /// parameters); otherwise aBV and its arrival are 0.
   bool arterial = false;
+  /// Bolus dispersion of the tissue signal (off by default). With Dispersion::Gamma the
+  /// tissue ΔM is `∫ k(τd) ΔM_Buxton(t; ATT + τd) dτd`, evaluated in closed form (incomplete
+  /// gamma functions) with exact derivatives; the extra delay also decays with blood T1
+  /// (PCASL). ATT is then the arrival of the leading edge of the bolus. The kernel is fixed,
+  /// not fitted. The arterial component, when on, stays undispersed (a box).
+  Dispersion dispersion = Dispersion::None;
+  /// Sharpness s of the gamma kernel, 1/s: (0, 100]. Default 7.4, BASIL's prior mean
+  /// (fabber aslrest: ln s = 2).
+  double dispersion_sharpness = 7.4;
+  /// Time to peak p of the gamma kernel, s: [0, 5] with s·p ≤ 10 (fabber's cap). Default
+  /// 0.1, BASIL's prior mean (fabber aslrest: ln(s·p) = −0.3). The mean extra delay is
+  /// (1 + s p)/s: 0.24 s with the defaults.
+  double dispersion_time_to_peak = 0.1;
   /// Weight of each ΔM volume (inverse relative variance); empty = 1 each. Give the number of
   /// repeats averaged per delay to make the fit of averages equal to a joint fit of repeats.
   std::vector<double> weights;

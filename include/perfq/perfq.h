@@ -356,6 +356,17 @@ PERFQ_API perfq_status perfq_kinetic_options_set_att_prior_mean(perfq_kinetic_op
  * kept per voxel only where the Bayesian information criterion favours it. */
 PERFQ_API perfq_status perfq_kinetic_options_set_arterial(perfq_kinetic_options* options,
                                                           int enabled);
+/** @brief Sets the bolus dispersion of the tissue signal (perfq::Dispersion; off by default).
+ * @param options the options to change
+ * @param kernel "none" or "gamma" (the boxcar input convolved with a gamma kernel of the
+ *        extra arrival delay, Chappell et al. 2010; the arterial component stays undispersed)
+ * @param sharpness gamma kernel sharpness s, 1/s, in (0, 100] (BASIL's prior mean: 7.4)
+ * @param time_to_peak gamma kernel time to peak p, s, in [0, 5] with s·p ≤ 10 (BASIL: 0.1)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for another kernel name or values out of range
+ *         (the numbers are checked for "gamma" only) */
+PERFQ_API perfq_status perfq_kinetic_options_set_dispersion(perfq_kinetic_options* options,
+                                                            const char* kernel, double sharpness,
+                                                            double time_to_peak);
 /** @brief Sets the weight of each ΔM volume (e.g. the repeats averaged per delay); count 0
  * restores equal weights. The count must equal the ΔM volumes when fitting. */
 PERFQ_API perfq_status perfq_kinetic_options_set_weights(perfq_kinetic_options* options,

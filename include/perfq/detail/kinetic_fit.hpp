@@ -37,6 +37,9 @@ struct KineticSettings {
   int max_iterations = 20;  ///< Levenberg–Marquardt iterations
   Real tolerance = Real(1e-6);  ///< relative cost decrease that ends the polishing
   bool arterial = false;    ///< add the macrovascular component (aBV, arterial ATT)
+  /// Disperse the tissue arrival with `kernel` (the arterial component stays a box).
+  bool dispersion = false;
+  GammaKernel<Real> kernel;
   bool prior = false;       ///< Gaussian prior on the arrival time (MAP)
   Real prior_mean = 0, prior_sd = 1;
   Real noise_variance = 0;  ///< σ² of one unit-weight observation (ΔM/M0)², for the prior/SE
@@ -74,6 +77,9 @@ PERFQ_HD inline P tissue_signal(const KineticSettings<Real>& s, int k, Real offs
     P f = s.variant == kVariantBuxtonFixedFlow ? P(s.fixed_flow) : t1_flow;
     if (value_of(f) < Real(0)) f = P(Real(0));
     in.t1_app = P(Real(1)) / (P(Real(1) / s.t1_tissue) + f / P(s.lambda));
+  }
+  if (s.dispersion) {
+    return s.pasl ? pasl_signal_dispersed(in, s.kernel) : pcasl_signal_dispersed(in, s.kernel);
   }
   return s.pasl ? pasl_signal(in) : pcasl_signal(in);
 }
@@ -223,7 +229,7 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
     }
     Real cost = 0;
     ModelPoint<Real> points[kMaxDelays];
-    if (s.pasl) {
+    if (s.pasl || s.dispersion) {  // the generic model, differentiated automatically
       const D f = D::variable(th[0], 0), att = D::variable(th[1], 1);
       for (int k = 0; k < n; ++k) {
         const D m = tissue_signal<Real, D>(s, k, offset, f, f, att);
@@ -409,9 +415,10 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
     }
     Real gy = 0, gg = 0, ga = 0;
     ModelPoint<Real> points[kMaxDelays];
-    if (!s.pasl) pcasl_points(s, offset, Real(kReferenceFlow), att0, points);
+    const bool generic = s.pasl || s.dispersion;
+    if (!generic) pcasl_points(s, offset, Real(kReferenceFlow), att0, points);
     for (int k = 0; k < n; ++k) {
-      const Real g = s.pasl ? tissue_signal<Real, Real>(s, k, offset, Real(1),
+      const Real g = generic ? tissue_signal<Real, Real>(s, k, offset, Real(1),
                                                         Real(kReferenceFlow), att0)
                             : points[k].m / Real(kReferenceFlow);
       gy += s.weight[k] * g * y[k];
