@@ -10,6 +10,7 @@
 #include <perfq/kinetic.hpp>
 #include <perfq/phantom.hpp>
 #include <perfq/protocol.hpp>
+#include <perfq/pvc.hpp>
 #include <perfq/stats.hpp>
 #include <perfq/version.hpp>
 #include <perfq/watershed.hpp>
@@ -17,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <new>
 #include <optional>
 #include <sstream>
@@ -52,6 +54,24 @@ struct perfq_border_zones {
 };
 struct perfq_region_table {
   perfq::RegionTable value;
+};
+struct perfq_mask {
+  perfq::Mask value;
+};
+struct perfq_map {
+  perfq::Volume<float> value;
+};
+struct perfq_timing_options {
+  perfq::TimingOptions value;
+};
+struct perfq_stats_options {
+  perfq::StatsOptions value;
+};
+struct perfq_pvc_options {
+  perfq::PvcOptions value;
+};
+struct perfq_pvc_maps {
+  perfq::PvcMaps value;
 };
 struct perfq_phantom_options {
   perfq::PhantomOptions value;
@@ -292,6 +312,16 @@ perfq_status perfq_execution_set_device(perfq_execution* execution, int device) 
     require(device >= 0, "device", "must not be negative");
     e.device = device;
   });
+}
+
+perfq_status perfq_execution_set_device_bytes_limit(perfq_execution* execution, std::size_t bytes) {
+  return set_on("perfq_execution_set_device_bytes_limit", execution,
+                [&](perfq::Execution& e) { e.device_bytes_limit = bytes; });
+}
+
+perfq_status perfq_execution_set_max_chunk_voxels(perfq_execution* execution, std::size_t voxels) {
+  return set_on("perfq_execution_set_max_chunk_voxels", execution,
+                [&](perfq::Execution& e) { e.max_chunk_voxels = voxels; });
 }
 
 int perfq_cuda_available(void) { return perfq::cuda_available() ? 1 : 0; }
@@ -679,8 +709,9 @@ perfq_status perfq_kinetic_options_set_dispersion(perfq_kinetic_options* options
         throw perfq::InvalidArgument("sharpness must be in (0, 100] 1/s");
       }
       if (!(time_to_peak >= 0.0 && time_to_peak <= 5.0 && sharpness * time_to_peak <= 10.0)) {
-        throw perfq::InvalidArgument("time_to_peak must be in [0, 5] s with sharpness × "
-                                     "time_to_peak <= 10");
+        throw perfq::InvalidArgument(
+            "time_to_peak must be in [0, 5] s with sharpness × "
+            "time_to_peak <= 10");
       }
       o.dispersion_sharpness = sharpness;
       o.dispersion_time_to_peak = time_to_peak;
@@ -828,6 +859,190 @@ const std::int32_t* perfq_border_zones_territories(const perfq_border_zones* zon
   return zones->value.territories.data();
 }
 
+perfq_status perfq_border_zones_from_probabilities(
+    const float* probabilities, std::size_t territory_count, const std::size_t dims[3],
+    const double spacing[3], const uint8_t* brain, double threshold, const std::int32_t* labels,
+    const perfq_execution* execution, perfq_border_zones** out) {
+  return create_into("perfq_border_zones_from_probabilities", out, [&] {
+    require_pointer(probabilities, "probabilities");
+    require(territory_count >= 2, "territory_count", "at least two territories are needed");
+    require_positive(threshold, "threshold");
+    const perfq::Geometry g = make_geometry(dims, spacing, territory_count);
+    std::vector<std::int32_t> label_list;
+    if (labels != nullptr) label_list.assign(labels, labels + territory_count);
+    return new perfq_border_zones{perfq::border_zones_from_probabilities(
+        view_of(probabilities, g, territory_count), optional_view(brain, g), threshold,
+        std::move(label_list), execution_for(execution))};
+  });
+}
+
+// ---- masks and maps -----------------------------------------------------------------------
+
+void perfq_mask_destroy(perfq_mask* mask) { delete mask; }
+
+std::size_t perfq_mask_voxel_count(const perfq_mask* mask) {
+  if (!accessor_ok(mask, "perfq_mask_voxel_count")) return 0;
+  return mask->value.size();
+}
+
+const uint8_t* perfq_mask_data(const perfq_mask* mask) {
+  if (!accessor_ok(mask, "perfq_mask_data")) return nullptr;
+  return mask->value.data();
+}
+
+void perfq_map_destroy(perfq_map* map) { delete map; }
+
+std::size_t perfq_map_voxel_count(const perfq_map* map) {
+  if (!accessor_ok(map, "perfq_map_voxel_count")) return 0;
+  return map->value.size();
+}
+
+const float* perfq_map_data(const perfq_map* map) {
+  if (!accessor_ok(map, "perfq_map_data")) return nullptr;
+  return map->value.data();
+}
+
+// ---- border zones from timing -------------------------------------------------------------
+
+perfq_status perfq_timing_options_create(perfq_timing_options** out) {
+  return create_into("perfq_timing_options_create", out, [] { return new perfq_timing_options{}; });
+}
+
+void perfq_timing_options_destroy(perfq_timing_options* options) { delete options; }
+
+perfq_status perfq_timing_options_set_threshold(perfq_timing_options* options, double threshold) {
+  return set_on("perfq_timing_options_set_threshold", options, [&](perfq::TimingOptions& o) {
+    require_finite(threshold, "threshold");
+    o.threshold = threshold;
+    o.percentile.reset();
+  });
+}
+
+perfq_status perfq_timing_options_set_percentile(perfq_timing_options* options, double percentile) {
+  return set_on("perfq_timing_options_set_percentile", options, [&](perfq::TimingOptions& o) {
+    if (!(percentile >= 0.0 && percentile <= 100.0)) {
+      throw perfq::InvalidArgument("percentile: must be in [0, 100], got " +
+                                   number_text(percentile));
+    }
+    o.percentile = percentile;
+    o.threshold.reset();
+  });
+}
+
+perfq_status perfq_timing_options_set_min_volume(perfq_timing_options* options,
+                                                 double min_volume_ml) {
+  return set_on("perfq_timing_options_set_min_volume", options, [&](perfq::TimingOptions& o) {
+    if (!(std::isfinite(min_volume_ml) && min_volume_ml >= 0.0)) {
+      throw perfq::InvalidArgument("min_volume_ml: must be finite and not negative, got " +
+                                   number_text(min_volume_ml));
+    }
+    o.min_volume_ml = min_volume_ml;
+  });
+}
+
+perfq_status perfq_timing_options_set_connectivity(perfq_timing_options* options,
+                                                   perfq_connectivity connectivity) {
+  return set_on("perfq_timing_options_set_connectivity", options, [&](perfq::TimingOptions& o) {
+    switch (connectivity) {
+      case PERFQ_CONNECTIVITY_6:
+        o.connectivity = perfq::Connectivity::Faces6;
+        return;
+      case PERFQ_CONNECTIVITY_26:
+        o.connectivity = perfq::Connectivity::Full26;
+        return;
+    }
+    throw perfq::InvalidArgument("connectivity: " + std::to_string(static_cast<int>(connectivity)) +
+                                 " is not a perfq_connectivity (6 or 26)");
+  });
+}
+
+perfq_status perfq_timing_border_zones(const float* timing, const uint8_t* tissue,
+                                       const std::size_t dims[3], const double spacing[3],
+                                       const perfq_timing_options* options,
+                                       const perfq_execution* execution,
+                                       perfq_timing_summary* summary, perfq_mask** out) {
+  return create_into("perfq_timing_border_zones", out, [&] {
+    require_pointer(timing, "timing");
+    require_pointer(tissue, "tissue");
+    require_pointer(options, "options");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    perfq::TimingZones zones = perfq::timing_border_zones(view_of(timing, g), view_of(tissue, g),
+                                                          options->value, execution_for(execution));
+    auto* mask = new perfq_mask{std::move(zones.mask)};
+    if (summary != nullptr) {
+      summary->cut = zones.cut;
+      summary->tissue_voxels = zones.tissue_voxels;
+      summary->components_kept = zones.components_kept;
+      summary->components_dropped = zones.components_dropped;
+      summary->voxels_dropped = zones.voxels_dropped;
+    }
+    return mask;
+  });
+}
+
+perfq_status perfq_local_cov(const float* cbf, const uint8_t* tissue, const std::size_t dims[3],
+                             const double spacing[3], double radius_mm,
+                             const perfq_execution* execution, perfq_map** out) {
+  return create_into("perfq_local_cov", out, [&] {
+    require_pointer(cbf, "cbf");
+    require_pointer(tissue, "tissue");
+    require_positive(radius_mm, "radius_mm");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    return new perfq_map{
+        perfq::local_cov(view_of(cbf, g), view_of(tissue, g), radius_mm, execution_for(execution))};
+  });
+}
+
+perfq_status perfq_combine_masks(const uint8_t* a, const uint8_t* b, const std::size_t dims[3],
+                                 const double spacing[3], perfq_combination combination,
+                                 perfq_mask** out) {
+  return create_into("perfq_combine_masks", out, [&] {
+    require_pointer(a, "a");
+    require_pointer(b, "b");
+    perfq::Combination how = perfq::Combination::Union;
+    switch (combination) {
+      case PERFQ_COMBINE_UNION:
+        how = perfq::Combination::Union;
+        break;
+      case PERFQ_COMBINE_INTERSECTION:
+        how = perfq::Combination::Intersection;
+        break;
+      default:
+        throw perfq::InvalidArgument(
+            "combination: " + std::to_string(static_cast<int>(combination)) +
+            " is not a perfq_combination (0 union, 1 intersection)");
+    }
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    return new perfq_mask{perfq::combine_masks(view_of(a, g), view_of(b, g), how)};
+  });
+}
+
+perfq_status perfq_split_internal_external(const uint8_t* zones, const uint8_t* white_matter,
+                                           const uint8_t* grey_matter, const std::size_t dims[3],
+                                           const double spacing[3], perfq_mask** internal,
+                                           perfq_mask** external) {
+  const char* function = "perfq_split_internal_external";
+  if (internal == nullptr) {
+    return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "internal: null pointer");
+  }
+  if (external == nullptr) {
+    return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "external: null pointer");
+  }
+  *internal = nullptr;
+  *external = nullptr;
+  return guarded(function, [&] {
+    require_pointer(zones, "zones");
+    require_pointer(white_matter, "white_matter");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    perfq::SplitZones split = perfq::split_internal_external(
+        view_of(zones, g), view_of(white_matter, g), optional_view(grey_matter, g));
+    auto in = std::make_unique<perfq_mask>(perfq_mask{std::move(split.internal)});
+    auto ex = std::make_unique<perfq_mask>(perfq_mask{std::move(split.external)});
+    *internal = in.release();
+    *external = ex.release();
+  });
+}
+
 // ---- regional statistics ------------------------------------------------------------------
 
 perfq_status perfq_region_stats(const float* map, const std::int32_t* labels,
@@ -925,6 +1140,48 @@ perfq_status perfq_region_table_stat(const perfq_region_table* table, std::size_
     case PERFQ_STAT_SCOV:
       *value = r.scov;
       return PERFQ_OK;
+    case PERFQ_STAT_WEIGHTED_DEFINED:
+      *value = r.weighted.defined ? 1.0 : 0.0;
+      return PERFQ_OK;
+    case PERFQ_STAT_WEIGHTED_WEIGHT_SUM:
+      *value = r.weighted.weight_sum;
+      return PERFQ_OK;
+    case PERFQ_STAT_WEIGHTED_VOLUME_ML:
+      *value = r.weighted.volume_ml;
+      return PERFQ_OK;
+    case PERFQ_STAT_WEIGHTED_EFFECTIVE_COUNT:
+      *value = r.weighted.effective_count;
+      return PERFQ_OK;
+    case PERFQ_STAT_WEIGHTED_MEAN:
+      *value = r.weighted.mean;
+      return PERFQ_OK;
+    case PERFQ_STAT_WEIGHTED_SD:
+      *value = r.weighted.sd;
+      return PERFQ_OK;
+    case PERFQ_STAT_CHANGE_DEFINED:
+      *value = r.change.defined ? 1.0 : 0.0;
+      return PERFQ_OK;
+    case PERFQ_STAT_CHANGE_COUNT:
+      *value = static_cast<double>(r.change.count);
+      return PERFQ_OK;
+    case PERFQ_STAT_CHANGE_BASELINE_MEAN:
+      *value = r.change.baseline_mean;
+      return PERFQ_OK;
+    case PERFQ_STAT_CHANGE_FOLLOWUP_MEAN:
+      *value = r.change.followup_mean;
+      return PERFQ_OK;
+    case PERFQ_STAT_CHANGE_MEAN:
+      *value = r.change.mean;
+      return PERFQ_OK;
+    case PERFQ_STAT_CHANGE_SD:
+      *value = r.change.sd;
+      return PERFQ_OK;
+    case PERFQ_STAT_CHANGE_PERCENT_DEFINED:
+      *value = r.change.percent_defined ? 1.0 : 0.0;
+      return PERFQ_OK;
+    case PERFQ_STAT_CHANGE_PERCENT:
+      *value = r.change.percent;
+      return PERFQ_OK;
   }
   return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "which: not a perfq_stat");
 }
@@ -948,6 +1205,178 @@ perfq_status perfq_region_table_percentile(const perfq_region_table* table, std:
   }
   *value = r.percentiles[k];
   return PERFQ_OK;
+}
+
+int perfq_region_table_is_weighted(const perfq_region_table* table) {
+  if (!accessor_ok(table, "perfq_region_table_is_weighted")) return 0;
+  return table->value.weighted ? 1 : 0;
+}
+
+int perfq_region_table_is_paired(const perfq_region_table* table) {
+  if (!accessor_ok(table, "perfq_region_table_is_paired")) return 0;
+  return table->value.paired ? 1 : 0;
+}
+
+double perfq_region_table_voxel_volume_ml(const perfq_region_table* table) {
+  if (!accessor_ok(table, "perfq_region_table_voxel_volume_ml")) return 0.0;
+  return table->value.voxel_volume_ml;
+}
+
+perfq_status perfq_stats_options_create(perfq_stats_options** out) {
+  return create_into("perfq_stats_options_create", out, [] { return new perfq_stats_options{}; });
+}
+
+void perfq_stats_options_destroy(perfq_stats_options* options) { delete options; }
+
+perfq_status perfq_stats_options_set_percentiles(perfq_stats_options* options,
+                                                 const double* percentiles, std::size_t count) {
+  return set_on("perfq_stats_options_set_percentiles", options, [&](perfq::StatsOptions& o) {
+    o.percentiles = copy_list(percentiles, count, "percentiles");
+  });
+}
+
+perfq_status perfq_stats_options_set_labels(perfq_stats_options* options,
+                                            const std::int32_t* labels, std::size_t count) {
+  return set_on("perfq_stats_options_set_labels", options, [&](perfq::StatsOptions& o) {
+    require(count == 0 || labels != nullptr, "labels", "null pointer with a nonzero count");
+    o.labels.assign(labels, labels + count);
+  });
+}
+
+perfq_status perfq_stats_options_set_include_background(perfq_stats_options* options, int include) {
+  return set_on("perfq_stats_options_set_include_background", options,
+                [&](perfq::StatsOptions& o) { o.include_background = include != 0; });
+}
+
+perfq_status perfq_region_stats_with_options(const float* map, const std::int32_t* labels,
+                                             const std::size_t dims[3], const double spacing[3],
+                                             const uint8_t* mask, const float* weights,
+                                             const float* baseline,
+                                             const perfq_stats_options* options,
+                                             const perfq_execution* execution,
+                                             perfq_region_table** out) {
+  return create_into("perfq_region_stats_with_options", out, [&] {
+    require_pointer(map, "map");
+    require_pointer(labels, "labels");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    perfq::StatsOptions o = options != nullptr ? options->value : perfq::StatsOptions{};
+    o.mask = optional_view(mask, g);
+    o.weights = optional_view(weights, g);
+    o.baseline = optional_view(baseline, g);
+    return new perfq_region_table{
+        perfq::region_stats(view_of(map, g), view_of(labels, g), o, execution_for(execution))};
+  });
+}
+
+// ---- white matter and lesions -------------------------------------------------------------
+
+perfq_status perfq_normal_appearing_white_matter(const uint8_t* white_matter,
+                                                 const uint8_t* lesions, const std::size_t dims[3],
+                                                 const double spacing[3], double dilation_mm,
+                                                 const perfq_execution* execution,
+                                                 perfq_mask** out) {
+  return create_into("perfq_normal_appearing_white_matter", out, [&] {
+    require_pointer(white_matter, "white_matter");
+    require_pointer(lesions, "lesions");
+    if (!(std::isfinite(dilation_mm) && dilation_mm >= 0.0)) {
+      throw perfq::InvalidArgument("dilation_mm: must be finite and not negative, got " +
+                                   number_text(dilation_mm));
+    }
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    return new perfq_mask{perfq::normal_appearing_white_matter(
+        view_of(white_matter, g), view_of(lesions, g), dilation_mm, execution_for(execution))};
+  });
+}
+
+perfq_status perfq_lesion_watershed_enrichment(const uint8_t* lesions, const uint8_t* watershed,
+                                               const uint8_t* white_matter,
+                                               const std::size_t dims[3], const double spacing[3],
+                                               perfq_lesion_enrichment* out) {
+  const char* function = "perfq_lesion_watershed_enrichment";
+  if (out == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "out: null pointer");
+  return guarded(function, [&] {
+    require_pointer(lesions, "lesions");
+    require_pointer(watershed, "watershed");
+    require_pointer(white_matter, "white_matter");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    const perfq::LesionEnrichment e = perfq::lesion_watershed_enrichment(
+        view_of(lesions, g), view_of(watershed, g), view_of(white_matter, g));
+    out->lesion_voxels = e.lesion_voxels;
+    out->lesion_in_watershed = e.lesion_in_watershed;
+    out->wm_voxels = e.wm_voxels;
+    out->watershed_in_wm = e.watershed_in_wm;
+    out->lesion_volume_ml = e.lesion_volume_ml;
+    out->lesion_in_watershed_ml = e.lesion_in_watershed_ml;
+    out->lesion_fraction = e.lesion_fraction;
+    out->watershed_fraction = e.watershed_fraction;
+    out->enrichment_defined = e.enrichment_defined ? 1 : 0;
+    out->enrichment = e.enrichment;
+  });
+}
+
+// ---- partial-volume correction ------------------------------------------------------------
+
+perfq_status perfq_pvc_options_create(perfq_pvc_options** out) {
+  return create_into("perfq_pvc_options_create", out, [] { return new perfq_pvc_options{}; });
+}
+
+void perfq_pvc_options_destroy(perfq_pvc_options* options) { delete options; }
+
+perfq_status perfq_pvc_options_set_kernel(perfq_pvc_options* options, int kernel_xy, int kernel_z) {
+  return set_on("perfq_pvc_options_set_kernel", options, [&](perfq::PvcOptions& o) {
+    require(kernel_xy > 0 && kernel_xy % 2 == 1, "kernel_xy", "must be odd and positive");
+    require(kernel_z > 0 && kernel_z % 2 == 1, "kernel_z", "must be odd and positive");
+    o.kernel_xy = kernel_xy;
+    o.kernel_z = kernel_z;
+  });
+}
+
+perfq_status perfq_pvc_options_set_min_fraction(perfq_pvc_options* options, double min_fraction) {
+  return set_on("perfq_pvc_options_set_min_fraction", options, [&](perfq::PvcOptions& o) {
+    if (!(min_fraction > 0.0 && min_fraction <= 1.0)) {
+      throw perfq::InvalidArgument("min_fraction: must be in (0, 1], got " +
+                                   number_text(min_fraction));
+    }
+    o.min_fraction = min_fraction;
+  });
+}
+
+perfq_status perfq_partial_volume_correct(const float* cbf, const float* gm, const float* wm,
+                                          const std::size_t dims[3], const double spacing[3],
+                                          const uint8_t* usable, const perfq_pvc_options* options,
+                                          const perfq_execution* execution, perfq_pvc_maps** out) {
+  return create_into("perfq_partial_volume_correct", out, [&] {
+    require_pointer(cbf, "cbf");
+    require_pointer(gm, "gm");
+    require_pointer(wm, "wm");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    const perfq::PvcOptions o = options != nullptr ? options->value : perfq::PvcOptions{};
+    return new perfq_pvc_maps{
+        perfq::partial_volume_correct(view_of(cbf, g), view_of(gm, g), view_of(wm, g),
+                                      optional_view(usable, g), o, execution_for(execution))};
+  });
+}
+
+void perfq_pvc_maps_destroy(perfq_pvc_maps* maps) { delete maps; }
+
+std::size_t perfq_pvc_maps_voxel_count(const perfq_pvc_maps* maps) {
+  if (!accessor_ok(maps, "perfq_pvc_maps_voxel_count")) return 0;
+  return maps->value.cbf_gm.size();
+}
+
+const float* perfq_pvc_maps_cbf_gm(const perfq_pvc_maps* maps) {
+  if (!accessor_ok(maps, "perfq_pvc_maps_cbf_gm")) return nullptr;
+  return maps->value.cbf_gm.data();
+}
+
+const float* perfq_pvc_maps_cbf_wm(const perfq_pvc_maps* maps) {
+  if (!accessor_ok(maps, "perfq_pvc_maps_cbf_wm")) return nullptr;
+  return maps->value.cbf_wm.data();
+}
+
+const uint8_t* perfq_pvc_maps_valid(const perfq_pvc_maps* maps) {
+  if (!accessor_ok(maps, "perfq_pvc_maps_valid")) return nullptr;
+  return maps->value.valid.data();
 }
 
 // ---- phantom ------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 /* The C API from C99: single-delay CBF against hand-computed white-paper values, the
- * multi-delay fit recovering the phantom's CBF and ATT, border zones and regional statistics
- * on hand-built images, and the error paths (status, and a message naming the argument).
- * Prints one line per failed check and a summary; exits 1 when any check failed. */
+ * multi-delay fit recovering the phantom's CBF and ATT, border zones (atlas, probabilistic,
+ * timing), local CoV, mask algebra, weighted and paired regional statistics, NAWM, lesion
+ * enrichment and partial-volume correction on hand-built images, and the error paths (status, and a
+ * message naming the argument). Prints one line per failed check and a summary; exits 1 when any
+ * check failed. */
 #include <perfq/perfq.h>
 
 #include <math.h>
@@ -513,12 +515,436 @@ static void test_errors(void) {
   perfq_phantom_destroy(NULL);
 }
 
+static void test_execution_limits(void) {
+  /* Chunked CPU runs give the same bits as one chunk; the limits are plain settings. */
+  const size_t dims[3] = {5, 1, 1};
+  const float delta_m[5] = {10.0f, 5.0f, 12.5f, 8.0f, 3.0f};
+  const double pld = 1.8, tau = 1.8;
+  perfq_protocol* protocol = NULL;
+  perfq_execution* chunked = NULL;
+  perfq_cbf_maps* whole = NULL;
+  perfq_cbf_maps* pieces = NULL;
+  CHECK_OK(perfq_protocol_create(&protocol));
+  CHECK_OK(perfq_protocol_set_delays(protocol, &pld, 1));
+  CHECK_OK(perfq_protocol_set_labeling_durations(protocol, &tau, 1));
+  CHECK_OK(perfq_execution_create(&chunked));
+  CHECK_OK(perfq_execution_set_backend(chunked, "cpu"));
+  CHECK_OK(perfq_execution_set_max_chunk_voxels(chunked, 2));
+  CHECK_OK(perfq_execution_set_device_bytes_limit(chunked, (size_t)1 << 20));
+  CHECK_OK(
+      perfq_quantify_cbf(delta_m, dims, NULL, NULL, 1000.0, NULL, protocol, NULL, NULL, &whole));
+  CHECK_OK(perfq_quantify_cbf(delta_m, dims, NULL, NULL, 1000.0, NULL, protocol, NULL, chunked,
+                              &pieces));
+  if (whole != NULL && pieces != NULL) {
+    CHECK(memcmp(perfq_cbf_maps_cbf(whole), perfq_cbf_maps_cbf(pieces), 5 * sizeof(float)) == 0);
+  }
+  CHECK_OK(perfq_execution_set_max_chunk_voxels(chunked, 0));
+  CHECK_FAILS(perfq_execution_set_max_chunk_voxels(NULL, 2), PERFQ_ERROR_INVALID_ARGUMENT,
+              "perfq_execution_set_max_chunk_voxels: handle");
+  CHECK_FAILS(perfq_execution_set_device_bytes_limit(NULL, 2), PERFQ_ERROR_INVALID_ARGUMENT,
+              "perfq_execution_set_device_bytes_limit: handle");
+  perfq_cbf_maps_destroy(whole);
+  perfq_cbf_maps_destroy(pieces);
+  perfq_execution_destroy(chunked);
+  perfq_protocol_destroy(protocol);
+}
+
+static void test_probabilistic_border_zones(void) {
+  /* Two territories along a row: both probabilities ≥ 0.35 at x = 1 and 2 only. */
+  const size_t dims[3] = {4, 1, 1};
+  const float probabilities[8] = {0.9f, 0.6f, 0.4f, 0.1f, 0.1f, 0.4f, 0.6f, 0.9f};
+  const int32_t labels[2] = {3, 7};
+  perfq_border_zones* zones = NULL;
+  size_t count = 0, i;
+  CHECK_OK(perfq_border_zones_from_probabilities(probabilities, 2, dims, NULL, NULL, 0.35, labels,
+                                                 NULL, &zones));
+  if (zones != NULL) {
+    const uint8_t* mask = perfq_border_zones_mask(zones);
+    const int32_t* pairs = perfq_border_zones_pairs(zones);
+    const int32_t* used = perfq_border_zones_territories(zones, &count);
+    CHECK(count == 2 && used[0] == 3 && used[1] == 7);
+    for (i = 0; i < 4; ++i) {
+      CHECK(mask[i] == (i == 1 || i == 2));
+      CHECK(pairs[i] == ((i == 1 || i == 2) ? 3007 : 0));
+    }
+  }
+  perfq_border_zones_destroy(zones);
+  zones = NULL;
+  /* Default labels 1, 2; a brain mask leaves x = 2 out. */
+  {
+    const uint8_t brain[4] = {1, 1, 0, 1};
+    CHECK_OK(perfq_border_zones_from_probabilities(probabilities, 2, dims, NULL, brain, 0.35, NULL,
+                                                   NULL, &zones));
+    if (zones != NULL) {
+      for (i = 0; i < 4; ++i) {
+        CHECK(perfq_border_zones_mask(zones)[i] == (i == 1));
+        CHECK(perfq_border_zones_pairs(zones)[i] == (i == 1 ? 1002 : 0));
+      }
+    }
+    perfq_border_zones_destroy(zones);
+    zones = NULL;
+  }
+  CHECK_FAILS(perfq_border_zones_from_probabilities(probabilities, 1, dims, NULL, NULL, 0.35, NULL,
+                                                    NULL, &zones),
+              PERFQ_ERROR_INVALID_ARGUMENT, "territory_count");
+  CHECK_FAILS(perfq_border_zones_from_probabilities(probabilities, 2, dims, NULL, NULL, 0.0, NULL,
+                                                    NULL, &zones),
+              PERFQ_ERROR_INVALID_ARGUMENT, "threshold");
+  CHECK_FAILS(
+      perfq_border_zones_from_probabilities(NULL, 2, dims, NULL, NULL, 0.3, NULL, NULL, &zones),
+      PERFQ_ERROR_INVALID_ARGUMENT, "probabilities");
+  CHECK(zones == NULL);
+}
+
+static void test_timing_border_zones(void) {
+  const size_t dims[3] = {5, 1, 1};
+  const float att[5] = {0.5f, 1.0f, 1.5f, 2.0f, 2.5f};
+  const uint8_t tissue[5] = {0, 1, 1, 1, 1};
+  perfq_timing_options* options = NULL;
+  perfq_timing_summary summary;
+  perfq_mask* zones = NULL;
+  size_t i;
+  CHECK_OK(perfq_timing_options_create(&options));
+  /* Neither threshold nor percentile yet. */
+  CHECK_FAILS(perfq_timing_border_zones(att, tissue, dims, NULL, options, NULL, NULL, &zones),
+              PERFQ_ERROR_INVALID_ARGUMENT, "perfq_timing_border_zones");
+  CHECK_OK(perfq_timing_options_set_threshold(options, 1.5));
+  CHECK_OK(perfq_timing_border_zones(att, tissue, dims, NULL, options, NULL, &summary, &zones));
+  if (zones != NULL) {
+    CHECK(perfq_mask_voxel_count(zones) == 5);
+    for (i = 0; i < 5; ++i) CHECK(perfq_mask_data(zones)[i] == (i >= 2));
+    CHECK(summary.cut == 1.5 && summary.tissue_voxels == 4);
+    CHECK(summary.components_kept == 1 && summary.components_dropped == 0);
+  }
+  perfq_mask_destroy(zones);
+  zones = NULL;
+  /* Percentile 50 of 1.0, 1.5, 2.0, 2.5 (tissue only): 1.75. */
+  CHECK_OK(perfq_timing_options_set_percentile(options, 50.0));
+  CHECK_OK(perfq_timing_border_zones(att, tissue, dims, NULL, options, NULL, &summary, &zones));
+  if (zones != NULL) {
+    for (i = 0; i < 5; ++i) CHECK(perfq_mask_data(zones)[i] == (i >= 3));
+    CHECK(near(summary.cut, 1.75, 1e-12));
+  }
+  perfq_mask_destroy(zones);
+  zones = NULL;
+  /* Two voxels touching by an edge: one component with 26-connectivity, two with 6. Voxels of
+   * 1 mm³ = 0.001 ml; a minimum of 0.0015 ml keeps 2-voxel components only. */
+  {
+    const size_t square[3] = {2, 2, 1};
+    const float diagonal[4] = {2.0f, 0.0f, 0.0f, 2.0f};
+    const uint8_t all[4] = {1, 1, 1, 1};
+    CHECK_OK(perfq_timing_options_set_threshold(options, 1.0));
+    CHECK_OK(perfq_timing_options_set_min_volume(options, 0.0015));
+    CHECK_OK(
+        perfq_timing_border_zones(diagonal, all, square, NULL, options, NULL, &summary, &zones));
+    if (zones != NULL) {
+      CHECK(perfq_mask_data(zones)[0] == 1 && perfq_mask_data(zones)[3] == 1);
+      CHECK(summary.components_kept == 1 && summary.components_dropped == 0);
+    }
+    perfq_mask_destroy(zones);
+    zones = NULL;
+    CHECK_OK(perfq_timing_options_set_connectivity(options, PERFQ_CONNECTIVITY_6));
+    CHECK_OK(
+        perfq_timing_border_zones(diagonal, all, square, NULL, options, NULL, &summary, &zones));
+    if (zones != NULL) {
+      for (i = 0; i < 4; ++i) CHECK(perfq_mask_data(zones)[i] == 0);
+      CHECK(summary.components_kept == 0 && summary.components_dropped == 2);
+      CHECK(summary.voxels_dropped == 2);
+    }
+    perfq_mask_destroy(zones);
+    zones = NULL;
+  }
+  CHECK_FAILS(perfq_timing_options_set_percentile(options, 150.0), PERFQ_ERROR_INVALID_ARGUMENT,
+              "percentile");
+  CHECK_FAILS(perfq_timing_options_set_min_volume(options, -1.0), PERFQ_ERROR_INVALID_ARGUMENT,
+              "min_volume_ml");
+  CHECK_FAILS(perfq_timing_options_set_connectivity(options, (perfq_connectivity)7),
+              PERFQ_ERROR_INVALID_ARGUMENT, "connectivity");
+  CHECK_FAILS(perfq_timing_border_zones(att, tissue, dims, NULL, NULL, NULL, NULL, &zones),
+              PERFQ_ERROR_INVALID_ARGUMENT, "options");
+  CHECK(zones == NULL);
+  perfq_timing_options_destroy(options);
+}
+
+static void test_local_cov_and_masks(void) {
+  const size_t dims[3] = {3, 1, 1};
+  const float cbf[3] = {10.0f, 20.0f, 30.0f};
+  const uint8_t tissue[3] = {1, 1, 1};
+  perfq_map* cov = NULL;
+  /* Radius 1 mm: {10, 20}, {10, 20, 30}, {20, 30}; sample SD over mean. */
+  CHECK_OK(perfq_local_cov(cbf, tissue, dims, NULL, 1.0, NULL, &cov));
+  if (cov != NULL) {
+    const float* v = perfq_map_data(cov);
+    CHECK(perfq_map_voxel_count(cov) == 3);
+    CHECK(near(v[0], sqrt(50.0) / 15.0, 1e-6));
+    CHECK(near(v[1], 10.0 / 20.0, 1e-6));
+    CHECK(near(v[2], sqrt(50.0) / 25.0, 1e-6));
+  }
+  perfq_map_destroy(cov);
+  cov = NULL;
+  CHECK_FAILS(perfq_local_cov(cbf, tissue, dims, NULL, 0.0, NULL, &cov),
+              PERFQ_ERROR_INVALID_ARGUMENT, "radius_mm");
+  CHECK(perfq_map_data(NULL) == NULL && perfq_mask_voxel_count(NULL) == 0);
+
+  {
+    const size_t row[3] = {4, 1, 1};
+    const uint8_t a[4] = {1, 1, 0, 0}, b[4] = {0, 1, 1, 0};
+    const uint8_t zones[4] = {1, 1, 1, 0}, wm[4] = {1, 0, 0, 1}, gm[4] = {0, 1, 0, 0};
+    const uint8_t either[4] = {1, 1, 1, 0}, both[4] = {0, 1, 0, 0};
+    perfq_mask* m = NULL;
+    perfq_mask* internal = NULL;
+    perfq_mask* external = NULL;
+    CHECK_OK(perfq_combine_masks(a, b, row, NULL, PERFQ_COMBINE_UNION, &m));
+    if (m != NULL) CHECK(memcmp(perfq_mask_data(m), either, 4) == 0);
+    perfq_mask_destroy(m);
+    CHECK_OK(perfq_combine_masks(a, b, row, NULL, PERFQ_COMBINE_INTERSECTION, &m));
+    if (m != NULL) CHECK(memcmp(perfq_mask_data(m), both, 4) == 0);
+    perfq_mask_destroy(m);
+    CHECK_FAILS(perfq_combine_masks(a, b, row, NULL, (perfq_combination)5, &m),
+                PERFQ_ERROR_INVALID_ARGUMENT, "combination");
+    CHECK(m == NULL);
+
+    CHECK_OK(perfq_split_internal_external(zones, wm, gm, row, NULL, &internal, &external));
+    if (internal != NULL && external != NULL) {
+      const uint8_t in[4] = {1, 0, 0, 0}, ex[4] = {0, 1, 0, 0};
+      CHECK(memcmp(perfq_mask_data(internal), in, 4) == 0);
+      CHECK(memcmp(perfq_mask_data(external), ex, 4) == 0);
+    }
+    perfq_mask_destroy(internal);
+    perfq_mask_destroy(external);
+    /* Without a GM mask: zone \ WM. */
+    CHECK_OK(perfq_split_internal_external(zones, wm, NULL, row, NULL, &internal, &external));
+    if (external != NULL) {
+      const uint8_t ex[4] = {0, 1, 1, 0};
+      CHECK(memcmp(perfq_mask_data(external), ex, 4) == 0);
+    }
+    perfq_mask_destroy(internal);
+    perfq_mask_destroy(external);
+    CHECK_FAILS(perfq_split_internal_external(zones, NULL, NULL, row, NULL, &internal, &external),
+                PERFQ_ERROR_INVALID_ARGUMENT, "white_matter");
+    CHECK(internal == NULL && external == NULL);
+    CHECK_FAILS(perfq_split_internal_external(zones, wm, NULL, row, NULL, NULL, &external),
+                PERFQ_ERROR_INVALID_ARGUMENT, "internal");
+  }
+}
+
+/* One statistic of the row with `label` (NaN when missing). */
+static double stat_of(const perfq_region_table* table, int32_t label, perfq_stat which) {
+  size_t row = 0;
+  double value = 0.0;
+  if (perfq_region_table_find(table, label, &row) != PERFQ_OK) return NAN;
+  if (perfq_region_table_stat(table, row, which, &value) != PERFQ_OK) return NAN;
+  return value;
+}
+
+static void test_weighted_and_paired_stats(void) {
+  /* Region 1: 1, 2, 3, 4 with weights 1, 1, 0.5, 0.5; region 2: 10 (w 1) and 20 (w 0, and no
+   * baseline value); label 0: 5; region 3: 7. Baseline: 1 in region 1, 8 for the 10. */
+  const size_t dims[3] = {4, 2, 1};
+  const float map[8] = {1.0f, 2.0f, 3.0f, 4.0f, 10.0f, 20.0f, 5.0f, 7.0f};
+  const int32_t labels[8] = {1, 1, 1, 1, 2, 2, 0, 3};
+  const float weights[8] = {1.0f, 1.0f, 0.5f, 0.5f, 1.0f, 0.0f, 1.0f, 1.0f};
+  float baseline[8] = {1.0f, 1.0f, 1.0f, 1.0f, 8.0f, 0.0f, 5.0f, 7.0f};
+  const int32_t selected[3] = {2, 1, 9};
+  const double median_only[1] = {50.0};
+  perfq_stats_options* options = NULL;
+  perfq_region_table* table = NULL;
+  double value = 0.0;
+  baseline[5] = NAN;
+
+  CHECK_OK(perfq_stats_options_create(&options));
+  CHECK_OK(perfq_stats_options_set_labels(options, selected, 3));
+  CHECK_OK(perfq_stats_options_set_percentiles(options, median_only, 1));
+  CHECK_OK(perfq_region_stats_with_options(map, labels, dims, NULL, NULL, weights, baseline,
+                                           options, NULL, &table));
+  if (table != NULL) {
+    /* Region 1, weighted: Σw 3, Σwx 6.5, Σw² 2.5. */
+    const double m = 6.5 / 3.0;
+    const double ss =
+        (1 - m) * (1 - m) + (2 - m) * (2 - m) + 0.5 * (3 - m) * (3 - m) + 0.5 * (4 - m) * (4 - m);
+    CHECK(perfq_region_table_size(table) == 3);
+    CHECK(perfq_region_table_is_weighted(table) == 1 && perfq_region_table_is_paired(table) == 1);
+    CHECK(perfq_region_table_voxel_volume_ml(table) == 0.001);
+    CHECK(perfq_region_table_stat(table, 0, PERFQ_STAT_LABEL, &value) == PERFQ_OK && value == 2);
+    CHECK(perfq_region_table_stat(table, 2, PERFQ_STAT_LABEL, &value) == PERFQ_OK && value == 9);
+    CHECK(stat_of(table, 9, PERFQ_STAT_VOXELS) == 0 && stat_of(table, 9, PERFQ_STAT_COUNT) == 0);
+    CHECK(stat_of(table, 1, PERFQ_STAT_WEIGHTED_DEFINED) == 1);
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_WEIGHTED_WEIGHT_SUM), 3.0, 1e-12));
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_WEIGHTED_VOLUME_ML), 0.003, 1e-12));
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_WEIGHTED_EFFECTIVE_COUNT), 9.0 / 2.5, 1e-12));
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_WEIGHTED_MEAN), m, 1e-12));
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_WEIGHTED_SD), sqrt(ss / (3.0 - 2.5 / 3.0)), 1e-12));
+    CHECK(near(stat_of(table, 2, PERFQ_STAT_WEIGHTED_MEAN), 10.0, 1e-12));
+    CHECK(stat_of(table, 2, PERFQ_STAT_WEIGHTED_SD) == 0.0);
+    CHECK(stat_of(table, 9, PERFQ_STAT_WEIGHTED_DEFINED) == 0);
+    /* Region 1, change: d = 0, 1, 2, 3. */
+    CHECK(stat_of(table, 1, PERFQ_STAT_CHANGE_DEFINED) == 1);
+    CHECK(stat_of(table, 1, PERFQ_STAT_CHANGE_COUNT) == 4);
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_CHANGE_BASELINE_MEAN), 1.0, 1e-12));
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_CHANGE_FOLLOWUP_MEAN), 2.5, 1e-12));
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_CHANGE_MEAN), 1.5, 1e-12));
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_CHANGE_SD), sqrt(5.0 / 3.0), 1e-12));
+    CHECK(stat_of(table, 1, PERFQ_STAT_CHANGE_PERCENT_DEFINED) == 1);
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_CHANGE_PERCENT), 150.0, 1e-12));
+    /* Region 2: the voxel without a baseline value is left out of the change. */
+    CHECK(stat_of(table, 2, PERFQ_STAT_CHANGE_COUNT) == 1);
+    CHECK(near(stat_of(table, 2, PERFQ_STAT_CHANGE_PERCENT), 25.0, 1e-12));
+    CHECK(stat_of(table, 2, PERFQ_STAT_CHANGE_SD) == 0.0);
+    CHECK(stat_of(table, 9, PERFQ_STAT_CHANGE_DEFINED) == 0);
+    CHECK(perfq_region_table_percentile_count(table) == 1);
+    CHECK(perfq_region_table_percentile(table, 1, 0, &value) == PERFQ_OK && value == 2.5);
+    CHECK_FAILS(perfq_region_table_stat(table, 0, (perfq_stat)27, &value),
+                PERFQ_ERROR_INVALID_ARGUMENT, "which");
+  }
+  perfq_region_table_destroy(table);
+  table = NULL;
+
+  /* Every label, the background included; no weights or baseline: no extra statistics. */
+  CHECK_OK(perfq_stats_options_set_labels(options, NULL, 0));
+  CHECK_OK(perfq_stats_options_set_include_background(options, 1));
+  CHECK_OK(perfq_region_stats_with_options(map, labels, dims, NULL, NULL, NULL, NULL, options, NULL,
+                                           &table));
+  if (table != NULL) {
+    CHECK(perfq_region_table_size(table) == 4);
+    CHECK(perfq_region_table_stat(table, 0, PERFQ_STAT_LABEL, &value) == PERFQ_OK && value == 0);
+    CHECK(perfq_region_table_is_weighted(table) == 0 && perfq_region_table_is_paired(table) == 0);
+    CHECK(stat_of(table, 1, PERFQ_STAT_WEIGHTED_MEAN) == 0.0);
+  }
+  perfq_region_table_destroy(table);
+  table = NULL;
+
+  /* NULL options: the defaults (4 percentiles, background left out). */
+  CHECK_OK(perfq_region_stats_with_options(map, labels, dims, NULL, NULL, NULL, NULL, NULL, NULL,
+                                           &table));
+  if (table != NULL) {
+    CHECK(perfq_region_table_size(table) == 3 && perfq_region_table_percentile_count(table) == 4);
+  }
+  perfq_region_table_destroy(table);
+  table = NULL;
+
+  {
+    const int32_t twice[2] = {1, 1};
+    const float bad_weights[8] = {1.5f, 1, 1, 1, 1, 1, 1, 1};
+    CHECK_OK(perfq_stats_options_set_labels(options, twice, 2));
+    CHECK_FAILS(perfq_region_stats_with_options(map, labels, dims, NULL, NULL, NULL, NULL, options,
+                                                NULL, &table),
+                PERFQ_ERROR_INVALID_ARGUMENT, "perfq_region_stats_with_options");
+    CHECK_OK(perfq_stats_options_set_labels(options, NULL, 0));
+    CHECK_FAILS(perfq_region_stats_with_options(map, labels, dims, NULL, NULL, bad_weights, NULL,
+                                                options, NULL, &table),
+                PERFQ_ERROR_INVALID_ARGUMENT, "perfq_region_stats_with_options");
+    CHECK_FAILS(perfq_stats_options_set_labels(options, NULL, 2), PERFQ_ERROR_INVALID_ARGUMENT,
+                "labels");
+    CHECK_FAILS(perfq_region_stats_with_options(map, NULL, dims, NULL, NULL, NULL, NULL, options,
+                                                NULL, &table),
+                PERFQ_ERROR_INVALID_ARGUMENT, "labels");
+    CHECK(table == NULL);
+  }
+  perfq_stats_options_destroy(options);
+}
+
+static void test_white_matter_and_lesions(void) {
+  const size_t dims[3] = {5, 1, 1};
+  const uint8_t wm[5] = {1, 1, 1, 1, 1};
+  const uint8_t lesion[5] = {0, 0, 1, 0, 0};
+  perfq_mask* nawm = NULL;
+  perfq_lesion_enrichment e;
+  size_t i;
+  /* 1 mm around the lesion: x = 1 … 3 removed. */
+  CHECK_OK(perfq_normal_appearing_white_matter(wm, lesion, dims, NULL, 1.0, NULL, &nawm));
+  if (nawm != NULL) {
+    for (i = 0; i < 5; ++i) CHECK(perfq_mask_data(nawm)[i] == (i == 0 || i == 4));
+  }
+  perfq_mask_destroy(nawm);
+  CHECK_OK(perfq_normal_appearing_white_matter(wm, lesion, dims, NULL, 0.0, NULL, &nawm));
+  if (nawm != NULL) {
+    for (i = 0; i < 5; ++i) CHECK(perfq_mask_data(nawm)[i] == (i != 2));
+  }
+  perfq_mask_destroy(nawm);
+  CHECK_FAILS(perfq_normal_appearing_white_matter(wm, lesion, dims, NULL, -1.0, NULL, &nawm),
+              PERFQ_ERROR_INVALID_ARGUMENT, "dilation_mm");
+  CHECK(nawm == NULL);
+
+  {
+    /* WM x = 0 … 7, watershed x = 4, 5, lesions x = 4 and 8 (outside WM); 2 mm³ voxels:
+     * half the lesions in a quarter of WM, enrichment 2. */
+    const size_t row[3] = {10, 1, 1};
+    const double spacing[3] = {2.0, 1.0, 1.0};
+    const uint8_t white[10] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    const uint8_t watershed[10] = {0, 0, 0, 0, 1, 1, 0, 0, 0, 0};
+    const uint8_t lesions[10] = {0, 0, 0, 0, 1, 0, 0, 0, 1, 0};
+    CHECK_OK(perfq_lesion_watershed_enrichment(lesions, watershed, white, row, spacing, &e));
+    CHECK(e.lesion_voxels == 2 && e.lesion_in_watershed == 1);
+    CHECK(e.wm_voxels == 8 && e.watershed_in_wm == 2);
+    CHECK(near(e.lesion_volume_ml, 0.004, 1e-12) && near(e.lesion_in_watershed_ml, 0.002, 1e-12));
+    CHECK(e.lesion_fraction == 0.5 && e.watershed_fraction == 0.25);
+    CHECK(e.enrichment_defined == 1 && e.enrichment == 2.0);
+    CHECK_FAILS(perfq_lesion_watershed_enrichment(lesions, watershed, white, row, spacing, NULL),
+                PERFQ_ERROR_INVALID_ARGUMENT, "out");
+    CHECK_FAILS(perfq_lesion_watershed_enrichment(NULL, watershed, white, row, spacing, &e),
+                PERFQ_ERROR_INVALID_ARGUMENT, "lesions");
+  }
+}
+
+static void test_partial_volume_correction(void) {
+  /* GM fraction 0.1 … 0.9 along x, WM the rest; CBF 60 in GM and 20 in WM everywhere: the
+   * regression recovers both exactly (to float rounding). */
+  const size_t dims[3] = {5, 5, 1};
+  float cbf[25], gm[25], wm[25];
+  perfq_pvc_options* options = NULL;
+  perfq_pvc_maps* maps = NULL;
+  size_t x, y;
+  for (y = 0; y < 5; ++y) {
+    for (x = 0; x < 5; ++x) {
+      const float p = 0.1f + 0.2f * (float)x;
+      gm[y * 5 + x] = p;
+      wm[y * 5 + x] = 1.0f - p;
+      cbf[y * 5 + x] = 60.0f * p + 20.0f * (1.0f - p);
+    }
+  }
+  CHECK_OK(perfq_pvc_options_create(&options));
+  CHECK_OK(perfq_pvc_options_set_kernel(options, 3, 1));
+  CHECK_OK(perfq_pvc_options_set_min_fraction(options, 0.2));
+  CHECK_OK(perfq_partial_volume_correct(cbf, gm, wm, dims, NULL, NULL, options, NULL, &maps));
+  if (maps != NULL) {
+    const size_t centre = 2 * 5 + 2;
+    CHECK(perfq_pvc_maps_voxel_count(maps) == 25);
+    CHECK(perfq_pvc_maps_valid(maps)[centre] == 3);
+    CHECK(near(perfq_pvc_maps_cbf_gm(maps)[centre], 60.0, 1e-4));
+    CHECK(near(perfq_pvc_maps_cbf_wm(maps)[centre], 20.0, 1e-4));
+    /* x = 0: GM fraction 0.1 < 0.2, so no GM value there. */
+    CHECK((perfq_pvc_maps_valid(maps)[2 * 5] & 1) == 0 && perfq_pvc_maps_cbf_gm(maps)[2 * 5] == 0);
+  }
+  perfq_pvc_maps_destroy(maps);
+  maps = NULL;
+  CHECK_FAILS(perfq_pvc_options_set_kernel(options, 4, 1), PERFQ_ERROR_INVALID_ARGUMENT,
+              "kernel_xy");
+  CHECK_FAILS(perfq_pvc_options_set_kernel(options, 3, 0), PERFQ_ERROR_INVALID_ARGUMENT,
+              "kernel_z");
+  CHECK_FAILS(perfq_pvc_options_set_min_fraction(options, 0.0), PERFQ_ERROR_INVALID_ARGUMENT,
+              "min_fraction");
+  gm[3] = 1.5f;
+  CHECK_FAILS(perfq_partial_volume_correct(cbf, gm, wm, dims, NULL, NULL, options, NULL, &maps),
+              PERFQ_ERROR_INVALID_ARGUMENT, "perfq_partial_volume_correct");
+  CHECK_FAILS(perfq_partial_volume_correct(cbf, NULL, wm, dims, NULL, NULL, NULL, NULL, &maps),
+              PERFQ_ERROR_INVALID_ARGUMENT, "gm");
+  CHECK(maps == NULL && perfq_pvc_maps_cbf_gm(NULL) == NULL);
+  perfq_pvc_options_destroy(options);
+}
+
 int main(void) {
   test_version();
   test_single_delay();
   test_multi_delay_on_phantom();
   test_border_zones();
   test_region_stats();
+  test_execution_limits();
+  test_probabilistic_border_zones();
+  test_timing_border_zones();
+  test_local_cov_and_masks();
+  test_weighted_and_paired_stats();
+  test_white_matter_and_lesions();
+  test_partial_volume_correction();
   test_errors();
   printf("perfq %s C API %d: %d checks, %d failed\n", perfq_version(), perfq_c_api_version(),
          g_checks, g_failures);

@@ -1,17 +1,21 @@
 // The C API (perfq.h, here compiled as C++) gives the C++ API's results bit for bit on the
 // phantom: the phantom itself, pairing, single- and multi-delay quantification, border zones
-// and regional statistics.
+// (atlas, probabilistic, timing), local CoV, mask algebra, weighted and paired regional
+// statistics, NAWM, lesion enrichment, partial-volume correction and chunked execution.
 #include <perfq/perfq.h>
 
 #include <perfq/asl_series.hpp>
 #include <perfq/cbf.hpp>
 #include <perfq/kinetic.hpp>
 #include <perfq/phantom.hpp>
+#include <perfq/pvc.hpp>
 #include <perfq/stats.hpp>
 #include <perfq/watershed.hpp>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 
@@ -178,6 +182,291 @@ TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
     EXPECT_EQ(median, s.median);
     EXPECT_EQ(p95, s.percentiles[3]);
   }
+}
+
+/// Whether a C mask handle holds the C++ mask's bits.
+bool same_mask(const perfq_mask* c, const perfq::Mask& cpp) {
+  return c != nullptr && perfq_mask_voxel_count(c) == cpp.size() &&
+         same_bits(perfq_mask_data(c), cpp);
+}
+
+TEST(CApi, WatershedStatisticsAndPvcEqualTheCxxApiBitwiseOnThePhantom) {
+  perfq::PhantomOptions o;
+  o.delays = {0.5, 1.0, 1.5, 2.0};
+  o.snr = 8.0;
+  o.seed = 3;
+  o.dims = {24, 28, 20};
+  o.voxel_mm = 5.0;
+  o.lesions = 6;
+  const perfq::Phantom p = perfq::make_phantom(o);
+  const perfq::Geometry& geo = p.m0.geometry();
+  const std::size_t dims[3] = {geo.dims[0], geo.dims[1], geo.dims[2]};
+  const double spacing[3] = {geo.spacing[0], geo.spacing[1], geo.spacing[2]};
+  const std::size_t n = p.m0.size();
+  perfq::Execution cpp_cpu;
+  cpp_cpu.backend = perfq::Backend::Cpu;
+  perfq_execution* cpu_raw = nullptr;
+  ASSERT_EQ(perfq_execution_create(&cpu_raw), PERFQ_OK);
+  Owned<perfq_execution, perfq_execution_destroy> cpu(cpu_raw);
+  ASSERT_EQ(perfq_execution_set_backend(cpu.get(), "cpu"), PERFQ_OK);
+
+  // Fitted CBF and ATT (the fit's own parity is tested above), tissue masks.
+  const perfq::PreparedAsl prepared = perfq::prepare_asl(p.asl, p.context, p.protocol);
+  perfq::AslProtocol multi = p.protocol;
+  multi.post_labeling_delay = prepared.post_labeling_delay;
+  const perfq::KineticFit fit =
+      perfq::fit_kinetic(prepared.delta_m, perfq::M0Source::from_image(p.m0), multi,
+                         perfq::Physiology::at_field(3.0), {}, p.brain.view(), cpp_cpu);
+  perfq::Mask wm(geo), gm(geo), usable(geo);
+  perfq::Volume<float> gm_fraction(geo), wm_fraction(geo), att(geo);
+  for (std::size_t i = 0; i < n; ++i) {
+    wm[i] = p.tissue[i] == perfq::kWhiteMatter;
+    gm[i] = p.tissue[i] == perfq::kGreyMatter;
+    usable[i] = fit.status[i] == 0;
+    gm_fraction[i] = gm[i] ? 0.8f : (wm[i] ? 0.25f : 0.0f);
+    wm_fraction[i] = wm[i] ? 0.75f : (gm[i] ? 0.2f : 0.0f);
+    att[i] = std::isfinite(fit.att[i]) ? fit.att[i] : 0.0f;
+  }
+  ASSERT_GT(std::count(p.lesions.data(), p.lesions.data() + n, 1), 0);
+
+  // Execution limits: a chunked CPU fit through the C API equals the chunked C++ fit.
+  {
+    perfq_execution* chunked_raw = nullptr;
+    ASSERT_EQ(perfq_execution_create(&chunked_raw), PERFQ_OK);
+    Owned<perfq_execution, perfq_execution_destroy> chunked(chunked_raw);
+    ASSERT_EQ(perfq_execution_set_backend(chunked.get(), "cpu"), PERFQ_OK);
+    ASSERT_EQ(perfq_execution_set_max_chunk_voxels(chunked.get(), 997), PERFQ_OK);
+    ASSERT_EQ(perfq_execution_set_device_bytes_limit(chunked.get(), 1u << 24), PERFQ_OK);
+    perfq::Execution cpp_chunked = cpp_cpu;
+    cpp_chunked.max_chunk_voxels = 997;
+    cpp_chunked.device_bytes_limit = 1u << 24;
+    perfq_protocol* protocol_raw = nullptr;
+    ASSERT_EQ(perfq_protocol_create(&protocol_raw), PERFQ_OK);
+    Owned<perfq_protocol, perfq_protocol_destroy> protocol(protocol_raw);
+    const double pld = 2.0, tau = 1.8;
+    ASSERT_EQ(perfq_protocol_set_delays(protocol.get(), &pld, 1), PERFQ_OK);
+    ASSERT_EQ(perfq_protocol_set_labeling_durations(protocol.get(), &tau, 1), PERFQ_OK);
+    perfq::AslProtocol single;
+    single.post_labeling_delay = {pld};
+    single.labeling_duration = {tau};
+    perfq_cbf_maps* maps_raw = nullptr;
+    ASSERT_EQ(perfq_quantify_cbf(prepared.delta_m.volume(3).data, dims, spacing, p.m0.data(), 0.0,
+                                 p.brain.data(), protocol.get(), nullptr, chunked.get(), &maps_raw),
+              PERFQ_OK)
+        << perfq_last_error();
+    Owned<perfq_cbf_maps, perfq_cbf_maps_destroy> maps(maps_raw);
+    const perfq::CbfMaps cpp_maps =
+        perfq::quantify_cbf(prepared.delta_m.volume(3), perfq::M0Source::from_image(p.m0), single,
+                            perfq::Physiology::at_field(3.0), p.brain.view(), cpp_chunked);
+    EXPECT_TRUE(same_bits(perfq_cbf_maps_cbf(maps.get()), cpp_maps.cbf));
+  }
+
+  // Border zones from probabilistic territories (made from the distance to the borders).
+  perfq::Volume<float> probabilities(geo, 3);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float near_border = std::max(0.0f, 1.0f - p.border_distance[i] / 20.0f);
+    for (std::int32_t k = 1; k <= 3; ++k) {
+      probabilities[(k - 1) * n + i] =
+          p.territories[i] == k ? 1.0f - 0.5f * near_border : 0.25f * near_border * k / 2.0f;
+    }
+  }
+  const std::int32_t labels[3] = {4, 5, 6};
+  perfq_border_zones* prob_raw = nullptr;
+  ASSERT_EQ(
+      perfq_border_zones_from_probabilities(probabilities.data(), 3, dims, spacing, p.brain.data(),
+                                            0.2, labels, cpu.get(), &prob_raw),
+      PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_border_zones, perfq_border_zones_destroy> prob(prob_raw);
+  const perfq::BorderZones cpp_prob = perfq::border_zones_from_probabilities(
+      probabilities.view(), p.brain.view(), 0.2, {4, 5, 6}, cpp_cpu);
+  EXPECT_GT(std::count(cpp_prob.mask.data(), cpp_prob.mask.data() + n, 1), 0);
+  EXPECT_TRUE(same_bits(perfq_border_zones_mask(prob.get()), cpp_prob.mask));
+  EXPECT_TRUE(same_bits(perfq_border_zones_pairs(prob.get()), cpp_prob.pairs));
+
+  // Border zones from ATT: percentile, minimum volume, 6-connectivity.
+  perfq_timing_options* timing_raw = nullptr;
+  ASSERT_EQ(perfq_timing_options_create(&timing_raw), PERFQ_OK);
+  Owned<perfq_timing_options, perfq_timing_options_destroy> timing(timing_raw);
+  ASSERT_EQ(perfq_timing_options_set_percentile(timing.get(), 80.0), PERFQ_OK);
+  ASSERT_EQ(perfq_timing_options_set_min_volume(timing.get(), 0.5), PERFQ_OK);
+  ASSERT_EQ(perfq_timing_options_set_connectivity(timing.get(), PERFQ_CONNECTIVITY_6), PERFQ_OK);
+  perfq_timing_summary summary{};
+  perfq_mask* att_zones_raw = nullptr;
+  ASSERT_EQ(perfq_timing_border_zones(att.data(), p.brain.data(), dims, spacing, timing.get(),
+                                      cpu.get(), &summary, &att_zones_raw),
+            PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_mask, perfq_mask_destroy> att_zones(att_zones_raw);
+  perfq::TimingOptions cpp_timing;
+  cpp_timing.percentile = 80.0;
+  cpp_timing.min_volume_ml = 0.5;
+  cpp_timing.connectivity = perfq::Connectivity::Faces6;
+  const perfq::TimingZones cpp_att_zones =
+      perfq::timing_border_zones(att, p.brain.view(), cpp_timing, cpp_cpu);
+  EXPECT_TRUE(same_mask(att_zones.get(), cpp_att_zones.mask));
+  EXPECT_EQ(std::memcmp(&summary.cut, &cpp_att_zones.cut, sizeof(double)), 0);
+  EXPECT_EQ(summary.tissue_voxels, cpp_att_zones.tissue_voxels);
+  EXPECT_EQ(summary.components_kept, cpp_att_zones.components_kept);
+  EXPECT_EQ(summary.components_dropped, cpp_att_zones.components_dropped);
+  EXPECT_EQ(summary.voxels_dropped, cpp_att_zones.voxels_dropped);
+
+  // Local CoV of the fitted CBF.
+  perfq_map* cov_raw = nullptr;
+  ASSERT_EQ(
+      perfq_local_cov(fit.cbf.data(), p.brain.data(), dims, spacing, 8.0, cpu.get(), &cov_raw),
+      PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_map, perfq_map_destroy> cov(cov_raw);
+  EXPECT_TRUE(same_bits(perfq_map_data(cov.get()),
+                        perfq::local_cov(fit.cbf, p.brain.view(), 8.0, cpp_cpu)));
+
+  // Atlas and timing zones combined, then split by tissue.
+  const perfq::BorderZones atlas =
+      perfq::border_zones(p.territories, p.brain.view(), 16.0, cpp_cpu);
+  for (const auto how : {PERFQ_COMBINE_UNION, PERFQ_COMBINE_INTERSECTION}) {
+    perfq_mask* combined_raw = nullptr;
+    ASSERT_EQ(perfq_combine_masks(atlas.mask.data(), cpp_att_zones.mask.data(), dims, spacing, how,
+                                  &combined_raw),
+              PERFQ_OK);
+    Owned<perfq_mask, perfq_mask_destroy> combined(combined_raw);
+    EXPECT_TRUE(same_mask(
+        combined.get(),
+        perfq::combine_masks(atlas.mask, cpp_att_zones.mask,
+                             how == PERFQ_COMBINE_UNION ? perfq::Combination::Union
+                                                        : perfq::Combination::Intersection)));
+  }
+  perfq_mask* internal_raw = nullptr;
+  perfq_mask* external_raw = nullptr;
+  ASSERT_EQ(perfq_split_internal_external(atlas.mask.data(), wm.data(), gm.data(), dims, spacing,
+                                          &internal_raw, &external_raw),
+            PERFQ_OK);
+  Owned<perfq_mask, perfq_mask_destroy> internal(internal_raw), external(external_raw);
+  const perfq::SplitZones split = perfq::split_internal_external(atlas.mask, wm, gm.view());
+  EXPECT_TRUE(same_mask(internal.get(), split.internal));
+  EXPECT_TRUE(same_mask(external.get(), split.external));
+
+  // Regional statistics of CBF per territory: selected labels, percentiles, PV weights and a
+  // baseline (the truth).
+  perfq_stats_options* stats_raw = nullptr;
+  ASSERT_EQ(perfq_stats_options_create(&stats_raw), PERFQ_OK);
+  Owned<perfq_stats_options, perfq_stats_options_destroy> stats(stats_raw);
+  const std::int32_t selected[3] = {3, 1, 2};
+  const double percentiles[2] = {10.0, 90.0};
+  ASSERT_EQ(perfq_stats_options_set_labels(stats.get(), selected, 3), PERFQ_OK);
+  ASSERT_EQ(perfq_stats_options_set_percentiles(stats.get(), percentiles, 2), PERFQ_OK);
+  perfq_region_table* table_raw = nullptr;
+  ASSERT_EQ(perfq_region_stats_with_options(fit.cbf.data(), p.territories.data(), dims, spacing,
+                                            p.brain.data(), gm_fraction.data(), p.cbf.data(),
+                                            stats.get(), cpu.get(), &table_raw),
+            PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_region_table, perfq_region_table_destroy> table(table_raw);
+  perfq::StatsOptions cpp_stats;
+  cpp_stats.labels = {3, 1, 2};
+  cpp_stats.percentiles = {10.0, 90.0};
+  cpp_stats.mask = p.brain.view();
+  cpp_stats.weights = gm_fraction.view();
+  cpp_stats.baseline = p.cbf.view();
+  const perfq::RegionTable cpp_table =
+      perfq::region_stats(fit.cbf, p.territories.view(), cpp_stats, cpp_cpu);
+  ASSERT_EQ(perfq_region_table_size(table.get()), 3u);
+  EXPECT_EQ(perfq_region_table_is_weighted(table.get()), 1);
+  EXPECT_EQ(perfq_region_table_is_paired(table.get()), 1);
+  for (std::size_t r = 0; r < 3; ++r) {
+    const perfq::RegionStats& s = cpp_table.regions[r];
+    const double expected[] = {double(s.label),
+                               double(s.voxels),
+                               double(s.count),
+                               double(s.nonfinite),
+                               s.volume_ml,
+                               s.mean,
+                               s.sd,
+                               s.median,
+                               s.min,
+                               s.max,
+                               s.cov_defined ? 1.0 : 0.0,
+                               s.cov,
+                               s.scov,
+                               s.weighted.defined ? 1.0 : 0.0,
+                               s.weighted.weight_sum,
+                               s.weighted.volume_ml,
+                               s.weighted.effective_count,
+                               s.weighted.mean,
+                               s.weighted.sd,
+                               s.change.defined ? 1.0 : 0.0,
+                               double(s.change.count),
+                               s.change.baseline_mean,
+                               s.change.followup_mean,
+                               s.change.mean,
+                               s.change.sd,
+                               s.change.percent_defined ? 1.0 : 0.0,
+                               s.change.percent};
+    for (int k = PERFQ_STAT_LABEL; k <= PERFQ_STAT_CHANGE_PERCENT; ++k) {
+      double value = 0;
+      ASSERT_EQ(perfq_region_table_stat(table.get(), r, static_cast<perfq_stat>(k), &value),
+                PERFQ_OK);
+      EXPECT_EQ(std::memcmp(&value, &expected[k], sizeof value), 0)
+          << "region " << s.label << " statistic " << k;
+    }
+    for (std::size_t k = 0; k < 2; ++k) {
+      double value = 0;
+      ASSERT_EQ(perfq_region_table_percentile(table.get(), r, k, &value), PERFQ_OK);
+      EXPECT_EQ(value, s.percentiles[k]);
+    }
+    EXPECT_TRUE(s.weighted.defined && s.change.defined) << "region " << s.label;
+  }
+
+  // Normal-appearing white matter and the lesion-in-watershed enrichment.
+  perfq_mask* nawm_raw = nullptr;
+  ASSERT_EQ(perfq_normal_appearing_white_matter(wm.data(), p.lesions.data(), dims, spacing, 6.0,
+                                                cpu.get(), &nawm_raw),
+            PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_mask, perfq_mask_destroy> nawm(nawm_raw);
+  EXPECT_TRUE(
+      same_mask(nawm.get(), perfq::normal_appearing_white_matter(wm, p.lesions, 6.0, cpp_cpu)));
+  perfq_lesion_enrichment e{};
+  ASSERT_EQ(perfq_lesion_watershed_enrichment(p.lesions.data(), atlas.mask.data(), wm.data(), dims,
+                                              spacing, &e),
+            PERFQ_OK);
+  const perfq::LesionEnrichment cpp_e =
+      perfq::lesion_watershed_enrichment(p.lesions, atlas.mask, wm);
+  EXPECT_EQ(e.lesion_voxels, cpp_e.lesion_voxels);
+  EXPECT_EQ(e.lesion_in_watershed, cpp_e.lesion_in_watershed);
+  EXPECT_EQ(e.wm_voxels, cpp_e.wm_voxels);
+  EXPECT_EQ(e.watershed_in_wm, cpp_e.watershed_in_wm);
+  EXPECT_EQ(e.lesion_volume_ml, cpp_e.lesion_volume_ml);
+  EXPECT_EQ(e.lesion_in_watershed_ml, cpp_e.lesion_in_watershed_ml);
+  EXPECT_EQ(e.lesion_fraction, cpp_e.lesion_fraction);
+  EXPECT_EQ(e.watershed_fraction, cpp_e.watershed_fraction);
+  EXPECT_EQ(e.enrichment_defined, cpp_e.enrichment_defined ? 1 : 0);
+  EXPECT_EQ(std::memcmp(&e.enrichment, &cpp_e.enrichment, sizeof(double)), 0);
+  EXPECT_TRUE(cpp_e.enrichment_defined);
+
+  // Partial-volume correction of the fitted CBF, only fitted voxels used.
+  perfq_pvc_options* pvc_options_raw = nullptr;
+  ASSERT_EQ(perfq_pvc_options_create(&pvc_options_raw), PERFQ_OK);
+  Owned<perfq_pvc_options, perfq_pvc_options_destroy> pvc_options(pvc_options_raw);
+  ASSERT_EQ(perfq_pvc_options_set_kernel(pvc_options.get(), 3, 3), PERFQ_OK);
+  ASSERT_EQ(perfq_pvc_options_set_min_fraction(pvc_options.get(), 0.15), PERFQ_OK);
+  perfq_pvc_maps* pvc_raw = nullptr;
+  ASSERT_EQ(
+      perfq_partial_volume_correct(fit.cbf.data(), gm_fraction.data(), wm_fraction.data(), dims,
+                                   spacing, usable.data(), pvc_options.get(), cpu.get(), &pvc_raw),
+      PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_pvc_maps, perfq_pvc_maps_destroy> pvc(pvc_raw);
+  perfq::PvcOptions cpp_pvc_options;
+  cpp_pvc_options.kernel_xy = 3;
+  cpp_pvc_options.kernel_z = 3;
+  cpp_pvc_options.min_fraction = 0.15;
+  const perfq::PvcMaps cpp_pvc = perfq::partial_volume_correct(
+      fit.cbf, gm_fraction, wm_fraction, usable.view(), cpp_pvc_options, cpp_cpu);
+  ASSERT_EQ(perfq_pvc_maps_voxel_count(pvc.get()), n);
+  EXPECT_TRUE(same_bits(perfq_pvc_maps_cbf_gm(pvc.get()), cpp_pvc.cbf_gm));
+  EXPECT_TRUE(same_bits(perfq_pvc_maps_cbf_wm(pvc.get()), cpp_pvc.cbf_wm));
+  EXPECT_TRUE(same_bits(perfq_pvc_maps_valid(pvc.get()), cpp_pvc.valid));
 }
 
 }  // namespace

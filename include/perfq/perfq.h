@@ -1,8 +1,9 @@
 /**
  * @file
- * @brief perfq's C ABI: single- and multi-delay CBF quantification, border zones, regional
- * statistics and the synthetic phantom, for C programs and for other languages (Python
- * ctypes, Julia, R, MATLAB) through a plain C interface.
+ * @brief perfq's C ABI: single- and multi-delay CBF quantification, border zones (atlas,
+ * probabilistic and timing-based), regional statistics (weighted, paired), white-matter
+ * lesion measures, partial-volume correction and the synthetic phantom, for C programs and
+ * for other languages (Python ctypes, Julia, R, MATLAB) through a plain C interface.
  *
  * Conventions (every function follows them):
  * - **Status.** Functions that can fail return a ::perfq_status. On failure the message is
@@ -105,6 +106,17 @@ PERFQ_API perfq_status perfq_execution_set_threads(perfq_execution* execution, i
 /** @brief Sets the CUDA device ordinal (checked when a computation runs).
  * @return ::PERFQ_ERROR_INVALID_ARGUMENT when negative */
 PERFQ_API perfq_status perfq_execution_set_device(perfq_execution* execution, int device);
+
+/** @brief Caps the device memory a CUDA computation may use, in bytes (0: the free memory,
+ * the default); larger jobs then run in chunks. Results do not depend on it. */
+PERFQ_API perfq_status perfq_execution_set_device_bytes_limit(perfq_execution* execution,
+                                                              size_t bytes);
+/** @brief Sets the most voxels one chunk holds (0, the default: as many as device memory
+ * allows, or the environment variable PERFQ_MAX_CHUNK_VOXELS when set). A forced size also
+ * makes the CPU backend run in chunks of that size; results are bitwise identical whatever
+ * the chunk size. */
+PERFQ_API perfq_status perfq_execution_set_max_chunk_voxels(perfq_execution* execution,
+                                                            size_t voxels);
 
 /** @brief 1 when the CUDA backend is compiled in and a usable device exists, else 0. */
 PERFQ_API int perfq_cuda_available(void);
@@ -454,6 +466,155 @@ PERFQ_API const int32_t* perfq_border_zones_pairs(const perfq_border_zones* zone
 PERFQ_API const int32_t* perfq_border_zones_territories(const perfq_border_zones* zones,
                                                         size_t* count);
 
+/** @brief Border zones from probabilistic territories: voxels of `brain` (every voxel when
+ * NULL) where the two largest probabilities are both ≥ `threshold`
+ * (perfq::border_zones_from_probabilities; always on the CPU).
+ * @param probabilities `territory_count` volumes on the grid `dims`, one per territory
+ * @param territory_count number of volumes, at least 2
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param brain optional brain mask on the same grid
+ * @param threshold the smallest probability both territories must reach, > 0
+ * @param labels the territory label (1 … 999, distinct) of each volume, `territory_count` of
+ *        them, or NULL for 1, 2, 3, …
+ * @param execution NULL: defaults (CPU threads)
+ * @param[out] out the zones (release with perfq_border_zones_destroy): pair codes name the two
+ *        most probable territories */
+PERFQ_API perfq_status perfq_border_zones_from_probabilities(
+    const float* probabilities, size_t territory_count, const size_t dims[3],
+    const double spacing[3], const uint8_t* brain, double threshold, const int32_t* labels,
+    const perfq_execution* execution, perfq_border_zones** out);
+
+/* ---- masks and maps made by computations (watershed.hpp, stats.hpp) -------------------- */
+
+/** @brief A mask computed by perfq (uint8 image: 1 inside, 0 outside), owning its array. */
+typedef struct perfq_mask perfq_mask;
+/** @brief Releases a mask (NULL is accepted). */
+PERFQ_API void perfq_mask_destroy(perfq_mask* mask);
+/** @brief Number of voxels of the mask. 0 for a NULL handle. */
+PERFQ_API size_t perfq_mask_voxel_count(const perfq_mask* mask);
+/** @brief The voxels (1 inside, 0 outside); NULL for a NULL handle. */
+PERFQ_API const uint8_t* perfq_mask_data(const perfq_mask* mask);
+
+/** @brief A float map computed by perfq, owning its array. */
+typedef struct perfq_map perfq_map;
+/** @brief Releases a map (NULL is accepted). */
+PERFQ_API void perfq_map_destroy(perfq_map* map);
+/** @brief Number of voxels of the map. 0 for a NULL handle. */
+PERFQ_API size_t perfq_map_voxel_count(const perfq_map* map);
+/** @brief The values; NULL for a NULL handle. */
+PERFQ_API const float* perfq_map_data(const perfq_map* map);
+
+/* ---- border zones from perfusion timing (watershed.hpp) -------------------------------- */
+
+/** @brief Which neighbours make voxels connected (perfq::Connectivity). */
+typedef enum perfq_connectivity PERFQ_C_ENUM_BASE {
+  PERFQ_CONNECTIVITY_6 = 6,  /**< the 6 neighbours sharing a face */
+  PERFQ_CONNECTIVITY_26 = 26 /**< the 26 sharing a face, an edge or a corner (the default) */
+} perfq_connectivity;
+
+/** @brief Options of perfq_timing_border_zones() (perfq::TimingOptions): a threshold or a
+ * percentile (exactly one), a minimum component volume and a connectivity. */
+typedef struct perfq_timing_options perfq_timing_options;
+
+/** @brief Creates timing options with neither threshold nor percentile (set one), no
+ * minimum volume and 26-connectivity.
+ * @param[out] out the new handle (release with perfq_timing_options_destroy) */
+PERFQ_API perfq_status perfq_timing_options_create(perfq_timing_options** out);
+/** @brief Releases timing options (NULL is accepted). */
+PERFQ_API void perfq_timing_options_destroy(perfq_timing_options* options);
+/** @brief Keeps voxels whose value is ≥ `threshold` (e.g. ATT in s); clears a percentile.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT when not finite */
+PERFQ_API perfq_status perfq_timing_options_set_threshold(perfq_timing_options* options,
+                                                          double threshold);
+/** @brief Keeps voxels at or above this percentile (0 … 100, numpy's linear definition) of the
+ * values inside the tissue mask; clears a threshold.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT outside [0, 100] */
+PERFQ_API perfq_status perfq_timing_options_set_percentile(perfq_timing_options* options,
+                                                           double percentile);
+/** @brief Then drops connected components smaller than `min_volume_ml` millilitres (0: none).
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT when negative or not finite */
+PERFQ_API perfq_status perfq_timing_options_set_min_volume(perfq_timing_options* options,
+                                                           double min_volume_ml);
+/** @brief Sets the connectivity of the components.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a value outside ::perfq_connectivity */
+PERFQ_API perfq_status perfq_timing_options_set_connectivity(perfq_timing_options* options,
+                                                             perfq_connectivity connectivity);
+
+/** @brief What perfq_timing_border_zones() applied (perfq::TimingZones). */
+typedef struct perfq_timing_summary {
+  double cut;                /**< the value applied: the threshold, or the percentile's value */
+  size_t tissue_voxels;      /**< voxels of the tissue mask */
+  size_t components_kept;    /**< connected components kept */
+  size_t components_dropped; /**< connected components below the minimum volume */
+  size_t voxels_dropped;     /**< voxels of the dropped components */
+} perfq_timing_summary;
+
+/** @brief Border zones from a timing map (ATT, or perfq_local_cov() of CBF): voxels of
+ * `tissue` whose value is ≥ the threshold or the percentile, then small connected components
+ * dropped (perfq::timing_border_zones).
+ * @param timing one volume on the grid `dims`; finite inside `tissue`
+ * @param tissue tissue mask on the same grid (not empty)
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm: they give component volumes
+ * @param options threshold or percentile (not NULL: one of them is required)
+ * @param execution NULL: defaults
+ * @param[out] summary optional (NULL: not reported): what was applied
+ * @param[out] out the border-zone mask (release with perfq_mask_destroy) */
+PERFQ_API perfq_status perfq_timing_border_zones(const float* timing, const uint8_t* tissue,
+                                                 const size_t dims[3], const double spacing[3],
+                                                 const perfq_timing_options* options,
+                                                 const perfq_execution* execution,
+                                                 perfq_timing_summary* summary, perfq_mask** out);
+
+/** @brief Local spatial coefficient of variation of CBF, a single-delay surrogate of arrival
+ * time (perfq::local_cov): for each voxel of `tissue`, SD / mean (sample SD, a ratio) of the
+ * CBF of the tissue voxels within `radius_mm`, centre to centre; 0 outside the tissue mask,
+ * where fewer than 2 voxels are in reach or where the mean is ≤ 0. Runs on the CPU.
+ * @param cbf one volume on the grid `dims`; finite inside `tissue`
+ * @param tissue tissue mask on the same grid (not empty)
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param radius_mm radius of the neighbourhood, > 0
+ * @param execution NULL: defaults (CPU threads)
+ * @param[out] out the CoV map (release with perfq_map_destroy) */
+PERFQ_API perfq_status perfq_local_cov(const float* cbf, const uint8_t* tissue, const size_t dims[3],
+                                       const double spacing[3], double radius_mm,
+                                       const perfq_execution* execution, perfq_map** out);
+
+/** @brief How two masks combine (perfq::Combination). */
+typedef enum perfq_combination PERFQ_C_ENUM_BASE {
+  PERFQ_COMBINE_UNION = 0,       /**< inside either mask */
+  PERFQ_COMBINE_INTERSECTION = 1 /**< inside both masks */
+} perfq_combination;
+
+/** @brief Union or intersection of two masks on one grid (perfq::combine_masks), e.g. border
+ * zones from the atlas and from timing.
+ * @param a, b masks on the grid `dims`
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param combination ::PERFQ_COMBINE_UNION or ::PERFQ_COMBINE_INTERSECTION
+ * @param[out] out the combined mask (release with perfq_mask_destroy) */
+PERFQ_API perfq_status perfq_combine_masks(const uint8_t* a, const uint8_t* b, const size_t dims[3],
+                                           const double spacing[3], perfq_combination combination,
+                                           perfq_mask** out);
+
+/** @brief Splits border zones into internal (zone ∩ WM) and external (zone ∩ GM \ WM, or
+ * zone \ WM without a GM mask) parts (perfq::split_internal_external).
+ * @param zones border-zone mask on the grid `dims`
+ * @param white_matter white-matter mask on the same grid
+ * @param grey_matter optional grey-matter mask on the same grid (NULL: none)
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param[out] internal the internal zone (release with perfq_mask_destroy)
+ * @param[out] external the external zone (release with perfq_mask_destroy); on failure both
+ *        are set to NULL */
+PERFQ_API perfq_status perfq_split_internal_external(const uint8_t* zones,
+                                                     const uint8_t* white_matter,
+                                                     const uint8_t* grey_matter,
+                                                     const size_t dims[3], const double spacing[3],
+                                                     perfq_mask** internal, perfq_mask** external);
+
 /* ---- regional statistics (stats.hpp) --------------------------------------------------- */
 
 /** @brief Statistics of a map per region (result of perfq_region_stats). */
@@ -474,7 +635,25 @@ typedef enum perfq_stat PERFQ_C_ENUM_BASE {
   PERFQ_STAT_MAX = 9,       /**< largest finite value */
   PERFQ_STAT_COV_DEFINED = 10, /**< 1 when count > 0 and mean ≠ 0, else 0 */
   PERFQ_STAT_COV = 11,         /**< SD / mean (0 when undefined) */
-  PERFQ_STAT_SCOV = 12         /**< spatial CoV, 100 × SD / mean, % (0 when undefined) */
+  PERFQ_STAT_SCOV = 12,        /**< spatial CoV, 100 × SD / mean, % (0 when undefined) */
+  /* Partial-volume-weighted statistics (perfq::WeightedStats): 0 unless the table was
+     computed with weights (perfq_region_stats_with_options). */
+  PERFQ_STAT_WEIGHTED_DEFINED = 13,         /**< 1 when Σw > 0, else 0 */
+  PERFQ_STAT_WEIGHTED_WEIGHT_SUM = 14,      /**< Σw: the region's partial volume, voxels */
+  PERFQ_STAT_WEIGHTED_VOLUME_ML = 15,       /**< Σw × voxel volume, ml */
+  PERFQ_STAT_WEIGHTED_EFFECTIVE_COUNT = 16, /**< (Σw)² / Σw² */
+  PERFQ_STAT_WEIGHTED_MEAN = 17,            /**< Σwx / Σw */
+  PERFQ_STAT_WEIGHTED_SD = 18,              /**< weighted SD (reliability weights) */
+  /* Paired change follow-up − baseline (perfq::PairedChange): 0 unless the table was computed
+     with a baseline (perfq_region_stats_with_options). */
+  PERFQ_STAT_CHANGE_DEFINED = 19,         /**< 1 when some voxel is finite in both sessions */
+  PERFQ_STAT_CHANGE_COUNT = 20,           /**< voxels finite in both sessions */
+  PERFQ_STAT_CHANGE_BASELINE_MEAN = 21,   /**< mean baseline value over those voxels */
+  PERFQ_STAT_CHANGE_FOLLOWUP_MEAN = 22,   /**< mean follow-up value over those voxels */
+  PERFQ_STAT_CHANGE_MEAN = 23,            /**< mean of the voxelwise difference */
+  PERFQ_STAT_CHANGE_SD = 24,              /**< sample SD of the difference */
+  PERFQ_STAT_CHANGE_PERCENT_DEFINED = 25, /**< 1 when the baseline mean ≠ 0 */
+  PERFQ_STAT_CHANGE_PERCENT = 26          /**< 100 × change mean / baseline mean, % */
 } perfq_stat;
 
 /** @brief Statistics of `map` in each region of `labels` (perfq::region_stats).
@@ -514,6 +693,157 @@ PERFQ_API size_t perfq_region_table_percentile_count(const perfq_region_table* t
  * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a row or k out of range */
 PERFQ_API perfq_status perfq_region_table_percentile(const perfq_region_table* table, size_t row,
                                                      size_t k, double* value);
+/** @brief 1 when the table has partial-volume-weighted statistics, else 0 (also for NULL). */
+PERFQ_API int perfq_region_table_is_weighted(const perfq_region_table* table);
+/** @brief 1 when the table has the paired change against a baseline, else 0 (also for NULL). */
+PERFQ_API int perfq_region_table_is_paired(const perfq_region_table* table);
+/** @brief Volume of one voxel, ml (0 for a NULL handle). */
+PERFQ_API double perfq_region_table_voxel_volume_ml(const perfq_region_table* table);
+
+/** @brief Options of perfq_region_stats_with_options() (perfq::StatsOptions): percentiles,
+ * the labels reported, and whether the background is a region. */
+typedef struct perfq_stats_options perfq_stats_options;
+
+/** @brief Creates the default options: percentiles 5, 25, 75, 95; every nonzero label present,
+ * ascending.
+ * @param[out] out the new handle (release with perfq_stats_options_destroy) */
+PERFQ_API perfq_status perfq_stats_options_create(perfq_stats_options** out);
+/** @brief Releases statistics options (NULL is accepted). */
+PERFQ_API void perfq_stats_options_destroy(perfq_stats_options* options);
+/** @brief Sets the percentiles to report, in this order (each in [0, 100], checked when
+ * computing); count 0 reports none.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for NULL with count > 0 */
+PERFQ_API perfq_status perfq_stats_options_set_percentiles(perfq_stats_options* options,
+                                                           const double* percentiles,
+                                                           size_t count);
+/** @brief Selects the labels reported, in this order (a label absent from the image gets an
+ * empty row; repeats are rejected when computing); count 0 restores "every label present".
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for NULL with count > 0 */
+PERFQ_API perfq_status perfq_stats_options_set_labels(perfq_stats_options* options,
+                                                      const int32_t* labels, size_t count);
+/** @brief Whether label 0 counts as a region (nonzero) when no labels are selected. */
+PERFQ_API perfq_status perfq_stats_options_set_include_background(perfq_stats_options* options,
+                                                                  int include);
+
+/** @brief Statistics of `map` per region with options, partial-volume weights and a baseline
+ * (perfq::region_stats with StatsOptions).
+ * @param map one volume on the grid `dims` (the follow-up when `baseline` is given)
+ * @param labels the region of each voxel
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param mask optional: voxels where it is 0 are ignored
+ * @param weights optional partial-volume weights in [0, 1] (e.g. a GM probability map): adds
+ *        the ::PERFQ_STAT_WEIGHTED_MEAN … statistics
+ * @param baseline optional: the same quantity at baseline: adds the paired change
+ *        (::PERFQ_STAT_CHANGE_MEAN …)
+ * @param options NULL: defaults
+ * @param execution NULL: defaults
+ * @param[out] out the table (release with perfq_region_table_destroy) */
+PERFQ_API perfq_status perfq_region_stats_with_options(
+    const float* map, const int32_t* labels, const size_t dims[3], const double spacing[3],
+    const uint8_t* mask, const float* weights, const float* baseline,
+    const perfq_stats_options* options, const perfq_execution* execution,
+    perfq_region_table** out);
+
+/* ---- white matter and lesions (stats.hpp) ---------------------------------------------- */
+
+/** @brief Normal-appearing white matter: white-matter voxels farther than `dilation_mm`
+ * (centre to centre) from every lesion voxel (perfq::normal_appearing_white_matter).
+ * @param white_matter WM mask on the grid `dims`
+ * @param lesions lesion mask on the same grid
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param dilation_mm lesion dilation radius, ≥ 0 (0 removes the lesions alone)
+ * @param execution NULL: defaults
+ * @param[out] out the NAWM mask (release with perfq_mask_destroy) */
+PERFQ_API perfq_status perfq_normal_appearing_white_matter(const uint8_t* white_matter,
+                                                           const uint8_t* lesions,
+                                                           const size_t dims[3],
+                                                           const double spacing[3],
+                                                           double dilation_mm,
+                                                           const perfq_execution* execution,
+                                                           perfq_mask** out);
+
+/** @brief Where lesions lie relative to the watershed mask (perfq::LesionEnrichment). */
+typedef struct perfq_lesion_enrichment {
+  size_t lesion_voxels;          /**< |L|: every lesion voxel (WM or not) */
+  size_t lesion_in_watershed;    /**< |L ∩ W| */
+  size_t wm_voxels;              /**< |WM| */
+  size_t watershed_in_wm;        /**< |W ∩ WM| */
+  double lesion_volume_ml;       /**< |L| × voxel volume */
+  double lesion_in_watershed_ml; /**< |L ∩ W| × voxel volume */
+  double lesion_fraction;        /**< |L ∩ W| / |L| (0 without lesions) */
+  double watershed_fraction;     /**< |W ∩ WM| / |WM| (0 when WM is empty) */
+  int enrichment_defined;        /**< 1 when both fractions' denominators and |W ∩ WM| are > 0 */
+  double enrichment;             /**< lesion_fraction / watershed_fraction (0 when undefined) */
+} perfq_lesion_enrichment;
+
+/** @brief Lesion-in-watershed enrichment (perfq::lesion_watershed_enrichment): the fraction
+ * of the lesion volume inside the watershed mask over the watershed's fraction of WM.
+ * @param lesions lesion mask on the grid `dims` (taken as given, not intersected with WM)
+ * @param watershed border-zone mask on the same grid
+ * @param white_matter WM mask on the same grid
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param[out] out the counts and fractions (left unchanged on failure) */
+PERFQ_API perfq_status perfq_lesion_watershed_enrichment(const uint8_t* lesions,
+                                                         const uint8_t* watershed,
+                                                         const uint8_t* white_matter,
+                                                         const size_t dims[3],
+                                                         const double spacing[3],
+                                                         perfq_lesion_enrichment* out);
+
+/* ---- partial-volume correction (pvc.hpp) ----------------------------------------------- */
+
+/** @brief Options of the local linear regression (perfq::PvcOptions). */
+typedef struct perfq_pvc_options perfq_pvc_options;
+
+/** @brief Creates the default options: a 5 × 5 × 1 neighbourhood, minimum fraction 0.1.
+ * @param[out] out the new handle (release with perfq_pvc_options_destroy) */
+PERFQ_API perfq_status perfq_pvc_options_create(perfq_pvc_options** out);
+/** @brief Releases PVC options (NULL is accepted). */
+PERFQ_API void perfq_pvc_options_destroy(perfq_pvc_options* options);
+/** @brief Sets the neighbourhood: `kernel_xy` voxels in x and y, `kernel_z` in z (odd,
+ * positive).
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for an even or non-positive size */
+PERFQ_API perfq_status perfq_pvc_options_set_kernel(perfq_pvc_options* options, int kernel_xy,
+                                                    int kernel_z);
+/** @brief A voxel gets a GM (WM) value only when its own GM (WM) fraction is at least this.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT outside (0, 1] */
+PERFQ_API perfq_status perfq_pvc_options_set_min_fraction(perfq_pvc_options* options,
+                                                          double min_fraction);
+
+/** @brief Grey- and white-matter CBF maps (result of perfq_partial_volume_correct). */
+typedef struct perfq_pvc_maps perfq_pvc_maps;
+
+/** @brief Partial-volume correction by local linear regression (Asllani et al. 2008;
+ * perfq::partial_volume_correct): in each neighbourhood, `CBF = p_gm CBF_gm + p_wm CBF_wm`
+ * solved by least squares.
+ * @param cbf the map to correct, one volume on the grid `dims`
+ * @param gm, wm grey- and white-matter fractions in [0, 1] on the same grid
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param usable optional: only voxels where it is nonzero enter the regressions (e.g. fit
+ *        status 0); non-finite CBF values never do
+ * @param options NULL: defaults
+ * @param execution NULL: defaults
+ * @param[out] out the maps (release with perfq_pvc_maps_destroy) */
+PERFQ_API perfq_status perfq_partial_volume_correct(const float* cbf, const float* gm,
+                                                    const float* wm, const size_t dims[3],
+                                                    const double spacing[3], const uint8_t* usable,
+                                                    const perfq_pvc_options* options,
+                                                    const perfq_execution* execution,
+                                                    perfq_pvc_maps** out);
+/** @brief Releases PVC maps (NULL is accepted). */
+PERFQ_API void perfq_pvc_maps_destroy(perfq_pvc_maps* maps);
+/** @brief Number of voxels of each map. 0 for a NULL handle. */
+PERFQ_API size_t perfq_pvc_maps_voxel_count(const perfq_pvc_maps* maps);
+/** @brief Grey-matter CBF (input units); 0 where not valid. NULL for a NULL handle. */
+PERFQ_API const float* perfq_pvc_maps_cbf_gm(const perfq_pvc_maps* maps);
+/** @brief White-matter CBF (input units); 0 where not valid. NULL for a NULL handle. */
+PERFQ_API const float* perfq_pvc_maps_cbf_wm(const perfq_pvc_maps* maps);
+/** @brief Per voxel: bit 0 set when the GM value is valid, bit 1 when the WM value is. */
+PERFQ_API const uint8_t* perfq_pvc_maps_valid(const perfq_pvc_maps* maps);
 
 /* ---- synthetic phantom (phantom.hpp) --------------------------------------------------- */
 
