@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -256,18 +257,124 @@ TEST(BidsApp, GroupLevelGathersTheStatistics) {
   r = run(group);
   ASSERT_EQ(r.status, 0) << r.output;
   const std::string table = read_text(dir / "out" / "group_stats.tsv");
-  EXPECT_EQ(table.rfind("subject\tsession\trun\tdesc\tsource\tlabel\tname\t", 0), 0u) << table;
+  EXPECT_EQ(table.rfind("subject\tsession\trun\tdesc\tmap\tsource\tlabel\tname\t", 0), 0u) << table;
   EXPECT_TRUE(contains(table,
-                       "\n01\tn/a\tn/a\ttissue\tsub-01/perf/sub-01_desc-tissue_stats.tsv"
+                       "\n01\tn/a\tn/a\ttissue\tcbf\tsub-01/perf/sub-01_desc-tissue_stats.tsv"
                        "\t2\tGM\t"))
       << table;
-  EXPECT_TRUE(contains(table, "\n02\t2\tn/a\tborderzone\t")) << table;
-  EXPECT_TRUE(contains(table, "\n02\t1\tn/a\tterritories\t")) << table;
+  EXPECT_TRUE(contains(table, "\n02\t2\tn/a\tborderzone\tcbf\t")) << table;
+  EXPECT_TRUE(contains(table, "\n02\t1\tn/a\tterritories\tcbf\t")) << table;
+  EXPECT_FALSE(contains(table, "\tatt\t")) << table;  // single-delay series: CBF only
   // 3 series × (3 tissue + 3 territory + 2 border-zone rows) and the header.
   EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 1 + 3 * 8) << table;
   const Json j = Json::parse(read_text(dir / "out" / "group_stats.json"));
   EXPECT_TRUE(j.contains("subject") && j.contains("desc") && j.contains("mean"));
   EXPECT_EQ(j["mean"]["Units"], "mL/100g/min");
+}
+
+/// The `mean` of the row with `label` in a perfq stats table (NaN when missing).
+double table_mean(const fs::path& tsv, const std::string& label) {
+  std::istringstream in(read_text(tsv));
+  std::string line;
+  std::vector<std::string> header;
+  auto split = [](const std::string& text) {
+    std::vector<std::string> fields;
+    std::istringstream row(text);
+    std::string field;
+    while (std::getline(row, field, '\t')) fields.push_back(field);
+    return fields;
+  };
+  std::size_t label_column = 0, mean_column = 0;
+  while (std::getline(in, line)) {
+    const auto fields = split(line);
+    if (header.empty()) {
+      header = fields;
+      label_column = std::find(header.begin(), header.end(), "label") - header.begin();
+      mean_column = std::find(header.begin(), header.end(), "mean") - header.begin();
+      continue;
+    }
+    if (fields.size() == header.size() && fields[label_column] == label) {
+      return std::stod(fields[mean_column]);
+    }
+  }
+  return std::nan("");
+}
+
+TEST(BidsApp, MultiDelaySeriesGetAttStatisticsToo) {
+  // sub-01 multi-delay, sub-02 single-delay, both with the phantom's labels.
+  const fs::path dir = cli_test::scratch_dir("bidsapp-att");
+  const fs::path bids = dir / "bids";
+  perfq::PhantomOptions o;
+  o.dims = {24, 24, 20};
+  o.delays = {0.5, 1.0, 1.5, 2.0, 2.5};
+  o.repeats = 1;
+  perfq::io::write_phantom_bids(perfq::make_phantom(o), bids.string(), "01");
+  perfq::PhantomOptions single;
+  single.dims = {24, 24, 20};
+  single.repeats = 2;
+  perfq::io::write_phantom_bids(perfq::make_phantom(single), bids.string(), "02");
+
+  Result r = participant(dir, labels_dir(dir) + " --border-width 16");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "3 tables of CBF and of ATT, report)")) << r.output;
+  const fs::path multi = dir / "out" / "sub-01" / "perf";
+  const fs::path one = dir / "out" / "sub-02" / "perf";
+  ASSERT_TRUE(fs::exists(multi / "sub-01_att.nii.gz"));
+  for (const std::string desc : {"tissue", "territories", "borderzone"}) {
+    const fs::path att = multi / ("sub-01_desc-" + desc + "_att_stats.tsv");
+    EXPECT_TRUE(fs::exists(att)) << att;
+    EXPECT_TRUE(fs::exists(multi / ("sub-01_desc-" + desc + "_stats.tsv"))) << desc;
+    EXPECT_FALSE(fs::exists(one / ("sub-02_desc-" + desc + "_att_stats.tsv"))) << desc;
+    EXPECT_TRUE(fs::exists(one / ("sub-02_desc-" + desc + "_stats.tsv"))) << desc;
+    // ATT in seconds, units from the cbf step's sidecar.
+    const Json j = Json::parse(read_text(multi / ("sub-01_desc-" + desc + "_att_stats.json")));
+    EXPECT_EQ(j["mean"]["Units"], "s") << desc;
+    EXPECT_TRUE(contains(j["Inputs"]["Map"].get<std::string>(), "sub-01_att.nii.gz"));
+  }
+  // Plausible transit times, later in the border zones (1) than in the rest of the brain (0).
+  const fs::path zones = multi / "sub-01_desc-borderzone_att_stats.tsv";
+  const double inside = table_mean(zones, "1"), outside = table_mean(zones, "0");
+  EXPECT_GT(outside, 0.3) << read_text(zones);
+  EXPECT_LT(inside, 3.0) << read_text(zones);
+  EXPECT_GT(inside, outside) << read_text(zones);
+  const double gm = table_mean(multi / "sub-01_desc-tissue_att_stats.tsv", "2");
+  EXPECT_GT(gm, 0.3);
+  EXPECT_LT(gm, 3.0);
+  // The report's tables are those of CBF: the ATT twins are left out.
+  const std::string page = read_text(multi / "sub-01_report.html");
+  EXPECT_TRUE(contains(page, "Tissue classes"));
+  EXPECT_FALSE(contains(page, "att_stats")) << "ATT tables in the CBF report";
+
+  // A second run skips both series; a missing ATT table is made again, alone.
+  r = participant(dir, labels_dir(dir) + " --border-width 16 --verbose");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "0 ok, 2 skipped")) << r.output;
+  fs::remove(multi / "sub-01_desc-tissue_att_stats.json");
+  r = participant(dir, labels_dir(dir) + " --border-width 16 --verbose");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "1 ok, 1 skipped")) << r.output;
+  EXPECT_FALSE(contains(r.output, "$ perfq cbf ")) << r.output;
+  EXPECT_TRUE(contains(r.output, "sub-01_desc-tissue_att_stats.tsv --backend cpu --overwrite"))
+      << r.output;
+  EXPECT_TRUE(fs::exists(multi / "sub-01_desc-tissue_att_stats.json"));
+
+  // The group table: both maps, each CBF table followed by its ATT twin.
+  r = run("bids " + bids.string() + " " + (dir / "out").string() + " group");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string table = read_text(dir / "out" / "group_stats.tsv");
+  EXPECT_TRUE(contains(table,
+                       "\n01\tn/a\tn/a\tborderzone\tatt\t"
+                       "sub-01/perf/sub-01_desc-borderzone_att_stats.tsv\t"))
+      << table;
+  EXPECT_TRUE(contains(table, "\n01\tn/a\tn/a\tborderzone\tcbf\t")) << table;
+  EXPECT_TRUE(contains(table, "\n02\tn/a\tn/a\ttissue\tcbf\t")) << table;
+  EXPECT_FALSE(contains(table, "\n02\tn/a\tn/a\ttissue\tatt\t")) << table;
+  EXPECT_LT(table.find("sub-01_desc-tissue_stats.tsv"), table.find("sub-01_desc-tissue_att_stats"));
+  // 2 series × 8 CBF rows, 8 ATT rows of sub-01, and the header.
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 1 + 2 * 8 + 8) << table;
+  const Json j = Json::parse(read_text(dir / "out" / "group_stats.json"));
+  EXPECT_TRUE(j.contains("map"));
+  EXPECT_EQ(j["mean"]["Units"], "mL/100g/min");  // a CBF table's sidecar; ATT is under `map`
 }
 
 TEST(BidsApp, RefusesBadDatasetsAndUsage) {

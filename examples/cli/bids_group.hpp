@@ -17,6 +17,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace perfq_cli {
@@ -29,6 +30,19 @@ struct StatsTable {
   std::vector<std::string> columns;
   std::vector<std::vector<std::string>> rows;
 };
+
+/// The map a participant-level table's statistics are of: "att" for
+/// `<prefix>[_desc-X]_att_stats.tsv` (the multi-delay ATT tables), else "cbf".
+inline std::string stats_map(const std::string& table_prefix) {
+  return ends_with(table_prefix, "_att") ? "att" : "cbf";
+}
+
+/// The table's name without the `_att` that marks ATT tables: the CBF table and its ATT twin
+/// share it.
+inline std::string stats_base(const std::string& table_prefix) {
+  return stats_map(table_prefix) == "att" ? table_prefix.substr(0, table_prefix.size() - 4)
+                                          : table_prefix;
+}
 
 inline std::vector<std::string> split_tabs(const std::string& line) {
   std::vector<std::string> fields;
@@ -91,7 +105,14 @@ inline std::vector<fs::path> find_stats_tables(const fs::path& out_dir,
       if (listed(participants, subject) && listed(sessions, session)) found.push_back(it->path());
     }
   }
-  std::sort(found.begin(), found.end());
+  // By folder and name, each CBF table just before its ATT twin (`..._att_stats.tsv`).
+  auto key = [](const fs::path& p) {
+    const std::string name = p.filename().string();
+    const std::string prefix = name.substr(0, name.size() - 10);
+    return std::make_tuple(p.parent_path(), stats_base(prefix), stats_map(prefix) == "att");
+  };
+  std::sort(found.begin(), found.end(),
+            [&](const fs::path& a, const fs::path& b) { return key(a) < key(b); });
   return found;
 }
 
@@ -112,7 +133,7 @@ inline std::pair<std::size_t, std::size_t> write_group_table(
 
   // Columns: the union over tables in order of first appearance (tables made with other
   // options, e.g. percentiles, leave n/a where they lack a column).
-  const std::vector<std::string> leading = {"subject", "session", "run", "desc", "source"};
+  const std::vector<std::string> leading = {"subject", "session", "run", "desc", "map", "source"};
   std::vector<std::string> columns;
   for (const auto& t : tables) {
     for (const auto& c : t.columns) {
@@ -132,7 +153,7 @@ inline std::pair<std::size_t, std::size_t> write_group_table(
     for (const auto& row : t.rows) {
       text << or_na(entity(t.prefix, "sub")) << "\t" << or_na(entity(t.prefix, "ses")) << "\t"
            << or_na(entity(t.prefix, "run")) << "\t" << or_na(entity(t.prefix, "desc")) << "\t"
-           << t.relative.generic_string();
+           << stats_map(t.prefix) << "\t" << t.relative.generic_string();
       for (const auto& c : columns) {
         auto it = index.find(c);
         text << "\t" << (it == index.end() ? std::string("n/a") : row[it->second]);
@@ -142,7 +163,9 @@ inline std::pair<std::size_t, std::size_t> write_group_table(
     }
   }
 
-  // The sidecar: the leading columns, then each column as the first table's sidecar has it.
+  // The sidecar: the leading columns, then each column as the first table's sidecar has it
+  // (a CBF table's, when there is one: CBF tables sort before their ATT twins, and the
+  // units of ATT rows are stated under `map`).
   Json sidecar;
   sidecar["subject"] = {{"Description", "participant label (sub-<label>), from the table's name"}};
   sidecar["session"] = {{"Description", "session label (ses-<label>); n/a without sessions"}};
@@ -150,9 +173,24 @@ inline std::pair<std::size_t, std::size_t> write_group_table(
   sidecar["desc"] = {{"Description",
                       "which participant-level table: tissue (dseg classes), territories "
                       "(arterial territories), borderzone (inside/outside the border zones)"}};
+  sidecar["map"] = {
+      {"Description",
+       "the map the row's statistics are of: cbf (cerebral blood flow, in the units given "
+       "below) or att (arterial transit time of multi-delay series, from "
+       "<prefix>_desc-<desc>_att_stats.tsv; its value columns are in s)"},
+      {"Levels", {{"cbf", "cerebral blood flow"}, {"att", "arterial transit time (s)"}}}};
   sidecar["source"] = {{"Description", "the participant-level table, relative to this folder"}};
+  std::vector<fs::path> cbf_first;
+  for (const auto& p : paths) {
+    if (stats_map(p.stem().string().substr(0, p.stem().string().size() - 6)) == "cbf") {
+      cbf_first.push_back(p);
+    }
+  }
+  for (const auto& p : paths) {
+    if (std::find(cbf_first.begin(), cbf_first.end(), p) == cbf_first.end()) cbf_first.push_back(p);
+  }
   for (const auto& c : columns) {
-    for (const auto& p : paths) {
+    for (const auto& p : cbf_first) {
       std::ifstream in(p.parent_path() / (p.stem().string() + ".json"));
       const Json j = in ? Json::parse(in, nullptr, false) : Json();
       if (j.is_object() && j.contains(c)) {

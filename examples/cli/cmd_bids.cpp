@@ -57,16 +57,20 @@ const char* const kBidsHelp =
     "                             (<prefix>_desc-territories_stats.tsv) and inside/outside\n"
     "                             the border zones (<prefix>_desc-borderzone_stats.tsv)\n"
     "  _dseg (+ .tsv)             tissue classes: <prefix>_desc-tissue_stats.tsv\n"
-    "Each table comes with its JSON sidecar (perfq stats). Last, the visual report of the\n"
-    "series (perfq report): <prefix>_report.html with PNG montages in figures/ beside it.\n"
+    "Each table comes with its JSON sidecar (perfq stats). For multi-delay series (those\n"
+    "whose cbf step wrote <prefix>_att.nii.gz) each table has an ATT twin with the same\n"
+    "regions: <prefix>_desc-<label>_att_stats.tsv (arterial transit time, s). Last, the\n"
+    "visual report of the series (perfq report): <prefix>_report.html with PNG montages in\n"
+    "figures/ beside it (its tables are those of CBF).\n"
     "\n"
     "A series that fails does not stop the others: the failures are listed at the end and\n"
     "the exit status is 1. A step whose sidecar (written last, with its outputs) exists is\n"
     "skipped, so a second run only does what is missing; --overwrite redoes everything.\n"
     "\n"
     "group: gathers every participant-level *_stats.tsv under <out_dir>/sub-*/ into\n"
-    "<out_dir>/group_stats.tsv (leading columns subject, session, run, desc, source) with\n"
-    "group_stats.json describing the columns. No table to gather is an error.\n"
+    "<out_dir>/group_stats.tsv (leading columns subject, session, run, desc, map (cbf or\n"
+    "att), source) with group_stats.json describing the columns. No table to gather is an\n"
+    "error.\n"
     "\n"
     "options:\n"
     "  --participant-label L ...  only these participants (with or without 'sub-');\n"
@@ -218,11 +222,13 @@ Options parse_options(std::vector<std::string> raw) {
 }
 
 /// One perfq subcommand of a series; skipped when `marker` (its sidecar, committed last
-/// with its outputs) exists.
+/// with its outputs) exists, and not applicable when `input` is set and does not exist once
+/// the steps before it have run (the ATT tables of a single-delay series).
 struct Step {
   std::string name;
   std::vector<std::string> args;
   fs::path marker;
+  std::optional<fs::path> input;
 };
 
 struct Plan {
@@ -230,7 +236,8 @@ struct Plan {
   fs::path out;
   std::vector<Step> steps;
   bool border_zones = false, report = false;
-  std::size_t tables = 0;
+  std::size_t tables = 0;  // CBF tables; each has an ATT twin when `att_map` exists
+  fs::path att_map;
 };
 
 const char* const kBorderZoneNames = "desc-borderzone_dseg.tsv";
@@ -245,11 +252,12 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
   if (o.labels_dir) roots.push_back(*o.labels_dir);
   roots.push_back(o.bids_dir);
   const ba::Conventions c = ba::find_conventions(s, roots);
-  auto add = [&](std::string name, std::vector<std::string> args, const std::string& marker) {
+  auto add = [&](std::string name, std::vector<std::string> args, const std::string& marker,
+                 std::optional<fs::path> input = std::nullopt) {
     args.insert(args.end(), execution.begin(), execution.end());
     // A step runs only when this app decided to (re)do it: it replaces what is there.
     args.push_back("--overwrite");
-    p.steps.push_back({std::move(name), std::move(args), marker});
+    p.steps.push_back({std::move(name), std::move(args), marker, std::move(input)});
   };
 
   std::vector<std::string> cbf = {"cbf", s.asl.string(), "-o", p.out.string()};
@@ -258,14 +266,22 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
   add("cbf", cbf, in_out("_cbf.json"));
 
   const std::string cbf_map = in_out("_cbf.nii.gz");
+  p.att_map = in_out("_att.nii.gz");
+  // The same regions for CBF (<prefix>_desc-<desc>_stats.tsv) and, when the cbf step made an
+  // ATT map (multi-delay series), for ATT (<prefix>_desc-<desc>_att_stats.tsv).
   auto stats = [&](const std::string& desc, const fs::path& labels,
                    const std::optional<fs::path>& names, bool background) {
-    std::vector<std::string> a = {"stats", cbf_map, "--labels", labels.string()};
-    if (names) a.insert(a.end(), {"--names", names->string()});
-    if (c.brain) a.insert(a.end(), {"--mask", c.brain->string()});
-    if (background && c.brain) a.push_back("--include-background");
-    a.insert(a.end(), {"-o", in_out("_desc-" + desc + "_stats.tsv")});
-    add("stats " + desc, a, in_out("_desc-" + desc + "_stats.json"));
+    for (const bool att : {false, true}) {
+      const std::string table = "_desc-" + desc + (att ? "_att" : "") + "_stats";
+      std::vector<std::string> a = {"stats", att ? p.att_map.string() : cbf_map, "--labels",
+                                    labels.string()};
+      if (names) a.insert(a.end(), {"--names", names->string()});
+      if (c.brain) a.insert(a.end(), {"--mask", c.brain->string()});
+      if (background && c.brain) a.push_back("--include-background");
+      a.insert(a.end(), {"-o", in_out(table + ".tsv")});
+      add(std::string(att ? "att " : "") + "stats " + desc, a, in_out(table + ".json"),
+          att ? std::optional<fs::path>(p.att_map) : std::nullopt);
+    }
     ++p.tables;
   };
   if (c.territories) {
@@ -299,6 +315,7 @@ ba::Outcome run_plan(const Plan& p, const Options& o, const std::string& exe) {
   bool redo = o.overwrite;  // once a step runs, the steps after it (which read it) run too
   for (const Step& step : p.steps) {
     std::error_code ec;
+    if (step.input && !fs::exists(*step.input, ec)) continue;  // not applicable
     if (!redo && fs::exists(step.marker, ec)) continue;
     redo = true;
     result.kind = ba::Outcome::Kind::Ok;
@@ -387,8 +404,11 @@ int run_participant(const Options& o) {
       }
       std::string extra;
       if (p.border_zones) extra += ", border zones";
-      if (p.tables)
+      if (p.tables) {
         extra += ", " + std::to_string(p.tables) + (p.tables == 1 ? " table" : " tables");
+        std::error_code ec;
+        if (fs::exists(p.att_map, ec)) extra += " of CBF and of ATT";
+      }
       if (p.report) extra += ", report";
       reporter.finished(p.series.label(), p.series.asl.string(), r, extra);
     }

@@ -316,7 +316,9 @@ StatsTable read_stats(const fs::path& path, const std::string& prefix) {
   return t;
 }
 
-/// `<prefix>_stats.tsv` and `<prefix>_desc-<label>_stats.tsv` in `dir`, sorted.
+/// `<prefix>_stats.tsv` and `<prefix>_desc-<label>_stats.tsv` in `dir`, sorted: the CBF
+/// tables. `<prefix>_desc-<label>_att_stats.tsv` (statistics of ATT, from perfq bids) are not
+/// among them: the label must be alphanumeric.
 std::vector<fs::path> find_stats(const fs::path& dir, const std::string& prefix) {
   std::vector<fs::path> found;
   std::error_code ec;

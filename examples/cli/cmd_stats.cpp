@@ -158,7 +158,9 @@ std::map<std::int32_t, std::string> read_names(const std::string& path) {
   return names;
 }
 
-/// The map's units from its JSON sidecar (`Units`), when it has one.
+/// The map's units from its JSON sidecar (`Units`), when it has one; for the maps of a
+/// multi-delay `perfq cbf` run that have no sidecar of their own (`<prefix>_att`,
+/// `_att_se`, `_cbf_se`), from the `Outputs` record of `<prefix>_cbf.json`.
 Json map_units(const std::string& map_path) {
   std::string stem = map_path;
   for (const char* ext : {".nii.gz", ".nii"}) {
@@ -168,10 +170,24 @@ Json map_units(const std::string& map_path) {
       break;
     }
   }
-  std::ifstream in(stem + ".json");
-  if (!in) return nullptr;
-  const Json j = Json::parse(in, nullptr, false);
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return in ? Json::parse(in, nullptr, false) : Json();
+  };
+  const Json j = read(stem + ".json");
   if (j.is_object() && j.contains("Units") && j["Units"].is_string()) return j["Units"];
+  if (!j.is_null()) return nullptr;
+  for (const std::string output : {"att_se", "att", "cbf_se"}) {
+    const std::string tail = "_" + output;
+    if (stem.size() <= tail.size() || stem.compare(stem.size() - tail.size(), tail.size(), tail))
+      continue;
+    const Json cbf = read(stem.substr(0, stem.size() - tail.size()) + "_cbf.json");
+    if (cbf.is_object() && cbf.contains("Outputs") && cbf["Outputs"].is_object() &&
+        cbf["Outputs"].contains(output) && cbf["Outputs"][output].is_string()) {
+      return cbf["Outputs"][output];
+    }
+    break;
+  }
   return nullptr;
 }
 
