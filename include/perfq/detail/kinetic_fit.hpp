@@ -47,8 +47,9 @@ struct KineticSettings {
   Real duration[kMaxDelays];  ///< τ (PCASL/CASL) or TI1 (PASL), s
   Real weight[kMaxDelays];    ///< repeats averaged (inverse relative variance)
   /// Unit-flow tissue signal on the search grid, shared by every voxel of a slice:
-  /// basis[(slice * grid + j) * delays + k] at ATT att_min + j·step, T1app at the reference
-  /// flow; basis_norm[slice * grid + j] = Σ_k weight[k] basis². Filled by fill_basis().
+  /// basis[(slice * delays + k) * grid + j] at ATT att_min + j·step, T1app at the reference
+  /// flow (grid points contiguous, so that the search runs over several at once);
+  /// basis_norm[slice * grid + j] = Σ_k weight[k] basis². Filled by fill_basis().
   const Real* basis = nullptr;
   const Real* basis_norm = nullptr;
   const Real* slice_offset = nullptr;  ///< per slice (2D readouts); nullptr: all 0
@@ -111,20 +112,23 @@ PERFQ_HD inline void pcasl_points(const KineticSettings<Real>& s, Real offset, R
   const Real amp = c * flow / r * decay;
   const Real damp_flow = (c / r - c * flow / (r * r) * dr) * decay;
   const Real damp_att = -amp / s.t1_blood;
+  // With u = t − Δt the shape is e^(−(u−τ)r) − e^(−ur), the first term capped at 1 while the
+  // bolus arrives (u < τ): one exponential per delay, and e^(τr) once per labelling duration.
+  Real grow = 1, tau_prev = -1;  // e^(τ r) for τ = tau_prev
   for (int k = 0; k < s.delays; ++k) {
-    const Real t = s.duration[k] + s.delay[k] + offset, tau = s.duration[k];
+    const Real tau = s.duration[k], u = tau + s.delay[k] + offset - att;
     ModelPoint<Real> p{0, 0, 0};
-    if (t >= att && t < att + tau) {  // bolus arriving
-      const Real u = t - att, e = exp(-u * r), shape = Real(1) - e;
+    if (u >= Real(0)) {
+      const Real late = exp(-u * r);  // e^(−ur)
+      Real early = 0, v = 0;          // e^(−(u−τ)r) and u − τ once the bolus has passed
+      if (u >= tau) {
+        if (tau != tau_prev) grow = exp(tau * r), tau_prev = tau;
+        early = late * grow, v = u - tau;
+      }
+      const Real shape = (u >= tau ? early : Real(1)) - late;
       p.m = amp * shape;
-      p.d_flow = damp_flow * shape + amp * u * e * dr;
-      p.d_att = damp_att * shape - amp * r * e;
-    } else if (t >= att + tau) {  // bolus delivered, decaying
-      const Real v = t - tau - att, e = exp(-v * r), et = exp(-tau * r);
-      const Real shape = e * (Real(1) - et);
-      p.m = amp * shape;
-      p.d_flow = damp_flow * shape + amp * (-v * e * (Real(1) - et) + e * tau * et) * dr;
-      p.d_att = damp_att * shape + amp * r * shape;
+      p.d_flow = damp_flow * shape + amp * (u * late - v * early) * dr;
+      p.d_att = damp_att * shape + amp * r * (early - late);
     }
     out[k] = p;
   }
@@ -157,7 +161,7 @@ inline void fill_basis(const KineticSettings<Real>& s, int slices, Real* basis, 
       for (int k = 0; k < s.delays; ++k) {
         const Real g = tissue_signal<Real, Real>(s, k, offset, Real(1), Real(kReferenceFlow),
                                                  grid_att(s, j));
-        basis[(z * s.grid + j) * s.delays + k] = g;
+        basis[(z * s.delays + k) * s.grid + j] = g;
         gg += s.weight[k] * g * g;
       }
       norm[z * s.grid + j] = gg;
@@ -181,6 +185,14 @@ struct KineticVoxelResult {
 /// false when M is not positive definite.
 template <class Real, int P>
 PERFQ_HD inline bool solve_spd(const Real (&M)[P][P], const Real (&r)[P], Real (&x)[P]) {
+  if (P == 2) {  // Cramer's rule: positive definite iff both leading minors are positive
+    const Real det = M[0][0] * M[1][1] - M[1][0] * M[1][0];
+    if (!(M[0][0] > Real(0)) || !(det > Real(0))) return false;
+    const Real inv = Real(1) / det;
+    x[0] = (M[1][1] * r[0] - M[1][0] * r[P - 1]) * inv;
+    x[P - 1] = (M[0][0] * r[P - 1] - M[1][0] * r[0]) * inv;
+    return true;
+  }
   Real L[P][P] = {};
   for (int i = 0; i < P; ++i) {
     for (int j = 0; j <= i; ++j) {
@@ -284,6 +296,15 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
         mu *= Real(10);
         continue;
       }
+      // The quadratic model predicts the decrease 2 g·δ − δᵀAδ = δ·(g + μ diag(A) δ): when
+      // even that is below the tolerance the fit has converged, without evaluating the step
+      // (only for a nearly Gauss–Newton step: heavy damping shrinks any step).
+      Real predicted = 0;
+      for (int i = 0; i < P; ++i) predicted += step[i] * (g[i] + mu * A[i][i] * step[i]);
+      if (mu <= Real(0.01) && predicted <= s.tolerance * (cost + Real(1e-30))) {
+        converged = true;
+        break;
+      }
       Real next[P];
       for (int i = 0; i < P; ++i) next[i] = theta[i] + step[i];
       // ATT within its range, and not before the arteries fill (P = 3).
@@ -306,6 +327,7 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
         mu *= Real(10);
       }
     }
+    if (converged && !improved) break;  // converged before this iteration's evaluation
     if (!improved) converged = true;  // no descent direction left: a minimum in float
   }
 
@@ -319,20 +341,41 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
   out.rss = cost - (s.prior ? prior_scale * d * d : Real(0));
   Real sigma2 = n > P ? out.rss / Real(n - P) : s.noise_variance;
   if (s.prior && s.noise_variance > Real(0)) sigma2 = s.noise_variance;
+  // One Cholesky factor A = L Lᵀ gives diag(A⁻¹)_i = Σ_k (L⁻¹)_ki².
   Real se[P];
-  bool singular = false;
   Real scale = 0;
   for (int i = 0; i < P; ++i) scale = A[i][i] > scale ? A[i][i] : scale;
+  // A near-zero pivot (relative to the largest curvature) means not identifiable.
+  bool singular = false;
+  for (int i = 0; i < P; ++i) singular = singular || !(A[i][i] > Real(1e-12) * scale);
+  Real L[P][P] = {};
   for (int i = 0; i < P && !singular; ++i) {
-    Real unit[P] = {}, column[P];
-    unit[i] = Real(1);
-    // A near-zero pivot (relative to the largest curvature) means not identifiable.
-    Real conditioned[P][P];
-    for (int r = 0; r < P; ++r) {
-      for (int c = 0; c < P; ++c) conditioned[r][c] = A[r][c];
+    for (int j = 0; j <= i; ++j) {
+      Real sum = A[i][j];
+      for (int k = 0; k < j; ++k) sum -= L[i][k] * L[j][k];
+      if (i == j) {
+        singular = !(sum > Real(0));
+        L[i][i] = singular ? Real(1) : std::sqrt(sum);
+      } else {
+        L[i][j] = sum / L[j][j];
+      }
     }
-    singular = !(A[i][i] > Real(1e-12) * scale) || !solve_spd<Real, P>(conditioned, unit, column);
-    if (!singular) se[i] = std::sqrt(sigma2 * column[i]);
+  }
+  if (!singular) {
+    Real inv[P][P] = {};  // L⁻¹, lower triangular
+    for (int j = 0; j < P; ++j) {
+      inv[j][j] = Real(1) / L[j][j];
+      for (int i = j + 1; i < P; ++i) {
+        Real sum = 0;
+        for (int k = j; k < i; ++k) sum -= L[i][k] * inv[k][j];
+        inv[i][j] = sum / L[i][i];
+      }
+    }
+    for (int i = 0; i < P; ++i) {
+      Real diag = 0;
+      for (int k = i; k < P; ++k) diag += inv[k][i] * inv[k][i];
+      se[i] = std::sqrt(sigma2 * diag);
+    }
   }
   if (singular) {
     out.status = kStatusSingular;
@@ -361,8 +404,8 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
                                                    int slice) {
   const int n = s.delays;
   const Real offset = s.slice_offset != nullptr ? s.slice_offset[slice] : Real(0);
-  Real yy = 0;
-  for (int k = 0; k < n; ++k) yy += s.weight[k] * y[k] * y[k];
+  Real yy = 0, wy[kMaxDelays];
+  for (int k = 0; k < n; ++k) wy[k] = s.weight[k] * y[k], yy += wy[k] * y[k];
   const Real prior_scale = s.prior ? s.noise_variance / (s.prior_sd * s.prior_sd) : Real(0);
   const Real* basis = s.basis + static_cast<std::size_t>(slice) * s.grid * n;
   const Real* norm = s.basis_norm + static_cast<std::size_t>(slice) * s.grid;
@@ -383,13 +426,15 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
     }
     return aa > Real(0);  // false: the box misses every sample
   };
-  auto grid_cost = [&](int j) {
+  auto grid_cost = [&](int j, Real* flow = nullptr) {
     Real gy = 0, ga = 0;
-    const Real* g = basis + j * n;
-    for (int k = 0; k < n; ++k) gy += s.weight[k] * g[k] * y[k];
-    Real cost = norm[j] > Real(0) ? yy - gy * gy / norm[j] : yy;
+    const Real* g = basis + j;
+    for (int k = 0; k < n; ++k) gy += wy[k] * g[k * s.grid];
+    const Real amplitude = norm[j] > Real(0) ? gy / norm[j] : Real(0);
+    if (flow != nullptr) *flow = amplitude;
+    Real cost = yy - amplitude * gy;
     if (with_arterial) {
-      for (int k = 0; k < n; ++k) ga += s.weight[k] * g[k] * arterial[k];
+      for (int k = 0; k < n; ++k) ga += s.weight[k] * g[k * s.grid] * arterial[k];
       const Real det = norm[j] * aa - ga * ga;
       if (det > Real(1e-12) * norm[j] * aa) {
         const Real f = (aa * gy - ga * ay) / det, b = (norm[j] * ay - ga * gy) / det;
@@ -401,17 +446,25 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
   };
   // A parabola through grid point `best` and its neighbours refines the ATT; the amplitudes
   // at the refined ATT start the polishing (T1app at the reference flow, as in the basis).
+  // Tissue only, the flow amplitude of the three grid points is interpolated alike.
   auto finish = [&](int best, int arterial_index) {
     const int centre = best == 0 ? 1 : (best == s.grid - 1 ? s.grid - 2 : best);
-    Real costs[3];
-    for (int i = 0; i < 3; ++i) costs[i] = grid_cost(centre - 1 + i);
+    Real costs[3], flows[3];
+    for (int i = 0; i < 3; ++i) costs[i] = grid_cost(centre - 1 + i, &flows[i]);
     const Real step = (s.att_max - s.att_min) / Real(s.grid - 1);
     const Real curvature = costs[0] - Real(2) * costs[1] + costs[2];
     Real att0 = grid_att(s, best);
+    Real flow0 = flows[best - centre + 1];
     if (curvature > Real(0)) {
       Real shift = Real(0.5) * (costs[0] - costs[2]) / curvature;  // in steps from the centre
       shift = shift < Real(-1) ? Real(-1) : (shift > Real(1) ? Real(1) : shift);
       att0 = grid_att(s, centre) + shift * step;
+      flow0 = flows[1] + Real(0.5) * shift * (flows[2] - flows[0]) +
+              Real(0.5) * shift * shift * (flows[0] - Real(2) * flows[1] + flows[2]);
+    }
+    if (!with_arterial) {
+      const Real start[2] = {flow0, att0};
+      return polish<Real, 2>(s, y, offset, start, Real(0));
     }
     Real gy = 0, gg = 0, ga = 0;
     ModelPoint<Real> points[kMaxDelays];
@@ -423,11 +476,7 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
                             : points[k].m / Real(kReferenceFlow);
       gy += s.weight[k] * g * y[k];
       gg += s.weight[k] * g * g;
-      if (with_arterial) ga += s.weight[k] * g * arterial[k];
-    }
-    if (!with_arterial) {
-      const Real start[2] = {gg > Real(0) ? gy / gg : Real(0), att0};
-      return polish<Real, 2>(s, y, offset, start, Real(0));
+      ga += s.weight[k] * g * arterial[k];
     }
     const Real det = gg * aa - ga * ga;
     Real start[3] = {gg > Real(0) ? gy / gg : Real(0), att0, Real(0)};
@@ -438,12 +487,38 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
     return polish<Real, 3>(s, y, offset, start, grid_att(s, arterial_index));
   };
 
-  // Tissue only.
+  // Tissue only: grid_cost over blocks of grid points at once (the basis holds each delay's
+  // grid points contiguously), the first lowest cost wins.
   int best = 0;
   Real best_cost = 0;
-  for (int j = 0; j < s.grid; ++j) {
-    const Real cost = grid_cost(j);
-    if (j == 0 || cost < best_cost) best_cost = cost, best = j;
+  constexpr int kBlock = 8;
+  for (int j0 = 0; j0 < s.grid; j0 += kBlock) {
+    const int m = s.grid - j0 < kBlock ? s.grid - j0 : kBlock;
+    Real gy[kBlock] = {}, costs[kBlock];
+    if (m == kBlock) {
+      for (int k = 0; k < n; ++k) {
+        const Real* g = basis + k * s.grid + j0;
+        for (int i = 0; i < kBlock; ++i) gy[i] += wy[k] * g[i];
+      }
+    } else {
+      for (int k = 0; k < n; ++k) {
+        const Real* g = basis + k * s.grid + j0;
+        for (int i = 0; i < m; ++i) gy[i] += wy[k] * g[i];
+      }
+    }
+    for (int i = 0; i < kBlock; ++i) {
+      const Real gg = i < m ? norm[j0 + i] : Real(0);
+      costs[i] = yy - (gg > Real(0) ? gy[i] / gg : Real(0)) * gy[i];
+    }
+    if (s.prior) {
+      for (int i = 0; i < m; ++i) {
+        const Real d = grid_att(s, j0 + i) - s.prior_mean;
+        costs[i] += prior_scale * d * d;
+      }
+    }
+    for (int i = 0; i < m; ++i) {
+      if (j0 + i == 0 || costs[i] < best_cost) best_cost = costs[i], best = j0 + i;
+    }
   }
   const KineticVoxelResult<Real> tissue = finish(best, -1);
   if (!s.arterial) return tissue;
