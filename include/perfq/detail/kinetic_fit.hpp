@@ -544,10 +544,17 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
   // A parabola through grid point `best` and its neighbours refines the ATT; the amplitudes
   // at the refined ATT start the polishing (T1app at the reference flow, as in the basis).
   // Tissue only, the flow amplitude of the three grid points is interpolated alike.
-  auto finish = [&](int best, int arterial_index) {
+  // `known`: the costs and flows around an interior `best`, kept by the search (or nullptr).
+  auto finish = [&](int best, int arterial_index, const Real (*known)[3]) {
     const int centre = best == 0 ? 1 : (best == s.grid - 1 ? s.grid - 2 : best);
     Real costs[3], flows[3];
-    for (int i = 0; i < 3; ++i) costs[i] = grid_cost(centre - 1 + i, &flows[i]);
+    for (int i = 0; i < 3; ++i) {
+      if (known != nullptr) {
+        costs[i] = known[0][i], flows[i] = known[1][i];
+      } else {
+        costs[i] = grid_cost(centre - 1 + i, &flows[i]);
+      }
+    }
     const Real step = (s.att_max - s.att_min) / Real(s.grid - 1);
     const Real curvature = costs[0] - Real(2) * costs[1] + costs[2];
     Real att0 = grid_att(s, best);
@@ -588,6 +595,8 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
   // grid points contiguously), the first lowest cost wins.
   int best = 0;
   Real best_cost = 0;
+  Real around[2][3] = {}, previous[2] = {};  // costs and flows at best − 1, best, best + 1
+  bool want_next = false;
   constexpr int kBlock = 8;
   for (int j0 = 0; j0 < s.grid; j0 += kBlock) {
     const int m = s.grid - j0 < kBlock ? s.grid - j0 : kBlock;
@@ -603,9 +612,11 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
         for (int i = 0; i < m; ++i) gy[i] += wy[k] * g[i];
       }
     }
+    Real flows[kBlock];
     for (int i = 0; i < kBlock; ++i) {
       const Real gg = i < m ? norm[j0 + i] : Real(0);
-      costs[i] = yy - (gg > Real(0) ? gy[i] / gg : Real(0)) * gy[i];
+      flows[i] = gg > Real(0) ? gy[i] / gg : Real(0);
+      costs[i] = yy - flows[i] * gy[i];
     }
     if (s.prior) {
       for (int i = 0; i < m; ++i) {
@@ -613,11 +624,18 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
         costs[i] += prior_scale * d * d;
       }
     }
-    for (int i = 0; i < m; ++i) {
-      if (j0 + i == 0 || costs[i] < best_cost) best_cost = costs[i], best = j0 + i;
+    for (int i = 0; i < m; ++i) {  // keeps the neighbours' cost and flow for finish()
+      if (want_next) around[0][2] = costs[i], around[1][2] = flows[i], want_next = false;
+      if (j0 + i == 0 || costs[i] < best_cost) {
+        best_cost = costs[i], best = j0 + i, want_next = true;
+        around[0][0] = previous[0], around[1][0] = previous[1];
+        around[0][1] = costs[i], around[1][1] = flows[i];
+      }
+      previous[0] = costs[i], previous[1] = flows[i];
     }
   }
-  const KineticVoxelResult<Real> tissue = finish(best, -1);
+  const bool interior = best > 0 && best < s.grid - 1;
+  const KineticVoxelResult<Real> tissue = finish(best, -1, interior ? around : nullptr);
   if (!s.arterial) return tissue;
 
   // With the arterial component: every arterial arrival i and tissue ATT j ≥ i.
@@ -632,7 +650,7 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
   }
   if (best_arterial < 0) return tissue;  // no arterial arrival reaches a sample
   with_arterial = set_arterial(best_arterial);
-  const KineticVoxelResult<Real> both = finish(best, best_arterial);
+  const KineticVoxelResult<Real> both = finish(best, best_arterial, nullptr);
   // Keep the arterial component only when it explains the data clearly better: the Bayesian
   // information criterion, charging its two extra parameters (aBV and its arrival).
   using std::log;
