@@ -137,6 +137,8 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
     s.duration[k] = static_cast<float>(duration);
     s.weight[k] = static_cast<float>(weight);
   }
+  s.same_duration = std::all_of(s.duration + 1, s.duration + n,
+                                [&](float d) { return d == s.duration[0]; });
   return s;
 }
 

@@ -143,8 +143,9 @@ bool has_staging(const fs::path& dir) {
 
 void interrupt_cbf(int sig) {
   const fs::path dir = scratch("signal-" + std::to_string(sig));
-  // Multi-delay on a larger grid: seconds of fitting after the staging folder appears.
-  const fs::path asl = small_phantom(dir / "bids", {0.5, 1.0, 1.5, 2.0, 2.5}, {64, 76, 56});
+  // Multi-delay on a larger grid: a second or more of fitting after the staging folder
+  // appears (the fit got faster, so the grid grew with it).
+  const fs::path asl = small_phantom(dir / "bids", {0.5, 1.0, 1.5, 2.0, 2.5}, {96, 114, 84});
   const fs::path out = dir / "out";
   const pid_t pid = spawn({"cbf", asl.string(), "-o", out.string(), "--backend", "cpu",
                            "--att-prior", "--threads", "1"});

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace perfq {
 namespace detail {
@@ -45,10 +46,12 @@ struct KineticSettings {
   Real noise_variance = 0;  ///< σ² of one unit-weight observation (ΔM/M0)², for the prior/SE
   Real delay[kMaxDelays];     ///< PLD (PCASL/CASL) or TI (PASL), s
   Real duration[kMaxDelays];  ///< τ (PCASL/CASL) or TI1 (PASL), s
+  bool same_duration = false;  ///< every duration[k] equal (lets the fit share e^(τ/T1app))
   Real weight[kMaxDelays];    ///< repeats averaged (inverse relative variance)
   /// Unit-flow tissue signal on the search grid, shared by every voxel of a slice:
-  /// basis[(slice * grid + j) * delays + k] at ATT att_min + j·step, T1app at the reference
-  /// flow; basis_norm[slice * grid + j] = Σ_k weight[k] basis². Filled by fill_basis().
+  /// basis[(slice * delays + k) * grid + j] at ATT att_min + j·step, T1app at the reference
+  /// flow (grid points contiguous, so that the search runs over several at once);
+  /// basis_norm[slice * grid + j] = Σ_k weight[k] basis². Filled by fill_basis().
   const Real* basis = nullptr;
   const Real* basis_norm = nullptr;
   const Real* slice_offset = nullptr;  ///< per slice (2D readouts); nullptr: all 0
@@ -84,6 +87,36 @@ PERFQ_HD inline P tissue_signal(const KineticSettings<Real>& s, int k, Real offs
   return s.pasl ? pasl_signal(in) : pcasl_signal(in);
 }
 
+/// e^x for the PCASL fast path. Host float: Cephes' expf polynomial (within 2 ulp), inline and
+/// branch-free so that the loop over delays vectorises (a libm call per delay does not);
+/// x is clamped to [−87, 88]. Device code and double precision use the library's exp.
+PERFQ_HD inline float exp_vectorisable(float x) {
+#if defined(__CUDA_ARCH__)
+  return expf(x);
+#else
+  x = x > -87.0f ? x : -87.0f;
+  x = x < 88.0f ? x : 88.0f;
+  // x = n ln 2 + z, |z| ≤ ln 2 / 2 (n rounded to nearest by the 1.5·2²³ shift).
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float z = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * z + 1.3981999507e-3f;
+  p = p * z + 8.3334519073e-3f;
+  p = p * z + 4.1665795894e-2f;
+  p = p * z + 1.6666665459e-1f;
+  p = p * z + 5.0000001201e-1f;
+  p = p * z * z + z + 1.0f;
+  const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;  // 2^n, n in [−126, 127]
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+#endif
+}
+PERFQ_HD inline double exp_vectorisable(double x) {
+  using std::exp;
+  return exp(x);
+}
+
 /// Value and derivatives (flow, ATT) of the model at one delay.
 template <class Real>
 struct ModelPoint {
@@ -92,42 +125,59 @@ struct ModelPoint {
 
 /// PCASL/CASL model and its exact derivatives at every delay, written out by hand so that the
 /// exponentials shared by all delays are computed once (the dual-number form of
-/// tissue_signal is the reference; the tests compare the two). Fills `out[0..delays)`.
+/// tissue_signal is the reference; the tests compare the two). Fills `m`, `d_flow` and
+/// `d_att` [0..delays): separate arrays, so that the loop over delays vectorises.
+template <class Real>
+PERFQ_HD inline void pcasl_model(const KineticSettings<Real>& s, Real offset, Real flow, Real att,
+                                 Real* PERFQ_RESTRICT m, Real* PERFQ_RESTRICT d_flow,
+                                 Real* PERFQ_RESTRICT d_att) {
+  // r = 1/T1app and its derivative with respect to flow (few divisions: they dominate here).
+  const Real inv_lambda = Real(1) / s.lambda, inv_t1b = Real(1) / s.t1_blood;
+  Real r = inv_t1b, dr = 0;
+  if (s.variant == kVariantBuxtonFixedFlow) {
+    r = Real(1) / s.t1_tissue + s.fixed_flow * inv_lambda;
+  } else if (s.variant == kVariantBuxton) {
+    r = Real(1) / s.t1_tissue + (flow > Real(0) ? flow * inv_lambda : Real(0));
+    dr = flow > Real(0) ? inv_lambda : Real(0);
+  }
+  // Amplitude 2 α M0b f T1app (M0b = 1/λ) with the arrival decay e^(−Δt/T1b).
+  const Real c = Real(2) * s.alpha * inv_lambda, inv_r = Real(1) / r;
+  const Real decay = exp_vectorisable(-att * inv_t1b);
+  const Real amp = c * flow * inv_r * decay;
+  const Real damp_flow = c * inv_r * (Real(1) - flow * inv_r * dr) * decay;
+  const Real damp_att = -amp * inv_t1b;
+  // e^(τr) per delay; once when all delays share one labelling duration (the usual case).
+  Real grow[kMaxDelays];
+  if (s.same_duration) {
+    const Real shared = exp_vectorisable(s.duration[0] * r);
+    for (int k = 0; k < s.delays; ++k) grow[k] = shared;
+  } else {
+    PERFQ_SIMD
+    for (int k = 0; k < s.delays; ++k) grow[k] = exp_vectorisable(s.duration[k] * r);
+  }
+  // With u = t − Δt the shape is e^(−(u−τ)r) − e^(−ur), the first term capped at 1 while the
+  // bolus arrives (u < τ), 0 before it (u < 0). Branch-free, so that the loop vectorises.
+  PERFQ_SIMD
+  for (int k = 0; k < s.delays; ++k) {
+    const Real tau = s.duration[k], u = tau + s.delay[k] + offset - att;
+    const bool arrived = u >= Real(0), passed = u >= tau;
+    const Real late = exp_vectorisable(-(arrived ? u : Real(0)) * r);  // e^(−ur)
+    const Real early = passed ? late * grow[k] : Real(0);  // e^(−(u−τ)r)
+    const Real v = passed ? u - tau : Real(0);
+    const Real shape = (passed ? early : Real(1)) - late;
+    m[k] = arrived ? amp * shape : Real(0);
+    d_flow[k] = arrived ? damp_flow * shape + amp * (u * late - v * early) * dr : Real(0);
+    d_att[k] = arrived ? damp_att * shape + amp * r * (early - late) : Real(0);
+  }
+}
+
+/// The same as one ModelPoint per delay: fills `out[0..delays)`.
 template <class Real>
 PERFQ_HD inline void pcasl_points(const KineticSettings<Real>& s, Real offset, Real flow, Real att,
                                   ModelPoint<Real>* out) {
-  using std::exp;
-  // r = 1/T1app and its derivative with respect to flow.
-  Real r = Real(1) / s.t1_blood, dr = 0;
-  if (s.variant == kVariantBuxtonFixedFlow) {
-    r = Real(1) / s.t1_tissue + s.fixed_flow / s.lambda;
-  } else if (s.variant == kVariantBuxton) {
-    r = Real(1) / s.t1_tissue + (flow > Real(0) ? flow / s.lambda : Real(0));
-    dr = flow > Real(0) ? Real(1) / s.lambda : Real(0);
-  }
-  // Amplitude 2 α M0b f T1app (M0b = 1/λ) with the arrival decay e^(−Δt/T1b).
-  const Real c = Real(2) * s.alpha / s.lambda;
-  const Real decay = exp(-att / s.t1_blood);
-  const Real amp = c * flow / r * decay;
-  const Real damp_flow = (c / r - c * flow / (r * r) * dr) * decay;
-  const Real damp_att = -amp / s.t1_blood;
-  for (int k = 0; k < s.delays; ++k) {
-    const Real t = s.duration[k] + s.delay[k] + offset, tau = s.duration[k];
-    ModelPoint<Real> p{0, 0, 0};
-    if (t >= att && t < att + tau) {  // bolus arriving
-      const Real u = t - att, e = exp(-u * r), shape = Real(1) - e;
-      p.m = amp * shape;
-      p.d_flow = damp_flow * shape + amp * u * e * dr;
-      p.d_att = damp_att * shape - amp * r * e;
-    } else if (t >= att + tau) {  // bolus delivered, decaying
-      const Real v = t - tau - att, e = exp(-v * r), et = exp(-tau * r);
-      const Real shape = e * (Real(1) - et);
-      p.m = amp * shape;
-      p.d_flow = damp_flow * shape + amp * (-v * e * (Real(1) - et) + e * tau * et) * dr;
-      p.d_att = damp_att * shape + amp * r * shape;
-    }
-    out[k] = p;
-  }
+  Real m[kMaxDelays], d_flow[kMaxDelays], d_att[kMaxDelays];
+  pcasl_model(s, offset, flow, att, m, d_flow, d_att);
+  for (int k = 0; k < s.delays; ++k) out[k] = ModelPoint<Real>{m[k], d_flow[k], d_att[k]};
 }
 
 /// Macrovascular ΔM/M0 per unit arterial blood volume at delay k: labelled blood still in
@@ -157,7 +207,7 @@ inline void fill_basis(const KineticSettings<Real>& s, int slices, Real* basis, 
       for (int k = 0; k < s.delays; ++k) {
         const Real g = tissue_signal<Real, Real>(s, k, offset, Real(1), Real(kReferenceFlow),
                                                  grid_att(s, j));
-        basis[(z * s.grid + j) * s.delays + k] = g;
+        basis[(z * s.delays + k) * s.grid + j] = g;
         gg += s.weight[k] * g * g;
       }
       norm[z * s.grid + j] = gg;
@@ -181,6 +231,14 @@ struct KineticVoxelResult {
 /// false when M is not positive definite.
 template <class Real, int P>
 PERFQ_HD inline bool solve_spd(const Real (&M)[P][P], const Real (&r)[P], Real (&x)[P]) {
+  if (P == 2) {  // Cramer's rule: positive definite iff both leading minors are positive
+    const Real det = M[0][0] * M[1][1] - M[1][0] * M[1][0];
+    if (!(M[0][0] > Real(0)) || !(det > Real(0))) return false;
+    const Real inv = Real(1) / det;
+    x[0] = (M[1][1] * r[0] - M[1][0] * r[P - 1]) * inv;
+    x[P - 1] = (M[0][0] * r[P - 1] - M[1][0] * r[0]) * inv;
+    return true;
+  }
   Real L[P][P] = {};
   for (int i = 0; i < P; ++i) {
     for (int j = 0; j <= i; ++j) {
@@ -228,21 +286,21 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
       for (int j = 0; j < P; ++j) A[i][j] = 0;
     }
     Real cost = 0;
-    ModelPoint<Real> points[kMaxDelays];
+    Real model[kMaxDelays], d_flow[kMaxDelays], d_att[kMaxDelays];
     if (s.pasl || s.dispersion) {  // the generic model, differentiated automatically
       const D f = D::variable(th[0], 0), att = D::variable(th[1], 1);
       for (int k = 0; k < n; ++k) {
         const D m = tissue_signal<Real, D>(s, k, offset, f, f, att);
-        points[k] = ModelPoint<Real>{m.v, m.d[0], m.d[1]};
+        model[k] = m.v, d_flow[k] = m.d[0], d_att[k] = m.d[1];
       }
     } else {
-      pcasl_points(s, offset, th[0], th[1], points);
+      pcasl_model(s, offset, th[0], th[1], model, d_flow, d_att);
     }
     for (int k = 0; k < n; ++k) {
       Real J[P];
-      J[0] = points[k].d_flow;
-      J[1] = points[k].d_att;
-      Real m = points[k].m;
+      J[0] = d_flow[k];
+      J[1] = d_att[k];
+      Real m = model[k];
       if (P == 3) {
         J[P - 1] = arterial[k];
         m += th[P - 1] * arterial[k];
@@ -266,29 +324,82 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
     return cost;
   };
 
+  // Kinks: the ATTs at which a delay's bolus begins (u = 0) or ends (u = τ) arriving. The
+  // model's slope jumps there, so the cost often has its minimum on one, where Levenberg–
+  // Marquardt steps overshoot again and again. Steps stop at the first kink they cross; at
+  // a kink (or ATT bound) a rejected step is retried shorter, twice, then with the ATT held.
+  // ATT within its range, and not before the arteries fill (P = 3).
+  const Real lowest = P == 3 && arterial_att > s.att_min ? arterial_att : s.att_min;
+  Real kinks[2 * kMaxDelays];
+  const int kink_count = s.dispersion ? 0 : 2 * n;
+  for (int k = 0; k < kink_count / 2; ++k) {
+    kinks[2 * k] = s.pasl ? s.delay[k] + offset : s.duration[k] + s.delay[k] + offset;
+    kinks[2 * k + 1] = kinks[2 * k] - s.duration[k];
+  }
+  constexpr Real kKinkMargin = Real(1e-5);  // s
+  auto at_kink = [&](Real a) {
+    bool on = a <= lowest || a >= s.att_max;
+    for (int k = 0; k < kink_count; ++k) {
+      on = on || (a - kinks[k] <= Real(2) * kKinkMargin && kinks[k] - a <= Real(2) * kKinkMargin);
+    }
+    return on;
+  };
+
   Real theta[P], A[P][P], g[P];
   for (int i = 0; i < P; ++i) theta[i] = start[i];
   Real cost = linearise(theta, A, g);
   Real mu = Real(1e-3);
   bool converged = false;
+  // pinned: the minimum sits on a kink (steps cross it one way, then back), ATT held there.
+  bool pinned = false, beside_kink = false;
+  Real kink_passed = 0;  // the kink the last accepted step stopped just past
   int it = 0;
   for (; it < s.max_iterations && !converged; ++it) {
-    bool improved = false;
+    bool improved = false, hold = pinned;  // hold: ATT fixed for the rest of this iteration
+    Real shrink = 1;                      // of the step, rejected at a kink
     for (int attempt = 0; attempt < 8 && !improved; ++attempt) {
-      Real damped[P][P], step[P];
+      Real damped[P][P], rhs[P], step[P];
       for (int i = 0; i < P; ++i) {
         for (int j = 0; j < P; ++j) damped[i][j] = A[i][j];
         damped[i][i] = A[i][i] * (Real(1) + mu);
+        rhs[i] = g[i];
       }
-      if (!solve_spd<Real, P>(damped, g, step)) {
+      if (hold) {  // the same system without the ATT: its row and column become the identity's
+        for (int i = 0; i < P; ++i) damped[1][i] = damped[i][1] = Real(0);
+        damped[1][1] = Real(1), rhs[1] = Real(0);
+      }
+      if (!solve_spd<Real, P>(damped, rhs, step)) {
         mu *= Real(10);
         continue;
       }
+      // The quadratic model predicts the decrease 2 g·δ − δᵀAδ = δ·(g + μ diag(A) δ): when
+      // even that is below the tolerance the fit has converged, without evaluating the step
+      // (only for a nearly Gauss–Newton step: heavy damping shrinks any step).
+      Real predicted = 0;
+      for (int i = 0; i < P; ++i) predicted += step[i] * (rhs[i] + mu * A[i][i] * step[i]);
+      if (mu <= Real(0.01) && predicted <= s.tolerance * (cost + Real(1e-30))) {
+        converged = true;
+        break;
+      }
       Real next[P];
-      for (int i = 0; i < P; ++i) next[i] = theta[i] + step[i];
-      // ATT within its range, and not before the arteries fill (P = 3).
-      const Real lowest = P == 3 && arterial_att > s.att_min ? arterial_att : s.att_min;
+      for (int i = 0; i < P; ++i) next[i] = theta[i] + shrink * step[i];
       next[1] = next[1] < lowest ? lowest : (next[1] > s.att_max ? s.att_max : next[1]);
+      const Real from = theta[1], to = next[1];
+      Real stop = to;  // the kink crossed first
+      for (int k = 0; k < kink_count; ++k) {
+        const Real K = kinks[k];
+        if ((from < K && K < stop) || (stop < K && K < from)) stop = K;
+      }
+      if (!hold && beside_kink && stop == kink_passed) {  // back across it: a V at the kink
+        pinned = hold = true;
+        continue;
+      }
+      if (stop != to) {  // just past the kink, so that the slope is the one of the side entered
+        const Real past = stop + (to > from ? kKinkMargin : -kKinkMargin);
+        const Real fraction = (past - from) / (to - from);
+        for (int i = 0; i < P; ++i) next[i] = theta[i] + fraction * shrink * step[i];
+        next[1] = past;
+      }
       Real A2[P][P], g2[P];
       const Real c2 = linearise(next, A2, g2);
       if (c2 <= cost) {
@@ -302,10 +413,18 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
         cost = c2;
         mu = mu * Real(0.3) > Real(1e-7) ? mu * Real(0.3) : Real(1e-7);
         improved = true;
+        beside_kink = stop != to, kink_passed = stop;
+      } else if (!hold && at_kink(theta[1])) {  // shorter steps off the kink, then none
+        if (shrink > Real(0.1)) {
+          shrink *= Real(0.25);
+        } else {
+          hold = true, shrink = 1;
+        }
       } else {
         mu *= Real(10);
       }
     }
+    if (converged && !improved) break;  // converged before this iteration's evaluation
     if (!improved) converged = true;  // no descent direction left: a minimum in float
   }
 
@@ -319,20 +438,41 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
   out.rss = cost - (s.prior ? prior_scale * d * d : Real(0));
   Real sigma2 = n > P ? out.rss / Real(n - P) : s.noise_variance;
   if (s.prior && s.noise_variance > Real(0)) sigma2 = s.noise_variance;
+  // One Cholesky factor A = L Lᵀ gives diag(A⁻¹)_i = Σ_k (L⁻¹)_ki².
   Real se[P];
-  bool singular = false;
   Real scale = 0;
   for (int i = 0; i < P; ++i) scale = A[i][i] > scale ? A[i][i] : scale;
+  // A near-zero pivot (relative to the largest curvature) means not identifiable.
+  bool singular = false;
+  for (int i = 0; i < P; ++i) singular = singular || !(A[i][i] > Real(1e-12) * scale);
+  Real L[P][P] = {};
   for (int i = 0; i < P && !singular; ++i) {
-    Real unit[P] = {}, column[P];
-    unit[i] = Real(1);
-    // A near-zero pivot (relative to the largest curvature) means not identifiable.
-    Real conditioned[P][P];
-    for (int r = 0; r < P; ++r) {
-      for (int c = 0; c < P; ++c) conditioned[r][c] = A[r][c];
+    for (int j = 0; j <= i; ++j) {
+      Real sum = A[i][j];
+      for (int k = 0; k < j; ++k) sum -= L[i][k] * L[j][k];
+      if (i == j) {
+        singular = !(sum > Real(0));
+        L[i][i] = singular ? Real(1) : std::sqrt(sum);
+      } else {
+        L[i][j] = sum / L[j][j];
+      }
     }
-    singular = !(A[i][i] > Real(1e-12) * scale) || !solve_spd<Real, P>(conditioned, unit, column);
-    if (!singular) se[i] = std::sqrt(sigma2 * column[i]);
+  }
+  if (!singular) {
+    Real inv[P][P] = {};  // L⁻¹, lower triangular
+    for (int j = 0; j < P; ++j) {
+      inv[j][j] = Real(1) / L[j][j];
+      for (int i = j + 1; i < P; ++i) {
+        Real sum = 0;
+        for (int k = j; k < i; ++k) sum -= L[i][k] * inv[k][j];
+        inv[i][j] = sum / L[i][i];
+      }
+    }
+    for (int i = 0; i < P; ++i) {
+      Real diag = 0;
+      for (int k = i; k < P; ++k) diag += inv[k][i] * inv[k][i];
+      se[i] = std::sqrt(sigma2 * diag);
+    }
   }
   if (singular) {
     out.status = kStatusSingular;
@@ -361,8 +501,8 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
                                                    int slice) {
   const int n = s.delays;
   const Real offset = s.slice_offset != nullptr ? s.slice_offset[slice] : Real(0);
-  Real yy = 0;
-  for (int k = 0; k < n; ++k) yy += s.weight[k] * y[k] * y[k];
+  Real yy = 0, wy[kMaxDelays];
+  for (int k = 0; k < n; ++k) wy[k] = s.weight[k] * y[k], yy += wy[k] * y[k];
   const Real prior_scale = s.prior ? s.noise_variance / (s.prior_sd * s.prior_sd) : Real(0);
   const Real* basis = s.basis + static_cast<std::size_t>(slice) * s.grid * n;
   const Real* norm = s.basis_norm + static_cast<std::size_t>(slice) * s.grid;
@@ -383,13 +523,15 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
     }
     return aa > Real(0);  // false: the box misses every sample
   };
-  auto grid_cost = [&](int j) {
+  auto grid_cost = [&](int j, Real* flow = nullptr) {
     Real gy = 0, ga = 0;
-    const Real* g = basis + j * n;
-    for (int k = 0; k < n; ++k) gy += s.weight[k] * g[k] * y[k];
-    Real cost = norm[j] > Real(0) ? yy - gy * gy / norm[j] : yy;
+    const Real* g = basis + j;
+    for (int k = 0; k < n; ++k) gy += wy[k] * g[k * s.grid];
+    const Real amplitude = norm[j] > Real(0) ? gy / norm[j] : Real(0);
+    if (flow != nullptr) *flow = amplitude;
+    Real cost = yy - amplitude * gy;
     if (with_arterial) {
-      for (int k = 0; k < n; ++k) ga += s.weight[k] * g[k] * arterial[k];
+      for (int k = 0; k < n; ++k) ga += s.weight[k] * g[k * s.grid] * arterial[k];
       const Real det = norm[j] * aa - ga * ga;
       if (det > Real(1e-12) * norm[j] * aa) {
         const Real f = (aa * gy - ga * ay) / det, b = (norm[j] * ay - ga * gy) / det;
@@ -401,17 +543,32 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
   };
   // A parabola through grid point `best` and its neighbours refines the ATT; the amplitudes
   // at the refined ATT start the polishing (T1app at the reference flow, as in the basis).
-  auto finish = [&](int best, int arterial_index) {
+  // Tissue only, the flow amplitude of the three grid points is interpolated alike.
+  // `known`: the costs and flows around an interior `best`, kept by the search (or nullptr).
+  auto finish = [&](int best, int arterial_index, const Real (*known)[3]) {
     const int centre = best == 0 ? 1 : (best == s.grid - 1 ? s.grid - 2 : best);
-    Real costs[3];
-    for (int i = 0; i < 3; ++i) costs[i] = grid_cost(centre - 1 + i);
+    Real costs[3], flows[3];
+    for (int i = 0; i < 3; ++i) {
+      if (known != nullptr) {
+        costs[i] = known[0][i], flows[i] = known[1][i];
+      } else {
+        costs[i] = grid_cost(centre - 1 + i, &flows[i]);
+      }
+    }
     const Real step = (s.att_max - s.att_min) / Real(s.grid - 1);
     const Real curvature = costs[0] - Real(2) * costs[1] + costs[2];
     Real att0 = grid_att(s, best);
+    Real flow0 = flows[best - centre + 1];
     if (curvature > Real(0)) {
       Real shift = Real(0.5) * (costs[0] - costs[2]) / curvature;  // in steps from the centre
       shift = shift < Real(-1) ? Real(-1) : (shift > Real(1) ? Real(1) : shift);
       att0 = grid_att(s, centre) + shift * step;
+      flow0 = flows[1] + Real(0.5) * shift * (flows[2] - flows[0]) +
+              Real(0.5) * shift * shift * (flows[0] - Real(2) * flows[1] + flows[2]);
+    }
+    if (!with_arterial) {
+      const Real start[2] = {flow0, att0};
+      return polish<Real, 2>(s, y, offset, start, Real(0));
     }
     Real gy = 0, gg = 0, ga = 0;
     ModelPoint<Real> points[kMaxDelays];
@@ -423,11 +580,7 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
                             : points[k].m / Real(kReferenceFlow);
       gy += s.weight[k] * g * y[k];
       gg += s.weight[k] * g * g;
-      if (with_arterial) ga += s.weight[k] * g * arterial[k];
-    }
-    if (!with_arterial) {
-      const Real start[2] = {gg > Real(0) ? gy / gg : Real(0), att0};
-      return polish<Real, 2>(s, y, offset, start, Real(0));
+      ga += s.weight[k] * g * arterial[k];
     }
     const Real det = gg * aa - ga * ga;
     Real start[3] = {gg > Real(0) ? gy / gg : Real(0), att0, Real(0)};
@@ -438,14 +591,51 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
     return polish<Real, 3>(s, y, offset, start, grid_att(s, arterial_index));
   };
 
-  // Tissue only.
+  // Tissue only: grid_cost over blocks of grid points at once (the basis holds each delay's
+  // grid points contiguously), the first lowest cost wins.
   int best = 0;
   Real best_cost = 0;
-  for (int j = 0; j < s.grid; ++j) {
-    const Real cost = grid_cost(j);
-    if (j == 0 || cost < best_cost) best_cost = cost, best = j;
+  Real around[2][3] = {}, previous[2] = {};  // costs and flows at best − 1, best, best + 1
+  bool want_next = false;
+  constexpr int kBlock = 8;
+  for (int j0 = 0; j0 < s.grid; j0 += kBlock) {
+    const int m = s.grid - j0 < kBlock ? s.grid - j0 : kBlock;
+    Real gy[kBlock] = {}, costs[kBlock];
+    if (m == kBlock) {
+      for (int k = 0; k < n; ++k) {
+        const Real* g = basis + k * s.grid + j0;
+        for (int i = 0; i < kBlock; ++i) gy[i] += wy[k] * g[i];
+      }
+    } else {
+      for (int k = 0; k < n; ++k) {
+        const Real* g = basis + k * s.grid + j0;
+        for (int i = 0; i < m; ++i) gy[i] += wy[k] * g[i];
+      }
+    }
+    Real flows[kBlock];
+    for (int i = 0; i < kBlock; ++i) {
+      const Real gg = i < m ? norm[j0 + i] : Real(0);
+      flows[i] = gg > Real(0) ? gy[i] / gg : Real(0);
+      costs[i] = yy - flows[i] * gy[i];
+    }
+    if (s.prior) {
+      for (int i = 0; i < m; ++i) {
+        const Real d = grid_att(s, j0 + i) - s.prior_mean;
+        costs[i] += prior_scale * d * d;
+      }
+    }
+    for (int i = 0; i < m; ++i) {  // keeps the neighbours' cost and flow for finish()
+      if (want_next) around[0][2] = costs[i], around[1][2] = flows[i], want_next = false;
+      if (j0 + i == 0 || costs[i] < best_cost) {
+        best_cost = costs[i], best = j0 + i, want_next = true;
+        around[0][0] = previous[0], around[1][0] = previous[1];
+        around[0][1] = costs[i], around[1][1] = flows[i];
+      }
+      previous[0] = costs[i], previous[1] = flows[i];
+    }
   }
-  const KineticVoxelResult<Real> tissue = finish(best, -1);
+  const bool interior = best > 0 && best < s.grid - 1;
+  const KineticVoxelResult<Real> tissue = finish(best, -1, interior ? around : nullptr);
   if (!s.arterial) return tissue;
 
   // With the arterial component: every arterial arrival i and tissue ATT j ≥ i.
@@ -460,7 +650,7 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
   }
   if (best_arterial < 0) return tissue;  // no arterial arrival reaches a sample
   with_arterial = set_arterial(best_arterial);
-  const KineticVoxelResult<Real> both = finish(best, best_arterial);
+  const KineticVoxelResult<Real> both = finish(best, best_arterial, nullptr);
   // Keep the arterial component only when it explains the data clearly better: the Bayesian
   // information criterion, charging its two extra parameters (aBV and its arrival).
   using std::log;

@@ -11,3 +11,13 @@
 #else
 #define PERFQ_HD
 #endif
+
+/// Asks the host compiler to vectorise the loop that follows (OpenMP SIMD, when OpenMP is on).
+#if defined(_OPENMP) && !defined(__CUDACC__)
+#define PERFQ_SIMD _Pragma("omp simd")
+#else
+#define PERFQ_SIMD
+#endif
+
+/// No-alias pointer qualifier for host and device compilers.
+#define PERFQ_RESTRICT __restrict__
