@@ -8,8 +8,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 namespace cli_test {
 
@@ -50,6 +53,22 @@ inline std::string read_text(const fs::path& path) {
 
 inline void write_text(const fs::path& path, const std::string& text) {
   std::ofstream(path) << text;
+}
+
+/// Whether `dir` holds any regular file (at any depth); false when it does not exist.
+inline bool folder_has_files(const fs::path& dir) {
+  if (!fs::exists(dir)) return false;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file()) return true;
+  }
+  return false;
+}
+
+/// Rewrites the JSON file at `path` after `edit` changed it (e.g. to spoil a sidecar).
+inline void edit_json(const fs::path& path, const std::function<void(nlohmann::json&)>& edit) {
+  nlohmann::json j = nlohmann::json::parse(read_text(path));
+  edit(j);
+  write_text(path, j.dump(2));
 }
 
 }  // namespace cli_test

@@ -48,29 +48,17 @@ Result cbf(const fs::path& asl, const fs::path& out, const std::string& extra = 
   return run("cbf " + asl.string() + " -o " + out.string() + " --backend cpu " + extra);
 }
 
-bool has_files(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return false;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) return true;
-  }
-  return false;
-}
-
 /// Exit 1, a message naming `file` and `field`, and no output.
 void expect_refused(const Result& r, const fs::path& out, const std::string& file,
                     const std::string& field) {
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find(file), std::string::npos) << r.output;
   EXPECT_NE(r.output.find(field), std::string::npos) << r.output;
-  EXPECT_FALSE(has_files(out)) << r.output;
+  EXPECT_FALSE(folder_has_files(out)) << r.output;
 }
 
 void edit_sidecar(const fs::path& asl, const std::function<void(Json&)>& edit) {
-  const fs::path path = perf_of(asl) / "sub-01_asl.json";
-  Json j = Json::parse(read_text(path));
-  edit(j);
-  write_text(path, j.dump(2));
+  edit_json(perf_of(asl) / "sub-01_asl.json", edit);
 }
 
 /// A NIfTI-1 file written byte by byte: `dims` (3 or 4 used), a datatype code, scaling,

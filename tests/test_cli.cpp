@@ -52,14 +52,6 @@ double worst_error(const fs::path& cbf_path, const fs::path& root) {
   return worst;
 }
 
-bool folder_has_files(const fs::path& dir) {
-  if (!fs::exists(dir)) return false;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    if (entry.is_regular_file()) return true;
-  }
-  return false;
-}
-
 TEST(Cli, PhantomCommandThenCbfRecoversTheTruth) {
   const fs::path dir = scratch("pcasl");
   const Result made = run("phantom -o " + (dir / "bids").string() + " --repeats 2");
@@ -182,10 +174,7 @@ void expect_refusal(const std::string& name, const std::function<void(const fs::
 }
 
 void edit_sidecar(const fs::path& perf, const std::function<void(Json&)>& edit) {
-  const fs::path path = perf / "sub-01_asl.json";
-  Json j = Json::parse(read_text(path));
-  edit(j);
-  write_text(path, j.dump(2));
+  edit_json(perf / "sub-01_asl.json", edit);
 }
 
 TEST(Cli, RefusesPldListOfWrongLength) {

@@ -29,14 +29,6 @@ using namespace cli_test;  // run, Result, read_text, write_text, scratch_dir
 
 fs::path scratch(const std::string& name) { return cli_test::scratch_dir("te-" + name); }
 
-bool folder_has_files(const fs::path& dir) {
-  if (!fs::exists(dir)) return false;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    if (entry.is_regular_file()) return true;
-  }
-  return false;
-}
-
 /// Context of `blocks` blocks of n encoded volumes (first of each block control).
 std::vector<VolumeType> encoded_context(std::size_t n, std::size_t blocks) {
   std::vector<VolumeType> c;
@@ -323,10 +315,7 @@ void expect_refusal(const std::string& name, const std::function<void(const fs::
 }
 
 void edit_sidecar(const fs::path& perf, const std::function<void(Json&)>& edit) {
-  const fs::path path = perf / "sub-01_asl.json";
-  Json j = Json::parse(read_text(path));
-  edit(j);
-  write_text(path, j.dump(2));
+  edit_json(perf / "sub-01_asl.json", edit);
 }
 
 TEST(TimeEncodedCli, RefusesUnsupportedMatrixSize) {

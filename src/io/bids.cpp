@@ -181,8 +181,8 @@ struct SidecarExtras {
   std::vector<double> repetition_time_preparation;  ///< as given (one value, or per volume)
 };
 
-AslProtocol parse_sidecar(const std::string& text, const std::string& source,
-                          SidecarExtras* extras) {
+/// The JSON object in `text`; InputError naming `source` for invalid JSON or another type.
+json parse_json_object(const std::string& text, const std::string& source) {
   json root;
   try {
     root = json::parse(text);
@@ -197,6 +197,12 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
   if (!root.is_object()) {
     throw InputError(source, "", "expected a JSON object, found " + describe(root));
   }
+  return root;
+}
+
+AslProtocol parse_sidecar(const std::string& text, const std::string& source,
+                          SidecarExtras* extras) {
+  const json root = parse_json_object(text, source);
   const Fields f(root, source);
   AslProtocol p;
 
@@ -340,17 +346,7 @@ bool any_finite(const std::vector<float>& values) {
 /// The M0 repetition time from an m0scan sidecar: RepetitionTimePreparation, else
 /// RepetitionTime; absent when neither is given.
 std::optional<double> m0_repetition_time(const std::string& path) {
-  const std::string text = read_text_file(path, "m0scan sidecar");
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::exception& e) {  // parse_error, or out_of_range for a huge number
-    std::string message = e.what();
-    const auto bracket = message.find("] ");
-    if (bracket != std::string::npos) message = message.substr(bracket + 2);
-    throw InputError(path, "", "invalid JSON: " + message);
-  }
-  if (!root.is_object()) throw InputError(path, "", "expected a JSON object");
+  const json root = parse_json_object(read_text_file(path, "m0scan sidecar"), path);
   const Fields f(root, path);
   for (const char* key : {"RepetitionTimePreparation", "RepetitionTime"}) {
     const auto values = f.times(key);
@@ -538,22 +534,6 @@ std::optional<TimeEncoding> time_encoding_from(const json& root, const Fields& f
   e.sub_bolus_duration = tau;
   e.sub_bolus_pld = per_sub_bolus(*delays, "PostLabelingDelay");
   return e;
-}
-
-json parse_json_object(const std::string& text, const std::string& source) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::exception& e) {
-    std::string message = e.what();
-    const auto bracket = message.find("] ");
-    if (bracket != std::string::npos) message = message.substr(bracket + 2);
-    throw InputError(source, "", "invalid JSON: " + message);
-  }
-  if (!root.is_object()) {
-    throw InputError(source, "", "expected a JSON object, found " + describe(root));
-  }
-  return root;
 }
 
 }  // namespace

@@ -88,31 +88,17 @@ class WholeImageFilter : public ::itk::ImageToImageFilter<TInputImage, TOutputIm
   /// @endcond
 };
 
-/// @brief Single-delay CBF (perfq::quantify_cbf) as an ITK filter.
-///
-/// Input 0: mean ΔM (control − label), float. Optional inputs: `M0Image` (else SetM0Value()),
-/// `MaskImage` (uint8, nonzero inside). Output 0: CBF in ml/100 g/min; output 1
-/// (GetStatusOutput()): perfq::VoxelStatus per voxel.
-class CbfImageFilter
-    : public WholeImageFilter<::itk::Image<float, 3>, ::itk::Image<float, 3>> {
+/// @brief Base of the quantification filters (CbfImageFilter, KineticFitImageFilter): the M0
+/// and mask inputs, the acquisition and constants, the backend, and what the last Update()
+/// used. Outputs are 3D float maps (plus whatever a filter adds).
+template <class TInputImage>
+class QuantificationFilter : public WholeImageFilter<TInputImage, ::itk::Image<float, 3>> {
  public:
-  /// @cond ITK_BOILERPLATE
-  ITK_DISALLOW_COPY_AND_MOVE(CbfImageFilter);
-  /// @endcond
-  using Self = CbfImageFilter;  ///< this class
-  /// the base class (an itk::ImageToImageFilter)
-  using Superclass = WholeImageFilter<::itk::Image<float, 3>, ::itk::Image<float, 3>>;
-  using Pointer = ::itk::SmartPointer<Self>;  ///< smart pointer (ITK)
-  using ConstPointer = ::itk::SmartPointer<const Self>;  ///< smart pointer to const (ITK)
-  using ImageType = ::itk::Image<float, 3>;  ///< 3D float image
-  using MaskImageType = ::itk::Image<std::uint8_t, 3>;  ///< 3D uint8 mask
+  using ImageType = ::itk::Image<float, 3>;              ///< 3D float image
+  using MaskImageType = ::itk::Image<std::uint8_t, 3>;   ///< 3D uint8 mask
   using StatusImageType = ::itk::Image<std::uint8_t, 3>;  ///< uint8 perfq::VoxelStatus map
-  /// @cond ITK_BOILERPLATE
-  itkNewMacro(Self);
-  itkTypeMacro(CbfImageFilter, ImageToImageFilter);
-  /// @endcond
 
-  /// @brief Voxelwise M0 on the ΔM grid (optional).
+  /// @brief Voxelwise M0 on the input's (spatial) grid (optional).
   itkSetInputMacro(M0Image, ImageType);
   /// @brief The M0Image input (nullptr when not set).
   itkGetInputMacro(M0Image, ImageType);
@@ -126,7 +112,8 @@ class CbfImageFilter
     m0_value_ = m0;
     this->Modified();
   }
-  /// @brief Labeling and timing (see perfq::AslProtocol).
+  /// @brief Labeling and timing (see perfq::AslProtocol); for the multi-delay fit one PLD
+  /// (TI) per volume of the series.
   void SetProtocol(const AslProtocol& protocol) {
     protocol_ = protocol;
     this->Modified();
@@ -141,14 +128,56 @@ class CbfImageFilter
     execution_ = execution;
     this->Modified();
   }
-  /// @brief The status map (valid after Update()).
-  StatusImageType* GetStatusOutput() {
-    return static_cast<StatusImageType*>(this->ProcessObject::GetOutput(1));
-  }
   /// @brief Constants used by the last Update().
   const ResolvedConstants& GetConstants() const { return constants_; }
   /// @brief Backend that ran the last Update().
   Backend GetBackend() const { return backend_; }
+
+ protected:
+  /// @cond ITK_BOILERPLATE
+  M0Source m0_source() const {
+    const auto image = detail::optional_view(this->GetM0Image());
+    return image ? M0Source::from_image(*image) : M0Source::from_value(m0_value_);
+  }
+  std::optional<View<const std::uint8_t>> mask() const {
+    return detail::optional_view(this->GetMaskImage());
+  }
+
+  AslProtocol protocol_{};
+  Physiology physiology_{};
+  Execution execution_{};
+  ResolvedConstants constants_{};
+  Backend backend_ = Backend::Cpu;
+  /// @endcond
+
+ private:
+  double m0_value_ = 0.0;
+};
+
+/// @brief Single-delay CBF (perfq::quantify_cbf) as an ITK filter.
+///
+/// Input 0: mean ΔM (control − label), float. Optional inputs: `M0Image` (else SetM0Value()),
+/// `MaskImage` (uint8, nonzero inside). Output 0: CBF in ml/100 g/min; output 1
+/// (GetStatusOutput()): perfq::VoxelStatus per voxel.
+class CbfImageFilter : public QuantificationFilter<::itk::Image<float, 3>> {
+ public:
+  /// @cond ITK_BOILERPLATE
+  ITK_DISALLOW_COPY_AND_MOVE(CbfImageFilter);
+  /// @endcond
+  using Self = CbfImageFilter;  ///< this class
+  /// the base class (an itk::ImageToImageFilter)
+  using Superclass = QuantificationFilter<::itk::Image<float, 3>>;
+  using Pointer = ::itk::SmartPointer<Self>;  ///< smart pointer (ITK)
+  using ConstPointer = ::itk::SmartPointer<const Self>;  ///< smart pointer to const (ITK)
+  /// @cond ITK_BOILERPLATE
+  itkNewMacro(Self);
+  itkTypeMacro(CbfImageFilter, ImageToImageFilter);
+  /// @endcond
+
+  /// @brief The status map (valid after Update()).
+  StatusImageType* GetStatusOutput() {
+    return static_cast<StatusImageType*>(this->ProcessObject::GetOutput(1));
+  }
 
   /// @cond ITK_BOILERPLATE
   using Superclass::MakeOutput;
@@ -169,11 +198,8 @@ class CbfImageFilter
 
   void GenerateData() override {
     detail::run_as_itk("perfq::itk_bridge::CbfImageFilter", [this] {
-      const auto m0_image = detail::optional_view(this->GetM0Image());
-      const M0Source m0 = m0_image ? M0Source::from_image(*m0_image)
-                                   : M0Source::from_value(m0_value_);
-      CbfMaps maps = quantify_cbf(view(this->GetInput()), m0, protocol_, physiology_,
-                                  detail::optional_view(this->GetMaskImage()), execution_);
+      CbfMaps maps = quantify_cbf(view(this->GetInput()), m0_source(), protocol_, physiology_,
+                                  mask(), execution_);
       constants_ = maps.constants;
       backend_ = maps.backend;
       detail::install(this->GetOutput(), std::move(maps.cbf));
@@ -182,14 +208,6 @@ class CbfImageFilter
   }
 
   /// @endcond
-
- private:
-  double m0_value_ = 0.0;
-  AslProtocol protocol_{};
-  Physiology physiology_{};
-  Execution execution_{};
-  ResolvedConstants constants_{};
-  Backend backend_ = Backend::Cpu;
 };
 
 /// @brief The multi-delay fit (perfq::fit_kinetic) as an ITK filter: a 4D ΔM series (one volume
@@ -198,21 +216,17 @@ class CbfImageFilter
 /// Optional inputs: `M0Image` (3D, else SetM0Value()), `MaskImage` (3D uint8). Outputs:
 /// 0 CBF (ml/100 g/min), 1 ATT (s), 2 CBF standard error, 3 ATT standard error (float), 4
 /// perfq::VoxelStatus (uint8); each on the series' spatial grid.
-class KineticFitImageFilter
-    : public WholeImageFilter<::itk::Image<float, 4>, ::itk::Image<float, 3>> {
+class KineticFitImageFilter : public QuantificationFilter<::itk::Image<float, 4>> {
  public:
   /// @cond ITK_BOILERPLATE
   ITK_DISALLOW_COPY_AND_MOVE(KineticFitImageFilter);
   /// @endcond
   using Self = KineticFitImageFilter;  ///< this class
   /// the base class (an itk::ImageToImageFilter)
-  using Superclass = WholeImageFilter<::itk::Image<float, 4>, ::itk::Image<float, 3>>;
+  using Superclass = QuantificationFilter<::itk::Image<float, 4>>;
   using Pointer = ::itk::SmartPointer<Self>;  ///< smart pointer (ITK)
   using ConstPointer = ::itk::SmartPointer<const Self>;  ///< smart pointer to const (ITK)
   using SeriesType = ::itk::Image<float, 4>;  ///< 4D float series (one volume per delay)
-  using ImageType = ::itk::Image<float, 3>;  ///< 3D float image
-  using MaskImageType = ::itk::Image<std::uint8_t, 3>;  ///< 3D uint8 mask
-  using StatusImageType = ::itk::Image<std::uint8_t, 3>;  ///< uint8 perfq::VoxelStatus map
   /// @cond ITK_BOILERPLATE
   itkNewMacro(Self);
   itkTypeMacro(KineticFitImageFilter, ImageToImageFilter);
@@ -221,39 +235,10 @@ class KineticFitImageFilter
   /// @brief Output indices.
   enum OutputIndex : unsigned { kCbf = 0, kAtt = 1, kCbfSe = 2, kAttSe = 3, kStatus = 4 };
 
-  /// @brief Voxelwise M0 on the series' spatial grid (optional).
-  itkSetInputMacro(M0Image, ImageType);
-  /// @brief The M0Image input (nullptr when not set).
-  itkGetInputMacro(M0Image, ImageType);
-  /// @brief Mask, nonzero inside (optional).
-  itkSetInputMacro(MaskImage, MaskImageType);
-  /// @brief The MaskImage input (nullptr when not set).
-  itkGetInputMacro(MaskImage, MaskImageType);
-
-  /// @brief One M0 value for every voxel, used when no M0 image is set.
-  void SetM0Value(double m0) {
-    m0_value_ = m0;
-    this->Modified();
-  }
-  /// @brief Labeling and timing: one PLD (TI) per volume of the series.
-  void SetProtocol(const AslProtocol& protocol) {
-    protocol_ = protocol;
-    this->Modified();
-  }
-  /// @brief Constants (see perfq::Physiology).
-  void SetPhysiology(const Physiology& physiology) {
-    physiology_ = physiology;
-    this->Modified();
-  }
   /// @brief Fit options (see perfq::KineticOptions); the arterial component's maps are not
   /// outputs of this filter.
   void SetOptions(const KineticOptions& options) {
     options_ = options;
-    this->Modified();
-  }
-  /// @brief Backend and threads.
-  void SetExecution(const Execution& execution) {
-    execution_ = execution;
     this->Modified();
   }
   /// @brief A float map output: kCbf, kAtt, kCbfSe or kAttSe.
@@ -265,10 +250,6 @@ class KineticFitImageFilter
   StatusImageType* GetStatusOutput() {
     return static_cast<StatusImageType*>(this->ProcessObject::GetOutput(kStatus));
   }
-  /// @brief Constants used by the last Update().
-  const ResolvedConstants& GetConstants() const { return constants_; }
-  /// @brief Backend that ran the last Update().
-  Backend GetBackend() const { return backend_; }
 
   /// @cond ITK_BOILERPLATE
   using Superclass::MakeOutput;
@@ -314,11 +295,8 @@ class KineticFitImageFilter
   }
   void GenerateData() override {
     detail::run_as_itk("perfq::itk_bridge::KineticFitImageFilter", [this] {
-      const auto m0_image = detail::optional_view(this->GetM0Image());
-      const M0Source m0 = m0_image ? M0Source::from_image(*m0_image)
-                                   : M0Source::from_value(m0_value_);
-      KineticFit fit = fit_kinetic(view(this->GetInput()), m0, protocol_, physiology_, options_,
-                                   detail::optional_view(this->GetMaskImage()), execution_);
+      KineticFit fit = fit_kinetic(view(this->GetInput()), m0_source(), protocol_, physiology_,
+                                   options_, mask(), execution_);
       constants_ = fit.constants;
       backend_ = fit.backend;
       detail::install(GetMapOutput(kCbf), std::move(fit.cbf));
@@ -332,13 +310,7 @@ class KineticFitImageFilter
   /// @endcond
 
  private:
-  double m0_value_ = 0.0;
-  AslProtocol protocol_{};
-  Physiology physiology_{};
   KineticOptions options_{};
-  Execution execution_{};
-  ResolvedConstants constants_{};
-  Backend backend_ = Backend::Cpu;
 };
 
 /// @brief Border zones from a territory label image (perfq::border_zones) as an ITK filter.
