@@ -1,8 +1,9 @@
-// The CUDA backend of the multi-delay fit: one thread per voxel running detail::fit_voxel,
-// the same function the CPU backend runs.
+// The CUDA backend of the multi-delay fit: the shared tables, chunks that fit device memory,
+// and launches of the fit kernel (kinetic_kernel.cuh).
 #include "../src/backend.hpp"
 #include "../src/chunking.hpp"
 #include "cuda_util.cuh"
+#include "kinetic_kernel.cuh"
 
 #include <perfq/detail/kinetic_fit.hpp>
 
@@ -10,15 +11,6 @@
 
 namespace perfq {
 namespace backend {
-
-namespace kernels {
-PERFQ_KERNEL void fit_kinetic(detail::KineticSettings<float> settings, const float* y,
-                              const int* slice, std::size_t count,
-                              detail::KineticVoxelResult<float>* results) {
-  const std::size_t v = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (v < count) results[v] = detail::fit_voxel(settings, y + v * settings.delays, slice[v]);
-}
-}  // namespace kernels
 
 void cuda_kinetic(const detail::KineticSettings<float>& settings, int slices, const float* y,
                   const int* slice, std::size_t count, detail::KineticVoxelResult<float>* results,
@@ -64,7 +56,7 @@ void cuda_kinetic(const detail::KineticSettings<float>& settings, int slices, co
                               cudaMemcpyHostToDevice));
     PERFQ_CUDA_TRY(cudaMemcpy(d_slice.get(), slice + begin, size * sizeof(int),
                               cudaMemcpyHostToDevice));
-    constexpr unsigned threads = 128;
+    constexpr unsigned threads = kernels::kFitThreads;
     kernels::fit_kinetic<<<cuda_util::blocks_for(size, threads), threads>>>(
         on_device, d_y.get(), d_slice.get(), size, d_results.get());
     PERFQ_CUDA_TRY(cudaGetLastError());

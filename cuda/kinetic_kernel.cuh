@@ -1,0 +1,28 @@
+// The multi-delay fit kernel: one thread per voxel running detail::fit_voxel, the same
+// function the CPU backend runs. Shared by the backend (cuda/kinetic.cu) and the kernel-only
+// benchmark (bench/bench_kinetic_cuda.cu), so that the benchmark times the library's kernel.
+#pragma once
+
+#include <perfq/detail/kinetic_fit.hpp>
+
+#include <cstddef>
+
+namespace perfq {
+namespace backend {
+namespace kernels {
+
+/// Threads per block of every fit launch.
+constexpr unsigned kFitThreads = 128;
+
+/// Fits `count` voxels: `y` holds each voxel's `settings.delays` values contiguously,
+/// `slice` its slice (an index into the per-slice tables of `settings`).
+PERFQ_KERNEL void fit_kinetic(detail::KineticSettings<float> settings, const float* y,
+                              const int* slice, std::size_t count,
+                              detail::KineticVoxelResult<float>* results) {
+  const std::size_t v = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (v < count) results[v] = detail::fit_voxel(settings, y + v * settings.delays, slice[v]);
+}
+
+}  // namespace kernels
+}  // namespace backend
+}  // namespace perfq
