@@ -2,8 +2,8 @@
 """The naive peer: a per-voxel bounded scipy curve_fit loop over multi-delay PCASL data, the
 way script-based pipelines (e.g. ASLPrep) fit the kinetic model. Reads a perfq phantom
 dataset, fits a random subset of brain voxels, and prints voxels/s and the median absolute
-CBF error against the phantom's truth; given perfq's CBF map, prints perfq's error on the
-same voxels.
+CBF (relative) and ATT errors against the phantom's truth; given perfq's CBF map, prints
+perfq's errors on the same voxels (ATT from the sub-01_att.nii.gz beside it).
 
 usage: curve_fit_loop.py <phantom_root> [--voxels N] [--perfq-cbf FILE]
 needs: numpy, scipy, nibabel (pip)
@@ -52,32 +52,43 @@ def main():
                             if plds[l] == d], axis=0) for d in delays], axis=-1)
     mask = nib.load(truth / "sub-01_mask.nii.gz").get_fdata() > 0
     true_cbf = nib.load(truth / "sub-01_cbf.nii.gz").get_fdata()
+    true_att = nib.load(truth / "sub-01_att.nii.gz").get_fdata()
     index = np.argwhere(mask)
     rng = np.random.default_rng(0)
     index = index[rng.choice(len(index), size=min(args.voxels, len(index)), replace=False)]
     x = np.asarray(delays)
 
     start = time.perf_counter()
-    estimates = []
+    estimates, arrivals = [], []
     for i, j, k in index:
         y = dm[i, j, k] / m0[i, j, k]
         try:
             p, _ = curve_fit(lambda p_, c, a: model(p_, c, a, tau), x, y, p0=(60.0, 1.2),
                              bounds=([0.0, 0.0], [200.0, 3.0]))
             estimates.append(p[0])
+            arrivals.append(p[1])
         except RuntimeError:  # no convergence: counted as a failed voxel
             estimates.append(np.nan)
+            arrivals.append(np.nan)
     elapsed = time.perf_counter() - start
     estimates = np.asarray(estimates)
     truth_values = np.asarray([true_cbf[i, j, k] for i, j, k in index])
     error = np.nanmedian(np.abs(estimates - truth_values) / truth_values) * 100
+    truth_att = np.asarray([true_att[i, j, k] for i, j, k in index])
+    att_error = np.nanmedian(np.abs(np.asarray(arrivals) - truth_att))
     print(f"curve_fit loop: {len(index)} voxels in {elapsed:.2f} s = {len(index) / elapsed:.0f} "
-          f"voxels/s, median |CBF error| {error:.2f} %")
+          f"voxels/s, median |CBF error| {error:.2f} %, median |ATT error| {att_error:.3f} s")
     for path in args.perfq_cbf:
         ours = nib.load(path).get_fdata()
         ours = np.asarray([ours[i, j, k] for i, j, k in index])
         ours_error = np.median(np.abs(ours - truth_values) / truth_values) * 100
-        print(f"{path.parent.name}, same voxels: median |CBF error| {ours_error:.2f} %")
+        att_path = path.with_name(path.name.replace("_cbf.", "_att."))
+        att_text = ""
+        if att_path != path and att_path.exists():
+            ours_att = nib.load(att_path).get_fdata()
+            ours_att = np.asarray([ours_att[i, j, k] for i, j, k in index])
+            att_text = f", median |ATT error| {np.median(np.abs(ours_att - truth_att)):.3f} s"
+        print(f"{path.parent.name}, same voxels: median |CBF error| {ours_error:.2f} %{att_text}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Multi-delay PCASL, end to end, perfq beside the scipy curve_fit loop on the same phantom
-# (6 PLDs 0.25–1.5 s, τ 1.8 s, SNR 10 per pair, one pair per delay). Needs a built perfq
-# (scripts/build) and numpy, scipy, nibabel (pip install numpy scipy nibabel).
+# Multi-delay PCASL, end to end, perfq beside the scipy curve_fit loop and (when it is built)
+# fabber's aslrest model on the same phantom (6 PLDs 0.25–1.5 s, τ 1.8 s, SNR 10 per pair,
+# one pair per delay). Needs a built perfq (scripts/build) and numpy, scipy, nibabel
+# (pip install numpy scipy nibabel). fabber runs only when FABBER_CORE_LIB and FABBER_ASL_LIB
+# name an already-built libfabbercore_shared and libfabber_models_asl (see
+# bench/peers/fabber_aslrest.py); this script does not build fabber.
 # usage: bench/peers/run.sh [build_dir]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,3 +33,12 @@ python3 bench/peers/curve_fit_loop.py "$work/bids" --voxels 2000 \
   --perfq-cbf "$work/perfq-no-prior/sub-01_cbf.nii.gz" \
   --perfq-cbf "$work/perfq-att-prior/sub-01_cbf.nii.gz" \
   --perfq-cbf "$work/perfq-att-prior-sd0.5/sub-01_cbf.nii.gz"
+if [ -n "${FABBER_CORE_LIB:-}" ] && [ -n "${FABBER_ASL_LIB:-}" ]; then
+  python3 bench/peers/fabber_aslrest.py "$work/bids" --voxels 2000 -o "$work/fabber"
+  # Its bias without noise: fabber's T1app keeps a fixed flow term (f 0.01 /s).
+  "$build/perfq" phantom -o "$work/noise-free" --delays 0.25,0.5,0.75,1.0,1.25,1.5 \
+    --repeats 1 --snr 0 --seed 3 > /dev/null
+  python3 bench/peers/fabber_aslrest.py "$work/noise-free" --voxels 2000 --name "fabber aslrest, noise-free"
+else
+  echo "fabber: skipped (set FABBER_CORE_LIB and FABBER_ASL_LIB to an already-built fabber to run it)"
+fi
