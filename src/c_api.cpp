@@ -61,11 +61,17 @@ struct perfq_mask {
 struct perfq_map {
   perfq::Volume<float> value;
 };
+struct perfq_label_image {
+  perfq::Volume<std::int32_t> value;
+};
 struct perfq_timing_options {
   perfq::TimingOptions value;
 };
 struct perfq_stats_options {
   perfq::StatsOptions value;
+};
+struct perfq_cap_options {
+  perfq::CapOptions value;
 };
 struct perfq_pvc_options {
   perfq::PvcOptions value;
@@ -231,6 +237,18 @@ void copy_constants(const perfq::ResolvedConstants& c, perfq_constants* out) {
   out->background_suppression_factor = c.background_suppression_factor;
   out->effective_labeling_efficiency = c.effective_labeling_efficiency;
   out->m0_scale = c.m0_scale;
+}
+
+/// The C++ connectivity of a C value (6 or 26; anything else is rejected, naming the argument).
+perfq::Connectivity connectivity_from(perfq_connectivity connectivity) {
+  switch (connectivity) {
+    case PERFQ_CONNECTIVITY_6:
+      return perfq::Connectivity::Faces6;
+    case PERFQ_CONNECTIVITY_26:
+      return perfq::Connectivity::Full26;
+  }
+  throw perfq::InvalidArgument("connectivity: " + std::to_string(static_cast<int>(connectivity)) +
+                               " is not a perfq_connectivity (6 or 26)");
 }
 
 /// Creates a handle for `out`: sets *out to NULL first, so that a failure leaves no
@@ -902,6 +920,18 @@ const float* perfq_map_data(const perfq_map* map) {
   return map->value.data();
 }
 
+void perfq_label_image_destroy(perfq_label_image* image) { delete image; }
+
+std::size_t perfq_label_image_voxel_count(const perfq_label_image* image) {
+  if (!accessor_ok(image, "perfq_label_image_voxel_count")) return 0;
+  return image->value.size();
+}
+
+const std::int32_t* perfq_label_image_data(const perfq_label_image* image) {
+  if (!accessor_ok(image, "perfq_label_image_data")) return nullptr;
+  return image->value.data();
+}
+
 // ---- border zones from timing -------------------------------------------------------------
 
 perfq_status perfq_timing_options_create(perfq_timing_options** out) {
@@ -942,18 +972,8 @@ perfq_status perfq_timing_options_set_min_volume(perfq_timing_options* options,
 
 perfq_status perfq_timing_options_set_connectivity(perfq_timing_options* options,
                                                    perfq_connectivity connectivity) {
-  return set_on("perfq_timing_options_set_connectivity", options, [&](perfq::TimingOptions& o) {
-    switch (connectivity) {
-      case PERFQ_CONNECTIVITY_6:
-        o.connectivity = perfq::Connectivity::Faces6;
-        return;
-      case PERFQ_CONNECTIVITY_26:
-        o.connectivity = perfq::Connectivity::Full26;
-        return;
-    }
-    throw perfq::InvalidArgument("connectivity: " + std::to_string(static_cast<int>(connectivity)) +
-                                 " is not a perfq_connectivity (6 or 26)");
-  });
+  return set_on("perfq_timing_options_set_connectivity", options,
+                [&](perfq::TimingOptions& o) { o.connectivity = connectivity_from(connectivity); });
 }
 
 perfq_status perfq_timing_border_zones(const float* timing, const uint8_t* tissue,
@@ -1040,6 +1060,117 @@ perfq_status perfq_split_internal_external(const uint8_t* zones, const uint8_t* 
     auto ex = std::make_unique<perfq_mask>(perfq_mask{std::move(split.external)});
     *internal = in.release();
     *external = ex.release();
+  });
+}
+
+perfq_status perfq_threshold_map(const float* map, const std::size_t dims[3],
+                                 const double spacing[3], double minimum, perfq_mask** out) {
+  return create_into("perfq_threshold_map", out, [&] {
+    require_pointer(map, "map");
+    require_finite(minimum, "minimum");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    return new perfq_mask{perfq::threshold_map(view_of(map, g), minimum)};
+  });
+}
+
+// ---- territories, components, periventricular caps, overlap -------------------------------
+
+perfq_status perfq_group_territories(const std::int32_t* labels, const std::size_t dims[3],
+                                     const double spacing[3], const std::int32_t* from,
+                                     const std::int32_t* to, std::size_t count,
+                                     perfq_label_image** out) {
+  return create_into("perfq_group_territories", out, [&] {
+    require_pointer(labels, "labels");
+    require(count == 0 || from != nullptr, "from", "null pointer with a nonzero count");
+    require(count == 0 || to != nullptr, "to", "null pointer with a nonzero count");
+    perfq::TerritoryGroups groups;
+    for (std::size_t k = 0; k < count; ++k) {
+      const std::string at = "[" + std::to_string(k) + "]";
+      if (to[k] < 0) {
+        throw perfq::InvalidArgument("to" + at + ": the group of label " + std::to_string(from[k]) +
+                                     " is negative (" + std::to_string(to[k]) + ")");
+      }
+      if (!groups.emplace(from[k], to[k]).second) {
+        throw perfq::InvalidArgument("from" + at + ": label " + std::to_string(from[k]) +
+                                     " is repeated");
+      }
+    }
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    return new perfq_label_image{perfq::group_territories(view_of(labels, g), groups)};
+  });
+}
+
+perfq_status perfq_drop_small_components(const uint8_t* mask, const std::size_t dims[3],
+                                         const double spacing[3], double min_volume_ml,
+                                         perfq_connectivity connectivity,
+                                         perfq_component_summary* summary, perfq_mask** out) {
+  return create_into("perfq_drop_small_components", out, [&] {
+    require_pointer(mask, "mask");
+    if (!(std::isfinite(min_volume_ml) && min_volume_ml >= 0.0)) {
+      throw perfq::InvalidArgument("min_volume_ml: must be finite and not negative, got " +
+                                   number_text(min_volume_ml));
+    }
+    const perfq::Connectivity how = connectivity_from(connectivity);
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    perfq::CleanedMask cleaned = perfq::drop_small_components(view_of(mask, g), min_volume_ml, how);
+    auto* kept = new perfq_mask{std::move(cleaned.mask)};
+    if (summary != nullptr) {
+      summary->components_kept = cleaned.kept;
+      summary->components_dropped = cleaned.dropped;
+      summary->voxels_dropped = cleaned.voxels_dropped;
+    }
+    return kept;
+  });
+}
+
+perfq_status perfq_cap_options_create(perfq_cap_options** out) {
+  return create_into("perfq_cap_options_create", out, [] { return new perfq_cap_options{}; });
+}
+
+void perfq_cap_options_destroy(perfq_cap_options* options) { delete options; }
+
+perfq_status perfq_cap_options_set_distance(perfq_cap_options* options, double distance_mm) {
+  return set_on("perfq_cap_options_set_distance", options, [&](perfq::CapOptions& o) {
+    if (!(std::isfinite(distance_mm) && distance_mm >= 0.0)) {
+      throw perfq::InvalidArgument("distance_mm: must be finite and not negative, got " +
+                                   number_text(distance_mm));
+    }
+    o.distance_mm = distance_mm;
+  });
+}
+
+perfq_status perfq_cap_options_set_horn_fraction(perfq_cap_options* options, double horn_fraction) {
+  return set_on("perfq_cap_options_set_horn_fraction", options, [&](perfq::CapOptions& o) {
+    if (!(horn_fraction > 0.0 && horn_fraction <= 0.5)) {
+      throw perfq::InvalidArgument("horn_fraction: must be in (0, 0.5], got " +
+                                   number_text(horn_fraction));
+    }
+    o.horn_fraction = horn_fraction;
+  });
+}
+
+perfq_status perfq_periventricular_caps(const uint8_t* ventricles, const uint8_t* brain,
+                                        const std::size_t dims[3], const double spacing[3],
+                                        const perfq_cap_options* options,
+                                        const perfq_execution* execution, perfq_mask** out) {
+  return create_into("perfq_periventricular_caps", out, [&] {
+    require_pointer(ventricles, "ventricles");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    return new perfq_mask{perfq::periventricular_caps(
+        view_of(ventricles, g), optional_view(brain, g),
+        options != nullptr ? options->value : perfq::CapOptions{}, execution_for(execution))};
+  });
+}
+
+perfq_status perfq_dice(const uint8_t* a, const uint8_t* b, const std::size_t dims[3],
+                        const double spacing[3], double* out) {
+  const char* function = "perfq_dice";
+  if (out == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "out: null pointer");
+  return guarded(function, [&] {
+    require_pointer(a, "a");
+    require_pointer(b, "b");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    *out = perfq::dice(view_of(a, g), view_of(b, g));
   });
 }
 

@@ -1,9 +1,10 @@
 /* The C API from C99: single-delay CBF against hand-computed white-paper values, the
  * multi-delay fit recovering the phantom's CBF and ATT, border zones (atlas, probabilistic,
- * timing), local CoV, mask algebra, weighted and paired regional statistics, NAWM, lesion
- * enrichment and partial-volume correction on hand-built images, and the error paths (status, and a
- * message naming the argument). Prints one line per failed check and a summary; exits 1 when any
- * check failed. */
+ * timing), local CoV, mask algebra (thresholds, Dice, territory grouping, small components,
+ * periventricular caps), weighted and paired regional statistics, NAWM, lesion enrichment and
+ * partial-volume correction on hand-built images, and the error paths (status, and a message
+ * naming the argument). Prints one line per failed check and a summary; exits 1 when any check
+ * failed. */
 #include <perfq/perfq.h>
 
 #include <math.h>
@@ -728,6 +729,234 @@ static void test_local_cov_and_masks(void) {
   }
 }
 
+static void test_threshold_and_dice(void) {
+  const size_t row[3] = {4, 1, 1};
+  float map[4] = {0.2f, 0.5f, 0.0f, 0.9f};
+  const uint8_t a[4] = {1, 1, 1, 1}, b[4] = {1, 1, 0, 0}, none[4] = {0, 0, 0, 0};
+  perfq_mask* m = NULL;
+  double dice = -1.0;
+  map[2] = (float)NAN;
+  /* ≥ the minimum is inside, NaN is outside. */
+  CHECK_OK(perfq_threshold_map(map, row, NULL, 0.5, &m));
+  if (m != NULL) {
+    const uint8_t expected[4] = {0, 1, 0, 1};
+    CHECK(perfq_mask_voxel_count(m) == 4 && memcmp(perfq_mask_data(m), expected, 4) == 0);
+  }
+  perfq_mask_destroy(m);
+  CHECK_FAILS(perfq_threshold_map(map, row, NULL, NAN, &m), PERFQ_ERROR_INVALID_ARGUMENT,
+              "minimum");
+  CHECK(m == NULL);
+  CHECK_FAILS(perfq_threshold_map(NULL, row, NULL, 0.5, &m), PERFQ_ERROR_INVALID_ARGUMENT, "map");
+
+  /* |A| 4, |B| 2, |A ∩ B| 2: 2 × 2 / 6. Two empty masks agree perfectly. */
+  CHECK_OK(perfq_dice(a, b, row, NULL, &dice));
+  CHECK(near(dice, 2.0 / 3.0, 1e-15));
+  CHECK_OK(perfq_dice(none, none, row, NULL, &dice));
+  CHECK(dice == 1.0);
+  CHECK_OK(perfq_dice(none, a, row, NULL, &dice));
+  CHECK(dice == 0.0);
+  CHECK_FAILS(perfq_dice(a, b, row, NULL, NULL), PERFQ_ERROR_INVALID_ARGUMENT, "out");
+  dice = -1.0;
+  CHECK_FAILS(perfq_dice(a, NULL, row, NULL, &dice), PERFQ_ERROR_INVALID_ARGUMENT, "perfq_dice: b");
+  CHECK(dice == -1.0); /* left unchanged on failure */
+  {
+    const size_t zero[3] = {4, 1, 0};
+    CHECK_FAILS(perfq_dice(a, b, zero, NULL, &dice), PERFQ_ERROR_INVALID_ARGUMENT, "dims[2]");
+  }
+}
+
+static void test_group_territories(void) {
+  /* Left/right ACA (1, 4) into 1, MCA 2 stays, PCA 3 removed. */
+  const size_t dims[3] = {3, 2, 1};
+  const int32_t labels[6] = {0, 1, 2, 3, 4, 2};
+  const int32_t from[4] = {1, 2, 3, 4}, to[4] = {1, 2, 0, 1};
+  const int32_t expected[6] = {0, 1, 2, 0, 1, 2};
+  perfq_label_image* grouped = NULL;
+  size_t i;
+  CHECK_OK(perfq_group_territories(labels, dims, NULL, from, to, 4, &grouped));
+  if (grouped != NULL) {
+    CHECK(perfq_label_image_voxel_count(grouped) == 6);
+    for (i = 0; i < 6; ++i) CHECK(perfq_label_image_data(grouped)[i] == expected[i]);
+  }
+  perfq_label_image_destroy(grouped);
+  grouped = NULL;
+
+  /* Label 4 has no group; a negative group; a repeated label; a group for an empty
+   * territory; NULL arrays with a count. */
+  CHECK_FAILS(perfq_group_territories(labels, dims, NULL, from, to, 3, &grouped),
+              PERFQ_ERROR_INVALID_ARGUMENT, "label 4");
+  CHECK(grouped == NULL);
+  {
+    const int32_t negative[4] = {1, -2, 0, 1};
+    const int32_t twice[4] = {1, 2, 2, 4};
+    const int32_t extra_from[5] = {1, 2, 3, 4, 7}, extra_to[5] = {1, 2, 3, 4, 5};
+    CHECK_FAILS(perfq_group_territories(labels, dims, NULL, from, negative, 4, &grouped),
+                PERFQ_ERROR_INVALID_ARGUMENT, "to[1]");
+    CHECK_FAILS(perfq_group_territories(labels, dims, NULL, twice, to, 4, &grouped),
+                PERFQ_ERROR_INVALID_ARGUMENT, "from[2]");
+    CHECK_FAILS(perfq_group_territories(labels, dims, NULL, extra_from, extra_to, 5, &grouped),
+                PERFQ_ERROR_INVALID_ARGUMENT, "territory 7");
+  }
+  CHECK_FAILS(perfq_group_territories(labels, dims, NULL, NULL, to, 4, &grouped),
+              PERFQ_ERROR_INVALID_ARGUMENT, "from");
+  CHECK_FAILS(perfq_group_territories(labels, dims, NULL, from, to, 4, NULL),
+              PERFQ_ERROR_INVALID_ARGUMENT, "out");
+  CHECK(perfq_label_image_data(NULL) == NULL && perfq_label_image_voxel_count(NULL) == 0);
+  CHECK(strstr(perfq_last_error(), "perfq_label_image_voxel_count") != NULL);
+  perfq_label_image_destroy(NULL);
+}
+
+static void test_drop_small_components(void) {
+  /* 1 cm voxels (1 ml): a component of 2 ml at x = 0, 1 and one of 1 ml at x = 3. */
+  const size_t row[3] = {6, 1, 1};
+  const double cm[3] = {10.0, 10.0, 10.0};
+  const uint8_t mask[6] = {1, 1, 0, 1, 0, 0};
+  /* Two voxels touching by an edge only: one component with 26-connectivity, two with 6. */
+  const size_t square[3] = {2, 2, 1};
+  const uint8_t diagonal[4] = {1, 0, 0, 1};
+  perfq_component_summary summary = {9, 9, 9};
+  perfq_mask* kept = NULL;
+  CHECK_OK(perfq_drop_small_components(mask, row, cm, 1.5, PERFQ_CONNECTIVITY_26, &summary, &kept));
+  if (kept != NULL) {
+    const uint8_t expected[6] = {1, 1, 0, 0, 0, 0};
+    CHECK(perfq_mask_voxel_count(kept) == 6 && memcmp(perfq_mask_data(kept), expected, 6) == 0);
+    CHECK(summary.components_kept == 1 && summary.components_dropped == 1);
+    CHECK(summary.voxels_dropped == 1);
+  }
+  perfq_mask_destroy(kept);
+  /* The same with 1 mm voxels (0.001 ml each): everything goes; no summary asked. */
+  CHECK_OK(perfq_drop_small_components(mask, row, NULL, 1.5, PERFQ_CONNECTIVITY_26, NULL, &kept));
+  if (kept != NULL) {
+    const uint8_t empty[6] = {0, 0, 0, 0, 0, 0};
+    CHECK(memcmp(perfq_mask_data(kept), empty, 6) == 0);
+  }
+  perfq_mask_destroy(kept);
+
+  /* Exactly the minimum is kept. */
+  CHECK_OK(perfq_drop_small_components(diagonal, square, cm, 2.0, PERFQ_CONNECTIVITY_26, &summary,
+                                       &kept));
+  if (kept != NULL) {
+    CHECK(memcmp(perfq_mask_data(kept), diagonal, 4) == 0);
+    CHECK(summary.components_kept == 1 && summary.components_dropped == 0);
+    CHECK(summary.voxels_dropped == 0);
+  }
+  perfq_mask_destroy(kept);
+  CHECK_OK(perfq_drop_small_components(diagonal, square, cm, 1.5, PERFQ_CONNECTIVITY_6, &summary,
+                                       &kept));
+  if (kept != NULL) {
+    const uint8_t empty[4] = {0, 0, 0, 0};
+    CHECK(memcmp(perfq_mask_data(kept), empty, 4) == 0);
+    CHECK(summary.components_kept == 0 && summary.components_dropped == 2);
+    CHECK(summary.voxels_dropped == 2);
+  }
+  perfq_mask_destroy(kept);
+  kept = NULL;
+
+  summary.components_kept = 42;
+  CHECK_FAILS(
+      perfq_drop_small_components(mask, row, cm, -1.0, PERFQ_CONNECTIVITY_26, &summary, &kept),
+      PERFQ_ERROR_INVALID_ARGUMENT, "min_volume_ml");
+  CHECK(kept == NULL && summary.components_kept == 42); /* left unchanged on failure */
+  CHECK_FAILS(
+      perfq_drop_small_components(mask, row, cm, 1.0, (perfq_connectivity)8, &summary, &kept),
+      PERFQ_ERROR_INVALID_ARGUMENT, "connectivity");
+  CHECK_FAILS(
+      perfq_drop_small_components(NULL, row, cm, 1.0, PERFQ_CONNECTIVITY_6, &summary, &kept),
+      PERFQ_ERROR_INVALID_ARGUMENT, "perfq_drop_small_components: mask");
+}
+
+static void test_periventricular_caps(void) {
+  /* 3 × 9 voxels of 1 mm, ventricles at x = 1, y = 3 … 5 (AP extent 2 mm, horns 0.5 mm).
+   * Reach 2 mm: frontal where y ≤ 3.5, occipital where y ≥ 4.5; (0, 4) and (2, 4) are within
+   * reach but beside the ventricles' middle, so in no cap. Rows are y, from anterior. */
+  const size_t dims[3] = {3, 9, 1};
+  uint8_t ventricles[27] = {0};
+  uint8_t brain[27];
+  const uint8_t expected[27] = {0, 0, 0, /* y 0 */
+                                0, 1, 0, /* y 1 */
+                                1, 1, 1, /* y 2 */
+                                1, 0, 1, /* y 3: the ventricle itself is never a cap */
+                                0, 0, 0, /* y 4 */
+                                2, 0, 2, /* y 5 */
+                                2, 2, 2, /* y 6 */
+                                0, 2, 0, /* y 7 */
+                                0, 0, 0};
+  perfq_cap_options* options = NULL;
+  perfq_mask* caps = NULL;
+  size_t i;
+  ventricles[3 * 3 + 1] = ventricles[4 * 3 + 1] = ventricles[5 * 3 + 1] = 1;
+  for (i = 0; i < 27; ++i) brain[i] = 1;
+
+  CHECK_OK(perfq_cap_options_create(&options));
+  CHECK_OK(perfq_cap_options_set_distance(options, 2.0));
+  CHECK_OK(perfq_cap_options_set_horn_fraction(options, 0.25));
+  CHECK_OK(perfq_periventricular_caps(ventricles, NULL, dims, NULL, options, NULL, &caps));
+  if (caps != NULL) {
+    CHECK(perfq_mask_voxel_count(caps) == 27);
+    for (i = 0; i < 27; ++i) CHECK(perfq_mask_data(caps)[i] == expected[i]);
+    CHECK(perfq_mask_data(caps)[1 * 3 + 1] == PERFQ_CAP_FRONTAL);
+    CHECK(perfq_mask_data(caps)[7 * 3 + 1] == PERFQ_CAP_OCCIPITAL);
+  }
+  perfq_mask_destroy(caps);
+  caps = NULL;
+
+  /* A brain mask removes (1, 1) and (2, 6). */
+  brain[1 * 3 + 1] = 0;
+  brain[6 * 3 + 2] = 0;
+  CHECK_OK(perfq_periventricular_caps(ventricles, brain, dims, NULL, options, NULL, &caps));
+  if (caps != NULL) {
+    for (i = 0; i < 27; ++i) {
+      CHECK(perfq_mask_data(caps)[i] == (i == 1 * 3 + 1 || i == 6 * 3 + 2 ? 0 : expected[i]));
+    }
+  }
+  perfq_mask_destroy(caps);
+  caps = NULL;
+
+  /* NULL options: 10 mm reach (the whole grid), horns of 0.25. */
+  CHECK_OK(perfq_periventricular_caps(ventricles, NULL, dims, NULL, NULL, NULL, &caps));
+  if (caps != NULL) {
+    CHECK(perfq_mask_data(caps)[0] == PERFQ_CAP_FRONTAL);
+    CHECK(perfq_mask_data(caps)[26] == PERFQ_CAP_OCCIPITAL);
+    CHECK(perfq_mask_data(caps)[4 * 3] == PERFQ_CAP_NONE);
+  }
+  perfq_mask_destroy(caps);
+  caps = NULL;
+
+  /* Spacing counts: with 2 mm rows (y), a 2 mm reach covers one row before and after. */
+  {
+    const double tall[3] = {1.0, 2.0, 1.0};
+    CHECK_OK(perfq_periventricular_caps(ventricles, NULL, dims, tall, options, NULL, &caps));
+    if (caps != NULL) {
+      CHECK(perfq_mask_data(caps)[1 * 3 + 1] == PERFQ_CAP_NONE);
+      CHECK(perfq_mask_data(caps)[2 * 3 + 1] == PERFQ_CAP_FRONTAL);
+      CHECK(perfq_mask_data(caps)[6 * 3 + 1] == PERFQ_CAP_OCCIPITAL);
+      CHECK(perfq_mask_data(caps)[2 * 3] == PERFQ_CAP_NONE); /* √(1 + 4) mm away */
+    }
+    perfq_mask_destroy(caps);
+    caps = NULL;
+  }
+
+  CHECK_FAILS(perfq_cap_options_set_distance(options, -1.0), PERFQ_ERROR_INVALID_ARGUMENT,
+              "distance_mm");
+  CHECK_FAILS(perfq_cap_options_set_horn_fraction(options, 0.6), PERFQ_ERROR_INVALID_ARGUMENT,
+              "horn_fraction");
+  CHECK_FAILS(perfq_cap_options_set_horn_fraction(options, 0.0), PERFQ_ERROR_INVALID_ARGUMENT,
+              "horn_fraction");
+  CHECK_FAILS(perfq_cap_options_set_distance(NULL, 1.0), PERFQ_ERROR_INVALID_ARGUMENT,
+              "perfq_cap_options_set_distance: handle");
+  {
+    const uint8_t no_ventricles[27] = {0};
+    CHECK_FAILS(perfq_periventricular_caps(no_ventricles, NULL, dims, NULL, options, NULL, &caps),
+                PERFQ_ERROR_INVALID_ARGUMENT, "ventricle mask is empty");
+    CHECK(caps == NULL);
+  }
+  CHECK_FAILS(perfq_periventricular_caps(NULL, brain, dims, NULL, options, NULL, &caps),
+              PERFQ_ERROR_INVALID_ARGUMENT, "ventricles");
+  CHECK_FAILS(perfq_cap_options_create(NULL), PERFQ_ERROR_INVALID_ARGUMENT, "out");
+  perfq_cap_options_destroy(options);
+  perfq_cap_options_destroy(NULL);
+}
+
 /* One statistic of the row with `label` (NaN when missing). */
 static double stat_of(const perfq_region_table* table, int32_t label, perfq_stat which) {
   size_t row = 0;
@@ -942,6 +1171,10 @@ int main(void) {
   test_probabilistic_border_zones();
   test_timing_border_zones();
   test_local_cov_and_masks();
+  test_threshold_and_dice();
+  test_group_territories();
+  test_drop_small_components();
+  test_periventricular_caps();
   test_weighted_and_paired_stats();
   test_white_matter_and_lesions();
   test_partial_volume_correction();

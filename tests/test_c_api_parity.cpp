@@ -1,7 +1,9 @@
 // The C API (perfq.h, here compiled as C++) gives the C++ API's results bit for bit on the
 // phantom: the phantom itself, pairing, single- and multi-delay quantification, border zones
-// (atlas, probabilistic, timing), local CoV, mask algebra, weighted and paired regional
-// statistics, NAWM, lesion enrichment, partial-volume correction and chunked execution.
+// (atlas, probabilistic, timing), local CoV, mask algebra (combination, split, thresholds,
+// territory grouping, small components, periventricular caps, Dice), weighted and paired
+// regional statistics, NAWM, lesion enrichment, partial-volume correction and chunked
+// execution.
 #include <perfq/perfq.h>
 
 #include <perfq/asl_series.hpp>
@@ -18,6 +20,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 namespace {
 
@@ -467,6 +470,100 @@ TEST(CApi, WatershedStatisticsAndPvcEqualTheCxxApiBitwiseOnThePhantom) {
   EXPECT_TRUE(same_bits(perfq_pvc_maps_cbf_gm(pvc.get()), cpp_pvc.cbf_gm));
   EXPECT_TRUE(same_bits(perfq_pvc_maps_cbf_wm(pvc.get()), cpp_pvc.cbf_wm));
   EXPECT_TRUE(same_bits(perfq_pvc_maps_valid(pvc.get()), cpp_pvc.valid));
+}
+
+TEST(CApi, MaskOperationsEqualTheCxxApiBitwiseOnThePhantom) {
+  perfq::PhantomOptions o;
+  o.dims = {24, 28, 20};
+  o.voxel_mm = 5.0;
+  const perfq::Phantom p = perfq::make_phantom(o);
+  // The C API's grids have no origin or direction cosines: the C++ side gets the same.
+  perfq::Geometry geo;
+  geo.dims = p.m0.geometry().dims;
+  geo.spacing = p.m0.geometry().spacing;
+  const std::size_t dims[3] = {geo.dims[0], geo.dims[1], geo.dims[2]};
+  const double spacing[3] = {geo.spacing[0], geo.spacing[1], geo.spacing[2]};
+  const std::size_t n = geo.voxel_count();
+  auto plain = [&geo](const auto& image) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(image.data())>>;
+    return perfq::View<const T>{image.data(), geo, 1};
+  };
+  perfq::Execution cpp_cpu;
+  cpp_cpu.backend = perfq::Backend::Cpu;
+  perfq_execution* cpu_raw = nullptr;
+  ASSERT_EQ(perfq_execution_create(&cpu_raw), PERFQ_OK);
+  Owned<perfq_execution, perfq_execution_destroy> cpu(cpu_raw);
+  ASSERT_EQ(perfq_execution_set_backend(cpu.get(), "cpu"), PERFQ_OK);
+
+  // Territories grouped: ACA and MCA into one, PCA kept as 2.
+  const std::int32_t from[3] = {1, 2, 3}, to[3] = {1, 1, 2};
+  perfq_label_image* grouped_raw = nullptr;
+  ASSERT_EQ(perfq_group_territories(p.territories.data(), dims, spacing, from, to, 3, &grouped_raw),
+            PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_label_image, perfq_label_image_destroy> grouped(grouped_raw);
+  const perfq::Volume<std::int32_t> cpp_grouped =
+      perfq::group_territories(plain(p.territories), {{1, 1}, {2, 1}, {3, 2}});
+  ASSERT_EQ(perfq_label_image_voxel_count(grouped.get()), n);
+  EXPECT_TRUE(same_bits(perfq_label_image_data(grouped.get()), cpp_grouped));
+  EXPECT_GT(std::count(cpp_grouped.data(), cpp_grouped.data() + n, 2), 0);
+
+  // Border zones of the grouped territories, thresholded CBF and their Dice overlap.
+  const perfq::BorderZones zones =
+      perfq::border_zones(cpp_grouped.view(), plain(p.brain), 12.0, cpp_cpu);
+  perfq_mask* late_raw = nullptr;
+  ASSERT_EQ(perfq_threshold_map(p.att.data(), dims, spacing, 1.1, &late_raw), PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_mask, perfq_mask_destroy> late(late_raw);
+  const perfq::Mask cpp_late = perfq::threshold_map(plain(p.att), 1.1);
+  EXPECT_TRUE(same_mask(late.get(), cpp_late));
+  double dice = -1.0;
+  ASSERT_EQ(perfq_dice(zones.mask.data(), cpp_late.data(), dims, spacing, &dice), PERFQ_OK);
+  const double cpp_dice = perfq::dice(zones.mask.view(), cpp_late.view());
+  EXPECT_EQ(std::memcmp(&dice, &cpp_dice, sizeof dice), 0);
+  EXPECT_GT(cpp_dice, 0.0);
+  EXPECT_LT(cpp_dice, 1.0);
+
+  // Small components of the late-arrival mask, both connectivities.
+  for (const auto connectivity : {PERFQ_CONNECTIVITY_6, PERFQ_CONNECTIVITY_26}) {
+    perfq_component_summary summary{};
+    perfq_mask* kept_raw = nullptr;
+    ASSERT_EQ(perfq_drop_small_components(cpp_late.data(), dims, spacing, 2.0, connectivity,
+                                          &summary, &kept_raw),
+              PERFQ_OK)
+        << perfq_last_error();
+    Owned<perfq_mask, perfq_mask_destroy> kept(kept_raw);
+    const perfq::CleanedMask cpp_kept = perfq::drop_small_components(
+        cpp_late.view(), 2.0,
+        connectivity == PERFQ_CONNECTIVITY_6 ? perfq::Connectivity::Faces6
+                                             : perfq::Connectivity::Full26);
+    EXPECT_TRUE(same_mask(kept.get(), cpp_kept.mask));
+    EXPECT_EQ(summary.components_kept, cpp_kept.kept);
+    EXPECT_EQ(summary.components_dropped, cpp_kept.dropped);
+    EXPECT_EQ(summary.voxels_dropped, cpp_kept.voxels_dropped);
+    EXPECT_GT(cpp_kept.kept, 0u);
+  }
+
+  // Periventricular caps with options, inside the brain.
+  perfq_cap_options* cap_options_raw = nullptr;
+  ASSERT_EQ(perfq_cap_options_create(&cap_options_raw), PERFQ_OK);
+  Owned<perfq_cap_options, perfq_cap_options_destroy> cap_options(cap_options_raw);
+  ASSERT_EQ(perfq_cap_options_set_distance(cap_options.get(), 12.0), PERFQ_OK);
+  ASSERT_EQ(perfq_cap_options_set_horn_fraction(cap_options.get(), 0.3), PERFQ_OK);
+  perfq_mask* caps_raw = nullptr;
+  ASSERT_EQ(perfq_periventricular_caps(p.ventricles.data(), p.brain.data(), dims, spacing,
+                                       cap_options.get(), cpu.get(), &caps_raw),
+            PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_mask, perfq_mask_destroy> caps(caps_raw);
+  perfq::CapOptions cpp_cap_options;
+  cpp_cap_options.distance_mm = 12.0;
+  cpp_cap_options.horn_fraction = 0.3;
+  const perfq::Volume<std::uint8_t> cpp_caps =
+      perfq::periventricular_caps(plain(p.ventricles), plain(p.brain), cpp_cap_options, cpp_cpu);
+  EXPECT_TRUE(same_mask(caps.get(), cpp_caps));
+  EXPECT_GT(std::count(cpp_caps.data(), cpp_caps.data() + n, perfq::kFrontalCap), 0);
+  EXPECT_GT(std::count(cpp_caps.data(), cpp_caps.data() + n, perfq::kOccipitalCap), 0);
 }
 
 }  // namespace

@@ -32,10 +32,6 @@ inline std::string strip_prefix(const std::string& label, const std::string& pre
   return label.rfind(prefix, 0) == 0 ? label.substr(prefix.size()) : label;
 }
 
-inline bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 /// The key-value entities of a BIDS name's prefix, in order ("sub-01_ses-1" → sub, ses).
 inline std::vector<std::pair<std::string, std::string>> entities(const std::string& prefix) {
   std::vector<std::pair<std::string, std::string>> out;

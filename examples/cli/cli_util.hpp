@@ -25,6 +25,11 @@ namespace perfq_cli {
 
 namespace fs = std::filesystem;
 
+/// Whether `s` ends with `tail`.
+inline bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
 /// Whether `--help` or `-h` is among the arguments.
 inline bool wants_help(const std::vector<std::string>& raw) {
   return std::find(raw.begin(), raw.end(), "--help") != raw.end() ||

@@ -6,6 +6,7 @@
 #include "commands.hpp"
 #include "report_figures.hpp"
 #include "report_html.hpp"
+#include "report_stats.hpp"
 
 #include <perfq/errors.hpp>
 #include <perfq/io/nifti.hpp>
@@ -14,13 +15,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -29,9 +27,15 @@
 namespace perfq_cli {
 namespace {
 
-using Json = nlohmann::ordered_json;
 using report::Cell;
+using report::find_key;
+using report::find_stats;
 using report::html_escape;
+using report::Json;
+using report::read_json;
+using report::read_stats;
+using report::stats_html;
+using report::StatsTable;
 
 const char* const kReportHelp =
     "usage: perfq report <dir/prefix_cbf.nii[.gz] | dir/prefix> [options]\n"
@@ -57,10 +61,6 @@ const char* const kReportHelp =
     "  --cbf-range LO,HI     CBF colour range, ml/100 g/min (default 0,100)\n"
     "  --att-range LO,HI     ATT colour range, s (default 0.5,2.5)\n"
     "  --overwrite           replace an existing report (default: refuse, exit 1)\n";
-
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
 
 /// `dir/name.nii.gz`, else `dir/name.nii`, if either exists.
 std::optional<fs::path> find_image(const fs::path& dir, const std::string& name) {
@@ -154,15 +154,6 @@ perfq::Image<float> read_3d(const fs::path& path, const perfq::Geometry* grid,
   return image;
 }
 
-Json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw perfq::InputError(path.string(), "", "cannot read the file");
-  Json j = Json::parse(in, nullptr, false);
-  if (j.is_discarded()) throw perfq::InputError(path.string(), "", "not valid JSON");
-  if (!j.is_object()) throw perfq::InputError(path.string(), "", "expected a JSON object");
-  return j;
-}
-
 /// Linear-interpolation quantile (numpy's default) of sorted values.
 double quantile(const std::vector<float>& sorted, double q) {
   if (sorted.empty()) return std::nan("");
@@ -222,15 +213,6 @@ struct Field {
   std::string units;
 };
 
-const Json* find_key(const Json& j, const std::vector<std::string>& key) {
-  const Json* at = &j;
-  for (const auto& k : key) {
-    if (!at->is_object() || !at->contains(k)) return nullptr;
-    at = &(*at)[k];
-  }
-  return at;
-}
-
 /// Rows label | value | source key, for the fields present in the sidecar.
 std::string field_table(const Json& sidecar, const std::vector<Field>& fields,
                         const std::string& source_name) {
@@ -249,172 +231,6 @@ std::string field_table(const Json& sidecar, const std::vector<Field>& fields,
   if (rows.empty()) return "<p>None recorded in " + html_escape(source_name) + ".</p>\n";
   return report::html_table({"Parameter", "Value", "Sidecar field (" + source_name + ")"}, rows,
                             "params");
-}
-
-/// A statistics table read from its TSV, with the units of `mean` from its sidecar.
-struct StatsTable {
-  fs::path path;
-  std::string desc;  ///< the desc entity ("tissue"), empty for <prefix>_stats.tsv
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-  std::string units;
-};
-
-StatsTable read_stats(const fs::path& path, const std::string& prefix) {
-  StatsTable t;
-  t.path = path;
-  const std::string name = path.filename().string();
-  const std::string head = prefix + "_desc-";
-  if (name.rfind(head, 0) == 0 && ends_with(name, "_stats.tsv")) {
-    t.desc = name.substr(head.size(), name.size() - head.size() - 10);
-  }
-  std::ifstream in(path);
-  if (!in) throw perfq::InputError(path.string(), "", "cannot read the file");
-  std::string line;
-  std::size_t number = 0;
-  auto split = [](const std::string& text) {
-    std::vector<std::string> fields;
-    std::size_t start = 0;
-    while (true) {
-      const std::size_t tab = text.find('\t', start);
-      fields.push_back(text.substr(start, tab - start));
-      if (tab == std::string::npos) break;
-      start = tab + 1;
-    }
-    return fields;
-  };
-  while (std::getline(in, line)) {
-    ++number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    auto fields = split(line);
-    if (t.header.empty()) {
-      t.header = fields;
-      continue;
-    }
-    if (fields.size() != t.header.size()) {
-      throw perfq::InputError(path.string(), "line " + std::to_string(number),
-                              "has " + std::to_string(fields.size()) + " fields, the header " +
-                                  std::to_string(t.header.size()));
-    }
-    t.rows.push_back(fields);
-  }
-  if (t.header.empty()) throw perfq::InputError(path.string(), "", "empty; expected a header row");
-  if (std::find(t.header.begin(), t.header.end(), "mean") == t.header.end()) {
-    throw perfq::InputError(path.string(), "mean",
-                            "column not found: not a perfq stats table");
-  }
-  fs::path sidecar = path;
-  sidecar.replace_extension(".json");
-  std::error_code ec;
-  if (fs::is_regular_file(sidecar, ec)) {
-    const Json j = read_json(sidecar);
-    if (const Json* u = find_key(j, {"mean", "Units"}); u && u->is_string()) {
-      t.units = u->get<std::string>();
-    }
-  }
-  return t;
-}
-
-/// `<prefix>_stats.tsv` and `<prefix>_desc-<label>_stats.tsv` in `dir`, sorted: the CBF
-/// tables. `<prefix>_desc-<label>_att_stats.tsv` (statistics of ATT, from perfq bids) are not
-/// among them: the label must be alphanumeric.
-std::vector<fs::path> find_stats(const fs::path& dir, const std::string& prefix) {
-  std::vector<fs::path> found;
-  std::error_code ec;
-  const std::string head = prefix + "_desc-";
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    bool match = name == prefix + "_stats.tsv";
-    if (!match && name.rfind(head, 0) == 0 && ends_with(name, "_stats.tsv")) {
-      const std::string label = name.substr(head.size(), name.size() - head.size() - 10);
-      match = !label.empty() && std::all_of(label.begin(), label.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c));
-      });
-    }
-    if (match && e.is_regular_file(ec)) found.push_back(e.path());
-  }
-  // Tissue, territories, border zones (the BIDS-App's tables, coarse to fine), then others.
-  auto rank = [&](const fs::path& p) {
-    const std::string name = p.filename().string();
-    int r = 3;
-    if (name == head + "tissue_stats.tsv") r = 0;
-    if (name == head + "territories_stats.tsv") r = 1;
-    if (name == head + "borderzone_stats.tsv") r = 2;
-    return std::make_pair(r, name);
-  };
-  std::sort(found.begin(), found.end(),
-            [&](const fs::path& a, const fs::path& b) { return rank(a) < rank(b); });
-  return found;
-}
-
-/// Columns shown from a stats table (the TSV linked below has them all), and their headings.
-std::string column_heading(const std::string& column, const std::string& units) {
-  static const std::map<std::string, std::string> names = {
-      {"label", "Label"},   {"name", "Region"},     {"count", "Voxels"},
-      {"volume_ml", "Volume (ml)"}, {"sd", "SD"},   {"median", "Median"},
-      {"min", "Min"},       {"max", "Max"},         {"scov", "sCoV (%)"},
-      {"weighted_mean", "PV-weighted mean"},        {"change_mean", "Change"},
-      {"change_percent", "Change (%)"}};
-  if (column == "mean") return units.empty() ? "Mean" : "Mean (" + units + ")";
-  if (auto it = names.find(column); it != names.end()) return it->second;
-  if (column.size() > 1 && column[0] == 'p') return "P" + column.substr(1);
-  return column;
-}
-
-bool shown_column(const std::string& c) {
-  static const std::vector<std::string> keep = {
-      "label", "name", "count", "volume_ml", "mean", "sd", "median", "scov",
-      "weighted_mean", "change_mean", "change_percent"};
-  if (std::find(keep.begin(), keep.end(), c) != keep.end()) return true;
-  return c.size() > 1 && c[0] == 'p' && std::isdigit(static_cast<unsigned char>(c[1]));
-}
-
-std::string stats_title(const std::string& desc) {
-  if (desc == "tissue") return "Tissue classes";
-  if (desc == "territories") return "Arterial territories";
-  if (desc == "borderzone") return "Border zones and the rest of the brain";
-  if (desc.empty()) return "Regions";
-  return "Regions: " + desc;
-}
-
-std::string stats_html(const StatsTable& t, const fs::path& html_dir) {
-  std::vector<std::size_t> columns;
-  std::vector<std::string> header;
-  for (std::size_t k = 0; k < t.header.size(); ++k) {
-    if (shown_column(t.header[k])) {
-      columns.push_back(k);
-      header.push_back(column_heading(t.header[k], t.units));
-    }
-  }
-  std::vector<std::vector<Cell>> rows;
-  for (const auto& r : t.rows) {
-    std::vector<Cell> cells;
-    for (std::size_t k : columns) {
-      const std::string& text = r[k];
-      std::size_t used = 0;
-      double v = 0;
-      try {
-        v = std::stod(text, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      const bool number = used > 0 && used == text.size() && t.header[k] != "label";
-      cells.push_back({html_escape(number ? report::format_number(v) : text),
-                       number || text == "n/a"});
-    }
-    rows.push_back(cells);
-  }
-  // Both sides absolute: a table given as a relative path still gets a relative link.
-  const std::string link = fs::absolute(t.path)
-                               .lexically_normal()
-                               .lexically_proximate(fs::absolute(html_dir).lexically_normal())
-                               .generic_string();
-  std::string out = "<h3>" + html_escape(stats_title(t.desc)) + "</h3>\n";
-  out += report::html_table(header, rows, "stats");
-  out += "<p class=\"source\">All columns: <a href=\"" + html_escape(report::url_path(link)) +
-         "\">" + html_escape(t.path.filename().string()) + "</a></p>\n";
-  return out;
 }
 
 const char* const kStyle = R"(

@@ -3,10 +3,18 @@
 
 Generates the synthetic phantom, pairs its control/label volumes into ΔM, quantifies CBF
 from one delay (white-paper formula) and CBF + arterial transit time from all delays
-(kinetic fit), builds border zones from the territory atlas, and prints the mean CBF/ATT in
-grey and white matter beside the phantom's truth. Exits 1 when an estimate is off by more
-than the tolerance (5 % for CBF, 0.1 s for ATT, border-zone Dice 0.5; set for the default SNR
-of 10: at lower SNR the white-matter fit is biased upwards), so that it doubles as a test.
+(kinetic fit), and prints the mean CBF/ATT in grey and white matter beside the phantom's
+truth. Then the border zones: from the territory atlas (Dice overlap with the phantom's
+designed zones), split into internal (WM) and external (GM) parts, regional statistics of the
+fit in the grey matter of each pair of meeting territories beside the rest of the grey
+matter, and the enrichment of the phantom's white-matter lesions in the zones.
+
+Exits 1 when a result contradicts the phantom: an estimate off by more than the tolerance
+(5 % for CBF, 0.1 s for ATT, border-zone Dice 0.5; set for the default SNR of 10: at lower SNR
+the white-matter fit is biased upwards), border-zone grey matter that does not arrive later
+(ATT) with lower CBF than the rest of the grey matter, internal and external parts that do
+not make up the zones, or lesions not enriched in them (they are placed there). So it
+doubles as a test.
 
 Usage: perfq_ctypes.py [path/to/libperfq.so] [--snr X] [--threads N] [--backend NAME]
 The library path may also come from the environment variable PERFQ_LIBRARY. Needs nothing
@@ -35,10 +43,23 @@ Double3 = ctypes.c_double * 3
 # Enum values of perfq.h.
 VOLUME_CONTROL, VOLUME_LABEL = 0, 1
 KINETIC_CBF, KINETIC_ATT = 0, 1
-STAT_COUNT, STAT_MEAN, STAT_SD = 2, 5, 6
+STAT_LABEL, STAT_VOXELS, STAT_COUNT, STAT_VOLUME_ML, STAT_MEAN, STAT_SD = 0, 1, 2, 4, 5, 6
 PHANTOM_M0, PHANTOM_CBF, PHANTOM_ATT = 0, 1, 2
-PHANTOM_TISSUE, PHANTOM_BRAIN, PHANTOM_BORDER_ZONE = 0, 1, 2
+PHANTOM_TISSUE, PHANTOM_BRAIN, PHANTOM_BORDER_ZONE, PHANTOM_LESIONS = 0, 1, 2, 4
 GREY_MATTER, WHITE_MATTER = 2, 3
+TERRITORY_NAMES = {1: "ACA", 2: "MCA", 3: "PCA"}  # the phantom's territory labels
+PAIR_CODE_BASE = 1000  # border-zone pair codes are a × 1000 + b (a < b)
+REST = 1  # region label of the grey matter outside the border zones (pair codes are larger)
+
+
+class LesionEnrichment(ctypes.Structure):
+    """perfq_lesion_enrichment."""
+    _fields_ = [("lesion_voxels", ctypes.c_size_t), ("lesion_in_watershed", ctypes.c_size_t),
+                ("wm_voxels", ctypes.c_size_t), ("watershed_in_wm", ctypes.c_size_t),
+                ("lesion_volume_ml", ctypes.c_double), ("lesion_in_watershed_ml", ctypes.c_double),
+                ("lesion_fraction", ctypes.c_double), ("watershed_fraction", ctypes.c_double),
+                ("enrichment_defined", ctypes.c_int), ("enrichment", ctypes.c_double)]
+
 
 # name: (result type, argument types); functions returning perfq_status use ctypes.c_int.
 SIGNATURES = {
@@ -57,6 +78,7 @@ SIGNATURES = {
         ctypes.c_int, [handle, c_double_p, ctypes.c_size_t, ctypes.c_size_t]),
     "perfq_phantom_options_set_grid": (ctypes.c_int, [handle, Size3, ctypes.c_double]),
     "perfq_phantom_options_set_noise": (ctypes.c_int, [handle, ctypes.c_double, ctypes.c_uint64]),
+    "perfq_phantom_options_set_lesions": (ctypes.c_int, [handle, ctypes.c_size_t]),
     "perfq_phantom_create": (ctypes.c_int, [handle, handle_p]),
     "perfq_phantom_destroy": (None, [handle]),
     "perfq_phantom_geometry": (ctypes.c_int, [handle, Size3, Double3]),
@@ -88,9 +110,19 @@ SIGNATURES = {
         ctypes.c_int, [c_int32_p, Size3, Double3, c_uint8_p, ctypes.c_double, handle, handle_p]),
     "perfq_border_zones_destroy": (None, [handle]),
     "perfq_border_zones_mask": (c_uint8_p, [handle]),
+    "perfq_border_zones_pairs": (c_int32_p, [handle]),
+    "perfq_mask_destroy": (None, [handle]),
+    "perfq_mask_data": (c_uint8_p, [handle]),
+    "perfq_split_internal_external": (ctypes.c_int, [c_uint8_p, c_uint8_p, c_uint8_p, Size3,
+                                                     Double3, handle_p, handle_p]),
+    "perfq_dice": (ctypes.c_int, [c_uint8_p, c_uint8_p, Size3, Double3, c_double_p]),
+    "perfq_lesion_watershed_enrichment": (
+        ctypes.c_int, [c_uint8_p, c_uint8_p, c_uint8_p, Size3, Double3,
+                       ctypes.POINTER(LesionEnrichment)]),
     "perfq_region_stats": (ctypes.c_int, [c_float_p, c_int32_p, Size3, Double3, c_uint8_p,
                                           c_double_p, ctypes.c_size_t, handle, handle_p]),
     "perfq_region_table_destroy": (None, [handle]),
+    "perfq_region_table_size": (ctypes.c_size_t, [handle]),
     "perfq_region_table_find": (ctypes.c_int, [handle, ctypes.c_int32, c_size_p]),
     "perfq_region_table_stat": (ctypes.c_int, [handle, ctypes.c_size_t, ctypes.c_int, c_double_p]),
 }
@@ -141,6 +173,41 @@ class Perfq:
         finally:
             self.lib.perfq_region_table_destroy(table)
 
+    def region_rows(self, values, labels, dims, spacing, mask, statistics):
+        """{label: {statistic: value}} for every region of `labels` inside `mask`."""
+        table = self.create(self.lib.perfq_region_stats, values, labels, dims, spacing, mask,
+                            None, 0, None)
+        try:
+            rows = {}
+            for row in range(self.lib.perfq_region_table_size(table)):
+                found = {}
+                for which in (STAT_LABEL,) + tuple(statistics):
+                    value = ctypes.c_double()
+                    self.check(self.lib.perfq_region_table_stat(table, row, which,
+                                                                 ctypes.byref(value)))
+                    found[which] = value.value
+                rows[int(found[STAT_LABEL])] = found
+            return rows
+        finally:
+            self.lib.perfq_region_table_destroy(table)
+
+    def dice(self, a, b, dims, spacing):
+        """Dice overlap of two masks (perfq_dice)."""
+        value = ctypes.c_double()
+        self.check(self.lib.perfq_dice(a, b, dims, spacing, ctypes.byref(value)))
+        return value.value
+
+
+def as_pointer(values, ctype, pointer_type):
+    """A ctypes pointer to the items of an array.array (no copy)."""
+    return ctypes.cast((ctype * len(values)).from_buffer(values), pointer_type)
+
+
+def pair_name(code):
+    """'ACA-MCA' for the pair code 1002."""
+    return "-".join(TERRITORY_NAMES.get(t, str(t))
+                    for t in (code // PAIR_CODE_BASE, code % PAIR_CODE_BASE))
+
 
 def library_path(argument):
     if argument:
@@ -180,7 +247,8 @@ def main():
         pq.check(lib.perfq_execution_set_backend(execution, args.backend.encode()))
         pq.check(lib.perfq_execution_set_threads(execution, args.threads))
 
-        # Phantom: PCASL (τ 1.8 s), five PLDs, 4 pairs each, 40 × 48 × 36 voxels of 4.5 mm.
+        # Phantom: PCASL (τ 1.8 s), five PLDs, 4 pairs each, 40 × 48 × 36 voxels of 4.5 mm,
+        # 8 white-matter lesions (they mark voxels only: the signals do not depend on them).
         delays = [0.5, 1.0, 1.5, 2.0, 2.5]
         options = pq.create(lib.perfq_phantom_options_create)
         handles.append((lib.perfq_phantom_options_destroy, options))
@@ -188,6 +256,7 @@ def main():
             options, (ctypes.c_double * len(delays))(*delays), len(delays), 4))
         pq.check(lib.perfq_phantom_options_set_grid(options, Size3(40, 48, 36), 4.5))
         pq.check(lib.perfq_phantom_options_set_noise(options, args.snr, 1))
+        pq.check(lib.perfq_phantom_options_set_lesions(options, 8))
         phantom = pq.create(lib.perfq_phantom_create, options)
         handles.append((lib.perfq_phantom_destroy, phantom))
         dims, spacing = Size3(), Double3()
@@ -238,7 +307,7 @@ def main():
         # Regional means per tissue class, through perfq's own statistics.
         tissue_u8 = lib.perfq_phantom_mask_data(phantom, PHANTOM_TISSUE)
         tissue = array("i", tissue_u8[:n])  # uint8 → int32 labels
-        labels = ctypes.cast((ctypes.c_int32 * n).from_buffer(tissue), c_int32_p)
+        labels = as_pointer(tissue, ctypes.c_int32, c_int32_p)
         wanted = (GREY_MATTER, WHITE_MATTER)
         truth_cbf = pq.region_means(lib.perfq_phantom_map_data(phantom, PHANTOM_CBF), labels,
                                     dims, spacing, wanted)
@@ -253,10 +322,44 @@ def main():
                           lib.perfq_phantom_territories(phantom), dims, spacing, brain, 16.0,
                           execution)
         handles.append((lib.perfq_border_zones_destroy, zones))
-        zone = lib.perfq_border_zones_mask(zones)[:n]
-        designed = lib.perfq_phantom_mask_data(phantom, PHANTOM_BORDER_ZONE)[:n]
-        both = sum(1 for a, b in zip(zone, designed) if a and b)
-        dice = 2.0 * both / max(1, sum(1 for a in zone if a) + sum(1 for b in designed if b))
+        zone = lib.perfq_border_zones_mask(zones)
+        dice = pq.dice(zone, lib.perfq_phantom_mask_data(phantom, PHANTOM_BORDER_ZONE), dims,
+                       spacing)
+
+        # Their internal (white matter) and external (grey matter) parts.
+        grey = array("B", (t == GREY_MATTER for t in tissue))
+        white = array("B", (t == WHITE_MATTER for t in tissue))
+        grey_mask = as_pointer(grey, ctypes.c_uint8, c_uint8_p)
+        white_mask = as_pointer(white, ctypes.c_uint8, c_uint8_p)
+        internal, external = ctypes.c_void_p(), ctypes.c_void_p()
+        pq.check(lib.perfq_split_internal_external(zone, white_mask, grey_mask, dims, spacing,
+                                                   ctypes.byref(internal),
+                                                   ctypes.byref(external)))
+        handles += [(lib.perfq_mask_destroy, internal), (lib.perfq_mask_destroy, external)]
+        zone_voxels = sum(zone[:n])
+        internal_voxels = sum(lib.perfq_mask_data(internal)[:n])
+        external_voxels = sum(lib.perfq_mask_data(external)[:n])
+
+        # Regional statistics in the grey matter: one region per pair of territories that meet
+        # (the zones' pair codes, used as labels as they are), and the rest of the grey matter.
+        regions = array("i", (code or REST for code in lib.perfq_border_zones_pairs(zones)[:n]))
+        region_labels = as_pointer(regions, ctypes.c_int32, c_int32_p)
+        zone_rows = pq.region_rows(fit_cbf, region_labels, dims, spacing, grey_mask,
+                                   (STAT_VOXELS, STAT_VOLUME_ML))
+        zone_means = {}  # what: {region: mean}
+        for what, values in (("truth CBF", lib.perfq_phantom_map_data(phantom, PHANTOM_CBF)),
+                             ("fit CBF", fit_cbf),
+                             ("truth ATT", lib.perfq_phantom_map_data(phantom, PHANTOM_ATT)),
+                             ("fit ATT", fit_att)):
+            rows = pq.region_rows(values, region_labels, dims, spacing, grey_mask, (STAT_MEAN,))
+            zone_means[what] = {label: row[STAT_MEAN] for label, row in rows.items()}
+
+        # The phantom's lesions against the zones: the share of the lesion volume inside them
+        # over the zones' share of the white matter.
+        enrichment = LesionEnrichment()
+        pq.check(lib.perfq_lesion_watershed_enrichment(
+            lib.perfq_phantom_mask_data(phantom, PHANTOM_LESIONS), zone, white_mask, dims,
+            spacing, ctypes.byref(enrichment)))
     except PerfqError as error:
         print(f"perfq error: {error}", file=sys.stderr)
         return 1
@@ -281,9 +384,44 @@ def main():
             failures.append(f"{name} ATT {fit_att_means[label]:.3f} vs truth "
                             f"{truth_att[label]:.3f}")
     print("(CBF in ml/100 g/min, ATT in s; means over each tissue class)")
-    print(f"border zones from the territory atlas: Dice {dice:.2f} with the designed zones")
+
+    print(f"\nborder zones from the territory atlas: Dice {dice:.2f} with the designed zones")
+    print(f"{zone_voxels} voxels: {internal_voxels} internal (WM), {external_voxels} external (GM)")
     if dice < 0.5:
         failures.append(f"border-zone Dice {dice:.2f} < 0.5")
+    if internal_voxels + external_voxels != zone_voxels or internal_voxels * external_voxels == 0:
+        failures.append(f"internal {internal_voxels} + external {external_voxels} voxels do not "
+                        f"make up the {zone_voxels} of the zones")
+    columns = ("truth CBF", "fit CBF", "truth ATT", "fit ATT")
+    print(f"{'grey matter':>14} {'voxels':>7} {'ml':>6} " + " ".join(f"{c:>9}" for c in columns))
+    pairs = sorted(label for label in zone_rows if label != REST)
+    for label in sorted(zone_rows, key=lambda label: (label == REST, label)):
+        row = zone_rows[label]
+        name = "rest" if label == REST else pair_name(label)
+        print(f"{name:>14} {int(row[STAT_VOXELS]):7d} {row[STAT_VOLUME_ML]:6.1f} "
+              + " ".join(f"{zone_means[c][label]:9.3f}" for c in columns))
+    print("(grey matter of each pair of territories' border zone, and the rest of it)")
+    # The phantom's zones arrive late and are less perfused: so must every pair's grey matter
+    # be, in the truth and in the fit, against the rest of the grey matter.
+    if not pairs or REST not in zone_rows:
+        failures.append(f"grey-matter regions {sorted(zone_rows)}: expected border-zone pairs "
+                        f"and the rest")
+    for label in pairs if REST in zone_rows else []:
+        for what in columns:
+            zone_value, rest_value = zone_means[what][label], zone_means[what][REST]
+            if (zone_value > rest_value) != what.endswith("ATT"):
+                failures.append(f"{pair_name(label)} {what} {zone_value:.3f} vs "
+                                f"{rest_value:.3f} in the rest of the grey matter")
+
+    e = enrichment
+    print(f"lesions: {e.lesion_voxels} voxels ({e.lesion_volume_ml:.1f} ml), "
+          f"{100 * e.lesion_fraction:.0f} % in the zones, which hold "
+          f"{100 * e.watershed_fraction:.0f} % of the white matter: enrichment "
+          f"{e.enrichment:.2f}")
+    # Lesions are placed mostly inside the border zones.
+    if not (e.enrichment_defined and e.enrichment > 1.0):
+        failures.append(f"lesion enrichment {e.enrichment:.2f} <= 1 (defined: "
+                        f"{e.enrichment_defined})")
     for failure in failures:
         print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if failures else 0

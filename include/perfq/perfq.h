@@ -1,9 +1,11 @@
 /**
  * @file
  * @brief perfq's C ABI: single- and multi-delay CBF quantification, border zones (atlas,
- * probabilistic and timing-based), regional statistics (weighted, paired), white-matter
- * lesion measures, partial-volume correction and the synthetic phantom, for C programs and
- * for other languages (Python ctypes, Julia, R, MATLAB) through a plain C interface.
+ * probabilistic and timing-based) with the mask operations around them (territory grouping,
+ * small-component removal, periventricular caps, Dice overlap), regional statistics
+ * (weighted, paired), white-matter lesion measures, partial-volume correction and the
+ * synthetic phantom, for C programs and for other languages (Python ctypes, Julia, R, MATLAB)
+ * through a plain C interface.
  *
  * Conventions (every function follows them):
  * - **Status.** Functions that can fail return a ::perfq_status. On failure the message is
@@ -487,7 +489,8 @@ PERFQ_API perfq_status perfq_border_zones_from_probabilities(
 
 /* ---- masks and maps made by computations (watershed.hpp, stats.hpp) -------------------- */
 
-/** @brief A mask computed by perfq (uint8 image: 1 inside, 0 outside), owning its array. */
+/** @brief A mask computed by perfq (uint8 image: 1 inside, 0 outside), owning its array; from
+ * perfq_periventricular_caps(), a ::perfq_cap code per voxel instead. */
 typedef struct perfq_mask perfq_mask;
 /** @brief Releases a mask (NULL is accepted). */
 PERFQ_API void perfq_mask_destroy(perfq_mask* mask);
@@ -504,6 +507,16 @@ PERFQ_API void perfq_map_destroy(perfq_map* map);
 PERFQ_API size_t perfq_map_voxel_count(const perfq_map* map);
 /** @brief The values; NULL for a NULL handle. */
 PERFQ_API const float* perfq_map_data(const perfq_map* map);
+
+/** @brief An integer label image computed by perfq (e.g. grouped territories), owning its
+ * array. */
+typedef struct perfq_label_image perfq_label_image;
+/** @brief Releases a label image (NULL is accepted). */
+PERFQ_API void perfq_label_image_destroy(perfq_label_image* image);
+/** @brief Number of voxels of the label image. 0 for a NULL handle. */
+PERFQ_API size_t perfq_label_image_voxel_count(const perfq_label_image* image);
+/** @brief The labels; NULL for a NULL handle. */
+PERFQ_API const int32_t* perfq_label_image_data(const perfq_label_image* image);
 
 /* ---- border zones from perfusion timing (watershed.hpp) -------------------------------- */
 
@@ -614,6 +627,118 @@ PERFQ_API perfq_status perfq_split_internal_external(const uint8_t* zones,
                                                      const uint8_t* grey_matter,
                                                      const size_t dims[3], const double spacing[3],
                                                      perfq_mask** internal, perfq_mask** external);
+
+/** @brief A mask from a map: voxels whose value is ≥ `minimum`, NaN outside
+ * (perfq::threshold_map), e.g. white matter from a WM probability map.
+ * @param map one volume on the grid `dims`
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param minimum the smallest value inside the mask, finite
+ * @param[out] out the mask (release with perfq_mask_destroy) */
+PERFQ_API perfq_status perfq_threshold_map(const float* map, const size_t dims[3],
+                                           const double spacing[3], double minimum,
+                                           perfq_mask** out);
+
+/* ---- territories, components, periventricular caps, overlap (watershed.hpp) ----------- */
+
+/** @brief Relabels territories by group (perfq::group_territories), e.g. left and right ACA
+ * into one ACA before perfq_border_zones_from_territories(): territory `from[k]` becomes
+ * `to[k]`; group 0 removes a territory (it becomes background); label 0 stays 0.
+ * @param labels territory labels on the grid `dims`
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param from the territory labels grouped, `count` distinct values; every nonzero label of
+ *        the image must be among them, and each must have a voxel in the image
+ * @param to the group of each, ≥ 0 (0: background)
+ * @param count number of values in `from` and in `to`
+ * @param[out] out the grouped labels (release with perfq_label_image_destroy)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for NULL arrays with count > 0, a label repeated in
+ *         `from`, a negative group, a nonzero label of the image without a group, or a label of
+ *         `from` with no voxel in the image */
+PERFQ_API perfq_status perfq_group_territories(const int32_t* labels, const size_t dims[3],
+                                               const double spacing[3], const int32_t* from,
+                                               const int32_t* to, size_t count,
+                                               perfq_label_image** out);
+
+/** @brief What perfq_drop_small_components() kept and dropped (perfq::CleanedMask). */
+typedef struct perfq_component_summary {
+  size_t components_kept;    /**< connected components kept */
+  size_t components_dropped; /**< connected components below the minimum volume */
+  size_t voxels_dropped;     /**< voxels of the dropped components */
+} perfq_component_summary;
+
+/** @brief Drops the connected components of a mask whose volume (voxels × voxel volume) is
+ * below `min_volume_ml` millilitres (perfq::drop_small_components; 1 ml = 1000 mm³), e.g. to
+ * clean a combined border-zone mask. A component of exactly the minimum is kept.
+ * @param mask the mask on the grid `dims`
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm: they give component volumes
+ * @param min_volume_ml the smallest volume kept, ≥ 0 and finite (0 keeps every component)
+ * @param connectivity ::PERFQ_CONNECTIVITY_6 or ::PERFQ_CONNECTIVITY_26
+ * @param[out] summary optional (NULL: not reported): the components kept and dropped (left
+ *             unchanged on failure)
+ * @param[out] out the mask of the components kept (release with perfq_mask_destroy) */
+PERFQ_API perfq_status perfq_drop_small_components(const uint8_t* mask, const size_t dims[3],
+                                                   const double spacing[3], double min_volume_ml,
+                                                   perfq_connectivity connectivity,
+                                                   perfq_component_summary* summary,
+                                                   perfq_mask** out);
+
+/** @brief Codes of perfq_periventricular_caps() (perfq::PeriventricularCap). */
+typedef enum perfq_cap PERFQ_C_ENUM_BASE {
+  PERFQ_CAP_NONE = 0,     /**< not in a cap */
+  PERFQ_CAP_FRONTAL = 1,  /**< in front of the frontal horns */
+  PERFQ_CAP_OCCIPITAL = 2 /**< behind the occipital horns */
+} perfq_cap;
+
+/** @brief Options of perfq_periventricular_caps() (perfq::CapOptions). */
+typedef struct perfq_cap_options perfq_cap_options;
+
+/** @brief Creates the default options: a reach of 10 mm, horns of 0.25 of the ventricles'
+ * anterior–posterior extent.
+ * @param[out] out the new handle (release with perfq_cap_options_destroy) */
+PERFQ_API perfq_status perfq_cap_options_create(perfq_cap_options** out);
+/** @brief Releases cap options (NULL is accepted). */
+PERFQ_API void perfq_cap_options_destroy(perfq_cap_options* options);
+/** @brief Sets the reach from the ventricles, mm, centre to centre, inclusive.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT when negative or not finite */
+PERFQ_API perfq_status perfq_cap_options_set_distance(perfq_cap_options* options,
+                                                      double distance_mm);
+/** @brief Sets the share of the ventricles' anterior–posterior extent taken by each horn.
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT outside (0, 0.5] */
+PERFQ_API perfq_status perfq_cap_options_set_horn_fraction(perfq_cap_options* options,
+                                                           double horn_fraction);
+
+/** @brief Periventricular caps (perfq::periventricular_caps): voxels within the reach of the
+ * ventricles, in front of the frontal horns or behind the occipital horns; never a ventricle
+ * voxel, and only inside `brain` when given.
+ *
+ * Rule: with y = (index along y) × spacing[1] (grids of this interface carry no direction
+ * cosines: y is taken to grow from anterior to posterior, as in LPS and in the phantom) and
+ * [y0, y1] the ventricle voxels' extent, a voxel within reach is ::PERFQ_CAP_FRONTAL when
+ * y ≤ y0 + f (y1 − y0), else ::PERFQ_CAP_OCCIPITAL when y ≥ y1 − f (y1 − y0), f the horn
+ * fraction.
+ * @param ventricles ventricle mask on the grid `dims` (not empty)
+ * @param brain optional brain mask on the same grid
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param options NULL: defaults
+ * @param execution NULL: defaults (the backend of the dilation)
+ * @param[out] out a ::perfq_cap code per voxel (release with perfq_mask_destroy) */
+PERFQ_API perfq_status perfq_periventricular_caps(const uint8_t* ventricles, const uint8_t* brain,
+                                                  const size_t dims[3], const double spacing[3],
+                                                  const perfq_cap_options* options,
+                                                  const perfq_execution* execution,
+                                                  perfq_mask** out);
+
+/** @brief Dice coefficient 2|A ∩ B| / (|A| + |B|) of two masks on one grid (perfq::dice; 1 when
+ * both are empty), e.g. border zones from an atlas against those from timing.
+ * @param a, b masks on the grid `dims`
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param[out] out the coefficient, in [0, 1] (left unchanged on failure) */
+PERFQ_API perfq_status perfq_dice(const uint8_t* a, const uint8_t* b, const size_t dims[3],
+                                  const double spacing[3], double* out);
 
 /* ---- regional statistics (stats.hpp) --------------------------------------------------- */
 
