@@ -5,6 +5,7 @@
 
 #include <perfq/asl_series.hpp>
 #include <perfq/cbf.hpp>
+#include <perfq/distance.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
 #include <perfq/kinetic.hpp>
@@ -12,6 +13,7 @@
 #include <perfq/protocol.hpp>
 #include <perfq/pvc.hpp>
 #include <perfq/stats.hpp>
+#include <perfq/time_encoded.hpp>
 #include <perfq/version.hpp>
 #include <perfq/watershed.hpp>
 
@@ -63,6 +65,13 @@ struct perfq_map {
 };
 struct perfq_label_image {
   perfq::Volume<std::int32_t> value;
+};
+struct perfq_double_map {
+  perfq::Volume<double> value;
+};
+struct perfq_time_encoding {
+  perfq::TimeEncoding value;
+  std::vector<std::int32_t> matrix;  // value.matrix.entries as int32_t, for the C accessor
 };
 struct perfq_timing_options {
   perfq::TimingOptions value;
@@ -260,6 +269,93 @@ perfq_status create_into(const char* function, Handle** out, Make&& make) noexce
   return guarded(function, [&] { *out = make(); });
 }
 
+/// The C++ volume types of `volumes` perfq_volume_type codes (anything else is rejected,
+/// naming the entry).
+std::vector<perfq::VolumeType> volume_types(const std::int32_t* context, std::size_t volumes) {
+  require_pointer(context, "context");
+  std::vector<perfq::VolumeType> types(volumes);
+  for (std::size_t v = 0; v < volumes; ++v) {
+    switch (context[v]) {
+      case PERFQ_VOLUME_CONTROL:
+        types[v] = perfq::VolumeType::Control;
+        break;
+      case PERFQ_VOLUME_LABEL:
+        types[v] = perfq::VolumeType::Label;
+        break;
+      case PERFQ_VOLUME_M0SCAN:
+        types[v] = perfq::VolumeType::M0Scan;
+        break;
+      case PERFQ_VOLUME_DELTAM:
+        types[v] = perfq::VolumeType::DeltaM;
+        break;
+      case PERFQ_VOLUME_CBF:
+        types[v] = perfq::VolumeType::Cbf;
+        break;
+      case PERFQ_VOLUME_NORF:
+        types[v] = perfq::VolumeType::NoRf;
+        break;
+      default:
+        throw perfq::InvalidArgument("context[" + std::to_string(v) +
+                                     "]: " + std::to_string(context[v]) +
+                                     " is not a perfq_volume_type (0 … 5)");
+    }
+  }
+  return types;
+}
+
+/// The matrix type named by `text` ("Hadamard", "natural", "Walsh"), the argument named.
+perfq::TimeEncodedMatrixType matrix_type_from(const char* text) {
+  require_pointer(text, "matrix_type");
+  try {
+    return perfq::parse_time_encoded_matrix_type(text);
+  } catch (const perfq::InvalidArgument& error) {
+    throw perfq::InvalidArgument(std::string("matrix_type: ") + error.what());
+  }
+}
+
+/// The generated matrix of `type` and `size`; an unsupported size is named as the argument.
+perfq::EncodingMatrix generated_matrix(perfq::TimeEncodedMatrixType type, std::size_t size) {
+  try {
+    return perfq::encoding_matrix(type, size);
+  } catch (const perfq::InvalidArgument& error) {
+    throw perfq::InvalidArgument(std::string("size: ") + error.what());
+  }
+}
+
+/// The sub-bolus durations of a C call: `count` values, each positive and finite; `expected`
+/// of them when nonzero.
+std::vector<double> sub_bolus_durations(const double* durations, std::size_t count,
+                                        std::size_t expected) {
+  if (expected != 0 && count != expected) {
+    throw perfq::InvalidArgument("count: " + std::to_string(count) +
+                                 " durations; the encoding has " + std::to_string(expected) +
+                                 " sub-boli (one duration each)");
+  }
+  std::vector<double> values = copy_list(durations, count, "durations");
+  for (std::size_t k = 0; k < count; ++k) {
+    require_positive(values[k], ("durations[" + std::to_string(k) + "]").c_str());
+  }
+  return values;
+}
+
+/// A time-encoding handle: the encoding with its timing, and the int32 copy of its matrix.
+perfq_time_encoding* new_time_encoding(perfq::TimeEncoding encoding) {
+  auto handle = std::make_unique<perfq_time_encoding>();
+  handle->matrix.assign(encoding.matrix.entries.begin(), encoding.matrix.entries.end());
+  handle->value = std::move(encoding);
+  return handle.release();
+}
+
+/// An encoding of `matrix` with C-checked timing (make_time_encoding then has nothing to refuse).
+perfq_time_encoding* time_encoding_of(perfq::EncodingMatrix matrix, const double* durations,
+                                      std::size_t count, double final_pld, std::string source) {
+  const std::vector<double> values = sub_bolus_durations(durations, count, matrix.sub_boli());
+  require_positive(final_pld, "final_pld");
+  perfq::TimeEncoding e = perfq::make_time_encoding(std::move(matrix), values, final_pld);
+  e.matrix_source = std::move(source);
+  return new_time_encoding(std::move(e));
+}
+
 /// Runs a setter on a non-NULL handle.
 template <class Handle, class Set>
 perfq_status set_on(const char* function, Handle* handle, Set&& set) noexcept {
@@ -343,6 +439,43 @@ perfq_status perfq_execution_set_max_chunk_voxels(perfq_execution* execution, st
 }
 
 int perfq_cuda_available(void) { return perfq::cuda_available() ? 1 : 0; }
+
+int perfq_cuda_compiled(void) { return perfq::cuda_compiled() ? 1 : 0; }
+
+int perfq_cuda_device_count(void) { return perfq::cuda_device_count(); }
+
+const char* perfq_cuda_device_name(int device) {
+  const char* function = "perfq_cuda_device_name";
+  thread_local std::string t_name;
+  try {
+    std::vector<std::string> names = perfq::cuda_device_names();
+    if (device < 0 || static_cast<std::size_t>(device) >= names.size()) {
+      set_last_error(function,
+                     ("device: " + std::to_string(device) + " is not a usable CUDA device (" +
+                      std::to_string(names.size()) + " found)")
+                         .c_str());
+      return nullptr;
+    }
+    t_name = std::move(names[static_cast<std::size_t>(device)]);
+    return t_name.c_str();
+  } catch (const std::exception& e) {
+    set_last_error(function, e.what());
+  } catch (...) {
+    set_last_error(function, "unknown exception");
+  }
+  return nullptr;
+}
+
+const char* perfq_cuda_unavailable_reason(void) {
+  thread_local std::string t_reason;
+  try {
+    t_reason = perfq::cuda_unavailable_reason();
+    return t_reason.c_str();
+  } catch (...) {
+    set_last_error("perfq_cuda_unavailable_reason", "out of memory");
+    return "the reason could not be determined (out of memory)";
+  }
+}
 
 // ---- protocol -----------------------------------------------------------------------------
 
@@ -529,33 +662,7 @@ perfq_status perfq_prepare_asl(const float* series, std::size_t volumes, const s
     require_pointer(context, "context");
     require_pointer(protocol, "protocol");
     const perfq::Geometry g = make_geometry(dims, spacing, volumes);
-    std::vector<perfq::VolumeType> types(volumes);
-    for (std::size_t v = 0; v < volumes; ++v) {
-      switch (context[v]) {
-        case PERFQ_VOLUME_CONTROL:
-          types[v] = perfq::VolumeType::Control;
-          break;
-        case PERFQ_VOLUME_LABEL:
-          types[v] = perfq::VolumeType::Label;
-          break;
-        case PERFQ_VOLUME_M0SCAN:
-          types[v] = perfq::VolumeType::M0Scan;
-          break;
-        case PERFQ_VOLUME_DELTAM:
-          types[v] = perfq::VolumeType::DeltaM;
-          break;
-        case PERFQ_VOLUME_CBF:
-          types[v] = perfq::VolumeType::Cbf;
-          break;
-        case PERFQ_VOLUME_NORF:
-          types[v] = perfq::VolumeType::NoRf;
-          break;
-        default:
-          throw perfq::InvalidArgument("context[" + std::to_string(v) +
-                                       "]: " + std::to_string(context[v]) +
-                                       " is not a perfq_volume_type (0 … 5)");
-      }
-    }
+    const std::vector<perfq::VolumeType> types = volume_types(context, volumes);
     perfq::AveragingOptions averaging;
     averaging.robust = robust != 0;
     averaging.mask = optional_view(mask, g);
@@ -590,6 +697,119 @@ const std::size_t* perfq_prepared_repeats(const perfq_prepared* prepared) {
 const float* perfq_prepared_m0(const perfq_prepared* prepared) {
   if (!accessor_ok(prepared, "perfq_prepared_m0")) return nullptr;
   return prepared->value.m0 ? prepared->value.m0->data() : nullptr;
+}
+
+// ---- time-encoded PCASL -------------------------------------------------------------------
+
+perfq_status perfq_time_encoding_create(const char* matrix_type, std::size_t size,
+                                        const double* durations, std::size_t count,
+                                        double final_pld, perfq_time_encoding** out) {
+  return create_into("perfq_time_encoding_create", out, [&] {
+    const perfq::TimeEncodedMatrixType type = matrix_type_from(matrix_type);
+    return time_encoding_of(
+        generated_matrix(type, size), durations, count, final_pld,
+        std::string(perfq::to_string(type)) + " " + std::to_string(size) + " (generated)");
+  });
+}
+
+perfq_status perfq_time_encoding_from_matrix(const std::int32_t* entries, std::size_t rows,
+                                             std::size_t columns, const double* durations,
+                                             std::size_t count, double final_pld,
+                                             perfq_time_encoding** out) {
+  return create_into("perfq_time_encoding_from_matrix", out, [&] {
+    require_pointer(entries, "entries");
+    require(rows >= 2 && rows <= 64, "rows", "must be 2 … 64 (encoding cycles)");
+    require(columns + 1 == rows || columns == rows, "columns",
+            "must be rows − 1 (one per sub-bolus), or rows with an all +1 first column");
+    std::vector<std::vector<double>> list(rows);
+    for (std::size_t i = 0; i < rows; ++i) {
+      list[i].assign(entries + i * columns, entries + (i + 1) * columns);
+    }
+    return time_encoding_of(perfq::encoding_matrix_from_rows(list), durations, count, final_pld,
+                            "TimeEncodedMatrix (given)");
+  });
+}
+
+void perfq_time_encoding_destroy(perfq_time_encoding* encoding) { delete encoding; }
+
+std::size_t perfq_time_encoding_cycles(const perfq_time_encoding* encoding) {
+  if (!accessor_ok(encoding, "perfq_time_encoding_cycles")) return 0;
+  return encoding->value.matrix.cycles;
+}
+
+std::size_t perfq_time_encoding_sub_boli(const perfq_time_encoding* encoding) {
+  if (!accessor_ok(encoding, "perfq_time_encoding_sub_boli")) return 0;
+  return encoding->value.matrix.sub_boli();
+}
+
+const std::int32_t* perfq_time_encoding_matrix(const perfq_time_encoding* encoding) {
+  if (!accessor_ok(encoding, "perfq_time_encoding_matrix")) return nullptr;
+  return encoding->matrix.data();
+}
+
+const double* perfq_time_encoding_sub_bolus_durations(const perfq_time_encoding* encoding) {
+  if (!accessor_ok(encoding, "perfq_time_encoding_sub_bolus_durations")) return nullptr;
+  return encoding->value.sub_bolus_duration.data();
+}
+
+const double* perfq_time_encoding_sub_bolus_delays(const perfq_time_encoding* encoding) {
+  if (!accessor_ok(encoding, "perfq_time_encoding_sub_bolus_delays")) return nullptr;
+  return encoding->value.sub_bolus_pld.data();
+}
+
+const char* perfq_time_encoding_source(const perfq_time_encoding* encoding) {
+  if (!accessor_ok(encoding, "perfq_time_encoding_source")) return "";
+  return encoding->value.matrix_source.c_str();
+}
+
+perfq_status perfq_decode_time_encoded(const float* encoded, std::size_t volumes,
+                                       const std::size_t dims[3], const double spacing[3],
+                                       const perfq_time_encoding* encoding, perfq_prepared** out) {
+  return create_into("perfq_decode_time_encoded", out, [&] {
+    require_pointer(encoded, "encoded");
+    require_pointer(encoding, "encoding");
+    const perfq::TimeEncoding& e = encoding->value;
+    const std::size_t n = e.matrix.cycles, k = e.matrix.sub_boli();
+    if (volumes == 0 || volumes % n != 0) {
+      throw perfq::InvalidArgument("volumes: " + std::to_string(volumes) +
+                                   " is not a positive multiple of the " + std::to_string(n) +
+                                   " encoding cycles");
+    }
+    const perfq::Geometry g = make_geometry(dims, spacing, volumes);
+    perfq::PreparedAsl p;
+    p.delta_m = perfq::decode_time_encoded(view_of(encoded, g, volumes), e.matrix);
+    const std::size_t total = p.delta_m.volumes();
+    p.post_labeling_delay.resize(total);
+    p.labeling_duration.resize(total);
+    for (std::size_t v = 0; v < total; ++v) {
+      p.post_labeling_delay[v] = e.sub_bolus_pld[v % k];
+      p.labeling_duration[v] = e.sub_bolus_duration[v % k];
+    }
+    p.repeats.assign(total, 1);
+    p.rejected.assign(total, 0);
+    return new perfq_prepared{std::move(p)};
+  });
+}
+
+perfq_status perfq_prepare_time_encoded(const float* series, std::size_t volumes,
+                                        const std::size_t dims[3], const double spacing[3],
+                                        const std::int32_t* context, const perfq_protocol* protocol,
+                                        const perfq_time_encoding* encoding, int robust,
+                                        const uint8_t* mask, perfq_prepared** out) {
+  return create_into("perfq_prepare_time_encoded", out, [&] {
+    require_pointer(series, "series");
+    require(volumes > 0, "volumes", "must be at least 1");
+    require_pointer(context, "context");
+    require_pointer(protocol, "protocol");
+    require_pointer(encoding, "encoding");
+    const perfq::Geometry g = make_geometry(dims, spacing, volumes);
+    const std::vector<perfq::VolumeType> types = volume_types(context, volumes);
+    perfq::AveragingOptions averaging;
+    averaging.robust = robust != 0;
+    averaging.mask = optional_view(mask, g);
+    return new perfq_prepared{perfq::prepare_time_encoded(
+        view_of(series, g, volumes), types, protocol->value, encoding->value, averaging)};
+  });
 }
 
 // ---- single delay -------------------------------------------------------------------------
@@ -930,6 +1150,57 @@ std::size_t perfq_label_image_voxel_count(const perfq_label_image* image) {
 const std::int32_t* perfq_label_image_data(const perfq_label_image* image) {
   if (!accessor_ok(image, "perfq_label_image_data")) return nullptr;
   return image->value.data();
+}
+
+void perfq_double_map_destroy(perfq_double_map* map) { delete map; }
+
+std::size_t perfq_double_map_voxel_count(const perfq_double_map* map) {
+  if (!accessor_ok(map, "perfq_double_map_voxel_count")) return 0;
+  return map->value.size();
+}
+
+const double* perfq_double_map_data(const perfq_double_map* map) {
+  if (!accessor_ok(map, "perfq_double_map_data")) return nullptr;
+  return map->value.data();
+}
+
+// ---- distance transforms and dilation -----------------------------------------------------
+
+perfq_status perfq_distance_map(const uint8_t* mask, const std::size_t dims[3],
+                                const double spacing[3], int signed_distance, int use_spacing,
+                                const perfq_execution* execution, perfq_map** out) {
+  return create_into("perfq_distance_map", out, [&] {
+    require_pointer(mask, "mask");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    perfq::DistanceOptions options;
+    options.signed_distance = signed_distance != 0;
+    options.use_spacing = use_spacing != 0;
+    return new perfq_map{perfq::distance_map(view_of(mask, g), options, execution_for(execution))};
+  });
+}
+
+perfq_status perfq_squared_distance_map(const uint8_t* mask, const std::size_t dims[3],
+                                        const double spacing[3], int use_spacing,
+                                        const perfq_execution* execution, perfq_double_map** out) {
+  return create_into("perfq_squared_distance_map", out, [&] {
+    require_pointer(mask, "mask");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    return new perfq_double_map{
+        perfq::squared_distance_map(view_of(mask, g), use_spacing != 0, execution_for(execution))};
+  });
+}
+
+perfq_status perfq_dilate(const uint8_t* mask, const std::size_t dims[3], const double spacing[3],
+                          double radius_mm, const perfq_execution* execution, perfq_mask** out) {
+  return create_into("perfq_dilate", out, [&] {
+    require_pointer(mask, "mask");
+    if (!(std::isfinite(radius_mm) && radius_mm >= 0.0)) {
+      throw perfq::InvalidArgument("radius_mm: must be finite and not negative, got " +
+                                   number_text(radius_mm));
+    }
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    return new perfq_mask{perfq::dilate(view_of(mask, g), radius_mm, execution_for(execution))};
+  });
 }
 
 // ---- border zones from timing -------------------------------------------------------------
@@ -1579,6 +1850,28 @@ perfq_status perfq_phantom_options_set_lesions(perfq_phantom_options* options,
                 [&](perfq::PhantomOptions& o) { o.lesions = lesions; });
 }
 
+perfq_status perfq_phantom_options_set_time_encoded(perfq_phantom_options* options,
+                                                    std::size_t size, const char* matrix_type,
+                                                    const double* durations, std::size_t count) {
+  return set_on("perfq_phantom_options_set_time_encoded", options, [&](perfq::PhantomOptions& o) {
+    if (size == 0) {
+      o.time_encoded = 0;
+      o.time_encoded_type = perfq::TimeEncodedMatrixType::Hadamard;
+      o.sub_bolus_durations.clear();
+      return;
+    }
+    const perfq::TimeEncodedMatrixType type = matrix_type != nullptr
+                                                  ? matrix_type_from(matrix_type)
+                                                  : perfq::TimeEncodedMatrixType::Hadamard;
+    const perfq::EncodingMatrix matrix = generated_matrix(type, size);
+    std::vector<double> values =
+        sub_bolus_durations(durations, count, count == 0 ? 0 : matrix.sub_boli());
+    o.time_encoded = size;
+    o.time_encoded_type = type;
+    o.sub_bolus_durations = std::move(values);
+  });
+}
+
 perfq_status perfq_phantom_create(const perfq_phantom_options* options, perfq_phantom** out) {
   return create_into("perfq_phantom_create", out, [&] {
     const perfq::PhantomOptions o = options != nullptr ? options->value : perfq::PhantomOptions{};
@@ -1691,6 +1984,15 @@ const uint8_t* perfq_phantom_mask_data(const perfq_phantom* phantom, perfq_phant
 const std::int32_t* perfq_phantom_territories(const perfq_phantom* phantom) {
   if (!accessor_ok(phantom, "perfq_phantom_territories")) return nullptr;
   return phantom->value.territories.data();
+}
+
+perfq_status perfq_phantom_time_encoding(const perfq_phantom* phantom, perfq_time_encoding** out) {
+  return create_into("perfq_phantom_time_encoding", out, [&] {
+    require_pointer(phantom, "phantom");
+    require(phantom->value.time_encoding.has_value(), "phantom",
+            "not time-encoded (see perfq_phantom_options_set_time_encoded)");
+    return new_time_encoding(*phantom->value.time_encoding);
+  });
 }
 
 }  // extern "C"

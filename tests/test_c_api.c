@@ -1,10 +1,11 @@
 /* The C API from C99: single-delay CBF against hand-computed white-paper values, the
- * multi-delay fit recovering the phantom's CBF and ATT, border zones (atlas, probabilistic,
- * timing), local CoV, mask algebra (thresholds, Dice, territory grouping, small components,
- * periventricular caps), weighted and paired regional statistics, NAWM, lesion enrichment and
- * partial-volume correction on hand-built images, and the error paths (status, and a message
- * naming the argument). Prints one line per failed check and a summary; exits 1 when any check
- * failed. */
+ * multi-delay fit recovering the phantom's CBF and ATT, time-encoded (Hadamard) decoding of
+ * hand-built encoded images and of a Hadamard-8 phantom, border zones (atlas, probabilistic,
+ * timing), local CoV, distance maps and dilation, mask algebra (thresholds, Dice, territory
+ * grouping, small components, periventricular caps), weighted and paired regional statistics,
+ * NAWM, lesion enrichment and partial-volume correction on hand-built images, CUDA device
+ * discovery, and the error paths (status, and a message naming the argument). Prints one line per
+ * failed check and a summary; exits 1 when any check failed. */
 #include <perfq/perfq.h>
 
 #include <math.h>
@@ -284,6 +285,462 @@ static void test_multi_delay_on_phantom(void) {
   perfq_prepared_destroy(prepared);
   perfq_protocol_destroy(protocol);
   perfq_phantom_destroy(phantom);
+}
+
+/* Hadamard 4 (natural order, all-ones column dropped): rows are cycles, columns sub-boli,
+ * +1 control, −1 label. */
+static const int32_t kHadamard4[12] = {1, 1, 1, -1, 1, -1, 1, -1, -1, -1, -1, 1};
+
+/* Encoded images of cycles 0 … 3 of E = kHadamard4 for 2 voxels: S_i = C − Σ_{E[i][k] = −1}
+ * ΔM_k. `dm` holds ΔM_k of voxel v at [k * 2 + v]. */
+static void encode_hadamard4(const float control[2], const float dm[6], float* out) {
+  int i, k, v;
+  for (i = 0; i < 4; ++i) {
+    for (v = 0; v < 2; ++v) {
+      float value = control[v];
+      for (k = 0; k < 3; ++k) {
+        if (kHadamard4[i * 3 + k] < 0) value -= dm[k * 2 + v];
+      }
+      out[i * 2 + v] = value;
+    }
+  }
+}
+
+static void test_time_encoded_by_hand(void) {
+  /* Sub-boli τ = 0.5, 0.4, 0.3 s (labeling order) and 0.2 s after the last: PLD_k = 0.2 + the
+   * durations of the later sub-boli = 0.9, 0.5, 0.2 s. */
+  const double durations[3] = {0.5, 0.4, 0.3};
+  const double delays[3] = {0.2 + 0.3 + 0.4, 0.2 + 0.3, 0.2};
+  const size_t dims[3] = {2, 1, 1};
+  const float control1[2] = {1000.0f, 500.0f}, control2[2] = {1010.0f, 490.0f};
+  const float dm1[6] = {10.0f, 4.0f, 20.0f, 6.0f, 30.0f, 8.0f}; /* block 1: sub-bolus-major */
+  const float dm2[6] = {14.0f, 2.0f, 22.0f, 10.0f, 26.0f, 12.0f};
+  float encoded[16];
+  perfq_time_encoding* encoding = NULL;
+  perfq_time_encoding* given = NULL;
+  perfq_prepared* decoded = NULL;
+  size_t volumes = 0, i, k, v;
+
+  CHECK_OK(perfq_time_encoding_create("Hadamard", 4, durations, 3, 0.2, &encoding));
+  if (encoding == NULL) return;
+  CHECK(perfq_time_encoding_cycles(encoding) == 4 && perfq_time_encoding_sub_boli(encoding) == 3);
+  CHECK(strcmp(perfq_time_encoding_source(encoding), "Hadamard 4 (generated)") == 0);
+  for (i = 0; i < 12; ++i) CHECK(perfq_time_encoding_matrix(encoding)[i] == kHadamard4[i]);
+  for (k = 0; k < 3; ++k) {
+    CHECK(perfq_time_encoding_sub_bolus_durations(encoding)[k] == durations[k]);
+    CHECK(perfq_time_encoding_sub_bolus_delays(encoding)[k] == delays[k]);
+  }
+
+  /* Two blocks decoded: ΔM_k = (2/4) Σ_i E[i][k] S_i gives back every sub-bolus exactly. */
+  encode_hadamard4(control1, dm1, encoded);
+  encode_hadamard4(control2, dm2, encoded + 8);
+  CHECK_OK(perfq_decode_time_encoded(encoded, 8, dims, NULL, encoding, &decoded));
+  if (decoded != NULL) {
+    const float* dm = perfq_prepared_delta_m(decoded, &volumes);
+    CHECK(volumes == 6);
+    for (k = 0; k < 3; ++k) {
+      for (v = 0; v < 2; ++v) {
+        CHECK(dm[k * 2 + v] == dm1[k * 2 + v]);
+        CHECK(dm[(3 + k) * 2 + v] == dm2[k * 2 + v]);
+      }
+    }
+    for (v = 0; v < 6; ++v) {
+      CHECK(perfq_prepared_delays(decoded)[v] == delays[v % 3]);
+      CHECK(perfq_prepared_labeling_durations(decoded)[v] == durations[v % 3]);
+      CHECK(perfq_prepared_repeats(decoded)[v] == 1);
+    }
+    CHECK(perfq_prepared_m0(decoded) == NULL);
+  }
+  perfq_prepared_destroy(decoded);
+  decoded = NULL;
+
+  /* The same matrix given explicitly, in ExploreASL's square form (all +1 first column). */
+  {
+    int32_t square[16];
+    for (i = 0; i < 4; ++i) {
+      square[i * 4] = 1;
+      for (k = 0; k < 3; ++k) square[i * 4 + 1 + k] = kHadamard4[i * 3 + k];
+    }
+    CHECK_OK(perfq_time_encoding_from_matrix(square, 4, 4, durations, 3, 0.2, &given));
+    if (given != NULL) {
+      CHECK(perfq_time_encoding_sub_boli(given) == 3);
+      CHECK(strcmp(perfq_time_encoding_source(given), "TimeEncodedMatrix (given)") == 0);
+      for (i = 0; i < 12; ++i) CHECK(perfq_time_encoding_matrix(given)[i] == kHadamard4[i]);
+      CHECK(perfq_time_encoding_sub_bolus_delays(given)[0] == delays[0]);
+    }
+    perfq_time_encoding_destroy(given);
+    given = NULL;
+    /* Walsh 4 (sequency order): rows 0, 2, 3, 1 of the natural matrix. */
+    CHECK_OK(perfq_time_encoding_create("walsh", 4, durations, 3, 0.2, &given));
+    if (given != NULL) {
+      const int32_t walsh[12] = {1, 1, 1, 1, -1, -1, -1, -1, 1, -1, 1, -1};
+      for (i = 0; i < 12; ++i) CHECK(perfq_time_encoding_matrix(given)[i] == walsh[i]);
+      CHECK(strcmp(perfq_time_encoding_source(given), "Walsh 4 (generated)") == 0);
+    }
+    perfq_time_encoding_destroy(given);
+    given = NULL;
+  }
+
+  /* A series as acquired: m0scan, block 1, noRF, block 2 → one ΔM per sub-bolus, the mean of
+   * the blocks, by increasing delay (sub-bolus 2 first). */
+  {
+    float series[20];
+    const int32_t context[10] = {PERFQ_VOLUME_M0SCAN, PERFQ_VOLUME_CONTROL, PERFQ_VOLUME_LABEL,
+                                 PERFQ_VOLUME_LABEL,  PERFQ_VOLUME_LABEL,   PERFQ_VOLUME_NORF,
+                                 PERFQ_VOLUME_LABEL,  PERFQ_VOLUME_LABEL,   PERFQ_VOLUME_LABEL,
+                                 PERFQ_VOLUME_LABEL};
+    int32_t bad_context[10];
+    perfq_protocol* protocol = NULL;
+    perfq_prepared* prepared = NULL;
+    series[0] = 1200.0f;
+    series[1] = 1300.0f;
+    memcpy(series + 2, encoded, 8 * sizeof(float));
+    series[10] = series[11] = 0.0f;
+    memcpy(series + 12, encoded + 8, 8 * sizeof(float));
+    CHECK_OK(perfq_protocol_create(&protocol));
+    CHECK_OK(perfq_prepare_time_encoded(series, 10, dims, NULL, context, protocol, encoding, 0,
+                                        NULL, &prepared));
+    if (prepared != NULL) {
+      const float* dm = perfq_prepared_delta_m(prepared, &volumes);
+      CHECK(volumes == 3);
+      for (k = 0; k < 3; ++k) {
+        /* Output volume j is sub-bolus 2 − j. */
+        CHECK(perfq_prepared_delays(prepared)[k] == delays[2 - k]);
+        CHECK(perfq_prepared_labeling_durations(prepared)[k] == durations[2 - k]);
+        CHECK(perfq_prepared_repeats(prepared)[k] == 2);
+        for (v = 0; v < 2; ++v) {
+          CHECK(dm[k * 2 + v] == (dm1[(2 - k) * 2 + v] + dm2[(2 - k) * 2 + v]) / 2.0f);
+        }
+      }
+      CHECK(perfq_prepared_m0(prepared) != NULL && perfq_prepared_m0(prepared)[1] == 1300.0f);
+    }
+    perfq_prepared_destroy(prepared);
+    prepared = NULL;
+
+    /* Refusals: an incomplete block, a deltam volume, an unknown type, PASL. */
+    memcpy(bad_context, context, sizeof context);
+    bad_context[9] = PERFQ_VOLUME_NORF;
+    CHECK_FAILS(perfq_prepare_time_encoded(series, 10, dims, NULL, bad_context, protocol, encoding,
+                                           0, NULL, &prepared),
+                PERFQ_ERROR_INPUT, "not a positive multiple");
+    bad_context[9] = PERFQ_VOLUME_DELTAM;
+    CHECK_FAILS(perfq_prepare_time_encoded(series, 10, dims, NULL, bad_context, protocol, encoding,
+                                           0, NULL, &prepared),
+                PERFQ_ERROR_INPUT, "deltam");
+    bad_context[9] = 9;
+    CHECK_FAILS(perfq_prepare_time_encoded(series, 10, dims, NULL, bad_context, protocol, encoding,
+                                           0, NULL, &prepared),
+                PERFQ_ERROR_INVALID_ARGUMENT, "context[9]");
+    CHECK_FAILS(perfq_prepare_time_encoded(series, 10, dims, NULL, context, protocol, NULL, 0, NULL,
+                                           &prepared),
+                PERFQ_ERROR_INVALID_ARGUMENT, "encoding");
+    CHECK_OK(perfq_protocol_set_labeling(protocol, PERFQ_LABELING_PASL));
+    CHECK_FAILS(perfq_prepare_time_encoded(series, 10, dims, NULL, context, protocol, encoding, 0,
+                                           NULL, &prepared),
+                PERFQ_ERROR_INPUT, "ArterialSpinLabelingType");
+    CHECK(prepared == NULL);
+    perfq_protocol_destroy(protocol);
+  }
+
+  /* Decoding refusals. */
+  CHECK_FAILS(perfq_decode_time_encoded(encoded, 6, dims, NULL, encoding, &decoded),
+              PERFQ_ERROR_INVALID_ARGUMENT, "volumes");
+  CHECK_FAILS(perfq_decode_time_encoded(encoded, 8, dims, NULL, NULL, &decoded),
+              PERFQ_ERROR_INVALID_ARGUMENT, "encoding");
+  CHECK_FAILS(perfq_decode_time_encoded(NULL, 8, dims, NULL, encoding, &decoded),
+              PERFQ_ERROR_INVALID_ARGUMENT, "encoded");
+  CHECK(decoded == NULL);
+  perfq_time_encoding_destroy(encoding);
+  encoding = NULL;
+
+  /* Encoding refusals: type, size, durations, delay; matrices that are not encodings. */
+  CHECK_FAILS(perfq_time_encoding_create("sequency", 4, durations, 3, 0.2, &encoding),
+              PERFQ_ERROR_INVALID_ARGUMENT, "matrix_type");
+  CHECK_FAILS(perfq_time_encoding_create(NULL, 4, durations, 3, 0.2, &encoding),
+              PERFQ_ERROR_INVALID_ARGUMENT, "matrix_type");
+  CHECK_FAILS(perfq_time_encoding_create("Hadamard", 6, durations, 3, 0.2, &encoding),
+              PERFQ_ERROR_INVALID_ARGUMENT, "size");
+  CHECK_FAILS(perfq_time_encoding_create("Walsh", 12, durations, 3, 0.2, &encoding),
+              PERFQ_ERROR_INVALID_ARGUMENT, "size");
+  CHECK_FAILS(perfq_time_encoding_create("Hadamard", 4, durations, 2, 0.2, &encoding),
+              PERFQ_ERROR_INVALID_ARGUMENT, "count");
+  CHECK_FAILS(perfq_time_encoding_create("Hadamard", 4, NULL, 3, 0.2, &encoding),
+              PERFQ_ERROR_INVALID_ARGUMENT, "durations");
+  {
+    const double bad[3] = {0.5, -0.4, 0.3};
+    CHECK_FAILS(perfq_time_encoding_create("Hadamard", 4, bad, 3, 0.2, &encoding),
+                PERFQ_ERROR_INVALID_ARGUMENT, "durations[1]");
+  }
+  CHECK_FAILS(perfq_time_encoding_create("Hadamard", 4, durations, 3, 0.0, &encoding),
+              PERFQ_ERROR_INVALID_ARGUMENT, "final_pld");
+  CHECK_FAILS(perfq_time_encoding_create("Hadamard", 4, durations, 3, 0.2, NULL),
+              PERFQ_ERROR_INVALID_ARGUMENT, "out");
+  {
+    int32_t matrix[12];
+    memcpy(matrix, kHadamard4, sizeof matrix);
+    matrix[5] = 0;
+    CHECK_FAILS(perfq_time_encoding_from_matrix(matrix, 4, 3, durations, 3, 0.2, &encoding),
+                PERFQ_ERROR_INPUT, "TimeEncodedMatrix: row 1, column 2 is 0");
+    matrix[5] = -1;
+    matrix[3] = 1; /* column 0 now sums to 2: static tissue would remain */
+    CHECK_FAILS(perfq_time_encoding_from_matrix(matrix, 4, 3, durations, 3, 0.2, &encoding),
+                PERFQ_ERROR_INPUT, "sub-bolus column 0 sums to 2");
+    matrix[3] = -1;
+    matrix[4] = -1;
+    matrix[7] = 1; /* rows 1 and 2 swap column 1's signs: balanced, not orthogonal */
+    CHECK_FAILS(perfq_time_encoding_from_matrix(matrix, 4, 3, durations, 3, 0.2, &encoding),
+                PERFQ_ERROR_INPUT, "not orthogonal");
+    CHECK_FAILS(perfq_time_encoding_from_matrix(kHadamard4, 1, 3, durations, 3, 0.2, &encoding),
+                PERFQ_ERROR_INVALID_ARGUMENT, "rows");
+    CHECK_FAILS(perfq_time_encoding_from_matrix(kHadamard4, 4, 2, durations, 3, 0.2, &encoding),
+                PERFQ_ERROR_INVALID_ARGUMENT, "columns");
+    CHECK_FAILS(perfq_time_encoding_from_matrix(kHadamard4, 4, 3, durations, 4, 0.2, &encoding),
+                PERFQ_ERROR_INVALID_ARGUMENT, "count");
+    CHECK_FAILS(perfq_time_encoding_from_matrix(NULL, 4, 3, durations, 3, 0.2, &encoding),
+                PERFQ_ERROR_INVALID_ARGUMENT, "entries");
+  }
+  CHECK(encoding == NULL);
+  CHECK(perfq_time_encoding_cycles(NULL) == 0 && perfq_time_encoding_matrix(NULL) == NULL);
+  CHECK(perfq_time_encoding_sub_bolus_delays(NULL) == NULL);
+  CHECK(strcmp(perfq_time_encoding_source(NULL), "") == 0);
+  perfq_time_encoding_destroy(NULL);
+}
+
+static void test_time_encoded_phantom(void) {
+  /* A noise-free Hadamard-8 phantom (7 sub-boli of 0.4 s, 0.2 s after the last), decoded and
+   * fitted: the white-paper model recovers its CBF and ATT. */
+  const double final_pld = 0.2;
+  const size_t grid[3] = {32, 40, 30};
+  perfq_phantom_options* options = NULL;
+  perfq_phantom* phantom = NULL;
+  perfq_time_encoding* encoding = NULL;
+  perfq_protocol* protocol = NULL;
+  perfq_prepared* prepared = NULL;
+  perfq_kinetic_options* kinetic = NULL;
+  perfq_kinetic_fit* fit = NULL;
+  size_t dims[3], volumes = 0, delta_volumes = 0, n, i;
+  double spacing[3];
+
+  CHECK_OK(perfq_phantom_options_create(&options));
+  CHECK_OK(perfq_phantom_options_set_delays(options, &final_pld, 1, 2));
+  CHECK_OK(perfq_phantom_options_set_grid(options, grid, 4.0));
+  CHECK_OK(perfq_phantom_options_set_time_encoded(options, 8, "Hadamard", NULL, 0));
+  /* Refusals leave the options as they were. */
+  CHECK_FAILS(perfq_phantom_options_set_time_encoded(options, 6, NULL, NULL, 0),
+              PERFQ_ERROR_INVALID_ARGUMENT, "size");
+  CHECK_FAILS(perfq_phantom_options_set_time_encoded(options, 12, "Walsh", NULL, 0),
+              PERFQ_ERROR_INVALID_ARGUMENT, "size");
+  CHECK_FAILS(perfq_phantom_options_set_time_encoded(options, 8, NULL, &final_pld, 1),
+              PERFQ_ERROR_INVALID_ARGUMENT, "count");
+  CHECK_OK(perfq_phantom_create(options, &phantom));
+  perfq_phantom_options_destroy(options);
+  if (phantom == NULL) return;
+  CHECK_OK(perfq_phantom_geometry(phantom, dims, spacing));
+  n = dims[0] * dims[1] * dims[2];
+  CHECK_OK(perfq_phantom_time_encoding(phantom, &encoding));
+  if (encoding != NULL) {
+    const double* delays = perfq_time_encoding_sub_bolus_delays(encoding);
+    CHECK(perfq_time_encoding_cycles(encoding) == 8);
+    CHECK(strcmp(perfq_time_encoding_source(encoding), "Hadamard 8 (generated)") == 0);
+    CHECK(near(perfq_time_encoding_sub_bolus_durations(encoding)[0], 0.4, 1e-12));
+    CHECK(near(delays[0], 0.2 + 6 * 0.4, 1e-12) && delays[6] == 0.2);
+  }
+  {
+    const float* series = perfq_phantom_series(phantom, &volumes);
+    CHECK(volumes == 16);
+    CHECK(perfq_phantom_context(phantom)[0] == PERFQ_VOLUME_CONTROL);
+    CHECK_OK(perfq_phantom_protocol(phantom, &protocol));
+    CHECK_OK(perfq_prepare_time_encoded(series, volumes, dims, spacing,
+                                        perfq_phantom_context(phantom), protocol, encoding, 0, NULL,
+                                        &prepared));
+  }
+  if (prepared != NULL) {
+    const float* delta_m = perfq_prepared_delta_m(prepared, &delta_volumes);
+    const uint8_t* brain = perfq_phantom_mask_data(phantom, PERFQ_PHANTOM_BRAIN);
+    const float* m0 = perfq_phantom_map_data(phantom, PERFQ_PHANTOM_M0);
+    const float* true_cbf = perfq_phantom_map_data(phantom, PERFQ_PHANTOM_CBF);
+    const float* true_att = perfq_phantom_map_data(phantom, PERFQ_PHANTOM_ATT);
+    double weights[7];
+    CHECK(delta_volumes == 7 && perfq_prepared_delays(prepared)[0] == 0.2);
+    for (i = 0; i < 7 && i < delta_volumes; ++i) {
+      weights[i] = (double)perfq_prepared_repeats(prepared)[i];
+    }
+    /* The decoded volumes' timing goes on the protocol; the blocks averaged are the weights. */
+    CHECK_OK(perfq_protocol_set_delays(protocol, perfq_prepared_delays(prepared), delta_volumes));
+    CHECK_OK(perfq_protocol_set_labeling_durations(
+        protocol, perfq_prepared_labeling_durations(prepared), delta_volumes));
+    CHECK_OK(perfq_kinetic_options_create(&kinetic));
+    CHECK_OK(perfq_kinetic_options_set_model(kinetic, "whitepaper"));
+    CHECK_OK(perfq_kinetic_options_set_weights(kinetic, weights, 7));
+    /* Sample times inside the ATT range: a finer starting grid (as the CLI test does). */
+    CHECK_OK(perfq_kinetic_options_set_solver(kinetic, 48, 20, 1e-6));
+    CHECK_OK(perfq_fit_kinetic(delta_m, delta_volumes, dims, spacing, m0, 0.0, brain, protocol,
+                               NULL, kinetic, NULL, &fit));
+    if (fit != NULL) {
+      const float* cbf = perfq_kinetic_fit_map(fit, PERFQ_KINETIC_CBF);
+      const float* att = perfq_kinetic_fit_map(fit, PERFQ_KINETIC_ATT);
+      double worst_cbf = 0.0, worst_att = 0.0;
+      size_t brain_voxels = 0;
+      for (i = 0; i < n; ++i) {
+        if (!brain[i]) continue;
+        ++brain_voxels;
+        if (fabs(cbf[i] - true_cbf[i]) / true_cbf[i] > worst_cbf) {
+          worst_cbf = fabs(cbf[i] - true_cbf[i]) / true_cbf[i];
+        }
+        if (fabs(att[i] - true_att[i]) / true_att[i] > worst_att) {
+          worst_att = fabs(att[i] - true_att[i]) / true_att[i];
+        }
+      }
+      printf(
+          "time-encoded Hadamard-8 phantom: %lu brain voxels, worst CBF error %.2e, worst ATT "
+          "error %.2e (relative); mean CBF %.2f (truth %.2f)\n",
+          (unsigned long)brain_voxels, worst_cbf, worst_att, masked_mean(cbf, brain, n),
+          masked_mean(true_cbf, brain, n));
+      CHECK(brain_voxels > 1000);
+      CHECK(worst_cbf < 0.01);
+      CHECK(worst_att < 0.01);
+    }
+    perfq_kinetic_fit_destroy(fit);
+    perfq_kinetic_options_destroy(kinetic);
+  }
+  perfq_prepared_destroy(prepared);
+  perfq_protocol_destroy(protocol);
+  perfq_time_encoding_destroy(encoding);
+  perfq_phantom_destroy(phantom);
+
+  /* A phantom that is not time-encoded has no encoding. */
+  encoding = NULL;
+  CHECK_OK(perfq_phantom_options_create(&options));
+  CHECK_OK(perfq_phantom_options_set_grid(options, grid, 4.0));
+  CHECK_OK(perfq_phantom_options_set_time_encoded(options, 4, "Walsh", NULL, 0));
+  CHECK_OK(perfq_phantom_options_set_time_encoded(options, 0, NULL, NULL, 0)); /* off again */
+  CHECK_OK(perfq_phantom_create(options, &phantom));
+  perfq_phantom_options_destroy(options);
+  CHECK_FAILS(perfq_phantom_time_encoding(phantom, &encoding), PERFQ_ERROR_INVALID_ARGUMENT,
+              "not time-encoded");
+  CHECK(encoding == NULL);
+  perfq_phantom_destroy(phantom);
+}
+
+static void test_distances(void) {
+  /* A 5 × 3 × 1 grid of 2 × 1 mm voxels, one mask voxel at (1, 1): the distance of (x, y) is
+   * √((2 (x − 1))² + (y − 1)²) mm, or √((x − 1)² + (y − 1)²) voxels. */
+  const size_t dims[3] = {5, 3, 1};
+  const double spacing[3] = {2.0, 1.0, 1.0};
+  uint8_t mask[15] = {0};
+  const uint8_t empty[15] = {0};
+  perfq_map* map = NULL;
+  perfq_double_map* squared = NULL;
+  perfq_mask* dilated = NULL;
+  size_t x, y;
+  mask[1 * 5 + 1] = 1;
+
+  CHECK_OK(perfq_squared_distance_map(mask, dims, spacing, 1, NULL, &squared));
+  if (squared != NULL) {
+    const double* d = perfq_double_map_data(squared);
+    CHECK(perfq_double_map_voxel_count(squared) == 15);
+    for (y = 0; y < 3; ++y) {
+      for (x = 0; x < 5; ++x) {
+        const double dx = 2.0 * ((double)x - 1.0), dy = (double)y - 1.0;
+        CHECK(d[y * 5 + x] == dx * dx + dy * dy); /* exact: 0, 1, 4, 5, 16, 37, … mm² */
+      }
+    }
+    CHECK(d[2 * 5 + 4] == 37.0);
+  }
+  perfq_double_map_destroy(squared);
+  squared = NULL;
+  CHECK_OK(perfq_squared_distance_map(mask, dims, spacing, 0, NULL, &squared));
+  if (squared != NULL) CHECK(perfq_double_map_data(squared)[2 * 5 + 4] == 10.0); /* 3² + 1² */
+  perfq_double_map_destroy(squared);
+  squared = NULL;
+
+  CHECK_OK(perfq_distance_map(mask, dims, spacing, 0, 1, NULL, &map));
+  if (map != NULL) {
+    const float* d = perfq_map_data(map);
+    CHECK(perfq_map_voxel_count(map) == 15);
+    CHECK(d[1 * 5 + 1] == 0.0f && d[1 * 5 + 0] == 2.0f && d[0 * 5 + 1] == 1.0f);
+    CHECK(near(d[0], sqrt(5.0), 1e-6) && d[1 * 5 + 3] == 4.0f);
+    CHECK(near(d[2 * 5 + 4], sqrt(37.0), 1e-6));
+  }
+  perfq_map_destroy(map);
+  map = NULL;
+  CHECK_OK(perfq_distance_map(mask, dims, spacing, 0, 0, NULL, &map));
+  if (map != NULL) CHECK(near(perfq_map_data(map)[2 * 5 + 4], sqrt(10.0), 1e-6));
+  perfq_map_destroy(map);
+  map = NULL;
+
+  /* Signed, mask (1, 1) and (2, 1): inside, minus the distance to the nearest voxel off the
+   * mask ((1, 0) at 1 mm); outside as before. */
+  mask[1 * 5 + 2] = 1;
+  CHECK_OK(perfq_distance_map(mask, dims, spacing, 1, 1, NULL, &map));
+  if (map != NULL) {
+    const float* d = perfq_map_data(map);
+    CHECK(d[1 * 5 + 1] == -1.0f && d[1 * 5 + 2] == -1.0f);
+    CHECK(d[1 * 5 + 0] == 2.0f && d[1 * 5 + 4] == 4.0f && near(d[0], sqrt(5.0), 1e-6));
+  }
+  perfq_map_destroy(map);
+  map = NULL;
+  mask[1 * 5 + 2] = 0;
+
+  /* No voxel to measure to: +infinity. */
+  CHECK_OK(perfq_distance_map(empty, dims, spacing, 0, 1, NULL, &map));
+  if (map != NULL) CHECK(isinf(perfq_map_data(map)[7]) && perfq_map_data(map)[7] > 0);
+  perfq_map_destroy(map);
+  map = NULL;
+
+  /* Dilation by 2 mm, inclusive: the voxel, (1, 0) and (1, 2) at 1 mm, (0, 1) and (2, 1) at
+   * 2 mm; not the corners (√5 mm). */
+  CHECK_OK(perfq_dilate(mask, dims, spacing, 2.0, NULL, &dilated));
+  if (dilated != NULL) {
+    const uint8_t expected[15] = {0, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 0, 0};
+    CHECK(perfq_mask_voxel_count(dilated) == 15);
+    CHECK(memcmp(perfq_mask_data(dilated), expected, 15) == 0);
+  }
+  perfq_mask_destroy(dilated);
+  dilated = NULL;
+  CHECK_OK(perfq_dilate(mask, dims, spacing, 0.0, NULL, &dilated));
+  if (dilated != NULL) CHECK(memcmp(perfq_mask_data(dilated), mask, 15) == 0);
+  perfq_mask_destroy(dilated);
+  dilated = NULL;
+
+  CHECK_FAILS(perfq_dilate(mask, dims, spacing, -1.0, NULL, &dilated), PERFQ_ERROR_INVALID_ARGUMENT,
+              "radius_mm");
+  CHECK_FAILS(perfq_dilate(NULL, dims, spacing, 1.0, NULL, &dilated), PERFQ_ERROR_INVALID_ARGUMENT,
+              "mask");
+  CHECK_FAILS(perfq_distance_map(mask, NULL, spacing, 0, 1, NULL, &map),
+              PERFQ_ERROR_INVALID_ARGUMENT, "dims");
+  {
+    const double bad_spacing[3] = {2.0, 0.0, 1.0};
+    CHECK_FAILS(perfq_squared_distance_map(mask, dims, bad_spacing, 1, NULL, &squared),
+                PERFQ_ERROR_INVALID_ARGUMENT, "spacing[1]");
+  }
+  CHECK(map == NULL && squared == NULL && dilated == NULL);
+  CHECK(perfq_double_map_data(NULL) == NULL && perfq_double_map_voxel_count(NULL) == 0);
+  perfq_double_map_destroy(NULL);
+}
+
+static void test_cuda_discovery(void) {
+  const int count = perfq_cuda_device_count();
+  const char* reason = perfq_cuda_unavailable_reason();
+  int d;
+  CHECK(count >= 0);
+  CHECK(reason != NULL);
+  CHECK(perfq_cuda_compiled() == 0 || perfq_cuda_compiled() == 1);
+  if (!perfq_cuda_compiled()) CHECK(count == 0 && strstr(reason, "without CUDA") != NULL);
+  CHECK((count > 0) == (perfq_cuda_available() == 1));
+  if (perfq_cuda_available()) {
+    CHECK(strcmp(perfq_cuda_unavailable_reason(), "") == 0);
+  } else {
+    CHECK(strlen(perfq_cuda_unavailable_reason()) > 0);
+  }
+  for (d = 0; d < count; ++d) {
+    const char* name = perfq_cuda_device_name(d);
+    CHECK(name != NULL && strlen(name) > 0);
+    if (name != NULL) printf("CUDA device %d: %s\n", d, name);
+  }
+  CHECK(perfq_cuda_device_name(count) == NULL);
+  CHECK(strstr(perfq_last_error(), "perfq_cuda_device_name: device") != NULL);
+  CHECK(perfq_cuda_device_name(-1) == NULL);
 }
 
 static void test_border_zones(void) {
@@ -1165,6 +1622,10 @@ int main(void) {
   test_version();
   test_single_delay();
   test_multi_delay_on_phantom();
+  test_time_encoded_by_hand();
+  test_time_encoded_phantom();
+  test_distances();
+  test_cuda_discovery();
   test_border_zones();
   test_region_stats();
   test_execution_limits();

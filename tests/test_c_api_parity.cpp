@@ -2,16 +2,20 @@
 // phantom: the phantom itself, pairing, single- and multi-delay quantification, border zones
 // (atlas, probabilistic, timing), local CoV, mask algebra (combination, split, thresholds,
 // territory grouping, small components, periventricular caps, Dice), weighted and paired
-// regional statistics, NAWM, lesion enrichment, partial-volume correction and chunked
-// execution.
+// regional statistics, NAWM, lesion enrichment, partial-volume correction, chunked
+// execution, time-encoded decoding and fitting, distance maps and dilation, and CUDA device
+// discovery.
 #include <perfq/perfq.h>
 
 #include <perfq/asl_series.hpp>
 #include <perfq/cbf.hpp>
+#include <perfq/distance.hpp>
+#include <perfq/execution.hpp>
 #include <perfq/kinetic.hpp>
 #include <perfq/phantom.hpp>
 #include <perfq/pvc.hpp>
 #include <perfq/stats.hpp>
+#include <perfq/time_encoded.hpp>
 #include <perfq/watershed.hpp>
 
 #include <gtest/gtest.h>
@@ -20,7 +24,9 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 namespace {
 
@@ -33,6 +39,11 @@ using Owned = std::unique_ptr<T, Deleter<T, Destroy>>;
 
 template <class T>
 bool same_bits(const T* c, const perfq::Image<T>& cpp) {
+  return c != nullptr && std::memcmp(c, cpp.data(), cpp.size() * sizeof(T)) == 0;
+}
+
+template <class T>
+bool same_bits(const T* c, const std::vector<T>& cpp) {
   return c != nullptr && std::memcmp(c, cpp.data(), cpp.size() * sizeof(T)) == 0;
 }
 
@@ -564,6 +575,276 @@ TEST(CApi, MaskOperationsEqualTheCxxApiBitwiseOnThePhantom) {
   EXPECT_TRUE(same_mask(caps.get(), cpp_caps));
   EXPECT_GT(std::count(cpp_caps.data(), cpp_caps.data() + n, perfq::kFrontalCap), 0);
   EXPECT_GT(std::count(cpp_caps.data(), cpp_caps.data() + n, perfq::kOccipitalCap), 0);
+}
+
+/// Whether a C time-encoding handle holds the C++ encoding (matrix, timing) bit for bit.
+void expect_same_encoding(const perfq_time_encoding* c, const perfq::TimeEncoding& cpp) {
+  ASSERT_NE(c, nullptr);
+  ASSERT_EQ(perfq_time_encoding_cycles(c), cpp.matrix.cycles);
+  ASSERT_EQ(perfq_time_encoding_sub_boli(c), cpp.matrix.sub_boli());
+  const std::vector<std::int32_t> entries(cpp.matrix.entries.begin(), cpp.matrix.entries.end());
+  EXPECT_TRUE(same_bits(perfq_time_encoding_matrix(c), entries));
+  EXPECT_TRUE(same_bits(perfq_time_encoding_sub_bolus_durations(c), cpp.sub_bolus_duration));
+  EXPECT_TRUE(same_bits(perfq_time_encoding_sub_bolus_delays(c), cpp.sub_bolus_pld));
+}
+
+TEST(CApi, TimeEncodedDecodingAndFitEqualTheCxxApiBitwiseOnThePhantom) {
+  // A noisy Hadamard-8 phantom with unequal sub-boli, built, decoded and fitted both ways.
+  const double durations[7] = {0.5, 0.45, 0.4, 0.35, 0.3, 0.3, 0.3};
+  const double final_pld = 0.2;
+  const std::size_t grid[3] = {24, 28, 20};
+  perfq::PhantomOptions o;
+  o.delays = {final_pld};
+  o.repeats = 3;
+  o.snr = 8.0;
+  o.seed = 5;
+  o.dims = {24, 28, 20};
+  o.voxel_mm = 5.0;
+  o.time_encoded = 8;
+  o.sub_bolus_durations.assign(durations, durations + 7);
+  const perfq::Phantom p = perfq::make_phantom(o);
+  ASSERT_TRUE(p.time_encoding.has_value());
+
+  perfq_phantom_options* options_raw = nullptr;
+  ASSERT_EQ(perfq_phantom_options_create(&options_raw), PERFQ_OK);
+  Owned<perfq_phantom_options, perfq_phantom_options_destroy> options(options_raw);
+  ASSERT_EQ(perfq_phantom_options_set_delays(options.get(), &final_pld, 1, 3), PERFQ_OK);
+  ASSERT_EQ(perfq_phantom_options_set_noise(options.get(), 8.0, 5), PERFQ_OK);
+  ASSERT_EQ(perfq_phantom_options_set_grid(options.get(), grid, 5.0), PERFQ_OK);
+  ASSERT_EQ(perfq_phantom_options_set_time_encoded(options.get(), 8, "Hadamard", durations, 7),
+            PERFQ_OK)
+      << perfq_last_error();
+  perfq_phantom* phantom_raw = nullptr;
+  ASSERT_EQ(perfq_phantom_create(options.get(), &phantom_raw), PERFQ_OK) << perfq_last_error();
+  Owned<perfq_phantom, perfq_phantom_destroy> phantom(phantom_raw);
+  std::size_t dims[3], volumes = 0;
+  double spacing[3];
+  ASSERT_EQ(perfq_phantom_geometry(phantom.get(), dims, spacing), PERFQ_OK);
+  const float* series = perfq_phantom_series(phantom.get(), &volumes);
+  ASSERT_EQ(volumes, 24u);
+  EXPECT_TRUE(same_bits(series, p.asl));
+  EXPECT_TRUE(same_bits(perfq_phantom_map_data(phantom.get(), PERFQ_PHANTOM_ATT), p.att));
+
+  // The encoding: from the phantom, generated, and given as a square matrix.
+  perfq_time_encoding* encoding_raw = nullptr;
+  ASSERT_EQ(perfq_phantom_time_encoding(phantom.get(), &encoding_raw), PERFQ_OK);
+  Owned<perfq_time_encoding, perfq_time_encoding_destroy> encoding(encoding_raw);
+  expect_same_encoding(encoding.get(), *p.time_encoding);
+  EXPECT_EQ(std::string(perfq_time_encoding_source(encoding.get())),
+            p.time_encoding->matrix_source);
+  const perfq::TimeEncoding cpp_generated =
+      perfq::make_time_encoding(perfq::encoding_matrix(perfq::TimeEncodedMatrixType::Hadamard, 8),
+                                o.sub_bolus_durations, final_pld);
+  perfq_time_encoding* generated_raw = nullptr;
+  ASSERT_EQ(perfq_time_encoding_create("natural", 8, durations, 7, final_pld, &generated_raw),
+            PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_time_encoding, perfq_time_encoding_destroy> generated(generated_raw);
+  expect_same_encoding(generated.get(), cpp_generated);
+  std::vector<std::int32_t> square;
+  std::vector<std::vector<double>> rows;
+  for (std::size_t i = 0; i < 8; ++i) {
+    square.push_back(1);
+    rows.push_back({1.0});
+    for (std::size_t k = 0; k < 7; ++k) {
+      square.push_back(p.time_encoding->matrix.at(i, k));
+      rows.back().push_back(p.time_encoding->matrix.at(i, k));
+    }
+  }
+  perfq_time_encoding* given_raw = nullptr;
+  ASSERT_EQ(
+      perfq_time_encoding_from_matrix(square.data(), 8, 8, durations, 7, final_pld, &given_raw),
+      PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_time_encoding, perfq_time_encoding_destroy> given(given_raw);
+  expect_same_encoding(given.get(),
+                       perfq::make_time_encoding(perfq::encoding_matrix_from_rows(rows),
+                                                 o.sub_bolus_durations, final_pld));
+  // Walsh 4 with its own timing.
+  const double walsh_durations[3] = {0.7, 0.6, 0.5};
+  perfq_time_encoding* walsh_raw = nullptr;
+  ASSERT_EQ(perfq_time_encoding_create("Walsh", 4, walsh_durations, 3, 1.1, &walsh_raw), PERFQ_OK);
+  Owned<perfq_time_encoding, perfq_time_encoding_destroy> walsh(walsh_raw);
+  expect_same_encoding(
+      walsh.get(),
+      perfq::make_time_encoding(perfq::encoding_matrix(perfq::TimeEncodedMatrixType::Walsh, 4),
+                                {0.7, 0.6, 0.5}, 1.1));
+
+  // Plain decoding of every block.
+  perfq_prepared* decoded_raw = nullptr;
+  ASSERT_EQ(perfq_decode_time_encoded(series, volumes, dims, spacing, encoding.get(), &decoded_raw),
+            PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_prepared, perfq_prepared_destroy> decoded(decoded_raw);
+  const perfq::Series<float> cpp_decoded =
+      perfq::decode_time_encoded(p.asl, p.time_encoding->matrix);
+  std::size_t decoded_volumes = 0;
+  const float* decoded_dm = perfq_prepared_delta_m(decoded.get(), &decoded_volumes);
+  ASSERT_EQ(decoded_volumes, 21u);
+  EXPECT_TRUE(same_bits(decoded_dm, cpp_decoded));
+  for (std::size_t v = 0; v < decoded_volumes; ++v) {
+    EXPECT_EQ(perfq_prepared_delays(decoded.get())[v], p.time_encoding->sub_bolus_pld[v % 7]);
+    EXPECT_EQ(perfq_prepared_labeling_durations(decoded.get())[v],
+              p.time_encoding->sub_bolus_duration[v % 7]);
+  }
+
+  // The whole preparation: averaged sub-boli by increasing delay.
+  perfq_protocol* protocol_raw = nullptr;
+  ASSERT_EQ(perfq_phantom_protocol(phantom.get(), &protocol_raw), PERFQ_OK);
+  Owned<perfq_protocol, perfq_protocol_destroy> protocol(protocol_raw);
+  perfq_prepared* prepared_raw = nullptr;
+  ASSERT_EQ(perfq_prepare_time_encoded(series, volumes, dims, spacing,
+                                       perfq_phantom_context(phantom.get()), protocol.get(),
+                                       encoding.get(), 0, nullptr, &prepared_raw),
+            PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_prepared, perfq_prepared_destroy> prepared(prepared_raw);
+  const perfq::PreparedAsl cpp_prepared =
+      perfq::prepare_time_encoded(p.asl, p.context, p.protocol, *p.time_encoding);
+  std::size_t delta_volumes = 0;
+  const float* delta_m = perfq_prepared_delta_m(prepared.get(), &delta_volumes);
+  ASSERT_EQ(delta_volumes, 7u);
+  EXPECT_TRUE(same_bits(delta_m, cpp_prepared.delta_m));
+  EXPECT_TRUE(same_bits(perfq_prepared_delays(prepared.get()), cpp_prepared.post_labeling_delay));
+  EXPECT_TRUE(
+      same_bits(perfq_prepared_labeling_durations(prepared.get()), cpp_prepared.labeling_duration));
+  EXPECT_TRUE(same_bits(perfq_prepared_repeats(prepared.get()), cpp_prepared.repeats));
+  EXPECT_EQ(perfq_prepared_m0(prepared.get()), nullptr);
+
+  // With outlier rejection inside the brain.
+  perfq_prepared* robust_raw = nullptr;
+  ASSERT_EQ(perfq_prepare_time_encoded(
+                series, volumes, dims, spacing, perfq_phantom_context(phantom.get()),
+                protocol.get(), encoding.get(), 1,
+                perfq_phantom_mask_data(phantom.get(), PERFQ_PHANTOM_BRAIN), &robust_raw),
+            PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_prepared, perfq_prepared_destroy> robust(robust_raw);
+  perfq::AveragingOptions averaging;
+  averaging.robust = true;
+  averaging.mask = p.brain.view();
+  const perfq::PreparedAsl cpp_robust =
+      perfq::prepare_time_encoded(p.asl, p.context, p.protocol, *p.time_encoding, averaging);
+  EXPECT_TRUE(same_bits(perfq_prepared_delta_m(robust.get(), nullptr), cpp_robust.delta_m));
+
+  // The multi-delay fit of the sub-boli, weighted by the blocks averaged.
+  ASSERT_EQ(perfq_protocol_set_delays(protocol.get(), perfq_prepared_delays(prepared.get()), 7),
+            PERFQ_OK);
+  ASSERT_EQ(perfq_protocol_set_labeling_durations(
+                protocol.get(), perfq_prepared_labeling_durations(prepared.get()), 7),
+            PERFQ_OK);
+  std::vector<double> weights(cpp_prepared.repeats.begin(), cpp_prepared.repeats.end());
+  perfq_kinetic_options* kinetic_raw = nullptr;
+  ASSERT_EQ(perfq_kinetic_options_create(&kinetic_raw), PERFQ_OK);
+  Owned<perfq_kinetic_options, perfq_kinetic_options_destroy> kinetic(kinetic_raw);
+  ASSERT_EQ(perfq_kinetic_options_set_model(kinetic.get(), "whitepaper"), PERFQ_OK);
+  ASSERT_EQ(perfq_kinetic_options_set_weights(kinetic.get(), weights.data(), 7), PERFQ_OK);
+  perfq_execution* cpu_raw = nullptr;
+  ASSERT_EQ(perfq_execution_create(&cpu_raw), PERFQ_OK);
+  Owned<perfq_execution, perfq_execution_destroy> cpu(cpu_raw);
+  ASSERT_EQ(perfq_execution_set_backend(cpu.get(), "cpu"), PERFQ_OK);
+  perfq_kinetic_fit* fit_raw = nullptr;
+  ASSERT_EQ(perfq_fit_kinetic(delta_m, 7, dims, spacing,
+                              perfq_phantom_map_data(phantom.get(), PERFQ_PHANTOM_M0), 0.0,
+                              perfq_phantom_mask_data(phantom.get(), PERFQ_PHANTOM_BRAIN),
+                              protocol.get(), nullptr, kinetic.get(), cpu.get(), &fit_raw),
+            PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_kinetic_fit, perfq_kinetic_fit_destroy> fit(fit_raw);
+  perfq::AslProtocol cpp_protocol = p.protocol;
+  cpp_protocol.post_labeling_delay = cpp_prepared.post_labeling_delay;
+  cpp_protocol.labeling_duration = cpp_prepared.labeling_duration;
+  perfq::KineticOptions cpp_options;
+  cpp_options.variant = perfq::parse_kinetic_variant("whitepaper");
+  cpp_options.weights = weights;
+  perfq::Execution cpp_cpu;
+  cpp_cpu.backend = perfq::Backend::Cpu;
+  const perfq::KineticFit cpp_fit =
+      perfq::fit_kinetic(cpp_prepared.delta_m, perfq::M0Source::from_image(p.m0), cpp_protocol,
+                         perfq::Physiology::at_field(3.0), cpp_options, p.brain.view(), cpp_cpu);
+  EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(fit.get(), PERFQ_KINETIC_CBF), cpp_fit.cbf));
+  EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(fit.get(), PERFQ_KINETIC_ATT), cpp_fit.att));
+  EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(fit.get(), PERFQ_KINETIC_CBF_SE), cpp_fit.cbf_se));
+  EXPECT_TRUE(same_bits(perfq_kinetic_fit_status(fit.get()), cpp_fit.status));
+  EXPECT_TRUE(same_bits(perfq_kinetic_fit_iterations(fit.get()), cpp_fit.iterations));
+}
+
+TEST(CApi, DistancesAndDilationEqualTheCxxApiBitwiseOnThePhantom) {
+  perfq::PhantomOptions o;
+  o.dims = {24, 28, 20};
+  o.voxel_mm = 5.0;
+  const perfq::Phantom p = perfq::make_phantom(o);
+  perfq::Geometry geo;
+  geo.dims = p.m0.geometry().dims;
+  geo.spacing = {5.0, 4.0, 6.0};  // anisotropic: the C grid's spacing must reach the transforms
+  const std::size_t dims[3] = {geo.dims[0], geo.dims[1], geo.dims[2]};
+  const double spacing[3] = {5.0, 4.0, 6.0};
+  const perfq::View<const std::uint8_t> ventricles{p.ventricles.data(), geo, 1};
+  const perfq::View<const std::uint8_t> brain{p.brain.data(), geo, 1};
+  for (const char* backend : {"cpu", "auto"}) {
+    SCOPED_TRACE(backend);
+    perfq_execution* execution_raw = nullptr;
+    ASSERT_EQ(perfq_execution_create(&execution_raw), PERFQ_OK);
+    Owned<perfq_execution, perfq_execution_destroy> execution(execution_raw);
+    ASSERT_EQ(perfq_execution_set_backend(execution.get(), backend), PERFQ_OK);
+    perfq::Execution cpp_execution;
+    cpp_execution.backend = perfq::parse_backend(backend);
+
+    for (const int signed_distance : {0, 1}) {
+      for (const int use_spacing : {0, 1}) {
+        perfq_map* map_raw = nullptr;
+        ASSERT_EQ(perfq_distance_map(p.brain.data(), dims, spacing, signed_distance, use_spacing,
+                                     execution.get(), &map_raw),
+                  PERFQ_OK)
+            << perfq_last_error();
+        Owned<perfq_map, perfq_map_destroy> map(map_raw);
+        perfq::DistanceOptions cpp_options;
+        cpp_options.signed_distance = signed_distance != 0;
+        cpp_options.use_spacing = use_spacing != 0;
+        const perfq::Volume<float> cpp_map = perfq::distance_map(brain, cpp_options, cpp_execution);
+        ASSERT_EQ(perfq_map_voxel_count(map.get()), cpp_map.size());
+        EXPECT_TRUE(same_bits(perfq_map_data(map.get()), cpp_map))
+            << "signed " << signed_distance << ", spacing " << use_spacing;
+      }
+    }
+    for (const int use_spacing : {0, 1}) {
+      perfq_double_map* squared_raw = nullptr;
+      ASSERT_EQ(perfq_squared_distance_map(p.ventricles.data(), dims, spacing, use_spacing,
+                                           execution.get(), &squared_raw),
+                PERFQ_OK)
+          << perfq_last_error();
+      Owned<perfq_double_map, perfq_double_map_destroy> squared(squared_raw);
+      const perfq::Volume<double> cpp_squared =
+          perfq::squared_distance_map(ventricles, use_spacing != 0, cpp_execution);
+      ASSERT_EQ(perfq_double_map_voxel_count(squared.get()), cpp_squared.size());
+      EXPECT_TRUE(same_bits(perfq_double_map_data(squared.get()), cpp_squared))
+          << "spacing " << use_spacing;
+    }
+    for (const double radius : {0.0, 7.5, 12.0}) {
+      perfq_mask* dilated_raw = nullptr;
+      ASSERT_EQ(
+          perfq_dilate(p.ventricles.data(), dims, spacing, radius, execution.get(), &dilated_raw),
+          PERFQ_OK)
+          << perfq_last_error();
+      Owned<perfq_mask, perfq_mask_destroy> dilated(dilated_raw);
+      const perfq::Mask cpp_dilated = perfq::dilate(ventricles, radius, cpp_execution);
+      EXPECT_TRUE(same_mask(dilated.get(), cpp_dilated)) << "radius " << radius;
+    }
+  }
+}
+
+TEST(CApi, CudaDiscoveryEqualsTheCxxApi) {
+  EXPECT_EQ(perfq_cuda_compiled(), perfq::cuda_compiled() ? 1 : 0);
+  EXPECT_EQ(perfq_cuda_device_count(), perfq::cuda_device_count());
+  EXPECT_EQ(std::string(perfq_cuda_unavailable_reason()), perfq::cuda_unavailable_reason());
+  const std::vector<std::string> names = perfq::cuda_device_names();
+  for (std::size_t d = 0; d < names.size(); ++d) {
+    const char* name = perfq_cuda_device_name(static_cast<int>(d));
+    ASSERT_NE(name, nullptr) << perfq_last_error();
+    EXPECT_EQ(std::string(name), names[d]);
+  }
+  EXPECT_EQ(perfq_cuda_device_name(static_cast<int>(names.size())), nullptr);
+  EXPECT_NE(std::string(perfq_last_error()).find("device"), std::string::npos);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 /**
  * @file
- * @brief perfq's C ABI: single- and multi-delay CBF quantification, border zones (atlas,
- * probabilistic and timing-based) with the mask operations around them (territory grouping,
- * small-component removal, periventricular caps, Dice overlap), regional statistics
- * (weighted, paired), white-matter lesion measures, partial-volume correction and the
+ * @brief perfq's C ABI: single- and multi-delay CBF quantification, time-encoded (Hadamard)
+ * PCASL decoding, border zones (atlas, probabilistic and timing-based) with the mask
+ * operations around them (territory grouping, small-component removal, periventricular caps,
+ * Dice overlap), distance transforms and dilation, regional statistics (weighted, paired),
+ * white-matter lesion measures, partial-volume correction, CUDA device discovery and the
  * synthetic phantom, for C programs and for other languages (Python ctypes, Julia, R, MATLAB)
  * through a plain C interface.
  *
@@ -122,6 +123,24 @@ PERFQ_API perfq_status perfq_execution_set_max_chunk_voxels(perfq_execution* exe
 
 /** @brief 1 when the CUDA backend is compiled in and a usable device exists, else 0. */
 PERFQ_API int perfq_cuda_available(void);
+/** @brief 1 when this build of perfq contains the CUDA backend (perfq::cuda_compiled), whether
+ * or not a device exists, else 0. */
+PERFQ_API int perfq_cuda_compiled(void);
+/** @brief Number of usable CUDA devices (perfq::cuda_device_count): 0 when none, or when CUDA
+ * is not compiled in. Valid ordinals for perfq_execution_set_device() are 0 … count − 1. */
+PERFQ_API int perfq_cuda_device_count(void);
+/** @brief The name of usable CUDA device `device` (perfq::cuda_device_names), e.g.
+ * "NVIDIA H100 80GB HBM3".
+ * @param device the ordinal, 0 … perfq_cuda_device_count() − 1
+ * @return the name, kept in a per-thread buffer valid until the next call of this function
+ *         on the calling thread (copy it to keep it); NULL, with the message set, for an
+ *         ordinal out of range (always, without a device) */
+PERFQ_API const char* perfq_cuda_device_name(int device);
+/** @brief Why the CUDA backend cannot run (perfq::cuda_unavailable_reason): "" when
+ * perfq_cuda_available() is 1, else a sentence such as "perfq was built without CUDA" or the
+ * CUDA runtime's error. Kept in a per-thread buffer valid until the next call of this
+ * function on the calling thread. Never NULL. */
+PERFQ_API const char* perfq_cuda_unavailable_reason(void);
 
 /* ---- acquisition protocol (protocol.hpp) ---------------------------------------------- */
 
@@ -240,7 +259,10 @@ typedef enum perfq_volume_type PERFQ_C_ENUM_BASE {
   PERFQ_VOLUME_NORF = 5     /**< "noRF": acquired without labeling RF, ignored */
 } perfq_volume_type;
 
-/** @brief ΔM images, one per distinct delay, with their timing. */
+/** @brief ΔM images with the timing of each: one per distinct delay (perfq_prepare_asl), one
+ * per sub-bolus (perfq_prepare_time_encoded), or one per sub-bolus and block
+ * (perfq_decode_time_encoded). Its delays and durations, set on a protocol, fit the ΔM images
+ * with perfq_fit_kinetic(). */
 typedef struct perfq_prepared perfq_prepared;
 
 /** @brief Pairs control and label volumes and averages repeats into one ΔM volume per
@@ -269,10 +291,129 @@ PERFQ_API const float* perfq_prepared_delta_m(const perfq_prepared* prepared, si
 PERFQ_API const double* perfq_prepared_delays(const perfq_prepared* prepared);
 /** @brief Labeling duration of each ΔM volume, seconds (0 for PASL). */
 PERFQ_API const double* perfq_prepared_labeling_durations(const perfq_prepared* prepared);
-/** @brief Repeats averaged into each ΔM volume. */
+/** @brief Repeats (control/label pairs, or time-encoded blocks) averaged into each ΔM volume
+ * (1 for each volume of perfq_decode_time_encoded()). */
 PERFQ_API const size_t* perfq_prepared_repeats(const perfq_prepared* prepared);
 /** @brief Mean of the series' m0scan volumes, or NULL when it has none. */
 PERFQ_API const float* perfq_prepared_m0(const perfq_prepared* prepared);
+
+/* ---- time-encoded (Hadamard) PCASL (time_encoded.hpp) --------------------------------- */
+
+/** @brief A time-encoded PCASL acquisition (perfq::TimeEncoding): its encoding matrix and the
+ * timing of each sub-bolus.
+ *
+ * The labeling train is split into K = N − 1 sub-boli; each of N encoding cycles labels some
+ * of them. The matrix E has N rows (encoding cycles, in acquisition order within a block of N
+ * volumes) and N − 1 columns (sub-boli in labeling order: column 0 is labelled first, so it
+ * has the longest delay); **E[i][k] = +1: sub-bolus k is in control in cycle i; −1: it is
+ * labelled** (ExploreASL's sign for Siemens data). Decoding gives
+ * `ΔM_k = (2 / N) Σ_i E[i][k] S_i` (control − label, positive; the static signal cancels).
+ * Sub-bolus k of duration τ_k has the effective delay `PLD_k = final_pld + Σ_{j > k} τ_j`. */
+typedef struct perfq_time_encoding perfq_time_encoding;
+
+/** @brief A generated encoding (perfq::encoding_matrix, perfq::make_time_encoding); cycle 0 is
+ * all control.
+ * @param matrix_type "Hadamard" (or "natural"; Sylvester order for N = 4 and 8, Paley's
+ *        construction for 12) or "Walsh" (sequency order, N = 4 and 8), any letter case, as in
+ *        a BIDS sidecar's TimeEncodedMatrixType
+ * @param size N, the encoding cycles of one block: 4, 8 or 12 (Walsh: 4 or 8)
+ * @param durations the N − 1 sub-bolus durations τ_k in labeling order, seconds, each > 0
+ * @param count number of values in `durations`: N − 1
+ * @param final_pld delay after the last sub-bolus, seconds, > 0
+ * @param[out] out the encoding (release with perfq_time_encoding_destroy)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for an unknown type, an unsupported size, a count
+ *         other than N − 1 or a time that is not positive and finite */
+PERFQ_API perfq_status perfq_time_encoding_create(const char* matrix_type, size_t size,
+                                                  const double* durations, size_t count,
+                                                  double final_pld, perfq_time_encoding** out);
+/** @brief An encoding from an explicit matrix (perfq::encoding_matrix_from_rows), e.g. a BIDS
+ * sidecar's TimeEncodedMatrix.
+ * @param entries `rows × columns` values, row after row, each +1 (control) or −1 (label)
+ * @param rows N, the encoding cycles, 2 … 64
+ * @param columns N − 1 (one per sub-bolus), or N when the first column is all +1 (the full
+ *        normalised Hadamard matrix, as ExploreASL stores it): that column is dropped
+ * @param durations the N − 1 sub-bolus durations τ_k in labeling order, seconds, each > 0
+ * @param count number of values in `durations`: N − 1
+ * @param final_pld delay after the last sub-bolus, seconds, > 0
+ * @param[out] out the encoding (release with perfq_time_encoding_destroy)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for NULL entries, rows outside 2 … 64, columns other
+ *         than N − 1 or N, a count other than N − 1 or a time that is not positive and finite;
+ *         ::PERFQ_ERROR_INPUT (naming TimeEncodedMatrix, the row and the column) for an entry
+ *         other than ±1, a square matrix whose first column is not all +1, or columns that do
+ *         not sum to 0 or are not orthogonal (Eᵀ E = N I) */
+PERFQ_API perfq_status perfq_time_encoding_from_matrix(const int32_t* entries, size_t rows,
+                                                       size_t columns, const double* durations,
+                                                       size_t count, double final_pld,
+                                                       perfq_time_encoding** out);
+/** @brief Releases an encoding (NULL is accepted). */
+PERFQ_API void perfq_time_encoding_destroy(perfq_time_encoding* encoding);
+/** @brief N, the encoded volumes of one block. 0 for a NULL handle. */
+PERFQ_API size_t perfq_time_encoding_cycles(const perfq_time_encoding* encoding);
+/** @brief N − 1, the sub-boli. 0 for a NULL handle. */
+PERFQ_API size_t perfq_time_encoding_sub_boli(const perfq_time_encoding* encoding);
+/** @brief The matrix E, N rows of N − 1 entries (+1 control, −1 label), row after row: entry
+ * (cycle i, sub-bolus k) at `i (N − 1) + k`. NULL for a NULL handle. */
+PERFQ_API const int32_t* perfq_time_encoding_matrix(const perfq_time_encoding* encoding);
+/** @brief The duration τ_k of each sub-bolus, seconds, in labeling order (N − 1 values). NULL
+ * for a NULL handle. */
+PERFQ_API const double* perfq_time_encoding_sub_bolus_durations(
+    const perfq_time_encoding* encoding);
+/** @brief The effective delay `PLD_k = final_pld + Σ_{j > k} τ_j` of each sub-bolus, seconds,
+ * in labeling order (N − 1 values, decreasing). NULL for a NULL handle. */
+PERFQ_API const double* perfq_time_encoding_sub_bolus_delays(const perfq_time_encoding* encoding);
+/** @brief Where the matrix came from: e.g. "Hadamard 8 (generated)", "Walsh 4 (generated)" or
+ * "TimeEncodedMatrix (given)". "" for a NULL handle. */
+PERFQ_API const char* perfq_time_encoding_source(const perfq_time_encoding* encoding);
+
+/** @brief Decodes blocks of N encoded volumes into sub-bolus ΔM volumes, block by block, with
+ * no averaging (perfq::decode_time_encoded): volume `b (N − 1) + k` of the result is
+ * `(2 / N) Σ_i E[i][k] encoded[b N + i]` (sums in double), sub-bolus k of block b in labeling
+ * order. Each volume carries its sub-bolus's timing (perfq_prepared_delays: PLD_k,
+ * perfq_prepared_labeling_durations: τ_k; repeats 1, no M0), so that a protocol with those
+ * delays and durations fits every block with perfq_fit_kinetic(). perfq_prepare_time_encoded()
+ * does the whole preparation of an acquired series instead (volume types, M0, averaging).
+ * @param encoded the encoded volumes only, N per block, blocks one after another, on the grid
+ *        `dims`
+ * @param volumes number of volumes of `encoded`: a positive multiple of N
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param encoding the matrix and timing (not NULL)
+ * @param[out] out the ΔM volumes (release with perfq_prepared_destroy)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT when `volumes` is not a positive multiple of N */
+PERFQ_API perfq_status perfq_decode_time_encoded(const float* encoded, size_t volumes,
+                                                 const size_t dims[3], const double spacing[3],
+                                                 const perfq_time_encoding* encoding,
+                                                 perfq_prepared** out);
+
+/** @brief From an acquired time-encoded series to one averaged ΔM volume per sub-bolus
+ * (perfq::prepare_time_encoded), in order of increasing delay (the last-labelled sub-bolus
+ * first), each with its own delay and duration; fit them with perfq_fit_kinetic() after
+ * setting those on the protocol (and, as the command-line tool does, the repeats as weights).
+ *
+ * Volume types: every ::PERFQ_VOLUME_CONTROL or ::PERFQ_VOLUME_LABEL volume is an encoded
+ * volume (its type is not used); in series order they form blocks of N, the i-th volume of a
+ * block being encoding cycle i. ::PERFQ_VOLUME_M0SCAN volumes are averaged into M0
+ * (perfq_prepared_m0) and ::PERFQ_VOLUME_NORF volumes ignored; deltam and cbf volumes are
+ * refused. The blocks are the repeats of each sub-bolus, averaged.
+ * @param series `volumes` volumes on the grid `dims`
+ * @param volumes number of volumes of `series` (and of values in `context`), at least 1
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param context one ::perfq_volume_type value per volume
+ * @param protocol labeling type (PCASL or CASL); its delays and durations are not used
+ * @param encoding the matrix and the timing of each sub-bolus (not NULL)
+ * @param robust nonzero: drop outlier blocks per sub-bolus first (robust z-score of each
+ *        block's mean over `mask`, threshold 3), as perfq_prepare_asl() does for repeats
+ * @param mask optional region for the outlier rule (NULL: all finite voxels)
+ * @param[out] out the ΔM images (release with perfq_prepared_destroy)
+ * @return ::PERFQ_ERROR_INPUT for PASL, deltam or cbf volumes, or an encoded volume count that
+ *         is not a positive multiple of N */
+PERFQ_API perfq_status perfq_prepare_time_encoded(const float* series, size_t volumes,
+                                                  const size_t dims[3], const double spacing[3],
+                                                  const int32_t* context,
+                                                  const perfq_protocol* protocol,
+                                                  const perfq_time_encoding* encoding, int robust,
+                                                  const uint8_t* mask, perfq_prepared** out);
 
 /* ---- per-voxel status (cbf.hpp) -------------------------------------------------------- */
 
@@ -517,6 +658,63 @@ PERFQ_API void perfq_label_image_destroy(perfq_label_image* image);
 PERFQ_API size_t perfq_label_image_voxel_count(const perfq_label_image* image);
 /** @brief The labels; NULL for a NULL handle. */
 PERFQ_API const int32_t* perfq_label_image_data(const perfq_label_image* image);
+
+/* ---- distance transforms and dilation (distance.hpp) ---------------------------------- */
+
+/** @brief A double-precision map computed by perfq (perfq_squared_distance_map), owning its
+ * array. */
+typedef struct perfq_double_map perfq_double_map;
+/** @brief Releases a double map (NULL is accepted). */
+PERFQ_API void perfq_double_map_destroy(perfq_double_map* map);
+/** @brief Number of voxels of the map. 0 for a NULL handle. */
+PERFQ_API size_t perfq_double_map_voxel_count(const perfq_double_map* map);
+/** @brief The values; NULL for a NULL handle. */
+PERFQ_API const double* perfq_double_map_data(const perfq_double_map* map);
+
+/** @brief Exact Euclidean distance map of a mask (perfq::distance_map; linear-time and
+ * separable, no chamfer approximation). Where no voxel to measure to exists the value is
+ * infinite: +infinity everywhere for a mask with no nonzero voxel; for a signed map of a mask
+ * with no zero voxel, −infinity on the mask.
+ * @param mask the mask (nonzero inside) on the grid `dims`
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param signed_distance zero: each voxel gets the distance from its centre to the nearest
+ *        centre of a mask voxel (0 on the mask); nonzero: voxels off the mask get that distance
+ *        (positive) and voxels on the mask minus the distance to the nearest voxel off it
+ * @param use_spacing nonzero: millimetres, with `spacing`; zero: voxel units
+ * @param execution NULL: defaults
+ * @param[out] out the distances (release with perfq_map_destroy) */
+PERFQ_API perfq_status perfq_distance_map(const uint8_t* mask, const size_t dims[3],
+                                          const double spacing[3], int signed_distance,
+                                          int use_spacing, const perfq_execution* execution,
+                                          perfq_map** out);
+
+/** @brief Exact squared distances to the mask, unsigned, in double precision
+ * (perfq::squared_distance_map): mm² with `spacing`, or whole numbers of voxel units without
+ * (exact, for comparisons). +infinity everywhere for a mask with no nonzero voxel.
+ * @param mask the mask (nonzero inside) on the grid `dims`
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param use_spacing nonzero: mm², with `spacing`; zero: squared voxel units
+ * @param execution NULL: defaults
+ * @param[out] out the squared distances (release with perfq_double_map_destroy) */
+PERFQ_API perfq_status perfq_squared_distance_map(const uint8_t* mask, const size_t dims[3],
+                                                  const double spacing[3], int use_spacing,
+                                                  const perfq_execution* execution,
+                                                  perfq_double_map** out);
+
+/** @brief Dilation by a radius (perfq::dilate): the voxels within `radius_mm` of the mask,
+ * centre to centre, inclusive (Euclidean, with `spacing`).
+ * @param mask the mask (nonzero inside) on the grid `dims`
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param radius_mm the radius, ≥ 0 and finite (0: the mask itself, as 0/1)
+ * @param execution NULL: defaults
+ * @param[out] out the dilated mask (release with perfq_mask_destroy)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a negative or non-finite radius */
+PERFQ_API perfq_status perfq_dilate(const uint8_t* mask, const size_t dims[3],
+                                    const double spacing[3], double radius_mm,
+                                    const perfq_execution* execution, perfq_mask** out);
 
 /* ---- border zones from perfusion timing (watershed.hpp) -------------------------------- */
 
@@ -976,7 +1174,7 @@ PERFQ_API const uint8_t* perfq_pvc_maps_valid(const perfq_pvc_maps* maps);
 typedef struct perfq_phantom_options perfq_phantom_options;
 
 /** @brief Creates the default phantom options: PCASL, one PLD of 1.8 s, τ 1.8 s, 4 pairs per
- * delay, noise-free, seed 1, 60 × 72 × 56 voxels of 3 mm, no lesions.
+ * delay, noise-free, seed 1, 60 × 72 × 56 voxels of 3 mm, no lesions, not time-encoded.
  * @param[out] out the new handle (release with perfq_phantom_options_destroy) */
 PERFQ_API perfq_status perfq_phantom_options_create(perfq_phantom_options** out);
 /** @brief Releases phantom options (NULL is accepted). */
@@ -988,7 +1186,8 @@ PERFQ_API perfq_status perfq_phantom_options_set_delays(perfq_phantom_options* o
 /** @brief Sets the grid (each axis ≥ 16 voxels) and the isotropic voxel size in mm. */
 PERFQ_API perfq_status perfq_phantom_options_set_grid(perfq_phantom_options* options,
                                                       const size_t dims[3], double voxel_mm);
-/** @brief Sets the SNR of one control−label pair in grey matter (0: noise-free) and the
+/** @brief Sets the SNR of one control−label pair in grey matter (0: noise-free; time-encoded:
+ * the first-labelled sub-bolus's mean grey-matter ΔM over the SD of a pair's ΔM noise) and the
  * noise seed. */
 PERFQ_API perfq_status perfq_phantom_options_set_noise(perfq_phantom_options* options, double snr,
                                                        uint64_t seed);
@@ -999,6 +1198,24 @@ PERFQ_API perfq_status perfq_phantom_options_set_labeling(perfq_phantom_options*
 /** @brief Sets the number of white-matter lesions (mostly inside the border zones). */
 PERFQ_API perfq_status perfq_phantom_options_set_lesions(perfq_phantom_options* options,
                                                          size_t lesions);
+/** @brief Makes the phantom time-encoded PCASL (perfq::PhantomOptions::time_encoded): its
+ * series then holds `repeats` blocks of `size` encoded volumes (cycle 0 listed as control,
+ * the others as label), each cycle the control signal minus the ΔM of every sub-bolus it
+ * labels; the one delay set with perfq_phantom_options_set_delays() is the delay after the
+ * last sub-bolus. Read the encoding back with perfq_phantom_time_encoding().
+ * @param options the options to change
+ * @param size N: 4, 8 or 12 (Walsh: 4 or 8); 0 turns time encoding off (the other arguments
+ *        are then ignored)
+ * @param matrix_type "Hadamard" or "Walsh" (as perfq_time_encoding_create()); NULL: Hadamard
+ * @param durations the N − 1 sub-bolus durations in labeling order, seconds, each > 0; NULL
+ *        with `count` 0: N − 1 equal sub-boli making a 2.8 s labeling train
+ * @param count number of values in `durations`: 0 or N − 1
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for an unsupported size or type or wrong durations
+ *         (PASL and several delays are refused when building) */
+PERFQ_API perfq_status perfq_phantom_options_set_time_encoded(perfq_phantom_options* options,
+                                                              size_t size, const char* matrix_type,
+                                                              const double* durations,
+                                                              size_t count);
 
 /** @brief A synthetic ASL dataset with its ground truth. */
 typedef struct perfq_phantom perfq_phantom;
@@ -1046,6 +1263,13 @@ PERFQ_API const uint8_t* perfq_phantom_mask_data(const perfq_phantom* phantom,
                                                  perfq_phantom_mask which);
 /** @brief Territories: 1 ACA, 2 MCA, 3 PCA within grey and white matter, 0 elsewhere. */
 PERFQ_API const int32_t* perfq_phantom_territories(const perfq_phantom* phantom);
+/** @brief A copy of a time-encoded phantom's encoding (matrix, sub-bolus durations and
+ * delays), to decode its series with perfq_prepare_time_encoded().
+ * @param phantom the phantom (not NULL)
+ * @param[out] out the new handle (release with perfq_time_encoding_destroy)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT when the phantom is not time-encoded */
+PERFQ_API perfq_status perfq_phantom_time_encoding(const perfq_phantom* phantom,
+                                                   perfq_time_encoding** out);
 
 #ifdef __cplusplus
 } /* extern "C" */
