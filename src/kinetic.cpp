@@ -142,7 +142,8 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
   return s;
 }
 
-/// The search basis and per-slice offsets that KineticSettings points to.
+/// The search basis and per-slice offsets that KineticSettings points to (and its table of
+/// the ATTs near no kink).
 struct Basis {
   std::vector<float> values, norm, slice_offset;
   int slices = 1;
@@ -159,6 +160,7 @@ void attach_basis(Settings& s, Basis& b, const AslProtocol& p, std::size_t nz) {
   detail::fill_basis(s, b.slices, b.values.data(), b.norm.data());
   s.basis = b.values.data();
   s.basis_norm = b.norm.data();
+  detail::mark_kink_free_bins(s, b.slices);
 }
 
 /// Fits every compacted voxel on `backend`; after a fallback (Auto, CUDA failed) `backend`

@@ -6,7 +6,8 @@
 /// Model: the Buxton general kinetic model (DESIGN.md §3). For each voxel the fit
 /// (1) searches the ATT over [att_min, att_max] on a grid refined by golden section, with the
 /// flow solved exactly by linear least squares at each ATT (the model is linear in flow);
-/// (2) polishes flow and ATT together with Levenberg–Marquardt using exact derivatives;
+/// (2) polishes flow and ATT together with Levenberg–Marquardt using exact derivatives, again
+/// from beyond a kink of the model when it stops next to one or on a plateau (README);
 /// (3) reports standard errors from `σ² (JᵀWJ)⁻¹`, σ² the weighted residual variance
 /// (RSS / (n − 2)). It does not depend on a starting point.
 #pragma once

@@ -25,6 +25,11 @@ enum : std::uint8_t { kStatusMaxIterations = 5, kStatusSingular = 6, kStatusAtBo
 /// Which apparent tissue T1 the model uses (perfq::KineticVariant).
 enum : int { kVariantBuxton = 0, kVariantBuxtonFixedFlow = 1, kVariantWhitePaper = 2 };
 
+/// The polishing looks beyond a kink of the model when it converges this close to one (s).
+constexpr double kKinkProbeReach = 1e-3;
+/// Bins of the ATT range in KineticSettings::kink_free.
+constexpr int kKinkBins = 256;
+
 /// Everything a fit needs besides the voxel's data: copied by value to the device.
 template <class Real>
 struct KineticSettings {
@@ -55,6 +60,12 @@ struct KineticSettings {
   const Real* basis = nullptr;
   const Real* basis_norm = nullptr;
   const Real* slice_offset = nullptr;  ///< per slice (2D readouts); nullptr: all 0
+  /// One bit per bin of [att_min, att_max] (kKinkBins of them), set where no kink of the
+  /// model (of any slice) comes within kKinkProbeReach of the bin and no plateau meets it
+  /// (mark_kink_free_bins): there the polishing need not look beyond a kink. Filled by
+  /// mark_kink_free_bins(); all clear (look everywhere) before.
+  std::uint32_t kink_free[kKinkBins / 32] = {};
+  Real kink_bin_scale = 0;  ///< kKinkBins / (att_max − att_min), once filled
 };
 
 constexpr int kMaxGrid = 1000;
@@ -215,6 +226,47 @@ inline void fill_basis(const KineticSettings<Real>& s, int slices, Real* basis, 
   }
 }
 
+/// The kinks of delay k: the ATTs at which its bolus ends (u = τ) and begins (u = 0)
+/// arriving, for a slice time `offset` (none with dispersion: the model is smooth).
+template <class Real>
+PERFQ_HD inline void kinks_of(const KineticSettings<Real>& s, int k, Real offset, Real* kinks) {
+  kinks[0] = s.pasl ? s.delay[k] + offset : s.duration[k] + s.delay[k] + offset;
+  kinks[1] = kinks[0] - s.duration[k];
+}
+
+/// Fills KineticSettings::kink_free for `slices` slices (host code; after att_min, att_max,
+/// the timing and slice_offset are set). A bin is not free when a kink lies within reach of
+/// it, or when it meets a plateau: the ATTs at which one delay's bolus alone has arrived
+/// (from the second latest sample time to the latest).
+template <class Real>
+inline void mark_kink_free_bins(KineticSettings<Real>& s, int slices) {
+  for (std::uint32_t& word : s.kink_free) word = 0;
+  const double range = double(s.att_max) - double(s.att_min);
+  s.kink_bin_scale = Real(kKinkBins / range);
+  // Twice the reach: a voxel's bin index is rounded in Real.
+  const double width = range / kKinkBins, reach = 2 * kKinkProbeReach;
+  for (int b = 0; b < kKinkBins; ++b) {
+    const double lo = s.att_min + b * width - reach, hi = s.att_min + (b + 1) * width + reach;
+    bool free = true;
+    for (int z = 0; z < slices && !s.dispersion; ++z) {
+      const Real offset = s.slice_offset != nullptr ? s.slice_offset[z] : Real(0);
+      Real latest = 0, second = 0;  // sample times (arrival kinks)
+      for (int k = 0; k < s.delays; ++k) {
+        Real kinks[2];
+        kinks_of(s, k, offset, kinks);
+        for (const Real kink : kinks) free = free && !(kink >= lo && kink <= hi);
+        if (k == 0 || kinks[0] > latest) {
+          second = k == 0 ? kinks[0] : latest, latest = kinks[0];
+        } else if (k == 1 || kinks[0] > second) {
+          second = kinks[0];
+        }
+      }
+      free = free && !(second <= hi && latest >= lo);
+    }
+    if (free) s.kink_free[b / 32] |= std::uint32_t(1) << (b % 32);
+  }
+}
+
 /// Result of one voxel's fit.
 template <class Real>
 struct KineticVoxelResult {
@@ -332,11 +384,9 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
   const Real lowest = P == 3 && arterial_att > s.att_min ? arterial_att : s.att_min;
   Real kinks[2 * kMaxDelays];
   const int kink_count = s.dispersion ? 0 : 2 * n;
-  for (int k = 0; k < kink_count / 2; ++k) {
-    kinks[2 * k] = s.pasl ? s.delay[k] + offset : s.duration[k] + s.delay[k] + offset;
-    kinks[2 * k + 1] = kinks[2 * k] - s.duration[k];
-  }
+  for (int k = 0; k < kink_count / 2; ++k) kinks_of(s, k, offset, kinks + 2 * k);
   constexpr Real kKinkMargin = Real(1e-5);  // s
+  constexpr int kMaxKinkProbes = 2;  // looks beyond a kink (below), at most
   auto at_kink = [&](Real a) {
     bool on = a <= lowest || a >= s.att_max;
     for (int k = 0; k < kink_count; ++k) {
@@ -353,79 +403,161 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
   // pinned: the minimum sits on a kink (steps cross it one way, then back), ATT held there.
   bool pinned = false, beside_kink = false;
   Real kink_passed = 0;  // the kink the last accepted step stopped just past
+  Real last_move = 0;    // ATT change of the last accepted step
+  // The solution so far, before a probe beyond a kink (below).
+  Real kept_theta[P], kept_A[P][P], kept_cost = 0;
+  Real probed_kink = 0;
+  bool kept_converged = false, probed = false;
   int it = 0;
-  for (; it < s.max_iterations && !converged; ++it) {
-    bool improved = false, hold = pinned;  // hold: ATT fixed for the rest of this iteration
-    Real shrink = 1;                      // of the step, rejected at a kink
-    for (int attempt = 0; attempt < 8 && !improved; ++attempt) {
-      Real damped[P][P], rhs[P], step[P];
+  for (int probes = 0;; ++probes) {
+    for (; it < s.max_iterations && !converged; ++it) {
+      bool improved = false, hold = pinned;  // hold: ATT fixed for the rest of this iteration
+      Real shrink = 1;                      // of the step, rejected at a kink
+      for (int attempt = 0; attempt < 8 && !improved; ++attempt) {
+        Real damped[P][P], rhs[P], step[P];
+        for (int i = 0; i < P; ++i) {
+          for (int j = 0; j < P; ++j) damped[i][j] = A[i][j];
+          damped[i][i] = A[i][i] * (Real(1) + mu);
+          rhs[i] = g[i];
+        }
+        if (hold) {  // the same system without the ATT: its row and column become the identity's
+          for (int i = 0; i < P; ++i) damped[1][i] = damped[i][1] = Real(0);
+          damped[1][1] = Real(1), rhs[1] = Real(0);
+        }
+        if (!solve_spd<Real, P>(damped, rhs, step)) {
+          mu *= Real(10);
+          continue;
+        }
+        // The quadratic model predicts the decrease 2 g·δ − δᵀAδ = δ·(g + μ diag(A) δ): when
+        // even that is below the tolerance the fit has converged, without evaluating the step
+        // (only for a nearly Gauss–Newton step: heavy damping shrinks any step).
+        Real predicted = 0;
+        for (int i = 0; i < P; ++i) predicted += step[i] * (rhs[i] + mu * A[i][i] * step[i]);
+        if (mu <= Real(0.01) && predicted <= s.tolerance * (cost + Real(1e-30))) {
+          converged = true;
+          break;
+        }
+        Real next[P];
+        for (int i = 0; i < P; ++i) next[i] = theta[i] + shrink * step[i];
+        next[1] = next[1] < lowest ? lowest : (next[1] > s.att_max ? s.att_max : next[1]);
+        const Real from = theta[1], to = next[1];
+        Real stop = to;  // the kink crossed first
+        for (int k = 0; k < kink_count; ++k) {
+          const Real K = kinks[k];
+          if ((from < K && K < stop) || (stop < K && K < from)) stop = K;
+        }
+        if (!hold && beside_kink && stop == kink_passed) {  // back across it: a V at the kink
+          pinned = hold = true;
+          continue;
+        }
+        if (stop != to) {  // just past the kink, so that the slope is the one of the side entered
+          const Real past = stop + (to > from ? kKinkMargin : -kKinkMargin);
+          const Real fraction = (past - from) / (to - from);
+          for (int i = 0; i < P; ++i) next[i] = theta[i] + fraction * shrink * step[i];
+          next[1] = past;
+        }
+        Real A2[P][P], g2[P];
+        const Real c2 = linearise(next, A2, g2);
+        if (c2 <= cost) {
+          const Real decrease = cost - c2;
+          last_move = next[1] - theta[1];
+          for (int i = 0; i < P; ++i) {
+            theta[i] = next[i];
+            g[i] = g2[i];
+            for (int j = 0; j < P; ++j) A[i][j] = A2[i][j];
+          }
+          converged = decrease <= s.tolerance * (cost + Real(1e-30));
+          cost = c2;
+          mu = mu * Real(0.3) > Real(1e-7) ? mu * Real(0.3) : Real(1e-7);
+          improved = true;
+          beside_kink = stop != to, kink_passed = stop;
+        } else if (!hold && at_kink(theta[1])) {  // shorter steps off the kink, then none
+          if (shrink > Real(0.1)) {
+            shrink *= Real(0.25);
+          } else {
+            hold = true, shrink = 1;
+          }
+        } else {
+          mu *= Real(10);
+        }
+      }
+      if (converged && !improved) break;  // converged before this iteration's evaluation
+      if (!improved) converged = true;  // no descent direction left: a minimum in float
+    }
+    // Keep the lower of this solution and the one before the probe.
+    bool reverted = false;
+    if (probed && !(cost < kept_cost)) {
       for (int i = 0; i < P; ++i) {
-        for (int j = 0; j < P; ++j) damped[i][j] = A[i][j];
-        damped[i][i] = A[i][i] * (Real(1) + mu);
-        rhs[i] = g[i];
+        theta[i] = kept_theta[i];
+        for (int j = 0; j < P; ++j) A[i][j] = kept_A[i][j];
       }
-      if (hold) {  // the same system without the ATT: its row and column become the identity's
-        for (int i = 0; i < P; ++i) damped[1][i] = damped[i][1] = Real(0);
-        damped[1][1] = Real(1), rhs[1] = Real(0);
-      }
-      if (!solve_spd<Real, P>(damped, rhs, step)) {
-        mu *= Real(10);
-        continue;
-      }
-      // The quadratic model predicts the decrease 2 g·δ − δᵀAδ = δ·(g + μ diag(A) δ): when
-      // even that is below the tolerance the fit has converged, without evaluating the step
-      // (only for a nearly Gauss–Newton step: heavy damping shrinks any step).
-      Real predicted = 0;
-      for (int i = 0; i < P; ++i) predicted += step[i] * (rhs[i] + mu * A[i][i] * step[i]);
-      if (mu <= Real(0.01) && predicted <= s.tolerance * (cost + Real(1e-30))) {
-        converged = true;
-        break;
-      }
-      Real next[P];
-      for (int i = 0; i < P; ++i) next[i] = theta[i] + shrink * step[i];
-      next[1] = next[1] < lowest ? lowest : (next[1] > s.att_max ? s.att_max : next[1]);
-      const Real from = theta[1], to = next[1];
-      Real stop = to;  // the kink crossed first
+      cost = kept_cost, converged = kept_converged, reverted = true;
+    }
+    // Two ways to stop short of the minimum at a kink, each rare in the usual fit:
+    // - converged next to a kink without having seen the kink's other side (it neither crossed
+    //   the kink last nor was pinned on it): one side's smooth extension can have its minimum
+    //   on the kink, or a hair beyond it, while the cost keeps falling on the other side. So it
+    //   is with the white-paper T1app and contiguous sub-boli (time-encoded PCASL): where one
+    //   sub-bolus ends arriving the next begins, and either side fits every delay but one
+    //   exactly at the kink;
+    // - converged on a plateau: an ATT at which one delay's bolus alone has arrived, so that
+    //   flow and ATT trade off freely (their derivatives are collinear). The search lands on
+    //   one when the true minimum lies beyond a kink in a basin narrower than its step, e.g.
+    //   an ATT just before the first-labelled sub-bolus arrives.
+    // Then polish again from just beyond the kink (from a plateau: the nearest kink below,
+    // then the nearest above) and keep the lower cost.
+    // Whether a kink or a plateau may be within reach, from the table of bins (rarely so).
+    const Real bin_position = (theta[1] - s.att_min) * s.kink_bin_scale;
+    const unsigned bin =
+        bin_position > Real(0)
+            ? (bin_position < Real(kKinkBins - 1) ? unsigned(bin_position) : kKinkBins - 1u)
+            : 0u;
+    if ((s.kink_free[bin / 32u] >> (bin % 32u)) & 1u) break;
+    if (!converged || probes == kMaxKinkProbes || it >= s.max_iterations) break;
+    int arrived = 0;
+    for (int k = 0; k < kink_count; k += 2) arrived += theta[1] < kinks[k] ? 1 : 0;
+    const bool plateau = arrived == 1;
+    int target = -1;
+    if (plateau) {
+      Real below_gap = s.att_max - s.att_min, above_gap = below_gap;
+      int below_kink = -1, above_kink = -1;
       for (int k = 0; k < kink_count; ++k) {
         const Real K = kinks[k];
-        if ((from < K && K < stop) || (stop < K && K < from)) stop = K;
+        const bool inside = K - kKinkMargin > lowest && K + kKinkMargin < s.att_max;
+        if (!inside || (probed && K == probed_kink)) continue;
+        if (K < theta[1] && theta[1] - K < below_gap) below_gap = theta[1] - K, below_kink = k;
+        if (K > theta[1] && K - theta[1] < above_gap) above_gap = K - theta[1], above_kink = k;
       }
-      if (!hold && beside_kink && stop == kink_passed) {  // back across it: a V at the kink
-        pinned = hold = true;
-        continue;
+      target = below_kink >= 0 ? below_kink : above_kink;
+    } else {
+      if (reverted || pinned) break;
+      Real distance = Real(kKinkProbeReach);
+      for (int k = 0; k < kink_count; ++k) {
+        const Real d = theta[1] > kinks[k] ? theta[1] - kinks[k] : kinks[k] - theta[1];
+        const bool inside = kinks[k] - kKinkMargin > lowest && kinks[k] + kKinkMargin < s.att_max;
+        if (d <= distance && inside) distance = d, target = k;
       }
-      if (stop != to) {  // just past the kink, so that the slope is the one of the side entered
-        const Real past = stop + (to > from ? kKinkMargin : -kKinkMargin);
-        const Real fraction = (past - from) / (to - from);
-        for (int i = 0; i < P; ++i) next[i] = theta[i] + fraction * shrink * step[i];
-        next[1] = past;
-      }
-      Real A2[P][P], g2[P];
-      const Real c2 = linearise(next, A2, g2);
-      if (c2 <= cost) {
-        const Real decrease = cost - c2;
-        for (int i = 0; i < P; ++i) {
-          theta[i] = next[i];
-          g[i] = g2[i];
-          for (int j = 0; j < P; ++j) A[i][j] = A2[i][j];
-        }
-        converged = decrease <= s.tolerance * (cost + Real(1e-30));
-        cost = c2;
-        mu = mu * Real(0.3) > Real(1e-7) ? mu * Real(0.3) : Real(1e-7);
-        improved = true;
-        beside_kink = stop != to, kink_passed = stop;
-      } else if (!hold && at_kink(theta[1])) {  // shorter steps off the kink, then none
-        if (shrink > Real(0.1)) {
-          shrink *= Real(0.25);
-        } else {
-          hold = true, shrink = 1;
-        }
-      } else {
-        mu *= Real(10);
+      // Not when it crossed that kink last (both sides seen) or was polished from beyond it.
+      if (target >= 0 && ((beside_kink && kink_passed == kinks[target]) ||
+                           (probed && kinks[target] == probed_kink))) {
+        break;
       }
     }
-    if (converged && !improved) break;  // converged before this iteration's evaluation
-    if (!improved) converged = true;  // no descent direction left: a minimum in float
+    if (target < 0) break;
+    const Real K = kinks[target];
+    // Beyond it, away from the side the solution lies on (or came from, when on the kink).
+    const bool below = theta[1] > K || (theta[1] == K && last_move < Real(0));
+    for (int i = 0; i < P; ++i) {
+      kept_theta[i] = theta[i];
+      for (int j = 0; j < P; ++j) kept_A[i][j] = A[i][j];
+    }
+    kept_cost = cost, kept_converged = converged, probed = true, probed_kink = K;
+    theta[1] = below ? K - kKinkMargin : K + kKinkMargin;
+    cost = linearise(theta, A, g);
+    mu = Real(1e-3);
+    converged = pinned = false;
+    // A step straight back across the kink means a V on it: pinned there, the kept one wins.
+    beside_kink = true, kink_passed = K, last_move = theta[1] - kept_theta[1];
   }
 
   // Standard errors from the curvature at the solution: σ² times the diagonal of A⁻¹.
