@@ -9,13 +9,14 @@ usage: curve_fit_loop.py <phantom_root> [--voxels N] [--perfq-cbf FILE]
 needs: numpy, scipy, nibabel (pip)
 """
 import argparse
-import json
 import time
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from scipy.optimize import curve_fit
+
+import phantom_data
 
 LAMBDA, T1B, ALPHA = 0.9, 1.65, 0.85
 
@@ -37,22 +38,11 @@ def main():
     parser.add_argument("--perfq-cbf", type=Path, action="append", default=[],
                         help="perfq CBF map(s) to score on the same voxels")
     args = parser.parse_args()
-    perf = args.root / "sub-01" / "perf"
-    truth = args.root / "derivatives" / "truth" / "sub-01" / "perf"
-    asl = nib.load(perf / "sub-01_asl.nii.gz").get_fdata(dtype=np.float32)
-    m0 = nib.load(perf / "sub-01_m0scan.nii.gz").get_fdata(dtype=np.float32)
-    sidecar = json.loads((perf / "sub-01_asl.json").read_text())
-    context = (perf / "sub-01_aslcontext.tsv").read_text().split()[1:]
-    plds = np.asarray(sidecar["PostLabelingDelay"], dtype=float)
-    tau = float(np.atleast_1d(sidecar["LabelingDuration"])[0])
-    control = [i for i, c in enumerate(context) if c == "control"]
-    label = [i for i, c in enumerate(context) if c == "label"]
-    delays = sorted(set(plds[label]))
-    dm = np.stack([np.mean([asl[..., c] - asl[..., l] for c, l in zip(control, label)
-                            if plds[l] == d], axis=0) for d in delays], axis=-1)
-    mask = nib.load(truth / "sub-01_mask.nii.gz").get_fdata() > 0
-    true_cbf = nib.load(truth / "sub-01_cbf.nii.gz").get_fdata()
-    true_att = nib.load(truth / "sub-01_att.nii.gz").get_fdata()
+    d = phantom_data.load(args.root)
+    asl, m0, tau, delays = d.asl, d.m0, d.tau, d.delays
+    mask, true_cbf, true_att = d.mask, d.true_cbf, d.true_att
+    dm = np.stack([np.mean([asl[..., c] - asl[..., l] for c, l in d.pairs[delay]], axis=0)
+                   for delay in delays], axis=-1)
     index = np.argwhere(mask)
     rng = np.random.default_rng(0)
     index = index[rng.choice(len(index), size=min(args.voxels, len(index)), replace=False)]

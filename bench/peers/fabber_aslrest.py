@@ -17,7 +17,6 @@ needs: numpy, nibabel (pip)
 """
 import argparse
 import ctypes
-import json
 import os
 import sys
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+
+import phantom_data
 
 # The phantom's physics (perfq's Physiology defaults, 3 T PCASL): the constants that turn
 # fabber's ftiss into ml/100 g/min.
@@ -131,28 +132,15 @@ def main():
         sys.exit("fabber_aslrest.py: set FABBER_CORE_LIB and FABBER_ASL_LIB (or --core-lib, "
                  "--models-lib) to an already-built fabber")
 
-    perf = args.root / "sub-01" / "perf"
-    truth = args.root / "derivatives" / "truth" / "sub-01" / "perf"
-    asl_img = nib.load(perf / "sub-01_asl.nii.gz")
-    asl = asl_img.get_fdata(dtype=np.float32)
-    m0 = nib.load(perf / "sub-01_m0scan.nii.gz").get_fdata(dtype=np.float32)
-    sidecar = json.loads((perf / "sub-01_asl.json").read_text())
-    context = (perf / "sub-01_aslcontext.tsv").read_text().split()[1:]
-    plds = np.asarray(sidecar["PostLabelingDelay"], dtype=float)
-    tau = float(np.atleast_1d(sidecar["LabelingDuration"])[0])
-    control = [i for i, c in enumerate(context) if c == "control"]
-    label = [i for i, c in enumerate(context) if c == "label"]
-    delays = sorted(set(plds[label]))
+    d = phantom_data.load(args.root)
+    asl, m0, tau, delays = d.asl, d.m0, d.tau, d.delays
+    mask, true_cbf, true_att = d.mask, d.true_cbf, d.true_att
     # Differenced data in blocks of repeats per delay (fabber's order), control − label.
     volumes, repeats = [], []
-    for d in delays:
-        pairs = [(c, l) for c, l in zip(control, label) if plds[l] == d]
-        volumes += [asl[..., c] - asl[..., l] for c, l in pairs]
-        repeats.append(len(pairs))
+    for delay in delays:
+        volumes += [asl[..., c] - asl[..., l] for c, l in d.pairs[delay]]
+        repeats.append(len(d.pairs[delay]))
     data = np.stack(volumes, axis=-1)
-    mask = nib.load(truth / "sub-01_mask.nii.gz").get_fdata() > 0
-    true_cbf = nib.load(truth / "sub-01_cbf.nii.gz").get_fdata()
-    true_att = nib.load(truth / "sub-01_att.nii.gz").get_fdata()
 
     fabber = Fabber(args.core_lib, args.models_lib)
     options = basil_options([tau + d for d in delays], repeats, tau, args.t1, args.t1b,
@@ -169,7 +157,7 @@ def main():
     if args.output:
         args.output.mkdir(parents=True, exist_ok=True)
         for name, image in (("cbf", cbf), ("att", att)):
-            nib.save(nib.Nifti1Image(image, asl_img.affine), args.output / f"fabber_{name}.nii.gz")
+            nib.save(nib.Nifti1Image(image, d.affine), args.output / f"fabber_{name}.nii.gz")
 
     def errors(index):
         t_cbf, t_att = true_cbf[index], true_att[index]
