@@ -13,8 +13,8 @@ namespace perfq {
 namespace backend {
 
 void cuda_kinetic(const detail::KineticSettings<float>& settings, int slices, const float* y,
-                  const int* slice, std::size_t count, detail::KineticVoxelResult<float>* results,
-                  const DeviceLimits& limits) {
+                  const int* slice, const float* noise_scale, std::size_t count,
+                  detail::KineticVoxelResult<float>* results, const DeviceLimits& limits) {
   if (count == 0) return;
   PERFQ_CUDA_TRY(cudaSetDevice(limits.device));
   const std::size_t n = static_cast<std::size_t>(settings.delays);
@@ -36,8 +36,9 @@ void cuda_kinetic(const detail::KineticSettings<float>& settings, int slices, co
   // Chunks bound device memory whatever the image size: as many voxels as the free memory
   // (or the caller's cap) holds after the shared tables, at most 2^22 per launch.
   constexpr std::size_t kLaunchMax = std::size_t(1) << 22;
-  const std::size_t per_voxel =
-      n * sizeof(float) + sizeof(int) + sizeof(detail::KineticVoxelResult<float>);
+  const std::size_t per_voxel = n * sizeof(float) + sizeof(int) +
+                                (noise_scale != nullptr ? sizeof(float) : 0) +
+                                sizeof(detail::KineticVoxelResult<float>);
   const std::size_t max_chunk =
       limits.max_chunk > 0 && limits.max_chunk < kLaunchMax ? limits.max_chunk : kLaunchMax;
   const std::size_t chunk =
@@ -49,6 +50,7 @@ void cuda_kinetic(const detail::KineticSettings<float>& settings, int slices, co
   }
   cuda_util::DeviceBuffer<float> d_y(chunk * n);
   cuda_util::DeviceBuffer<int> d_slice(chunk);
+  cuda_util::DeviceBuffer<float> d_scale(noise_scale != nullptr ? chunk : 0);
   cuda_util::DeviceBuffer<detail::KineticVoxelResult<float>> d_results(chunk);
   for (const chunking::Range range : chunking::plan(count, chunk)) {
     const std::size_t begin = range.begin, size = range.size();
@@ -56,9 +58,14 @@ void cuda_kinetic(const detail::KineticSettings<float>& settings, int slices, co
                               cudaMemcpyHostToDevice));
     PERFQ_CUDA_TRY(cudaMemcpy(d_slice.get(), slice + begin, size * sizeof(int),
                               cudaMemcpyHostToDevice));
+    if (noise_scale != nullptr) {
+      PERFQ_CUDA_TRY(cudaMemcpy(d_scale.get(), noise_scale + begin, size * sizeof(float),
+                                cudaMemcpyHostToDevice));
+    }
     constexpr unsigned threads = kernels::kFitThreads;
     kernels::fit_kinetic<<<cuda_util::blocks_for(size, threads), threads>>>(
-        on_device, d_y.get(), d_slice.get(), size, d_results.get());
+        on_device, d_y.get(), d_slice.get(), noise_scale != nullptr ? d_scale.get() : nullptr,
+        size, d_results.get());
     PERFQ_CUDA_TRY(cudaGetLastError());
     PERFQ_CUDA_TRY(cudaDeviceSynchronize());
     PERFQ_CUDA_TRY(cudaMemcpy(results + begin, d_results.get(),

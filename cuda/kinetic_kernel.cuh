@@ -15,12 +15,16 @@ namespace kernels {
 constexpr unsigned kFitThreads = 128;
 
 /// Fits `count` voxels: `y` holds each voxel's `settings.delays` values contiguously,
-/// `slice` its slice (an index into the per-slice tables of `settings`).
+/// `slice` its slice (an index into the per-slice tables of `settings`), `noise_scale` its
+/// factor on the settings' noise variance (nullptr: 1 for every voxel).
 PERFQ_KERNEL void fit_kinetic(detail::KineticSettings<float> settings, const float* y,
-                              const int* slice, std::size_t count,
+                              const int* slice, const float* noise_scale, std::size_t count,
                               detail::KineticVoxelResult<float>* results) {
   const std::size_t v = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (v < count) results[v] = detail::fit_voxel(settings, y + v * settings.delays, slice[v]);
+  if (v < count) {
+    results[v] = detail::fit_voxel(settings, y + v * settings.delays, slice[v],
+                                   noise_scale != nullptr ? noise_scale[v] : 1.0f);
+  }
 }
 
 }  // namespace kernels

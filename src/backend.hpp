@@ -32,12 +32,13 @@ void cuda_single_delay(const detail::SingleDelayVoxel& voxel, std::size_t count,
                        std::size_t slices, const DeviceLimits& limits);
 
 /// Fits `count` voxels on `limits.device`, in chunks that fit its memory: `y` holds `settings.delays` values per voxel
-/// (ΔM/M0), `slice` each voxel's slice; the settings' basis (for `slices` slices) and slice
+/// (ΔM/M0), `slice` each voxel's slice, `noise_scale` each voxel's factor on the settings'
+/// noise variance (nullptr: 1); the settings' basis (for `slices` slices) and slice
 /// offsets are host arrays, copied over. Results are copied back into `results`.
 /// Throws BackendError on any CUDA error.
 void cuda_kinetic(const detail::KineticSettings<float>& settings, int slices, const float* y,
-                  const int* slice, std::size_t count, detail::KineticVoxelResult<float>* results,
-                  const DeviceLimits& limits);
+                  const int* slice, const float* noise_scale, std::size_t count,
+                  detail::KineticVoxelResult<float>* results, const DeviceLimits& limits);
 
 }  // namespace backend
 }  // namespace perfq

@@ -47,6 +47,43 @@ Dispersion parse_dispersion(const std::string& text) {
   throw InvalidArgument("unknown dispersion kernel '" + text + "' (expected none or gamma)");
 }
 
+const char* to_string(PriorNoise noise) noexcept {
+  switch (noise) {
+    case PriorNoise::M0Scaled: return "m0";
+    case PriorNoise::Uniform: return "uniform";
+  }
+  return "unknown";
+}
+
+PriorNoise parse_prior_noise(const std::string& text) {
+  if (text == "m0") return PriorNoise::M0Scaled;
+  if (text == "uniform") return PriorNoise::Uniform;
+  throw InvalidArgument("unknown prior noise model '" + text + "' (expected m0 or uniform)");
+}
+
+double chi_square_median(int dof) {
+  if (dof < 1) throw InvalidArgument("chi_square_median: dof must be >= 1");
+  // P(a, x), the regularised lower incomplete gamma function, by its series
+  // x^a e^(−x) / Γ(a + 1) Σ_k x^k / ((a + 1)…(a + k)); it converges for every x, and x stays
+  // near a here.
+  const double a = 0.5 * dof;
+  auto lower = [a](double x) {
+    double term = 1.0, sum = 1.0;
+    for (int k = 1; k < 10000 && term > 1e-17 * sum; ++k) {
+      term *= x / (a + k);
+      sum += term;
+    }
+    return std::exp(a * std::log(x) - x - std::lgamma(a + 1.0)) * sum;
+  };
+  // The median of χ²_ν lies in (ν − 1, ν) for ν ≥ 1 (and above 0): bisect P(ν/2, x/2) = 1/2.
+  double lo = std::max(0.0, dof - 1.0), hi = static_cast<double>(dof);
+  for (int i = 0; i < 200 && hi - lo > 1e-13 * hi; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (lower(0.5 * mid) < 0.5 ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
 namespace {
 
 using Settings = detail::KineticSettings<float>;
@@ -166,39 +203,46 @@ void attach_basis(Settings& s, Basis& b, const AslProtocol& p, std::size_t nz) {
 /// Fits every compacted voxel on `backend`; after a fallback (Auto, CUDA failed) `backend`
 /// becomes Cpu, so that a second pass does not try the device again. The CPU runs in chunks
 /// when a chunk size is forced: each voxel's fit is the same, so are the results.
+/// `noise_scale`: each voxel's factor on the prior's noise variance (empty: 1 everywhere).
 void run_fits(const Settings& s, int slices, const std::vector<float>& y,
               const std::vector<int>& slice, std::vector<Result>& results, Backend& backend,
-              const Execution& execution) {
+              const Execution& execution, const std::vector<float>& noise_scale = {}) {
+  const float* scale = noise_scale.empty() ? nullptr : noise_scale.data();
   const std::size_t count = slice.size();
   const std::size_t n = static_cast<std::size_t>(s.delays);
   const std::size_t max_chunk = chunking::forced_max_chunk(execution.max_chunk_voxels);
   backend = dispatch::run(
       backend, execution,
       [&] {
-        backend::cuda_kinetic(s, slices, y.data(), slice.data(), count, results.data(),
+        backend::cuda_kinetic(s, slices, y.data(), slice.data(), scale, count, results.data(),
                               {execution.device, execution.device_bytes_limit, max_chunk});
       },
       [&] {
         for (const chunking::Range range : chunking::plan(count, max_chunk)) {
           cpu::parallel_for(range.size(), execution.threads, [&](std::size_t k) {
             const std::size_t v = range.begin + k;
-            results[v] = detail::fit_voxel(s, y.data() + v * n, slice[v]);
+            results[v] = detail::fit_voxel(s, y.data() + v * n, slice[v],
+                                           scale != nullptr ? scale[v] : 1.0f);
           });
         }
       });
 }
 
-/// Median of the residual variances RSS/(n − p) of the voxels that fitted cleanly, p the
-/// number of fitted parameters.
-double pooled_noise_variance(const std::vector<Result>& results, int n, int p) {
+/// The noise variance of one unit-weight observation where the noise scale is 1, pooled over
+/// the voxels that fitted cleanly: the median of their residual variances RSS/(n − p) (p
+/// fitted parameters), each divided by its voxel's noise scale, made unbiased for Gaussian
+/// noise: RSS/σ² is χ² with ν = n − p degrees of freedom, whose median is below its mean ν.
+double pooled_noise_variance(const std::vector<Result>& results, const std::vector<float>& scale,
+                             int n, int p) {
   std::vector<double> variances;
-  for (const Result& r : results) {
-    if (r.status == detail::kStatusOk) variances.push_back(r.rss / (n - p));
+  for (std::size_t v = 0; v < results.size(); ++v) {
+    if (results[v].status != detail::kStatusOk) continue;
+    variances.push_back(results[v].rss / (n - p) / (scale.empty() ? 1.0 : scale[v]));
   }
   if (variances.empty()) return 0.0;
   auto middle = variances.begin() + variances.size() / 2;
   std::nth_element(variances.begin(), middle, variances.end());
-  return *middle;
+  return *middle * (n - p) / chi_square_median(n - p);
 }
 
 }  // namespace
@@ -282,16 +326,38 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
   std::vector<Result> results(active.size());
   run_fits(settings, basis.slices, y, slice, results, out.backend, execution);
   if (options.att_prior) {
-    // MAP needs the noise level: pool it from the unregularised fit, then fit again.
+    // MAP needs the noise level: pool it from the unregularised fit, then fit again. With
+    // PriorNoise::M0Scaled the noise is homogeneous in ΔM, so in ΔM/M0 a voxel's variance is
+    // (M0 ref / M0)² times that at the reference M0 (the median M0 of the fitted voxels).
+    std::vector<float> scale;
+    if (options.prior_noise == PriorNoise::M0Scaled) {
+      std::vector<float> m0s(active.size());
+      for (std::size_t v = 0; v < active.size(); ++v) {
+        m0s[v] = m0.image ? m0.image->data[active[v]] : static_cast<float>(m0.value);
+      }
+      if (!m0s.empty()) {
+        std::vector<float> sorted = m0s;
+        auto middle = sorted.begin() + sorted.size() / 2;
+        std::nth_element(sorted.begin(), middle, sorted.end());
+        out.noise_reference_m0 = *middle;
+      }
+      if (m0.image) {
+        scale.resize(active.size());
+        for (std::size_t v = 0; v < active.size(); ++v) {
+          const double ratio = out.noise_reference_m0 / m0s[v];
+          scale[v] = static_cast<float>(ratio * ratio);
+        }
+      }
+    }
     out.noise_variance =
-        pooled_noise_variance(results, static_cast<int>(n), options.arterial ? 3 : 2);
+        pooled_noise_variance(results, scale, static_cast<int>(n), options.arterial ? 3 : 2);
     out.att_prior_mean = settings.prior_mean;
     settings.prior = true;
     settings.noise_variance = static_cast<float>(out.noise_variance);
     // The second pass runs where the first did (no second fallback after a failed device).
     Execution second = execution;
     if (out.backend == Backend::Cpu) second.backend = Backend::Cpu;
-    run_fits(settings, basis.slices, y, slice, results, out.backend, second);
+    run_fits(settings, basis.slices, y, slice, results, out.backend, second, scale);
   }
 
   double weight_sum = 0.0;

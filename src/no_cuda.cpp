@@ -18,7 +18,8 @@ void cuda_single_delay(const detail::SingleDelayVoxel&, std::size_t, std::size_t
 }
 
 void cuda_kinetic(const detail::KineticSettings<float>&, int, const float*, const int*,
-                  std::size_t, detail::KineticVoxelResult<float>*, const DeviceLimits&) {
+                  const float*, std::size_t, detail::KineticVoxelResult<float>*,
+                  const DeviceLimits&) {
   throw BackendError("the CUDA backend is not built into this perfq");
 }
 

@@ -415,6 +415,142 @@ TEST(Kinetic, RefusesBadArguments) {
   EXPECT_EQ(perfq::parse_kinetic_variant("whitepaper"), KineticVariant::WhitePaper);
 }
 
+TEST(KineticPrior, ChiSquareMedianMatchesTables) {
+  // Tabulated medians of χ²_ν (e.g. Abramowitz & Stegun 26.4; ν = 2: 2 ln 2 exactly).
+  EXPECT_NEAR(perfq::chi_square_median(1), 0.454936, 1e-6);
+  EXPECT_NEAR(perfq::chi_square_median(2), 2.0 * std::log(2.0), 1e-9);
+  EXPECT_NEAR(perfq::chi_square_median(4), 3.356694, 1e-6);
+  EXPECT_NEAR(perfq::chi_square_median(10), 9.341818, 1e-6);
+  EXPECT_NEAR(perfq::chi_square_median(62), 61.334, 1e-3);  // ν (1 − 2/(9ν))³, Wilson–Hilferty
+  EXPECT_THROW(perfq::chi_square_median(0), perfq::InvalidArgument);
+  EXPECT_EQ(perfq::parse_prior_noise("uniform"), perfq::PriorNoise::Uniform);
+  EXPECT_STREQ(perfq::to_string(perfq::parse_prior_noise("m0")), "m0");
+  EXPECT_THROW(perfq::parse_prior_noise("voxel"), perfq::InvalidArgument);
+}
+
+/// `voxels` copies of one PCASL voxel (CBF 60, ATT 1.2 s in ΔM/M0), voxel v with M0
+/// `m0_of(v)`, plus Gaussian noise of SD `sigma` in ΔM (scanner units: the same in every
+/// voxel, so σ/M0 in ΔM/M0).
+template <class M0Of>
+Synthetic noisy_m0(double sigma, std::size_t voxels, M0Of m0_of, std::uint64_t seed) {
+  Synthetic clean = make(Case{false, false, KineticVariant::Buxton}, {60.0}, {1.2});
+  const std::size_t n = clean.delta_m.volumes();
+  perfq::Geometry g;
+  g.dims = {voxels, 1, 1};
+  Synthetic s;
+  s.protocol = clean.protocol;
+  s.delta_m = perfq::Series<float>(g, n);
+  s.m0 = perfq::Volume<float>(g);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> noise(0.0, sigma);
+  for (std::size_t v = 0; v < voxels; ++v) s.m0[v] = static_cast<float>(m0_of(v));
+  for (std::size_t k = 0; k < n; ++k) {
+    for (std::size_t v = 0; v < voxels; ++v) {
+      s.delta_m.at(v, 0, 0, k) =
+          static_cast<float>(clean.delta_m[k] / 1000.0 * s.m0[v] + noise(rng));
+    }
+  }
+  return s;
+}
+
+TEST(KineticPrior, PooledNoiseRecoversTheKnownLevel) {
+  // One M0: RSS/σ² is χ²₄ (6 delays, 2 parameters), whose median is 0.84 of its mean; the
+  // pooled variance must recover σ² = (1.5/1000)², not 0.84 of it, with either noise model.
+  const double sigma = 1.5, expected = (sigma / 1000.0) * (sigma / 1000.0);
+  const Synthetic s = noisy_m0(sigma, 4000, [](std::size_t) { return 1000.0; }, 7);
+  for (perfq::PriorNoise model : {perfq::PriorNoise::M0Scaled, perfq::PriorNoise::Uniform}) {
+    KineticOptions o;
+    o.att_prior = true;
+    o.prior_noise = model;
+    const auto fit = perfq::fit_kinetic(s.delta_m, perfq::M0Source::from_image(s.m0),
+                                        s.protocol, perfq::Physiology{}, o, std::nullopt, cpu());
+    EXPECT_NEAR(fit.noise_variance / expected, 1.0, 0.06) << perfq::to_string(model);
+    EXPECT_EQ(fit.noise_reference_m0, model == perfq::PriorNoise::M0Scaled ? 1000.0 : 0.0);
+  }
+}
+
+TEST(KineticPrior, M0ScaledNoiseRecoversEachM0sLevel) {
+  // Homogeneous noise in ΔM, two M0s (3 voxels in 5 at 1000, the others at 2500): in ΔM/M0
+  // the variances are (σ/1000)² and (σ/2500)², 6.25 apart. The reference M0 is the median,
+  // 1000, and noise_variance × (1000/M0)² recovers each level; one uniform variance (the
+  // median over the mixture) lies between them and misses both.
+  const double sigma = 1.5;
+  const auto m0_of = [](std::size_t v) { return v % 5 < 3 ? 1000.0 : 2500.0; };
+  const Synthetic s = noisy_m0(sigma, 5000, m0_of, 11);
+  KineticOptions o;
+  o.att_prior = true;
+  const auto fit = perfq::fit_kinetic(s.delta_m, perfq::M0Source::from_image(s.m0), s.protocol,
+                                      perfq::Physiology{}, o, std::nullopt, cpu());
+  ASSERT_EQ(fit.noise_reference_m0, 1000.0);
+  for (double m0 : {1000.0, 2500.0}) {
+    const double level = fit.noise_variance * (1000.0 / m0) * (1000.0 / m0);
+    EXPECT_NEAR(level / ((sigma / m0) * (sigma / m0)), 1.0, 0.06) << "M0 " << m0;
+  }
+  o.prior_noise = perfq::PriorNoise::Uniform;
+  const auto uniform = perfq::fit_kinetic(s.delta_m, perfq::M0Source::from_image(s.m0),
+                                          s.protocol, perfq::Physiology{}, o, std::nullopt, cpu());
+  EXPECT_LT(uniform.noise_variance, 0.8 * (sigma / 1000.0) * (sigma / 1000.0));
+  EXPECT_GT(uniform.noise_variance, 1.25 * (sigma / 2500.0) * (sigma / 2500.0));
+}
+
+TEST(KineticPrior, PullTowardsThePriorScalesWithTheVoxelsNoise) {
+  // Two noise-free voxels with the same ΔM/M0 (CBF 60, ATT 1.8 s) at M0 1000 and 2000,
+  // among noisy voxels at M0 1000 that set the pooled noise (σ 0.5 in ΔM). Linearised, the
+  // MAP pulls the ATT from the truth towards the prior mean μ by (μ − ATT)·v/(v + sd²), v
+  // the voxel's ATT variance without the prior: σ_v² [(JᵀJ)⁻¹]_ATT,ATT, J the model's
+  // derivatives (central differences of the reference here), σ_v² = (σ/M0)². Halving M0's
+  // noise (M0 2000) quarters v; with one uniform variance both voxels move alike.
+  const double sigma = 0.5, att = 1.8, mu = 1.3, sd_prior = 0.5;
+  const std::size_t voxels = 3000;
+  Synthetic s = noisy_m0(sigma, voxels, [](std::size_t) { return 1000.0; }, 5);
+  const Synthetic clean = make(Case{false, false, KineticVariant::Buxton}, {60.0}, {att});
+  const std::size_t n = clean.delta_m.volumes();
+  for (std::size_t k = 0; k < n; ++k) {
+    s.delta_m.at(0, 0, 0, k) = clean.delta_m[k];
+    s.delta_m.at(1, 0, 0, k) = 2.0f * clean.delta_m[k];
+  }
+  s.m0[0] = 1000.0f;
+  s.m0[1] = 2000.0f;
+  // [(JᵀJ)⁻¹]_ATT,ATT of ΔM/M0 in (CBF, ATT).
+  double jj[2][2] = {};
+  for (std::size_t k = 0; k < n; ++k) {
+    const double t = 1.8 + clean.protocol.post_labeling_delay[k];
+    auto m = [&](double cbf, double a) {
+      return reference(false, t, 1.8, a, cbf, 0.85, KineticVariant::Buxton);
+    };
+    const double d[2] = {(m(60.01, att) - m(59.99, att)) / 0.02,
+                         (m(60.0, att + 1e-4) - m(60.0, att - 1e-4)) / 2e-4};
+    for (int i = 0; i < 2; ++i) {
+      for (int j = 0; j < 2; ++j) jj[i][j] += d[i] * d[j];
+    }
+  }
+  const double att_factor = jj[0][0] / (jj[0][0] * jj[1][1] - jj[0][1] * jj[0][1]);
+  KineticOptions o;
+  o.att_prior = true;
+  o.att_prior_sd = sd_prior;
+  o.att_prior_mean = mu;
+  o.grid_points = 61;
+  const auto fit = perfq::fit_kinetic(s.delta_m, perfq::M0Source::from_image(s.m0), s.protocol,
+                                      perfq::Physiology{}, o, std::nullopt, cpu());
+  ASSERT_EQ(fit.noise_reference_m0, 1000.0);
+  double pull[2];
+  for (int i = 0; i < 2; ++i) {
+    const double m0 = i == 0 ? 1000.0 : 2000.0;
+    const double v = fit.noise_variance * (1000.0 / m0) * (1000.0 / m0) * att_factor;
+    const double expected = (mu - att) * v / (v + sd_prior * sd_prior);
+    pull[i] = fit.att[i] - att;
+    EXPECT_LT(pull[i], 0.0) << "M0 " << m0;
+    EXPECT_NEAR(pull[i] / expected, 1.0, 0.15) << "M0 " << m0 << ": pull " << pull[i]
+                                               << " s, expected " << expected << " s";
+  }
+  EXPECT_NEAR(pull[0] / pull[1], 4.0, 0.4) << pull[0] << " vs " << pull[1];
+  o.prior_noise = perfq::PriorNoise::Uniform;
+  const auto uniform = perfq::fit_kinetic(s.delta_m, perfq::M0Source::from_image(s.m0),
+                                          s.protocol, perfq::Physiology{}, o, std::nullopt, cpu());
+  EXPECT_NEAR(uniform.att[0], uniform.att[1], 1e-4);
+  EXPECT_LT(uniform.att[0], att - 0.005f);
+}
+
 TEST(Kinetic, BitwiseIdenticalAcrossThreadCounts) {
   Synthetic s = make(Case{false, false, KineticVariant::Buxton}, {20, 40, 60, 80}, {0.7, 1.3, 1.9});
   std::mt19937 rng(3);

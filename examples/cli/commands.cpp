@@ -75,6 +75,9 @@ const char* const kCbfHelp =
     "                            noise variance; needs 3 or more delays\n"
     "  --att-prior-mean S        prior mean (default 1.3 s PCASL/CASL, 0.7 s PASL)\n"
     "  --att-prior-sd S          prior standard deviation (default 1.0 s)\n"
+    "  --prior-noise m0|uniform  the prior's noise model: m0 (default) homogeneous noise in\n"
+    "                            ΔM, pooled at the median M0 and scaled per voxel by\n"
+    "                            (M0 median / M0)^2; uniform: one variance in ΔM/M0\n"
     "  --arterial                add the macrovascular component: writes _abv.nii.gz (%),\n"
     "                            _abv_se.nii.gz and _aatt.nii.gz (arterial arrival, s); kept\n"
     "                            per voxel only where it wins by the BIC\n"
@@ -146,7 +149,7 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
                   {"--output", "--backend", "--device", "--threads", "--mask", "--lambda", "--t1b",
                    "--t1t", "--alpha", "--bs-pulse-efficiency", "--m0-value",
                    "--outlier-threshold", "--model", "--att-min", "--att-max",
-                   "--att-prior-mean", "--att-prior-sd", "--max-iterations", "--tolerance",
+                   "--att-prior-mean", "--att-prior-sd", "--prior-noise", "--max-iterations", "--tolerance",
                    "--grid-points", "--dispersion", "--dispersion-s", "--dispersion-p", "--pvc-gm", "--pvc-wm", "--pvc-kernel"},
                   {"--robust", "--att-prior", "--arterial", "--overwrite"}, {{"-o", "--output"}});
   if (args.positional().size() != 1) {
@@ -186,6 +189,13 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   k.arterial = args.flag("--arterial");
   if (auto v = args.number("--att-prior-mean")) k.att_prior_mean = *v;
   if (auto v = args.number("--att-prior-sd")) k.att_prior_sd = *v;
+  if (auto m = args.text("--prior-noise")) {
+    try {
+      k.prior_noise = perfq::parse_prior_noise(*m);
+    } catch (const perfq::InvalidArgument& e) {
+      throw UsageError{std::string("--prior-noise: ") + e.what()};
+    }
+  }
   if (auto v = args.integer("--max-iterations")) k.max_iterations = static_cast<int>(*v);
   if (auto v = args.number("--tolerance")) k.tolerance = *v;
   if (auto v = args.integer("--grid-points")) k.grid_points = static_cast<int>(*v);
@@ -432,7 +442,9 @@ int run_cbf(const std::vector<std::string>& raw) {
     if (kinetic.att_prior) {
       fit_record["ATTPriorMean"] = fit.att_prior_mean;
       fit_record["ATTPriorSD"] = kinetic.att_prior_sd;
+      fit_record["PriorNoise"] = perfq::to_string(kinetic.prior_noise);
       fit_record["PooledNoiseVariance"] = fit.noise_variance;
+      if (fit.noise_reference_m0 > 0) fit_record["NoiseReferenceM0"] = fit.noise_reference_m0;
     }
     j["Fit"] = fit_record;
     j["StatusCounts"] = status_counts(fit.status);

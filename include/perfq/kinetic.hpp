@@ -52,6 +52,25 @@ PERFQ_API const char* to_string(Dispersion dispersion) noexcept;
 /// @throws InvalidArgument for names other than "none" and "gamma"
 PERFQ_API Dispersion parse_dispersion(const std::string& text);
 
+/// @brief How the noise variance that weighs the ATT prior varies between voxels.
+enum class PriorNoise {
+  /// Homogeneous in ΔM (the images' thermal noise), so in the fitted ΔM/M0 a voxel's
+  /// variance is σ²_ref (M0_ref / M0)²: pooled over the image in those units and converted
+  /// per voxel with its own M0. M0_ref is the median M0 of the fitted voxels.
+  M0Scaled,
+  /// The same variance in ΔM/M0 in every voxel (perfq's behaviour before PriorNoise).
+  Uniform
+};
+/// @brief "m0" or "uniform".
+PERFQ_API const char* to_string(PriorNoise noise) noexcept;
+/// @throws InvalidArgument for names other than "m0" and "uniform"
+PERFQ_API PriorNoise parse_prior_noise(const std::string& text);
+
+/// @brief Median of the χ² distribution with `dof` degrees of freedom (e.g. 3.3567 for 4):
+/// the pooled noise variance divides the median of RSS/(n − p) by median(χ²_ν)/ν.
+/// @throws InvalidArgument for dof < 1
+PERFQ_API double chi_square_median(int dof);
+
 /// @brief Options of the multi-delay fit.
 struct KineticOptions {
   KineticVariant variant = KineticVariant::Buxton;  ///< apparent tissue T1 model
@@ -62,10 +81,18 @@ struct KineticOptions {
   int max_iterations = 20;   ///< Levenberg–Marquardt iteration limit
   double tolerance = 1e-6;   ///< relative cost decrease that ends the polishing
   /// Gaussian prior on the ATT (maximum a posteriori). The data term is weighted by a noise
-  /// variance pooled over the image: the median of the voxels' residual variances from a
-  /// first fit without the prior. Voxels with little signal then stay near the prior mean
-  /// instead of running to a bound.
+  /// variance pooled over the image from a first fit without the prior: the median of the
+  /// voxels' residual variances RSS/(n − p) (with `prior_noise` M0Scaled each first
+  /// multiplied by (M0/M0_ref)², i.e. expressed at the reference M0), divided by
+  /// median(χ²_ν)/ν, ν = n − p, which makes the median an unbiased estimate of the variance
+  /// for Gaussian noise (0.84 for 6 delays and 2 parameters). Assumes Gaussian noise of one
+  /// level over the image (in ΔM with M0Scaled), and that most voxels fit the model; the
+  /// median keeps the misfitting ones from inflating it. Voxels with little signal then stay
+  /// near the prior mean instead of running to a bound.
   bool att_prior = false;
+  /// How the prior's noise variance varies between voxels (see PriorNoise). Default M0Scaled:
+  /// where M0 is lower, ΔM/M0 is noisier and the prior weighs more.
+  PriorNoise prior_noise = PriorNoise::M0Scaled;
   /// Prior mean (s); when absent, 1.3 s for PCASL/CASL and 0.7 s for PASL (BASIL's defaults).
   std::optional<double> att_prior_mean;
   double att_prior_sd = 1.0;  ///< prior standard deviation (s)
@@ -109,7 +136,13 @@ struct KineticFit {
   Volume<float> arterial_att;  ///< with `arterial`: arterial arrival time, s (grid resolution)
   Volume<std::uint8_t> status;      ///< VoxelStatus per voxel
   ResolvedConstants constants;      ///< constants used
-  double noise_variance = 0;        ///< pooled (ΔM/M0)² variance used by the prior (0 if none)
+  /// Pooled (ΔM/M0)² variance of one unit-weight observation used by the prior (0 if none),
+  /// at M0 = noise_reference_m0; a voxel's is noise_variance × (noise_reference_m0 / M0)²
+  /// with PriorNoise::M0Scaled, noise_variance everywhere with Uniform.
+  double noise_variance = 0;
+  /// M0 (input units) at which noise_variance holds, with the prior and PriorNoise::M0Scaled:
+  /// the median M0 of the fitted voxels; 0 otherwise.
+  double noise_reference_m0 = 0;
   double att_prior_mean = 0;        ///< prior mean used (s), when att_prior
   Backend backend = Backend::Cpu;   ///< backend that ran
 };

@@ -48,7 +48,7 @@ struct KineticSettings {
   GammaKernel<Real> kernel;
   bool prior = false;       ///< Gaussian prior on the arrival time (MAP)
   Real prior_mean = 0, prior_sd = 1;
-  Real noise_variance = 0;  ///< σ² of one unit-weight observation (ΔM/M0)², for the prior/SE
+  Real noise_variance = 0;  ///< σ² of one unit-weight observation (ΔM/M0)², × noise_scale
   Real delay[kMaxDelays];     ///< PLD (PCASL/CASL) or TI (PASL), s
   Real duration[kMaxDelays];  ///< τ (PCASL/CASL) or TI1 (PASL), s
   bool same_duration = false;  ///< every duration[k] equal (lets the fit share e^(τ/T1app))
@@ -323,10 +323,10 @@ PERFQ_HD inline bool solve_spd(const Real (&M)[P][P], const Real (&r)[P], Real (
 template <class Real, int P>
 PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, const Real* y,
                                                 Real offset, const Real (&start)[P],
-                                                Real arterial_att) {
+                                                Real arterial_att, Real noise_variance) {
   using D = Dual<Real, 2>;
   const int n = s.delays;
-  const Real prior_scale = s.prior ? s.noise_variance / (s.prior_sd * s.prior_sd) : Real(0);
+  const Real prior_scale = s.prior ? noise_variance / (s.prior_sd * s.prior_sd) : Real(0);
   Real arterial[kMaxDelays];
   if (P == 3) {
     for (int k = 0; k < n; ++k) arterial[k] = arterial_signal(s, k, offset, arterial_att);
@@ -568,8 +568,8 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
   out.iterations = it;
   const Real d = theta[1] - s.prior_mean;
   out.rss = cost - (s.prior ? prior_scale * d * d : Real(0));
-  Real sigma2 = n > P ? out.rss / Real(n - P) : s.noise_variance;
-  if (s.prior && s.noise_variance > Real(0)) sigma2 = s.noise_variance;
+  Real sigma2 = n > P ? out.rss / Real(n - P) : noise_variance;
+  if (s.prior && noise_variance > Real(0)) sigma2 = noise_variance;
   // One Cholesky factor A = L Lᵀ gives diag(A⁻¹)_i = Σ_k (L⁻¹)_ki².
   Real se[P];
   Real scale = 0;
@@ -627,15 +627,17 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
   return out;
 }
 
-/// Fits one voxel of slice `slice`. `y` holds ΔM/M0 per delay.
+/// Fits one voxel of slice `slice`. `y` holds ΔM/M0 per delay; the voxel's noise variance is
+/// `s.noise_variance × noise_scale` (per-voxel scale, e.g. (M0 ref / M0 voxel)²).
 template <class Real>
 PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& s, const Real* y,
-                                                   int slice) {
+                                                   int slice, Real noise_scale = Real(1)) {
   const int n = s.delays;
   const Real offset = s.slice_offset != nullptr ? s.slice_offset[slice] : Real(0);
   Real yy = 0, wy[kMaxDelays];
   for (int k = 0; k < n; ++k) wy[k] = s.weight[k] * y[k], yy += wy[k] * y[k];
-  const Real prior_scale = s.prior ? s.noise_variance / (s.prior_sd * s.prior_sd) : Real(0);
+  const Real noise_variance = s.noise_variance * noise_scale;
+  const Real prior_scale = s.prior ? noise_variance / (s.prior_sd * s.prior_sd) : Real(0);
   const Real* basis = s.basis + static_cast<std::size_t>(slice) * s.grid * n;
   const Real* norm = s.basis_norm + static_cast<std::size_t>(slice) * s.grid;
 
@@ -700,7 +702,7 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
     }
     if (!with_arterial) {
       const Real start[2] = {flow0, att0};
-      return polish<Real, 2>(s, y, offset, start, Real(0));
+      return polish<Real, 2>(s, y, offset, start, Real(0), noise_variance);
     }
     Real gy = 0, gg = 0, ga = 0;
     ModelPoint<Real> points[kMaxDelays];
@@ -720,7 +722,7 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
       start[0] = (aa * gy - ga * ay) / det;
       start[2] = (gg * ay - ga * gy) / det;
     }
-    return polish<Real, 3>(s, y, offset, start, grid_att(s, arterial_index));
+    return polish<Real, 3>(s, y, offset, start, grid_att(s, arterial_index), noise_variance);
   };
 
   // Tissue only: grid_cost over blocks of grid points at once (the basis holds each delay's
