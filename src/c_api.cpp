@@ -924,6 +924,18 @@ perfq_status perfq_kinetic_options_set_att_prior_mean(perfq_kinetic_options* opt
   });
 }
 
+perfq_status perfq_kinetic_options_set_prior_noise(perfq_kinetic_options* options,
+                                                   const char* noise) {
+  return set_on("perfq_kinetic_options_set_prior_noise", options, [&](perfq::KineticOptions& o) {
+    require_pointer(noise, "noise");
+    try {
+      o.prior_noise = perfq::parse_prior_noise(noise);
+    } catch (const perfq::InvalidArgument& error) {
+      throw perfq::InvalidArgument(std::string("noise: ") + error.what());
+    }
+  });
+}
+
 perfq_status perfq_kinetic_options_set_arterial(perfq_kinetic_options* options, int enabled) {
   return set_on("perfq_kinetic_options_set_arterial", options,
                 [&](perfq::KineticOptions& o) { o.arterial = enabled != 0; });

@@ -314,11 +314,15 @@ TEST(BidsApp, MultiDelaySeriesGetAttStatisticsToo) {
   single.repeats = 2;
   perfq::io::write_phantom_bids(perfq::make_phantom(single), bids.string(), "02");
 
-  Result r = participant(dir, labels_dir(dir) + " --border-width 16");
+  Result r = participant(dir, labels_dir(dir) +
+                                   " --border-width 16 --att-prior --prior-noise uniform");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "3 tables of CBF and of ATT, report)")) << r.output;
   const fs::path multi = dir / "out" / "sub-01" / "perf";
   const fs::path one = dir / "out" / "sub-02" / "perf";
+  // perfq cbf's options reach the fit.
+  const Json fit = Json::parse(read_text(multi / "sub-01_cbf.json"))["Fit"];
+  EXPECT_EQ(fit["PriorNoise"], "uniform") << fit.dump();
   ASSERT_TRUE(fs::exists(multi / "sub-01_att.nii.gz"));
   for (const std::string desc : {"tissue", "territories", "borderzone"}) {
     const fs::path att = multi / ("sub-01_desc-" + desc + "_att_stats.tsv");
@@ -400,6 +404,9 @@ TEST(BidsApp, RefusesBadDatasetsAndUsage) {
   EXPECT_EQ(run("bids " + (dir / "empty").string() + " participant").status, 2);
   EXPECT_EQ(run(bids + " participant --nprocs 0").status, 2);
   EXPECT_EQ(run(bids + " participant --model nonsense").status, 2);
+  r = run(bids + " participant --prior-noise nonsense");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "--prior-noise")) << r.output;
   EXPECT_EQ(run(bids + " participant --participant-label").status, 2);
   EXPECT_EQ(run(bids + " participant --quiet --verbose").status, 2);
   r = run("bids --help");

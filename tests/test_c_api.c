@@ -934,6 +934,12 @@ static void test_errors(void) {
   CHECK_OK(perfq_kinetic_options_create(&kinetic));
   CHECK_FAILS(perfq_kinetic_options_set_model(kinetic, "fabber"), PERFQ_ERROR_INVALID_ARGUMENT,
               "model");
+  CHECK_OK(perfq_kinetic_options_set_prior_noise(kinetic, "uniform"));
+  CHECK_OK(perfq_kinetic_options_set_prior_noise(kinetic, "m0"));
+  CHECK_FAILS(perfq_kinetic_options_set_prior_noise(kinetic, "pooled"),
+              PERFQ_ERROR_INVALID_ARGUMENT, "noise");
+  CHECK_FAILS(perfq_kinetic_options_set_prior_noise(kinetic, NULL), PERFQ_ERROR_INVALID_ARGUMENT,
+              "noise");
   CHECK_OK(perfq_kinetic_options_set_dispersion(kinetic, "gamma", 7.4, 0.1));
   CHECK_OK(perfq_kinetic_options_set_dispersion(kinetic, "none", 0.0, 0.0));
   CHECK_FAILS(perfq_kinetic_options_set_dispersion(kinetic, "gauss", 7.4, 0.1),

@@ -158,6 +158,25 @@ TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
   EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(fit.get(), PERFQ_KINETIC_ATT_SE), cpp_fit.att_se));
   EXPECT_TRUE(same_bits(perfq_kinetic_fit_status(fit.get()), cpp_fit.status));
 
+  // The prior's noise the same in ΔM/M0 everywhere instead of scaled with M0.
+  ASSERT_EQ(perfq_kinetic_options_set_prior_noise(kinetic.get(), "uniform"), PERFQ_OK);
+  perfq_kinetic_fit* uniform_raw = nullptr;
+  ASSERT_EQ(perfq_fit_kinetic(delta_m, 4, dims, spacing,
+                              perfq_phantom_map_data(phantom.get(), PERFQ_PHANTOM_M0), 0.0,
+                              perfq_phantom_mask_data(phantom.get(), PERFQ_PHANTOM_BRAIN),
+                              protocol.get(), nullptr, kinetic.get(), cpu.get(), &uniform_raw),
+            PERFQ_OK)
+      << perfq_last_error();
+  Owned<perfq_kinetic_fit, perfq_kinetic_fit_destroy> uniform(uniform_raw);
+  cpp_options.prior_noise = perfq::PriorNoise::Uniform;
+  const perfq::KineticFit cpp_uniform =
+      perfq::fit_kinetic(cpp_prepared.delta_m, perfq::M0Source::from_image(p.m0), cpp_multi,
+                         perfq::Physiology::at_field(3.0), cpp_options, p.brain.view(), cpp_cpu);
+  EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(uniform.get(), PERFQ_KINETIC_ATT), cpp_uniform.att));
+  EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(uniform.get(), PERFQ_KINETIC_CBF), cpp_uniform.cbf));
+  EXPECT_FALSE(same_bits(perfq_kinetic_fit_map(uniform.get(), PERFQ_KINETIC_ATT), cpp_fit.att))
+      << "the phantom's M0 differs between tissues, so the two noise models differ";
+
   // Border zones from the territories, inside the brain.
   perfq_border_zones* zones_raw = nullptr;
   ASSERT_EQ(

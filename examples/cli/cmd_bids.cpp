@@ -89,7 +89,7 @@ const char* const kBidsHelp =
     "perfq cbf options passed to every series (see 'perfq cbf --help'):\n"
     "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --m0-value --robust\n"
     "  --outlier-threshold --model --att-min --att-max --grid-points --max-iterations\n"
-    "  --tolerance --att-prior --att-prior-mean --att-prior-sd --arterial\n"
+    "  --tolerance --att-prior --att-prior-mean --att-prior-sd --prior-noise --arterial\n"
     "\n"
     "Exit status: 0 all series done or skipped (group: table written); 1 a series failed, a\n"
     "bad <bids_dir> (no dataset_description.json), a label matching no folder, nothing to\n"
@@ -153,7 +153,8 @@ Options parse_options(std::vector<std::string> raw) {
   o.participants = take_labels(raw, "--participant-label", "sub-");
   o.sessions = take_labels(raw, "--session-label", "ses-");
   std::set<std::string> values = {"--labels-dir", "--border-width", "--nprocs", "--backend",
-                                  "--device",     "--threads",      "--model"};
+                                  "--device",     "--threads",      "--model",
+                                  "--prior-noise"};
   values.insert(kCbfNumbers.begin(), kCbfNumbers.end());
   values.insert(kCbfIntegers.begin(), kCbfIntegers.end());
   std::set<std::string> flags = {"--overwrite", "--quiet", "--verbose", "--no-report"};
@@ -208,6 +209,14 @@ Options parse_options(std::vector<std::string> raw) {
       throw UsageError{std::string("--model: ") + e.what()};
     }
     o.cbf.insert(o.cbf.end(), {"--model", *m});
+  }
+  if (auto m = args.text("--prior-noise")) {
+    try {
+      perfq::parse_prior_noise(*m);
+    } catch (const perfq::InvalidArgument& e) {
+      throw UsageError{std::string("--prior-noise: ") + e.what()};
+    }
+    o.cbf.insert(o.cbf.end(), {"--prior-noise", *m});
   }
   for (const auto& name : kCbfNumbers) {
     if (args.number(name)) o.cbf.insert(o.cbf.end(), {name, *args.text(name)});

@@ -507,6 +507,14 @@ PERFQ_API perfq_status perfq_kinetic_options_set_att_prior(perfq_kinetic_options
 /** @brief Sets the mean of the ATT prior, seconds (takes effect when the prior is on). */
 PERFQ_API perfq_status perfq_kinetic_options_set_att_prior_mean(perfq_kinetic_options* options,
                                                                 double mean);
+/** @brief Sets how the ATT prior's noise variance varies between voxels (perfq::PriorNoise).
+ * @param options the options to change
+ * @param noise "m0" (the default: noise homogeneous in ΔM, so a voxel's variance in ΔM/M0
+ *        scales as (M0_ref / M0)², M0_ref the median M0 of the fitted voxels) or "uniform"
+ *        (one variance in ΔM/M0 for every voxel)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for any other name */
+PERFQ_API perfq_status perfq_kinetic_options_set_prior_noise(perfq_kinetic_options* options,
+                                                             const char* noise);
 /** @brief Adds (nonzero) or removes the macrovascular (arterial blood volume) component,
  * kept per voxel only where the Bayesian information criterion favours it. */
 PERFQ_API perfq_status perfq_kinetic_options_set_arterial(perfq_kinetic_options* options,
