@@ -47,6 +47,23 @@ bool same_bits(const T* c, const std::vector<T>& cpp) {
   return c != nullptr && std::memcmp(c, cpp.data(), cpp.size() * sizeof(T)) == 0;
 }
 
+using OwnedFit = Owned<perfq_kinetic_fit, perfq_kinetic_fit_destroy>;
+
+/// The multi-delay fit of `delta_m` through the C API with the phantom's M0 and brain mask;
+/// null (and a test failure naming the error) when the call fails.
+OwnedFit fit_phantom(const float* delta_m, std::size_t volumes, const std::size_t dims[3],
+                     const double spacing[3], const perfq_phantom* phantom,
+                     const perfq_protocol* protocol, const perfq_kinetic_options* kinetic,
+                     const perfq_execution* execution) {
+  perfq_kinetic_fit* raw = nullptr;
+  const perfq_status status = perfq_fit_kinetic(
+      delta_m, volumes, dims, spacing, perfq_phantom_map_data(phantom, PERFQ_PHANTOM_M0), 0.0,
+      perfq_phantom_mask_data(phantom, PERFQ_PHANTOM_BRAIN), protocol, nullptr, kinetic, execution,
+      &raw);
+  EXPECT_EQ(status, PERFQ_OK) << perfq_last_error();
+  return OwnedFit(raw);
+}
+
 TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
   const double delays[] = {0.5, 1.0, 1.5, 2.0};
   const std::size_t grid[3] = {24, 28, 20};
@@ -135,14 +152,10 @@ TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
   const double weights[] = {2, 2, 2, 2};
   ASSERT_EQ(perfq_kinetic_options_set_att_prior(kinetic.get(), 1, 0.8), PERFQ_OK);
   ASSERT_EQ(perfq_kinetic_options_set_weights(kinetic.get(), weights, 4), PERFQ_OK);
-  perfq_kinetic_fit* fit_raw = nullptr;
-  ASSERT_EQ(perfq_fit_kinetic(delta_m, 4, dims, spacing,
-                              perfq_phantom_map_data(phantom.get(), PERFQ_PHANTOM_M0), 0.0,
-                              perfq_phantom_mask_data(phantom.get(), PERFQ_PHANTOM_BRAIN),
-                              protocol.get(), nullptr, kinetic.get(), cpu.get(), &fit_raw),
-            PERFQ_OK)
-      << perfq_last_error();
-  Owned<perfq_kinetic_fit, perfq_kinetic_fit_destroy> fit(fit_raw);
+  const OwnedFit fit =
+      fit_phantom(delta_m, 4, dims, spacing, phantom.get(), protocol.get(), kinetic.get(),
+                  cpu.get());
+  ASSERT_NE(fit, nullptr);
   perfq::AslProtocol cpp_multi = p.protocol;
   cpp_multi.post_labeling_delay = cpp_prepared.post_labeling_delay;
   perfq::KineticOptions cpp_options;
@@ -160,14 +173,10 @@ TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
 
   // The prior's noise the same in ΔM/M0 everywhere instead of scaled with M0.
   ASSERT_EQ(perfq_kinetic_options_set_prior_noise(kinetic.get(), "uniform"), PERFQ_OK);
-  perfq_kinetic_fit* uniform_raw = nullptr;
-  ASSERT_EQ(perfq_fit_kinetic(delta_m, 4, dims, spacing,
-                              perfq_phantom_map_data(phantom.get(), PERFQ_PHANTOM_M0), 0.0,
-                              perfq_phantom_mask_data(phantom.get(), PERFQ_PHANTOM_BRAIN),
-                              protocol.get(), nullptr, kinetic.get(), cpu.get(), &uniform_raw),
-            PERFQ_OK)
-      << perfq_last_error();
-  Owned<perfq_kinetic_fit, perfq_kinetic_fit_destroy> uniform(uniform_raw);
+  const OwnedFit uniform =
+      fit_phantom(delta_m, 4, dims, spacing, phantom.get(), protocol.get(), kinetic.get(),
+                  cpu.get());
+  ASSERT_NE(uniform, nullptr);
   cpp_options.prior_noise = perfq::PriorNoise::Uniform;
   const perfq::KineticFit cpp_uniform =
       perfq::fit_kinetic(cpp_prepared.delta_m, perfq::M0Source::from_image(p.m0), cpp_multi,
@@ -762,14 +771,10 @@ TEST(CApi, TimeEncodedDecodingAndFitEqualTheCxxApiBitwiseOnThePhantom) {
   ASSERT_EQ(perfq_execution_create(&cpu_raw), PERFQ_OK);
   Owned<perfq_execution, perfq_execution_destroy> cpu(cpu_raw);
   ASSERT_EQ(perfq_execution_set_backend(cpu.get(), "cpu"), PERFQ_OK);
-  perfq_kinetic_fit* fit_raw = nullptr;
-  ASSERT_EQ(perfq_fit_kinetic(delta_m, 7, dims, spacing,
-                              perfq_phantom_map_data(phantom.get(), PERFQ_PHANTOM_M0), 0.0,
-                              perfq_phantom_mask_data(phantom.get(), PERFQ_PHANTOM_BRAIN),
-                              protocol.get(), nullptr, kinetic.get(), cpu.get(), &fit_raw),
-            PERFQ_OK)
-      << perfq_last_error();
-  Owned<perfq_kinetic_fit, perfq_kinetic_fit_destroy> fit(fit_raw);
+  const OwnedFit fit =
+      fit_phantom(delta_m, 7, dims, spacing, phantom.get(), protocol.get(), kinetic.get(),
+                  cpu.get());
+  ASSERT_NE(fit, nullptr);
   perfq::AslProtocol cpp_protocol = p.protocol;
   cpp_protocol.post_labeling_delay = cpp_prepared.post_labeling_delay;
   cpp_protocol.labeling_duration = cpp_prepared.labeling_duration;

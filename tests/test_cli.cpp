@@ -266,16 +266,16 @@ TEST(Cli, AttPriorRecordsItsNoiseModel) {
                           " --delays 0.25,0.5,0.75,1.0,1.25,1.5 --repeats 1 --snr 10");
   ASSERT_EQ(made.status, 0) << made.output;
   const fs::path truth = dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf";
-  const std::string cbf = "cbf " + (dir / "bids" / "sub-01" / "perf" / "sub-01_asl.nii.gz").string() +
-                          " --model whitepaper --att-prior --mask " +
-                          (truth / "sub-01_mask.nii.gz").string() + " -o ";
+  const std::string cbf =
+      "cbf " + (dir / "bids" / "sub-01" / "perf" / "sub-01_asl.nii.gz").string() +
+      " --model whitepaper --att-prior --mask " + (truth / "sub-01_mask.nii.gz").string() + " -o ";
   // Default: noise homogeneous in ΔM, referred to the median M0 of the fitted voxels.
   Result r = run(cbf + (dir / "m0").string());
   ASSERT_EQ(r.status, 0) << r.output;
   Json fit = Json::parse(read_text(dir / "m0" / "sub-01_cbf.json"))["Fit"];
   EXPECT_EQ(fit["PriorNoise"], "m0");
-  const auto m0 = perfq::io::read_nifti(
-      (dir / "bids" / "sub-01" / "perf" / "sub-01_m0scan.nii.gz").string());
+  const auto m0 =
+      perfq::io::read_nifti((dir / "bids" / "sub-01" / "perf" / "sub-01_m0scan.nii.gz").string());
   const auto mask = perfq::io::read_nifti_mask((truth / "sub-01_mask.nii.gz").string());
   std::vector<float> brain_m0;
   for (std::size_t i = 0; i < m0.size(); ++i) {
@@ -292,7 +292,8 @@ TEST(Cli, AttPriorRecordsItsNoiseModel) {
   fit = Json::parse(read_text(dir / "uniform" / "sub-01_cbf.json"))["Fit"];
   EXPECT_EQ(fit["PriorNoise"], "uniform");
   EXPECT_FALSE(fit.contains("NoiseReferenceM0")) << fit.dump();
-  EXPECT_NE(read_text(dir / "m0" / "sub-01_att.nii.gz"), read_text(dir / "uniform" / "sub-01_att.nii.gz"));
+  EXPECT_NE(read_text(dir / "m0" / "sub-01_att.nii.gz"),
+            read_text(dir / "uniform" / "sub-01_att.nii.gz"));
   r = run(cbf + (dir / "bad").string() + " --prior-noise pooled");
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("--prior-noise"), std::string::npos) << r.output;
