@@ -797,9 +797,10 @@ PERFQ_API perfq_status perfq_timing_border_zones(const float* timing, const uint
  * @param radius_mm radius of the neighbourhood, > 0
  * @param execution NULL: defaults (CPU threads)
  * @param[out] out the CoV map (release with perfq_map_destroy) */
-PERFQ_API perfq_status perfq_local_cov(const float* cbf, const uint8_t* tissue, const size_t dims[3],
-                                       const double spacing[3], double radius_mm,
-                                       const perfq_execution* execution, perfq_map** out);
+PERFQ_API perfq_status perfq_local_cov(const float* cbf, const uint8_t* tissue,
+                                       const size_t dims[3], const double spacing[3],
+                                       double radius_mm, const perfq_execution* execution,
+                                       perfq_map** out);
 
 /** @brief How two masks combine (perfq::Combination). */
 typedef enum perfq_combination PERFQ_C_ENUM_BASE {
@@ -954,16 +955,16 @@ typedef struct perfq_region_table perfq_region_table;
 /** @brief The statistics of one region (definitions in stats.hpp: sample SD, numpy's linear
  * percentiles, non-finite values left out and counted). */
 typedef enum perfq_stat PERFQ_C_ENUM_BASE {
-  PERFQ_STAT_LABEL = 0,     /**< the region's label */
-  PERFQ_STAT_VOXELS = 1,    /**< voxels of the region (inside the mask) */
-  PERFQ_STAT_COUNT = 2,     /**< voxels with a finite value: the sample */
-  PERFQ_STAT_NONFINITE = 3, /**< voxels with NaN or ±Inf, left out */
-  PERFQ_STAT_VOLUME_ML = 4, /**< voxels × voxel volume, ml */
-  PERFQ_STAT_MEAN = 5,      /**< mean of the finite values */
-  PERFQ_STAT_SD = 6,        /**< sample standard deviation (n − 1) */
-  PERFQ_STAT_MEDIAN = 7,    /**< median: percentile 50 */
-  PERFQ_STAT_MIN = 8,       /**< smallest finite value */
-  PERFQ_STAT_MAX = 9,       /**< largest finite value */
+  PERFQ_STAT_LABEL = 0,        /**< the region's label */
+  PERFQ_STAT_VOXELS = 1,       /**< voxels of the region (inside the mask) */
+  PERFQ_STAT_COUNT = 2,        /**< voxels with a finite value: the sample */
+  PERFQ_STAT_NONFINITE = 3,    /**< voxels with NaN or ±Inf, left out */
+  PERFQ_STAT_VOLUME_ML = 4,    /**< voxels × voxel volume, ml */
+  PERFQ_STAT_MEAN = 5,         /**< mean of the finite values */
+  PERFQ_STAT_SD = 6,           /**< sample standard deviation (n − 1) */
+  PERFQ_STAT_MEDIAN = 7,       /**< median: percentile 50 */
+  PERFQ_STAT_MIN = 8,          /**< smallest finite value */
+  PERFQ_STAT_MAX = 9,          /**< largest finite value */
   PERFQ_STAT_COV_DEFINED = 10, /**< 1 when count > 0 and mean ≠ 0, else 0 */
   PERFQ_STAT_COV = 11,         /**< SD / mean (0 when undefined) */
   PERFQ_STAT_SCOV = 12,        /**< spatial CoV, 100 × SD / mean, % (0 when undefined) */
@@ -1045,8 +1046,7 @@ PERFQ_API void perfq_stats_options_destroy(perfq_stats_options* options);
  * computing); count 0 reports none.
  * @return ::PERFQ_ERROR_INVALID_ARGUMENT for NULL with count > 0 */
 PERFQ_API perfq_status perfq_stats_options_set_percentiles(perfq_stats_options* options,
-                                                           const double* percentiles,
-                                                           size_t count);
+                                                           const double* percentiles, size_t count);
 /** @brief Selects the labels reported, in this order (a label absent from the image gets an
  * empty row; repeats are rejected when computing); count 0 restores "every label present".
  * @return ::PERFQ_ERROR_INVALID_ARGUMENT for NULL with count > 0 */
@@ -1073,8 +1073,7 @@ PERFQ_API perfq_status perfq_stats_options_set_include_background(perfq_stats_op
 PERFQ_API perfq_status perfq_region_stats_with_options(
     const float* map, const int32_t* labels, const size_t dims[3], const double spacing[3],
     const uint8_t* mask, const float* weights, const float* baseline,
-    const perfq_stats_options* options, const perfq_execution* execution,
-    perfq_region_table** out);
+    const perfq_stats_options* options, const perfq_execution* execution, perfq_region_table** out);
 
 /* ---- white matter and lesions (stats.hpp) ---------------------------------------------- */
 
@@ -1087,13 +1086,10 @@ PERFQ_API perfq_status perfq_region_stats_with_options(
  * @param dilation_mm lesion dilation radius, ≥ 0 (0 removes the lesions alone)
  * @param execution NULL: defaults
  * @param[out] out the NAWM mask (release with perfq_mask_destroy) */
-PERFQ_API perfq_status perfq_normal_appearing_white_matter(const uint8_t* white_matter,
-                                                           const uint8_t* lesions,
-                                                           const size_t dims[3],
-                                                           const double spacing[3],
-                                                           double dilation_mm,
-                                                           const perfq_execution* execution,
-                                                           perfq_mask** out);
+PERFQ_API perfq_status perfq_normal_appearing_white_matter(
+    const uint8_t* white_matter, const uint8_t* lesions, const size_t dims[3],
+    const double spacing[3], double dilation_mm, const perfq_execution* execution,
+    perfq_mask** out);
 
 /** @brief Where lesions lie relative to the watershed mask (perfq::LesionEnrichment). */
 typedef struct perfq_lesion_enrichment {
@@ -1117,12 +1113,9 @@ typedef struct perfq_lesion_enrichment {
  * @param dims the grid: 3 sizes (x, y, z), each at least 1
  * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
  * @param[out] out the counts and fractions (left unchanged on failure) */
-PERFQ_API perfq_status perfq_lesion_watershed_enrichment(const uint8_t* lesions,
-                                                         const uint8_t* watershed,
-                                                         const uint8_t* white_matter,
-                                                         const size_t dims[3],
-                                                         const double spacing[3],
-                                                         perfq_lesion_enrichment* out);
+PERFQ_API perfq_status perfq_lesion_watershed_enrichment(
+    const uint8_t* lesions, const uint8_t* watershed, const uint8_t* white_matter,
+    const size_t dims[3], const double spacing[3], perfq_lesion_enrichment* out);
 
 /* ---- partial-volume correction (pvc.hpp) ----------------------------------------------- */
 
