@@ -6,6 +6,8 @@
 // Voxels: CBF uniform in 10–100 ml/100 g/min, ATT uniform in 0.5–2.5 s, M0 1000, noise SD
 // one tenth of the largest ΔM of a CBF-60 voxel (SNR 10), Buxton model (T1app from the
 // voxel's own flow), τ 1.8 s.
+#include "kinetic_voxels.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <perfq/detail/kinetic_fit.hpp>
@@ -18,19 +20,11 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <random>
 #include <vector>
 
 namespace {
 
 constexpr std::size_t kVoxels = 1 << 15;
-
-std::vector<double> delays_for(int n) {
-  // PLDs evenly spread over 0.25–2.0 s (4 → 0.25, 0.83, 1.42, 2.0).
-  std::vector<double> d(n);
-  for (int k = 0; k < n; ++k) d[k] = 0.25 + 1.75 * k / (n - 1);
-  return d;
-}
 
 struct Data {
   perfq::Series<float> delta_m;
@@ -43,32 +37,16 @@ const Data& data(int n) {
   static std::vector<std::unique_ptr<Data>> cache(11);
   if (cache[n]) return *cache[n];
   auto d = std::make_unique<Data>();
-  const std::vector<double> delays = delays_for(n);
-  d->protocol.post_labeling_delay = delays;
+  for (int k = 0; k < n; ++k) d->protocol.post_labeling_delay.push_back(bench_kinetic::delay(k, n));
   d->protocol.labeling_duration = {1.8};
-  auto& s = d->settings;
-  s.delays = n;
-  s.alpha = 0.85, s.lambda = 0.9, s.t1_blood = 1.65, s.t1_tissue = 1.3;
-  for (int k = 0; k < n; ++k) s.delay[k] = delays[k], s.duration[k] = 1.8, s.weight[k] = 1;
-  double peak = 0;  // largest ΔM/M0 of a CBF-60, ATT-1.2 voxel
-  for (int k = 0; k < n; ++k) {
-    peak = std::max(peak, perfq::detail::tissue_signal<double, double>(s, k, 0.0, 0.01, 0.01, 1.2));
-  }
+  d->settings = bench_kinetic::pcasl_settings<double>(n);
   perfq::Geometry g;
   g.dims = {kVoxels, 1, 1};
   d->delta_m = perfq::Series<float>(g, n);
-  std::mt19937_64 rng(7);
-  std::uniform_real_distribution<double> cbf(10, 100), att(0.5, 2.5);
-  std::normal_distribution<double> noise(0.0, 1000.0 * peak / 10.0);
-  for (std::size_t v = 0; v < kVoxels; ++v) {
-    d->cbf.push_back(cbf(rng));
-    d->att.push_back(att(rng));
-    const double f = d->cbf.back() / 6000.0;
-    for (int k = 0; k < n; ++k) {
-      const double m = perfq::detail::tissue_signal<double, double>(s, k, 0.0, f, f, d->att.back());
-      d->delta_m.at(v, 0, 0, k) = static_cast<float>(1000.0 * m + noise(rng));
-    }
-  }
+  bench_kinetic::draw_voxels(n, kVoxels, 7, 1000.0, d->cbf, d->att,
+                             [&](std::size_t v, int k, double value) {
+                               d->delta_m.at(v, 0, 0, k) = static_cast<float>(value);
+                             });
   cache[n] = std::move(d);
   return *cache[n];
 }

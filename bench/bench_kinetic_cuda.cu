@@ -4,12 +4,12 @@
 // times the whole `fit_kinetic` call (compaction, transfers, maps) on the same kind of
 // voxels; the difference between the two is what the host side and PCIe cost.
 //
-// Voxels as in bench_kinetic.cpp: CBF uniform in 10–100 ml/100 g/min, ATT uniform in
-// 0.5–2.5 s, noise SD one tenth of the largest ΔM/M0 of a CBF-60 voxel (SNR 10), Buxton
-// model, τ 1.8 s, PLDs evenly over 0.25–2.0 s; the library's default search (ATT 0–3 s,
-// 24 grid points) and polishing settings. Skips without a device.
+// Voxels as in bench_kinetic.cpp (kinetic_voxels.hpp; another seed, 2^21 of them); the
+// library's default search (ATT 0–3 s, 24 grid points) and polishing settings. Skips
+// without a device.
 #include "../cuda/cuda_util.cuh"
 #include "../cuda/kinetic_kernel.cuh"
+#include "kinetic_voxels.hpp"
 
 #include <perfq/detail/kinetic_fit.hpp>
 
@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -42,58 +41,33 @@ bool have_device(std::string& why) {
   return true;
 }
 
-template <class Real = float>
-detail::KineticSettings<Real> settings_for(int n, bool dispersion) {
-  detail::KineticSettings<Real> s;
-  s.delays = n;
-  s.variant = detail::kVariantBuxton;
-  s.alpha = Real(0.85), s.lambda = Real(0.9), s.t1_blood = Real(1.65), s.t1_tissue = Real(1.3);
-  s.att_min = Real(0), s.att_max = Real(3);  // KineticOptions' defaults
-  for (int k = 0; k < n; ++k) {
-    s.delay[k] = static_cast<Real>(0.25 + 1.75 * k / (n - 1));
-    s.duration[k] = Real(1.8);
-    s.weight[k] = Real(1);
-  }
-  s.same_duration = true;
+Settings settings_for(int n, bool dispersion) {
+  Settings s = bench_kinetic::pcasl_settings<float>(n);
   if (dispersion) {  // perfq's defaults: s = 7.4 /s, p = 0.1 s
     const double rate = 7.4, shape = 1.0 + rate * 0.1;
     s.dispersion = true;
-    s.kernel.shape = static_cast<Real>(shape);
-    s.kernel.rate = static_cast<Real>(rate);
-    s.kernel.log_rate = static_cast<Real>(std::log(rate));
-    s.kernel.log_gamma = static_cast<Real>(std::lgamma(shape));
+    s.kernel.shape = static_cast<float>(shape);
+    s.kernel.rate = static_cast<float>(rate);
+    s.kernel.log_rate = static_cast<float>(std::log(rate));
+    s.kernel.log_gamma = static_cast<float>(std::lgamma(shape));
   }
   return s;
 }
 
-/// ΔM/M0 of kVoxels voxels (undispersed Buxton data) and their true CBF.
+/// ΔM/M0 of kVoxels voxels (undispersed Buxton data) and their true CBF and ATT.
 struct Data {
   std::vector<float> y;
-  std::vector<double> cbf;
+  std::vector<double> cbf, att;
 };
 
 const Data& data(int n) {
   static std::vector<Data> cache(11);
   Data& d = cache[n];
   if (!d.y.empty()) return d;
-  const auto s = settings_for<double>(n, false);
-  double peak = 0;  // largest ΔM/M0 of a CBF-60, ATT-1.2 voxel
-  for (int k = 0; k < n; ++k) {
-    peak = std::max(peak, detail::tissue_signal<double, double>(s, k, 0.0, 0.01, 0.01, 1.2));
-  }
-  std::mt19937_64 rng(11);
-  std::uniform_real_distribution<double> cbf(10, 100), att(0.5, 2.5);
-  std::normal_distribution<double> noise(0.0, peak / 10.0);
   d.y.resize(kVoxels * n);
-  d.cbf.resize(kVoxels);
-  for (std::size_t v = 0; v < kVoxels; ++v) {
-    d.cbf[v] = cbf(rng);
-    const double f = d.cbf[v] / 6000.0, a = att(rng);
-    for (int k = 0; k < n; ++k) {
-      d.y[v * n + k] =
-          static_cast<float>(detail::tissue_signal<double, double>(s, k, 0.0, f, f, a) + noise(rng));
-    }
-  }
+  bench_kinetic::draw_voxels(
+      n, kVoxels, 11, 1.0, d.cbf, d.att,
+      [&](std::size_t v, int k, double value) { d.y[v * n + k] = static_cast<float>(value); });
   return d;
 }
 

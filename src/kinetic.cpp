@@ -63,17 +63,11 @@ PriorNoise parse_prior_noise(const std::string& text) {
 
 double chi_square_median(int dof) {
   if (dof < 1) throw InvalidArgument("chi_square_median: dof must be >= 1");
-  // P(a, x), the regularised lower incomplete gamma function, by its series
-  // x^a e^(−x) / Γ(a + 1) Σ_k x^k / ((a + 1)…(a + k)); it converges for every x, and x stays
-  // near a here.
-  const double a = 0.5 * dof;
-  auto lower = [a](double x) {
-    double term = 1.0, sum = 1.0;
-    for (int k = 1; k < 10000 && term > 1e-17 * sum; ++k) {
-      term *= x / (a + k);
-      sum += term;
-    }
-    return std::exp(a * std::log(x) - x - std::lgamma(a + 1.0)) * sum;
+  // P(a, x), the regularised lower incomplete gamma function: the gamma kernel's window
+  // (dispersion) with rate 1 and no decay.
+  const double a = 0.5 * dof, log_gamma = std::lgamma(a);
+  auto lower = [a, log_gamma](double x) {
+    return detail::gamma_window(a, log_gamma, 1.0, 0.0, 0.0, x);
   };
   // The median of χ²_ν lies in (ν − 1, ν) for ν ≥ 1 (and above 0): bisect P(ν/2, x/2) = 1/2.
   double lo = std::max(0.0, dof - 1.0), hi = static_cast<double>(dof);
@@ -291,13 +285,16 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
     out.arterial_att = Volume<float>(g);
   }
 
+  // M0 of voxel i (the image's, or the one value).
+  auto m0_at = [&m0](std::size_t i) { return m0.image ? m0.image->data[i] : m0.value; };
+
   // Compact the voxels to fit; the others get their status here.
   const std::size_t voxels = g.voxel_count();
   const std::size_t slice_voxels = g.dims[0] * g.dims[1];
   std::vector<std::size_t> active;
   for (std::size_t i = 0; i < voxels; ++i) {
     std::uint8_t status = detail::kStatusOk;
-    const float m = m0.image ? m0.image->data[i] : static_cast<float>(m0.value);
+    const float m = static_cast<float>(m0_at(i));
     bool finite = detail::is_finite(m);
     for (std::size_t k = 0; k < n && finite; ++k) finite = detail::is_finite(delta_m.volume(k)[i]);
     if (mask && mask->data[i] == 0) {
@@ -318,7 +315,7 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
   const double m0_scale = constants.m0_scale;
   cpu::parallel_for(active.size(), execution.threads, [&](std::size_t v) {
     const std::size_t i = active[v];
-    const double m = (m0.image ? m0.image->data[i] : m0.value) / m0_scale;
+    const double m = m0_at(i) / m0_scale;
     for (std::size_t k = 0; k < n; ++k) y[v * n + k] = static_cast<float>(delta_m.volume(k)[i] / m);
     if (protocol.readout == Readout::TwoD) slice[v] = static_cast<int>(i / slice_voxels);
   });
@@ -333,7 +330,7 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
     if (options.prior_noise == PriorNoise::M0Scaled) {
       std::vector<float> m0s(active.size());
       for (std::size_t v = 0; v < active.size(); ++v) {
-        m0s[v] = m0.image ? m0.image->data[active[v]] : static_cast<float>(m0.value);
+        m0s[v] = static_cast<float>(m0_at(active[v]));
       }
       if (!m0s.empty()) {
         std::vector<float> sorted = m0s;
@@ -367,7 +364,7 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
     const Result& r = results[v];
     out.status[i] = r.status;
     if (r.status == detail::kStatusNonFiniteResult) return;
-    const double m = (m0.image ? m0.image->data[i] : m0.value) / m0_scale;
+    const double m = m0_at(i) / m0_scale;
     out.cbf[i] = static_cast<float>(6000.0 * r.flow);
     out.cbf_se[i] = static_cast<float>(6000.0 * r.flow_se);
     out.att[i] = r.att;

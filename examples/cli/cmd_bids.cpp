@@ -202,22 +202,19 @@ Options parse_options(std::vector<std::string> raw) {
     }
   }
   o.threads_given = args.text("--threads").has_value();
-  if (auto m = args.text("--model")) {
-    try {
-      perfq::parse_kinetic_variant(*m);
-    } catch (const perfq::InvalidArgument& e) {
-      throw UsageError{std::string("--model: ") + e.what()};
+  // Named values, checked with perfq's own parser, passed through.
+  const auto pass_named = [&](const std::string& name, auto parse) {
+    if (auto m = args.text(name)) {
+      try {
+        parse(*m);
+      } catch (const perfq::InvalidArgument& e) {
+        throw UsageError{name + ": " + e.what()};
+      }
+      o.cbf.insert(o.cbf.end(), {name, *m});
     }
-    o.cbf.insert(o.cbf.end(), {"--model", *m});
-  }
-  if (auto m = args.text("--prior-noise")) {
-    try {
-      perfq::parse_prior_noise(*m);
-    } catch (const perfq::InvalidArgument& e) {
-      throw UsageError{std::string("--prior-noise: ") + e.what()};
-    }
-    o.cbf.insert(o.cbf.end(), {"--prior-noise", *m});
-  }
+  };
+  pass_named("--model", [](const std::string& m) { perfq::parse_kinetic_variant(m); });
+  pass_named("--prior-noise", [](const std::string& m) { perfq::parse_prior_noise(m); });
   for (const auto& name : kCbfNumbers) {
     if (args.number(name)) o.cbf.insert(o.cbf.end(), {name, *args.text(name)});
   }

@@ -387,6 +387,9 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
   for (int k = 0; k < kink_count / 2; ++k) kinks_of(s, k, offset, kinks + 2 * k);
   constexpr Real kKinkMargin = Real(1e-5);  // s
   constexpr int kMaxKinkProbes = 2;  // looks beyond a kink (below), at most
+  // Whether a kink lies inside the ATT bounds by more than the margin (a probe can start
+  // beyond it).
+  auto inside = [&](Real K) { return K - kKinkMargin > lowest && K + kKinkMargin < s.att_max; };
   auto at_kink = [&](Real a) {
     bool on = a <= lowest || a >= s.att_max;
     for (int k = 0; k < kink_count; ++k) {
@@ -523,8 +526,7 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
       int below_kink = -1, above_kink = -1;
       for (int k = 0; k < kink_count; ++k) {
         const Real K = kinks[k];
-        const bool inside = K - kKinkMargin > lowest && K + kKinkMargin < s.att_max;
-        if (!inside || (probed && K == probed_kink)) continue;
+        if (!inside(K) || (probed && K == probed_kink)) continue;
         if (K < theta[1] && theta[1] - K < below_gap) below_gap = theta[1] - K, below_kink = k;
         if (K > theta[1] && K - theta[1] < above_gap) above_gap = K - theta[1], above_kink = k;
       }
@@ -534,8 +536,7 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
       Real distance = Real(kKinkProbeReach);
       for (int k = 0; k < kink_count; ++k) {
         const Real d = theta[1] > kinks[k] ? theta[1] - kinks[k] : kinks[k] - theta[1];
-        const bool inside = kinks[k] - kKinkMargin > lowest && kinks[k] + kKinkMargin < s.att_max;
-        if (d <= distance && inside) distance = d, target = k;
+        if (d <= distance && inside(kinks[k])) distance = d, target = k;
       }
       // Not when it crossed that kink last (both sides seen) or was polished from beyond it.
       if (target >= 0 && ((beside_kink && kink_passed == kinks[target]) ||
