@@ -936,6 +936,17 @@ perfq_status perfq_kinetic_options_set_prior_noise(perfq_kinetic_options* option
   });
 }
 
+perfq_status perfq_kinetic_options_set_arterial_att_prior(perfq_kinetic_options* options,
+                                                          double mean, double sd) {
+  return set_on("perfq_kinetic_options_set_arterial_att_prior", options,
+                [&](perfq::KineticOptions& o) {
+                  require_finite(mean, "mean");
+                  require_positive(sd, "sd");
+                  o.arterial_att_prior_mean = mean;
+                  o.arterial_att_prior_sd = sd;
+                });
+}
+
 perfq_status perfq_kinetic_options_set_arterial(perfq_kinetic_options* options, int enabled) {
   return set_on("perfq_kinetic_options_set_arterial", options,
                 [&](perfq::KineticOptions& o) { o.arterial = enabled != 0; });

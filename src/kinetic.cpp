@@ -110,6 +110,12 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
   require(o.max_iterations >= 1 && o.max_iterations <= 255, "max_iterations must be in [1, 255]");
   require(o.tolerance > 0.0 && o.tolerance < 1.0, "tolerance must be in (0, 1)");
   require(o.att_prior_sd > 0.0 && std::isfinite(o.att_prior_sd), "att_prior_sd must be > 0");
+  require(!o.att_prior_mean || std::isfinite(*o.att_prior_mean), "att_prior_mean must be finite");
+  require(!o.arterial_att_prior_mean || std::isfinite(*o.arterial_att_prior_mean),
+          "arterial_att_prior_mean must be finite");
+  require(!o.arterial_att_prior_sd ||
+              (*o.arterial_att_prior_sd > 0.0 && std::isfinite(*o.arterial_att_prior_sd)),
+          "arterial_att_prior_sd must be > 0");
   require(o.fixed_flow >= 0.0 && std::isfinite(o.fixed_flow), "fixed_flow must be >= 0");
   if (o.dispersion == Dispersion::Gamma) {
     const double sharpness = o.dispersion_sharpness, peak = o.dispersion_time_to_peak;
@@ -148,8 +154,12 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
     s.kernel.log_rate = static_cast<float>(std::log(o.dispersion_sharpness));
     s.kernel.log_gamma = static_cast<float>(std::lgamma(shape));
   }
-  s.prior_mean = static_cast<float>(o.att_prior_mean.value_or(s.pasl ? 0.7 : 1.3));
+  const double prior_mean = o.att_prior_mean.value_or(s.pasl ? 0.7 : 1.3);
+  s.prior_mean = static_cast<float>(prior_mean);
   s.prior_sd = static_cast<float>(o.att_prior_sd);
+  // BASIL's defaults: 0.3 s before the tissue's prior mean, the same spread.
+  s.arterial_prior_mean = static_cast<float>(o.arterial_att_prior_mean.value_or(prior_mean - 0.3));
+  s.arterial_prior_sd = static_cast<float>(o.arterial_att_prior_sd.value_or(o.att_prior_sd));
   for (std::size_t k = 0; k < n; ++k) {
     const double delay = per_volume(p.post_labeling_delay, k, "post_labeling_delay", n);
     require(std::isfinite(delay) && delay > 0.0, "delays must be > 0 s");
@@ -349,6 +359,10 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
     out.noise_variance =
         pooled_noise_variance(results, scale, static_cast<int>(n), options.arterial ? 3 : 2);
     out.att_prior_mean = settings.prior_mean;
+    if (options.arterial) {
+      out.arterial_att_prior_mean = settings.arterial_prior_mean;
+      out.arterial_att_prior_sd = settings.arterial_prior_sd;
+    }
     settings.prior = true;
     settings.noise_variance = static_cast<float>(out.noise_variance);
     // The second pass runs where the first did (no second fallback after a failed device).

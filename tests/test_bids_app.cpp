@@ -315,7 +315,8 @@ TEST(BidsApp, MultiDelaySeriesGetAttStatisticsToo) {
   perfq::io::write_phantom_bids(perfq::make_phantom(single), bids.string(), "02");
 
   Result r = participant(dir, labels_dir(dir) +
-                                   " --border-width 16 --att-prior --prior-noise uniform");
+                                   " --border-width 16 --att-prior --prior-noise uniform"
+                                   " --arterial --aatt-prior-mean 0.8");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "3 tables of CBF and of ATT, report)")) << r.output;
   const fs::path multi = dir / "out" / "sub-01" / "perf";
@@ -323,6 +324,7 @@ TEST(BidsApp, MultiDelaySeriesGetAttStatisticsToo) {
   // perfq cbf's options reach the fit.
   const Json fit = Json::parse(read_text(multi / "sub-01_cbf.json"))["Fit"];
   EXPECT_EQ(fit["PriorNoise"], "uniform") << fit.dump();
+  EXPECT_NEAR(fit["ArterialATTPriorMean"].get<double>(), 0.8, 1e-6) << fit.dump();
   ASSERT_TRUE(fs::exists(multi / "sub-01_att.nii.gz"));
   for (const std::string desc : {"tissue", "territories", "borderzone"}) {
     const fs::path att = multi / ("sub-01_desc-" + desc + "_att_stats.tsv");
@@ -407,6 +409,13 @@ TEST(BidsApp, RefusesBadDatasetsAndUsage) {
   r = run(bids + " participant --prior-noise nonsense");
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_TRUE(contains(r.output, "--prior-noise")) << r.output;
+  // Options that need others, and bad kernels: one usage error, not a failure per series.
+  for (const std::string bad : {" --aatt-prior-mean 0.8", " --att-prior --aatt-prior-sd 0.5",
+                                " --dispersion gauss", " --dispersion-s 5"}) {
+    r = run(bids + " participant" + bad);
+    EXPECT_EQ(r.status, 2) << bad << ": " << r.output;
+    EXPECT_TRUE(contains(r.output, bad.substr(1, bad.find(' ', 1) - 1))) << bad << ": " << r.output;
+  }
   EXPECT_EQ(run(bids + " participant --participant-label").status, 2);
   EXPECT_EQ(run(bids + " participant --quiet --verbose").status, 2);
   r = run("bids --help");

@@ -940,6 +940,13 @@ static void test_errors(void) {
               PERFQ_ERROR_INVALID_ARGUMENT, "noise");
   CHECK_FAILS(perfq_kinetic_options_set_prior_noise(kinetic, NULL), PERFQ_ERROR_INVALID_ARGUMENT,
               "noise");
+  CHECK_OK(perfq_kinetic_options_set_arterial_att_prior(kinetic, 0.7, 0.4));
+  CHECK_FAILS(perfq_kinetic_options_set_arterial_att_prior(kinetic, NAN, 0.4),
+              PERFQ_ERROR_INVALID_ARGUMENT, "mean");
+  CHECK_FAILS(perfq_kinetic_options_set_arterial_att_prior(kinetic, 0.7, 0.0),
+              PERFQ_ERROR_INVALID_ARGUMENT, "sd");
+  CHECK_FAILS(perfq_kinetic_options_set_arterial_att_prior(NULL, 0.7, 0.4),
+              PERFQ_ERROR_INVALID_ARGUMENT, "perfq_kinetic_options_set_arterial_att_prior");
   CHECK_OK(perfq_kinetic_options_set_dispersion(kinetic, "gamma", 7.4, 0.1));
   CHECK_OK(perfq_kinetic_options_set_dispersion(kinetic, "none", 0.0, 0.0));
   CHECK_FAILS(perfq_kinetic_options_set_dispersion(kinetic, "gauss", 7.4, 0.1),

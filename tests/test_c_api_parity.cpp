@@ -186,6 +186,24 @@ TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
   EXPECT_FALSE(same_bits(perfq_kinetic_fit_map(uniform.get(), PERFQ_KINETIC_ATT), cpp_fit.att))
       << "the phantom's M0 differs between tissues, so the two noise models differ";
 
+  // The arterial component with its own arrival prior.
+  ASSERT_EQ(perfq_kinetic_options_set_arterial(kinetic.get(), 1), PERFQ_OK);
+  ASSERT_EQ(perfq_kinetic_options_set_arterial_att_prior(kinetic.get(), 0.7, 0.4), PERFQ_OK);
+  const OwnedFit arterial =
+      fit_phantom(delta_m, 4, dims, spacing, phantom.get(), protocol.get(), kinetic.get(),
+                  cpu.get());
+  ASSERT_NE(arterial, nullptr);
+  cpp_options.arterial = true;
+  cpp_options.arterial_att_prior_mean = 0.7;
+  cpp_options.arterial_att_prior_sd = 0.4;
+  const perfq::KineticFit cpp_arterial =
+      perfq::fit_kinetic(cpp_prepared.delta_m, perfq::M0Source::from_image(p.m0), cpp_multi,
+                         perfq::Physiology::at_field(3.0), cpp_options, p.brain.view(), cpp_cpu);
+  EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(arterial.get(), PERFQ_KINETIC_CBF), cpp_arterial.cbf));
+  EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(arterial.get(), PERFQ_KINETIC_ABV), cpp_arterial.abv));
+  EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(arterial.get(), PERFQ_KINETIC_ARTERIAL_ATT),
+                        cpp_arterial.arterial_att));
+
   // Border zones from the territories, inside the brain.
   perfq_border_zones* zones_raw = nullptr;
   ASSERT_EQ(

@@ -298,6 +298,32 @@ TEST(Cli, AttPriorRecordsItsNoiseModel) {
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("--prior-noise"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "bad"));
+  // The arterial arrival's prior: BASIL's defaults (ATT prior mean − 0.3 s, the ATT prior's
+  // SD) unless given; recorded beside the ATT prior's.
+  r = run(cbf + (dir / "arterial").string() + " --arterial --att-prior-mean 1.4");
+  ASSERT_EQ(r.status, 0) << r.output;
+  fit = Json::parse(read_text(dir / "arterial" / "sub-01_cbf.json"))["Fit"];
+  EXPECT_NEAR(fit["ArterialATTPriorMean"].get<double>(), 1.1, 1e-6) << fit.dump();
+  EXPECT_NEAR(fit["ArterialATTPriorSD"].get<double>(), 1.0, 1e-6) << fit.dump();
+  r = run(cbf + (dir / "arterial-given").string() +
+          " --arterial --aatt-prior-mean 0.6 --aatt-prior-sd 0.4");
+  ASSERT_EQ(r.status, 0) << r.output;
+  fit = Json::parse(read_text(dir / "arterial-given" / "sub-01_cbf.json"))["Fit"];
+  EXPECT_NEAR(fit["ArterialATTPriorMean"].get<double>(), 0.6, 1e-6) << fit.dump();
+  EXPECT_NEAR(fit["ArterialATTPriorSD"].get<double>(), 0.4, 1e-6) << fit.dump();
+  EXPECT_FALSE(Json::parse(read_text(dir / "m0" / "sub-01_cbf.json"))["Fit"].contains(
+      "ArterialATTPriorMean"));
+  // Without the arterial component (or without the prior) the options mean nothing: refused.
+  for (const std::string bad : {" --aatt-prior-mean 0.6", " --arterial --aatt-prior-sd 0"}) {
+    r = run(cbf + (dir / "bad").string() + bad);
+    EXPECT_EQ(r.status, 2) << bad << ": " << r.output;
+    EXPECT_NE(r.output.find("aatt-prior"), std::string::npos) << bad << ": " << r.output;
+    EXPECT_FALSE(fs::exists(dir / "bad")) << bad;
+  }
+  r = run("cbf " + (dir / "bids" / "sub-01" / "perf" / "sub-01_asl.nii.gz").string() + " -o " +
+          (dir / "bad").string() + " --arterial --aatt-prior-mean 0.6");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("--att-prior"), std::string::npos) << r.output;
 }
 
 TEST(Cli, MultiDelayWithDispersionRecordsTheKernel) {

@@ -551,6 +551,70 @@ TEST(KineticPrior, PullTowardsThePriorScalesWithTheVoxelsNoise) {
   EXPECT_LT(uniform.att[0], att - 0.005f);
 }
 
+TEST(KineticPrior, ArterialArrivalPriorPicksTheArrivalNearestItsMean) {
+  // Arterial arrival 0.4 s, PLDs 0.25–1.5 s, τ 1.8 s (samples at t = 2.05…3.3 s): a box
+  // [Δt_a, Δt_a + τ) covers the first sample alone for every Δt_a in (0.25, 0.5], and there
+  // aBV trades off exactly against e^(−Δt_a/T1b), so the cost is flat over that interval. The
+  // prior then picks the grid arrival inside it nearest its mean: grid 0.01 + 0.02 k s, so
+  // 0.49 s for BASIL's default mean (ATT prior 1.3 s − 0.3 s = 1.0 s) and 0.27 s for a mean of
+  // 0 s. aBV follows: aBV e^(−Δt_a/T1b) is what the sample fixes, so the reported aBV is
+  // 2 % × e^((Δt_a − 0.4)/T1b).
+  const Synthetic clean = with_arterial({60}, {1.5}, 0.02, 0.4);
+  const std::size_t n = clean.delta_m.volumes(), voxels = 2000;
+  perfq::Geometry g;
+  g.dims = {voxels, 1, 1};
+  perfq::Series<float> delta_m(g, n);
+  std::mt19937_64 rng(13);
+  std::normal_distribution<double> noise(0.0, 1.0);  // ΔM units, M0 1000
+  for (std::size_t k = 0; k < n; ++k) {
+    for (std::size_t v = 0; v < voxels; ++v) {
+      delta_m.at(v, 0, 0, k) = static_cast<float>(clean.delta_m[k] + noise(rng));
+    }
+  }
+  const perfq::Volume<float> m0(g, 1, 1000.0f);
+  KineticOptions o;
+  o.arterial = true;
+  o.att_prior = true;
+  o.att_min = 0.01;
+  o.att_max = 2.99;
+  o.grid_points = 150;
+  auto check = [&](const KineticOptions& options, double arrival, const char* what) {
+    const auto fit = perfq::fit_kinetic(delta_m, perfq::M0Source::from_image(m0),
+                                        clean.protocol, perfq::Physiology{}, options,
+                                        std::nullopt, cpu());
+    std::vector<double> abv;
+    for (std::size_t v = 0; v < voxels; ++v) {
+      if (fit.abv[v] == 0.0f) continue;  // the BIC dropped the component
+      EXPECT_NEAR(fit.arterial_att[v], arrival, 1e-4) << what << ", voxel " << v;
+      abv.push_back(fit.abv[v]);
+    }
+    EXPECT_GT(abv.size(), voxels * 95 / 100) << what;
+    std::nth_element(abv.begin(), abv.begin() + abv.size() / 2, abv.end());
+    EXPECT_NEAR(abv[abv.size() / 2], 2.0 * std::exp((arrival - 0.4) / kT1b), 0.03 * 2.0) << what;
+    return fit;
+  };
+  const auto basil = check(o, 0.49, "default prior");
+  EXPECT_NEAR(basil.arterial_att_prior_mean, 1.0, 1e-6);
+  EXPECT_NEAR(basil.arterial_att_prior_sd, 1.0, 1e-6);
+  o.arterial_att_prior_mean = 0.0;
+  o.arterial_att_prior_sd = 0.5;
+  const auto early = check(o, 0.27, "prior mean 0 s");
+  EXPECT_EQ(early.arterial_att_prior_mean, 0.0);
+  EXPECT_NEAR(early.arterial_att_prior_sd, 0.5, 1e-6);
+  // Bad values are refused, naming the option.
+  for (const double bad : {0.0, -1.0, std::nan("")}) {
+    KineticOptions wrong = o;
+    wrong.arterial_att_prior_sd = bad;
+    EXPECT_THROW(perfq::fit_kinetic(delta_m, perfq::M0Source::from_image(m0), clean.protocol,
+                                    perfq::Physiology{}, wrong, std::nullopt, cpu()),
+                 perfq::InvalidArgument);
+  }
+  o.arterial_att_prior_mean = std::nan("");
+  EXPECT_THROW(perfq::fit_kinetic(delta_m, perfq::M0Source::from_image(m0), clean.protocol,
+                                  perfq::Physiology{}, o, std::nullopt, cpu()),
+               perfq::InvalidArgument);
+}
+
 TEST(Kinetic, BitwiseIdenticalAcrossThreadCounts) {
   Synthetic s = make(Case{false, false, KineticVariant::Buxton}, {20, 40, 60, 80}, {0.7, 1.3, 1.9});
   std::mt19937 rng(3);

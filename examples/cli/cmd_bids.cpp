@@ -90,6 +90,7 @@ const char* const kBidsHelp =
     "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --m0-value --robust\n"
     "  --outlier-threshold --model --att-min --att-max --grid-points --max-iterations\n"
     "  --tolerance --att-prior --att-prior-mean --att-prior-sd --prior-noise --arterial\n"
+    "  --aatt-prior-mean --aatt-prior-sd --dispersion --dispersion-s --dispersion-p\n"
     "\n"
     "Exit status: 0 all series done or skipped (group: table written); 1 a series failed, a\n"
     "bad <bids_dir> (no dataset_description.json), a label matching no folder, nothing to\n"
@@ -106,6 +107,10 @@ const std::vector<std::string> kCbfNumbers = {"--lambda",
                                               "--att-max",
                                               "--att-prior-mean",
                                               "--att-prior-sd",
+                                              "--aatt-prior-mean",
+                                              "--aatt-prior-sd",
+                                              "--dispersion-s",
+                                              "--dispersion-p",
                                               "--tolerance"};
 const std::vector<std::string> kCbfIntegers = {"--max-iterations", "--grid-points"};
 const std::vector<std::string> kCbfFlags = {"--robust", "--att-prior", "--arterial"};
@@ -154,7 +159,7 @@ Options parse_options(std::vector<std::string> raw) {
   o.sessions = take_labels(raw, "--session-label", "ses-");
   std::set<std::string> values = {"--labels-dir", "--border-width", "--nprocs", "--backend",
                                   "--device",     "--threads",      "--model",
-                                  "--prior-noise"};
+                                  "--prior-noise", "--dispersion"};
   values.insert(kCbfNumbers.begin(), kCbfNumbers.end());
   values.insert(kCbfIntegers.begin(), kCbfIntegers.end());
   std::set<std::string> flags = {"--overwrite", "--quiet", "--verbose", "--no-report"};
@@ -215,6 +220,17 @@ Options parse_options(std::vector<std::string> raw) {
   };
   pass_named("--model", [](const std::string& m) { perfq::parse_kinetic_variant(m); });
   pass_named("--prior-noise", [](const std::string& m) { perfq::parse_prior_noise(m); });
+  pass_named("--dispersion", [](const std::string& m) { perfq::parse_dispersion(m); });
+  // Options that only mean something beside others: refused once here, as perfq cbf would
+  // refuse them for every series.
+  if ((args.text("--dispersion-s") || args.text("--dispersion-p")) &&
+      args.text("--dispersion").value_or("none") != "gamma") {
+    throw UsageError{"--dispersion-s and --dispersion-p need --dispersion gamma"};
+  }
+  if ((args.text("--aatt-prior-mean") || args.text("--aatt-prior-sd")) &&
+      !(args.flag("--att-prior") && args.flag("--arterial"))) {
+    throw UsageError{"--aatt-prior-mean and --aatt-prior-sd need --att-prior and --arterial"};
+  }
   for (const auto& name : kCbfNumbers) {
     if (args.number(name)) o.cbf.insert(o.cbf.end(), {name, *args.text(name)});
   }

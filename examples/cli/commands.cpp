@@ -75,6 +75,9 @@ const char* const kCbfHelp =
     "                            noise variance; needs 3 or more delays\n"
     "  --att-prior-mean S        prior mean (default 1.3 s PCASL/CASL, 0.7 s PASL)\n"
     "  --att-prior-sd S          prior standard deviation (default 1.0 s)\n"
+    "  --aatt-prior-mean S       with --att-prior and --arterial: Gaussian prior on the\n"
+    "  --aatt-prior-sd S         arterial arrival (defaults as BASIL: ATT prior mean\n"
+    "                            - 0.3 s, the ATT prior's sd)\n"
     "  --prior-noise m0|uniform  the prior's noise model: m0 (default) homogeneous noise in\n"
     "                            ΔM, pooled at the median M0 and scaled per voxel by\n"
     "                            (M0 median / M0)^2; uniform: one variance in ΔM/M0\n"
@@ -149,7 +152,7 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
                   {"--output", "--backend", "--device", "--threads", "--mask", "--lambda", "--t1b",
                    "--t1t", "--alpha", "--bs-pulse-efficiency", "--m0-value",
                    "--outlier-threshold", "--model", "--att-min", "--att-max",
-                   "--att-prior-mean", "--att-prior-sd", "--prior-noise", "--max-iterations", "--tolerance",
+                   "--att-prior-mean", "--att-prior-sd", "--aatt-prior-mean", "--aatt-prior-sd", "--prior-noise", "--max-iterations", "--tolerance",
                    "--grid-points", "--dispersion", "--dispersion-s", "--dispersion-p", "--pvc-gm", "--pvc-wm", "--pvc-kernel"},
                   {"--robust", "--att-prior", "--arterial", "--overwrite"}, {{"-o", "--output"}});
   if (args.positional().size() != 1) {
@@ -189,6 +192,14 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   k.arterial = args.flag("--arterial");
   if (auto v = args.number("--att-prior-mean")) k.att_prior_mean = *v;
   if (auto v = args.number("--att-prior-sd")) k.att_prior_sd = *v;
+  k.arterial_att_prior_mean = args.number("--aatt-prior-mean");
+  k.arterial_att_prior_sd = args.number("--aatt-prior-sd");
+  if ((k.arterial_att_prior_mean || k.arterial_att_prior_sd) && !(k.att_prior && k.arterial)) {
+    throw UsageError{"--aatt-prior-mean and --aatt-prior-sd need --att-prior and --arterial"};
+  }
+  if (k.arterial_att_prior_sd && !(*k.arterial_att_prior_sd > 0)) {
+    throw UsageError{"--aatt-prior-sd: expected a standard deviation > 0 s"};
+  }
   if (auto m = args.text("--prior-noise")) {
     try {
       k.prior_noise = perfq::parse_prior_noise(*m);
@@ -445,6 +456,10 @@ int run_cbf(const std::vector<std::string>& raw) {
       fit_record["PriorNoise"] = perfq::to_string(kinetic.prior_noise);
       fit_record["PooledNoiseVariance"] = fit.noise_variance;
       if (fit.noise_reference_m0 > 0) fit_record["NoiseReferenceM0"] = fit.noise_reference_m0;
+      if (kinetic.arterial) {
+        fit_record["ArterialATTPriorMean"] = fit.arterial_att_prior_mean;
+        fit_record["ArterialATTPriorSD"] = fit.arterial_att_prior_sd;
+      }
     }
     j["Fit"] = fit_record;
     j["StatusCounts"] = status_counts(fit.status);

@@ -96,6 +96,14 @@ struct KineticOptions {
   /// Prior mean (s); when absent, 1.3 s for PCASL/CASL and 0.7 s for PASL (BASIL's defaults).
   std::optional<double> att_prior_mean;
   double att_prior_sd = 1.0;  ///< prior standard deviation (s)
+  /// With `att_prior` and `arterial`: the mean (s) of a Gaussian prior on the arterial
+  /// arrival Δt_a, weighted like the ATT prior. When absent, the ATT prior mean − 0.3 s
+  /// (BASIL's default: the arteries fill before the tissue). The data fix Δt_a only to an
+  /// interval between sample times (see `arterial`); the prior picks the grid arrival within
+  /// it nearest its mean, and pulls weakly supported arrivals towards it.
+  std::optional<double> arterial_att_prior_mean;
+  /// Its standard deviation (s); when absent, `att_prior_sd` (BASIL's default).
+  std::optional<double> arterial_att_prior_sd;
   /// Add the macrovascular (arterial) component: labelled blood still in arteries, no
   /// exchange, `2 α M0b aBV e^(−Δt_a/T1b)` (PCASL; PASL `e^(−t/T1b)`) while the bolus passes
   /// (Δt_a ≤ t < Δt_a + τ). Its arrival Δt_a is searched on the ATT grid with Δt_a ≤ ATT
@@ -144,6 +152,9 @@ struct KineticFit {
   /// the median M0 of the fitted voxels; 0 otherwise.
   double noise_reference_m0 = 0;
   double att_prior_mean = 0;        ///< prior mean used (s), when att_prior
+  /// Arterial arrival prior used (s), when att_prior and arterial; 0 otherwise.
+  double arterial_att_prior_mean = 0;
+  double arterial_att_prior_sd = 0;  ///< its standard deviation (s), likewise
   Backend backend = Backend::Cpu;   ///< backend that ran
 };
 

@@ -507,6 +507,16 @@ PERFQ_API perfq_status perfq_kinetic_options_set_att_prior(perfq_kinetic_options
 /** @brief Sets the mean of the ATT prior, seconds (takes effect when the prior is on). */
 PERFQ_API perfq_status perfq_kinetic_options_set_att_prior_mean(perfq_kinetic_options* options,
                                                                 double mean);
+/** @brief Sets the Gaussian prior on the arterial arrival (perfq::KineticOptions::
+ * arterial_att_prior_mean and arterial_att_prior_sd), used when both the ATT prior and the
+ * arterial component are on. Unset, the mean is the ATT prior's mean − 0.3 s and the SD the
+ * ATT prior's (BASIL's defaults).
+ * @param options the options to change
+ * @param mean prior mean, seconds (finite)
+ * @param sd prior standard deviation, seconds (> 0)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a non-finite mean or an SD ≤ 0 */
+PERFQ_API perfq_status perfq_kinetic_options_set_arterial_att_prior(perfq_kinetic_options* options,
+                                                                    double mean, double sd);
 /** @brief Sets how the ATT prior's noise variance varies between voxels (perfq::PriorNoise).
  * @param options the options to change
  * @param noise "m0" (the default: noise homogeneous in ΔM, so a voxel's variance in ΔM/M0

@@ -48,6 +48,8 @@ struct KineticSettings {
   GammaKernel<Real> kernel;
   bool prior = false;       ///< Gaussian prior on the arrival time (MAP)
   Real prior_mean = 0, prior_sd = 1;
+  /// With `prior` and `arterial`: Gaussian prior on the arterial arrival (the search's).
+  Real arterial_prior_mean = 0, arterial_prior_sd = 1;
   Real noise_variance = 0;  ///< σ² of one unit-weight observation (ΔM/M0)², × noise_scale
   Real delay[kMaxDelays];     ///< PLD (PCASL/CASL) or TI (PASL), s
   Real duration[kMaxDelays];  ///< τ (PCASL/CASL) or TI1 (PASL), s
@@ -773,13 +775,20 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
   const KineticVoxelResult<Real> tissue = finish(best, -1, interior ? around : nullptr);
   if (!s.arterial) return tissue;
 
-  // With the arterial component: every arterial arrival i and tissue ATT j ≥ i.
+  // With the arterial component: every arterial arrival i and tissue ATT j ≥ i. The box
+  // signal leaves the cost flat between sample times (aBV trades off against e^(−Δt_a/T1b)):
+  // without a prior rounding decides between the arrivals of a flat stretch, with one the
+  // arrival nearest the prior mean wins.
+  const Real arterial_prior_scale =
+      s.prior ? noise_variance / (s.arterial_prior_sd * s.arterial_prior_sd) : Real(0);
   int best_arterial = -1;
   for (int i = 0; i < s.grid; ++i) {
     with_arterial = set_arterial(i);
     if (!with_arterial) continue;
+    const Real da = grid_att(s, i) - s.arterial_prior_mean;
+    const Real arterial_penalty = arterial_prior_scale * da * da;
     for (int j = i; j < s.grid; ++j) {  // the arteries fill before the tissue
-      const Real cost = grid_cost(j);
+      const Real cost = grid_cost(j) + arterial_penalty;
       if (best_arterial < 0 || cost < best_cost) best_cost = cost, best = j, best_arterial = i;
     }
   }
