@@ -407,12 +407,45 @@ TEST_F(BidsDataset, M0OnAnotherGrid) {
   input_error([&] { read_asl_bids(path("sub-01_asl.nii.gz")); }, "sub-01_m0scan.nii.gz", "");
 }
 
-TEST_F(BidsDataset, FourDimensionalM0IsRefused) {
+TEST_F(BidsDataset, FourDimensionalM0IsAveraged) {
+  // Three M0 repeats: voxel i holds 900 + i, 1000 + 2i and 1100 + 3i, mean 1000 + 2i; a NaN in
+  // one repeat leaves that voxel NaN (the fit skips it) and no other.
   write_pcasl();
-  perfq::io::write_nifti(path("sub-01_m0scan.nii.gz"), Image<float>(grid(), 2, 1000.0f));
-  const std::string what =
-      input_error([&] { read_asl_bids(path("sub-01_asl.nii.gz")); }, "sub-01_m0scan.nii.gz", "");
-  EXPECT_NE(what.find("expected a 3D image"), std::string::npos) << what;
+  Image<float> repeats(grid(), 3);
+  const std::size_t n = repeats.voxel_count();
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t v = 0; v < 3; ++v) {
+      repeats.values()[v * n + i] = static_cast<float>(900.0 + 100.0 * v + (v + 1.0) * i);
+    }
+  }
+  repeats.values()[1 * n + 7] = std::nanf("");
+  perfq::io::write_nifti(path("sub-01_m0scan.nii.gz"), repeats);
+  text("sub-01_m0scan.json", R"({"RepetitionTimePreparation": [3.2, 3.2, 3.2]})");
+  const auto d = read_asl_bids(path("sub-01_asl.nii.gz"));
+  ASSERT_TRUE(d.m0);
+  EXPECT_EQ(d.m0->volumes(), 1u);
+  EXPECT_EQ(d.m0_volumes, 3u);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i == 7) {
+      EXPECT_TRUE(std::isnan((*d.m0)[i]));
+    } else {
+      EXPECT_FLOAT_EQ((*d.m0)[i], static_cast<float>(1000.0 + 2.0 * i)) << "voxel " << i;
+    }
+  }
+  EXPECT_DOUBLE_EQ(*d.protocol.m0_repetition_time, 3.2);
+  // Repeats acquired with different repetition times cannot be averaged.
+  text("sub-01_m0scan.json", R"({"RepetitionTimePreparation": [3.2, 5.0, 3.2]})");
+  input_error([&] { read_asl_bids(path("sub-01_asl.nii.gz")); }, "sub-01_m0scan.json",
+              "RepetitionTimePreparation");
+  // An all-zero repeat is a dropped acquisition, named.
+  text("sub-01_m0scan.json", R"({"RepetitionTimePreparation": 3.2})");
+  for (std::size_t i = 0; i < n; ++i) repeats.values()[2 * n + i] = 0.0f;
+  perfq::io::write_nifti(path("sub-01_m0scan.nii.gz"), repeats);
+  input_error([&] { read_asl_bids(path("sub-01_asl.nii.gz")); }, "sub-01_m0scan.nii.gz",
+              "volume 2");
+  // A 3D m0scan is one volume.
+  write_pcasl();
+  EXPECT_EQ(read_asl_bids(path("sub-01_asl.nii.gz")).m0_volumes, 1u);
 }
 
 TEST_F(BidsDataset, MissingPieces) {

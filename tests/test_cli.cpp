@@ -205,12 +205,37 @@ TEST(Cli, RefusesM0OnAnotherGrid) {
   }, "m0scan", "grid");
 }
 
-TEST(Cli, RefusesFourDimensionalM0) {
-  expect_refusal("m0-4d", [](const fs::path& perf) {
-    const auto m0 = perfq::io::read_nifti((perf / "sub-01_m0scan.nii.gz").string());
-    perfq::Series<float> two(m0.geometry(), 2, 1000.0f);
-    perfq::io::write_nifti((perf / "sub-01_m0scan.nii.gz").string(), two.view());
-  }, "m0scan", "3D");
+/// Rewrites the m0scan as two volumes: its own, then `second(voxel value)`.
+void two_volume_m0(const fs::path& perf, float (*second)(float)) {
+  const auto m0 = perfq::io::read_nifti((perf / "sub-01_m0scan.nii.gz").string());
+  perfq::Series<float> two(m0.geometry(), 2);
+  const std::size_t n = m0.voxel_count();
+  for (std::size_t i = 0; i < n; ++i) {
+    two.values()[i] = m0[i];
+    two.values()[n + i] = second(m0[i]);
+  }
+  perfq::io::write_nifti((perf / "sub-01_m0scan.nii.gz").string(), two.view());
+}
+
+TEST(Cli, FourDimensionalM0IsAveraged) {
+  // Two repeats of the same M0: their mean is the 3D M0 exactly, so CBF is identical.
+  const fs::path dir = scratch("m0-4d");
+  const fs::path asl = small_phantom(dir / "bids");
+  Result r = run("cbf " + asl.string() + " -o " + (dir / "one").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  two_volume_m0(asl.parent_path(), [](float x) { return x; });
+  r = run("cbf " + asl.string() + " -o " + (dir / "two").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(perfq::io::read_nifti((dir / "one" / "sub-01_cbf.nii.gz").string()).values(),
+            perfq::io::read_nifti((dir / "two" / "sub-01_cbf.nii.gz").string()).values());
+  EXPECT_EQ(Json::parse(read_text(dir / "one" / "sub-01_cbf.json"))["M0VolumesAveraged"], 1);
+  EXPECT_EQ(Json::parse(read_text(dir / "two" / "sub-01_cbf.json"))["M0VolumesAveraged"], 2);
+}
+
+TEST(Cli, RefusesAnEmptyM0Volume) {
+  expect_refusal("m0-empty", [](const fs::path& perf) {
+    two_volume_m0(perf, [](float) { return 0.0f; });
+  }, "m0scan", "volume 1");
 }
 
 TEST(Cli, MultiDelayPhantomGivesCbfAndArrivalTime) {

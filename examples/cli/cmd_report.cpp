@@ -514,6 +514,7 @@ int run_report(const std::vector<std::string>& raw) {
                     {"Field strength", {"MagneticFieldStrength"}, "T"},
                     {"M0 type", {"M0Type"}, ""},
                     {"M0 source", {"M0Source"}, ""},
+                    {"M0 volumes averaged", {"M0VolumesAveraged"}, ""},
                     {"M0 value", {"M0Value"}, ""},
                     {"M0 repetition time", {"M0RepetitionTime"}, "s"},
                     {"Repeats averaged", {"Averaging", "RepeatsAveraged"}, ""},

@@ -332,6 +332,7 @@ int run_cbf(const std::vector<std::string>& raw) {
       case perfq::M0Type::Separate:
         m0 = perfq::M0Source::from_image(data.m0->view());
         m0_record["M0Source"] = data.m0_path;
+        m0_record["M0VolumesAveraged"] = data.m0_volumes;
         break;
       case perfq::M0Type::Included:
         if (!prepared.m0) {

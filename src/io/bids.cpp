@@ -16,8 +16,9 @@
 //   Separate from the m0scan sidecar (falling back to RepetitionTime). For Estimate and
 //   Absent it is not used. M0 volumes with different repetition times are refused: they are
 //   averaged into one image.
-// - M0Type Separate requires `<prefix>_m0scan.nii[.gz]` (3D, on the ASL grid) and its
-//   `_m0scan.json` (BIDS requires it; without it the M0 repetition time would be guessed).
+// - M0Type Separate requires `<prefix>_m0scan.nii[.gz]` (on the ASL grid; 4D: its volumes are
+//   averaged) and its `_m0scan.json` (BIDS requires it; without it the M0 repetition time
+//   would be guessed).
 // - MagneticFieldStrength absent: the AslProtocol default (3 T).
 // - Time-encoded PCASL (ExploreASL's fields): a series is time-encoded when the sidecar has
 //   TimeEncodedMatrixType, TimeEncodedMatrixSize or TimeEncodedMatrix. The matrix is the given
@@ -718,11 +719,6 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       }
       d.m0_path = m0.string();
       const NiftiInfo info = read_nifti_info(d.m0_path);
-      if (info.volumes > 1) {
-        throw InputError(d.m0_path, "",
-                         "expected a 3D image, found a 4D image with " +
-                             std::to_string(info.volumes) + " volumes");
-      }
       if (!info.geometry.same_grid(d.asl.geometry())) {
         throw InputError(d.m0_path, "",
                          "not on the grid of the ASL series: " + describe_grid(info.geometry) +
@@ -731,6 +727,25 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       Volume<float> image = read_nifti(d.m0_path);
       if (!any_finite(image.values())) {
         throw InputError(d.m0_path, "", "no voxel has a finite value");
+      }
+      // A 4D m0scan is a series of M0 images (repeats): averaged voxel by voxel, as the
+      // m0scan rows of an Included M0 are. A voxel not finite in some volume stays so (the
+      // fit then skips it); an all-zero volume is a dropped acquisition and is refused.
+      d.m0_volumes = image.volumes();
+      if (image.volumes() > 1) {
+        const std::size_t n = image.voxel_count();
+        Volume<float> mean(image.geometry(), 1, 0.0f);
+        for (std::size_t v = 0; v < image.volumes(); ++v) {
+          const float* first = image.values().data() + v * n;
+          if (std::all_of(first, first + n, [](float x) { return x == 0.0f; })) {
+            throw InputError(d.m0_path, "volume " + std::to_string(v),
+                             "every voxel is 0 (an empty or dropped M0 volume)");
+          }
+          for (std::size_t i = 0; i < n; ++i) mean[i] += first[i];
+        }
+        const float count = static_cast<float>(image.volumes());
+        for (std::size_t i = 0; i < n; ++i) mean[i] /= count;
+        image = std::move(mean);
       }
       if (std::none_of(image.values().begin(), image.values().end(),
                        [](float x) { return x > 0.0f; })) {

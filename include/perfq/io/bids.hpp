@@ -75,7 +75,9 @@ struct AslDataset {
   Series<float> asl;                ///< the series as stored (scaled to float)
   std::vector<VolumeType> context;  ///< the type of each volume
   AslProtocol protocol;      ///< M0 repetition time taken from the m0scan sidecar if separate
-  std::optional<Volume<float>> m0;  ///< the separate M0 image (3D), when M0Type is Separate
+  /// The separate M0 image (3D), when M0Type is Separate: a 4D m0scan's volumes averaged.
+  std::optional<Volume<float>> m0;
+  std::size_t m0_volumes = 0;  ///< volumes of the m0scan averaged into `m0` (Separate), else 0
   /// Time-encoded series (parse_time_encoding): the encoding, whose sub-bolus timing is the
   /// one to use; `protocol` then holds the whole labeling train (the sum of the sub-bolus
   /// durations) and the delay after the last sub-bolus. Quantify through prepare_time_encoded,
@@ -87,7 +89,7 @@ struct AslDataset {
 /// @throws InputError naming the file and field on anything missing or contradictory: a
 /// timing list whose length is not the number of volumes, no LabelingDuration for PCASL,
 /// aslcontext rows ≠ volumes, a missing m0scan for M0Type Separate, ASL and M0 on
-/// different grids, a 4D M0, NaN-only or unreadable images; for time-encoded series every
+/// different grids, an m0scan volume that is all 0, NaN-only or unreadable images; for time-encoded series every
 /// refusal of parse_time_encoding, and an encoded volume count that is not a multiple of N.
 PERFQ_IO_API AslDataset read_asl_bids(const std::string& asl_path);
 
