@@ -448,6 +448,62 @@ TEST_F(BidsDataset, FourDimensionalM0IsAveraged) {
   EXPECT_EQ(read_asl_bids(path("sub-01_asl.nii.gz")).m0_volumes, 1u);
 }
 
+TEST_F(BidsDataset, SidecarsAreInheritedFromTheDatasetRoot) {
+  // BIDS inheritance: sub-01/perf holds the data, the timing lies in the root's asl.json, M0Type
+  // in sub-01/sub-01_asl.json, the aslcontext in sub-01/, the m0scan's TR in the root; the
+  // series' own sidecar overrides one key. Files with other entities do not apply.
+  write_pcasl();
+  const fs::path perf = dir_ / "sub-01" / "perf";
+  fs::create_directories(perf);
+  for (const char* name : {"sub-01_asl.nii.gz", "sub-01_m0scan.nii.gz"}) {
+    fs::rename(dir_ / name, perf / name);
+  }
+  fs::remove(dir_ / "sub-01_asl.json");
+  fs::remove(dir_ / "sub-01_m0scan.json");
+  fs::rename(dir_ / "sub-01_aslcontext.tsv", dir_ / "sub-01" / "sub-01_aslcontext.tsv");
+  text("dataset_description.json", R"({"Name": "inherit", "BIDSVersion": "1.9.0"})");
+  text("asl.json", R"({"ArterialSpinLabelingType": "PCASL", "MRAcquisitionType": "3D",
+    "PostLabelingDelay": 1.5, "LabelingDuration": 1.8, "BackgroundSuppression": false,
+    "M0Type": "Estimate", "M0Estimate": 5})");
+  text("acq-other_asl.json", R"({"LabelingDuration": 0.7})");  // another acquisition's
+  text("sub-01/sub-01_asl.json", R"({"M0Type": "Separate"})");
+  text("sub-01/perf/sub-01_asl.json", R"({"PostLabelingDelay": 1.8})");
+  text("m0scan.json", R"({"RepetitionTimePreparation": 6.0})");
+  const std::string series = (perf / "sub-01_asl.nii.gz").string();
+  auto d = read_asl_bids(series);
+  EXPECT_EQ(d.protocol.labeling_type, perfq::LabelingType::Pcasl);
+  EXPECT_EQ(d.protocol.post_labeling_delay, std::vector<double>{1.8});  // the nearest wins
+  EXPECT_EQ(d.protocol.labeling_duration, std::vector<double>{1.8});    // not acq-other's
+  EXPECT_EQ(d.protocol.m0_type, perfq::M0Type::Separate);
+  ASSERT_TRUE(d.protocol.m0_repetition_time);
+  EXPECT_DOUBLE_EQ(*d.protocol.m0_repetition_time, 6.0);
+  ASSERT_EQ(d.sidecar_paths.size(), 3u);
+  EXPECT_EQ(fs::path(d.sidecar_paths[0]).filename(), "asl.json");
+  EXPECT_EQ(fs::path(d.sidecar_paths[1]).filename(), "sub-01_asl.json");
+  EXPECT_EQ(d.sidecar_path, (perf / "sub-01_asl.json").string());
+  EXPECT_EQ(fs::path(d.context_path).filename(), "sub-01_aslcontext.tsv");
+  EXPECT_EQ(d.context.size(), 4u);
+
+  // A bad inherited value names the file it came from, not the series' own sidecar.
+  text("asl.json", R"({"ArterialSpinLabelingType": "PCASL", "MRAcquisitionType": "3D",
+    "PostLabelingDelay": 1.5, "LabelingDuration": -1, "BackgroundSuppression": false})");
+  std::string what = input_error([&] { read_asl_bids(series); }, "asl.json", "LabelingDuration");
+  EXPECT_EQ(what.find("perf"), std::string::npos) << what;
+  // Two applicable sidecars in one folder are ambiguous.
+  text("sub-01/perf/ses-x_asl.json", R"({"LabelingDuration": 1.8})");
+  text("sub-01/perf/sub-01_acq-a_asl.json", R"({})");  // not applicable: acq differs
+  text("asl.json", R"({"ArterialSpinLabelingType": "PCASL", "LabelingDuration": 1.8})");
+  EXPECT_NO_THROW(read_asl_bids(series));  // ses-x does not apply to a file without ses
+  text("sub-01/perf/sub-01_asl.json", R"({"PostLabelingDelay": 1.8})");
+  text("sub-01/perf/asl.json", R"({})");
+  what = input_error([&] { read_asl_bids(series); }, "asl.json", "");
+  EXPECT_NE(what.find("more than one"), std::string::npos) << what;
+  fs::remove(perf / "asl.json");
+  // Without dataset_description.json there is no dataset root: nothing is inherited.
+  fs::remove(dir_ / "dataset_description.json");
+  input_error([&] { read_asl_bids(series); }, "perf/sub-01_asl.json", "ArterialSpinLabelingType");
+}
+
 TEST_F(BidsDataset, MissingPieces) {
   write_pcasl();
   fs::remove(path("sub-01_m0scan.nii.gz"));

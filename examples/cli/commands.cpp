@@ -33,7 +33,8 @@ const char* const kCbfHelp =
     "usage: perfq cbf <path/sub-X[_ses-Y...]_asl.nii[.gz]> -o <outdir> [options]\n"
     "\n"
     "Quantifies CBF (ml/100 g/min) from an ASL-BIDS series, next to which the sidecar\n"
-    "(.json), *_aslcontext.tsv and, for M0Type Separate, *_m0scan.nii[.gz] must lie.\n"
+    "(.json), *_aslcontext.tsv and, for M0Type Separate, *_m0scan.nii[.gz] must lie\n"
+    "(sidecars and aslcontext may be inherited from folders above, as BIDS allows).\n"
     "One delay: the ASL white paper's formula; writes <prefix>_cbf.nii.gz.\n"
     "Several delays (PLDs, or TIs for PASL): a fit of the Buxton kinetic model; writes\n"
     "<prefix>_cbf.nii.gz, _att.nii.gz (arterial transit time, s), _cbf_se.nii.gz and\n"
@@ -364,6 +365,7 @@ int run_cbf(const std::vector<std::string>& raw) {
   j["Units"] = "mL/100g/min";
   j["Sources"] = Json::array({data.asl_path});
   if (!data.m0_path.empty()) j["Sources"].push_back(data.m0_path);
+  j["Sidecars"] = data.sidecar_paths;  // the ASL sidecars applied (inherited ones first)
   StagedOutputs outputs(o.out_dir, o.overwrite);
   perfq::ResolvedConstants constants;
   perfq::Backend ran_on = perfq::Backend::Cpu;

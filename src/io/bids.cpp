@@ -41,6 +41,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -344,10 +345,130 @@ bool any_finite(const std::vector<float>& values) {
   return std::any_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
 }
 
+// ---- BIDS inheritance ----------------------------------------------------------------------
+
+/// The entities of a BIDS file name's stem without its suffix ("sub-01_ses-1" → sub: 01,
+/// ses: 1; "" → none); nothing when a part is not key-value.
+std::optional<std::map<std::string, std::string>> entities_of(const std::string& stem) {
+  std::map<std::string, std::string> entities;
+  std::size_t start = 0;
+  while (start < stem.size()) {
+    std::size_t end = stem.find('_', start);
+    if (end == std::string::npos) end = stem.size();
+    const std::string part = stem.substr(start, end - start);
+    const std::size_t dash = part.find('-');
+    if (dash == 0 || dash == std::string::npos || dash + 1 == part.size()) return std::nullopt;
+    entities[part.substr(0, dash)] = part.substr(dash + 1);
+    start = end + 1;
+  }
+  return entities;
+}
+
+/// The dataset root above `folder` (the nearest folder with dataset_description.json,
+/// `folder` included), or empty when there is none.
+fs::path dataset_root(const fs::path& folder) {
+  std::error_code ec;
+  fs::path at = fs::absolute(folder.empty() ? fs::path(".") : folder, ec).lexically_normal();
+  if (ec) return {};
+  for (int depth = 0; depth < 64 && !at.empty(); ++depth) {
+    if (fs::is_regular_file(at / "dataset_description.json", ec)) return at;
+    if (at == at.parent_path()) break;
+    at = at.parent_path();
+  }
+  return {};
+}
+
+/// The metadata files named `*<suffix>` (e.g. "_asl.json") that apply to the data file
+/// `<prefix>_…` in `folder` by the BIDS inheritance principle: in `folder` or a folder above
+/// it up to the dataset root, with entities that are a subset of the data file's. Ordered from
+/// the root down (the last is the nearest). Without a dataset root only `folder` is searched.
+/// @throws InputError when two files of one folder apply (BIDS allows one per level)
+std::vector<std::string> applicable_files(const fs::path& folder, const std::string& prefix,
+                                          const std::string& suffix) {
+  const auto own = entities_of(prefix);
+  const fs::path root = dataset_root(folder);
+  // Folders from the root down to `folder`; `folder` itself keeps the caller's spelling.
+  std::vector<fs::path> levels{folder};
+  if (!root.empty() && own) {
+    std::error_code ec;
+    fs::path at = fs::absolute(folder.empty() ? fs::path(".") : folder, ec).lexically_normal();
+    while (!ec && at != root && at != at.parent_path()) {
+      at = at.parent_path();
+      levels.insert(levels.begin(), at);
+    }
+  }
+  std::vector<std::string> found;
+  for (const fs::path& level : levels) {
+    std::vector<std::string> here;
+    std::error_code ec;
+    for (fs::directory_iterator it(level.empty() ? fs::path(".") : level, ec), end;
+         !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (!ends_with(name, suffix) && name != suffix.substr(1)) continue;
+      const std::string stem = name.size() > suffix.size() ? name.substr(0, name.size() - suffix.size()) : "";
+      if (name == prefix + suffix) {  // the data file's own (also without a dataset root)
+        here.push_back((level / name).string());
+        continue;
+      }
+      if (!own) continue;
+      const auto theirs = entities_of(stem);
+      if (!theirs) continue;
+      std::error_code file_ec;
+      if (!fs::is_regular_file(it->path(), file_ec)) continue;
+      const bool subset = std::all_of(theirs->begin(), theirs->end(), [&](const auto& entity) {
+        const auto match = own->find(entity.first);
+        return match != own->end() && match->second == entity.second;
+      });
+      if (subset) here.push_back((level / name).string());
+    }
+    std::sort(here.begin(), here.end());
+    if (here.size() > 1) {
+      throw InputError(here[0], "",
+                       "more than one *" + suffix + " in one folder applies to " + prefix +
+                           " (BIDS inheritance allows one per folder): " + here[0] + ", " +
+                           here[1]);
+    }
+    found.insert(found.end(), here.begin(), here.end());
+  }
+  return found;
+}
+
+/// The JSON metadata of `files` (applicable_files' order) merged as BIDS inheritance does: a
+/// key of a nearer file replaces the same key of a farther one. `origin` gets the file each
+/// key came from.
+json merged_metadata(const std::vector<std::string>& files, const std::string& what,
+                     std::map<std::string, std::string>& origin) {
+  json merged = json::object();
+  for (const std::string& file : files) {
+    const json one = parse_json_object(read_text_file(file, what), file);
+    for (auto item = one.begin(); item != one.end(); ++item) {
+      merged[item.key()] = item.value();
+      origin[item.key()] = file;
+    }
+  }
+  return merged;
+}
+
+/// Runs `parse`; an InputError about a field that came from another file than `source`
+/// (inherited) is re-thrown naming that file.
+template <class Parse>
+auto naming_origin(const std::string& source, const std::map<std::string, std::string>& origin,
+                   Parse parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const InputError& e) {
+    const auto from = origin.find(e.field());
+    if (e.file() != source || from == origin.end() || from->second == source) throw;
+    std::string problem = e.what();
+    const std::string prefix = e.file() + ": " + e.field() + ": ";
+    if (problem.rfind(prefix, 0) == 0) problem = problem.substr(prefix.size());
+    throw InputError(from->second, e.field(), problem);
+  }
+}
+
 /// The M0 repetition time from an m0scan sidecar: RepetitionTimePreparation, else
 /// RepetitionTime; absent when neither is given.
-std::optional<double> m0_repetition_time(const std::string& path) {
-  const json root = parse_json_object(read_text_file(path, "m0scan sidecar"), path);
+std::optional<double> m0_repetition_time(const json& root, const std::string& path) {
   const Fields f(root, path);
   for (const char* key : {"RepetitionTimePreparation", "RepetitionTime"}) {
     const auto values = f.times(key);
@@ -625,12 +746,28 @@ AslDataset read_asl_bids(const std::string& asl_path) {
 
   std::error_code missing;
   if (!fs::is_regular_file(asl, missing)) throw InputError(asl_path, "", "file not found");
-  // Metadata first: it is cheap and most errors are there.
+  // Metadata first: it is cheap and most errors are there. The sidecar may be inherited
+  // (BIDS): the applicable *_asl.json files from the dataset root down, merged key by key;
+  // the aslcontext is the nearest applicable one.
   SidecarExtras extras;
-  const std::string sidecar_text = read_text_file(d.sidecar_path, "ASL sidecar (.json)");
-  d.protocol = parse_sidecar(sidecar_text, d.sidecar_path, &extras);
+  d.sidecar_paths = applicable_files(folder, d.prefix, "_asl.json");
+  std::map<std::string, std::string> origin;
+  std::string sidecar_text;
+  if (d.sidecar_paths.size() <= 1) {  // as written (a missing one is reported here)
+    if (!d.sidecar_paths.empty()) d.sidecar_path = d.sidecar_paths.back();
+    sidecar_text = read_text_file(d.sidecar_path, "ASL sidecar (.json)");
+  } else {
+    d.sidecar_path = d.sidecar_paths.back();
+    sidecar_text = merged_metadata(d.sidecar_paths, "ASL sidecar (.json)", origin).dump();
+  }
+  d.protocol = naming_origin(d.sidecar_path, origin,
+                             [&] { return parse_sidecar(sidecar_text, d.sidecar_path, &extras); });
+  const auto contexts = applicable_files(folder, d.prefix, "_aslcontext.tsv");
+  if (!contexts.empty()) d.context_path = contexts.back();
   d.context = parse_aslcontext(read_text_file(d.context_path, "aslcontext (.tsv)"), d.context_path);
-  d.time_encoding = parse_time_encoding(sidecar_text, d.context, d.sidecar_path);
+  d.time_encoding = naming_origin(d.sidecar_path, origin, [&] {
+    return parse_time_encoding(sidecar_text, d.context, d.sidecar_path);
+  });
   if (d.time_encoding) {
     const std::size_t n = d.time_encoding->matrix.cycles;
     const std::size_t encoded = static_cast<std::size_t>(
@@ -673,7 +810,9 @@ AslDataset read_asl_bids(const std::string& asl_path) {
 
   const auto& tr = extras.repetition_time_preparation;
   if (tr.size() > 1 && tr.size() != volumes) {
-    throw InputError(d.sidecar_path, "RepetitionTimePreparation",
+    const auto from = origin.find("RepetitionTimePreparation");
+    throw InputError(from != origin.end() ? from->second : d.sidecar_path,
+                     "RepetitionTimePreparation",
                      "has " + std::to_string(tr.size()) +
                          " values; expected 1 or one per volume (" + std::to_string(volumes) + ")");
   }
@@ -752,8 +891,14 @@ AslDataset read_asl_bids(const std::string& asl_path) {
         throw InputError(d.m0_path, "", "no voxel is positive (an empty M0 image)");
       }
       d.m0 = std::move(image);
-      const std::string m0_sidecar = (folder / (d.prefix + "_m0scan.json")).string();
-      d.protocol.m0_repetition_time = m0_repetition_time(m0_sidecar);
+      // Its sidecar may be inherited too.
+      std::vector<std::string> m0_sidecars = applicable_files(folder, d.prefix, "_m0scan.json");
+      if (m0_sidecars.empty()) m0_sidecars.push_back((folder / (d.prefix + "_m0scan.json")).string());
+      std::map<std::string, std::string> m0_origin;
+      const json m0_sidecar = merged_metadata(m0_sidecars, "m0scan sidecar", m0_origin);
+      d.protocol.m0_repetition_time = naming_origin(m0_sidecars.back(), m0_origin, [&] {
+        return m0_repetition_time(m0_sidecar, m0_sidecars.back());
+      });
       break;
     }
     case M0Type::Estimate:

@@ -68,8 +68,11 @@ PERFQ_IO_API std::optional<TimeEncoding> parse_time_encoding(
 /// @brief One ASL series with everything next to it.
 struct AslDataset {
   std::string asl_path;      ///< the `*_asl.nii[.gz]` file
-  std::string sidecar_path;  ///< its `.json`
-  std::string context_path;  ///< `*_aslcontext.tsv`
+  std::string sidecar_path;  ///< its `.json`: the nearest applicable one (BIDS inheritance)
+  /// Every `*_asl.json` applied, from the dataset root down (BIDS inheritance: a key of a
+  /// nearer file replaces the same key of a farther one); `sidecar_path` is the last.
+  std::vector<std::string> sidecar_paths;
+  std::string context_path;  ///< `*_aslcontext.tsv`, the nearest applicable one
   std::string m0_path;       ///< `*_m0scan.nii[.gz]` when M0Type is Separate, else empty
   std::string prefix;        ///< the file name before `_asl` (e.g. "sub-01_ses-1"), for outputs
   Series<float> asl;                ///< the series as stored (scaled to float)
