@@ -504,6 +504,39 @@ TEST_F(BidsDataset, SidecarsAreInheritedFromTheDatasetRoot) {
   input_error([&] { read_asl_bids(series); }, "perf/sub-01_asl.json", "ArterialSpinLabelingType");
 }
 
+TEST_F(BidsDataset, SeparateM0FoundThroughIntendedFor) {
+  // An m0scan with other entities (dir-AP) is the series' M0 when its sidecar's IntendedFor
+  // names the series: a path from the subject folder or a BIDS URI, one string or a list.
+  write_pcasl();
+  fs::rename(path("sub-01_m0scan.nii.gz"), path("sub-01_dir-AP_m0scan.nii.gz"));
+  fs::remove(path("sub-01_m0scan.json"));
+  const std::string here = dir_.filename().string();
+  text("sub-01_dir-AP_m0scan.json",
+       R"({"RepetitionTimePreparation": 4.0, "IntendedFor": ")" + here + R"(/sub-01_asl.nii.gz"})");
+  auto d = read_asl_bids(path("sub-01_asl.nii.gz"));
+  EXPECT_EQ(d.m0_path, path("sub-01_dir-AP_m0scan.nii.gz"));
+  ASSERT_TRUE(d.protocol.m0_repetition_time);
+  EXPECT_DOUBLE_EQ(*d.protocol.m0_repetition_time, 4.0);
+  text("sub-01_dir-AP_m0scan.json", R"({"RepetitionTimePreparation": 4.0, "IntendedFor":
+    ["bids::sub-02/perf/sub-02_asl.nii.gz", "bids::)" + here + R"(/sub-01_asl.nii.gz"]})");
+  EXPECT_EQ(read_asl_bids(path("sub-01_asl.nii.gz")).m0_path, path("sub-01_dir-AP_m0scan.nii.gz"));
+  // Naming another series only: not found, and the message says where it looked.
+  text("sub-01_dir-AP_m0scan.json", R"({"IntendedFor": "perf/sub-01_run-2_asl.nii.gz"})");
+  std::string what = input_error([&] { read_asl_bids(path("sub-01_asl.nii.gz")); },
+                                 "sub-01_asl.json", "M0Type");
+  EXPECT_NE(what.find("IntendedFor"), std::string::npos) << what;
+  // Two m0scans naming the series: ambiguous.
+  text("sub-01_dir-AP_m0scan.json", R"({"IntendedFor": ")" + here + R"(/sub-01_asl.nii.gz"})");
+  fs::copy_file(path("sub-01_dir-AP_m0scan.nii.gz"), path("sub-01_dir-PA_m0scan.nii.gz"));
+  fs::copy_file(path("sub-01_dir-AP_m0scan.json"), path("sub-01_dir-PA_m0scan.json"));
+  what = input_error([&] { read_asl_bids(path("sub-01_asl.nii.gz")); }, "dir-AP_m0scan",
+                     "IntendedFor");
+  EXPECT_NE(what.find("dir-PA"), std::string::npos) << what;
+  // The series' own <prefix>_m0scan comes first.
+  write_pcasl();
+  EXPECT_EQ(read_asl_bids(path("sub-01_asl.nii.gz")).m0_path, path("sub-01_m0scan.nii.gz"));
+}
+
 TEST_F(BidsDataset, MissingPieces) {
   write_pcasl();
   fs::remove(path("sub-01_m0scan.nii.gz"));

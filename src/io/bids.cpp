@@ -45,6 +45,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -466,6 +467,73 @@ auto naming_origin(const std::string& source, const std::map<std::string, std::s
   }
 }
 
+/// `<folder>/<stem>.nii.gz`, else `.nii`, when it exists; else empty.
+fs::path nifti_beside(const fs::path& folder, const std::string& stem) {
+  for (const char* ext : {".nii.gz", ".nii"}) {
+    const fs::path candidate = folder / (stem + ext);
+    std::error_code ec;
+    if (fs::is_regular_file(candidate, ec)) return candidate;
+  }
+  return {};
+}
+
+/// Whether an IntendedFor entry names `data`: a path relative to the subject folder
+/// ("perf/sub-01_asl.nii.gz") or a BIDS URI relative to the dataset ("bids::sub-01/perf/…"),
+/// matched against the end of `data`'s absolute path, folder by folder.
+bool names_file(std::string entry, const fs::path& data) {
+  if (entry.rfind("bids::", 0) == 0) entry = entry.substr(6);
+  if (entry.empty()) return false;
+  std::error_code ec;
+  const fs::path full = fs::absolute(data, ec).lexically_normal();
+  if (ec) return false;
+  std::vector<fs::path> want, have;
+  for (const auto& part : fs::path(entry).lexically_normal()) want.push_back(part);
+  for (const auto& part : full) have.push_back(part);
+  if (want.empty() || want.size() > have.size()) return false;
+  return std::equal(want.rbegin(), want.rend(), have.rbegin());
+}
+
+/// The m0scan image in `folder` whose sidecar's IntendedFor (a string or a list) names the
+/// series `asl`; empty when none does. `m0_prefix` gets its name before `_m0scan`.
+/// @throws InputError when several do (which one is meant is then unclear)
+fs::path m0scan_intended_for(const fs::path& folder, const fs::path& asl, std::string& m0_prefix) {
+  std::vector<std::pair<fs::path, std::string>> found;
+  std::error_code ec;
+  for (fs::directory_iterator it(folder.empty() ? fs::path(".") : folder, ec), end;
+       !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!ends_with(name, "_m0scan.json")) continue;
+    const std::string stem = name.substr(0, name.size() - std::string("_m0scan.json").size());
+    json sidecar;
+    try {
+      sidecar = json::parse(read_text_file((folder / name).string(), "m0scan sidecar"));
+    } catch (const json::exception&) {
+      continue;  // not this one: its own reading reports a broken sidecar
+    }
+    if (!sidecar.is_object() || !sidecar.contains("IntendedFor")) continue;
+    const json& intended = sidecar["IntendedFor"];
+    bool names = false;
+    if (intended.is_string()) names = names_file(intended.get<std::string>(), asl);
+    if (intended.is_array()) {
+      for (const json& entry : intended) {
+        names = names || (entry.is_string() && names_file(entry.get<std::string>(), asl));
+      }
+    }
+    const fs::path image = nifti_beside(folder, stem + "_m0scan");
+    if (names && !image.empty()) found.emplace_back(image, stem);
+  }
+  std::sort(found.begin(), found.end());
+  if (found.size() > 1) {
+    throw InputError(found[0].first.string(), "IntendedFor",
+                     "two m0scans name " + asl.filename().string() + ": " +
+                         found[0].first.filename().string() + " and " +
+                         found[1].first.filename().string() + "; keep one");
+  }
+  if (found.empty()) return {};
+  m0_prefix = found[0].second;
+  return found[0].first;
+}
+
 /// The M0 repetition time from an m0scan sidecar: RepetitionTimePreparation, else
 /// RepetitionTime; absent when neither is given.
 std::optional<double> m0_repetition_time(const json& root, const std::string& path) {
@@ -842,19 +910,18 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       break;
     }
     case M0Type::Separate: {
-      fs::path m0;
-      for (const char* ext : {".nii.gz", ".nii"}) {
-        const fs::path candidate = folder / (d.prefix + "_m0scan" + ext);
-        std::error_code ec;
-        if (fs::is_regular_file(candidate, ec)) {
-          m0 = candidate;
-          break;
-        }
+      // The series' own <prefix>_m0scan, else the one m0scan of the folder whose sidecar's
+      // IntendedFor names the series (BIDS links them so when their entities differ, e.g. dir-).
+      std::string m0_prefix = d.prefix;
+      fs::path m0 = nifti_beside(folder, m0_prefix + "_m0scan");
+      if (m0.empty()) {
+        m0 = m0scan_intended_for(folder, asl, m0_prefix);
       }
       if (m0.empty()) {
         throw InputError(d.sidecar_path, "M0Type",
                          "Separate, but " + d.prefix + "_m0scan.nii[.gz] was not found in " +
-                             (folder.empty() ? std::string(".") : folder.string()));
+                             (folder.empty() ? std::string(".") : folder.string()) +
+                             ", nor an m0scan whose sidecar's IntendedFor names " + name);
       }
       d.m0_path = m0.string();
       const NiftiInfo info = read_nifti_info(d.m0_path);
@@ -892,8 +959,8 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       }
       d.m0 = std::move(image);
       // Its sidecar may be inherited too.
-      std::vector<std::string> m0_sidecars = applicable_files(folder, d.prefix, "_m0scan.json");
-      if (m0_sidecars.empty()) m0_sidecars.push_back((folder / (d.prefix + "_m0scan.json")).string());
+      std::vector<std::string> m0_sidecars = applicable_files(folder, m0_prefix, "_m0scan.json");
+      if (m0_sidecars.empty()) m0_sidecars.push_back((folder / (m0_prefix + "_m0scan.json")).string());
       std::map<std::string, std::string> m0_origin;
       const json m0_sidecar = merged_metadata(m0_sidecars, "m0scan sidecar", m0_origin);
       d.protocol.m0_repetition_time = naming_origin(m0_sidecars.back(), m0_origin, [&] {
