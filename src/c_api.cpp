@@ -248,6 +248,39 @@ void copy_constants(const perfq::ResolvedConstants& c, perfq_constants* out) {
   out->m0_scale = c.m0_scale;
 }
 
+/// The C++ labeling type of a C value (anything else is rejected, naming the argument `type`).
+perfq::LabelingType labeling_from(perfq_labeling_type type) {
+  switch (type) {
+    case PERFQ_LABELING_PCASL:
+      return perfq::LabelingType::Pcasl;
+    case PERFQ_LABELING_PASL:
+      return perfq::LabelingType::Pasl;
+    case PERFQ_LABELING_CASL:
+      return perfq::LabelingType::Casl;
+  }
+  throw perfq::InvalidArgument("type: " + std::to_string(static_cast<int>(type)) +
+                               " is not a perfq_labeling_type (0 PCASL, 1 PASL, 2 CASL)");
+}
+
+/// The C++ constants of a C struct, for the computations that take them: the values they
+/// use must be positive and finite (they divide or scale the result).
+perfq::ResolvedConstants constants_from(const perfq_constants* c) {
+  require_pointer(c, "constants");
+  require_positive(c->blood_brain_partition, "constants->blood_brain_partition");
+  require_positive(c->t1_blood, "constants->t1_blood");
+  require_positive(c->effective_labeling_efficiency, "constants->effective_labeling_efficiency");
+  require_positive(c->m0_scale, "constants->m0_scale");
+  perfq::ResolvedConstants r;
+  r.blood_brain_partition = c->blood_brain_partition;
+  r.t1_blood = c->t1_blood;
+  r.t1_tissue = c->t1_tissue;
+  r.labeling_efficiency = c->labeling_efficiency;
+  r.background_suppression_factor = c->background_suppression_factor;
+  r.effective_labeling_efficiency = c->effective_labeling_efficiency;
+  r.m0_scale = c->m0_scale;
+  return r;
+}
+
 /// The C++ connectivity of a C value (6 or 26; anything else is rejected, naming the argument).
 perfq::Connectivity connectivity_from(perfq_connectivity connectivity) {
   switch (connectivity) {
@@ -486,21 +519,8 @@ perfq_status perfq_protocol_create(perfq_protocol** out) {
 void perfq_protocol_destroy(perfq_protocol* protocol) { delete protocol; }
 
 perfq_status perfq_protocol_set_labeling(perfq_protocol* protocol, perfq_labeling_type type) {
-  return set_on("perfq_protocol_set_labeling", protocol, [&](perfq::AslProtocol& p) {
-    switch (type) {
-      case PERFQ_LABELING_PCASL:
-        p.labeling_type = perfq::LabelingType::Pcasl;
-        return;
-      case PERFQ_LABELING_PASL:
-        p.labeling_type = perfq::LabelingType::Pasl;
-        return;
-      case PERFQ_LABELING_CASL:
-        p.labeling_type = perfq::LabelingType::Casl;
-        return;
-    }
-    throw perfq::InvalidArgument("type: " + std::to_string(static_cast<int>(type)) +
-                                 " is not a perfq_labeling_type (0 PCASL, 1 PASL, 2 CASL)");
-  });
+  return set_on("perfq_protocol_set_labeling", protocol,
+                [&](perfq::AslProtocol& p) { p.labeling_type = labeling_from(type); });
 }
 
 perfq_status perfq_protocol_set_delays(perfq_protocol* protocol, const double* delays,
@@ -647,6 +667,28 @@ perfq_status perfq_physiology_set_bs_pulse_efficiency(perfq_physiology* physiolo
   return set_on("perfq_physiology_set_bs_pulse_efficiency", physiology, [&](perfq::Physiology& p) {
     require_finite(efficiency, "efficiency");
     p.background_suppression_pulse_efficiency = efficiency;
+  });
+}
+
+perfq_status perfq_resolve_constants(const perfq_protocol* protocol,
+                                     const perfq_physiology* physiology, perfq_constants* out) {
+  const char* function = "perfq_resolve_constants";
+  if (out == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "out: null pointer");
+  return guarded(function, [&] {
+    require_pointer(protocol, "protocol");
+    const perfq::AslProtocol& p = protocol->value;
+    copy_constants(perfq::resolve_constants(p, physiology_for(physiology, p)), out);
+  });
+}
+
+perfq_status perfq_validate_protocol(const perfq_protocol* protocol, std::size_t volumes,
+                                     std::size_t slices, const char* source) {
+  return guarded("perfq_validate_protocol", [&] {
+    require_pointer(protocol, "protocol");
+    require(volumes > 0, "volumes", "must be at least 1");
+    require(slices > 0, "slices", "must be at least 1");
+    perfq::validate_protocol(protocol->value, volumes, slices,
+                             source != nullptr ? std::string(source) : std::string());
   });
 }
 
@@ -859,6 +901,27 @@ perfq_status perfq_cbf_maps_constants(const perfq_cbf_maps* maps, perfq_constant
 const char* perfq_cbf_maps_backend(const perfq_cbf_maps* maps) {
   if (!accessor_ok(maps, "perfq_cbf_maps_backend")) return "";
   return perfq::to_string(maps->value.backend);
+}
+
+perfq_status perfq_single_delay_factor(perfq_labeling_type type, double delay,
+                                       double labeling_duration, double bolus_cutoff,
+                                       const perfq_constants* constants, double* out) {
+  const char* function = "perfq_single_delay_factor";
+  if (out == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "out: null pointer");
+  return guarded(function, [&] {
+    const perfq::LabelingType labeling = labeling_from(type);
+    if (!(std::isfinite(delay) && delay >= 0.0)) {
+      throw perfq::InvalidArgument("delay: must be finite and not negative, got " +
+                                   number_text(delay));
+    }
+    if (labeling == perfq::LabelingType::Pasl) {
+      require_positive(bolus_cutoff, "bolus_cutoff");
+    } else {
+      require_positive(labeling_duration, "labeling_duration");
+    }
+    *out = perfq::single_delay_factor(labeling, delay, labeling_duration, bolus_cutoff,
+                                      constants_from(constants));
+  });
 }
 
 // ---- multi delay --------------------------------------------------------------------------
@@ -1690,6 +1753,24 @@ perfq_status perfq_region_stats_with_options(const float* map, const std::int32_
     o.baseline = optional_view(baseline, g);
     return new perfq_region_table{
         perfq::region_stats(view_of(map, g), view_of(labels, g), o, execution_for(execution))};
+  });
+}
+
+perfq_status perfq_region_stats_in_mask(const float* map, const uint8_t* region,
+                                        const std::size_t dims[3], const double spacing[3],
+                                        const float* weights, const float* baseline,
+                                        const perfq_stats_options* options,
+                                        const perfq_execution* execution,
+                                        perfq_region_table** out) {
+  return create_into("perfq_region_stats_in_mask", out, [&] {
+    require_pointer(map, "map");
+    require_pointer(region, "region");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    perfq::StatsOptions o = options != nullptr ? options->value : perfq::StatsOptions{};
+    o.weights = optional_view(weights, g);
+    o.baseline = optional_view(baseline, g);
+    return new perfq_region_table{
+        perfq::region_stats(view_of(map, g), view_of(region, g), o, execution_for(execution))};
   });
 }
 

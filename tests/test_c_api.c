@@ -2,10 +2,12 @@
  * multi-delay fit recovering the phantom's CBF and ATT, time-encoded (Hadamard) decoding of
  * hand-built encoded images and of a Hadamard-8 phantom, border zones (atlas, probabilistic,
  * timing), local CoV, distance maps and dilation, mask algebra (thresholds, Dice, territory
- * grouping, small components, periventricular caps), weighted and paired regional statistics,
- * NAWM, lesion enrichment and partial-volume correction on hand-built images, CUDA device
- * discovery, and the error paths (status, and a message naming the argument). Prints one line per
- * failed check and a summary; exits 1 when any check failed. */
+ * grouping, small components, periventricular caps), weighted and paired regional statistics
+ * (per label and inside a mask), NAWM, lesion enrichment and partial-volume correction on
+ * hand-built images, the resolved constants and the single-delay factor against the white-paper
+ * formula, protocol validation (the file and BIDS field named), CUDA device discovery, and the
+ * error paths (status, and a message naming the argument). Prints one line per failed check and
+ * a summary; exits 1 when any check failed. */
 #include <perfq/perfq.h>
 
 #include <math.h>
@@ -1631,6 +1633,266 @@ static void test_partial_volume_correction(void) {
   perfq_pvc_options_destroy(options);
 }
 
+static void test_constants_and_factor(void) {
+  const double pld = 1.8, tau = 1.8, ti = 1.8, ti1 = 0.8;
+  const double sentinel = -12345.0;
+  perfq_protocol* protocol = NULL;
+  perfq_physiology* physiology = NULL;
+  perfq_constants c;
+  double factor = 0.0, expected = 0.0;
+
+  /* Defaults: PCASL at 3 T, white-paper constants, no background suppression, M0 relaxed. */
+  CHECK_OK(perfq_protocol_create(&protocol));
+  CHECK_OK(perfq_resolve_constants(protocol, NULL, &c));
+  CHECK(c.blood_brain_partition == 0.9 && c.t1_blood == 1.65 && c.t1_tissue == 1.3);
+  CHECK(c.labeling_efficiency == 0.85 && c.background_suppression_factor == 1.0);
+  CHECK(c.effective_labeling_efficiency == 0.85 && c.m0_scale == 1.0);
+
+  /* The white-paper factor: CBF = factor × ΔM/M0, so ΔM/M0 = 1 % gives 86.30 ml/100 g/min. */
+  expected = 6000.0 * 0.9 * exp(pld / 1.65) / (2.0 * 0.85 * 1.65 * (1.0 - exp(-tau / 1.65)));
+  CHECK_OK(perfq_single_delay_factor(PERFQ_LABELING_PCASL, pld, tau, 0.0, &c, &factor));
+  CHECK(near(factor, expected, 1e-14));
+  CHECK(fabs(factor * 0.01 - 86.2999) < 1e-3);
+  CHECK(near(factor * 0.01, pcasl_cbf(10.0, 1000.0, pld, tau, 1.65, 0.85), 1e-14));
+  /* TI1 is ignored for PCASL. */
+  CHECK_OK(perfq_single_delay_factor(PERFQ_LABELING_PCASL, pld, tau, -1.0, &c, &expected));
+  CHECK(expected == factor);
+
+  /* 1.5 T physiology; 4 background-suppression pulses at 0.95 each; a stated α of 0.9; a
+   * short-TR M0 (2 s): m0_scale 1 − e^(−2/1.3). */
+  CHECK_OK(perfq_physiology_create(1.5, &physiology));
+  CHECK_OK(perfq_protocol_set_background_suppression(protocol, 4, 0.0));
+  CHECK_OK(perfq_protocol_set_labeling_efficiency(protocol, 0.9));
+  CHECK_OK(perfq_protocol_set_m0_repetition_time(protocol, 2.0));
+  CHECK_OK(perfq_resolve_constants(protocol, physiology, &c));
+  CHECK(c.t1_blood == 1.35 && c.labeling_efficiency == 0.9);
+  CHECK(near(c.background_suppression_factor, pow(0.95, 4), 1e-15));
+  CHECK(near(c.effective_labeling_efficiency, 0.9 * pow(0.95, 4), 1e-15));
+  CHECK(near(c.m0_scale, 1.0 - exp(-2.0 / 1.3), 1e-15));
+  expected = 6000.0 * 0.9 * exp(pld / 1.35) * (1.0 - exp(-2.0 / 1.3)) /
+             (2.0 * 0.9 * pow(0.95, 4) * 1.35 * (1.0 - exp(-tau / 1.35)));
+  CHECK_OK(perfq_single_delay_factor(PERFQ_LABELING_PCASL, pld, tau, 0.0, &c, &factor));
+  CHECK(near(factor, expected, 1e-13));
+  /* A physiology override beats the stated α; a field of 1.5 T on the protocol alone picks
+   * blood T1 1.35 s when no physiology is passed. */
+  CHECK_OK(perfq_physiology_set_labeling_efficiency(physiology, 0.7));
+  CHECK_OK(perfq_resolve_constants(protocol, physiology, &c));
+  CHECK(c.labeling_efficiency == 0.7);
+  CHECK_OK(perfq_protocol_set_field_strength(protocol, 1.5));
+  CHECK_OK(perfq_resolve_constants(protocol, NULL, &c));
+  CHECK(c.t1_blood == 1.35 && c.labeling_efficiency == 0.9);
+
+  /* PASL: 6000 λ e^(TI/T1b) / (2 α TI1), α 0.98; CASL: α 0.68 (no stated efficiency). */
+  perfq_protocol_destroy(protocol);
+  protocol = NULL;
+  CHECK_OK(perfq_protocol_create(&protocol));
+  CHECK_OK(perfq_protocol_set_labeling(protocol, PERFQ_LABELING_PASL));
+  CHECK_OK(perfq_resolve_constants(protocol, NULL, &c));
+  CHECK(c.effective_labeling_efficiency == 0.98);
+  CHECK_OK(perfq_single_delay_factor(PERFQ_LABELING_PASL, ti, 0.0, ti1, &c, &factor));
+  CHECK(near(factor, 6000.0 * 0.9 * exp(ti / 1.65) / (2.0 * 0.98 * ti1), 1e-14));
+  CHECK_OK(perfq_protocol_set_labeling(protocol, PERFQ_LABELING_CASL));
+  CHECK_OK(perfq_resolve_constants(protocol, NULL, &c));
+  CHECK(c.effective_labeling_efficiency == 0.68);
+  CHECK_OK(perfq_single_delay_factor(PERFQ_LABELING_CASL, pld, tau, 0.0, &c, &factor));
+  CHECK(near(factor,
+             6000.0 * 0.9 * exp(pld / 1.65) / (2.0 * 0.68 * 1.65 * (1.0 - exp(-tau / 1.65))),
+             1e-14));
+
+  /* Errors: the argument or constant is named; outputs are left unchanged. */
+  factor = sentinel;
+  CHECK_FAILS(perfq_single_delay_factor(PERFQ_LABELING_PCASL, pld, 0.0, 0.0, &c, &factor),
+              PERFQ_ERROR_INVALID_ARGUMENT, "labeling_duration");
+  CHECK_FAILS(perfq_single_delay_factor(PERFQ_LABELING_PASL, ti, tau, 0.0, &c, &factor),
+              PERFQ_ERROR_INVALID_ARGUMENT, "bolus_cutoff");
+  CHECK_FAILS(perfq_single_delay_factor(PERFQ_LABELING_PCASL, -0.1, tau, 0.0, &c, &factor),
+              PERFQ_ERROR_INVALID_ARGUMENT, "delay");
+  CHECK_FAILS(perfq_single_delay_factor(PERFQ_LABELING_PCASL, NAN, tau, 0.0, &c, &factor),
+              PERFQ_ERROR_INVALID_ARGUMENT, "delay");
+  CHECK_FAILS(perfq_single_delay_factor((perfq_labeling_type)3, pld, tau, 0.0, &c, &factor),
+              PERFQ_ERROR_INVALID_ARGUMENT, "type");
+  CHECK_FAILS(perfq_single_delay_factor(PERFQ_LABELING_PCASL, pld, tau, 0.0, NULL, &factor),
+              PERFQ_ERROR_INVALID_ARGUMENT, "constants");
+  CHECK_FAILS(perfq_single_delay_factor(PERFQ_LABELING_PCASL, pld, tau, 0.0, &c, NULL),
+              PERFQ_ERROR_INVALID_ARGUMENT, "out");
+  {
+    perfq_constants bad = c;
+    bad.t1_blood = 0.0;
+    CHECK_FAILS(perfq_single_delay_factor(PERFQ_LABELING_PCASL, pld, tau, 0.0, &bad, &factor),
+                PERFQ_ERROR_INVALID_ARGUMENT, "constants->t1_blood");
+    bad = c;
+    bad.effective_labeling_efficiency = NAN;
+    CHECK_FAILS(perfq_single_delay_factor(PERFQ_LABELING_PCASL, pld, tau, 0.0, &bad, &factor),
+                PERFQ_ERROR_INVALID_ARGUMENT, "constants->effective_labeling_efficiency");
+    bad = c;
+    bad.m0_scale = -1.0;
+    CHECK_FAILS(perfq_single_delay_factor(PERFQ_LABELING_PCASL, pld, tau, 0.0, &bad, &factor),
+                PERFQ_ERROR_INVALID_ARGUMENT, "constants->m0_scale");
+    bad = c;
+    bad.blood_brain_partition = 0.0;
+    CHECK_FAILS(perfq_single_delay_factor(PERFQ_LABELING_PCASL, pld, tau, 0.0, &bad, &factor),
+                PERFQ_ERROR_INVALID_ARGUMENT, "constants->blood_brain_partition");
+  }
+  CHECK(factor == sentinel);
+  CHECK(strstr(perfq_last_error(), "perfq_single_delay_factor: ") == perfq_last_error());
+
+  c.t1_blood = sentinel;
+  CHECK_OK(perfq_physiology_set_t1_blood(physiology, -1.0));
+  CHECK_FAILS(perfq_resolve_constants(protocol, physiology, &c), PERFQ_ERROR_INVALID_ARGUMENT,
+              "T1 of blood");
+  CHECK(c.t1_blood == sentinel);
+  CHECK_FAILS(perfq_resolve_constants(NULL, NULL, &c), PERFQ_ERROR_INVALID_ARGUMENT, "protocol");
+  CHECK_FAILS(perfq_resolve_constants(protocol, NULL, NULL), PERFQ_ERROR_INVALID_ARGUMENT, "out");
+  CHECK(strstr(perfq_last_error(), "perfq_resolve_constants: ") == perfq_last_error());
+  perfq_physiology_destroy(physiology);
+  perfq_protocol_destroy(protocol);
+}
+
+static void test_validate_protocol(void) {
+  const double pld = 1.8, tau = 1.8;
+  const double three[3] = {1.0, 1.5, 2.0};
+  const double eight[8] = {1.0, 1.0, 1.5, 1.5, 2.0, 2.0, 2.5, 2.5};
+  const double slice_times[3] = {0.0, 0.04, 0.08};
+  perfq_protocol* protocol = NULL;
+
+  CHECK_OK(perfq_protocol_create(&protocol));
+  /* No delay yet: the field is named, with the file when one is given. */
+  CHECK_FAILS(perfq_validate_protocol(protocol, 8, 4, "sub-01_asl.json"), PERFQ_ERROR_INPUT,
+              "perfq_validate_protocol: sub-01_asl.json: PostLabelingDelay: required");
+  CHECK_FAILS(perfq_validate_protocol(protocol, 8, 4, NULL), PERFQ_ERROR_INPUT,
+              "perfq_validate_protocol: PostLabelingDelay: required");
+  CHECK_OK(perfq_protocol_set_delays(protocol, &pld, 1));
+  /* PCASL needs a labeling duration. */
+  CHECK_FAILS(perfq_validate_protocol(protocol, 8, 4, "sub-01_asl.json"), PERFQ_ERROR_INPUT,
+              "sub-01_asl.json: LabelingDuration: required");
+  CHECK_OK(perfq_protocol_set_labeling_durations(protocol, &tau, 1));
+  CHECK_OK(perfq_validate_protocol(protocol, 8, 4, "sub-01_asl.json"));
+  CHECK_OK(perfq_validate_protocol(protocol, 1, 1, NULL));
+  /* One value per volume, or one: 3 delays do not fit 8 volumes. */
+  CHECK_OK(perfq_protocol_set_delays(protocol, eight, 8));
+  CHECK_OK(perfq_validate_protocol(protocol, 8, 4, "sub-01_asl.json"));
+  CHECK_FAILS(perfq_validate_protocol(protocol, 6, 4, "sub-01_asl.json"), PERFQ_ERROR_INPUT,
+              "PostLabelingDelay: has 8 values; expected 1 or one per volume (6)");
+  CHECK_OK(perfq_protocol_set_delays(protocol, three, 3));
+  CHECK_FAILS(perfq_validate_protocol(protocol, 8, 4, "sub-01_asl.json"), PERFQ_ERROR_INPUT,
+              "perfq_validate_protocol: sub-01_asl.json: PostLabelingDelay: has 3 values; "
+              "expected 1 or one per volume (8)");
+  CHECK_OK(perfq_validate_protocol(protocol, 3, 4, "sub-01_asl.json"));
+  /* A 2D readout needs one slice time per slice. */
+  CHECK_OK(perfq_protocol_set_slice_timing(protocol, slice_times, 3));
+  CHECK_OK(perfq_validate_protocol(protocol, 3, 3, NULL));
+  CHECK_FAILS(perfq_validate_protocol(protocol, 3, 4, "sub-01_asl.json"), PERFQ_ERROR_INPUT,
+              "SliceTiming: has 3 values; expected one per slice (4)");
+  CHECK_OK(perfq_protocol_set_slice_timing(protocol, NULL, 0));
+  CHECK_OK(perfq_validate_protocol(protocol, 3, 4, NULL));
+  /* PASL needs no labeling duration. */
+  {
+    perfq_protocol* pasl = NULL;
+    CHECK_OK(perfq_protocol_create(&pasl));
+    CHECK_OK(perfq_protocol_set_labeling(pasl, PERFQ_LABELING_PASL));
+    CHECK_OK(perfq_protocol_set_delays(pasl, &pld, 1));
+    CHECK_OK(perfq_protocol_set_bolus_cutoff(pasl, 0.8));
+    CHECK_OK(perfq_validate_protocol(pasl, 4, 2, NULL));
+    perfq_protocol_destroy(pasl);
+  }
+  /* Misuse is an invalid argument, not an input error. */
+  CHECK_FAILS(perfq_validate_protocol(NULL, 8, 4, NULL), PERFQ_ERROR_INVALID_ARGUMENT, "protocol");
+  CHECK_FAILS(perfq_validate_protocol(protocol, 0, 4, NULL), PERFQ_ERROR_INVALID_ARGUMENT,
+              "volumes");
+  CHECK_FAILS(perfq_validate_protocol(protocol, 3, 0, NULL), PERFQ_ERROR_INVALID_ARGUMENT,
+              "slices");
+  perfq_protocol_destroy(protocol);
+}
+
+static void test_region_stats_in_mask(void) {
+  /* The region: 1, 2, 3, 4 and a NaN; voxels outside it (10, 5, 99) do not count. */
+  const size_t dims[3] = {4, 2, 1};
+  const double spacing[3] = {2.0, 2.0, 2.5};
+  float map[8] = {1.0f, 2.0f, 3.0f, 4.0f, 10.0f, 0.0f, 5.0f, 99.0f};
+  const uint8_t region[8] = {1, 1, 3, 1, 0, 1, 0, 0};
+  const float weights[8] = {1.0f, 1.0f, 0.5f, 0.5f, 1.0f, 1.0f, 1.0f, 1.0f};
+  const float baseline[8] = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+  const uint8_t empty[8] = {0};
+  const uint8_t nan_only[8] = {0, 0, 0, 0, 0, 1, 0, 0};
+  const int32_t ignored_labels[2] = {2, 3};
+  const double median_only[1] = {50.0};
+  perfq_stats_options* options = NULL;
+  perfq_region_table* table = NULL;
+  double v = 0.0;
+
+  map[5] = (float)NAN;
+  CHECK_OK(perfq_region_stats_in_mask(map, region, dims, spacing, NULL, NULL, NULL, NULL, &table));
+  if (table != NULL) {
+    CHECK(perfq_region_table_size(table) == 1);
+    CHECK(perfq_region_table_percentile_count(table) == 4);
+    CHECK(stat_of(table, 1, PERFQ_STAT_LABEL) == 1);
+    CHECK(stat_of(table, 1, PERFQ_STAT_VOXELS) == 5);
+    CHECK(stat_of(table, 1, PERFQ_STAT_COUNT) == 4);
+    CHECK(stat_of(table, 1, PERFQ_STAT_NONFINITE) == 1);
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_VOLUME_ML), 5 * 10.0 / 1000.0, 1e-12));
+    CHECK(stat_of(table, 1, PERFQ_STAT_MEAN) == 2.5);
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_SD), sqrt(5.0 / 3.0), 1e-12));
+    CHECK(stat_of(table, 1, PERFQ_STAT_MEDIAN) == 2.5);
+    CHECK(stat_of(table, 1, PERFQ_STAT_MIN) == 1.0 && stat_of(table, 1, PERFQ_STAT_MAX) == 4.0);
+    /* numpy's linear percentile 5 of 1, 2, 3, 4: h = 0.15. */
+    CHECK(perfq_region_table_percentile(table, 0, 0, &v) == PERFQ_OK && near(v, 1.15, 1e-12));
+    CHECK(perfq_region_table_is_weighted(table) == 0 && perfq_region_table_is_paired(table) == 0);
+  }
+  perfq_region_table_destroy(table);
+  table = NULL;
+
+  /* Options: only the percentiles count (labels and background are ignored); weights and a
+   * baseline add their statistics. */
+  CHECK_OK(perfq_stats_options_create(&options));
+  CHECK_OK(perfq_stats_options_set_percentiles(options, median_only, 1));
+  CHECK_OK(perfq_stats_options_set_labels(options, ignored_labels, 2));
+  CHECK_OK(perfq_stats_options_set_include_background(options, 1));
+  CHECK_OK(perfq_region_stats_in_mask(map, region, dims, NULL, weights, baseline, options, NULL,
+                                      &table));
+  if (table != NULL) {
+    /* Σw 3, Σwx 6.5 over the finite values; change d = 0, 1, 2, 3. */
+    CHECK(perfq_region_table_size(table) == 1);
+    CHECK(perfq_region_table_percentile_count(table) == 1);
+    CHECK(perfq_region_table_percentile(table, 0, 0, &v) == PERFQ_OK && v == 2.5);
+    CHECK(perfq_region_table_is_weighted(table) == 1 && perfq_region_table_is_paired(table) == 1);
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_WEIGHTED_WEIGHT_SUM), 3.0, 1e-12));
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_WEIGHTED_MEAN), 6.5 / 3.0, 1e-12));
+    CHECK(stat_of(table, 1, PERFQ_STAT_CHANGE_COUNT) == 4);
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_CHANGE_MEAN), 1.5, 1e-12));
+    CHECK(near(stat_of(table, 1, PERFQ_STAT_CHANGE_PERCENT), 150.0, 1e-12));
+  }
+  perfq_region_table_destroy(table);
+  table = NULL;
+  perfq_stats_options_destroy(options);
+
+  /* Errors: NULL arguments named. */
+  CHECK_FAILS(perfq_region_stats_in_mask(NULL, region, dims, NULL, NULL, NULL, NULL, NULL, &table),
+              PERFQ_ERROR_INVALID_ARGUMENT, "map");
+  CHECK_FAILS(perfq_region_stats_in_mask(map, NULL, dims, NULL, NULL, NULL, NULL, NULL, &table),
+              PERFQ_ERROR_INVALID_ARGUMENT, "region");
+  CHECK_FAILS(perfq_region_stats_in_mask(map, region, NULL, NULL, NULL, NULL, NULL, NULL, &table),
+              PERFQ_ERROR_INVALID_ARGUMENT, "dims");
+  CHECK_FAILS(perfq_region_stats_in_mask(map, region, dims, NULL, NULL, NULL, NULL, NULL, NULL),
+              PERFQ_ERROR_INVALID_ARGUMENT, "out");
+  /* An empty region gives an empty row; a region of non-finite values only is refused. */
+  CHECK_OK(perfq_region_stats_in_mask(map, empty, dims, NULL, NULL, NULL, NULL, NULL, &table));
+  if (table != NULL) {
+    CHECK(perfq_region_table_size(table) == 1 && stat_of(table, 1, PERFQ_STAT_VOXELS) == 0);
+    CHECK(stat_of(table, 1, PERFQ_STAT_COUNT) == 0 && stat_of(table, 1, PERFQ_STAT_MEAN) == 0);
+  }
+  perfq_region_table_destroy(table);
+  table = NULL;
+  CHECK_FAILS(perfq_region_stats_in_mask(map, nan_only, dims, NULL, NULL, NULL, NULL, NULL, &table),
+              PERFQ_ERROR_INVALID_ARGUMENT, "no finite value");
+  {
+    const float bad_weights[8] = {1.5f, 1, 1, 1, 1, 1, 1, 1};
+    CHECK_FAILS(
+        perfq_region_stats_in_mask(map, region, dims, NULL, bad_weights, NULL, NULL, NULL, &table),
+        PERFQ_ERROR_INVALID_ARGUMENT, "perfq_region_stats_in_mask");
+  }
+  CHECK(table == NULL);
+}
+
 int main(void) {
   test_version();
   test_single_delay();
@@ -1652,6 +1914,9 @@ int main(void) {
   test_weighted_and_paired_stats();
   test_white_matter_and_lesions();
   test_partial_volume_correction();
+  test_constants_and_factor();
+  test_validate_protocol();
+  test_region_stats_in_mask();
   test_errors();
   printf("perfq %s C API %d: %d checks, %d failed\n", perfq_version(), perfq_c_api_version(),
          g_checks, g_failures);

@@ -2,17 +2,20 @@
 // phantom: the phantom itself, pairing, single- and multi-delay quantification, border zones
 // (atlas, probabilistic, timing), local CoV, mask algebra (combination, split, thresholds,
 // territory grouping, small components, periventricular caps, Dice), weighted and paired
-// regional statistics, NAWM, lesion enrichment, partial-volume correction, chunked
-// execution, time-encoded decoding and fitting, distance maps and dilation, and CUDA device
-// discovery.
+// regional statistics (per label and inside a mask), NAWM, lesion enrichment, partial-volume
+// correction, chunked execution, time-encoded decoding and fitting, distance maps and
+// dilation, the resolved constants, the single-delay factor, protocol validation, and CUDA
+// device discovery.
 #include <perfq/perfq.h>
 
 #include <perfq/asl_series.hpp>
 #include <perfq/cbf.hpp>
 #include <perfq/distance.hpp>
+#include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
 #include <perfq/kinetic.hpp>
 #include <perfq/phantom.hpp>
+#include <perfq/protocol.hpp>
 #include <perfq/pvc.hpp>
 #include <perfq/stats.hpp>
 #include <perfq/time_encoded.hpp>
@@ -250,6 +253,60 @@ bool same_mask(const perfq_mask* c, const perfq::Mask& cpp) {
          same_bits(perfq_mask_data(c), cpp);
 }
 
+/// Expects a C table to hold the C++ table bit for bit: every statistic of every row (in
+/// perfq_stat order), every percentile, and the table's flags and voxel volume.
+void expect_same_table(const perfq_region_table* c, const perfq::RegionTable& cpp) {
+  ASSERT_EQ(perfq_region_table_size(c), cpp.regions.size());
+  ASSERT_EQ(perfq_region_table_percentile_count(c), cpp.percentiles.size());
+  EXPECT_EQ(perfq_region_table_is_weighted(c), cpp.weighted ? 1 : 0);
+  EXPECT_EQ(perfq_region_table_is_paired(c), cpp.paired ? 1 : 0);
+  EXPECT_EQ(perfq_region_table_voxel_volume_ml(c), cpp.voxel_volume_ml);
+  for (std::size_t r = 0; r < cpp.regions.size(); ++r) {
+    const perfq::RegionStats& s = cpp.regions[r];
+    const double expected[] = {double(s.label),
+                               double(s.voxels),
+                               double(s.count),
+                               double(s.nonfinite),
+                               s.volume_ml,
+                               s.mean,
+                               s.sd,
+                               s.median,
+                               s.min,
+                               s.max,
+                               s.cov_defined ? 1.0 : 0.0,
+                               s.cov,
+                               s.scov,
+                               s.weighted.defined ? 1.0 : 0.0,
+                               s.weighted.weight_sum,
+                               s.weighted.volume_ml,
+                               s.weighted.effective_count,
+                               s.weighted.mean,
+                               s.weighted.sd,
+                               s.change.defined ? 1.0 : 0.0,
+                               double(s.change.count),
+                               s.change.baseline_mean,
+                               s.change.followup_mean,
+                               s.change.mean,
+                               s.change.sd,
+                               s.change.percent_defined ? 1.0 : 0.0,
+                               s.change.percent};
+    static_assert(sizeof expected / sizeof expected[0] == PERFQ_STAT_CHANGE_PERCENT + 1,
+                  "one expected value per perfq_stat");
+    for (int k = PERFQ_STAT_LABEL; k <= PERFQ_STAT_CHANGE_PERCENT; ++k) {
+      double value = 0;
+      ASSERT_EQ(perfq_region_table_stat(c, r, static_cast<perfq_stat>(k), &value), PERFQ_OK);
+      EXPECT_EQ(std::memcmp(&value, &expected[k], sizeof value), 0)
+          << "region " << s.label << " statistic " << k;
+    }
+    for (std::size_t k = 0; k < cpp.percentiles.size(); ++k) {
+      double value = 0;
+      ASSERT_EQ(perfq_region_table_percentile(c, r, k, &value), PERFQ_OK);
+      EXPECT_EQ(std::memcmp(&value, &s.percentiles[k], sizeof value), 0)
+          << "region " << s.label << " percentile " << k;
+    }
+  }
+}
+
 TEST(CApi, WatershedStatisticsAndPvcEqualTheCxxApiBitwiseOnThePhantom) {
   perfq::PhantomOptions o;
   o.delays = {0.5, 1.0, 1.5, 2.0};
@@ -433,47 +490,8 @@ TEST(CApi, WatershedStatisticsAndPvcEqualTheCxxApiBitwiseOnThePhantom) {
   ASSERT_EQ(perfq_region_table_size(table.get()), 3u);
   EXPECT_EQ(perfq_region_table_is_weighted(table.get()), 1);
   EXPECT_EQ(perfq_region_table_is_paired(table.get()), 1);
-  for (std::size_t r = 0; r < 3; ++r) {
-    const perfq::RegionStats& s = cpp_table.regions[r];
-    const double expected[] = {double(s.label),
-                               double(s.voxels),
-                               double(s.count),
-                               double(s.nonfinite),
-                               s.volume_ml,
-                               s.mean,
-                               s.sd,
-                               s.median,
-                               s.min,
-                               s.max,
-                               s.cov_defined ? 1.0 : 0.0,
-                               s.cov,
-                               s.scov,
-                               s.weighted.defined ? 1.0 : 0.0,
-                               s.weighted.weight_sum,
-                               s.weighted.volume_ml,
-                               s.weighted.effective_count,
-                               s.weighted.mean,
-                               s.weighted.sd,
-                               s.change.defined ? 1.0 : 0.0,
-                               double(s.change.count),
-                               s.change.baseline_mean,
-                               s.change.followup_mean,
-                               s.change.mean,
-                               s.change.sd,
-                               s.change.percent_defined ? 1.0 : 0.0,
-                               s.change.percent};
-    for (int k = PERFQ_STAT_LABEL; k <= PERFQ_STAT_CHANGE_PERCENT; ++k) {
-      double value = 0;
-      ASSERT_EQ(perfq_region_table_stat(table.get(), r, static_cast<perfq_stat>(k), &value),
-                PERFQ_OK);
-      EXPECT_EQ(std::memcmp(&value, &expected[k], sizeof value), 0)
-          << "region " << s.label << " statistic " << k;
-    }
-    for (std::size_t k = 0; k < 2; ++k) {
-      double value = 0;
-      ASSERT_EQ(perfq_region_table_percentile(table.get(), r, k, &value), PERFQ_OK);
-      EXPECT_EQ(value, s.percentiles[k]);
-    }
+  expect_same_table(table.get(), cpp_table);
+  for (const perfq::RegionStats& s : cpp_table.regions) {
     EXPECT_TRUE(s.weighted.defined && s.change.defined) << "region " << s.label;
   }
 
@@ -872,6 +890,257 @@ TEST(CApi, DistancesAndDilationEqualTheCxxApiBitwiseOnThePhantom) {
       const perfq::Mask cpp_dilated = perfq::dilate(ventricles, radius, cpp_execution);
       EXPECT_TRUE(same_mask(dilated.get(), cpp_dilated)) << "radius " << radius;
     }
+  }
+}
+
+/// The C++ constants behind a C struct filled by perfq_resolve_constants, field by field, bit
+/// for bit (the sources, strings, have no C field).
+void expect_same_constants(const perfq_constants& c, const perfq::ResolvedConstants& cpp) {
+  const double got[] = {c.blood_brain_partition,
+                        c.t1_blood,
+                        c.t1_tissue,
+                        c.labeling_efficiency,
+                        c.background_suppression_factor,
+                        c.effective_labeling_efficiency,
+                        c.m0_scale};
+  const double expected[] = {cpp.blood_brain_partition,
+                             cpp.t1_blood,
+                             cpp.t1_tissue,
+                             cpp.labeling_efficiency,
+                             cpp.background_suppression_factor,
+                             cpp.effective_labeling_efficiency,
+                             cpp.m0_scale};
+  for (std::size_t k = 0; k < 7; ++k) {
+    EXPECT_EQ(std::memcmp(&got[k], &expected[k], sizeof got[k]), 0) << "field " << k;
+  }
+}
+
+TEST(CApi, ConstantsFactorAndProtocolChecksEqualTheCxxApiBitwise) {
+  // Protocols that exercise every branch of resolve_constants: labeling types, a stated
+  // efficiency, background suppression from pulses or stated, a short-TR M0, 1.5 T.
+  struct Case {
+    perfq_labeling_type c_type;
+    perfq::LabelingType type;
+    double stated_efficiency;  // 0: none
+    int pulses;
+    double bs_efficiency;  // 0: from the pulses
+    double m0_tr;          // 0: fully relaxed
+    double tesla;
+    bool with_physiology;  // a physiology handle with an α override and λ 0.98
+  };
+  const Case cases[] = {
+      {PERFQ_LABELING_PCASL, perfq::LabelingType::Pcasl, 0.0, 0, 0.0, 0.0, 3.0, false},
+      {PERFQ_LABELING_PCASL, perfq::LabelingType::Pcasl, 0.0, 4, 0.0, 2.0, 3.0, false},
+      {PERFQ_LABELING_PCASL, perfq::LabelingType::Pcasl, 0.88, 2, 0.9, 4.2, 1.5, false},
+      {PERFQ_LABELING_PASL, perfq::LabelingType::Pasl, 0.0, 3, 0.0, 0.0, 1.5, false},
+      {PERFQ_LABELING_CASL, perfq::LabelingType::Casl, 0.0, 0, 0.0, 1.1, 3.0, true},
+      {PERFQ_LABELING_PASL, perfq::LabelingType::Pasl, 0.95, 5, 0.0, 3.3, 3.0, true},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(std::string(perfq::to_string(k.type)) + " BS " + std::to_string(k.pulses) +
+                 " TR " + std::to_string(k.m0_tr) + " B0 " + std::to_string(k.tesla));
+    perfq_protocol* protocol_raw = nullptr;
+    ASSERT_EQ(perfq_protocol_create(&protocol_raw), PERFQ_OK);
+    Owned<perfq_protocol, perfq_protocol_destroy> protocol(protocol_raw);
+    perfq::AslProtocol cpp;
+    ASSERT_EQ(perfq_protocol_set_labeling(protocol.get(), k.c_type), PERFQ_OK);
+    cpp.labeling_type = k.type;
+    if (k.stated_efficiency > 0) {
+      ASSERT_EQ(perfq_protocol_set_labeling_efficiency(protocol.get(), k.stated_efficiency),
+                PERFQ_OK);
+      cpp.labeling_efficiency = k.stated_efficiency;
+    }
+    ASSERT_EQ(perfq_protocol_set_background_suppression(protocol.get(), k.pulses, k.bs_efficiency),
+              PERFQ_OK);
+    cpp.background_suppression.enabled = k.pulses > 0 || k.bs_efficiency > 0;
+    cpp.background_suppression.pulses = k.pulses;
+    if (k.bs_efficiency > 0) cpp.background_suppression.efficiency = k.bs_efficiency;
+    ASSERT_EQ(perfq_protocol_set_m0_repetition_time(protocol.get(), k.m0_tr), PERFQ_OK);
+    if (k.m0_tr > 0) cpp.m0_repetition_time = k.m0_tr;
+    ASSERT_EQ(perfq_protocol_set_field_strength(protocol.get(), k.tesla), PERFQ_OK);
+    cpp.magnetic_field_strength = k.tesla;
+
+    perfq_physiology* physiology_raw = nullptr;
+    perfq::Physiology cpp_physiology = perfq::Physiology::at_field(k.tesla);
+    if (k.with_physiology) {
+      ASSERT_EQ(perfq_physiology_create(k.tesla, &physiology_raw), PERFQ_OK);
+      ASSERT_EQ(perfq_physiology_set_labeling_efficiency(physiology_raw, 0.77), PERFQ_OK);
+      ASSERT_EQ(perfq_physiology_set_partition_coefficient(physiology_raw, 0.98), PERFQ_OK);
+      cpp_physiology.labeling_efficiency = 0.77;
+      cpp_physiology.blood_brain_partition = 0.98;
+    }
+    Owned<perfq_physiology, perfq_physiology_destroy> physiology(physiology_raw);
+
+    perfq_constants c{};
+    ASSERT_EQ(perfq_resolve_constants(protocol.get(), physiology.get(), &c), PERFQ_OK)
+        << perfq_last_error();
+    const perfq::ResolvedConstants cpp_constants = perfq::resolve_constants(cpp, cpp_physiology);
+    expect_same_constants(c, cpp_constants);
+
+    // The factor over delays (with slice offsets) and durations.
+    for (const double delay : {0.0, 0.7, 1.8, 2.0 + 0.0437, 3.5}) {
+      for (const double duration : {0.4, 1.8}) {
+        double factor = 0;
+        ASSERT_EQ(perfq_single_delay_factor(k.c_type, delay, duration, duration, &c, &factor),
+                  PERFQ_OK)
+            << perfq_last_error();
+        const double expected =
+            perfq::single_delay_factor(k.type, delay, duration, duration, cpp_constants);
+        EXPECT_EQ(std::memcmp(&factor, &expected, sizeof factor), 0)
+            << "delay " << delay << " duration " << duration;
+      }
+    }
+  }
+
+  // Out-of-range physiology: the C++ message, after the function's name.
+  {
+    perfq_protocol* protocol_raw = nullptr;
+    ASSERT_EQ(perfq_protocol_create(&protocol_raw), PERFQ_OK);
+    Owned<perfq_protocol, perfq_protocol_destroy> protocol(protocol_raw);
+    perfq_physiology* physiology_raw = nullptr;
+    ASSERT_EQ(perfq_physiology_create(3.0, &physiology_raw), PERFQ_OK);
+    Owned<perfq_physiology, perfq_physiology_destroy> physiology(physiology_raw);
+    ASSERT_EQ(perfq_physiology_set_t1_tissue(physiology.get(), 12.0), PERFQ_OK);
+    perfq::Physiology cpp_physiology = perfq::Physiology::at_field(3.0);
+    cpp_physiology.t1_tissue = 12.0;
+    std::string cpp_message;
+    try {
+      perfq::resolve_constants(perfq::AslProtocol{}, cpp_physiology);
+    } catch (const perfq::InvalidArgument& e) {
+      cpp_message = e.what();
+    }
+    ASSERT_FALSE(cpp_message.empty());
+    perfq_constants c{};
+    EXPECT_EQ(perfq_resolve_constants(protocol.get(), physiology.get(), &c),
+              PERFQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(std::string(perfq_last_error()), "perfq_resolve_constants: " + cpp_message);
+  }
+
+  // validate_protocol: the same verdict, and the C++ message (file, field, expectation)
+  // after the function's name.
+  {
+    struct Check {
+      std::vector<double> delays, durations, slice_times;
+      bool pasl;
+      std::size_t volumes, slices;
+    };
+    const Check checks[] = {
+        {{}, {1.8}, {}, false, 8, 4},                  // PostLabelingDelay required
+        {{1.8}, {}, {}, false, 8, 4},                  // LabelingDuration required
+        {{1.8}, {}, {}, true, 8, 4},                   // PASL: no duration needed
+        {{1.0, 1.5, 2.0}, {1.8}, {}, false, 8, 4},     // 3 delays for 8 volumes
+        {{1.0, 1.5, 2.0}, {1.8}, {}, false, 3, 4},     // one per volume
+        {{1.8}, {1.8, 1.8}, {}, false, 3, 4},          // 2 durations for 3 volumes
+        {{1.8}, {1.8}, {0.0, 0.05}, false, 8, 4},      // 2 slice times for 4 slices
+        {{1.8}, {1.8}, {0.0, 0.05, 0.1}, false, 8, 3}  // one per slice
+    };
+    for (const Check& k : checks) {
+      perfq_protocol* protocol_raw = nullptr;
+      ASSERT_EQ(perfq_protocol_create(&protocol_raw), PERFQ_OK);
+      Owned<perfq_protocol, perfq_protocol_destroy> protocol(protocol_raw);
+      perfq::AslProtocol cpp;
+      if (k.pasl) {
+        ASSERT_EQ(perfq_protocol_set_labeling(protocol.get(), PERFQ_LABELING_PASL), PERFQ_OK);
+        cpp.labeling_type = perfq::LabelingType::Pasl;
+      }
+      if (!k.delays.empty()) {
+        ASSERT_EQ(perfq_protocol_set_delays(protocol.get(), k.delays.data(), k.delays.size()),
+                  PERFQ_OK);
+      }
+      if (!k.durations.empty()) {
+        ASSERT_EQ(perfq_protocol_set_labeling_durations(protocol.get(), k.durations.data(),
+                                                        k.durations.size()),
+                  PERFQ_OK);
+      }
+      ASSERT_EQ(perfq_protocol_set_slice_timing(protocol.get(), k.slice_times.data(),
+                                                k.slice_times.size()),
+                PERFQ_OK);
+      cpp.post_labeling_delay = k.delays;
+      cpp.labeling_duration = k.durations;
+      cpp.slice_timing = k.slice_times;
+      cpp.readout = k.slice_times.empty() ? perfq::Readout::ThreeD : perfq::Readout::TwoD;
+      std::string cpp_message;
+      try {
+        perfq::validate_protocol(cpp, k.volumes, k.slices, "sub-01_asl.json");
+      } catch (const perfq::InputError& e) {
+        cpp_message = e.what();
+      }
+      const perfq_status status =
+          perfq_validate_protocol(protocol.get(), k.volumes, k.slices, "sub-01_asl.json");
+      if (cpp_message.empty()) {
+        EXPECT_EQ(status, PERFQ_OK) << perfq_last_error();
+      } else {
+        EXPECT_EQ(status, PERFQ_ERROR_INPUT);
+        EXPECT_EQ(std::string(perfq_last_error()), "perfq_validate_protocol: " + cpp_message);
+      }
+    }
+  }
+}
+
+TEST(CApi, StatisticsInAMaskEqualTheCxxApiBitwiseOnThePhantom) {
+  perfq::PhantomOptions o;
+  o.delays = {1.8};
+  o.snr = 4.0;
+  o.seed = 11;
+  o.dims = {24, 28, 20};
+  o.voxel_mm = 5.0;
+  const perfq::Phantom p = perfq::make_phantom(o);
+  const perfq::Geometry& geo = p.m0.geometry();
+  const std::size_t dims[3] = {geo.dims[0], geo.dims[1], geo.dims[2]};
+  const double spacing[3] = {geo.spacing[0], geo.spacing[1], geo.spacing[2]};
+  const std::size_t n = p.m0.size();
+  perfq::Execution cpp_cpu;
+  cpp_cpu.backend = perfq::Backend::Cpu;
+  perfq_execution* cpu_raw = nullptr;
+  ASSERT_EQ(perfq_execution_create(&cpu_raw), PERFQ_OK);
+  Owned<perfq_execution, perfq_execution_destroy> cpu(cpu_raw);
+  ASSERT_EQ(perfq_execution_set_backend(cpu.get(), "cpu"), PERFQ_OK);
+
+  // Noisy single-delay CBF (0 outside the brain), a partial-volume map and the truth as the
+  // baseline; a NaN in the zone to exercise the non-finite count.
+  const perfq::PreparedAsl prepared = perfq::prepare_asl(p.asl, p.context, p.protocol);
+  perfq::CbfMaps cbf =
+      perfq::quantify_cbf(prepared.delta_m.volume(0), perfq::M0Source::from_image(p.m0), p.protocol,
+                          perfq::Physiology::at_field(3.0), p.brain.view(), cpp_cpu);
+  perfq::Volume<float> gm_fraction(geo);
+  std::size_t in_zone = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    gm_fraction[i] = p.tissue[i] == perfq::kGreyMatter    ? 0.8f
+                     : p.tissue[i] == perfq::kWhiteMatter ? 0.25f
+                                                          : 0.0f;
+    if (p.border_zone[i] != 0 && ++in_zone == 5) cbf.cbf[i] = std::nanf("");
+  }
+  ASSERT_GT(in_zone, 5u);
+
+  perfq_stats_options* stats_raw = nullptr;
+  ASSERT_EQ(perfq_stats_options_create(&stats_raw), PERFQ_OK);
+  Owned<perfq_stats_options, perfq_stats_options_destroy> stats(stats_raw);
+  const double percentiles[3] = {2.5, 50.0, 97.5};
+  ASSERT_EQ(perfq_stats_options_set_percentiles(stats.get(), percentiles, 3), PERFQ_OK);
+
+  // Defaults, then percentiles with weights and a baseline.
+  for (const bool with_options : {false, true}) {
+    SCOPED_TRACE(with_options ? "options, weights, baseline" : "defaults");
+    perfq_region_table* table_raw = nullptr;
+    ASSERT_EQ(
+        perfq_region_stats_in_mask(cbf.cbf.data(), p.border_zone.data(), dims, spacing,
+                                   with_options ? gm_fraction.data() : nullptr,
+                                   with_options ? p.cbf.data() : nullptr,
+                                   with_options ? stats.get() : nullptr, cpu.get(), &table_raw),
+        PERFQ_OK)
+        << perfq_last_error();
+    Owned<perfq_region_table, perfq_region_table_destroy> table(table_raw);
+    perfq::StatsOptions cpp_stats;
+    if (with_options) {
+      cpp_stats.percentiles = {2.5, 50.0, 97.5};
+      cpp_stats.weights = gm_fraction.view();
+      cpp_stats.baseline = p.cbf.view();
+    }
+    const perfq::RegionTable cpp_table =
+        perfq::region_stats(cbf.cbf.view(), p.border_zone.view(), cpp_stats, cpp_cpu);
+    ASSERT_EQ(cpp_table.regions.size(), 1u);
+    EXPECT_EQ(cpp_table.regions[0].nonfinite, 1u);
+    expect_same_table(table.get(), cpp_table);
   }
 }
 

@@ -145,6 +145,8 @@ SIGNATURES = {
                        ctypes.POINTER(LesionEnrichment)]),
     "perfq_region_stats": (ctypes.c_int, [c_float_p, c_int32_p, Size3, Double3, c_uint8_p,
                                           c_double_p, ctypes.c_size_t, handle, handle_p]),
+    "perfq_region_stats_in_mask": (ctypes.c_int, [c_float_p, c_uint8_p, Size3, Double3,
+                                                  c_float_p, c_float_p, handle, handle, handle_p]),
     "perfq_region_table_destroy": (None, [handle]),
     "perfq_region_table_size": (ctypes.c_size_t, [handle]),
     "perfq_region_table_find": (ctypes.c_int, [handle, ctypes.c_int32, c_size_p]),
@@ -215,14 +217,24 @@ class Perfq:
         finally:
             self.lib.perfq_region_table_destroy(table)
 
+    def mask_mean(self, values, mask, dims, spacing):
+        """Mean of `values` inside a uint8 mask (perfq_region_stats_in_mask: one row)."""
+        table = self.create(self.lib.perfq_region_stats_in_mask, values, mask, dims, spacing,
+                            None, None, None, None)
+        try:
+            mean = ctypes.c_double()
+            self.check(self.lib.perfq_region_table_stat(table, 0, STAT_MEAN, ctypes.byref(mean)))
+            return mean.value
+        finally:
+            self.lib.perfq_region_table_destroy(table)
+
     def grey_matter_means(self, phantom, maps, dims, spacing):
         """Mean over the phantom's grey matter of each float map in `maps` (name: pointer)."""
         n = dims[0] * dims[1] * dims[2]
         tissue = self.lib.perfq_phantom_mask_data(phantom, PHANTOM_TISSUE)
-        grey = array("i", (int(t == GREY_MATTER) for t in tissue[:n]))
-        labels = as_pointer(grey, ctypes.c_int32, c_int32_p)
-        return {name: self.region_means(values, labels, dims, spacing, (1,))[1]
-                for name, values in maps.items()}
+        grey = array("B", (t == GREY_MATTER for t in tissue[:n]))
+        mask = as_pointer(grey, ctypes.c_uint8, c_uint8_p)
+        return {name: self.mask_mean(values, mask, dims, spacing) for name, values in maps.items()}
 
     def dice(self, a, b, dims, spacing):
         """Dice overlap of two masks (perfq_dice)."""

@@ -1,9 +1,10 @@
 /**
  * @file
- * @brief perfq's C ABI: single- and multi-delay CBF quantification, time-encoded (Hadamard)
- * PCASL decoding, border zones (atlas, probabilistic and timing-based) with the mask
- * operations around them (territory grouping, small-component removal, periventricular caps,
- * Dice overlap), distance transforms and dilation, regional statistics (weighted, paired),
+ * @brief perfq's C ABI: protocol checks and the resolved constants, single- and multi-delay
+ * CBF quantification (and the single-delay factor), time-encoded (Hadamard) PCASL decoding,
+ * border zones (atlas, probabilistic and timing-based) with the mask operations around them
+ * (territory grouping, small-component removal, periventricular caps, Dice overlap), distance
+ * transforms and dilation, regional statistics (per label or in a mask, weighted, paired),
  * white-matter lesion measures, partial-volume correction, CUDA device discovery and the
  * synthetic phantom, for C programs and for other languages (Python ctypes, Julia, R, MATLAB)
  * through a plain C interface.
@@ -247,6 +248,39 @@ typedef struct perfq_constants {
   double m0_scale;                      /**< M0 was divided by this (1: no correction) */
 } perfq_constants;
 
+/** @brief The constants a quantification with `protocol` and `physiology` uses
+ * (perfq::resolve_constants): λ and the T1s from the physiology; α from the physiology's
+ * override, else the protocol's stated efficiency, else the physiology's default for the
+ * labeling type; the background-suppression factor stated, or the pulse efficiency to the
+ * power of the pulses, or 1; `m0_scale` `1 − e^(−TR/T1 tissue)` for an M0 repetition time
+ * below 5 s, else 1. These are the values perfq_cbf_maps_constants() reports after a
+ * quantification; pass them to perfq_single_delay_factor().
+ * @param protocol the acquisition (not NULL); its delays and durations are not used
+ * @param physiology NULL: white-paper defaults at the protocol's field strength
+ * @param[out] out the constants (left unchanged on failure)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a NULL argument or a constant outside its
+ *         physical range (λ outside (0, 2], a T1 outside (0, 10] s, an efficiency outside
+ *         (0, 1]), the message naming it */
+PERFQ_API perfq_status perfq_resolve_constants(const perfq_protocol* protocol,
+                                               const perfq_physiology* physiology,
+                                               perfq_constants* out);
+
+/** @brief Checks that a protocol is complete and consistent for a series of `volumes`
+ * volumes and `slices` slices (perfq::validate_protocol), e.g. before reading the images:
+ * delays are set (and labeling durations for PCASL/CASL), each list has one value or one per
+ * volume, and a 2D readout's slice timing has one value per slice.
+ * @param protocol the protocol to check (not NULL)
+ * @param volumes volumes of the series, at least 1
+ * @param slices slices (z size) of the series, at least 1
+ * @param source the file named in the message (e.g. the BIDS sidecar), or NULL for none
+ * @return ::PERFQ_OK when consistent; ::PERFQ_ERROR_INPUT otherwise, with a message naming
+ *         the file, the BIDS field and what was expected, e.g.
+ *         `perfq_validate_protocol: sub-01_asl.json: PostLabelingDelay: has 3 values; expected
+ *         1 or one per volume (8)`; ::PERFQ_ERROR_INVALID_ARGUMENT for a NULL protocol or a
+ *         zero count */
+PERFQ_API perfq_status perfq_validate_protocol(const perfq_protocol* protocol, size_t volumes,
+                                               size_t slices, const char* source);
+
 /* ---- from an acquired series to ΔM (asl_series.hpp) ----------------------------------- */
 
 /** @brief What a volume of an ASL series holds (BIDS aslcontext volume_type). */
@@ -469,6 +503,26 @@ PERFQ_API const uint8_t* perfq_cbf_maps_status(const perfq_cbf_maps* maps);
 PERFQ_API perfq_status perfq_cbf_maps_constants(const perfq_cbf_maps* maps, perfq_constants* out);
 /** @brief The backend that ran: "cpu" or "cuda" ("" for a NULL handle). */
 PERFQ_API const char* perfq_cbf_maps_backend(const perfq_cbf_maps* maps);
+
+/** @brief The factor that turns ΔM/M0 into CBF for one delay, `CBF = factor × ΔM / M0` in
+ * ml/100 g/min (perfq::single_delay_factor, double precision; perfq_quantify_cbf() applies it
+ * per slice). PCASL/CASL: `6000 λ e^(PLD/T1b) m0_scale / (2 α T1b (1 − e^(−τ/T1b)))`; PASL:
+ * `6000 λ e^(TI/T1b) m0_scale / (2 α TI1)`, with λ, T1b, α (the effective labeling
+ * efficiency) and m0_scale from `constants`.
+ * @param type the labeling scheme
+ * @param delay PLD (PCASL/CASL) or TI (PASL), seconds, including any slice offset; finite
+ *        and ≥ 0
+ * @param labeling_duration τ, seconds, > 0 (PCASL/CASL; ignored for PASL)
+ * @param bolus_cutoff TI1, seconds, > 0 (PASL; ignored for PCASL/CASL)
+ * @param constants the constants, e.g. from perfq_resolve_constants(): its
+ *        blood_brain_partition, t1_blood, effective_labeling_efficiency and m0_scale are used,
+ *        each positive and finite (not NULL)
+ * @param[out] out the factor (left unchanged on failure)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a NULL pointer, a type outside
+ *         ::perfq_labeling_type, or a value out of range, the message naming it */
+PERFQ_API perfq_status perfq_single_delay_factor(perfq_labeling_type type, double delay,
+                                                 double labeling_duration, double bolus_cutoff,
+                                                 const perfq_constants* constants, double* out);
 
 /* ---- multi-delay fit (kinetic.hpp) ----------------------------------------------------- */
 
@@ -1084,6 +1138,30 @@ PERFQ_API perfq_status perfq_region_stats_with_options(
     const float* map, const int32_t* labels, const size_t dims[3], const double spacing[3],
     const uint8_t* mask, const float* weights, const float* baseline,
     const perfq_stats_options* options, const perfq_execution* execution, perfq_region_table** out);
+
+/** @brief Statistics of `map` inside a mask (perfq::region_stats with a mask): a table of one
+ * row, label 1, over the voxels where `region` is nonzero; read it with the accessors above.
+ * @param map one volume on the grid `dims` (the follow-up when `baseline` is given)
+ * @param region the mask of the region on the same grid
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param weights optional partial-volume weights in [0, 1]: adds the
+ *        ::PERFQ_STAT_WEIGHTED_MEAN … statistics
+ * @param baseline optional: the same quantity at baseline: adds the paired change
+ *        (::PERFQ_STAT_CHANGE_MEAN …)
+ * @param options NULL: defaults; only its percentiles are used (its labels and background
+ *        setting are ignored)
+ * @param execution NULL: defaults
+ * @param[out] out the table (release with perfq_region_table_destroy); an empty region gives
+ *        a row with no voxel and every statistic 0
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a NULL map or region, a region whose values are
+ *         all NaN or infinite, a percentile outside [0, 100] or a weight outside [0, 1] */
+PERFQ_API perfq_status perfq_region_stats_in_mask(const float* map, const uint8_t* region,
+                                                  const size_t dims[3], const double spacing[3],
+                                                  const float* weights, const float* baseline,
+                                                  const perfq_stats_options* options,
+                                                  const perfq_execution* execution,
+                                                  perfq_region_table** out);
 
 /* ---- white matter and lesions (stats.hpp) ---------------------------------------------- */
 
