@@ -17,8 +17,8 @@ constexpr unsigned kFitThreads = 128;
 /// Fits `count` voxels: `y` holds each voxel's `settings.delays` values contiguously,
 /// `slice` its slice (an index into the per-slice tables of `settings`), `noise_scale` its
 /// factor on the settings' noise variance (nullptr: 1 for every voxel). N: the delay count
-/// when it has a compile-time path (detail::dispatch_delays; a far smaller stack frame per
-/// thread), else 0 (any count).
+/// when it has a compile-time path (detail::dispatch_delays; per-thread arrays of N entries
+/// instead of kMaxDelays), else 0 (any count).
 template <int N>
 PERFQ_KERNEL void fit_kinetic(detail::KineticSettings<float> settings, const float* y,
                               const int* slice, const float* noise_scale, std::size_t count,

@@ -880,8 +880,8 @@ struct DelayCount {
 };
 
 /// Calls `f(DelayCount<N>{})` with N = `delays` for the usual delay counts, which have
-/// compile-time fast paths (loops of a fixed trip count, per-delay arrays of N entries: on
-/// the device a far smaller stack frame), else with N = 0 (any count up to kMaxDelays). The
+/// compile-time fast paths (loops of a fixed trip count, per-delay arrays of N entries instead
+/// of kMaxDelays), else with N = 0 (any count up to kMaxDelays). The
 /// CPU backend dispatches per voxel (fit_voxel), the CUDA backend once per launch.
 template <class F>
 PERFQ_HD inline auto dispatch_delays(int delays, F&& f) {
