@@ -99,13 +99,13 @@ void BM_FitKernel(benchmark::State& state) {
   PERFQ_CUDA_TRY(cudaEventCreate(&start));
   PERFQ_CUDA_TRY(cudaEventCreate(&stop));
   const unsigned blocks = cuda_util::blocks_for(kVoxels, threads);
-  perfq::backend::kernels::fit_kinetic<<<blocks, threads>>>(s, d_y.get(), d_slice.get(), nullptr,
-                                                            kVoxels, d_results.get());  // warm-up
+  perfq::backend::kernels::launch_fit_kinetic(blocks, threads, s, d_y.get(), d_slice.get(),
+                                              nullptr, kVoxels, d_results.get());  // warm-up
   PERFQ_CUDA_TRY(cudaDeviceSynchronize());
   for (auto _ : state) {
     PERFQ_CUDA_TRY(cudaEventRecord(start));
-    perfq::backend::kernels::fit_kinetic<<<blocks, threads>>>(s, d_y.get(), d_slice.get(),
-                                                              nullptr, kVoxels, d_results.get());
+    perfq::backend::kernels::launch_fit_kinetic(blocks, threads, s, d_y.get(), d_slice.get(),
+                                                nullptr, kVoxels, d_results.get());
     PERFQ_CUDA_TRY(cudaGetLastError());
     PERFQ_CUDA_TRY(cudaEventRecord(stop));
     PERFQ_CUDA_TRY(cudaEventSynchronize(stop));

@@ -63,9 +63,10 @@ void cuda_kinetic(const detail::KineticSettings<float>& settings, int slices, co
                                 cudaMemcpyHostToDevice));
     }
     constexpr unsigned threads = kernels::kFitThreads;
-    kernels::fit_kinetic<<<cuda_util::blocks_for(size, threads), threads>>>(
-        on_device, d_y.get(), d_slice.get(), noise_scale != nullptr ? d_scale.get() : nullptr,
-        size, d_results.get());
+    kernels::launch_fit_kinetic(cuda_util::blocks_for(size, threads), threads, on_device,
+                                d_y.get(), d_slice.get(),
+                                noise_scale != nullptr ? d_scale.get() : nullptr, size,
+                                d_results.get());
     PERFQ_CUDA_TRY(cudaGetLastError());
     PERFQ_CUDA_TRY(cudaDeviceSynchronize());
     PERFQ_CUDA_TRY(cudaMemcpy(results + begin, d_results.get(),

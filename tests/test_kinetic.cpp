@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -628,6 +629,77 @@ TEST(Kinetic, BitwiseIdenticalAcrossThreadCounts) {
   EXPECT_EQ(a.att.values(), b.att.values());
   EXPECT_EQ(a.cbf_se.values(), b.cbf_se.values());
   EXPECT_EQ(a.status.values(), b.status.values());
+}
+
+/// Bitwise equality of two voxel results.
+bool same_result(const perfq::detail::KineticVoxelResult<float>& a,
+                 const perfq::detail::KineticVoxelResult<float>& b) {
+  auto same = [](float x, float y) { return std::memcmp(&x, &y, sizeof x) == 0; };
+  return same(a.flow, b.flow) && same(a.att, b.att) && same(a.flow_se, b.flow_se) &&
+         same(a.att_se, b.att_se) && same(a.abv, b.abv) && same(a.abv_se, b.abv_se) &&
+         same(a.arterial_att, b.arterial_att) && same(a.rss, b.rss) &&
+         a.iterations == b.iterations && a.status == b.status;
+}
+
+TEST(Kinetic, CompileTimeDelayCountsMatchTheGenericPath) {
+  // fit_voxel takes a path with a compile-time delay count for the usual counts
+  // (detail::dispatch_delays) and the generic one (fit_voxel_n<0>) for the others: the
+  // results must be the same to the bit, for every model option that changes the fit's path.
+  using perfq::detail::KineticSettings;
+  using perfq::detail::KineticVoxelResult;
+  struct Option {
+    bool arterial, prior, same_duration, pasl, dispersion;
+    int variant;
+  };
+  const Option options[] = {{false, false, true, false, false, 0},
+                            {false, false, false, false, false, 2},
+                            {true, true, true, false, false, 1},
+                            {false, false, true, true, false, 0},
+                            {false, false, true, false, true, 0}};
+  for (int n : {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 64}) {
+    for (const Option& o : options) {
+      KineticSettings<float> s;
+      s.delays = n;
+      s.pasl = o.pasl;
+      s.variant = o.variant;
+      s.alpha = 0.85f, s.lambda = 0.9f, s.t1_blood = 1.65f, s.t1_tissue = 1.3f;
+      s.att_min = 0.0f, s.att_max = 3.0f;
+      s.arterial = o.arterial;
+      s.prior = o.prior, s.prior_mean = 1.3f, s.noise_variance = 1e-6f;
+      if (o.dispersion) {
+        s.dispersion = true;
+        s.kernel.shape = 1.0f + 2.0f * 0.4f, s.kernel.rate = 2.0f;
+        s.kernel.log_rate = std::log(2.0f), s.kernel.log_gamma = std::lgamma(1.8f);
+      }
+      for (int k = 0; k < n; ++k) {
+        s.delay[k] = 0.25f + 1.75f * k / (n - 1) + (o.pasl ? 1.0f : 0.0f);
+        s.duration[k] = o.pasl ? 0.8f : (o.same_duration ? 1.8f : 1.4f + 0.1f * (k % 5));
+        s.weight[k] = 1.0f + 0.5f * (k % 3);
+      }
+      s.same_duration = o.same_duration || o.pasl;
+      std::vector<float> basis(std::size_t(s.grid) * n), norm(s.grid);
+      perfq::detail::fill_basis(s, 1, basis.data(), norm.data());
+      s.basis = basis.data(), s.basis_norm = norm.data();
+      perfq::detail::mark_kink_free_bins(s, 1);
+      std::mt19937 rng(static_cast<unsigned>(n));
+      std::uniform_real_distribution<float> cbf(10.0f, 100.0f), att(0.3f, 2.7f);
+      std::normal_distribution<float> noise(0.0f, 1e-3f);
+      std::vector<float> y(n);
+      for (int v = 0; v < 40; ++v) {
+        const float f = cbf(rng) / 6000.0f, a = att(rng);
+        for (int k = 0; k < n; ++k) {
+          y[k] = perfq::detail::tissue_signal<float, float>(s, k, 0.0f, f, f, a) + noise(rng);
+        }
+        const KineticVoxelResult<float> dispatched = perfq::detail::fit_voxel(s, y.data(), 0);
+        const KineticVoxelResult<float> generic =
+            perfq::detail::fit_voxel_n<0>(s, y.data(), 0, 1.0f);
+        EXPECT_TRUE(same_result(dispatched, generic))
+            << n << " delays, option " << (&o - options) << ", voxel " << v << ": CBF "
+            << 6000 * dispatched.flow << " / " << 6000 * generic.flow << ", ATT "
+            << dispatched.att << " / " << generic.att;
+      }
+    }
+  }
 }
 
 }  // namespace

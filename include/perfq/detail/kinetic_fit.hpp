@@ -19,6 +19,21 @@ namespace detail {
 
 constexpr int kMaxDelays = 64;  ///< most distinct delays one fit takes
 
+/// Length of the per-delay arrays of a fit whose delay count N is known at compile time (the
+/// fast paths of fit_voxel), or kMaxDelays when it is not (N = 0: the count is s.delays). On
+/// the host N rounds up to whole SIMD vectors of four: pcasl_model then computes the padding
+/// lanes too (from the zeros of KineticSettings beyond its delays; never read) instead of a
+/// narrower vector path for the remainder. On the device, one thread per voxel, N.
+template <int N>
+constexpr int delay_capacity() {
+  static_assert(N >= 0 && N <= kMaxDelays && kMaxDelays % 4 == 0, "delay count out of range");
+#if defined(__CUDA_ARCH__)
+  return N > 0 ? N : kMaxDelays;
+#else
+  return N > 0 ? (N + 3) / 4 * 4 : kMaxDelays;
+#endif
+}
+
 /// Status codes beyond those of single_delay.hpp (same numbering as perfq::VoxelStatus).
 enum : std::uint8_t { kStatusMaxIterations = 5, kStatusSingular = 6, kStatusAtBound = 7 };
 
@@ -51,10 +66,11 @@ struct KineticSettings {
   /// With `prior` and `arterial`: Gaussian prior on the arterial arrival (the search's).
   Real arterial_prior_mean = 0, arterial_prior_sd = 1;
   Real noise_variance = 0;  ///< σ² of one unit-weight observation (ΔM/M0)², × noise_scale
-  Real delay[kMaxDelays];     ///< PLD (PCASL/CASL) or TI (PASL), s
-  Real duration[kMaxDelays];  ///< τ (PCASL/CASL) or TI1 (PASL), s
+  // Zero beyond `delays`: the padding lanes of pcasl_model (delay_capacity) read them.
+  Real delay[kMaxDelays] = {};     ///< PLD (PCASL/CASL) or TI (PASL), s
+  Real duration[kMaxDelays] = {};  ///< τ (PCASL/CASL) or TI1 (PASL), s
   bool same_duration = false;  ///< every duration[k] equal (lets the fit share e^(τ/T1app))
-  Real weight[kMaxDelays];    ///< repeats averaged (inverse relative variance)
+  Real weight[kMaxDelays] = {};    ///< repeats averaged (inverse relative variance)
   /// Unit-flow tissue signal on the search grid, shared by every voxel of a slice:
   /// basis[(slice * delays + k) * grid + j] at ATT att_min + j·step, T1app at the reference
   /// flow (grid points contiguous, so that the search runs over several at once);
@@ -136,42 +152,60 @@ struct ModelPoint {
   Real m, d_flow, d_att;
 };
 
+/// The factors of pcasl_model that depend on the settings alone: computed once per fit, so that
+/// the model evaluations need one division (T1app) instead of four.
+template <class Real>
+struct PcaslConstants {
+  Real inv_lambda, inv_t1b, inv_t1_tissue;
+  Real c;  ///< 2 α M0b (M0b = 1/λ)
+  PERFQ_HD explicit PcaslConstants(const KineticSettings<Real>& s)
+      : inv_lambda(Real(1) / s.lambda),
+        inv_t1b(Real(1) / s.t1_blood),
+        inv_t1_tissue(Real(1) / s.t1_tissue),
+        c(Real(2) * s.alpha * inv_lambda) {}
+};
+
 /// PCASL/CASL model and its exact derivatives at every delay, written out by hand so that the
 /// exponentials shared by all delays are computed once (the dual-number form of
 /// tissue_signal is the reference; the tests compare the two). Fills `m`, `d_flow` and
-/// `d_att` [0..delays): separate arrays, so that the loop over delays vectorises.
-template <class Real>
-PERFQ_HD inline void pcasl_model(const KineticSettings<Real>& s, Real offset, Real flow, Real att,
-                                 Real* PERFQ_RESTRICT m, Real* PERFQ_RESTRICT d_flow,
+/// `d_att` [0..delays): separate arrays, so that the loop over delays vectorises. N > 0: the
+/// settings have N delays, known at compile time (see fit_voxel), and the arrays hold
+/// delay_capacity<N>() values, all written (the padding lanes hold no model value).
+/// `constants`: PcaslConstants(s).
+template <class Real, int N = 0>
+PERFQ_HD inline void pcasl_model(const KineticSettings<Real>& s,
+                                 const PcaslConstants<Real>& constants, Real offset, Real flow,
+                                 Real att, Real* PERFQ_RESTRICT m, Real* PERFQ_RESTRICT d_flow,
                                  Real* PERFQ_RESTRICT d_att) {
-  // r = 1/T1app and its derivative with respect to flow (few divisions: they dominate here).
-  const Real inv_lambda = Real(1) / s.lambda, inv_t1b = Real(1) / s.t1_blood;
+  const int n = N > 0 ? delay_capacity<N>() : s.delays;
+  // r = 1/T1app and its derivative with respect to flow.
+  const Real inv_lambda = constants.inv_lambda, inv_t1b = constants.inv_t1b;
   Real r = inv_t1b, dr = 0;
   if (s.variant == kVariantBuxtonFixedFlow) {
-    r = Real(1) / s.t1_tissue + s.fixed_flow * inv_lambda;
+    r = constants.inv_t1_tissue + s.fixed_flow * inv_lambda;
   } else if (s.variant == kVariantBuxton) {
-    r = Real(1) / s.t1_tissue + (flow > Real(0) ? flow * inv_lambda : Real(0));
+    r = constants.inv_t1_tissue + (flow > Real(0) ? flow * inv_lambda : Real(0));
     dr = flow > Real(0) ? inv_lambda : Real(0);
   }
   // Amplitude 2 α M0b f T1app (M0b = 1/λ) with the arrival decay e^(−Δt/T1b).
-  const Real c = Real(2) * s.alpha * inv_lambda, inv_r = Real(1) / r;
+  const Real c = constants.c, inv_r = Real(1) / r;
   const Real decay = exp_vectorisable(-att * inv_t1b);
   const Real amp = c * flow * inv_r * decay;
   const Real damp_flow = c * inv_r * (Real(1) - flow * inv_r * dr) * decay;
   const Real damp_att = -amp * inv_t1b;
   // e^(τr) per delay; once when all delays share one labelling duration (the usual case).
-  Real grow[kMaxDelays];
+  Real grow[delay_capacity<N>()];
   if (s.same_duration) {
     const Real shared = exp_vectorisable(s.duration[0] * r);
-    for (int k = 0; k < s.delays; ++k) grow[k] = shared;
+    for (int k = 0; k < n; ++k) grow[k] = shared;
   } else {
     PERFQ_SIMD
-    for (int k = 0; k < s.delays; ++k) grow[k] = exp_vectorisable(s.duration[k] * r);
+    for (int k = 0; k < n; ++k) grow[k] = exp_vectorisable(s.duration[k] * r);
   }
   // With u = t − Δt the shape is e^(−(u−τ)r) − e^(−ur), the first term capped at 1 while the
   // bolus arrives (u < τ), 0 before it (u < 0). Branch-free, so that the loop vectorises.
   PERFQ_SIMD
-  for (int k = 0; k < s.delays; ++k) {
+  for (int k = 0; k < n; ++k) {
     const Real tau = s.duration[k], u = tau + s.delay[k] + offset - att;
     const bool arrived = u >= Real(0), passed = u >= tau;
     const Real late = exp_vectorisable(-(arrived ? u : Real(0)) * r);  // e^(−ur)
@@ -182,6 +216,14 @@ PERFQ_HD inline void pcasl_model(const KineticSettings<Real>& s, Real offset, Re
     d_flow[k] = arrived ? damp_flow * shape + amp * (u * late - v * early) * dr : Real(0);
     d_att[k] = arrived ? damp_att * shape + amp * r * (early - late) : Real(0);
   }
+}
+
+/// The same, computing PcaslConstants itself.
+template <class Real>
+PERFQ_HD inline void pcasl_model(const KineticSettings<Real>& s, Real offset, Real flow, Real att,
+                                 Real* PERFQ_RESTRICT m, Real* PERFQ_RESTRICT d_flow,
+                                 Real* PERFQ_RESTRICT d_att) {
+  pcasl_model(s, PcaslConstants<Real>(s), offset, flow, att, m, d_flow, d_att);
 }
 
 /// The same as one ModelPoint per delay: fills `out[0..delays)`.
@@ -321,15 +363,17 @@ PERFQ_HD inline bool solve_spd(const Real (&M)[P][P], const Real (&r)[P], Real (
 }
 
 /// The fit with P parameters: (flow, ATT), plus the arterial blood volume when P = 3 (its
-/// arrival time then fixed at `arterial_att`, found by the search).
-template <class Real, int P>
+/// arrival time then fixed at `arterial_att`, found by the search). N: as in pcasl_model.
+template <class Real, int P, int N = 0>
 PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, const Real* y,
                                                 Real offset, const Real (&start)[P],
                                                 Real arterial_att, Real noise_variance) {
   using D = Dual<Real, 2>;
-  const int n = s.delays;
+  constexpr int kCapacity = delay_capacity<N>();
+  const int n = N > 0 ? N : s.delays;
   const Real prior_scale = s.prior ? noise_variance / (s.prior_sd * s.prior_sd) : Real(0);
-  Real arterial[kMaxDelays];
+  const PcaslConstants<Real> constants(s);
+  Real arterial[kCapacity];
   if (P == 3) {
     for (int k = 0; k < n; ++k) arterial[k] = arterial_signal(s, k, offset, arterial_att);
   }
@@ -340,7 +384,7 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
       for (int j = 0; j < P; ++j) A[i][j] = 0;
     }
     Real cost = 0;
-    Real model[kMaxDelays], d_flow[kMaxDelays], d_att[kMaxDelays];
+    Real model[kCapacity], d_flow[kCapacity], d_att[kCapacity];
     if (s.pasl || s.dispersion) {  // the generic model, differentiated automatically
       const D f = D::variable(th[0], 0), att = D::variable(th[1], 1);
       for (int k = 0; k < n; ++k) {
@@ -348,8 +392,13 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
         model[k] = m.v, d_flow[k] = m.d[0], d_att[k] = m.d[1];
       }
     } else {
-      pcasl_model(s, offset, th[0], th[1], model, d_flow, d_att);
+      pcasl_model<Real, N>(s, constants, offset, th[0], th[1], model, d_flow, d_att);
     }
+    // Each delay's terms of the sums first (a loop over the delays that vectorises), then the
+    // sums, each over the delays in order.
+    constexpr int kTerms = 1 + P + P * (P + 1) / 2;  // cost, g, lower triangle of A
+    Real terms[kTerms][kCapacity];
+    PERFQ_SIMD
     for (int k = 0; k < n; ++k) {
       Real J[P];
       J[0] = d_flow[k];
@@ -360,10 +409,17 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
         m += th[P - 1] * arterial[k];
       }
       const Real r = y[k] - m, w = s.weight[k];
-      cost += w * r * r;
-      for (int i = 0; i < P; ++i) {
-        g[i] += w * J[i] * r;
-        for (int j = 0; j <= i; ++j) A[i][j] += w * J[i] * J[j];
+      terms[0][k] = w * r * r;
+      for (int i = 0, t = 1 + P; i < P; ++i) {
+        terms[1 + i][k] = w * J[i] * r;
+        for (int j = 0; j <= i; ++j) terms[t++][k] = w * J[i] * J[j];
+      }
+    }
+    for (int k = 0; k < n; ++k) {
+      cost += terms[0][k];
+      for (int i = 0, t = 1 + P; i < P; ++i) {
+        g[i] += terms[1 + i][k];
+        for (int j = 0; j <= i; ++j) A[i][j] += terms[t++][k];
       }
     }
     for (int i = 0; i < P; ++i) {
@@ -384,7 +440,7 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
   // a kink (or ATT bound) a rejected step is retried shorter, twice, then with the ATT held.
   // ATT within its range, and not before the arteries fill (P = 3).
   const Real lowest = P == 3 && arterial_att > s.att_min ? arterial_att : s.att_min;
-  Real kinks[2 * kMaxDelays];
+  Real kinks[2 * kCapacity];
   const int kink_count = s.dispersion ? 0 : 2 * n;
   for (int k = 0; k < kink_count / 2; ++k) kinks_of(s, k, offset, kinks + 2 * k);
   constexpr Real kKinkMargin = Real(1e-5);  // s
@@ -630,14 +686,14 @@ PERFQ_HD inline KineticVoxelResult<Real> polish(const KineticSettings<Real>& s, 
   return out;
 }
 
-/// Fits one voxel of slice `slice`. `y` holds ΔM/M0 per delay; the voxel's noise variance is
-/// `s.noise_variance × noise_scale` (per-voxel scale, e.g. (M0 ref / M0 voxel)²).
-template <class Real>
-PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& s, const Real* y,
-                                                   int slice, Real noise_scale = Real(1)) {
-  const int n = s.delays;
+/// fit_voxel (below) for N delays, known at compile time (N = 0: s.delays, at run time).
+template <int N, class Real>
+PERFQ_HD inline KineticVoxelResult<Real> fit_voxel_n(const KineticSettings<Real>& s, const Real* y,
+                                                     int slice, Real noise_scale) {
+  constexpr int kCapacity = delay_capacity<N>();
+  const int n = N > 0 ? N : s.delays;
   const Real offset = s.slice_offset != nullptr ? s.slice_offset[slice] : Real(0);
-  Real yy = 0, wy[kMaxDelays];
+  Real yy = 0, wy[kCapacity];
   for (int k = 0; k < n; ++k) wy[k] = s.weight[k] * y[k], yy += wy[k] * y[k];
   const Real noise_variance = s.noise_variance * noise_scale;
   const Real prior_scale = s.prior ? noise_variance / (s.prior_sd * s.prior_sd) : Real(0);
@@ -650,7 +706,7 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
   // i ≤ j (its signal is a box in time: the cost is flat between sample times, so a grid
   // finds it) with a 2×2 solve for (flow, aBV).
   bool with_arterial = false;  // grid_cost includes the arterial basis below
-  Real arterial[kMaxDelays], aa = 0, ay = 0;
+  Real arterial[kCapacity], aa = 0, ay = 0;
   auto set_arterial = [&](int i) {
     aa = ay = 0;
     for (int k = 0; k < n; ++k) {
@@ -705,16 +761,19 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
     }
     if (!with_arterial) {
       const Real start[2] = {flow0, att0};
-      return polish<Real, 2>(s, y, offset, start, Real(0), noise_variance);
+      return polish<Real, 2, N>(s, y, offset, start, Real(0), noise_variance);
     }
     Real gy = 0, gg = 0, ga = 0;
-    ModelPoint<Real> points[kMaxDelays];
+    Real model[kCapacity], d_flow[kCapacity], d_att[kCapacity];
     const bool generic = s.pasl || s.dispersion;
-    if (!generic) pcasl_points(s, offset, Real(kReferenceFlow), att0, points);
+    if (!generic) {
+      pcasl_model<Real, N>(s, PcaslConstants<Real>(s), offset, Real(kReferenceFlow), att0, model,
+                           d_flow, d_att);
+    }
     for (int k = 0; k < n; ++k) {
       const Real g = generic ? tissue_signal<Real, Real>(s, k, offset, Real(1),
                                                         Real(kReferenceFlow), att0)
-                            : points[k].m / Real(kReferenceFlow);
+                            : model[k] / Real(kReferenceFlow);
       gy += s.weight[k] * g * y[k];
       gg += s.weight[k] * g * g;
       ga += s.weight[k] * g * arterial[k];
@@ -725,35 +784,42 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
       start[0] = (aa * gy - ga * ay) / det;
       start[2] = (gg * ay - ga * gy) / det;
     }
-    return polish<Real, 3>(s, y, offset, start, grid_att(s, arterial_index), noise_variance);
+    return polish<Real, 3, N>(s, y, offset, start, grid_att(s, arterial_index), noise_variance);
   };
 
   // Tissue only: grid_cost over blocks of grid points at once (the basis holds each delay's
-  // grid points contiguously), the first lowest cost wins.
+  // grid points contiguously), the first lowest cost wins. `count` grid points from j0; with
+  // count = kBlock (a constant) the host compiler vectorises over the block, hence the
+  // division by a norm made nonzero rather than a branch around it.
+  constexpr int kBlock = 8;
+  auto search_block = [&](int j0, int count, Real(&flows)[kBlock], Real(&costs)[kBlock]) {
+    Real gy[kBlock] = {};
+    for (int k = 0; k < n; ++k) {
+      const Real* g = basis + k * s.grid + j0;
+      const Real w = wy[k];
+      PERFQ_SIMD
+      for (int i = 0; i < count; ++i) gy[i] += w * g[i];
+    }
+    PERFQ_SIMD
+    for (int i = 0; i < count; ++i) {
+      const Real gg = norm[j0 + i];
+      const bool positive = gg > Real(0);
+      const Real quotient = gy[i] / (positive ? gg : Real(1));
+      flows[i] = positive ? quotient : Real(0);
+      costs[i] = yy - flows[i] * gy[i];
+    }
+  };
   int best = 0;
   Real best_cost = 0;
   Real around[2][3] = {}, previous[2] = {};  // costs and flows at best − 1, best, best + 1
   bool want_next = false;
-  constexpr int kBlock = 8;
   for (int j0 = 0; j0 < s.grid; j0 += kBlock) {
     const int m = s.grid - j0 < kBlock ? s.grid - j0 : kBlock;
-    Real gy[kBlock] = {}, costs[kBlock];
+    Real flows[kBlock], costs[kBlock];
     if (m == kBlock) {
-      for (int k = 0; k < n; ++k) {
-        const Real* g = basis + k * s.grid + j0;
-        for (int i = 0; i < kBlock; ++i) gy[i] += wy[k] * g[i];
-      }
+      search_block(j0, kBlock, flows, costs);
     } else {
-      for (int k = 0; k < n; ++k) {
-        const Real* g = basis + k * s.grid + j0;
-        for (int i = 0; i < m; ++i) gy[i] += wy[k] * g[i];
-      }
-    }
-    Real flows[kBlock];
-    for (int i = 0; i < kBlock; ++i) {
-      const Real gg = i < m ? norm[j0 + i] : Real(0);
-      flows[i] = gg > Real(0) ? gy[i] / gg : Real(0);
-      costs[i] = yy - flows[i] * gy[i];
+      search_block(j0, m, flows, costs);
     }
     if (s.prior) {
       for (int i = 0; i < m; ++i) {
@@ -761,15 +827,28 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
         costs[i] += prior_scale * d * d;
       }
     }
-    for (int i = 0; i < m; ++i) {  // keeps the neighbours' cost and flow for finish()
-      if (want_next) around[0][2] = costs[i], around[1][2] = flows[i], want_next = false;
-      if (j0 + i == 0 || costs[i] < best_cost) {
-        best_cost = costs[i], best = j0 + i, want_next = true;
-        around[0][0] = previous[0], around[1][0] = previous[1];
-        around[0][1] = costs[i], around[1][1] = flows[i];
-      }
-      previous[0] = costs[i], previous[1] = flows[i];
+    // The block's first cost below the best so far, if any (no branch per grid point).
+    int lowest = -1;
+    Real lowest_cost = best_cost;
+    for (int i = 0; i < m; ++i) {
+      const bool lower = j0 + i == 0 || costs[i] < lowest_cost;
+      lowest_cost = lower ? costs[i] : lowest_cost;
+      lowest = lower ? i : lowest;
     }
+    // Keeps the neighbours' cost and flow for finish().
+    if (want_next) around[0][2] = costs[0], around[1][2] = flows[0], want_next = false;
+    if (lowest >= 0) {
+      best = j0 + lowest, best_cost = lowest_cost;
+      around[0][0] = lowest > 0 ? costs[lowest - 1] : previous[0];
+      around[1][0] = lowest > 0 ? flows[lowest - 1] : previous[1];
+      around[0][1] = costs[lowest], around[1][1] = flows[lowest];
+      if (lowest + 1 < m) {
+        around[0][2] = costs[lowest + 1], around[1][2] = flows[lowest + 1];
+      } else {
+        want_next = true;
+      }
+    }
+    previous[0] = costs[m - 1], previous[1] = flows[m - 1];
   }
   const bool interior = best > 0 && best < s.grid - 1;
   const KineticVoxelResult<Real> tissue = finish(best, -1, interior ? around : nullptr);
@@ -801,6 +880,41 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
   const Real gain = Real(n) * log(tissue.rss / both.rss);
   if (both.status != kStatusNonFiniteResult && gain > Real(2) * log(Real(n))) return both;
   return tissue;
+}
+
+/// A delay count as a type, for dispatch_delays.
+template <int N>
+struct DelayCount {
+  static constexpr int value = N;
+};
+
+/// Calls `f(DelayCount<N>{})` with N = `delays` for the usual delay counts, which have
+/// compile-time fast paths (loops of a fixed trip count, per-delay arrays of N entries instead
+/// of kMaxDelays), else with N = 0 (any count up to kMaxDelays). The
+/// CPU backend dispatches per voxel (fit_voxel), the CUDA backend once per launch.
+template <class F>
+PERFQ_HD inline auto dispatch_delays(int delays, F&& f) {
+  switch (delays) {
+    case 4: return f(DelayCount<4>{});
+    case 5: return f(DelayCount<5>{});
+    case 6: return f(DelayCount<6>{});
+    case 7: return f(DelayCount<7>{});
+    case 8: return f(DelayCount<8>{});
+    case 10: return f(DelayCount<10>{});
+    case 12: return f(DelayCount<12>{});
+    default: return f(DelayCount<0>{});
+  }
+}
+
+/// Fits one voxel of slice `slice`. `y` holds ΔM/M0 per delay; the voxel's noise variance is
+/// `s.noise_variance × noise_scale` (per-voxel scale, e.g. (M0 ref / M0 voxel)²). Every path
+/// of dispatch_delays gives the same result.
+template <class Real>
+PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& s, const Real* y,
+                                                   int slice, Real noise_scale = Real(1)) {
+  return dispatch_delays(s.delays, [&](auto count) {
+    return fit_voxel_n<decltype(count)::value>(s, y, slice, noise_scale);
+  });
 }
 
 }  // namespace detail
