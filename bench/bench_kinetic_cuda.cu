@@ -80,6 +80,7 @@ void BM_FitKernel(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const bool dispersion = state.range(1) != 0;
   const unsigned threads = static_cast<unsigned>(state.range(2));
+  const bool generic = state.range(3) != 0;  // the generic kernel even where a count has its own
   const Data& d = data(n);
   Settings s = settings_for(n, dispersion);
   std::vector<float> basis(std::size_t(s.grid) * n), norm(s.grid);
@@ -100,12 +101,13 @@ void BM_FitKernel(benchmark::State& state) {
   PERFQ_CUDA_TRY(cudaEventCreate(&stop));
   const unsigned blocks = cuda_util::blocks_for(kVoxels, threads);
   perfq::backend::kernels::launch_fit_kinetic(blocks, threads, s, d_y.get(), d_slice.get(),
-                                              nullptr, kVoxels, d_results.get());  // warm-up
+                                              nullptr, kVoxels, d_results.get(),
+                                              generic);  // warm-up
   PERFQ_CUDA_TRY(cudaDeviceSynchronize());
   for (auto _ : state) {
     PERFQ_CUDA_TRY(cudaEventRecord(start));
     perfq::backend::kernels::launch_fit_kinetic(blocks, threads, s, d_y.get(), d_slice.get(),
-                                                nullptr, kVoxels, d_results.get());
+                                                nullptr, kVoxels, d_results.get(), generic);
     PERFQ_CUDA_TRY(cudaGetLastError());
     PERFQ_CUDA_TRY(cudaEventRecord(stop));
     PERFQ_CUDA_TRY(cudaEventSynchronize(stop));
@@ -133,15 +135,17 @@ void BM_FitKernel(benchmark::State& state) {
 }
 
 // Arguments: delays, dispersion (0/1), threads per block (the library launches
-// perfq::backend::kernels::kFitThreads).
+// perfq::backend::kernels::kFitThreads), generic (1: the generic kernel even at the delay
+// count that has its own, kDeviceDelayKernel: what that kernel gains).
 BENCHMARK(BM_FitKernel)
-    ->ArgNames({"delays", "dispersion", "block"})
-    ->Args({4, 0, perfq::backend::kernels::kFitThreads})
-    ->Args({6, 0, perfq::backend::kernels::kFitThreads})
-    ->Args({10, 0, perfq::backend::kernels::kFitThreads})
-    ->Args({6, 1, perfq::backend::kernels::kFitThreads})
-    ->Args({6, 0, 64})
-    ->Args({6, 0, 256})
+    ->ArgNames({"delays", "dispersion", "block", "generic"})
+    ->Args({4, 0, perfq::backend::kernels::kFitThreads, 0})
+    ->Args({6, 0, perfq::backend::kernels::kFitThreads, 0})
+    ->Args({6, 0, perfq::backend::kernels::kFitThreads, 1})
+    ->Args({10, 0, perfq::backend::kernels::kFitThreads, 0})
+    ->Args({6, 1, perfq::backend::kernels::kFitThreads, 0})
+    ->Args({6, 0, 64, 0})
+    ->Args({6, 0, 256, 0})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
