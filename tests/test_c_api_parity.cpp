@@ -51,6 +51,23 @@ bool same_bits(const T* c, const std::vector<T>& cpp) {
 }
 
 using OwnedFit = Owned<perfq_kinetic_fit, perfq_kinetic_fit_destroy>;
+using OwnedExecution = Owned<perfq_execution, perfq_execution_destroy>;
+
+/// A C execution handle on `backend` (a test failure when it cannot be made).
+OwnedExecution c_execution(const char* backend = "cpu") {
+  perfq_execution* raw = nullptr;
+  EXPECT_EQ(perfq_execution_create(&raw), PERFQ_OK) << perfq_last_error();
+  OwnedExecution execution(raw);
+  EXPECT_EQ(perfq_execution_set_backend(raw, backend), PERFQ_OK) << perfq_last_error();
+  return execution;
+}
+
+/// Its C++ counterpart.
+perfq::Execution cpp_cpu_execution() {
+  perfq::Execution execution;
+  execution.backend = perfq::Backend::Cpu;
+  return execution;
+}
 
 /// The multi-delay fit of `delta_m` through the C API with the phantom's M0 and brain mask;
 /// null (and a test failure naming the error) when the call fails.
@@ -116,12 +133,8 @@ TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
   ASSERT_EQ(delta_volumes, 4u);
   EXPECT_TRUE(same_bits(delta_m, cpp_prepared.delta_m));
 
-  perfq_execution* cpu_raw = nullptr;
-  ASSERT_EQ(perfq_execution_create(&cpu_raw), PERFQ_OK);
-  Owned<perfq_execution, perfq_execution_destroy> cpu(cpu_raw);
-  ASSERT_EQ(perfq_execution_set_backend(cpu.get(), "cpu"), PERFQ_OK);
-  perfq::Execution cpp_cpu;
-  cpp_cpu.backend = perfq::Backend::Cpu;
+  const OwnedExecution cpu = c_execution();
+  const perfq::Execution cpp_cpu = cpp_cpu_execution();
 
   // Single delay, on the last ΔM volume.
   const std::size_t n = p.m0.size();
@@ -320,12 +333,8 @@ TEST(CApi, WatershedStatisticsAndPvcEqualTheCxxApiBitwiseOnThePhantom) {
   const std::size_t dims[3] = {geo.dims[0], geo.dims[1], geo.dims[2]};
   const double spacing[3] = {geo.spacing[0], geo.spacing[1], geo.spacing[2]};
   const std::size_t n = p.m0.size();
-  perfq::Execution cpp_cpu;
-  cpp_cpu.backend = perfq::Backend::Cpu;
-  perfq_execution* cpu_raw = nullptr;
-  ASSERT_EQ(perfq_execution_create(&cpu_raw), PERFQ_OK);
-  Owned<perfq_execution, perfq_execution_destroy> cpu(cpu_raw);
-  ASSERT_EQ(perfq_execution_set_backend(cpu.get(), "cpu"), PERFQ_OK);
+  const OwnedExecution cpu = c_execution();
+  const perfq::Execution cpp_cpu = cpp_cpu_execution();
 
   // Fitted CBF and ATT (the fit's own parity is tested above), tissue masks.
   const perfq::PreparedAsl prepared = perfq::prepare_asl(p.asl, p.context, p.protocol);
@@ -348,10 +357,7 @@ TEST(CApi, WatershedStatisticsAndPvcEqualTheCxxApiBitwiseOnThePhantom) {
 
   // Execution limits: a chunked CPU fit through the C API equals the chunked C++ fit.
   {
-    perfq_execution* chunked_raw = nullptr;
-    ASSERT_EQ(perfq_execution_create(&chunked_raw), PERFQ_OK);
-    Owned<perfq_execution, perfq_execution_destroy> chunked(chunked_raw);
-    ASSERT_EQ(perfq_execution_set_backend(chunked.get(), "cpu"), PERFQ_OK);
+    const OwnedExecution chunked = c_execution();
     ASSERT_EQ(perfq_execution_set_max_chunk_voxels(chunked.get(), 997), PERFQ_OK);
     ASSERT_EQ(perfq_execution_set_device_bytes_limit(chunked.get(), 1u << 24), PERFQ_OK);
     perfq::Execution cpp_chunked = cpp_cpu;
@@ -563,12 +569,8 @@ TEST(CApi, MaskOperationsEqualTheCxxApiBitwiseOnThePhantom) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(image.data())>>;
     return perfq::View<const T>{image.data(), geo, 1};
   };
-  perfq::Execution cpp_cpu;
-  cpp_cpu.backend = perfq::Backend::Cpu;
-  perfq_execution* cpu_raw = nullptr;
-  ASSERT_EQ(perfq_execution_create(&cpu_raw), PERFQ_OK);
-  Owned<perfq_execution, perfq_execution_destroy> cpu(cpu_raw);
-  ASSERT_EQ(perfq_execution_set_backend(cpu.get(), "cpu"), PERFQ_OK);
+  const OwnedExecution cpu = c_execution();
+  const perfq::Execution cpp_cpu = cpp_cpu_execution();
 
   // Territories grouped: ACA and MCA into one, PCA kept as 2.
   const std::int32_t from[3] = {1, 2, 3}, to[3] = {1, 1, 2};
@@ -803,10 +805,7 @@ TEST(CApi, TimeEncodedDecodingAndFitEqualTheCxxApiBitwiseOnThePhantom) {
   Owned<perfq_kinetic_options, perfq_kinetic_options_destroy> kinetic(kinetic_raw);
   ASSERT_EQ(perfq_kinetic_options_set_model(kinetic.get(), "whitepaper"), PERFQ_OK);
   ASSERT_EQ(perfq_kinetic_options_set_weights(kinetic.get(), weights.data(), 7), PERFQ_OK);
-  perfq_execution* cpu_raw = nullptr;
-  ASSERT_EQ(perfq_execution_create(&cpu_raw), PERFQ_OK);
-  Owned<perfq_execution, perfq_execution_destroy> cpu(cpu_raw);
-  ASSERT_EQ(perfq_execution_set_backend(cpu.get(), "cpu"), PERFQ_OK);
+  const OwnedExecution cpu = c_execution();
   const OwnedFit fit =
       fit_phantom(delta_m, 7, dims, spacing, phantom.get(), protocol.get(), kinetic.get(),
                   cpu.get());
@@ -817,11 +816,10 @@ TEST(CApi, TimeEncodedDecodingAndFitEqualTheCxxApiBitwiseOnThePhantom) {
   perfq::KineticOptions cpp_options;
   cpp_options.variant = perfq::parse_kinetic_variant("whitepaper");
   cpp_options.weights = weights;
-  perfq::Execution cpp_cpu;
-  cpp_cpu.backend = perfq::Backend::Cpu;
   const perfq::KineticFit cpp_fit =
       perfq::fit_kinetic(cpp_prepared.delta_m, perfq::M0Source::from_image(p.m0), cpp_protocol,
-                         perfq::Physiology::at_field(3.0), cpp_options, p.brain.view(), cpp_cpu);
+                         perfq::Physiology::at_field(3.0), cpp_options, p.brain.view(),
+                         cpp_cpu_execution());
   EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(fit.get(), PERFQ_KINETIC_CBF), cpp_fit.cbf));
   EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(fit.get(), PERFQ_KINETIC_ATT), cpp_fit.att));
   EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(fit.get(), PERFQ_KINETIC_CBF_SE), cpp_fit.cbf_se));
@@ -843,10 +841,7 @@ TEST(CApi, DistancesAndDilationEqualTheCxxApiBitwiseOnThePhantom) {
   const perfq::View<const std::uint8_t> brain{p.brain.data(), geo, 1};
   for (const char* backend : {"cpu", "auto"}) {
     SCOPED_TRACE(backend);
-    perfq_execution* execution_raw = nullptr;
-    ASSERT_EQ(perfq_execution_create(&execution_raw), PERFQ_OK);
-    Owned<perfq_execution, perfq_execution_destroy> execution(execution_raw);
-    ASSERT_EQ(perfq_execution_set_backend(execution.get(), backend), PERFQ_OK);
+    const OwnedExecution execution = c_execution(backend);
     perfq::Execution cpp_execution;
     cpp_execution.backend = perfq::parse_backend(backend);
 
@@ -1089,12 +1084,8 @@ TEST(CApi, StatisticsInAMaskEqualTheCxxApiBitwiseOnThePhantom) {
   const std::size_t dims[3] = {geo.dims[0], geo.dims[1], geo.dims[2]};
   const double spacing[3] = {geo.spacing[0], geo.spacing[1], geo.spacing[2]};
   const std::size_t n = p.m0.size();
-  perfq::Execution cpp_cpu;
-  cpp_cpu.backend = perfq::Backend::Cpu;
-  perfq_execution* cpu_raw = nullptr;
-  ASSERT_EQ(perfq_execution_create(&cpu_raw), PERFQ_OK);
-  Owned<perfq_execution, perfq_execution_destroy> cpu(cpu_raw);
-  ASSERT_EQ(perfq_execution_set_backend(cpu.get(), "cpu"), PERFQ_OK);
+  const OwnedExecution cpu = c_execution();
+  const perfq::Execution cpp_cpu = cpp_cpu_execution();
 
   // Noisy single-delay CBF (0 outside the brain), a partial-volume map and the truth as the
   // baseline; a NaN in the zone to exercise the non-finite count.
