@@ -25,7 +25,7 @@ constexpr int kMaxDelays = 64;  ///< most distinct delays one fit takes
 /// lanes too (from the zeros of KineticSettings beyond its delays; never read) instead of a
 /// narrower vector path for the remainder. On the device, one thread per voxel, N.
 template <int N>
-constexpr int delay_capacity() {
+PERFQ_HD constexpr int delay_capacity() {
   static_assert(N >= 0 && N <= kMaxDelays && kMaxDelays % 4 == 0, "delay count out of range");
 #if defined(__CUDA_ARCH__)
   return N > 0 ? N : kMaxDelays;
