@@ -232,6 +232,28 @@ TEST(Cli, FourDimensionalM0IsAveraged) {
   EXPECT_EQ(Json::parse(read_text(dir / "two" / "sub-01_cbf.json"))["M0VolumesAveraged"], 2);
 }
 
+TEST(Cli, InheritedSidecarsGiveTheSameCbf) {
+  // The phantom's ASL and m0scan sidecars moved to the dataset root (BIDS inheritance): the
+  // same CBF, bit for bit, and the output sidecar lists the file applied.
+  const fs::path dir = scratch("inherited");
+  const fs::path asl = small_phantom(dir / "bids");
+  Result r = run("cbf " + asl.string() + " -o " + (dir / "own").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const fs::path perf = asl.parent_path();
+  fs::rename(perf / "sub-01_asl.json", dir / "bids" / "asl.json");
+  fs::rename(perf / "sub-01_m0scan.json", dir / "bids" / "m0scan.json");
+  r = run("cbf " + asl.string() + " -o " + (dir / "inherited").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(perfq::io::read_nifti((dir / "own" / "sub-01_cbf.nii.gz").string()).values(),
+            perfq::io::read_nifti((dir / "inherited" / "sub-01_cbf.nii.gz").string()).values());
+  const Json j = Json::parse(read_text(dir / "inherited" / "sub-01_cbf.json"));
+  ASSERT_EQ(j["Sidecars"].size(), 1u) << j.dump();
+  EXPECT_EQ(fs::path(j["Sidecars"][0].get<std::string>()).filename(), "asl.json");
+  ASSERT_TRUE(j.contains("M0RepetitionTime")) << j.dump();  // from the inherited m0scan.json
+  EXPECT_EQ(j["M0RepetitionTime"],
+            Json::parse(read_text(dir / "own" / "sub-01_cbf.json"))["M0RepetitionTime"]);
+}
+
 TEST(Cli, RefusesAnEmptyM0Volume) {
   expect_refusal("m0-empty", [](const fs::path& perf) {
     two_volume_m0(perf, [](float) { return 0.0f; });
