@@ -365,48 +365,47 @@ std::optional<std::map<std::string, std::string>> entities_of(const std::string&
   return entities;
 }
 
-/// The dataset root above `folder` (the nearest folder with dataset_description.json,
-/// `folder` included), or empty when there is none.
-fs::path dataset_root(const fs::path& folder) {
+/// The folders whose metadata may apply to a data file in `folder` (BIDS inheritance): from
+/// the dataset root (the nearest folder with dataset_description.json, `folder` included)
+/// down to `folder`, which keeps the caller's spelling; only `folder` without a dataset root.
+std::vector<fs::path> metadata_levels(const fs::path& folder) {
   std::error_code ec;
   fs::path at = fs::absolute(folder.empty() ? fs::path(".") : folder, ec).lexically_normal();
-  if (ec) return {};
-  for (int depth = 0; depth < 64 && !at.empty(); ++depth) {
-    if (fs::is_regular_file(at / "dataset_description.json", ec)) return at;
+  std::vector<fs::path> above;  // the folders above `folder`, nearest first
+  for (int depth = 0; !ec && depth < 64 && !at.empty(); ++depth) {
+    std::error_code missing;  // set when the file is absent
+    if (fs::is_regular_file(at / "dataset_description.json", missing)) {
+      std::vector<fs::path> levels(above.rbegin(), above.rend());
+      levels.push_back(folder);
+      return levels;
+    }
     if (at == at.parent_path()) break;
     at = at.parent_path();
+    above.push_back(at);
   }
-  return {};
+  return {folder};
 }
 
 /// The metadata files named `*<suffix>` (e.g. "_asl.json") that apply to the data file
-/// `<prefix>_…` in `folder` by the BIDS inheritance principle: in `folder` or a folder above
-/// it up to the dataset root, with entities that are a subset of the data file's. Ordered from
-/// the root down (the last is the nearest). Without a dataset root only `folder` is searched.
+/// `<prefix>_…` by the BIDS inheritance principle: in one of `levels` (metadata_levels: root
+/// first, the data file's folder last), with entities that are a subset of the data file's (a
+/// prefix that is not key-value: only its own file, in the last level). Ordered from the root
+/// down (the last is the nearest).
 /// @throws InputError when two files of one folder apply (BIDS allows one per level)
-std::vector<std::string> applicable_files(const fs::path& folder, const std::string& prefix,
-                                          const std::string& suffix) {
+std::vector<std::string> applicable_files(const std::vector<fs::path>& levels,
+                                          const std::string& prefix, const std::string& suffix) {
   const auto own = entities_of(prefix);
-  const fs::path root = dataset_root(folder);
-  // Folders from the root down to `folder`; `folder` itself keeps the caller's spelling.
-  std::vector<fs::path> levels{folder};
-  if (!root.empty() && own) {
-    std::error_code ec;
-    fs::path at = fs::absolute(folder.empty() ? fs::path(".") : folder, ec).lexically_normal();
-    while (!ec && at != root && at != at.parent_path()) {
-      at = at.parent_path();
-      levels.insert(levels.begin(), at);
-    }
-  }
   std::vector<std::string> found;
   for (const fs::path& level : levels) {
+    if (!own && &level != &levels.back()) continue;
     std::vector<std::string> here;
     std::error_code ec;
     for (fs::directory_iterator it(level.empty() ? fs::path(".") : level, ec), end;
          !ec && it != end; it.increment(ec)) {
       const std::string name = it->path().filename().string();
       if (!ends_with(name, suffix) && name != suffix.substr(1)) continue;
-      const std::string stem = name.size() > suffix.size() ? name.substr(0, name.size() - suffix.size()) : "";
+      const std::string stem =
+          name.size() > suffix.size() ? name.substr(0, name.size() - suffix.size()) : "";
       if (name == prefix + suffix) {  // the data file's own (also without a dataset root)
         here.push_back((level / name).string());
         continue;
@@ -818,7 +817,8 @@ AslDataset read_asl_bids(const std::string& asl_path) {
   // (BIDS): the applicable *_asl.json files from the dataset root down, merged key by key;
   // the aslcontext is the nearest applicable one.
   SidecarExtras extras;
-  d.sidecar_paths = applicable_files(folder, d.prefix, "_asl.json");
+  const std::vector<fs::path> levels = metadata_levels(folder);
+  d.sidecar_paths = applicable_files(levels, d.prefix, "_asl.json");
   std::map<std::string, std::string> origin;
   std::string sidecar_text;
   if (d.sidecar_paths.size() <= 1) {  // as written (a missing one is reported here)
@@ -830,7 +830,7 @@ AslDataset read_asl_bids(const std::string& asl_path) {
   }
   d.protocol = naming_origin(d.sidecar_path, origin,
                              [&] { return parse_sidecar(sidecar_text, d.sidecar_path, &extras); });
-  const auto contexts = applicable_files(folder, d.prefix, "_aslcontext.tsv");
+  const auto contexts = applicable_files(levels, d.prefix, "_aslcontext.tsv");
   if (!contexts.empty()) d.context_path = contexts.back();
   d.context = parse_aslcontext(read_text_file(d.context_path, "aslcontext (.tsv)"), d.context_path);
   d.time_encoding = naming_origin(d.sidecar_path, origin, [&] {
@@ -959,8 +959,10 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       }
       d.m0 = std::move(image);
       // Its sidecar may be inherited too.
-      std::vector<std::string> m0_sidecars = applicable_files(folder, m0_prefix, "_m0scan.json");
-      if (m0_sidecars.empty()) m0_sidecars.push_back((folder / (m0_prefix + "_m0scan.json")).string());
+      std::vector<std::string> m0_sidecars = applicable_files(levels, m0_prefix, "_m0scan.json");
+      if (m0_sidecars.empty()) {  // reading it reports it missing
+        m0_sidecars.push_back((folder / (m0_prefix + "_m0scan.json")).string());
+      }
       std::map<std::string, std::string> m0_origin;
       const json m0_sidecar = merged_metadata(m0_sidecars, "m0scan sidecar", m0_origin);
       d.protocol.m0_repetition_time = naming_origin(m0_sidecars.back(), m0_origin, [&] {
