@@ -207,29 +207,8 @@ Options parse_options(std::vector<std::string> raw) {
     }
   }
   o.threads_given = args.text("--threads").has_value();
-  // Named values, checked with perfq's own parser, passed through.
-  const auto pass_named = [&](const std::string& name, auto parse) {
-    if (auto m = args.text(name)) {
-      try {
-        parse(*m);
-      } catch (const perfq::InvalidArgument& e) {
-        throw UsageError{name + ": " + e.what()};
-      }
-      o.cbf.insert(o.cbf.end(), {name, *m});
-    }
-  };
-  pass_named("--model", [](const std::string& m) { perfq::parse_kinetic_variant(m); });
-  pass_named("--prior-noise", [](const std::string& m) { perfq::parse_prior_noise(m); });
-  pass_named("--dispersion", [](const std::string& m) { perfq::parse_dispersion(m); });
-  // Options that only mean something beside others: refused once here, as perfq cbf would
-  // refuse them for every series.
-  if ((args.text("--dispersion-s") || args.text("--dispersion-p")) &&
-      args.text("--dispersion").value_or("none") != "gamma") {
-    throw UsageError{"--dispersion-s and --dispersion-p need --dispersion gamma"};
-  }
-  if ((args.text("--aatt-prior-mean") || args.text("--aatt-prior-sd")) &&
-      !(args.flag("--att-prior") && args.flag("--arterial"))) {
-    throw UsageError{"--aatt-prior-mean and --aatt-prior-sd need --att-prior and --arterial"};
+  for (const std::string name : {"--model", "--prior-noise", "--dispersion"}) {
+    if (auto m = args.text(name)) o.cbf.insert(o.cbf.end(), {name, *m});
   }
   for (const auto& name : kCbfNumbers) {
     if (args.number(name)) o.cbf.insert(o.cbf.end(), {name, *args.text(name)});
@@ -240,6 +219,9 @@ Options parse_options(std::vector<std::string> raw) {
   for (const auto& name : kCbfFlags) {
     if (args.flag(name)) o.cbf.push_back(name);
   }
+  // Checked once here, by perfq cbf's own parser, so that a typo or a value or combination
+  // perfq cbf refuses is one usage error, not a failure per series.
+  check_cbf_options(o.cbf);
   return o;
 }
 

@@ -272,6 +272,12 @@ double median_ok(const perfq::Volume<float>& values, const perfq::Volume<std::ui
 
 }  // namespace
 
+void check_cbf_options(const std::vector<std::string>& options) {
+  std::vector<std::string> raw{"sub-x_asl.nii.gz", "-o", "out"};  // placeholders: not opened
+  raw.insert(raw.end(), options.begin(), options.end());
+  parse_cbf_options(raw);
+}
+
 int run_cbf(const std::vector<std::string>& raw) {
   if (wants_help(raw)) {
     std::cout << kCbfHelp;

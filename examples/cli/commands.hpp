@@ -19,6 +19,10 @@ int run_stats(const std::vector<std::string>& args);      // cmd_stats.cpp
 int run_bids(const std::vector<std::string>& args);       // cmd_bids.cpp
 int run_report(const std::vector<std::string>& args);     // cmd_report.cpp
 
+/// Checks `options` (perfq cbf's, without the series and -o) as perfq cbf would parse them:
+/// throws UsageError for what it would refuse. Reads no file.
+void check_cbf_options(const std::vector<std::string>& options);
+
 extern const char* const kCbfHelp;
 extern const char* const kPhantomHelp;
 
