@@ -10,8 +10,10 @@
 #include "dispatch.hpp"
 #include "parallel.hpp"
 
+#include <cfloat>
 #include <cmath>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 PERFQ_NAMESPACE_BEGIN
@@ -50,7 +52,17 @@ double single_delay_factor(LabelingType type, double delay, double labeling_dura
     factor = 6000.0 * lambda * std::exp(delay / t1b) /
              (2.0 * alpha * t1b * (1.0 - std::exp(-labeling_duration / t1b)));
   }
-  return factor * c.m0_scale;
+  factor *= c.m0_scale;
+  // CBF maps are single precision: a factor beyond float's range (a delay of minutes, or a
+  // constant near 0) would make every voxel's CBF infinite.
+  if (!(std::isfinite(factor) && factor <= static_cast<double>(FLT_MAX))) {
+    std::ostringstream m;
+    m << "the quantification factor for a delay of " << delay
+      << " s is beyond single precision (" << factor
+      << "); delays are in seconds (a value in milliseconds?)";
+    throw InvalidArgument(m.str());
+  }
+  return factor;
 }
 
 namespace {
@@ -146,6 +158,18 @@ CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0, const AslPro
   }
   const double tau = single_value(protocol.labeling_duration, "labeling duration");
   const double ti1 = protocol.bolus_cutoff_delay.value_or(0.0);
+  // Times are in seconds (BIDS); minutes are milliseconds given for seconds. A τ in ms would
+  // not overflow but silently lower CBF by the factor 1 − e^(−τ/T1b).
+  for (const auto& [value, what] : {std::pair<double, const char*>{delay, "post-labeling delay"},
+                                    {tau, "labeling duration"},
+                                    {ti1, "bolus cut-off time TI1"}}) {
+    if (value > 30.0) {
+      std::ostringstream m;
+      m << "the " << what << " is " << value
+        << " s, beyond any ASL timing (at most 30 s): times are in seconds, not milliseconds";
+      throw InvalidArgument(m.str());
+    }
+  }
   const std::size_t slices = g.dims[2];
   if (protocol.readout == Readout::TwoD && protocol.slice_timing.size() != slices) {
     throw InvalidArgument("a 2D readout needs one slice time per slice (" +

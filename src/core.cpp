@@ -175,6 +175,24 @@ ResolvedConstants resolve_constants(const AslProtocol& protocol, const Physiolog
   return c;
 }
 
+namespace {
+
+/// An ASL timing beyond this many seconds is not a timing in seconds (BIDS gives every time in
+/// seconds; the likeliest cause is a converter that wrote milliseconds). Left unchecked, a PLD
+/// of 1800 "s" makes every voxel's CBF overflow, a labeling duration of 1800 every fit fail,
+/// and an M0 repetition time of 4600 skip the short-TR correction — each with exit status 0.
+constexpr double kMaxTimingSeconds = 30.0;
+
+/// The error for a time beyond kMaxTimingSeconds.
+[[noreturn]] void throw_not_seconds(const std::string& source, const char* field, double value) {
+  std::ostringstream m;
+  m << "value " << value << " is beyond any ASL timing (at most " << kMaxTimingSeconds
+    << " s); BIDS gives times in seconds — was it written in milliseconds?";
+  throw InputError(source, field, m.str());
+}
+
+}  // namespace
+
 void validate_protocol(const AslProtocol& p, std::size_t volumes, std::size_t slices,
                        const std::string& source) {
   auto list_ok = [&](const std::vector<double>& values, const char* field, bool required) {
@@ -191,6 +209,7 @@ void validate_protocol(const AslProtocol& p, std::size_t volumes, std::size_t sl
       if (!std::isfinite(v) || v < 0.0) {
         throw InputError(source, field, "values must be finite and >= 0 seconds");
       }
+      if (v > kMaxTimingSeconds) throw_not_seconds(source, field, v);
     }
   };
   list_ok(p.post_labeling_delay, "PostLabelingDelay", true);
@@ -199,6 +218,9 @@ void validate_protocol(const AslProtocol& p, std::size_t volumes, std::size_t sl
   // Zero durations mark m0scan volumes in BIDS; prepare_asl requires positive ones per pair.
   if (p.bolus_cutoff_delay && !(std::isfinite(*p.bolus_cutoff_delay) && *p.bolus_cutoff_delay > 0)) {
     throw InputError(source, "BolusCutOffDelayTime", "must be a positive number of seconds");
+  }
+  if (p.bolus_cutoff_delay && *p.bolus_cutoff_delay > kMaxTimingSeconds) {
+    throw_not_seconds(source, "BolusCutOffDelayTime", *p.bolus_cutoff_delay);
   }
   if (p.readout == Readout::TwoD && !p.slice_timing.empty() && p.slice_timing.size() != slices) {
     throw InputError(source, "SliceTiming",
@@ -209,12 +231,16 @@ void validate_protocol(const AslProtocol& p, std::size_t volumes, std::size_t sl
     if (!std::isfinite(t) || t < 0.0) {
       throw InputError(source, "SliceTiming", "values must be finite and >= 0 seconds");
     }
+    if (t > kMaxTimingSeconds) throw_not_seconds(source, "SliceTiming", t);
   }
   if (p.m0_type == M0Type::Estimate && !(p.m0_estimate && *p.m0_estimate > 0.0)) {
     throw InputError(source, "M0Estimate", "M0Type is Estimate: a positive M0Estimate is required");
   }
   if (p.m0_repetition_time && !(*p.m0_repetition_time > 0.0)) {
     throw InputError(source, "RepetitionTimePreparation", "must be positive");
+  }
+  if (p.m0_repetition_time && *p.m0_repetition_time > kMaxTimingSeconds) {
+    throw_not_seconds(source, "RepetitionTimePreparation", *p.m0_repetition_time);
   }
 }
 

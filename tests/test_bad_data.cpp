@@ -260,6 +260,86 @@ TEST(BadData, NegativeOrZeroLabelingDurationIsRefused) {
                perfq::InvalidArgument);
 }
 
+TEST(BadData, TimesInMillisecondsAreRefused) {
+  // BIDS gives times in seconds; a converter that wrote milliseconds used to give exit 0 with
+  // a CBF map of zeros (every voxel's factor overflowed: status "non-finite result").
+  const auto edits = std::vector<std::pair<std::string, std::function<void(Json&)>>>{
+      {"PostLabelingDelay", [](Json& j) { j["PostLabelingDelay"] = 1800; }},
+      {"LabelingDuration", [](Json& j) { j["LabelingDuration"] = 1800; }},
+      {"SliceTiming", [](Json& j) {
+         j["MRAcquisitionType"] = "2D";
+         Json times = Json::array();
+         for (int z = 0; z < 20; ++z) times.push_back(35.0 * z);  // ms
+         j["SliceTiming"] = times;
+       }}};
+  for (const auto& [field, edit] : edits) {
+    const fs::path dir = scratch("ms-" + field);
+    const fs::path asl = phantom(dir / "bids");
+    edit_sidecar(asl, edit);
+    const Result r = cbf(asl, dir / "out");
+    expect_refused(r, dir / "out", "sub-01_asl.json", field);
+    EXPECT_NE(r.output.find("milliseconds"), std::string::npos) << r.output;
+  }
+  {  // The M0 repetition time from the m0scan sidecar: the error names that file.
+    const fs::path dir = scratch("ms-m0-tr");
+    const fs::path asl = phantom(dir / "bids");
+    edit_json(perf_of(asl) / "sub-01_m0scan.json",
+              [](Json& j) { j["RepetitionTimePreparation"] = 6000; });
+    const Result r = cbf(asl, dir / "out");
+    expect_refused(r, dir / "out", "sub-01_m0scan.json", "RepetitionTimePreparation");
+    EXPECT_NE(r.output.find("milliseconds"), std::string::npos) << r.output;
+  }
+  {  // PASL: TI1 in ms.
+    const fs::path dir = scratch("ms-ti1");
+    perfq::PhantomOptions o;
+    o.dims = {24, 28, 20};
+    o.repeats = 2;
+    o.pasl = true;
+    o.delays = {2.5};
+    const fs::path asl =
+        perfq::io::write_phantom_bids(perfq::make_phantom(o), (dir / "bids").string());
+    edit_sidecar(asl, [](Json& j) { j["BolusCutOffDelayTime"] = 800; });
+    expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json",
+                   "BolusCutOffDelayTime");
+  }
+  // 30 s is the last value taken for seconds (validate_protocol, quantify_cbf, fit_kinetic).
+  perfq::AslProtocol p;
+  p.post_labeling_delay = {30.0};
+  p.labeling_duration = {1.8};
+  EXPECT_NO_THROW(perfq::validate_protocol(p, 1, 1, "x.json"));
+  p.post_labeling_delay = {30.5};
+  expect_input_error([&] { perfq::validate_protocol(p, 1, 1, "x.json"); }, "x.json",
+                     "PostLabelingDelay");
+  // Library level: the same bound without a sidecar.
+  perfq::Geometry g;
+  perfq::Volume<float> dm(g, 1, 10.0f);
+  const auto m0 = perfq::M0Source::from_value(1000);
+  p.post_labeling_delay = {1800.0};
+  EXPECT_THROW(perfq::quantify_cbf(dm.view(), m0, p, perfq::Physiology{}), perfq::InvalidArgument);
+  p.post_labeling_delay = {1.8};
+  p.labeling_duration = {1800.0};  // would not overflow, but would lower CBF by a third
+  EXPECT_THROW(perfq::quantify_cbf(dm.view(), m0, p, perfq::Physiology{}), perfq::InvalidArgument);
+  perfq::Series<float> two(g, 2, 10.0f);
+  p.post_labeling_delay = {1000.0, 2000.0};
+  p.labeling_duration = {1.8};
+  EXPECT_THROW(perfq::fit_kinetic(two.view(), m0, p, perfq::Physiology{}, {}),
+               perfq::InvalidArgument);
+  p.post_labeling_delay = {1.0, 2.0};
+  p.labeling_duration = {1800.0};
+  EXPECT_THROW(perfq::fit_kinetic(two.view(), m0, p, perfq::Physiology{}, {}),
+               perfq::InvalidArgument);
+  // The factor itself: finite and within single precision, or an error (was +inf).
+  perfq::AslProtocol fine;
+  fine.post_labeling_delay = {1.8};
+  fine.labeling_duration = {1.8};
+  const perfq::ResolvedConstants c = perfq::resolve_constants(fine, perfq::Physiology{});
+  EXPECT_GT(perfq::single_delay_factor(perfq::LabelingType::Pcasl, 100.0, 1.8, 0.0, c), 0.0);
+  EXPECT_THROW(perfq::single_delay_factor(perfq::LabelingType::Pcasl, 200.0, 1.8, 0.0, c),
+               perfq::InvalidArgument);
+  EXPECT_THROW(perfq::single_delay_factor(perfq::LabelingType::Pasl, 1800.0, 0.0, 0.8, c),
+               perfq::InvalidArgument);
+}
+
 // ---- masks ---------------------------------------------------------------------------------
 
 TEST(BadData, EmptyMaskIsRefused) {

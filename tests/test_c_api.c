@@ -1711,6 +1711,9 @@ static void test_constants_and_factor(void) {
               PERFQ_ERROR_INVALID_ARGUMENT, "delay");
   CHECK_FAILS(perfq_single_delay_factor((perfq_labeling_type)3, pld, tau, 0.0, &c, &factor),
               PERFQ_ERROR_INVALID_ARGUMENT, "type");
+  /* A delay of minutes (milliseconds given for seconds) overflows single precision. */
+  CHECK_FAILS(perfq_single_delay_factor(PERFQ_LABELING_PCASL, 1800.0, tau, 0.0, &c, &factor),
+              PERFQ_ERROR_INVALID_ARGUMENT, "beyond single precision");
   CHECK_FAILS(perfq_single_delay_factor(PERFQ_LABELING_PCASL, pld, tau, 0.0, NULL, &factor),
               PERFQ_ERROR_INVALID_ARGUMENT, "constants");
   CHECK_FAILS(perfq_single_delay_factor(PERFQ_LABELING_PCASL, pld, tau, 0.0, &c, NULL),
@@ -1785,6 +1788,14 @@ static void test_validate_protocol(void) {
               "SliceTiming: has 3 values; expected one per slice (4)");
   CHECK_OK(perfq_protocol_set_slice_timing(protocol, NULL, 0));
   CHECK_OK(perfq_validate_protocol(protocol, 3, 4, NULL));
+  /* Times are in seconds: above 30 s is taken for milliseconds and refused. */
+  {
+    const double in_ms = 1800.0;
+    CHECK_OK(perfq_protocol_set_labeling_durations(protocol, &in_ms, 1));
+    CHECK_FAILS(perfq_validate_protocol(protocol, 3, 4, "sub-01_asl.json"), PERFQ_ERROR_INPUT,
+                "sub-01_asl.json: LabelingDuration: value 1800 is beyond any ASL timing");
+    CHECK_OK(perfq_protocol_set_labeling_durations(protocol, &tau, 1));
+  }
   /* PASL needs no labeling duration. */
   {
     perfq_protocol* pasl = NULL;

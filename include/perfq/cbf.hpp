@@ -59,7 +59,8 @@ struct CbfMaps {
 /// @param mask optional; voxels outside get status OutsideMask
 /// @param execution backend and threads
 /// @throws InvalidArgument for grid mismatches, several distinct delays, missing τ or TI1,
-///         a non-positive single M0 value, or out-of-range constants
+///         a non-positive single M0 value, out-of-range constants, or a delay, τ or TI1
+///         above 30 s (times are in seconds; such a value is taken for milliseconds)
 /// @throws BackendError when the requested backend cannot run
 PERFQ_API CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0,
                                const AslProtocol& protocol, const Physiology& physiology,
@@ -73,6 +74,8 @@ PERFQ_API CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0,
 /// @param labeling_duration τ (s, PCASL/CASL)
 /// @param bolus_cutoff TI1 (s, PASL)
 /// @param constants the resolved constants (resolve_constants())
+/// @throws InvalidArgument when τ (PCASL/CASL) or TI1 (PASL) is not positive, or when the
+/// factor is not finite or beyond single precision (e.g. a delay given in milliseconds)
 PERFQ_API double single_delay_factor(LabelingType type, double delay, double labeling_duration,
                                      double bolus_cutoff, const ResolvedConstants& constants);
 

@@ -169,7 +169,8 @@ struct KineticFit {
 /// @param mask optional; voxels outside get status OutsideMask
 /// @param execution backend and threads
 /// @throws InvalidArgument for grid mismatches, fewer than 2 or more than 64 delays, timing
-///         lists of the wrong length, non-positive durations, PASL without TI1, bad options
+///         lists of the wrong length, non-positive durations, PASL without TI1, a time above
+///         30 s (delays, durations, TI1 and slice times are in seconds), bad options
 /// @throws BackendError when the requested backend cannot run
 PERFQ_API KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0,
                                  const AslProtocol& protocol, const Physiology& physiology,

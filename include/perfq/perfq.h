@@ -268,7 +268,8 @@ PERFQ_API perfq_status perfq_resolve_constants(const perfq_protocol* protocol,
 /** @brief Checks that a protocol is complete and consistent for a series of `volumes`
  * volumes and `slices` slices (perfq::validate_protocol), e.g. before reading the images:
  * delays are set (and labeling durations for PCASL/CASL), each list has one value or one per
- * volume, and a 2D readout's slice timing has one value per slice.
+ * volume, a 2D readout's slice timing has one value per slice, and no time is above 30 s
+ * (times are in seconds; a larger value is taken for milliseconds and refused).
  * @param protocol the protocol to check (not NULL)
  * @param volumes volumes of the series, at least 1
  * @param slices slices (z size) of the series, at least 1
@@ -519,7 +520,9 @@ PERFQ_API const char* perfq_cbf_maps_backend(const perfq_cbf_maps* maps);
  *        each positive and finite (not NULL)
  * @param[out] out the factor (left unchanged on failure)
  * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a NULL pointer, a type outside
- *         ::perfq_labeling_type, or a value out of range, the message naming it */
+ *         ::perfq_labeling_type, a value out of range, or a factor that is not finite or
+ *         beyond single precision (a delay of minutes: milliseconds given for seconds), the
+ *         message naming it */
 PERFQ_API perfq_status perfq_single_delay_factor(perfq_labeling_type type, double delay,
                                                  double labeling_duration, double bolus_cutoff,
                                                  const perfq_constants* constants, double* out);
