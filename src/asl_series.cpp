@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -222,6 +223,49 @@ PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>&
   for (std::size_t r : out.rejected) rejected += r;
   if (rejected > 0) {
     out.notes.push_back(std::to_string(rejected) + " outlier repeat(s) dropped before averaging");
+  }
+  return out;
+}
+
+DeltaMSign check_delta_m_sign(View<const float> delta_m, std::optional<View<const float>> m0,
+                              std::optional<View<const std::uint8_t>> mask) {
+  const std::size_t n = delta_m.voxel_count();
+  if (m0 && (m0->volumes != 1 || !m0->geometry.same_grid(delta_m.geometry))) {
+    throw InvalidArgument("check_delta_m_sign: M0 must be one volume on the grid of ΔM");
+  }
+  if (mask && (mask->volumes != 1 || !mask->geometry.same_grid(delta_m.geometry))) {
+    throw InvalidArgument("check_delta_m_sign: the mask must be one volume on the grid of ΔM");
+  }
+  // The region: the mask, else bright M0 (half its 98th percentile), else everything.
+  float m0_floor = -std::numeric_limits<float>::infinity();
+  if (!mask && m0) {
+    std::vector<float> positive;
+    for (std::size_t i = 0; i < n; ++i) {
+      const float v = m0->data[i];
+      if (std::isfinite(v) && v > 0.0f) positive.push_back(v);
+    }
+    if (!positive.empty()) {
+      const std::size_t k = static_cast<std::size_t>(0.98 * static_cast<double>(positive.size() - 1));
+      std::nth_element(positive.begin(), positive.begin() + static_cast<std::ptrdiff_t>(k),
+                       positive.end());
+      m0_floor = 0.5f * positive[k];
+    }
+  }
+  DeltaMSign out;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (mask && mask->data[i] == 0) continue;
+    if (m0 && !mask && !(m0->data[i] >= m0_floor && std::isfinite(m0->data[i]))) continue;
+    double sum = 0.0;
+    for (std::size_t t = 0; t < delta_m.volumes; ++t) sum += delta_m.volume(t)[i];
+    if (!std::isfinite(sum) || sum == 0.0) continue;  // 0: no sign to count (e.g. masked out)
+    ++out.voxels;
+    if (sum < 0.0) ++out.negative;
+  }
+  if (out.voxels > 0) {
+    out.negative_fraction = static_cast<double>(out.negative) / static_cast<double>(out.voxels);
+    const double excess = static_cast<double>(out.negative) - 0.5 * static_cast<double>(out.voxels);
+    const double sd = 0.5 * std::sqrt(static_cast<double>(out.voxels));
+    out.inverted = out.voxels >= 100 && out.negative_fraction >= 0.6 && excess > 4.0 * sd;
   }
   return out;
 }

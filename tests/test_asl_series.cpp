@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <functional>
+#include <random>
 #include <string>
 
 namespace {
@@ -136,6 +138,86 @@ TEST(AslSeries, ParsesVolumeTypes) {
   EXPECT_EQ(perfq::parse_volume_type("m0scan"), C::M0Scan);
   EXPECT_THROW(perfq::parse_volume_type("Control"), perfq::InvalidArgument);
   EXPECT_STREQ(perfq::to_string(C::DeltaM), "deltam");
+}
+
+/// ΔM with `volumes` volumes on a 20×20×10 grid: inside the central 10×10×10 block ("brain",
+/// M0 1000) each volume holds `signal` + noise of SD 1, outside (M0 0) noise alone.
+struct SignCase {
+  Series<float> delta_m;
+  perfq::Volume<float> m0;
+};
+SignCase sign_case(float signal, std::size_t volumes, unsigned seed) {
+  perfq::Geometry g;
+  g.dims = {20, 20, 10};
+  SignCase c{Series<float>(g, volumes), perfq::Volume<float>(g)};
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0.0f, 1.0f);
+  for (std::size_t z = 0; z < 10; ++z) {
+    for (std::size_t y = 0; y < 20; ++y) {
+      for (std::size_t x = 0; x < 20; ++x) {
+        const std::size_t i = (z * 20 + y) * 20 + x;
+        const bool brain = x >= 5 && x < 15 && y >= 5 && y < 15;
+        c.m0[i] = brain ? 1000.0f : 0.0f;
+        for (std::size_t v = 0; v < volumes; ++v) {
+          c.delta_m[v * g.voxel_count() + i] = (brain ? signal : 0.0f) + noise(rng);
+        }
+      }
+    }
+  }
+  return c;
+}
+
+TEST(AslSeries, SignCheckFindsSwappedControlAndLabel) {
+  // Per-voxel SNR 1 (signal 1, noise SD 1 per volume), one volume: in the right order
+  // P(negative) = Φ(−1) = 0.159 in the brain's 1000 voxels, swapped 0.841.
+  for (unsigned seed : {1u, 2u, 3u}) {
+    const SignCase right = sign_case(1.0f, 1, seed);
+    const perfq::DeltaMSign ok = perfq::check_delta_m_sign(right.delta_m.view(), right.m0.view());
+    EXPECT_EQ(ok.voxels, 1000u);  // the brain only: M0 ≥ half its 98th percentile
+    EXPECT_NEAR(ok.negative_fraction, 0.159, 0.04);
+    EXPECT_FALSE(ok.inverted);
+    const SignCase swapped = sign_case(-1.0f, 1, seed);
+    const perfq::DeltaMSign bad =
+        perfq::check_delta_m_sign(swapped.delta_m.view(), swapped.m0.view());
+    EXPECT_NEAR(bad.negative_fraction, 0.841, 0.04);
+    EXPECT_TRUE(bad.inverted);
+    // Several volumes: the voxel's mean over them counts (SNR 1 per volume, 3 volumes:
+    // P = Φ(−√3) = 0.042).
+    const SignCase multi = sign_case(-1.0f, 3, seed);
+    const perfq::DeltaMSign m = perfq::check_delta_m_sign(multi.delta_m.view(), multi.m0.view());
+    EXPECT_NEAR(m.negative_fraction, 1.0 - 0.042, 0.03);
+    EXPECT_TRUE(m.inverted);
+    // Noise alone is about half negative, never "inverted".
+    const SignCase none = sign_case(0.0f, 1, seed);
+    const perfq::DeltaMSign n = perfq::check_delta_m_sign(none.delta_m.view(), none.m0.view());
+    EXPECT_NEAR(n.negative_fraction, 0.5, 0.06);
+    EXPECT_FALSE(n.inverted);
+    // Without M0 every voxel counts (4000, three quarters noise alone): 0.75 × 0.5 +
+    // 0.25 × 0.841 = 0.585, under the 60 % rule.
+    const perfq::DeltaMSign all = perfq::check_delta_m_sign(swapped.delta_m.view());
+    EXPECT_EQ(all.voxels, 4000u);
+    EXPECT_NEAR(all.negative_fraction, 0.585, 0.03);
+    // A mask chooses the region: the background alone is noise.
+    perfq::Volume<std::uint8_t> background(swapped.m0.geometry());
+    for (std::size_t i = 0; i < background.size(); ++i) background[i] = swapped.m0[i] == 0.0f;
+    const perfq::DeltaMSign masked =
+        perfq::check_delta_m_sign(swapped.delta_m.view(), swapped.m0.view(), background.view());
+    EXPECT_EQ(masked.voxels, 3000u);
+    EXPECT_FALSE(masked.inverted);
+  }
+  // Fewer than 100 voxels never decide; exact zeros carry no sign and are skipped.
+  perfq::Geometry g;
+  g.dims = {9, 11, 1};
+  Series<float> few(g, 1, -1.0f);
+  EXPECT_FALSE(perfq::check_delta_m_sign(few.view()).inverted);
+  EXPECT_EQ(perfq::check_delta_m_sign(few.view()).negative_fraction, 1.0);
+  Series<float> zeros(g, 1, 0.0f);
+  EXPECT_EQ(perfq::check_delta_m_sign(zeros.view()).voxels, 0u);
+  // M0 on another grid is a misuse.
+  perfq::Geometry other;
+  other.dims = {9, 11, 2};
+  perfq::Volume<float> m0(other, 1, 1000.0f);
+  EXPECT_THROW(perfq::check_delta_m_sign(few.view(), m0.view()), perfq::InvalidArgument);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -338,6 +339,48 @@ TEST(BadData, TimesInMillisecondsAreRefused) {
                perfq::InvalidArgument);
   EXPECT_THROW(perfq::single_delay_factor(perfq::LabelingType::Pasl, 1800.0, 0.0, 0.8, c),
                perfq::InvalidArgument);
+}
+
+TEST(BadData, SwappedControlAndLabelAreRefused) {
+  // An aslcontext with control and label in the wrong order gave a map of negative CBF with
+  // exit 0. Noisy phantoms (SNR 3 per pair), single- and multi-delay.
+  for (const std::vector<double>& delays :
+       {std::vector<double>{1.8}, std::vector<double>{0.5, 1.0, 1.5, 2.0}}) {
+    const fs::path dir = scratch("swapped-" + std::to_string(delays.size()));
+    perfq::PhantomOptions o;
+    o.dims = {24, 28, 20};
+    o.repeats = 1;
+    o.snr = 3.0;
+    o.delays = delays;
+    const fs::path asl =
+        perfq::io::write_phantom_bids(perfq::make_phantom(o), (dir / "bids").string());
+    // In the right order: passes, and the sidecar records the check.
+    const Result right = cbf(asl, dir / "right");
+    ASSERT_EQ(right.status, 0) << right.output;
+    const Json checked = Json::parse(read_text(dir / "right" / "sub-01_cbf.json"));
+    EXPECT_FALSE(checked["DeltaMSignCheck"]["Inverted"].get<bool>());
+    EXPECT_LT(checked["DeltaMSignCheck"]["NegativeFraction"].get<double>(), 0.3);
+    // Swapped: every control row becomes label and every label row control.
+    const fs::path context = perf_of(asl) / "sub-01_aslcontext.tsv";
+    std::istringstream rows(read_text(context));
+    std::string text, row;
+    while (std::getline(rows, row)) {
+      text += (row == "control" ? "label" : row == "label" ? "control" : row) + "\n";
+    }
+    write_text(context, text);
+    const Result r = cbf(asl, dir / "out");
+    expect_refused(r, dir / "out", "sub-01_aslcontext.tsv", "volume_type");
+    EXPECT_NE(r.output.find("look swapped"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("--no-sign-check"), std::string::npos) << r.output;
+    // Asked for: quantified, negative, and recorded.
+    const Result forced = cbf(asl, dir / "forced", "--no-sign-check");
+    ASSERT_EQ(forced.status, 0) << forced.output;
+    EXPECT_NE(forced.output.find("median CBF -"), std::string::npos) << forced.output;
+    const Json j = Json::parse(read_text(dir / "forced" / "sub-01_cbf.json"));
+    EXPECT_TRUE(j["DeltaMSignCheck"]["Inverted"].get<bool>());
+    EXPECT_FALSE(j["DeltaMSignCheck"]["Checked"].get<bool>());
+    EXPECT_GT(j["DeltaMSignCheck"]["NegativeFraction"].get<double>(), 0.6);
+  }
 }
 
 // ---- masks ---------------------------------------------------------------------------------

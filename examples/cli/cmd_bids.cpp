@@ -91,6 +91,7 @@ const char* const kBidsHelp =
     "  --outlier-threshold --model --att-min --att-max --grid-points --max-iterations\n"
     "  --tolerance --att-prior --att-prior-mean --att-prior-sd --prior-noise --arterial\n"
     "  --aatt-prior-mean --aatt-prior-sd --dispersion --dispersion-s --dispersion-p\n"
+    "  --no-sign-check\n"
     "\n"
     "Exit status: 0 all series done or skipped (group: table written); 1 a series failed, a\n"
     "bad <bids_dir> (no dataset_description.json), a label matching no folder, nothing to\n"
@@ -113,7 +114,8 @@ const std::vector<std::string> kCbfNumbers = {"--lambda",
                                               "--dispersion-p",
                                               "--tolerance"};
 const std::vector<std::string> kCbfIntegers = {"--max-iterations", "--grid-points"};
-const std::vector<std::string> kCbfFlags = {"--robust", "--att-prior", "--arterial"};
+const std::vector<std::string> kCbfFlags = {"--robust", "--att-prior", "--arterial",
+                                            "--no-sign-check"};
 
 struct Options {
   fs::path bids_dir, out_dir;

@@ -63,6 +63,8 @@ const char* const kCbfHelp =
     "  --m0-value X              use one M0 value for every voxel (overrides M0Type)\n"
     "  --robust                  drop outlier repeats before averaging (see README)\n"
     "  --outlier-threshold Z     robust z-score above which a repeat is dropped (default 3)\n"
+    "  --no-sign-check           quantify even when ΔM is negative in most brain voxels\n"
+    "                            (default: refused as control and label swapped; README)\n"
     "\n"
     "multi-delay options:\n"
     "  --model NAME              buxton (default: 1/T1app = 1/T1t + f/lambda with the voxel's\n"
@@ -146,6 +148,7 @@ struct CbfOptions {
   std::optional<std::string> pvc_gm, pvc_wm;
   perfq::PvcOptions pvc;
   bool overwrite = false;
+  bool no_sign_check = false;
 };
 
 CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
@@ -155,7 +158,8 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
                    "--outlier-threshold", "--model", "--att-min", "--att-max",
                    "--att-prior-mean", "--att-prior-sd", "--aatt-prior-mean", "--aatt-prior-sd", "--prior-noise", "--max-iterations", "--tolerance",
                    "--grid-points", "--dispersion", "--dispersion-s", "--dispersion-p", "--pvc-gm", "--pvc-wm", "--pvc-kernel"},
-                  {"--robust", "--att-prior", "--arterial", "--overwrite"}, {{"-o", "--output"}});
+                  {"--robust", "--att-prior", "--arterial", "--overwrite", "--no-sign-check"},
+                  {{"-o", "--output"}});
   if (args.positional().size() != 1) {
     throw UsageError{"expected exactly one *_asl.nii[.gz] path, got " +
                      std::to_string(args.positional().size())};
@@ -167,6 +171,7 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   o.out_dir = *out_dir;
   o.mask_path = args.text("--mask");
   o.overwrite = args.flag("--overwrite");
+  o.no_sign_check = args.flag("--no-sign-check");
   o.execution = parse_execution(args);
   o.lambda = args.number("--lambda");
   o.t1b = args.number("--t1b");
@@ -360,6 +365,19 @@ int run_cbf(const std::vector<std::string>& raw) {
     }
   }
 
+  // Control and label swapped (in the aslcontext, or deltam stored as label − control) would
+  // give a map of negative CBF: refused unless asked for.
+  const perfq::DeltaMSign sign = perfq::check_delta_m_sign(prepared.delta_m.view(), m0.image,
+                                                           mask_view);
+  if (sign.inverted && !o.no_sign_check) {
+    std::ostringstream m;
+    m << "ΔM (control − label) is negative in " << std::lround(100.0 * sign.negative_fraction)
+      << " % of the " << sign.voxels << " brain voxels examined: control and label look "
+      << "swapped (the order of the control/label rows, or deltam volumes stored as label − "
+      << "control); correct the aslcontext, or pass --no-sign-check to quantify anyway";
+    throw perfq::InputError(data.context_path, "volume_type", m.str());
+  }
+
   // The protocol of the averaged ΔM volumes: one delay (and τ) per volume.
   const bool pasl = protocol.labeling_type == perfq::LabelingType::Pasl;
   perfq::AslProtocol averaged = protocol;
@@ -372,6 +390,12 @@ int run_cbf(const std::vector<std::string>& raw) {
   j["Sources"] = Json::array({data.asl_path});
   if (!data.m0_path.empty()) j["Sources"].push_back(data.m0_path);
   j["Sidecars"] = data.sidecar_paths;  // the ASL sidecars applied (inherited ones first)
+  j["DeltaMSignCheck"] = {
+      {"Region", o.mask_path ? "mask" : m0.image ? "M0 >= half its 98th percentile" : "all voxels"},
+      {"Voxels", sign.voxels},
+      {"NegativeFraction", sign.negative_fraction},
+      {"Inverted", sign.inverted},
+      {"Checked", !o.no_sign_check}};
   StagedOutputs outputs(o.out_dir, o.overwrite);
   perfq::ResolvedConstants constants;
   perfq::Backend ran_on = perfq::Backend::Cpu;

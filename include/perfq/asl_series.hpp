@@ -64,4 +64,34 @@ PERFQ_API PreparedAsl prepare_asl(View<const float> series, const std::vector<Vo
                                   const AslProtocol& protocol, const AveragingOptions& options = {},
                                   const std::string& source = {});
 
+/// @brief How many voxels of the brain have negative perfusion weighting: a check for
+/// control and label swapped (an aslcontext in the wrong order, or deltam volumes stored as
+/// label − control), which would otherwise give a CBF map of negative values.
+struct DeltaMSign {
+  std::size_t voxels = 0;        ///< voxels examined
+  std::size_t negative = 0;      ///< of them, with a negative mean ΔM over the volumes
+  double negative_fraction = 0;  ///< negative / voxels (0 when none was examined)
+  bool inverted = false;         ///< ΔM looks sign-inverted (rule in check_delta_m_sign)
+};
+
+/// @brief Counts the voxels whose mean ΔM over the volumes is negative, in a region: `mask`
+/// when given; else, with an M0 image, the voxels whose M0 is at least half the 98th
+/// percentile of its positive values (brain tissue and CSF; background, whose ΔM is noise
+/// around 0, left out); else every voxel. Voxels with a non-finite ΔM or M0, or a mean ΔM of
+/// exactly 0, are skipped.
+///
+/// Perfusion makes control − label positive, and noise alone leaves half the voxels negative.
+/// `inverted` is set when at least 100 voxels were examined, at least 60 % of them are
+/// negative, and that excess over one half is beyond chance (more than 4 binomial standard
+/// deviations). Swapped data with a per-voxel SNR of 0.25 have ~60 % negative voxels, of 1
+/// ~84 %; data in the right order have fewer than half at any SNR.
+/// @param delta_m ΔM images (one or more volumes, e.g. PreparedAsl::delta_m)
+/// @param m0 voxelwise M0 on the same grid, if any
+/// @param mask region, on the same grid, if any
+/// @throws InvalidArgument when M0 or the mask is not one volume on the grid of `delta_m`
+PERFQ_API DeltaMSign check_delta_m_sign(View<const float> delta_m,
+                                        std::optional<View<const float>> m0 = std::nullopt,
+                                        std::optional<View<const std::uint8_t>> mask =
+                                            std::nullopt);
+
 PERFQ_NAMESPACE_END
