@@ -741,6 +741,25 @@ const float* perfq_prepared_m0(const perfq_prepared* prepared) {
   return prepared->value.m0 ? prepared->value.m0->data() : nullptr;
 }
 
+perfq_status perfq_check_delta_m_sign(const float* delta_m, std::size_t volumes,
+                                      const std::size_t dims[3], const float* m0,
+                                      const uint8_t* mask, perfq_delta_m_sign* out) {
+  const char* function = "perfq_check_delta_m_sign";
+  if (out == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "out: null pointer");
+  return guarded(function, [&] {
+    require_pointer(delta_m, "delta_m");
+    require(volumes > 0, "volumes", "must be at least 1");
+    const perfq::Geometry g = make_geometry(dims, nullptr);
+    const perfq::DeltaMSign r = perfq::check_delta_m_sign(view_of(delta_m, g, volumes),
+                                                          optional_view(m0, g),
+                                                          optional_view(mask, g));
+    out->voxels = r.voxels;
+    out->negative = r.negative;
+    out->negative_fraction = r.negative_fraction;
+    out->inverted = r.inverted ? 1 : 0;
+  });
+}
+
 // ---- time-encoded PCASL -------------------------------------------------------------------
 
 perfq_status perfq_time_encoding_create(const char* matrix_type, std::size_t size,

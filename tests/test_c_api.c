@@ -1904,6 +1904,47 @@ static void test_region_stats_in_mask(void) {
   CHECK(table == NULL);
 }
 
+/* Control and label swapped: 200 voxels, ΔM −1 in 180 of them and +1 in 20. */
+static void test_delta_m_sign(void) {
+  const size_t dims[3] = {10, 10, 2};
+  float delta_m[200], m0[200];
+  uint8_t positive_only[200];
+  perfq_delta_m_sign sign;
+  size_t i;
+  for (i = 0; i < 200; ++i) {
+    delta_m[i] = i < 20 ? 1.0f : -1.0f;
+    m0[i] = 1000.0f;
+    positive_only[i] = i < 20;
+  }
+  CHECK_OK(perfq_check_delta_m_sign(delta_m, 1, dims, NULL, NULL, &sign));
+  CHECK(sign.voxels == 200 && sign.negative == 180);
+  CHECK(fabs(sign.negative_fraction - 0.9) < 1e-12);
+  CHECK(sign.inverted == 1);
+  CHECK_OK(perfq_check_delta_m_sign(delta_m, 1, dims, m0, NULL, &sign));
+  CHECK(sign.voxels == 200 && sign.inverted == 1);
+  /* The mask chooses the region; 20 voxels are too few to decide anyway. */
+  CHECK_OK(perfq_check_delta_m_sign(delta_m, 1, dims, m0, positive_only, &sign));
+  CHECK(sign.voxels == 20 && sign.negative == 0 && sign.inverted == 0);
+  /* Two volumes: the mean over them counts (−1 and +3: positive). */
+  {
+    float two[400];
+    for (i = 0; i < 200; ++i) {
+      two[i] = -1.0f;
+      two[200 + i] = 3.0f;
+    }
+    CHECK_OK(perfq_check_delta_m_sign(two, 2, dims, NULL, NULL, &sign));
+    CHECK(sign.negative == 0 && sign.inverted == 0);
+  }
+  sign.voxels = 7;
+  CHECK_FAILS(perfq_check_delta_m_sign(NULL, 1, dims, NULL, NULL, &sign),
+              PERFQ_ERROR_INVALID_ARGUMENT, "delta_m");
+  CHECK_FAILS(perfq_check_delta_m_sign(delta_m, 0, dims, NULL, NULL, &sign),
+              PERFQ_ERROR_INVALID_ARGUMENT, "volumes");
+  CHECK_FAILS(perfq_check_delta_m_sign(delta_m, 1, dims, NULL, NULL, NULL),
+              PERFQ_ERROR_INVALID_ARGUMENT, "out");
+  CHECK(sign.voxels == 7);
+}
+
 int main(void) {
   test_version();
   test_single_delay();
@@ -1928,6 +1969,7 @@ int main(void) {
   test_constants_and_factor();
   test_validate_protocol();
   test_region_stats_in_mask();
+  test_delta_m_sign();
   test_errors();
   printf("perfq %s C API %d: %d checks, %d failed\n", perfq_version(), perfq_c_api_version(),
          g_checks, g_failures);

@@ -332,6 +332,30 @@ PERFQ_API const size_t* perfq_prepared_repeats(const perfq_prepared* prepared);
 /** @brief Mean of the series' m0scan volumes, or NULL when it has none. */
 PERFQ_API const float* perfq_prepared_m0(const perfq_prepared* prepared);
 
+/** @brief Voxels with negative perfusion weighting (perfq::DeltaMSign). */
+typedef struct perfq_delta_m_sign {
+  size_t voxels;            /**< voxels examined */
+  size_t negative;          /**< of them, with a negative mean ΔM over the volumes */
+  double negative_fraction; /**< negative / voxels (0 when none was examined) */
+  int inverted;             /**< 1: ΔM looks sign-inverted (control and label swapped) */
+} perfq_delta_m_sign;
+
+/** @brief Checks ΔM for control and label swapped (perfq::check_delta_m_sign): counts the
+ * voxels whose mean ΔM over the volumes is negative, in `mask` when given, else where M0 is at
+ * least half its 98th percentile, else everywhere (non-finite ΔM or M0 and a mean of exactly
+ * 0 skipped). `inverted` is 1 when at least 100 voxels were examined, at least 60 % are
+ * negative, and the excess over one half is more than 4 binomial standard deviations.
+ * @param delta_m `volumes` ΔM volumes on the grid `dims` (e.g. perfq_prepared_delta_m())
+ * @param volumes at least 1
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param m0 optional voxelwise M0 on the grid (NULL: none)
+ * @param mask optional region on the grid (NULL: none)
+ * @param[out] out the counts (left unchanged on failure)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a NULL delta_m or out, or zero volumes */
+PERFQ_API perfq_status perfq_check_delta_m_sign(const float* delta_m, size_t volumes,
+                                                const size_t dims[3], const float* m0,
+                                                const uint8_t* mask, perfq_delta_m_sign* out);
+
 /* ---- time-encoded (Hadamard) PCASL (time_encoded.hpp) --------------------------------- */
 
 /** @brief A time-encoded PCASL acquisition (perfq::TimeEncoding): its encoding matrix and the
