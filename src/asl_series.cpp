@@ -227,6 +227,26 @@ PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>&
   return out;
 }
 
+Mask m0_brain_region(View<const float> m0) {
+  if (m0.volumes != 1) throw InvalidArgument("m0_brain_region: M0 must be one volume");
+  const std::size_t n = m0.voxel_count();
+  std::vector<float> positive;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float v = m0.data[i];
+    if (std::isfinite(v) && v > 0.0f) positive.push_back(v);
+  }
+  Mask region(m0.geometry);
+  if (positive.empty()) return region;
+  const auto k = static_cast<std::size_t>(0.98 * static_cast<double>(positive.size() - 1));
+  std::nth_element(positive.begin(), positive.begin() + static_cast<std::ptrdiff_t>(k),
+                   positive.end());
+  const float floor = 0.5f * positive[k];
+  for (std::size_t i = 0; i < n; ++i) {
+    region[i] = std::isfinite(m0.data[i]) && m0.data[i] >= floor ? 1 : 0;
+  }
+  return region;
+}
+
 DeltaMSign check_delta_m_sign(View<const float> delta_m, std::optional<View<const float>> m0,
                               std::optional<View<const std::uint8_t>> mask) {
   const std::size_t n = delta_m.voxel_count();
@@ -236,25 +256,13 @@ DeltaMSign check_delta_m_sign(View<const float> delta_m, std::optional<View<cons
   if (mask && (mask->volumes != 1 || !mask->geometry.same_grid(delta_m.geometry))) {
     throw InvalidArgument("check_delta_m_sign: the mask must be one volume on the grid of ΔM");
   }
-  // The region: the mask, else bright M0 (half its 98th percentile), else everything.
-  float m0_floor = -std::numeric_limits<float>::infinity();
-  if (!mask && m0) {
-    std::vector<float> positive;
-    for (std::size_t i = 0; i < n; ++i) {
-      const float v = m0->data[i];
-      if (std::isfinite(v) && v > 0.0f) positive.push_back(v);
-    }
-    if (!positive.empty()) {
-      const std::size_t k = static_cast<std::size_t>(0.98 * static_cast<double>(positive.size() - 1));
-      std::nth_element(positive.begin(), positive.begin() + static_cast<std::ptrdiff_t>(k),
-                       positive.end());
-      m0_floor = 0.5f * positive[k];
-    }
-  }
+  // The region: the mask, else bright M0, else everything.
+  std::optional<Mask> bright;
+  if (!mask && m0) bright = m0_brain_region(*m0);
+  const std::uint8_t* region = mask ? mask->data : bright ? bright->data() : nullptr;
   DeltaMSign out;
   for (std::size_t i = 0; i < n; ++i) {
-    if (mask && mask->data[i] == 0) continue;
-    if (m0 && !mask && !(m0->data[i] >= m0_floor && std::isfinite(m0->data[i]))) continue;
+    if (region != nullptr && region[i] == 0) continue;
     double sum = 0.0;
     for (std::size_t t = 0; t < delta_m.volumes; ++t) sum += delta_m.volume(t)[i];
     if (!std::isfinite(sum) || sum == 0.0) continue;  // 0: no sign to count (e.g. masked out)

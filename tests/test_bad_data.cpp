@@ -383,6 +383,49 @@ TEST(BadData, SwappedControlAndLabelAreRefused) {
   }
 }
 
+TEST(BadData, ImplausibleCbfGivesAWarning) {
+  // An M0 stored with another scale than the ASL series (here 20 times lower) cannot be told
+  // from the data alone; a median CBF far outside 10–150 ml/100 g/min in the brain is
+  // reported as a warning (stderr and the sidecar's Warnings), the outputs still written.
+  for (const std::vector<double>& delays :
+       {std::vector<double>{1.8}, std::vector<double>{0.5, 1.0, 1.5, 2.0}}) {
+    const fs::path dir = scratch("implausible-" + std::to_string(delays.size()));
+    const fs::path asl = phantom(dir / "bids", delays);
+    const Result right = cbf(asl, dir / "right");
+    ASSERT_EQ(right.status, 0) << right.output;
+    EXPECT_EQ(right.output.find("warning"), std::string::npos) << right.output;
+    const Json ok = Json::parse(read_text(dir / "right" / "sub-01_cbf.json"));
+    EXPECT_TRUE(ok["Warnings"].empty());
+    EXPECT_TRUE(ok["CbfRangeCheck"]["Plausible"].get<bool>());
+    const double median = ok["CbfRangeCheck"]["MedianCBF"].get<double>();
+    EXPECT_GT(median, 15.0);  // the phantom's brain: GM 55, WM 19.5 ml/100 g/min
+    EXPECT_LT(median, 60.0);
+
+    const fs::path m0_path = perf_of(asl) / "sub-01_m0scan.nii.gz";
+    perfq::Image<float> m0 = perfq::io::read_nifti(m0_path.string());
+    for (std::size_t i = 0; i < m0.size(); ++i) m0[i] *= 0.05f;
+    perfq::io::write_nifti(m0_path.string(), m0.view());
+    const Result r = cbf(asl, dir / "out");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("perfq cbf: warning: the median CBF in the brain is"),
+              std::string::npos)
+        << r.output;
+    const Json j = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+    ASSERT_EQ(j["Warnings"].size(), 1u);
+    EXPECT_FALSE(j["CbfRangeCheck"]["Plausible"].get<bool>());
+    // The same voxels (the region comes from M0's shape, not its scale): 20 times the median
+    // for one delay; more with several, whose (Buxton) model's T1app shortens with the flow.
+    const double ratio = j["CbfRangeCheck"]["MedianCBF"].get<double>() / median;
+    if (delays.size() == 1) {
+      EXPECT_NEAR(ratio, 20.0, 1e-3);
+    } else {
+      EXPECT_GT(ratio, 20.0);
+      EXPECT_LT(ratio, 25.0);
+    }
+    EXPECT_TRUE(fs::exists(dir / "out" / "sub-01_cbf.nii.gz"));
+  }
+}
+
 // ---- masks ---------------------------------------------------------------------------------
 
 TEST(BadData, EmptyMaskIsRefused) {

@@ -198,6 +198,23 @@ TEST(BidsApp, AFailedSeriesDoesNotStopTheOthers) {
   EXPECT_TRUE(fs::exists(dir / "out" / "sub-02" / "ses-2" / "perf" / "sub-02_ses-2_cbf.json"));
 }
 
+TEST(BidsApp, WarningsOfASeriesAreListed) {
+  // sub-01's M0 scaled down 20-fold (as if stored with another scale than the ASL series):
+  // its CBF is 20 times too high, quantified with a warning that the summary lists.
+  const fs::path dir = make_dataset("warning");
+  const fs::path m0_path = dir / "bids" / "sub-01" / "perf" / "sub-01_m0scan.nii.gz";
+  perfq::Image<float> m0 = perfq::io::read_nifti(m0_path.string());
+  for (std::size_t i = 0; i < m0.size(); ++i) m0[i] *= 0.05f;
+  perfq::io::write_nifti(m0_path.string(), m0.view());
+  const Result r = participant(dir, labels_dir(dir));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "3 ok, 0 skipped, 0 failed")) << r.output;
+  EXPECT_TRUE(contains(r.output, "  warning: the median CBF in the brain is")) << r.output;
+  const std::string listed = r.output.substr(r.output.find("warnings (outputs written"));
+  EXPECT_TRUE(contains(listed, "sub-01_asl.nii.gz: the median CBF in the brain is")) << r.output;
+  EXPECT_FALSE(contains(listed, "sub-02")) << r.output;
+}
+
 TEST(BidsApp, SecondRunSkipsAndOverwriteRedoes) {
   const fs::path dir = make_dataset("rerun");
   ASSERT_EQ(participant(dir, labels_dir(dir)).status, 0);

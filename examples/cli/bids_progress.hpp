@@ -20,6 +20,7 @@ namespace bids_app {
 struct Outcome {
   enum class Kind { Ok, Skipped, Failed } kind = Kind::Ok;
   std::string backend, step, message, log;
+  std::vector<std::string> warnings;  ///< from the cbf sidecar's "Warnings"
   double seconds = 0;
 };
 
@@ -81,6 +82,10 @@ class Reporter {
       line << "ok (" << (r.backend.empty() ? "?" : r.backend) << ", " << r.seconds << " s";
       line << extra << ")";
     }
+    for (const auto& w : r.warnings) {
+      warnings_.push_back(source + ": " + w);
+      line << "\n  warning: " << w;
+    }
     if (tty_) std::cout << "\r\033[K";
     if (!quiet_ || r.kind == Outcome::Kind::Failed) std::cout << line.str() << "\n";
     if (verbose_) std::cout << r.log;
@@ -92,6 +97,10 @@ class Reporter {
     std::cout.precision(1);
     std::cout << "perfq bids: " << total_ << " series in " << seconds << " s: " << ok_ << " ok, "
               << skipped_ << " skipped, " << failed_ << " failed\n";
+    if (!warnings_.empty()) {
+      std::cout << "warnings (outputs written; see each _cbf.json's Warnings):\n";
+      for (const auto& w : warnings_) std::cout << "  " << w << "\n";
+    }
     if (!failures_.empty()) {
       std::cout << "failed:\n";
       for (const auto& f : failures_) std::cout << "  " << f << "\n";
@@ -113,7 +122,7 @@ class Reporter {
   std::size_t total_, done_ = 0, ok_ = 0, skipped_ = 0, failed_ = 0;
   bool quiet_, verbose_, tty_;
   std::mutex mutex_;
-  std::vector<std::string> running_, failures_;
+  std::vector<std::string> running_, failures_, warnings_;
 };
 
 }  // namespace bids_app

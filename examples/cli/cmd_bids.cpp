@@ -345,6 +345,12 @@ ba::Outcome run_plan(const Plan& p, const Options& o, const std::string& exe) {
       j["GeneratedBy"].contains("Backend") && j["GeneratedBy"]["Backend"].is_string()) {
     result.backend = j["GeneratedBy"]["Backend"].get<std::string>();
   }
+  if (result.kind == ba::Outcome::Kind::Ok && j.is_object() && j.contains("Warnings") &&
+      j["Warnings"].is_array()) {
+    for (const auto& w : j["Warnings"]) {
+      if (w.is_string()) result.warnings.push_back(w.get<std::string>());
+    }
+  }
   return result;
 }
 

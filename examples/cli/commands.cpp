@@ -275,6 +275,45 @@ double median_ok(const perfq::Volume<float>& values, const perfq::Volume<std::ui
   return ok[ok.size() / 2];
 }
 
+/// The plausibility check of a CBF map: its median over the fitted voxels of a brain region
+/// (the mask, else the bright part of the M0 image) against the range any adult or child
+/// brain's mixture of grey and white matter lies in. Outside it, the likeliest cause is
+/// a calibration error (M0 scaled differently from the ASL series, a wrong labeling
+/// efficiency): a warning, recorded in the sidecar, not an error.
+constexpr double kPlausibleCbf[2] = {10.0, 150.0};
+
+Json check_cbf_range(const perfq::Volume<float>& cbf, const perfq::Volume<std::uint8_t>& status,
+                     const std::optional<perfq::View<const std::uint8_t>>& mask,
+                     const std::optional<perfq::View<const float>>& m0_image,
+                     std::vector<std::string>& warnings) {
+  std::optional<perfq::Mask> bright;
+  if (!mask && m0_image) bright = perfq::m0_brain_region(*m0_image);
+  const std::uint8_t* region = mask ? mask->data : bright ? bright->data() : nullptr;
+  if (region == nullptr) return {{"Checked", false}, {"Why", "no mask and no M0 image"}};
+  std::vector<float> values;
+  for (std::size_t i = 0; i < cbf.size(); ++i) {
+    if (region[i] != 0 && status[i] == 0) values.push_back(cbf[i]);
+  }
+  if (values.empty()) return {{"Checked", false}, {"Why", "no fitted voxel in the region"}};
+  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+  const double median = values[values.size() / 2];
+  const bool plausible = median >= kPlausibleCbf[0] && median <= kPlausibleCbf[1];
+  if (!plausible) {
+    std::ostringstream m;
+    m << "the median CBF in the brain is " << median << " ml/100 g/min, outside "
+      << kPlausibleCbf[0] << "–" << kPlausibleCbf[1]
+      << ": check the M0 (scaled like the ASL series?), the labeling efficiency and the "
+         "background suppression";
+    warnings.push_back(m.str());
+  }
+  return {{"Checked", true},
+          {"Region", mask ? "mask" : "M0 >= half its 98th percentile"},
+          {"Voxels", values.size()},
+          {"MedianCBF", median},
+          {"PlausibleRange", {kPlausibleCbf[0], kPlausibleCbf[1]}},
+          {"Plausible", plausible}};
+}
+
 }  // namespace
 
 void check_cbf_options(const std::vector<std::string>& options) {
@@ -367,7 +406,12 @@ int run_cbf(const std::vector<std::string>& raw) {
 
   // Control and label swapped (in the aslcontext, or deltam stored as label − control) would
   // give a map of negative CBF: refused unless asked for.
-  const perfq::DeltaMSign sign = perfq::check_delta_m_sign(prepared.delta_m.view(), m0.image,
+  // The brain region of the checks (without a mask): the bright part of the M0 image used,
+  // else of the series' own M0 image when --m0-value overrides it.
+  std::optional<perfq::View<const float>> region_m0 = m0.image;
+  if (!region_m0 && data.m0) region_m0 = data.m0->view();
+  if (!region_m0 && prepared.m0) region_m0 = prepared.m0->view();
+  const perfq::DeltaMSign sign = perfq::check_delta_m_sign(prepared.delta_m.view(), region_m0,
                                                            mask_view);
   if (sign.inverted && !o.no_sign_check) {
     std::ostringstream m;
@@ -391,12 +435,15 @@ int run_cbf(const std::vector<std::string>& raw) {
   if (!data.m0_path.empty()) j["Sources"].push_back(data.m0_path);
   j["Sidecars"] = data.sidecar_paths;  // the ASL sidecars applied (inherited ones first)
   j["DeltaMSignCheck"] = {
-      {"Region", o.mask_path ? "mask" : m0.image ? "M0 >= half its 98th percentile" : "all voxels"},
+      {"Region", o.mask_path  ? "mask"
+                 : region_m0 ? "M0 >= half its 98th percentile"
+                             : "all voxels"},
       {"Voxels", sign.voxels},
       {"NegativeFraction", sign.negative_fraction},
       {"Inverted", sign.inverted},
       {"Checked", !o.no_sign_check}};
   StagedOutputs outputs(o.out_dir, o.overwrite);
+  std::vector<std::string> warnings;  // printed after the summary, kept in the sidecar
   perfq::ResolvedConstants constants;
   perfq::Backend ran_on = perfq::Backend::Cpu;
   std::ostringstream summary;
@@ -445,6 +492,7 @@ int run_cbf(const std::vector<std::string>& raw) {
     perfq::io::write_nifti(outputs.stage(data.prefix + "_cbf.nii.gz"), maps.cbf.view());
     perfq::io::write_nifti(outputs.stage(data.prefix + "_fitstatus.nii.gz"), maps.status.view());
     correct_partial_volumes(maps.cbf, maps.status);
+    j["CbfRangeCheck"] = check_cbf_range(maps.cbf, maps.status, mask_view, region_m0, warnings);
     summary << "median CBF " << median_ok(maps.cbf, maps.status) << " ml/100 g/min";
   } else {
     perfq::KineticOptions kinetic = o.kinetic;
@@ -513,6 +561,7 @@ int run_cbf(const std::vector<std::string>& raw) {
       j["Outputs"]["aatt"] = "s, arterial arrival (search-grid resolution)";
     }
     correct_partial_volumes(fit.cbf, fit.status);
+    j["CbfRangeCheck"] = check_cbf_range(fit.cbf, fit.status, mask_view, region_m0, warnings);
     summary << "median CBF " << median_ok(fit.cbf, fit.status) << " ml/100 g/min, median ATT "
             << median_ok(fit.att, fit.status) << " s";
   }
@@ -585,6 +634,7 @@ int run_cbf(const std::vector<std::string>& raw) {
   }
   j["Mask"] = o.mask_path ? Json(*o.mask_path) : Json(nullptr);
   j["Notes"] = prepared.notes;
+  j["Warnings"] = warnings;
   j["StatusCodes"] = status_legend();
 
   perfq::io::write_text_atomic(outputs.stage(data.prefix + "_cbf.json"), j.dump(2) + "\n");
@@ -602,6 +652,8 @@ int run_cbf(const std::vector<std::string>& raw) {
             << perfq::to_string(ran_on) << ": " << summary.str() << "\n";
   for (const auto& note : prepared.notes) std::cout << "  note: " << note << "\n";
   for (const auto& path : written) std::cout << "  wrote " << path << "\n";
+  std::cout.flush();
+  for (const auto& warning : warnings) std::cerr << "perfq cbf: warning: " << warning << "\n";
   return 0;
 }
 

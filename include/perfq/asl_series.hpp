@@ -64,6 +64,11 @@ PERFQ_API PreparedAsl prepare_asl(View<const float> series, const std::vector<Vo
                                   const AslProtocol& protocol, const AveragingOptions& options = {},
                                   const std::string& source = {});
 
+/// @brief A rough brain region from an M0 image: the voxels whose M0 is finite and at least
+/// half the 98th percentile of its positive values (grey and white matter and CSF in a
+/// typical M0 scan; background noise left out). Every voxel is 0 when no M0 is positive.
+PERFQ_API Mask m0_brain_region(View<const float> m0);
+
 /// @brief How many voxels of the brain have negative perfusion weighting: a check for
 /// control and label swapped (an aslcontext in the wrong order, or deltam volumes stored as
 /// label − control), which would otherwise give a CBF map of negative values.
@@ -75,8 +80,7 @@ struct DeltaMSign {
 };
 
 /// @brief Counts the voxels whose mean ΔM over the volumes is negative, in a region: `mask`
-/// when given; else, with an M0 image, the voxels whose M0 is at least half the 98th
-/// percentile of its positive values (brain tissue and CSF; background, whose ΔM is noise
+/// when given; else, with an M0 image, m0_brain_region(m0) (background, whose ΔM is noise
 /// around 0, left out); else every voxel. Voxels with a non-finite ΔM or M0, or a mean ΔM of
 /// exactly 0, are skipped.
 ///
