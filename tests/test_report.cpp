@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <regex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -410,9 +411,13 @@ TEST(ReportCli, PhantomReportHasEveryImageAndTable) {
   for (const std::string part :
        {"Acquisition parameters", "Constants and model", "Regional statistics", "Notes",
         "<td>PCASL</td>", "0.5, 1.25, 2, 2.75 s", "Arterial blood T1", "1.65 s",
-        "Tissue classes", "ATT, median (IQR)", "Border zones", "Fit status"}) {
+        "Tissue classes", "ATT, median (IQR)", "Border zones", "Fit status",
+        "Voxels with ΔM &lt; 0 (control/label check)", "CBF in the brain region, median"}) {
     EXPECT_TRUE(contains(html, part)) << part;
   }
+  EXPECT_FALSE(contains(html, "class=\"warning\"")) << html;  // no warning in the sidecar
+  EXPECT_FALSE(contains(html, "swapped?")) << html;
+  EXPECT_FALSE(contains(html, "implausible")) << html;
   // A region name from the names table, escaped; never raw.
   EXPECT_TRUE(contains(html, "GM &lt;cortex&gt; &amp; &quot;co&quot;")) << html;
   EXPECT_FALSE(contains(html, "<cortex>"));
@@ -442,6 +447,24 @@ TEST(ReportCli, PhantomReportHasEveryImageAndTable) {
   EXPECT_EQ(fs::last_write_time(perf / "sub-01_report.html"), before);
   const Result redone = run("report " + (perf / "sub-01_cbf.nii.gz").string() + " --overwrite");
   EXPECT_EQ(redone.status, 0) << redone.output;
+
+  // The sidecar's warnings lead the summary (escaped), and a failed check is marked.
+  std::string sidecar = read_text(perf / "sub-01_cbf.json");
+  for (const auto& [from, to] :
+       {std::pair<std::string, std::string>{"\"Warnings\": []", "\"Warnings\": [\"M0 <odd>\"]"},
+        {"\"Inverted\": false", "\"Inverted\": true"},
+        {"\"Plausible\": true", "\"Plausible\": false"}}) {
+    ASSERT_NE(sidecar.find(from), std::string::npos) << from;
+    sidecar.replace(sidecar.find(from), from.size(), to);
+  }
+  write_text(perf / "sub-01_cbf.json", sidecar);
+  ASSERT_EQ(run("report " + (perf / "sub-01_cbf.nii.gz").string() + " --overwrite").status, 0);
+  const std::string warned = read_text(page);
+  EXPECT_TRUE(contains(warned, "<p class=\"warning\"><strong>Warning:</strong> M0 &lt;odd&gt;</p>"))
+      << warned;
+  EXPECT_LT(warned.find("class=\"warning\""), warned.find("Voxels with ΔM"));
+  EXPECT_TRUE(contains(warned, "swapped?")) << warned;
+  EXPECT_TRUE(contains(warned, "implausible")) << warned;
 }
 
 TEST(ReportCli, RefusesMissingInputsAndBadUsage) {

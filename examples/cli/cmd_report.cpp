@@ -259,6 +259,7 @@ figure img { display: block; max-width: 100%; height: auto; background: #000; bo
 figcaption { color: #3d4656; font-size: 0.93em; margin-top: 6px; max-width: 60em; }
 .source { color: #5b6475; font-size: 0.9em; margin: 2px 0 0; }
 ul.notes li { margin: 3px 0; }
+.warning { background: #fff4e0; border-left: 4px solid #d9822b; padding: 8px 12px; margin: 10px 0; }
 footer { color: #5b6475; font-size: 0.88em; margin-top: 36px; border-top: 1px solid #e2e5ea; padding-top: 10px; }
 )";
 
@@ -431,8 +432,14 @@ int run_report(const std::vector<std::string>& raw) {
     << "<a href=\"#acquisition\">Acquisition</a><a href=\"#constants\">Constants</a>"
     << "<a href=\"#statistics\">Regional statistics</a><a href=\"#notes\">Notes</a></nav>\n";
 
-  // Summary.
+  // Summary, led by the quantification's warnings.
   h << "<section id=\"summary\">\n<h2>Summary</h2>\n";
+  if (const Json* warnings = find_key(sidecar, {"Warnings"}); warnings && warnings->is_array()) {
+    for (const auto& w : *warnings) {
+      h << "<p class=\"warning\"><strong>Warning:</strong> " << html_escape(json_text(w))
+        << "</p>\n";
+    }
+  }
   {
     const std::size_t n_fitted = std::count(fitted.begin(), fitted.end(), 1);
     const std::size_t n_shown = std::count(shown.begin(), shown.end(), 1);
@@ -455,6 +462,29 @@ int run_report(const std::vector<std::string>& raw) {
     if (att) row("ATT, median (IQR)" + note, median_iqr(*att, fitted) + " s", true);
     if (cbf_se) row("CBF standard error, median (IQR)", median_iqr(*cbf_se, fitted) + " ml/100 g/min", true);
     if (att_se) row("ATT standard error, median (IQR)", median_iqr(*att_se, fitted) + " s", true);
+    // The input checks of perfq cbf, as recorded.
+    if (const Json* sign = find_key(sidecar, {"DeltaMSignCheck"}); sign && sign->is_object()) {
+      const Json* fraction = find_key(*sign, {"NegativeFraction"});
+      const Json* voxels = find_key(*sign, {"Voxels"});
+      const Json* inverted = find_key(*sign, {"Inverted"});
+      if (fraction && fraction->is_number() && voxels && inverted && inverted->is_boolean()) {
+        row("Voxels with ΔM < 0 (control/label check)",
+            report::format_number(100.0 * fraction->get<double>()) + " % of " +
+                html_escape(json_text(*voxels)) + " brain voxels" +
+                (inverted->get<bool>() ? " &mdash; <strong>swapped?</strong>" : ""),
+            true);
+      }
+    }
+    if (const Json* range = find_key(sidecar, {"CbfRangeCheck", "MedianCBF"});
+        range && range->is_number()) {
+      const Json* plausible = find_key(sidecar, {"CbfRangeCheck", "Plausible"});
+      row("CBF in the brain region, median",
+          report::format_number(range->get<double>()) + " ml/100 g/min" +
+              (plausible && plausible->is_boolean() && !plausible->get<bool>()
+                   ? " &mdash; <strong>implausible</strong>"
+                   : ""),
+          true);
+    }
     if (zones) {
       std::size_t in_zone = 0, in_zone_fitted = 0;
       for (std::size_t i = 0; i < n; ++i) {
