@@ -350,6 +350,26 @@ TEST(TimeEncodedCli, RefusesNonOrthogonalMatrix) {
       "sub-01_asl.json", "TimeEncodedMatrix");
 }
 
+TEST(TimeEncodedCli, RefusesAMatrixOfTheOtherSign) {
+  // The Hadamard 8 matrix with +1 and −1 exchanged (label taken for control): the decoded
+  // sub-boli are negative in the brain, refused as such, naming the matrix.
+  expect_refusal(
+      "other-sign",
+      [](const fs::path& perf) {
+        edit_sidecar(perf, [](Json& j) {
+          const auto m = perfq::encoding_matrix(perfq::TimeEncodedMatrixType::Hadamard, 8);
+          Json rows = Json::array();
+          for (std::size_t i = 0; i < 8; ++i) {
+            Json row = Json::array();
+            for (std::size_t k = 0; k < 7; ++k) row.push_back(-m.at(i, k));
+            rows.push_back(row);
+          }
+          j["TimeEncodedMatrix"] = rows;
+        });
+      },
+      "sub-01_asl.json", "TimeEncodedMatrix");
+}
+
 TEST(TimeEncodedCli, RefusesDurationCountMismatch) {
   expect_refusal(
       "durations",

@@ -417,7 +417,15 @@ int run_cbf(const std::vector<std::string>& raw) {
     std::ostringstream m;
     m << "ΔM (control − label) is negative in " << std::lround(100.0 * sign.negative_fraction)
       << " % of the " << sign.voxels << " brain voxels examined: control and label look "
-      << "swapped (the order of the control/label rows, or deltam volumes stored as label − "
+      << "swapped";
+    if (data.time_encoding) {
+      // Decoded with the matrix: its sign convention is the likelier culprit.
+      m << " (the time-encoding matrix's sign: perfq takes +1 as control, −1 as label); give "
+           "the matrix with the other sign in TimeEncodedMatrix, or pass --no-sign-check to "
+           "quantify anyway";
+      throw perfq::InputError(data.sidecar_path, "TimeEncodedMatrix", m.str());
+    }
+    m << " (the order of the control/label rows, or deltam volumes stored as label − "
       << "control); correct the aslcontext, or pass --no-sign-check to quantify anyway";
     throw perfq::InputError(data.context_path, "volume_type", m.str());
   }
