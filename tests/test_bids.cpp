@@ -6,6 +6,8 @@
 #include <perfq/io/nifti.hpp>
 #include <perfq/phantom.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -190,6 +192,31 @@ TEST(BidsSidecar, Pcasl2dWithSliceTimingAndEfficiency) {
   ASSERT_TRUE(p.labeling_efficiency);
   EXPECT_DOUBLE_EQ(*p.labeling_efficiency, 0.83);
   EXPECT_EQ(p.background_suppression.pulses, 2);
+}
+
+TEST(BidsSidecar, SliceEncodingDirectionOrdersTheSliceTimes) {
+  // BIDS: with "k-" SliceTiming lists the slice of the largest index first; perfq's offsets
+  // run from slice 0. Slices along i or j are refused.
+  auto with_direction = [](const char* direction) {
+    nlohmann::json j = nlohmann::json::parse(kPcasl2d);
+    j["SliceEncodingDirection"] = direction;
+    return j.dump();
+  };
+  const AslProtocol forward = parse_asl_sidecar(with_direction("k"), "sub-03_asl.json");
+  EXPECT_EQ(forward.slice_timing,
+            (std::vector<double>{0, 0.0367, 0.0733, 0.11, 0.1467, 0.1833}));
+  const AslProtocol reverse = parse_asl_sidecar(with_direction("k-"), "sub-03_asl.json");
+  EXPECT_EQ(reverse.slice_timing,
+            (std::vector<double>{0.1833, 0.1467, 0.11, 0.0733, 0.0367, 0}));
+  for (const char* other : {"i", "j-", "K"}) {
+    input_error([&] { parse_asl_sidecar(with_direction(other), "sub-03_asl.json"); },
+                "sub-03_asl.json", "SliceEncodingDirection");
+  }
+  // A 3D readout has no slice timing to order: the field is not read.
+  nlohmann::json three_d = nlohmann::json::parse(kPcasl2d);
+  three_d["MRAcquisitionType"] = "3D";
+  three_d["SliceEncodingDirection"] = "j";
+  EXPECT_NO_THROW(parse_asl_sidecar(three_d.dump(), "sub-03_asl.json"));
 }
 
 TEST(BidsSidecar, M0EstimateAtOnePointFiveTesla) {

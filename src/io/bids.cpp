@@ -277,6 +277,18 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
     for (double s : *slice_timing) {
       if (s < 0.0) f.fail("SliceTiming", "values must be >= 0 seconds, found " + format_number(s));
     }
+    // BIDS: SliceTiming runs along SliceEncodingDirection; "k-" lists the slice of the largest
+    // index first. perfq's slice offsets run along the third axis, from index 0.
+    if (const auto direction = f.string("SliceEncodingDirection")) {
+      if (*direction == "k-") {
+        std::reverse(slice_timing->begin(), slice_timing->end());
+      } else if (*direction != "k") {
+        f.fail("SliceEncodingDirection",
+               "'" + *direction + "' is not supported: perfq applies SliceTiming along the "
+               "image's third axis (k or k-); reslice the series so that its slices lie along "
+               "the third axis");
+      }
+    }
     p.slice_timing = std::move(*slice_timing);
   }
 
