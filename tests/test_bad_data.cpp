@@ -42,6 +42,16 @@ fs::path phantom(const fs::path& root, std::vector<double> delays = {1.8}) {
   return perfq::io::write_phantom_bids(perfq::make_phantom(o), root.string());
 }
 
+/// A small PASL phantom dataset (TI 2.5 s, TI1 0.8 s); returns its *_asl.nii.gz.
+fs::path pasl_phantom(const fs::path& root) {
+  perfq::PhantomOptions o;
+  o.dims = {24, 28, 20};
+  o.repeats = 2;
+  o.pasl = true;
+  o.delays = {2.5};
+  return perfq::io::write_phantom_bids(perfq::make_phantom(o), root.string());
+}
+
 fs::path perf_of(const fs::path& asl) { return asl.parent_path(); }
 
 /// `perfq cbf` on the dataset of `asl` into `out`.
@@ -228,12 +238,7 @@ TEST(BadData, NegativeOrZeroPldIsRefused) {
 TEST(BadData, NegativeOrZeroTiIsRefused) {
   // PASL: TI is the PostLabelingDelay, TI1 the BolusCutOffDelayTime.
   const fs::path dir = scratch("ti");
-  perfq::PhantomOptions o;
-  o.dims = {24, 28, 20};
-  o.repeats = 2;
-  o.pasl = true;
-  o.delays = {2.5};
-  const fs::path asl = perfq::io::write_phantom_bids(perfq::make_phantom(o), (dir / "bids").string());
+  const fs::path asl = pasl_phantom(dir / "bids");
   edit_sidecar(asl, [](Json& j) { j["PostLabelingDelay"] = -2.5; });
   expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json", "PostLabelingDelay");
   edit_sidecar(asl, [](Json& j) {
@@ -292,13 +297,7 @@ TEST(BadData, TimesInMillisecondsAreRefused) {
   }
   {  // PASL: TI1 in ms.
     const fs::path dir = scratch("ms-ti1");
-    perfq::PhantomOptions o;
-    o.dims = {24, 28, 20};
-    o.repeats = 2;
-    o.pasl = true;
-    o.delays = {2.5};
-    const fs::path asl =
-        perfq::io::write_phantom_bids(perfq::make_phantom(o), (dir / "bids").string());
+    const fs::path asl = pasl_phantom(dir / "bids");
     edit_sidecar(asl, [](Json& j) { j["BolusCutOffDelayTime"] = 800; });
     expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json",
                    "BolusCutOffDelayTime");

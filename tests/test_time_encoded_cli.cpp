@@ -320,6 +320,18 @@ void edit_sidecar(const fs::path& perf, const std::function<void(Json&)>& edit) 
   edit_json(perf / "sub-01_asl.json", edit);
 }
 
+/// perfq's Hadamard 8 matrix (8 × 7) as TimeEncodedMatrix rows, times `sign`.
+Json hadamard8_rows(int sign) {
+  const auto m = perfq::encoding_matrix(perfq::TimeEncodedMatrixType::Hadamard, 8);
+  Json rows = Json::array();
+  for (std::size_t i = 0; i < 8; ++i) {
+    Json row = Json::array();
+    for (std::size_t k = 0; k < 7; ++k) row.push_back(sign * m.at(i, k));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
 TEST(TimeEncodedCli, RefusesUnsupportedMatrixSize) {
   expect_refusal(
       "size5",
@@ -335,13 +347,7 @@ TEST(TimeEncodedCli, RefusesNonOrthogonalMatrix) {
       [](const fs::path& perf) {
         edit_sidecar(perf, [](Json& j) {
           // Hadamard 8 with two entries of column 0 swapped: still balanced, no longer orthogonal.
-          const auto m = perfq::encoding_matrix(perfq::TimeEncodedMatrixType::Hadamard, 8);
-          Json rows = Json::array();
-          for (std::size_t i = 0; i < 8; ++i) {
-            Json row = Json::array();
-            for (std::size_t k = 0; k < 7; ++k) row.push_back(m.at(i, k));
-            rows.push_back(row);
-          }
+          Json rows = hadamard8_rows(1);
           // Rows 0 and 1 differ in column 0 (+1, -1); swap them there.
           std::swap(rows[0][0], rows[1][0]);
           j["TimeEncodedMatrix"] = rows;
@@ -356,16 +362,7 @@ TEST(TimeEncodedCli, RefusesAMatrixOfTheOtherSign) {
   expect_refusal(
       "other-sign",
       [](const fs::path& perf) {
-        edit_sidecar(perf, [](Json& j) {
-          const auto m = perfq::encoding_matrix(perfq::TimeEncodedMatrixType::Hadamard, 8);
-          Json rows = Json::array();
-          for (std::size_t i = 0; i < 8; ++i) {
-            Json row = Json::array();
-            for (std::size_t k = 0; k < 7; ++k) row.push_back(-m.at(i, k));
-            rows.push_back(row);
-          }
-          j["TimeEncodedMatrix"] = rows;
-        });
+        edit_sidecar(perf, [](Json& j) { j["TimeEncodedMatrix"] = hadamard8_rows(-1); });
       },
       "sub-01_asl.json", "TimeEncodedMatrix");
 }
