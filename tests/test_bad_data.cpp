@@ -14,6 +14,7 @@
 
 #include "cli_test_util.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -422,6 +423,29 @@ TEST(BadData, ImplausibleCbfGivesAWarning) {
       EXPECT_LT(ratio, 25.0);
     }
     EXPECT_TRUE(fs::exists(dir / "out" / "sub-01_cbf.nii.gz"));
+
+    // --m0-scale puts the M0 back on the ASL series' scale: no warning, the first run's CBF.
+    const Result rescaled = cbf(asl, dir / "rescaled", "--m0-scale 20");
+    ASSERT_EQ(rescaled.status, 0) << rescaled.output;
+    EXPECT_EQ(rescaled.output.find("warning"), std::string::npos) << rescaled.output;
+    const Json k = Json::parse(read_text(dir / "rescaled" / "sub-01_cbf.json"));
+    EXPECT_EQ(k["M0UserScaleFactor"].get<double>(), 20.0);
+    EXPECT_TRUE(k["Warnings"].empty());
+    const perfq::Image<float> a = perfq::io::read_nifti((dir / "right" / "sub-01_cbf.nii.gz").string());
+    const perfq::Image<float> b =
+        perfq::io::read_nifti((dir / "rescaled" / "sub-01_cbf.nii.gz").string());
+    double worst = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (a[i] != 0.0f) worst = std::max(worst, std::abs(double(b[i]) / a[i] - 1.0));
+    }
+    EXPECT_LT(worst, delays.size() == 1 ? 1e-6 : 1e-3);
+  }
+  // A factor must be positive (bad usage, exit 2).
+  const fs::path dir = scratch("m0-scale-usage");
+  for (const char* bad : {"0", "-3", "nan"}) {
+    EXPECT_EQ(cbf(dir / "sub-01_asl.nii.gz", dir / "out", std::string("--m0-scale ") + bad).status,
+              2)
+        << bad;
   }
 }
 

@@ -87,7 +87,7 @@ const char* const kBidsHelp =
     "  --verbose                  also print each step's command and output\n"
     "  --backend auto|cpu|cuda, --device N, --threads N   as for perfq cbf, for every step\n"
     "perfq cbf options passed to every series (see 'perfq cbf --help'):\n"
-    "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --m0-value --robust\n"
+    "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --m0-value --m0-scale --robust\n"
     "  --outlier-threshold --model --att-min --att-max --grid-points --max-iterations\n"
     "  --tolerance --att-prior --att-prior-mean --att-prior-sd --prior-noise --arterial\n"
     "  --aatt-prior-mean --aatt-prior-sd --dispersion --dispersion-s --dispersion-p\n"
@@ -103,6 +103,7 @@ const std::vector<std::string> kCbfNumbers = {"--lambda",
                                               "--alpha",
                                               "--bs-pulse-efficiency",
                                               "--m0-value",
+                                              "--m0-scale",
                                               "--outlier-threshold",
                                               "--att-min",
                                               "--att-max",

@@ -61,6 +61,8 @@ const char* const kCbfHelp =
     "                            (defaults: PCASL 0.85, PASL 0.98, CASL 0.68)\n"
     "  --bs-pulse-efficiency X   efficiency per background-suppression pulse (default 0.95)\n"
     "  --m0-value X              use one M0 value for every voxel (overrides M0Type)\n"
+    "  --m0-scale X              multiply the M0 by X first: for exports whose M0 and ASL\n"
+    "                            images are on different scales (default 1)\n"
     "  --robust                  drop outlier repeats before averaging (see README)\n"
     "  --outlier-threshold Z     robust z-score above which a repeat is dropped (default 3)\n"
     "  --no-sign-check           quantify even when ΔM is negative in most brain voxels\n"
@@ -142,7 +144,7 @@ struct CbfOptions {
   std::string asl_path, out_dir;
   std::optional<std::string> mask_path;
   perfq::Execution execution;
-  std::optional<double> lambda, t1b, t1t, alpha, bs_pulse, m0_value;
+  std::optional<double> lambda, t1b, t1t, alpha, bs_pulse, m0_value, m0_scale;
   perfq::AveragingOptions averaging;
   perfq::KineticOptions kinetic;
   std::optional<std::string> pvc_gm, pvc_wm;
@@ -154,7 +156,7 @@ struct CbfOptions {
 CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   const Args args(raw,
                   {"--output", "--backend", "--device", "--threads", "--mask", "--lambda", "--t1b",
-                   "--t1t", "--alpha", "--bs-pulse-efficiency", "--m0-value",
+                   "--t1t", "--alpha", "--bs-pulse-efficiency", "--m0-value", "--m0-scale",
                    "--outlier-threshold", "--model", "--att-min", "--att-max",
                    "--att-prior-mean", "--att-prior-sd", "--aatt-prior-mean", "--aatt-prior-sd", "--prior-noise", "--max-iterations", "--tolerance",
                    "--grid-points", "--dispersion", "--dispersion-s", "--dispersion-p", "--pvc-gm", "--pvc-wm", "--pvc-kernel"},
@@ -179,6 +181,10 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   o.alpha = args.number("--alpha");
   o.bs_pulse = args.number("--bs-pulse-efficiency");
   o.m0_value = args.number("--m0-value");
+  o.m0_scale = args.number("--m0-scale");
+  if (o.m0_scale && !(std::isfinite(*o.m0_scale) && *o.m0_scale > 0)) {
+    throw UsageError{"--m0-scale: expected a positive factor"};
+  }
   o.averaging.robust = args.flag("--robust");
   if (auto z = args.number("--outlier-threshold")) {
     if (!(*z > 0)) throw UsageError{"--outlier-threshold: expected a positive number"};
@@ -302,8 +308,8 @@ Json check_cbf_range(const perfq::Volume<float>& cbf, const perfq::Volume<std::u
     std::ostringstream m;
     m << "the median CBF in the brain is " << median << " ml/100 g/min, outside "
       << kPlausibleCbf[0] << "–" << kPlausibleCbf[1]
-      << ": check the M0 (scaled like the ASL series?), the labeling efficiency and the "
-         "background suppression";
+      << ": check the M0 (on the scale of the ASL series? --m0-scale), the labeling "
+         "efficiency and the background suppression";
     warnings.push_back(m.str());
   }
   return {{"Checked", true},
@@ -402,6 +408,22 @@ int run_cbf(const std::vector<std::string>& raw) {
         throw perfq::InputError(data.sidecar_path, "M0Type",
                                 "Absent: no M0 to calibrate with; give --m0-value");
     }
+  }
+  // A scale between the M0 and the ASL images that the files do not carry (BIDS wants none,
+  // some exports have one): applied to a copy of the M0.
+  std::optional<perfq::Volume<float>> scaled_m0;
+  if (o.m0_scale) {
+    if (m0.image) {
+      const perfq::View<const float>& image = *m0.image;
+      scaled_m0.emplace(image.geometry);
+      for (std::size_t i = 0; i < image.voxel_count(); ++i) {
+        (*scaled_m0)[i] = static_cast<float>(image.data[i] * *o.m0_scale);
+      }
+      m0 = perfq::M0Source::from_image(scaled_m0->view());
+    } else {
+      m0.value *= *o.m0_scale;
+    }
+    m0_record["M0UserScaleFactor"] = *o.m0_scale;
   }
 
   // Control and label swapped (in the aslcontext, or deltam stored as label − control) would
