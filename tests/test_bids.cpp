@@ -219,6 +219,19 @@ TEST(BidsSidecar, SliceEncodingDirectionOrdersTheSliceTimes) {
   EXPECT_NO_THROW(parse_asl_sidecar(three_d.dump(), "sub-03_asl.json"));
 }
 
+TEST(BidsSidecar, LookLockerReadoutsAreRefused) {
+  // Not modelled: refused by name rather than quantified with a bias.
+  nlohmann::json j = nlohmann::json::parse(kPcasl2d);
+  j["LookLocker"] = true;
+  j["FlipAngle"] = 35;
+  const std::string what =
+      input_error([&] { parse_asl_sidecar(j.dump(), "sub-03_asl.json"); }, "sub-03_asl.json",
+                  "LookLocker");
+  EXPECT_NE(what.find("not supported"), std::string::npos) << what;
+  j["LookLocker"] = false;
+  EXPECT_NO_THROW(parse_asl_sidecar(j.dump(), "sub-03_asl.json"));
+}
+
 TEST(BidsSidecar, M0EstimateAtOnePointFiveTesla) {
   const AslProtocol p = parse_asl_sidecar(kEstimate, "sub-04_asl.json");
   EXPECT_EQ(p.m0_type, M0Type::Estimate);

@@ -20,6 +20,8 @@
 //   averaged) and its `_m0scan.json` (BIDS requires it; without it the M0 repetition time
 //   would be guessed).
 // - MagneticFieldStrength absent: the AslProtocol default (3 T).
+// - LookLocker true is refused (not modelled); SliceTiming follows SliceEncodingDirection
+//   (k- reversed, i/j refused).
 // - Time-encoded PCASL (ExploreASL's fields): a series is time-encoded when the sidecar has
 //   TimeEncodedMatrixType, TimeEncodedMatrixSize or TimeEncodedMatrix. The matrix is the given
 //   TimeEncodedMatrix (N x N-1, or N x N with an all +1 first column), else generated from
@@ -259,6 +261,13 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
   }
 
   // Readout.
+  if (f.boolean("LookLocker").value_or(false)) {
+    // Each readout pulse of a Look-Locker train also saturates the label: its apparent T1
+    // shortens by −ln(cos FlipAngle)/ΔTI, which perfq's models leave out (CBF and ATT biased).
+    f.fail("LookLocker",
+           "true: Look-Locker readouts are not modelled by perfq (each readout pulse also "
+           "decays the label, so CBF and ATT would be biased); not supported in this version");
+  }
   const auto acquisition = f.string("MRAcquisitionType");
   auto slice_timing = f.numbers("SliceTiming");
   if (acquisition) {
