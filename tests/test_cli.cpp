@@ -232,6 +232,66 @@ TEST(Cli, FourDimensionalM0IsAveraged) {
   EXPECT_EQ(Json::parse(read_text(dir / "two" / "sub-01_cbf.json"))["M0VolumesAveraged"], 2);
 }
 
+TEST(Cli, ReferenceRegionCalibrationUsesOneBloodM0) {
+  // The phantom's ventricles (M0 2000, its M0 scan at TR 6 s) as the CSF reference: one M0 of
+  // blood, by hand 2000 / (1 − e^(−6/4.3)) / 1.15 = 2311.894 (TE 0), and every voxel's CBF is
+  // the voxelwise one times M0 / (λ · M0_blood): the same ΔM, another M0 (λ 0.9; at TR 6 s
+  // the voxelwise short-TR correction does not apply).
+  const fs::path dir = scratch("refregion");
+  const fs::path asl = small_phantom(dir / "bids");
+  const fs::path truth = dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf";
+  const std::string ventricles = (truth / "sub-01_label-ventricles_mask.nii.gz").string();
+  const std::string base = "cbf " + asl.string() + " --backend cpu -o ";
+  ASSERT_EQ(run(base + (dir / "voxelwise").string()).status, 0);
+  const Result r = run(base + (dir / "ref").string() + " --ref-tissue csf --ref-mask " + ventricles);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const Json j = Json::parse(read_text(dir / "ref" / "sub-01_cbf.json"));
+  const double m0_blood = 2000.0 / (1.0 - std::exp(-6.0 / 4.3)) / 1.15;
+  EXPECT_NEAR(j["M0Calibration"]["ArterialBloodM0"].get<double>(), m0_blood, 1e-6 * m0_blood);
+  EXPECT_EQ(j["M0Calibration"]["Tissue"], "csf");
+  EXPECT_DOUBLE_EQ(j["M0ScaleFactor"].get<double>(), 1.0);
+  const auto m0 = perfq::io::read_nifti((asl.parent_path() / "sub-01_m0scan.nii.gz").string());
+  const auto voxelwise = perfq::io::read_nifti((dir / "voxelwise" / "sub-01_cbf.nii.gz").string());
+  const auto ref = perfq::io::read_nifti((dir / "ref" / "sub-01_cbf.nii.gz").string());
+  double worst = 0.0;
+  std::size_t compared = 0;
+  for (std::size_t i = 0; i < m0.size(); ++i) {
+    if (voxelwise[i] == 0.0f || m0[i] <= 0.0f) continue;
+    const double expected = voxelwise[i] * m0[i] / (0.9 * m0_blood);
+    worst = std::max(worst, std::abs(ref[i] - expected) / std::abs(expected));
+    ++compared;
+  }
+  EXPECT_GT(compared, 5000u);  // the brain of the 32×36×28 phantom
+  EXPECT_LT(worst, 1e-5);
+
+  // The echo time (TE 15 ms): blood's T2 decay over CSF's, e^(−0.015/0.15) / e^(−0.015/0.75).
+  const Result te = run(base + (dir / "te").string() + " --ref-tissue csf --ref-mask " +
+                        ventricles + " --echo-time 0.015");
+  ASSERT_EQ(te.status, 0) << te.output;
+  const Json k = Json::parse(read_text(dir / "te" / "sub-01_cbf.json"));
+  EXPECT_NEAR(k["M0Calibration"]["ArterialBloodM0"].get<double>(),
+              m0_blood * std::exp(-0.015 / 0.15) / std::exp(-0.015 / 0.75), 1e-6 * m0_blood);
+
+  // Usage: the region needs its tissue and the tissue its region; --m0-value excludes it.
+  for (const std::string bad :
+       {std::string(" --ref-tissue csf"), " --ref-mask " + ventricles,
+        " --ref-tissue bone --ref-mask " + ventricles,
+        " --ref-tissue csf --ref-mask " + ventricles + " --m0-value 1000",
+        " --ref-tissue csf --ref-mask " + ventricles + " --ref-t1 0"}) {
+    EXPECT_EQ(run(base + (dir / "usage").string() + bad).status, 2) << bad;
+  }
+  // A region on another grid, or with no voxel: exit 1 naming the mask.
+  const fs::path other = dir / "other_mask.nii.gz";
+  perfq::Geometry g;
+  g.dims = {4, 4, 4};
+  perfq::io::write_nifti(other.string(), perfq::Mask(g, 1, 1).view());
+  const Result misfit = run(base + (dir / "misfit").string() + " --ref-tissue csf --ref-mask " +
+                            other.string());
+  EXPECT_EQ(misfit.status, 1) << misfit.output;
+  EXPECT_NE(misfit.output.find("other_mask.nii.gz"), std::string::npos) << misfit.output;
+  EXPECT_FALSE(folder_has_files(dir / "misfit"));
+}
+
 TEST(Cli, InheritedSidecarsGiveTheSameCbf) {
   // The phantom's ASL and m0scan sidecars moved to the dataset root (BIDS inheritance): the
   // same CBF, bit for bit, and the output sidecar lists the file applied.

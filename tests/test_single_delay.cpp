@@ -6,12 +6,14 @@
 // e.g. ΔM 10, M0 1000, PLD = τ = 1.8 s, λ 0.9, T1b 1.65 s, α 0.85:
 //   e^(1.8/1.65) = 2.97672, 1 − e^(−1.8/1.65) = 0.664062
 //   CBF = 6000·0.9·10·2.97672 / (2·0.85·1.65·1000·0.664062) = 86.2999 ml/100 g/min
+#include <perfq/calibration.hpp>
 #include <perfq/cbf.hpp>
 #include <perfq/errors.hpp>
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 namespace {
@@ -239,6 +241,62 @@ TEST(Backend, CudaRequestWithoutDeviceIsAClearError) {
   }
   EXPECT_EQ(perfq::resolve_backend(Execution{}), Backend::Cpu);
   EXPECT_FALSE(perfq::cuda_unavailable_reason().empty());
+}
+
+// ---- reference-region calibration ------------------------------------------------------
+
+TEST(ReferenceCalibration, MatchesHandComputedBloodM0) {
+  // CSF region of M0 2000 (and 1e9 outside it, ignored), TR 4 s, TE 20 ms, defaults
+  // T1 4.3 s, T2 0.75 s, λ 1.15, blood T2 0.15 s; by hand:
+  //   1 − e^(−4/4.3) = 0.605538, e^(−0.02/0.75) = 0.973686, e^(−0.02/0.15) = 0.875173
+  //   M0_ref = 2000 / 0.605538 / 0.973686 = 3392.11
+  //   M0_blood = 3392.11 / 1.15 · 0.875173 = 2581.46
+  const Geometry g = grid(4, 4, 2);
+  Volume<float> m0(g, 1, 1e9f);
+  perfq::Volume<std::uint8_t> region(g, 1, 0);
+  for (std::size_t i = 0; i < 8; ++i) {
+    m0[i] = i % 2 == 0 ? 1900.0f : 2100.0f;  // mean 2000
+    region[i] = 1;
+  }
+  perfq::ReferenceCalibrationOptions o;
+  o.repetition_time = 4.0;
+  o.echo_time = 0.02;
+  const perfq::ReferenceCalibration r = perfq::reference_region_m0(m0, region, o);
+  EXPECT_EQ(r.voxels, 8u);
+  EXPECT_DOUBLE_EQ(r.region_mean, 2000.0);
+  EXPECT_NEAR(r.m0_reference, 3392.11, 0.01);
+  EXPECT_NEAR(r.m0_blood, 2581.46, 0.01);
+  EXPECT_DOUBLE_EQ(r.constants.t1, 4.3);
+  EXPECT_DOUBLE_EQ(r.constants.partition, 1.15);
+
+  // White matter, fully relaxed (TR 0), TE 0: M0_blood = mean / 0.82.
+  o.tissue = perfq::ReferenceTissue::WhiteMatter;
+  o.repetition_time = 0.0;
+  o.echo_time = 0.0;
+  EXPECT_NEAR(perfq::reference_region_m0(m0, region, o).m0_blood, 2000.0 / 0.82, 1e-9);
+  // Overrides beat the defaults: T1 1 s at TR 1 s: 2000 / (1 − e^(−1)) / 0.5 = 6327.91.
+  o.t1 = 1.0;
+  o.partition = 0.5;
+  o.repetition_time = 1.0;
+  EXPECT_NEAR(perfq::reference_region_m0(m0, region, o).m0_blood, 6327.91, 0.01);
+
+  // Names, and errors that say what is wrong.
+  EXPECT_EQ(perfq::parse_reference_tissue("CSF"), perfq::ReferenceTissue::Csf);
+  EXPECT_EQ(perfq::parse_reference_tissue("gm"), perfq::ReferenceTissue::GreyMatter);
+  EXPECT_STREQ(perfq::to_string(perfq::ReferenceTissue::WhiteMatter), "wm");
+  EXPECT_THROW(perfq::parse_reference_tissue("bone"), perfq::InvalidArgument);
+  perfq::Volume<std::uint8_t> empty(g, 1, 0);
+  EXPECT_THROW(perfq::reference_region_m0(m0, empty, {}), perfq::InvalidArgument);
+  perfq::ReferenceCalibrationOptions bad;
+  bad.partition = 0.0;
+  EXPECT_THROW(perfq::reference_region_m0(m0, region, bad), perfq::InvalidArgument);
+  bad = {};
+  bad.echo_time = -0.01;
+  EXPECT_THROW(perfq::reference_region_m0(m0, region, bad), perfq::InvalidArgument);
+  Volume<float> negative(g, 1, -5.0f);
+  EXPECT_THROW(perfq::reference_region_m0(negative, region, {}), perfq::InvalidArgument);
+  perfq::Volume<std::uint8_t> other(grid(4, 4, 3), 1, 1);
+  EXPECT_THROW(perfq::reference_region_m0(m0, other, {}), perfq::InvalidArgument);
 }
 
 TEST(Backend, ParsesNames) {

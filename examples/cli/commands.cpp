@@ -3,6 +3,7 @@
 #include "cli_util.hpp"
 
 #include <perfq/asl_series.hpp>
+#include <perfq/calibration.hpp>
 #include <perfq/cbf.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
@@ -63,6 +64,14 @@ const char* const kCbfHelp =
     "  --m0-value X              use one M0 value for every voxel (overrides M0Type)\n"
     "  --m0-scale X              multiply the M0 by X first: for exports whose M0 and ASL\n"
     "                            images are on different scales (default 1)\n"
+    "  --ref-tissue csf|wm|gm    reference-region calibration: one M0 of arterial blood from\n"
+    "                            the mean M0 in --ref-mask (instead of voxelwise M0 / lambda)\n"
+    "  --ref-mask FILE           the reference region (same grid; e.g. the ventricles)\n"
+    "  --ref-t1 S, --ref-t2 S    override the tissue's T1 and T2 (CSF 4.3, 0.75; WM 1.0, 0.05;\n"
+    "                            GM 1.3, 0.1 s)\n"
+    "  --ref-partition X         override its partition coefficient (1.15, 0.82, 0.98 ml/g)\n"
+    "  --t2-blood S              T2 of arterial blood (default 0.15 s)\n"
+    "  --echo-time S             TE of the M0 scan (default: its sidecar's EchoTime, else 0)\n"
     "  --robust                  drop outlier repeats before averaging (see README)\n"
     "  --outlier-threshold Z     robust z-score above which a repeat is dropped (default 3)\n"
     "  --no-sign-check           quantify even when ΔM is negative in most brain voxels\n"
@@ -148,6 +157,10 @@ struct CbfOptions {
   perfq::AveragingOptions averaging;
   perfq::KineticOptions kinetic;
   std::optional<std::string> pvc_gm, pvc_wm;
+  std::optional<perfq::ReferenceTissue> ref_tissue;
+  std::optional<std::string> ref_mask;
+  perfq::ReferenceCalibrationOptions ref;
+  std::optional<double> echo_time;
   perfq::PvcOptions pvc;
   bool overwrite = false;
   bool no_sign_check = false;
@@ -157,6 +170,8 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   const Args args(raw,
                   {"--output", "--backend", "--device", "--threads", "--mask", "--lambda", "--t1b",
                    "--t1t", "--alpha", "--bs-pulse-efficiency", "--m0-value", "--m0-scale",
+                   "--ref-tissue", "--ref-mask", "--ref-t1", "--ref-t2", "--ref-partition",
+                   "--t2-blood", "--echo-time",
                    "--outlier-threshold", "--model", "--att-min", "--att-max",
                    "--att-prior-mean", "--att-prior-sd", "--aatt-prior-mean", "--aatt-prior-sd", "--prior-noise", "--max-iterations", "--tolerance",
                    "--grid-points", "--dispersion", "--dispersion-s", "--dispersion-p", "--pvc-gm", "--pvc-wm", "--pvc-kernel"},
@@ -184,6 +199,39 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   o.m0_scale = args.number("--m0-scale");
   if (o.m0_scale && !(std::isfinite(*o.m0_scale) && *o.m0_scale > 0)) {
     throw UsageError{"--m0-scale: expected a positive factor"};
+  }
+  if (auto t = args.text("--ref-tissue")) {
+    try {
+      o.ref_tissue = perfq::parse_reference_tissue(*t);
+    } catch (const perfq::InvalidArgument& e) {
+      throw UsageError{std::string("--ref-tissue: ") + e.what()};
+    }
+  }
+  o.ref_mask = args.text("--ref-mask");
+  o.ref.t1 = args.number("--ref-t1");
+  o.ref.t2 = args.number("--ref-t2");
+  o.ref.partition = args.number("--ref-partition");
+  if (auto v = args.number("--t2-blood")) o.ref.t2_blood = *v;
+  o.echo_time = args.number("--echo-time");
+  const bool ref_details = o.ref_mask || o.ref.t1 || o.ref.t2 || o.ref.partition ||
+                           args.number("--t2-blood") || o.echo_time;
+  if (ref_details && !o.ref_tissue) {
+    throw UsageError{"--ref-mask, --ref-t1, --ref-t2, --ref-partition, --t2-blood and "
+                     "--echo-time belong to reference-region calibration: give --ref-tissue"};
+  }
+  if (o.ref_tissue && !o.ref_mask) throw UsageError{"--ref-tissue needs --ref-mask FILE"};
+  if (o.ref_tissue && o.m0_value) {
+    throw UsageError{"--ref-tissue calibrates from the M0 image; --m0-value replaces it"};
+  }
+  for (const auto& [name, value] : {std::pair{"--ref-t1", o.ref.t1}, {"--ref-t2", o.ref.t2},
+                                    {"--ref-partition", o.ref.partition},
+                                    {"--t2-blood", std::optional<double>(o.ref.t2_blood)},
+                                    {"--echo-time", o.echo_time}}) {
+    const bool zero_ok = std::string(name) == "--echo-time";
+    if (value && !(std::isfinite(*value) && (zero_ok ? *value >= 0 : *value > 0))) {
+      throw UsageError{std::string(name) + ": expected a " + (zero_ok ? "non-negative" : "positive") +
+                       " number"};
+    }
   }
   o.averaging.robust = args.flag("--robust");
   if (auto z = args.number("--outlier-threshold")) {
@@ -425,6 +473,52 @@ int run_cbf(const std::vector<std::string>& raw) {
     }
     m0_record["M0UserScaleFactor"] = *o.m0_scale;
   }
+  // Reference-region calibration: one M0 of arterial blood for every voxel, given to the
+  // quantification as the single M0 λ·M0_blood (its saturation recovery is done here, with
+  // the reference tissue's T1, so the voxelwise short-TR correction is not applied again).
+  std::optional<perfq::ReferenceCalibration> reference;
+  std::optional<perfq::Mask> ref_mask;
+  if (o.ref_tissue) {
+    if (!m0.image) {
+      throw perfq::InputError(data.sidecar_path, "M0Type",
+                              std::string(perfq::to_string(protocol.m0_type)) +
+                                  ": --ref-tissue needs an M0 image (M0Type Separate or "
+                                  "Included)");
+    }
+    ref_mask = perfq::io::read_nifti_mask(*o.ref_mask);
+    if (!ref_mask->geometry().same_grid(data.asl.geometry())) {
+      throw perfq::InputError(*o.ref_mask, "", "the reference region is not on the grid of " +
+                                                   data.asl_path);
+    }
+    perfq::ReferenceCalibrationOptions ref = o.ref;
+    ref.tissue = *o.ref_tissue;
+    ref.repetition_time = protocol.m0_repetition_time.value_or(0.0);
+    ref.echo_time = o.echo_time.value_or(0.0);
+    try {
+      reference = perfq::reference_region_m0(*m0.image, ref_mask->view(), ref);
+    } catch (const perfq::InvalidArgument& e) {
+      throw perfq::InputError(*o.ref_mask, "", e.what());
+    }
+    m0 = perfq::M0Source::from_value(physiology.blood_brain_partition * reference->m0_blood);
+    const perfq::ReferenceCalibration& r = *reference;
+    m0_record["M0Calibration"] = {
+        {"Method", "reference region"},
+        {"Tissue", perfq::to_string(*o.ref_tissue)},
+        {"Mask", *o.ref_mask},
+        {"Voxels", r.voxels},
+        {"RegionMeanM0", r.region_mean},
+        {"T1", r.constants.t1},
+        {"T2", r.constants.t2},
+        {"PartitionCoefficient", r.constants.partition},
+        {"BloodT2", r.t2_blood},
+        {"EchoTime", r.echo_time},
+        {"EchoTimeSource", o.echo_time ? "--echo-time" : "none (no T2 correction)"},
+        {"RepetitionTime", r.repetition_time},
+        {"ReferenceM0", r.m0_reference},
+        {"ArterialBloodM0", r.m0_blood},
+        {"Formula", "M0_blood = mean / (1 - exp(-TR/T1)) / exp(-TE/T2) / partition * "
+                    "exp(-TE/T2_blood); quantified with the single M0 lambda * M0_blood"}};
+  }
 
   // Control and label swapped (in the aslcontext, or deltam stored as label − control) would
   // give a map of negative CBF: refused unless asked for.
@@ -455,6 +549,7 @@ int run_cbf(const std::vector<std::string>& raw) {
   // The protocol of the averaged ΔM volumes: one delay (and τ) per volume.
   const bool pasl = protocol.labeling_type == perfq::LabelingType::Pasl;
   perfq::AslProtocol averaged = protocol;
+  if (reference) averaged.m0_repetition_time.reset();  // corrected with the tissue's own T1
   averaged.post_labeling_delay = prepared.post_labeling_delay;
   averaged.labeling_duration = prepared.labeling_duration;
   if (pasl) averaged.labeling_duration.clear();
