@@ -1,11 +1,15 @@
-// M0 calibration: reference-region M0 of arterial blood (see include/perfq/calibration.hpp).
+// M0 calibration: reference-region M0 of arterial blood and smoothing of a voxelwise M0 (see
+// include/perfq/calibration.hpp).
+#include <perfq/asl_series.hpp>
 #include <perfq/calibration.hpp>
 #include <perfq/errors.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <sstream>
+#include <vector>
 
 PERFQ_NAMESPACE_BEGIN
 
@@ -98,6 +102,91 @@ ReferenceCalibration reference_region_m0(View<const float> m0, View<const std::u
   // Per unit of water: the tissue's partition coefficient; blood decays at TE as well.
   r.m0_blood = r.m0_reference / r.constants.partition * std::exp(-r.echo_time / r.t2_blood);
   return r;
+}
+
+namespace {
+
+/// One pass of a truncated Gaussian (weights `kernel`, centre at index radius) along axis
+/// `axis` of `values`, voxels beyond the grid left out.
+void convolve_axis(std::vector<double>& values, const std::array<std::size_t, 3>& dims, int axis,
+                   const std::vector<double>& kernel) {
+  const std::size_t n = dims[axis];
+  const std::size_t stride = axis == 0 ? 1 : axis == 1 ? dims[0] : dims[0] * dims[1];
+  const auto radius = static_cast<std::ptrdiff_t>(kernel.size() / 2);
+  std::vector<double> line(n);
+  const std::size_t lines = dims[0] * dims[1] * dims[2] / n;
+  for (std::size_t l = 0; l < lines; ++l) {
+    // The first voxel of line l: lines are indexed over the other two axes.
+    std::size_t start = 0;
+    if (axis == 0) {
+      start = l * dims[0];
+    } else if (axis == 1) {
+      start = (l / dims[0]) * dims[0] * dims[1] + l % dims[0];
+    } else {
+      start = l;
+    }
+    for (std::size_t k = 0; k < n; ++k) line[k] = values[start + k * stride];
+    for (std::size_t k = 0; k < n; ++k) {
+      double sum = 0.0;
+      const auto lo = std::max<std::ptrdiff_t>(0, static_cast<std::ptrdiff_t>(k) - radius);
+      const auto hi = std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(n) - 1,
+                                               static_cast<std::ptrdiff_t>(k) + radius);
+      for (std::ptrdiff_t j = lo; j <= hi; ++j) {
+        sum += kernel[static_cast<std::size_t>(j - static_cast<std::ptrdiff_t>(k) + radius)] *
+               line[static_cast<std::size_t>(j)];
+      }
+      values[start + k * stride] = sum;
+    }
+  }
+}
+
+}  // namespace
+
+Volume<float> smooth_m0(View<const float> m0, double fwhm_mm,
+                        std::optional<View<const std::uint8_t>> region) {
+  if (m0.empty() || m0.volumes != 1) throw InvalidArgument("smooth_m0: M0 must be one volume");
+  if (!(std::isfinite(fwhm_mm) && fwhm_mm >= 0.0)) {
+    std::ostringstream m;
+    m << "smooth_m0: the FWHM must be finite and >= 0 mm, got " << fwhm_mm;
+    throw InvalidArgument(m.str());
+  }
+  if (region && (region->volumes != 1 || !region->geometry.same_grid(m0.geometry))) {
+    throw InvalidArgument("smooth_m0: the region must be one volume on the grid of M0");
+  }
+  const std::size_t n = m0.voxel_count();
+  Volume<float> out(m0.geometry, 1, std::vector<float>(m0.data, m0.data + n));
+  if (fwhm_mm == 0.0) return out;
+  std::optional<Mask> bright;
+  if (!region) bright = m0_brain_region(m0);
+  const std::uint8_t* in_region = region ? region->data : bright->data();
+
+  // Normalised convolution: smooth(M0 · R) / smooth(R), R the region's finite voxels.
+  std::vector<double> weighted(n), weight(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const bool use = in_region[i] != 0 && std::isfinite(m0.data[i]);
+    weight[i] = use ? 1.0 : 0.0;
+    weighted[i] = use ? m0.data[i] : 0.0;
+  }
+  const std::array<std::size_t, 3> dims = m0.geometry.dims;
+  const double sigma_mm = fwhm_mm / (2.0 * std::sqrt(2.0 * std::log(2.0)));
+  for (int axis = 0; axis < 3; ++axis) {
+    const double sigma = sigma_mm / m0.geometry.spacing[axis];  // voxels
+    const auto radius = static_cast<std::size_t>(std::ceil(3.0 * sigma));
+    if (radius == 0 || dims[axis] == 1) continue;
+    std::vector<double> kernel(2 * radius + 1);
+    for (std::size_t k = 0; k < kernel.size(); ++k) {
+      const double d = static_cast<double>(k) - static_cast<double>(radius);
+      kernel[k] = std::exp(-0.5 * d * d / (sigma * sigma));
+    }
+    convolve_axis(weighted, dims, axis, kernel);
+    convolve_axis(weight, dims, axis, kernel);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (in_region[i] != 0 && std::isfinite(m0.data[i]) && weight[i] > 0.0) {
+      out[i] = static_cast<float>(weighted[i] / weight[i]);
+    }
+  }
+  return out;
 }
 
 PERFQ_NAMESPACE_END

@@ -17,8 +17,10 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -290,6 +292,47 @@ TEST(Cli, ReferenceRegionCalibrationUsesOneBloodM0) {
   EXPECT_EQ(misfit.status, 1) << misfit.output;
   EXPECT_NE(misfit.output.find("other_mask.nii.gz"), std::string::npos) << misfit.output;
   EXPECT_FALSE(folder_has_files(dir / "misfit"));
+}
+
+TEST(Cli, SmoothedM0CarriesLessNoiseIntoCbf) {
+  // Noise-free ΔM, M0 with 10 % noise: CBF inherits it voxel by voxel. Smoothed inside the
+  // white matter (the mask; its M0 is uniform, 1000), most of it is gone.
+  const fs::path dir = scratch("m0-smooth");
+  const fs::path asl = small_phantom(dir / "bids");
+  const fs::path m0_path = asl.parent_path() / "sub-01_m0scan.nii.gz";
+  perfq::Image<float> m0 = perfq::io::read_nifti(m0_path.string());
+  std::mt19937 rng(11);
+  std::normal_distribution<float> noise(0.0f, 0.1f);
+  for (std::size_t i = 0; i < m0.size(); ++i) m0[i] *= 1.0f + noise(rng);
+  perfq::io::write_nifti(m0_path.string(), m0.view());
+  const fs::path truth = dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf";
+  const fs::path wm = truth / "sub-01_label-WM_mask.nii.gz";
+  const std::string base =
+      "cbf " + asl.string() + " --backend cpu --mask " + wm.string() + " -o ";
+  ASSERT_EQ(run(base + (dir / "raw").string()).status, 0);
+  const Result r = run(base + (dir / "smooth").string() + " --m0-smooth 8");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto expected = perfq::io::read_nifti((truth / "sub-01_cbf.nii.gz").string());
+  const auto in_wm = perfq::io::read_nifti_mask(wm.string());
+  auto median_error = [&](const fs::path& map) {
+    const auto cbf = perfq::io::read_nifti(map.string());
+    std::vector<double> errors;
+    for (std::size_t i = 0; i < cbf.size(); ++i) {
+      if (in_wm[i]) errors.push_back(std::abs(cbf[i] - expected[i]) / expected[i]);
+    }
+    std::nth_element(errors.begin(), errors.begin() + errors.size() / 2, errors.end());
+    return errors[errors.size() / 2];
+  };
+  const double raw = median_error(dir / "raw" / "sub-01_cbf.nii.gz");
+  const double smooth = median_error(dir / "smooth" / "sub-01_cbf.nii.gz");
+  EXPECT_GT(raw, 0.05);  // ~0.6745 × 10 %
+  EXPECT_LT(smooth, 0.4 * raw) << raw << " → " << smooth;
+  const Json j = Json::parse(read_text(dir / "smooth" / "sub-01_cbf.json"));
+  EXPECT_DOUBLE_EQ(j["M0Smoothing"]["FWHM"].get<double>(), 8.0);
+  EXPECT_EQ(j["M0Smoothing"]["Region"], "mask");
+  // One M0 value has nothing to smooth.
+  EXPECT_EQ(run(base + (dir / "usage").string() + " --m0-smooth 8 --m0-value 1000").status, 2);
+  EXPECT_EQ(run(base + (dir / "usage").string() + " --m0-smooth -1").status, 2);
 }
 
 TEST(Cli, InheritedSidecarsGiveTheSameCbf) {

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
 
 namespace {
 
@@ -297,6 +298,64 @@ TEST(ReferenceCalibration, MatchesHandComputedBloodM0) {
   EXPECT_THROW(perfq::reference_region_m0(negative, region, {}), perfq::InvalidArgument);
   perfq::Volume<std::uint8_t> other(grid(4, 4, 3), 1, 1);
   EXPECT_THROW(perfq::reference_region_m0(m0, other, {}), perfq::InvalidArgument);
+}
+
+TEST(M0Smoothing, KeepsUniformM0AndEdgesAndLowersNoise) {
+  // 24×24×24 grid of 2 mm voxels; the region a 16-voxel cube in the middle.
+  Geometry g;
+  g.dims = {24, 24, 24};
+  g.spacing = {2.0, 2.0, 2.0};
+  perfq::Volume<std::uint8_t> cube(g, 1, 0);
+  for (std::size_t z = 4; z < 20; ++z)
+    for (std::size_t y = 4; y < 20; ++y)
+      for (std::size_t x = 4; x < 20; ++x) cube[g.index(x, y, z)] = 1;
+
+  // Uniform M0 inside, 0 outside: unchanged everywhere, the cube's edge included (plain
+  // smoothing would halve its faces).
+  Volume<float> flat(g, 1, 0.0f);
+  for (std::size_t i = 0; i < flat.size(); ++i) flat[i] = cube[i] ? 1000.0f : 0.0f;
+  const Volume<float> kept = perfq::smooth_m0(flat, 6.0, cube.view());
+  for (std::size_t i = 0; i < kept.size(); ++i) ASSERT_NEAR(kept[i], flat[i], 1e-3) << i;
+
+  // A gradient along x is kept in the middle of the cube (a symmetric kernel).
+  Volume<float> ramp(g, 1, 0.0f);
+  for (std::size_t z = 0; z < 24; ++z)
+    for (std::size_t y = 0; y < 24; ++y)
+      for (std::size_t x = 0; x < 24; ++x) ramp[g.index(x, y, z)] = 1000.0f + 10.0f * x;
+  const Volume<float> ramp_s = perfq::smooth_m0(ramp, 4.0, cube.view());
+  EXPECT_NEAR(ramp_s[g.index(12, 12, 12)], ramp[g.index(12, 12, 12)], 1e-2);
+
+  // Noise of SD 100: a Gaussian of σ s voxels keeps, per axis, Σw²/(Σw)² ≈ 1/(2 s √π) of the
+  // variance; FWHM 6 mm over 2 mm voxels is s = 1.274: 0.2214 per axis, SD × 0.1042 in 3D.
+  std::mt19937 rng(5);
+  std::normal_distribution<float> noise(0.0f, 100.0f);
+  Volume<float> noisy(g, 1, 0.0f);
+  for (std::size_t i = 0; i < noisy.size(); ++i) noisy[i] = 1000.0f + noise(rng);
+  const Volume<float> smooth = perfq::smooth_m0(noisy, 6.0, cube.view());
+  double sum = 0, sum2 = 0;
+  std::size_t count = 0;
+  for (std::size_t z = 8; z < 16; ++z)  // the cube's core, away from its faces
+    for (std::size_t y = 8; y < 16; ++y)
+      for (std::size_t x = 8; x < 16; ++x) {
+        const double v = smooth[g.index(x, y, z)];
+        sum += v;
+        sum2 += v * v;
+        ++count;
+      }
+  const double mean = sum / count;
+  const double sd = std::sqrt(sum2 / count - mean * mean);
+  EXPECT_NEAR(mean, 1000.0, 5.0);
+  EXPECT_GT(sd, 100.0 * 0.1042 * 0.75);
+  EXPECT_LT(sd, 100.0 * 0.1042 * 1.25);
+  // Outside the region nothing changes; FWHM 0 is a copy.
+  EXPECT_EQ(smooth[g.index(1, 1, 1)], noisy[g.index(1, 1, 1)]);
+  const Volume<float> copy = perfq::smooth_m0(noisy, 0.0, cube.view());
+  for (std::size_t i = 0; i < copy.size(); ++i) ASSERT_EQ(copy[i], noisy[i]);
+  // Without a region: the bright part of M0 (here the cube).
+  const Volume<float> own = perfq::smooth_m0(flat, 6.0);
+  for (std::size_t i = 0; i < own.size(); ++i) ASSERT_NEAR(own[i], flat[i], 1e-3) << i;
+  EXPECT_THROW(perfq::smooth_m0(flat, -1.0), perfq::InvalidArgument);
+  EXPECT_THROW(perfq::smooth_m0(flat, std::nan("")), perfq::InvalidArgument);
 }
 
 TEST(Backend, ParsesNames) {

@@ -88,10 +88,10 @@ const char* const kBidsHelp =
     "  --backend auto|cpu|cuda, --device N, --threads N   as for perfq cbf, for every step\n"
     "perfq cbf options passed to every series (see 'perfq cbf --help'):\n"
     "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --m0-value --m0-scale --robust\n"
-    "  --outlier-threshold --model --att-min --att-max --grid-points --max-iterations\n"
-    "  --tolerance --att-prior --att-prior-mean --att-prior-sd --prior-noise --arterial\n"
-    "  --aatt-prior-mean --aatt-prior-sd --dispersion --dispersion-s --dispersion-p\n"
-    "  --no-sign-check\n"
+    "  --m0-smooth --outlier-threshold --model --att-min --att-max --grid-points\n"
+    "  --max-iterations --tolerance --att-prior --att-prior-mean --att-prior-sd\n"
+    "  --prior-noise --arterial --aatt-prior-mean --aatt-prior-sd --dispersion\n"
+    "  --dispersion-s --dispersion-p --no-sign-check\n"
     "\n"
     "Exit status: 0 all series done or skipped (group: table written); 1 a series failed, a\n"
     "bad <bids_dir> (no dataset_description.json), a label matching no folder, nothing to\n"
@@ -104,6 +104,7 @@ const std::vector<std::string> kCbfNumbers = {"--lambda",
                                               "--bs-pulse-efficiency",
                                               "--m0-value",
                                               "--m0-scale",
+                                              "--m0-smooth",
                                               "--outlier-threshold",
                                               "--att-min",
                                               "--att-max",

@@ -64,6 +64,8 @@ const char* const kCbfHelp =
     "  --m0-value X              use one M0 value for every voxel (overrides M0Type)\n"
     "  --m0-scale X              multiply the M0 by X first: for exports whose M0 and ASL\n"
     "                            images are on different scales (default 1)\n"
+    "  --m0-smooth MM            smooth the M0 image (Gaussian FWHM, mm) inside the mask, else\n"
+    "                            inside its bright part, before dividing by it (default 0)\n"
     "  --ref-tissue csf|wm|gm    reference-region calibration: one M0 of arterial blood from\n"
     "                            the mean M0 in --ref-mask (instead of voxelwise M0 / lambda)\n"
     "  --ref-mask FILE           the reference region (same grid; e.g. the ventricles)\n"
@@ -161,6 +163,7 @@ struct CbfOptions {
   std::optional<std::string> ref_mask;
   perfq::ReferenceCalibrationOptions ref;
   std::optional<double> echo_time;
+  double m0_smooth = 0.0;
   perfq::PvcOptions pvc;
   bool overwrite = false;
   bool no_sign_check = false;
@@ -171,7 +174,7 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
                   {"--output", "--backend", "--device", "--threads", "--mask", "--lambda", "--t1b",
                    "--t1t", "--alpha", "--bs-pulse-efficiency", "--m0-value", "--m0-scale",
                    "--ref-tissue", "--ref-mask", "--ref-t1", "--ref-t2", "--ref-partition",
-                   "--t2-blood", "--echo-time",
+                   "--t2-blood", "--echo-time", "--m0-smooth",
                    "--outlier-threshold", "--model", "--att-min", "--att-max",
                    "--att-prior-mean", "--att-prior-sd", "--aatt-prior-mean", "--aatt-prior-sd", "--prior-noise", "--max-iterations", "--tolerance",
                    "--grid-points", "--dispersion", "--dispersion-s", "--dispersion-p", "--pvc-gm", "--pvc-wm", "--pvc-kernel"},
@@ -200,6 +203,12 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   if (o.m0_scale && !(std::isfinite(*o.m0_scale) && *o.m0_scale > 0)) {
     throw UsageError{"--m0-scale: expected a positive factor"};
   }
+  if (auto v = args.number("--m0-smooth")) {
+    if (!(std::isfinite(*v) && *v >= 0 && *v <= 100)) {
+      throw UsageError{"--m0-smooth: expected a FWHM in [0, 100] mm"};
+    }
+    o.m0_smooth = *v;
+  }
   if (auto t = args.text("--ref-tissue")) {
     try {
       o.ref_tissue = perfq::parse_reference_tissue(*t);
@@ -220,6 +229,10 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
                      "--echo-time belong to reference-region calibration: give --ref-tissue"};
   }
   if (o.ref_tissue && !o.ref_mask) throw UsageError{"--ref-tissue needs --ref-mask FILE"};
+  if (o.m0_smooth > 0 && (o.m0_value || o.ref_tissue)) {
+    throw UsageError{"--m0-smooth smooths a voxelwise M0 image; --m0-value and --ref-tissue use "
+                     "one M0 value"};
+  }
   if (o.ref_tissue && o.m0_value) {
     throw UsageError{"--ref-tissue calibrates from the M0 image; --m0-value replaces it"};
   }
@@ -472,6 +485,22 @@ int run_cbf(const std::vector<std::string>& raw) {
       m0.value *= *o.m0_scale;
     }
     m0_record["M0UserScaleFactor"] = *o.m0_scale;
+  }
+  // Smoothing of a voxelwise M0 image, inside the mask or the M0's bright part.
+  std::optional<perfq::Volume<float>> smoothed_m0;
+  if (o.m0_smooth > 0) {
+    if (!m0.image) {
+      throw perfq::InputError(data.sidecar_path, "M0Type",
+                              std::string(perfq::to_string(protocol.m0_type)) +
+                                  ": --m0-smooth needs an M0 image (M0Type Separate or Included)");
+    }
+    smoothed_m0 = perfq::smooth_m0(*m0.image, o.m0_smooth, mask_view);
+    m0 = perfq::M0Source::from_image(smoothed_m0->view());
+    m0_record["M0Smoothing"] = {
+        {"FWHM", o.m0_smooth},
+        {"FWHMUnits", "mm"},
+        {"Region", o.mask_path ? "mask" : "M0 >= half its 98th percentile"},
+        {"Method", "Gaussian, normalised within the region (voxels outside it unchanged)"}};
   }
   // Reference-region calibration: one M0 of arterial blood for every voxel, given to the
   // quantification as the single M0 λ·M0_blood (its saturation recovery is done here, with

@@ -50,7 +50,9 @@ PERFQ_API ReferenceTissueConstants reference_tissue_defaults(ReferenceTissue tis
 /// @brief Options of reference-region calibration.
 struct ReferenceCalibrationOptions {
   ReferenceTissue tissue = ReferenceTissue::Csf;  ///< the region's tissue
-  std::optional<double> t1, t2, partition;  ///< override the tissue's defaults
+  std::optional<double> t1;         ///< overrides the tissue's T1 (s)
+  std::optional<double> t2;         ///< overrides the tissue's T2 (s)
+  std::optional<double> partition;  ///< overrides the tissue's partition coefficient (ml/g)
   double t2_blood = 0.150;  ///< T2 of arterial blood, s (3 T: 154 ms, Lu et al. 2012)
   double echo_time = 0.0;   ///< TE of the M0 scan, s; 0: no transverse-decay correction
   /// TR of the M0 scan, s; 0: taken as fully relaxed (no saturation-recovery correction).
@@ -66,7 +68,9 @@ struct ReferenceCalibration {
   double m0_reference = 0;      ///< corrected to full relaxation and TE 0
   double m0_blood = 0;          ///< arterial blood's M0 (scanner units)
   ReferenceTissueConstants constants;  ///< the tissue constants used
-  double t2_blood = 0, echo_time = 0, repetition_time = 0;  ///< as used, s
+  double t2_blood = 0;         ///< T2 of blood used, s
+  double echo_time = 0;        ///< TE used, s
+  double repetition_time = 0;  ///< TR used, s (0: fully relaxed)
 };
 
 /// @brief Arterial blood's M0 from the mean M0 in a region of one tissue (formula above).
@@ -79,5 +83,22 @@ struct ReferenceCalibration {
 PERFQ_API ReferenceCalibration reference_region_m0(View<const float> m0,
                                                    View<const std::uint8_t> region,
                                                    const ReferenceCalibrationOptions& options = {});
+
+/// @brief Smooths a voxelwise M0 image inside a region, against the noise that dividing ΔM by
+/// M0 would carry into CBF (ExploreASL's advice; the white paper's M0 is a low-resolution
+/// proton-density image anyway).
+///
+/// A Gaussian of full width at half maximum `fwhm_mm` (voxel sizes taken into account, cut at
+/// 3 standard deviations), normalised within the region: each region voxel becomes the
+/// Gaussian-weighted mean of the region's voxels around it, so the brain's edge is neither
+/// darkened by background nor brightened by CSF left outside the region, and a uniform M0
+/// stays exactly uniform. Voxels outside the region, and those with a non-finite M0, keep
+/// their value.
+/// @param m0 the M0 image (one volume)
+/// @param fwhm_mm the kernel's FWHM in mm, ≥ 0 (0: a copy)
+/// @param region where to smooth, on the same grid; absent: m0_brain_region(m0)
+/// @throws InvalidArgument for a negative or non-finite FWHM, or a grid mismatch
+PERFQ_API Volume<float> smooth_m0(View<const float> m0, double fwhm_mm,
+                                  std::optional<View<const std::uint8_t>> region = std::nullopt);
 
 PERFQ_NAMESPACE_END
