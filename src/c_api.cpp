@@ -4,6 +4,7 @@
 #include <perfq/perfq.h>
 
 #include <perfq/asl_series.hpp>
+#include <perfq/calibration.hpp>
 #include <perfq/cbf.hpp>
 #include <perfq/distance.hpp>
 #include <perfq/errors.hpp>
@@ -1386,6 +1387,54 @@ perfq_status perfq_local_cov(const float* cbf, const uint8_t* tissue, const std:
     const perfq::Geometry g = make_geometry(dims, spacing);
     return new perfq_map{
         perfq::local_cov(view_of(cbf, g), view_of(tissue, g), radius_mm, execution_for(execution))};
+  });
+}
+
+perfq_status perfq_smooth_m0(const float* m0, const uint8_t* region, const std::size_t dims[3],
+                             const double spacing[3], double fwhm_mm, perfq_map** out) {
+  return create_into("perfq_smooth_m0", out, [&] {
+    require_pointer(m0, "m0");
+    const perfq::Geometry g = make_geometry(dims, spacing);
+    return new perfq_map{perfq::smooth_m0(view_of(m0, g), fwhm_mm, optional_view(region, g))};
+  });
+}
+
+perfq_status perfq_reference_region_m0(const float* m0, const uint8_t* region,
+                                       const std::size_t dims[3], perfq_reference_tissue tissue,
+                                       double t1, double t2, double partition, double t2_blood,
+                                       double echo_time, double repetition_time,
+                                       perfq_reference_calibration* out) {
+  const char* function = "perfq_reference_region_m0";
+  if (out == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "out: null pointer");
+  return guarded(function, [&] {
+    require_pointer(m0, "m0");
+    require_pointer(region, "region");
+    perfq::ReferenceCalibrationOptions o;
+    switch (tissue) {
+      case PERFQ_REFERENCE_CSF: o.tissue = perfq::ReferenceTissue::Csf; break;
+      case PERFQ_REFERENCE_WM: o.tissue = perfq::ReferenceTissue::WhiteMatter; break;
+      case PERFQ_REFERENCE_GM: o.tissue = perfq::ReferenceTissue::GreyMatter; break;
+      default:
+        throw perfq::InvalidArgument("tissue: " + std::to_string(static_cast<int>(tissue)) +
+                                     " is not a perfq_reference_tissue (0 CSF, 1 WM, 2 GM)");
+    }
+    // 0 keeps a default; a negative or non-finite value is refused by the library's checks.
+    if (t1 != 0.0) o.t1 = t1;
+    if (t2 != 0.0) o.t2 = t2;
+    if (partition != 0.0) o.partition = partition;
+    if (t2_blood != 0.0) o.t2_blood = t2_blood;
+    o.echo_time = echo_time;
+    o.repetition_time = repetition_time;
+    const perfq::Geometry g = make_geometry(dims, nullptr);
+    const perfq::ReferenceCalibration r =
+        perfq::reference_region_m0(view_of(m0, g), view_of(region, g), o);
+    out->voxels = r.voxels;
+    out->region_mean = r.region_mean;
+    out->m0_reference = r.m0_reference;
+    out->m0_blood = r.m0_blood;
+    out->t1 = r.constants.t1;
+    out->t2 = r.constants.t2;
+    out->partition = r.constants.partition;
   });
 }
 

@@ -1945,6 +1945,56 @@ static void test_delta_m_sign(void) {
   CHECK(sign.voxels == 7);
 }
 
+/* Reference-region calibration and M0 smoothing, against hand-computed values. */
+static void test_m0_calibration(void) {
+  const size_t dims[3] = {8, 8, 4};
+  float m0[256];
+  uint8_t region[256];
+  perfq_reference_calibration r;
+  perfq_map* smooth = NULL;
+  size_t i;
+  for (i = 0; i < 256; ++i) {
+    m0[i] = i < 16 ? 2000.0f : 1000.0f;
+    region[i] = i < 16;
+  }
+  /* CSF, TR 4 s, TE 20 ms: 2000 / (1 − e^(−4/4.3)) / e^(−0.02/0.75) / 1.15 · e^(−0.02/0.15)
+   * = 2581.46 (by hand: 0.605538, 0.973686, 0.875173). */
+  CHECK_OK(perfq_reference_region_m0(m0, region, dims, PERFQ_REFERENCE_CSF, 0, 0, 0, 0, 0.02,
+                                     4.0, &r));
+  CHECK(r.voxels == 16);
+  CHECK(fabs(r.region_mean - 2000.0) < 1e-9);
+  CHECK(fabs(r.m0_blood - 2581.46) < 0.01);
+  CHECK(r.t1 == 4.3 && r.t2 == 0.75 && r.partition == 1.15);
+  /* White matter with its λ overridden, fully relaxed, TE 0: 2000 / 0.5. */
+  CHECK_OK(perfq_reference_region_m0(m0, region, dims, PERFQ_REFERENCE_WM, 0, 0, 0.5, 0, 0, 0,
+                                     &r));
+  CHECK(fabs(r.m0_blood - 4000.0) < 1e-9);
+  r.voxels = 99;
+  CHECK_FAILS(perfq_reference_region_m0(m0, NULL, dims, PERFQ_REFERENCE_CSF, 0, 0, 0, 0, 0, 0,
+                                        &r),
+              PERFQ_ERROR_INVALID_ARGUMENT, "region");
+  CHECK_FAILS(perfq_reference_region_m0(m0, region, dims, (perfq_reference_tissue)7, 0, 0, 0, 0,
+                                        0, 0, &r),
+              PERFQ_ERROR_INVALID_ARGUMENT, "tissue");
+  CHECK_FAILS(perfq_reference_region_m0(m0, region, dims, PERFQ_REFERENCE_CSF, -1, 0, 0, 0, 0, 0,
+                                        &r),
+              PERFQ_ERROR_INVALID_ARGUMENT, "T1");
+  CHECK(r.voxels == 99);
+  /* Smoothing within the region keeps a uniform region uniform, the rest untouched. */
+  CHECK_OK(perfq_smooth_m0(m0, region, dims, NULL, 3.0, &smooth));
+  {
+    const float* v = perfq_map_data(smooth);
+    int same = 1;
+    for (i = 0; i < 256; ++i) same = same && fabsf(v[i] - m0[i]) < 1e-3f;
+    CHECK(same);
+  }
+  perfq_map_destroy(smooth);
+  smooth = NULL;
+  CHECK_FAILS(perfq_smooth_m0(m0, region, dims, NULL, -2.0, &smooth),
+              PERFQ_ERROR_INVALID_ARGUMENT, "FWHM");
+  CHECK(smooth == NULL);
+}
+
 int main(void) {
   test_version();
   test_single_delay();
@@ -1970,6 +2020,7 @@ int main(void) {
   test_validate_protocol();
   test_region_stats_in_mask();
   test_delta_m_sign();
+  test_m0_calibration();
   test_errors();
   printf("perfq %s C API %d: %d checks, %d failed\n", perfq_version(), perfq_c_api_version(),
          g_checks, g_failures);

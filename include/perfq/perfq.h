@@ -893,6 +893,63 @@ PERFQ_API perfq_status perfq_local_cov(const float* cbf, const uint8_t* tissue,
                                        double radius_mm, const perfq_execution* execution,
                                        perfq_map** out);
 
+/* ---- M0 calibration (calibration.hpp) ------------------------------------------------ */
+
+/** @brief Smooths a voxelwise M0 image (perfq::smooth_m0): a Gaussian of full width at half
+ * maximum `fwhm_mm`, normalised within `region` (each region voxel becomes the weighted mean
+ * of the region's voxels around it; voxels outside, and non-finite ones, keep their value).
+ * @param m0 one volume on the grid `dims`
+ * @param region optional region on the same grid (NULL: where M0 is at least half its 98th
+ *        percentile)
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm
+ * @param fwhm_mm ≥ 0 (0: a copy)
+ * @param[out] out the smoothed M0 (release with perfq_map_destroy)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a NULL m0 or a negative or non-finite FWHM */
+PERFQ_API perfq_status perfq_smooth_m0(const float* m0, const uint8_t* region,
+                                       const size_t dims[3], const double spacing[3],
+                                       double fwhm_mm, perfq_map** out);
+
+/** @brief The tissue of a calibration reference region (perfq::ReferenceTissue). */
+typedef enum perfq_reference_tissue PERFQ_C_ENUM_BASE {
+  PERFQ_REFERENCE_CSF = 0, /**< CSF: T1 4.3 s, T2 0.75 s, λ 1.15 */
+  PERFQ_REFERENCE_WM = 1,  /**< white matter: 1.0 s, 0.05 s, 0.82 */
+  PERFQ_REFERENCE_GM = 2   /**< grey matter: 1.3 s, 0.1 s, 0.98 */
+} perfq_reference_tissue;
+
+/** @brief The result of reference-region calibration (perfq::ReferenceCalibration). */
+typedef struct perfq_reference_calibration {
+  size_t voxels;          /**< region voxels with a finite M0 */
+  double region_mean;     /**< mean M0 over them */
+  double m0_reference;    /**< corrected to full relaxation and TE 0 */
+  double m0_blood;        /**< arterial blood's M0: quantify with the single M0 λ·m0_blood */
+  double t1;              /**< the reference tissue's T1 used, s */
+  double t2;              /**< its T2 used, s */
+  double partition;       /**< its partition coefficient used, ml/g */
+} perfq_reference_calibration;
+
+/** @brief Arterial blood's M0 from the mean M0 in a region of one tissue
+ * (perfq::reference_region_m0): `mean / (1 − e^(−TR/T1)) / e^(−TE/T2) / λ_ref ·
+ * e^(−TE/T2_blood)`, with the tissue's default T1, T2 and λ_ref where the overrides are 0.
+ * @param m0 one volume on the grid `dims`
+ * @param region the reference region on the same grid (not NULL)
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param tissue the region's tissue
+ * @param t1, t2, partition overrides of the tissue's defaults; 0 keeps a default
+ * @param t2_blood T2 of arterial blood, s (0: 0.15 s)
+ * @param echo_time TE of the M0 scan, s (0: no T2 correction)
+ * @param repetition_time TR of the M0 scan, s (0: fully relaxed)
+ * @param[out] out the result (left unchanged on failure)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a NULL pointer, a tissue outside
+ *         ::perfq_reference_tissue, a negative value, a region without a voxel of finite M0
+ *         or a non-positive mean */
+PERFQ_API perfq_status perfq_reference_region_m0(const float* m0, const uint8_t* region,
+                                                 const size_t dims[3],
+                                                 perfq_reference_tissue tissue, double t1,
+                                                 double t2, double partition, double t2_blood,
+                                                 double echo_time, double repetition_time,
+                                                 perfq_reference_calibration* out);
+
 /** @brief How two masks combine (perfq::Combination). */
 typedef enum perfq_combination PERFQ_C_ENUM_BASE {
   PERFQ_COMBINE_UNION = 0,       /**< inside either mask */
