@@ -222,7 +222,14 @@ void validate_protocol(const AslProtocol& p, std::size_t volumes, std::size_t sl
   if (p.bolus_cutoff_delay && *p.bolus_cutoff_delay > kMaxTimingSeconds) {
     throw_not_seconds(source, "BolusCutOffDelayTime", *p.bolus_cutoff_delay);
   }
-  if (p.readout == Readout::TwoD && !p.slice_timing.empty() && p.slice_timing.size() != slices) {
+  // Each slice of a 2D readout has its own delay: without SliceTiming the quantification
+  // cannot run (it used to fail later with a message naming neither file nor field).
+  if (p.readout == Readout::TwoD && p.slice_timing.empty()) {
+    throw InputError(source, "SliceTiming",
+                     "required for a 2D (multi-slice) readout (MRAcquisitionType 2D): one time per "
+                     "slice (" + std::to_string(slices) + "), not found");
+  }
+  if (p.readout == Readout::TwoD && p.slice_timing.size() != slices) {
     throw InputError(source, "SliceTiming",
                      "has " + std::to_string(p.slice_timing.size()) + " values; expected one per "
                      "slice (" + std::to_string(slices) + ")");

@@ -340,6 +340,25 @@ TEST(BadData, TimesInMillisecondsAreRefused) {
                perfq::InvalidArgument);
 }
 
+TEST(BadData, TwoDReadoutWithoutSliceTimingIsRefused) {
+  // Each slice of a 2D readout has its own delay. Without SliceTiming the run used to stop in
+  // the quantification with a message naming neither the sidecar nor the field.
+  for (const std::vector<double>& delays : {std::vector<double>{1.8}, {0.5, 1.0, 1.5}}) {
+    const fs::path dir = scratch("2d-no-slice-timing");
+    const fs::path asl = phantom(dir / "bids", delays);
+    edit_sidecar(asl, [](Json& j) { j["MRAcquisitionType"] = "2D"; });
+    const Result r = cbf(asl, dir / "out");
+    expect_refused(r, dir / "out", "sub-01_asl.json", "SliceTiming");
+    EXPECT_NE(r.output.find("2D"), std::string::npos) << r.output;
+  }
+  perfq::AslProtocol p;
+  p.post_labeling_delay = {1.8};
+  p.labeling_duration = {1.8};
+  p.readout = perfq::Readout::TwoD;
+  expect_input_error([&] { perfq::validate_protocol(p, 1, 20, "x.json"); }, "x.json",
+                     "SliceTiming");
+}
+
 // ---- masks ---------------------------------------------------------------------------------
 
 TEST(BadData, EmptyMaskIsRefused) {

@@ -6,7 +6,7 @@
 //   are accepted in any letter case.
 // - MRAcquisitionType absent: 2D when SliceTiming is given, else 3D.
 // - SliceTiming is kept for 2D readouts only. A 2D readout without SliceTiming is stored with
-//   an empty list; validate_protocol (and the quantification) decide whether that is an error.
+//   an empty list; validate_protocol refuses it (SliceTiming is required for 2D).
 // - PASL: BolusCutOffFlag absent is read as "true when BolusCutOffDelayTime is given". With
 //   the flag true, BolusCutOffDelayTime is required; its first value is TI1 (Q2TIPS gives two).
 //   LabelingDuration is ignored for PASL (it has no labeling duration).
