@@ -242,6 +242,40 @@ TEST(BadData, NegativeOrZeroTiIsRefused) {
   expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json", "BolusCutOffDelayTime");
 }
 
+/// A small PASL phantom dataset (TI1 0.8 s); returns its *_asl.nii.gz.
+fs::path pasl_phantom(const fs::path& root, std::vector<double> tis = {2.5}) {
+  perfq::PhantomOptions o;
+  o.dims = {24, 28, 20};
+  o.repeats = 2;
+  o.pasl = true;
+  o.delays = std::move(tis);
+  return perfq::io::write_phantom_bids(perfq::make_phantom(o), root.string());
+}
+
+TEST(BadData, PaslWithoutBolusCutOffIsRefused) {
+  // PASL is quantified with the bolus duration TI1. Without a bolus cut-off (flag false, or
+  // no BolusCutOffDelayTime) the run used to stop in the quantification with a message naming
+  // neither the sidecar nor the field.
+  const auto edits = std::vector<std::pair<std::string, std::function<void(Json&)>>>{
+      {"BolusCutOffFlag", [](Json& j) { j["BolusCutOffFlag"] = false; }},
+      {"BolusCutOffFlag", [](Json& j) {
+         j["BolusCutOffFlag"] = false;
+         j.erase("BolusCutOffDelayTime");
+       }},
+      {"BolusCutOffDelayTime", [](Json& j) {
+         j.erase("BolusCutOffFlag");
+         j.erase("BolusCutOffDelayTime");
+       }}};
+  for (const auto& [field, edit] : edits) {
+    for (const std::vector<double>& delays : {std::vector<double>{2.5}, {1.0, 1.5, 2.0}}) {
+      const fs::path dir = scratch("pasl-no-cutoff");
+      const fs::path asl = pasl_phantom(dir / "bids", delays);
+      edit_sidecar(asl, edit);
+      expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json", field);
+    }
+  }
+}
+
 TEST(BadData, NegativeOrZeroLabelingDurationIsRefused) {
   // (Missing LabelingDuration: test_cli.cpp RefusesPcaslWithoutLabelingDuration.)
   for (const Json& tau : {Json(0.0), Json(-1.8)}) {

@@ -7,8 +7,8 @@
 // - MRAcquisitionType absent: 2D when SliceTiming is given, else 3D.
 // - SliceTiming is kept for 2D readouts only. A 2D readout without SliceTiming is stored with
 //   an empty list; validate_protocol refuses it (SliceTiming is required for 2D).
-// - PASL: BolusCutOffFlag absent is read as "true when BolusCutOffDelayTime is given". With
-//   the flag true, BolusCutOffDelayTime is required; its first value is TI1 (Q2TIPS gives two).
+// - PASL: BolusCutOffDelayTime is required (its first value is TI1; Q2TIPS gives two) and
+//   BolusCutOffFlag false is refused: quantification needs the bolus duration TI1.
 //   LabelingDuration is ignored for PASL (it has no labeling duration).
 // - RepetitionTimePreparation sets the M0 repetition time only where it describes the M0:
 //   for M0Type Included (the value at the m0scan volumes; read_asl_bids picks them from the
@@ -231,17 +231,24 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
   if (p.labeling_type == LabelingType::Pasl) {
     auto delay = f.numbers("BolusCutOffDelayTime");
     const auto flag = f.boolean("BolusCutOffFlag");
-    if (flag.value_or(delay.has_value())) {
-      if (!delay)
-        f.fail("BolusCutOffDelayTime", "required when BolusCutOffFlag is true, not found");
-      // QUIPSS II gives one value; Q2TIPS gives [start, end] of the saturation train and
-      // TI1 is its start.
-      if (!(delay->front() > 0.0)) {
-        f.fail("BolusCutOffDelayTime",
-               "must be positive (found " + format_number(delay->front()) + " s)");
-      }
-      p.bolus_cutoff_delay = delay->front();
+    // PASL is quantified with the bolus duration TI1 (single delay and kinetic model alike):
+    // without a bolus cut-off it is unknown.
+    if (flag && !*flag) {
+      f.fail("BolusCutOffFlag",
+             "is false: PASL without a bolus cut-off (QUIPSS II / Q2TIPS) has no known bolus "
+             "duration TI1, which quantification needs");
     }
+    if (!delay) {
+      f.fail("BolusCutOffDelayTime", flag ? "required when BolusCutOffFlag is true, not found"
+                                          : "required for PASL (TI1, the bolus duration), not found");
+    }
+    // QUIPSS II gives one value; Q2TIPS gives [start, end] of the saturation train and
+    // TI1 is its start.
+    if (!(delay->front() > 0.0)) {
+      f.fail("BolusCutOffDelayTime",
+             "must be positive (found " + format_number(delay->front()) + " s)");
+    }
+    p.bolus_cutoff_delay = delay->front();
   } else {
     auto duration = f.times("LabelingDuration");
     if (!duration) {
