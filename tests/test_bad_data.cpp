@@ -276,6 +276,35 @@ TEST(BadData, PaslWithoutBolusCutOffIsRefused) {
   }
 }
 
+TEST(BadData, PaslBolusCutOffNotBeforeTheInversionTimeIsRefused) {
+  // TI1 (BolusCutOffDelayTime) at or after TI (PostLabelingDelay) is no cut-off: the
+  // single-delay formula divides by TI1 and gave exit 0 with CBF a third of the truth (TI1 2.5
+  // s for TI 1.8 s).
+  for (const Json& ti1 : {Json(2.5), Json(1.8), Json::array({1.8, 2.4})}) {
+    const fs::path dir = scratch("pasl-ti1-after-ti");
+    const fs::path asl = pasl_phantom(dir / "bids", {1.8});
+    edit_sidecar(asl, [&](Json& j) { j["BolusCutOffDelayTime"] = ti1; });
+    const Result r = cbf(asl, dir / "out");
+    expect_refused(r, dir / "out", "sub-01_asl.json", "BolusCutOffDelayTime");
+    EXPECT_NE(r.output.find("PostLabelingDelay"), std::string::npos) << r.output;
+  }
+  {  // Q2TIPS [start, end] before TI works.
+    const fs::path dir = scratch("pasl-q2tips");
+    const fs::path asl = pasl_phantom(dir / "bids", {1.8});
+    edit_sidecar(asl, [](Json& j) { j["BolusCutOffDelayTime"] = Json::array({0.8, 1.6}); });
+    EXPECT_EQ(cbf(asl, dir / "out").status, 0);
+  }
+  // Multi-TI: early TIs before TI1 are fine, as long as a TI comes after it.
+  perfq::AslProtocol p;
+  p.labeling_type = perfq::LabelingType::Pasl;
+  p.post_labeling_delay = {0.5, 1.0, 2.0};
+  p.bolus_cutoff_delay = 0.8;
+  EXPECT_NO_THROW(perfq::validate_protocol(p, 3, 1, "x.json"));
+  p.bolus_cutoff_delay = 2.0;
+  expect_input_error([&] { perfq::validate_protocol(p, 3, 1, "x.json"); }, "x.json",
+                     "BolusCutOffDelayTime");
+}
+
 TEST(BadData, NegativeOrZeroLabelingDurationIsRefused) {
   // (Missing LabelingDuration: test_cli.cpp RefusesPcaslWithoutLabelingDuration.)
   for (const Json& tau : {Json(0.0), Json(-1.8)}) {
