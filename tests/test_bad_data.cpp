@@ -422,6 +422,41 @@ TEST(BadData, TwoDReadoutWithoutSliceTimingIsRefused) {
                      "SliceTiming");
 }
 
+TEST(BadData, SliceTimingFollowsSliceEncodingDirection) {
+  // BIDS: with SliceEncodingDirection "k-" SliceTiming lists the slices from the last to the
+  // first; with "i" or "j" the slices lie along another image axis. Both used to be ignored
+  // (exit 0, every slice given another slice's delay).
+  std::vector<double> times;
+  for (int z = 0; z < 20; ++z) times.push_back(0.04 * z);
+  const std::vector<double> reversed(times.rbegin(), times.rend());
+  auto run_2d = [&](const std::string& name, const std::vector<double>& slice_times,
+                    const char* direction) {
+    const fs::path dir = scratch("slice-direction-" + name);
+    const fs::path asl = phantom(dir / "bids");
+    edit_sidecar(asl, [&](Json& j) {
+      j["MRAcquisitionType"] = "2D";
+      j["SliceTiming"] = slice_times;
+      if (direction != nullptr) j["SliceEncodingDirection"] = direction;
+    });
+    return std::make_pair(cbf(asl, dir / "out"), dir / "out");
+  };
+  auto map_of = [](const fs::path& out) {
+    return perfq::io::read_nifti((out / "sub-01_cbf.nii.gz").string()).values();
+  };
+  const auto [plain, plain_out] = run_2d("none", times, nullptr);
+  const auto [k, k_out] = run_2d("k", times, "k");
+  const auto [flipped, flipped_out] = run_2d("k-minus", reversed, "k-");
+  const auto [wrong, wrong_out] = run_2d("k-minus-unreversed", times, "k-");
+  for (const Result* r : {&plain, &k, &flipped, &wrong}) ASSERT_EQ(r->status, 0) << r->output;
+  EXPECT_EQ(map_of(k_out), map_of(plain_out));
+  EXPECT_EQ(map_of(flipped_out), map_of(plain_out));  // the same slice times, listed backwards
+  EXPECT_NE(map_of(wrong_out), map_of(plain_out));
+  for (const char* other : {"j", "i-", "z"}) {
+    const auto [r, out] = run_2d(std::string("other-") + other, times, other);
+    expect_refused(r, out, "sub-01_asl.json", "SliceEncodingDirection");
+  }
+}
+
 // ---- masks ---------------------------------------------------------------------------------
 
 TEST(BadData, EmptyMaskIsRefused) {

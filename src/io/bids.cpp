@@ -5,8 +5,9 @@
 // - Field names are case-sensitive as in BIDS; enumerated values (PCASL, Separate, 3D, ...)
 //   are accepted in any letter case.
 // - MRAcquisitionType absent: 2D when SliceTiming is given, else 3D.
-// - SliceTiming is kept for 2D readouts only. A 2D readout without SliceTiming is stored with
-//   an empty list; validate_protocol refuses it (SliceTiming is required for 2D).
+// - SliceTiming is kept for 2D readouts only, in slice (third-axis) order: reversed when
+//   SliceEncodingDirection is "k-"; "i"/"j" (slices along another axis) are refused. A 2D
+//   readout without SliceTiming is stored with an empty list; validate_protocol refuses it.
 // - PASL: BolusCutOffDelayTime is required (its first value is TI1; Q2TIPS gives two) and
 //   BolusCutOffFlag false is refused: quantification needs the bolus duration TI1.
 //   LabelingDuration is ignored for PASL (it has no labeling duration).
@@ -283,6 +284,20 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
   if (p.readout == Readout::TwoD && slice_timing) {
     for (double s : *slice_timing) {
       if (s < 0.0) f.fail("SliceTiming", "values must be >= 0 seconds, found " + format_number(s));
+    }
+    // BIDS: SliceTiming runs along SliceEncodingDirection; "k-" lists the slices from the
+    // last (highest index) to the first. perfq's slice z is the third axis, first index first.
+    if (const auto direction = f.string("SliceEncodingDirection")) {
+      if (*direction == "k-") {
+        std::reverse(slice_timing->begin(), slice_timing->end());
+      } else if (*direction != "k") {
+        const std::string& d = *direction;
+        const bool other_axis = d == "i" || d == "i-" || d == "j" || d == "j-";
+        f.fail("SliceEncodingDirection",
+               other_axis ? "'" + d + "': slices along the first or second image axis are not "
+                                      "supported (perfq takes slices along the third: k or k-)"
+                          : "unknown value '" + d + "' (expected i, j or k, with an optional -)");
+      }
     }
     p.slice_timing = std::move(*slice_timing);
   }
