@@ -457,6 +457,51 @@ TEST(BadData, SliceTimingFollowsSliceEncodingDirection) {
   }
 }
 
+TEST(BadData, UnknownM0RepetitionTimeIsRefused) {
+  // The M0 repetition time decides the short-TR M0 correction (a factor 1.27 at TR 2 s). An
+  // m0scan sidecar without RepetitionTimePreparation or RepetitionTime, or M0Type Included
+  // without RepetitionTimePreparation, used to give exit 0 with the correction skipped.
+  {
+    const fs::path dir = scratch("m0-tr-missing");
+    const fs::path asl = phantom(dir / "bids");
+    edit_json(perf_of(asl) / "sub-01_m0scan.json",
+              [](Json& j) { j.erase("RepetitionTimePreparation"); });
+    const Result r = cbf(asl, dir / "out");
+    expect_refused(r, dir / "out", "sub-01_m0scan.json", "RepetitionTimePreparation");
+    edit_json(perf_of(asl) / "sub-01_m0scan.json", [](Json& j) { j["RepetitionTime"] = 2.0; });
+    ASSERT_EQ(cbf(asl, dir / "out").status, 0);
+    const Json out = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+    EXPECT_DOUBLE_EQ(out["M0RepetitionTime"].get<double>(), 2.0);
+    EXPECT_LT(out["M0ScaleFactor"].get<double>(), 1.0);
+  }
+  // M0Type Included: the phantom's M0 as the first volume of the series.
+  const fs::path dir = scratch("m0-included-tr-missing");
+  const fs::path asl = phantom(dir / "bids");
+  const auto series = perfq::io::read_nifti(asl.string());
+  const auto m0 = perfq::io::read_nifti((perf_of(asl) / "sub-01_m0scan.nii.gz").string());
+  perfq::Series<float> with_m0(series.geometry(), series.volumes() + 1);
+  std::copy(m0.values().begin(), m0.values().end(), with_m0.data());
+  std::copy(series.values().begin(), series.values().end(), with_m0.data() + m0.size());
+  perfq::io::write_nifti(asl.string(), with_m0.view());
+  fs::remove(perf_of(asl) / "sub-01_m0scan.nii.gz");
+  fs::remove(perf_of(asl) / "sub-01_m0scan.json");
+  write_text(perf_of(asl) / "sub-01_aslcontext.tsv",
+             "volume_type\nm0scan\ncontrol\nlabel\ncontrol\nlabel\n");
+  edit_sidecar(asl, [](Json& j) {
+    j["M0Type"] = "Included";
+    j["PostLabelingDelay"] = 1.8;
+    j["LabelingDuration"] = 1.8;
+    j.erase("RepetitionTimePreparation");
+  });
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json",
+                 "RepetitionTimePreparation");
+  edit_sidecar(asl, [](Json& j) { j["RepetitionTimePreparation"] = {0.0, 4.6, 4.6, 4.6, 4.6}; });
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json",
+                 "RepetitionTimePreparation");
+  edit_sidecar(asl, [](Json& j) { j["RepetitionTimePreparation"] = 6.0; });
+  EXPECT_EQ(cbf(asl, dir / "out").status, 0);
+}
+
 // ---- masks ---------------------------------------------------------------------------------
 
 TEST(BadData, EmptyMaskIsRefused) {

@@ -14,7 +14,8 @@
 // - RepetitionTimePreparation sets the M0 repetition time only where it describes the M0:
 //   for M0Type Included (the value at the m0scan volumes; read_asl_bids picks them from the
 //   aslcontext, parse_asl_sidecar keeps a list only when all its values agree), and for
-//   Separate from the m0scan sidecar (falling back to RepetitionTime). For Estimate and
+//   Separate from the m0scan sidecar (falling back to RepetitionTime); for both it is
+//   required (without it the short-TR M0 correction would be skipped). For Estimate and
 //   Absent it is not used. M0 volumes with different repetition times are refused: they are
 //   averaged into one image.
 // - M0Type Separate requires `<prefix>_m0scan.nii[.gz]` (on the ASL grid; 4D: its volumes are
@@ -923,18 +924,27 @@ AslDataset read_asl_bids(const std::string& asl_path) {
         throw InputError(d.context_path, "volume_type", "M0Type is Included but no row is m0scan");
       }
       d.protocol.m0_repetition_time.reset();
-      if (!tr.empty()) {
-        const double first = tr.size() == 1 ? tr[0] : tr[m0_volumes.front()];
-        for (std::size_t v : m0_volumes) {
-          const double value = tr.size() == 1 ? tr[0] : tr[v];
-          if (value != first) {
-            throw InputError(d.sidecar_path, "RepetitionTimePreparation",
-                             "the m0scan volumes have different values (" + format_number(first) +
-                                 " and " + format_number(value) + " s); they cannot be averaged");
-          }
-        }
-        if (first > 0.0) d.protocol.m0_repetition_time = first;
+      // Without it the short-TR correction of M0 (up to a factor 1.3 at TR 2 s) would be
+      // silently skipped.
+      if (tr.empty()) {
+        throw InputError(d.sidecar_path, "RepetitionTimePreparation",
+                         "required (BIDS) for M0Type Included, not found: the repetition time "
+                         "of the m0scan volumes decides the short-TR M0 correction");
       }
+      const double first = tr.size() == 1 ? tr[0] : tr[m0_volumes.front()];
+      for (std::size_t v : m0_volumes) {
+        const double value = tr.size() == 1 ? tr[0] : tr[v];
+        if (value != first) {
+          throw InputError(d.sidecar_path, "RepetitionTimePreparation",
+                           "the m0scan volumes have different values (" + format_number(first) +
+                               " and " + format_number(value) + " s); they cannot be averaged");
+        }
+      }
+      if (!(first > 0.0)) {
+        throw InputError(d.sidecar_path, "RepetitionTimePreparation",
+                         "is 0 at the m0scan volumes; expected their repetition time (s)");
+      }
+      d.protocol.m0_repetition_time = first;
       break;
     }
     case M0Type::Separate: {
@@ -996,6 +1006,11 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       d.protocol.m0_repetition_time = naming_origin(m0_sidecars.back(), m0_origin, [&] {
         return m0_repetition_time(m0_sidecar, m0_sidecars.back());
       });
+      if (!d.protocol.m0_repetition_time) {  // the short-TR correction would be skipped
+        throw InputError(m0_sidecars.back(), "RepetitionTimePreparation",
+                         "required (BIDS), not found (nor RepetitionTime): the M0 repetition "
+                         "time decides the short-TR M0 correction");
+      }
       break;
     }
     case M0Type::Estimate:
