@@ -502,6 +502,29 @@ TEST(BadData, UnknownM0RepetitionTimeIsRefused) {
   EXPECT_EQ(cbf(asl, dir / "out").status, 0);
 }
 
+TEST(BadData, DuplicateSidecarKeysAreRefused) {
+  // A key given twice (a hand-edited sidecar): the JSON parser kept the last value silently,
+  // so "M0Type": "Included" added at the top of a sidecar that says Separate further down
+  // was ignored with exit 0.
+  const fs::path dir = scratch("duplicate-keys");
+  const fs::path asl = phantom(dir / "bids");
+  const fs::path sidecar = perf_of(asl) / "sub-01_asl.json";
+  const std::string original = read_text(sidecar);
+  write_text(sidecar, "{\"M0Type\": \"Included\", " + original.substr(original.find('{') + 1));
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json", "M0Type");
+  write_text(sidecar, original);
+  const fs::path m0_sidecar = perf_of(asl) / "sub-01_m0scan.json";
+  const std::string m0_original = read_text(m0_sidecar);
+  write_text(m0_sidecar, "{\"RepetitionTimePreparation\": 2.0, " +
+                             m0_original.substr(m0_original.find('{') + 1));
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_m0scan.json",
+                 "RepetitionTimePreparation");
+  // Inside a nested object perfq reads nothing: a repeat there is no error.
+  write_text(m0_sidecar, "{\"Extra\": {\"Name\": 1, \"Name\": 2}, " +
+                             m0_original.substr(m0_original.find('{') + 1));
+  EXPECT_EQ(cbf(asl, dir / "out").status, 0);
+}
+
 // ---- masks ---------------------------------------------------------------------------------
 
 TEST(BadData, EmptyMaskIsRefused) {

@@ -45,6 +45,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -186,11 +187,22 @@ struct SidecarExtras {
   std::vector<double> repetition_time_preparation;  ///< as given (one value, or per volume)
 };
 
-/// The JSON object in `text`; InputError naming `source` for invalid JSON or another type.
+/// The JSON object in `text`; InputError naming `source` for invalid JSON, another type, or
+/// a key given twice at the top level (the parser keeps the last silently; a hand-edited
+/// sidecar may mean the first).
 json parse_json_object(const std::string& text, const std::string& source) {
   json root;
+  std::set<std::string> keys;
+  std::string duplicate;
+  const json::parser_callback_t check = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1 && parsed.is_string() &&
+        !keys.insert(parsed.get<std::string>()).second && duplicate.empty()) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    root = json::parse(text);
+    root = json::parse(text, check);
   } catch (const json::exception& e) {
     // Syntax errors are parse_error; a number beyond double's range is out_of_range (406).
     // e.what() starts with "[json.exception.parse_error.101] "; keep the human part.
@@ -201,6 +213,10 @@ json parse_json_object(const std::string& text, const std::string& source) {
   }
   if (!root.is_object()) {
     throw InputError(source, "", "expected a JSON object, found " + describe(root));
+  }
+  if (!duplicate.empty()) {
+    throw InputError(source, duplicate,
+                     "given twice; which value is meant is unclear (keep one)");
   }
   return root;
 }
