@@ -525,6 +525,41 @@ TEST(BadData, DuplicateSidecarKeysAreRefused) {
   EXPECT_EQ(cbf(asl, dir / "out").status, 0);
 }
 
+TEST(BadData, BackgroundSuppressionWithoutPulseCountIsRefused) {
+  // BackgroundSuppression true without BackgroundSuppressionNumberPulses used to give exit 0
+  // with no correction for the pulses (CBF 19 % too low for 4 pulses at 0.95 each), and
+  // pulses with BackgroundSuppression false were ignored.
+  const auto edits = std::vector<std::function<void(Json&)>>{
+      [](Json& j) { j["BackgroundSuppression"] = true; },
+      [](Json& j) {
+        j["BackgroundSuppression"] = false;
+        j["BackgroundSuppressionNumberPulses"] = 4;
+      },
+      [](Json& j) {
+        j.erase("BackgroundSuppression");
+        j["BackgroundSuppressionNumberPulses"] = 2;
+      }};
+  for (const auto& edit : edits) {
+    const fs::path dir = scratch("bs-pulses");
+    const fs::path asl = phantom(dir / "bids");
+    edit_sidecar(asl, edit);
+    expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json",
+                   "BackgroundSuppressionNumberPulses");
+  }
+  // Stated pulses (0 included) are taken.
+  for (int pulses : {0, 4}) {
+    const fs::path dir = scratch("bs-pulses-given");
+    const fs::path asl = phantom(dir / "bids");
+    edit_sidecar(asl, [&](Json& j) {
+      j["BackgroundSuppression"] = true;
+      j["BackgroundSuppressionNumberPulses"] = pulses;
+    });
+    ASSERT_EQ(cbf(asl, dir / "out").status, 0);
+    const Json out = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+    EXPECT_NEAR(out["BackgroundSuppressionFactor"].get<double>(), std::pow(0.95, pulses), 1e-12);
+  }
+}
+
 // ---- masks ---------------------------------------------------------------------------------
 
 TEST(BadData, EmptyMaskIsRefused) {

@@ -21,6 +21,8 @@
 // - M0Type Separate requires `<prefix>_m0scan.nii[.gz]` (on the ASL grid; 4D: its volumes are
 //   averaged) and its `_m0scan.json` (BIDS requires it; without it the M0 repetition time
 //   would be guessed).
+// - BackgroundSuppression true requires BackgroundSuppressionNumberPulses (0 allowed); pulses
+//   with BackgroundSuppression false or absent are refused as contradictory.
 // - MagneticFieldStrength absent: the AslProtocol default (3 T).
 // - Time-encoded PCASL (ExploreASL's fields): a series is time-encoded when the sidecar has
 //   TimeEncodedMatrixType, TimeEncodedMatrixSize or TimeEncodedMatrix. The matrix is the given
@@ -327,6 +329,20 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
              "expected a whole number of pulses >= 0, found " + format_number(*pulses));
     }
     p.background_suppression.pulses = static_cast<int>(*pulses);
+  }
+  // Each suppression pulse lowers the labeling efficiency; an unknown number (or pulses that a
+  // false flag switches off) would change CBF by an unknown factor without a word.
+  if (p.background_suppression.enabled && !f.has("BackgroundSuppressionNumberPulses")) {
+    f.fail("BackgroundSuppressionNumberPulses",
+           "required when BackgroundSuppression is true, not found: each pulse lowers the "
+           "labeling efficiency (CBF is scaled by 1/0.95 per pulse by default); give the number "
+           "of pulses (0 if they do not affect the label)");
+  }
+  if (!p.background_suppression.enabled && p.background_suppression.pulses > 0) {
+    f.fail("BackgroundSuppressionNumberPulses",
+           std::to_string(p.background_suppression.pulses) + " pulses, but BackgroundSuppression " +
+               (f.has("BackgroundSuppression") ? "is false" : "is not given") +
+               "; the two disagree");
   }
 
   // M0.
