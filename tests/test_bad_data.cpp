@@ -560,6 +560,27 @@ TEST(BadData, BackgroundSuppressionWithoutPulseCountIsRefused) {
   }
 }
 
+TEST(BadData, SeriesOrM0AsBothNiiAndNiiGzIsRefused) {
+  // A stale conversion left the same image as .nii beside .nii.gz. perfq bids used to
+  // quantify both into the same outputs (exit 0; with --nprocs 2 concurrently, the last
+  // written winning), and perfq cbf took the .nii.gz M0 without a word.
+  auto copy_as_nii = [](const fs::path& gz, const fs::path& nii) {
+    perfq::io::write_nifti(nii.string(), perfq::io::read_nifti(gz.string()).view());
+  };
+  {
+    const fs::path dir = scratch("series-twice");
+    const fs::path asl = phantom(dir / "bids");
+    copy_as_nii(asl, perf_of(asl) / "sub-01_asl.nii");
+    const Result r = run("bids " + (dir / "bids").string() + " " + (dir / "out").string() +
+                         " participant --backend cpu --nprocs 2");
+    expect_refused(r, dir / "out", "sub-01_asl.nii", "keep one");
+  }
+  const fs::path dir = scratch("m0-twice");
+  const fs::path asl = phantom(dir / "bids");
+  copy_as_nii(perf_of(asl) / "sub-01_m0scan.nii.gz", perf_of(asl) / "sub-01_m0scan.nii");
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_m0scan.nii", "keep one");
+}
+
 // ---- masks ---------------------------------------------------------------------------------
 
 TEST(BadData, EmptyMaskIsRefused) {

@@ -521,14 +521,20 @@ auto naming_origin(const std::string& source, const std::map<std::string, std::s
   }
 }
 
-/// `<folder>/<stem>.nii.gz`, else `.nii`, when it exists; else empty.
+/// `<folder>/<stem>.nii.gz` or `.nii`, the one that exists; else empty.
+/// @throws InputError when both exist (which one is meant is unclear)
 fs::path nifti_beside(const fs::path& folder, const std::string& stem) {
+  std::vector<fs::path> found;
   for (const char* ext : {".nii.gz", ".nii"}) {
     const fs::path candidate = folder / (stem + ext);
     std::error_code ec;
-    if (fs::is_regular_file(candidate, ec)) return candidate;
+    if (fs::is_regular_file(candidate, ec)) found.push_back(candidate);
   }
-  return {};
+  if (found.size() > 1) {
+    throw InputError(found[1].string(), "",
+                     "is also " + found[0].filename().string() + " in the same folder; keep one");
+  }
+  return found.empty() ? fs::path() : found[0];
 }
 
 /// Whether an IntendedFor entry names `data`: a path relative to the subject folder
@@ -573,8 +579,9 @@ fs::path m0scan_intended_for(const fs::path& folder, const fs::path& asl, std::s
         names = names || (entry.is_string() && names_file(entry.get<std::string>(), asl));
       }
     }
+    if (!names) continue;
     const fs::path image = nifti_beside(folder, stem + "_m0scan");
-    if (names && !image.empty()) found.emplace_back(image, stem);
+    if (!image.empty()) found.emplace_back(image, stem);
   }
   std::sort(found.begin(), found.end());
   if (found.size() > 1) {
