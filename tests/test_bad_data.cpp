@@ -165,6 +165,29 @@ TEST(BadData, AllZeroVolumeInTheSeriesIsRefused) {
   expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.nii.gz", "volume 1");
 }
 
+TEST(BadData, AllNanVolumeInTheSeriesOrM0IsRefused) {
+  // A dropped volume filled with NaN instead of 0 used to give exit 0 and a CBF map of zeros
+  // (every voxel status 3, non-finite input).
+  const fs::path dir = scratch("nan-volume");
+  const fs::path asl = phantom(dir / "bids");
+  auto series = perfq::io::read_nifti(asl.string());
+  const std::size_t n = series.voxel_count();
+  std::fill(series.data() + 3 * n, series.data() + 4 * n, std::nanf(""));  // volume 3
+  perfq::io::write_nifti(asl.string(), series.view());
+  const Result r = cbf(asl, dir / "out");
+  expect_refused(r, dir / "out", "sub-01_asl.nii.gz", "volume 3");
+  EXPECT_NE(r.output.find("no voxel has a finite value"), std::string::npos) << r.output;
+  // The same in a 4D m0scan (its volumes are averaged).
+  const fs::path dir2 = scratch("nan-m0-volume");
+  const fs::path asl2 = phantom(dir2 / "bids");
+  const fs::path m0_path = perf_of(asl2) / "sub-01_m0scan.nii.gz";
+  const auto m0 = perfq::io::read_nifti(m0_path.string());
+  perfq::Series<float> two(m0.geometry(), 2, std::nanf(""));
+  std::copy(m0.values().begin(), m0.values().end(), two.data());
+  perfq::io::write_nifti(m0_path.string(), two.view());
+  expect_refused(cbf(asl2, dir2 / "out"), dir2 / "out", "sub-01_m0scan.nii.gz", "volume 1");
+}
+
 TEST(BadData, AllZeroM0IsRefusedAndZeroVoxelsGetStatusM0NotPositive) {
   const fs::path dir = scratch("zero-m0");
   const fs::path asl = phantom(dir / "bids");

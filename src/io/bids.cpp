@@ -933,14 +933,20 @@ AslDataset read_asl_bids(const std::string& asl_path) {
                          std::to_string(volumes) + " volumes");
   }
   if (!any_finite(d.asl.values())) throw InputError(asl_path, "", "no voxel has a finite value");
-  // An all-zero volume is a dropped or empty acquisition, not a signal: pairing it would
-  // give a plausible-looking but wrong ΔM.
+  // An all-zero (or all-NaN) volume is a dropped or empty acquisition, not a signal: pairing
+  // it would give a plausible-looking but wrong ΔM.
   for (std::size_t v = 0; v < volumes; ++v) {
     if (d.context[v] == VolumeType::NoRf || d.context[v] == VolumeType::Cbf) continue;  // unused
     const float* first = d.asl.values().data() + v * d.asl.voxel_count();
     if (std::all_of(first, first + d.asl.voxel_count(), [](float x) { return x == 0.0f; })) {
       throw InputError(asl_path, "volume " + std::to_string(v),
                        "every voxel is 0 (an empty or dropped volume)");
+    }
+    // The same as a NaN fill: paired or averaged, it would make every voxel non-finite and
+    // the map all 0 (status 3).
+    if (std::none_of(first, first + d.asl.voxel_count(), [](float x) { return std::isfinite(x); })) {
+      throw InputError(asl_path, "volume " + std::to_string(v),
+                       "no voxel has a finite value (an empty or dropped volume)");
     }
   }
 
@@ -1023,6 +1029,10 @@ AslDataset read_asl_bids(const std::string& asl_path) {
           if (std::all_of(first, first + n, [](float x) { return x == 0.0f; })) {
             throw InputError(d.m0_path, "volume " + std::to_string(v),
                              "every voxel is 0 (an empty or dropped M0 volume)");
+          }
+          if (std::none_of(first, first + n, [](float x) { return std::isfinite(x); })) {
+            throw InputError(d.m0_path, "volume " + std::to_string(v),
+                             "no voxel has a finite value (an empty or dropped M0 volume)");
           }
           for (std::size_t i = 0; i < n; ++i) mean[i] += first[i];
         }
