@@ -328,6 +328,17 @@ TEST(BadData, PaslBolusCutOffNotBeforeTheInversionTimeIsRefused) {
                      "BolusCutOffDelayTime");
 }
 
+TEST(BadData, BolusCutOffTimesOutOfOrderAreRefused) {
+  // Q2TIPS gives the first and last saturation pulse times; TI1 is the first. Given in the
+  // other order ([1.6, 0.7]), 1.6 s was taken as TI1: exit 0 with CBF 0.44 of the truth.
+  const fs::path dir = scratch("q2tips-order");
+  const fs::path asl = pasl_phantom(dir / "bids");
+  edit_sidecar(asl, [](Json& j) { j["BolusCutOffDelayTime"] = Json::array({1.6, 0.7}); });
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json", "BolusCutOffDelayTime");
+  edit_sidecar(asl, [](Json& j) { j["BolusCutOffDelayTime"] = Json::array({0.8, 1.6}); });
+  EXPECT_EQ(cbf(asl, dir / "out").status, 0);
+}
+
 TEST(BadData, NegativeOrZeroLabelingDurationIsRefused) {
   // (Missing LabelingDuration: test_cli.cpp RefusesPcaslWithoutLabelingDuration.)
   for (const Json& tau : {Json(0.0), Json(-1.8)}) {

@@ -268,6 +268,12 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
       f.fail("BolusCutOffDelayTime",
              "must be positive (found " + format_number(delay->front()) + " s)");
     }
+    // BIDS: the pulse times increase. A list in another order would make a later pulse TI1.
+    if (!std::is_sorted(delay->begin(), delay->end())) {
+      f.fail("BolusCutOffDelayTime",
+             "the times of the saturation pulses must increase (the first is TI1); found " +
+                 describe(root.at("BolusCutOffDelayTime")));
+    }
     p.bolus_cutoff_delay = delay->front();
   } else {
     auto duration = f.times("LabelingDuration");
