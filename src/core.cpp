@@ -242,7 +242,8 @@ void validate_protocol(const AslProtocol& p, std::size_t volumes, std::size_t sl
   if (p.readout == Readout::TwoD && p.slice_timing.empty()) {
     throw InputError(source, "SliceTiming",
                      "required for a 2D (multi-slice) readout (MRAcquisitionType 2D): one time per "
-                     "slice (" + std::to_string(slices) + "), not found");
+                     "slice (" +
+                         std::to_string(slices) + "), not found");
   }
   if (p.readout == Readout::TwoD && p.slice_timing.size() != slices) {
     throw InputError(source, "SliceTiming",

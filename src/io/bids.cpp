@@ -217,8 +217,7 @@ json parse_json_object(const std::string& text, const std::string& source) {
     throw InputError(source, "", "expected a JSON object, found " + describe(root));
   }
   if (!duplicate.empty()) {
-    throw InputError(source, duplicate,
-                     "given twice; which value is meant is unclear (keep one)");
+    throw InputError(source, duplicate, "given twice; which value is meant is unclear (keep one)");
   }
   return root;
 }
@@ -259,8 +258,9 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
              "duration TI1, which quantification needs");
     }
     if (!delay) {
-      f.fail("BolusCutOffDelayTime", flag ? "required when BolusCutOffFlag is true, not found"
-                                          : "required for PASL (TI1, the bolus duration), not found");
+      f.fail("BolusCutOffDelayTime",
+             flag ? "required when BolusCutOffFlag is true, not found"
+                  : "required for PASL (TI1, the bolus duration), not found");
     }
     // QUIPSS II gives one value; Q2TIPS gives [start, end] of the saturation train and
     // TI1 is its start.
@@ -319,8 +319,9 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
         const std::string& d = *direction;
         const bool other_axis = d == "i" || d == "i-" || d == "j" || d == "j-";
         f.fail("SliceEncodingDirection",
-               other_axis ? "'" + d + "': slices along the first or second image axis are not "
-                                      "supported (perfq takes slices along the third: k or k-)"
+               other_axis ? "'" + d +
+                                "': slices along the first or second image axis are not "
+                                "supported (perfq takes slices along the third: k or k-)"
                           : "unknown value '" + d + "' (expected i, j or k, with an optional -)");
       }
     }
@@ -950,7 +951,8 @@ AslDataset read_asl_bids(const std::string& asl_path) {
     }
     // The same as a NaN fill: paired or averaged, it would make every voxel non-finite and
     // the map all 0 (status 3).
-    if (std::none_of(first, first + d.asl.voxel_count(), [](float x) { return std::isfinite(x); })) {
+    if (std::none_of(first, first + d.asl.voxel_count(),
+                     [](float x) { return std::isfinite(x); })) {
       throw InputError(asl_path, "volume " + std::to_string(v),
                        "no voxel has a finite value (an empty or dropped volume)");
     }
