@@ -222,7 +222,30 @@ void validate_protocol(const AslProtocol& p, std::size_t volumes, std::size_t sl
   if (p.bolus_cutoff_delay && *p.bolus_cutoff_delay > kMaxTimingSeconds) {
     throw_not_seconds(source, "BolusCutOffDelayTime", *p.bolus_cutoff_delay);
   }
-  if (p.readout == Readout::TwoD && !p.slice_timing.empty() && p.slice_timing.size() != slices) {
+  // QUIPSS II / Q2TIPS: the saturation at TI1 cuts the bolus before the readout at TI. A TI1
+  // at or after every TI describes no cut-off (the single-delay formula, which divides by TI1,
+  // then gave a plausible-looking but wrong map with exit status 0).
+  if (p.labeling_type == LabelingType::Pasl && p.bolus_cutoff_delay &&
+      !p.post_labeling_delay.empty()) {
+    const double longest =
+        *std::max_element(p.post_labeling_delay.begin(), p.post_labeling_delay.end());
+    if (longest > 0.0 && *p.bolus_cutoff_delay >= longest) {
+      std::ostringstream m;
+      m << "TI1 = " << *p.bolus_cutoff_delay << " s is not before the inversion time "
+        << "(PostLabelingDelay, TI = " << longest
+        << " s): the bolus cut-off must come before the readout";
+      throw InputError(source, "BolusCutOffDelayTime", m.str());
+    }
+  }
+  // Each slice of a 2D readout has its own delay: without SliceTiming the quantification
+  // cannot run (it used to fail later with a message naming neither file nor field).
+  if (p.readout == Readout::TwoD && p.slice_timing.empty()) {
+    throw InputError(source, "SliceTiming",
+                     "required for a 2D (multi-slice) readout (MRAcquisitionType 2D): one time per "
+                     "slice (" +
+                         std::to_string(slices) + "), not found");
+  }
+  if (p.readout == Readout::TwoD && p.slice_timing.size() != slices) {
     throw InputError(source, "SliceTiming",
                      "has " + std::to_string(p.slice_timing.size()) + " values; expected one per "
                      "slice (" + std::to_string(slices) + ")");

@@ -43,13 +43,13 @@ fs::path phantom(const fs::path& root, std::vector<double> delays = {1.8}) {
   return perfq::io::write_phantom_bids(perfq::make_phantom(o), root.string());
 }
 
-/// A small PASL phantom dataset (TI 2.5 s, TI1 0.8 s); returns its *_asl.nii.gz.
-fs::path pasl_phantom(const fs::path& root) {
+/// A small PASL phantom dataset (TIs `tis`, TI1 0.8 s); returns its *_asl.nii.gz.
+fs::path pasl_phantom(const fs::path& root, std::vector<double> tis = {2.5}) {
   perfq::PhantomOptions o;
   o.dims = {24, 28, 20};
   o.repeats = 2;
   o.pasl = true;
-  o.delays = {2.5};
+  o.delays = std::move(tis);
   return perfq::io::write_phantom_bids(perfq::make_phantom(o), root.string());
 }
 
@@ -177,6 +177,29 @@ TEST(BadData, AllZeroVolumeInTheSeriesIsRefused) {
   expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.nii.gz", "volume 1");
 }
 
+TEST(BadData, AllNanVolumeInTheSeriesOrM0IsRefused) {
+  // A dropped volume filled with NaN instead of 0 used to give exit 0 and a CBF map of zeros
+  // (every voxel status 3, non-finite input).
+  const fs::path dir = scratch("nan-volume");
+  const fs::path asl = phantom(dir / "bids");
+  auto series = perfq::io::read_nifti(asl.string());
+  const std::size_t n = series.voxel_count();
+  std::fill(series.data() + 3 * n, series.data() + 4 * n, std::nanf(""));  // volume 3
+  perfq::io::write_nifti(asl.string(), series.view());
+  const Result r = cbf(asl, dir / "out");
+  expect_refused(r, dir / "out", "sub-01_asl.nii.gz", "volume 3");
+  EXPECT_NE(r.output.find("no voxel has a finite value"), std::string::npos) << r.output;
+  // The same in a 4D m0scan (its volumes are averaged).
+  const fs::path dir2 = scratch("nan-m0-volume");
+  const fs::path asl2 = phantom(dir2 / "bids");
+  const fs::path m0_path = perf_of(asl2) / "sub-01_m0scan.nii.gz";
+  const auto m0 = perfq::io::read_nifti(m0_path.string());
+  perfq::Series<float> two(m0.geometry(), 2, std::nanf(""));
+  std::copy(m0.values().begin(), m0.values().end(), two.data());
+  perfq::io::write_nifti(m0_path.string(), two.view());
+  expect_refused(cbf(asl2, dir2 / "out"), dir2 / "out", "sub-01_m0scan.nii.gz", "volume 1");
+}
+
 TEST(BadData, AllZeroM0IsRefusedAndZeroVoxelsGetStatusM0NotPositive) {
   const fs::path dir = scratch("zero-m0");
   const fs::path asl = phantom(dir / "bids");
@@ -247,6 +270,71 @@ TEST(BadData, NegativeOrZeroTiIsRefused) {
     j["BolusCutOffDelayTime"] = 0.0;
   });
   expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json", "BolusCutOffDelayTime");
+}
+
+/// A small PASL phantom dataset (TI1 0.8 s); returns its *_asl.nii.gz.
+TEST(BadData, PaslWithoutBolusCutOffIsRefused) {
+  // PASL is quantified with the bolus duration TI1. Without a bolus cut-off (flag false, or
+  // no BolusCutOffDelayTime) the run used to stop in the quantification with a message naming
+  // neither the sidecar nor the field.
+  const auto edits = std::vector<std::pair<std::string, std::function<void(Json&)>>>{
+      {"BolusCutOffFlag", [](Json& j) { j["BolusCutOffFlag"] = false; }},
+      {"BolusCutOffFlag", [](Json& j) {
+         j["BolusCutOffFlag"] = false;
+         j.erase("BolusCutOffDelayTime");
+       }},
+      {"BolusCutOffDelayTime", [](Json& j) {
+         j.erase("BolusCutOffFlag");
+         j.erase("BolusCutOffDelayTime");
+       }}};
+  for (const auto& [field, edit] : edits) {
+    for (const std::vector<double>& delays : {std::vector<double>{2.5}, {1.0, 1.5, 2.0}}) {
+      const fs::path dir = scratch("pasl-no-cutoff");
+      const fs::path asl = pasl_phantom(dir / "bids", delays);
+      edit_sidecar(asl, edit);
+      expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json", field);
+    }
+  }
+}
+
+TEST(BadData, PaslBolusCutOffNotBeforeTheInversionTimeIsRefused) {
+  // TI1 (BolusCutOffDelayTime) at or after TI (PostLabelingDelay) is no cut-off: the
+  // single-delay formula divides by TI1 and gave exit 0 with CBF a third of the truth (TI1 2.5
+  // s for TI 1.8 s).
+  for (const Json& ti1 : {Json(2.5), Json(1.8), Json::array({1.8, 2.4})}) {
+    const fs::path dir = scratch("pasl-ti1-after-ti");
+    const fs::path asl = pasl_phantom(dir / "bids", {1.8});
+    edit_sidecar(asl, [&](Json& j) { j["BolusCutOffDelayTime"] = ti1; });
+    const Result r = cbf(asl, dir / "out");
+    expect_refused(r, dir / "out", "sub-01_asl.json", "BolusCutOffDelayTime");
+    EXPECT_NE(r.output.find("PostLabelingDelay"), std::string::npos) << r.output;
+  }
+  {  // Q2TIPS [start, end] before TI works.
+    const fs::path dir = scratch("pasl-q2tips");
+    const fs::path asl = pasl_phantom(dir / "bids", {1.8});
+    edit_sidecar(asl, [](Json& j) { j["BolusCutOffDelayTime"] = Json::array({0.8, 1.6}); });
+    EXPECT_EQ(cbf(asl, dir / "out").status, 0);
+  }
+  // Multi-TI: early TIs before TI1 are fine, as long as a TI comes after it.
+  perfq::AslProtocol p;
+  p.labeling_type = perfq::LabelingType::Pasl;
+  p.post_labeling_delay = {0.5, 1.0, 2.0};
+  p.bolus_cutoff_delay = 0.8;
+  EXPECT_NO_THROW(perfq::validate_protocol(p, 3, 1, "x.json"));
+  p.bolus_cutoff_delay = 2.0;
+  expect_input_error([&] { perfq::validate_protocol(p, 3, 1, "x.json"); }, "x.json",
+                     "BolusCutOffDelayTime");
+}
+
+TEST(BadData, BolusCutOffTimesOutOfOrderAreRefused) {
+  // Q2TIPS gives the first and last saturation pulse times; TI1 is the first. Given in the
+  // other order ([1.6, 0.7]), 1.6 s was taken as TI1: exit 0 with CBF 0.44 of the truth.
+  const fs::path dir = scratch("q2tips-order");
+  const fs::path asl = pasl_phantom(dir / "bids");
+  edit_sidecar(asl, [](Json& j) { j["BolusCutOffDelayTime"] = Json::array({1.6, 0.7}); });
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json", "BolusCutOffDelayTime");
+  edit_sidecar(asl, [](Json& j) { j["BolusCutOffDelayTime"] = Json::array({0.8, 1.6}); });
+  EXPECT_EQ(cbf(asl, dir / "out").status, 0);
 }
 
 TEST(BadData, NegativeOrZeroLabelingDurationIsRefused) {
@@ -447,6 +535,184 @@ TEST(BadData, ImplausibleCbfGivesAWarning) {
               2)
         << bad;
   }
+}
+
+TEST(BadData, TwoDReadoutWithoutSliceTimingIsRefused) {
+  // Each slice of a 2D readout has its own delay. Without SliceTiming the run used to stop in
+  // the quantification with a message naming neither the sidecar nor the field.
+  for (const std::vector<double>& delays : {std::vector<double>{1.8}, {0.5, 1.0, 1.5}}) {
+    const fs::path dir = scratch("2d-no-slice-timing");
+    const fs::path asl = phantom(dir / "bids", delays);
+    edit_sidecar(asl, [](Json& j) { j["MRAcquisitionType"] = "2D"; });
+    const Result r = cbf(asl, dir / "out");
+    expect_refused(r, dir / "out", "sub-01_asl.json", "SliceTiming");
+    EXPECT_NE(r.output.find("2D"), std::string::npos) << r.output;
+  }
+  perfq::AslProtocol p;
+  p.post_labeling_delay = {1.8};
+  p.labeling_duration = {1.8};
+  p.readout = perfq::Readout::TwoD;
+  expect_input_error([&] { perfq::validate_protocol(p, 1, 20, "x.json"); }, "x.json",
+                     "SliceTiming");
+}
+
+TEST(BadData, SliceTimingFollowsSliceEncodingDirection) {
+  // BIDS: with SliceEncodingDirection "k-" SliceTiming lists the slices from the last to the
+  // first; with "i" or "j" the slices lie along another image axis. Both used to be ignored
+  // (exit 0, every slice given another slice's delay).
+  std::vector<double> times;
+  for (int z = 0; z < 20; ++z) times.push_back(0.04 * z);
+  const std::vector<double> reversed(times.rbegin(), times.rend());
+  auto run_2d = [&](const std::string& name, const std::vector<double>& slice_times,
+                    const char* direction) {
+    const fs::path dir = scratch("slice-direction-" + name);
+    const fs::path asl = phantom(dir / "bids");
+    edit_sidecar(asl, [&](Json& j) {
+      j["MRAcquisitionType"] = "2D";
+      j["SliceTiming"] = slice_times;
+      if (direction != nullptr) j["SliceEncodingDirection"] = direction;
+    });
+    return std::make_pair(cbf(asl, dir / "out"), dir / "out");
+  };
+  auto map_of = [](const fs::path& out) {
+    return perfq::io::read_nifti((out / "sub-01_cbf.nii.gz").string()).values();
+  };
+  const auto [plain, plain_out] = run_2d("none", times, nullptr);
+  const auto [k, k_out] = run_2d("k", times, "k");
+  const auto [flipped, flipped_out] = run_2d("k-minus", reversed, "k-");
+  const auto [wrong, wrong_out] = run_2d("k-minus-unreversed", times, "k-");
+  for (const Result* r : {&plain, &k, &flipped, &wrong}) ASSERT_EQ(r->status, 0) << r->output;
+  EXPECT_EQ(map_of(k_out), map_of(plain_out));
+  EXPECT_EQ(map_of(flipped_out), map_of(plain_out));  // the same slice times, listed backwards
+  EXPECT_NE(map_of(wrong_out), map_of(plain_out));
+  for (const char* other : {"j", "i-", "z"}) {
+    const auto [r, out] = run_2d(std::string("other-") + other, times, other);
+    expect_refused(r, out, "sub-01_asl.json", "SliceEncodingDirection");
+  }
+}
+
+TEST(BadData, UnknownM0RepetitionTimeIsRefused) {
+  // The M0 repetition time decides the short-TR M0 correction (a factor 1.27 at TR 2 s). An
+  // m0scan sidecar without RepetitionTimePreparation or RepetitionTime, or M0Type Included
+  // without RepetitionTimePreparation, used to give exit 0 with the correction skipped.
+  {
+    const fs::path dir = scratch("m0-tr-missing");
+    const fs::path asl = phantom(dir / "bids");
+    edit_json(perf_of(asl) / "sub-01_m0scan.json",
+              [](Json& j) { j.erase("RepetitionTimePreparation"); });
+    const Result r = cbf(asl, dir / "out");
+    expect_refused(r, dir / "out", "sub-01_m0scan.json", "RepetitionTimePreparation");
+    edit_json(perf_of(asl) / "sub-01_m0scan.json", [](Json& j) { j["RepetitionTime"] = 2.0; });
+    ASSERT_EQ(cbf(asl, dir / "out").status, 0);
+    const Json out = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+    EXPECT_DOUBLE_EQ(out["M0RepetitionTime"].get<double>(), 2.0);
+    EXPECT_LT(out["M0ScaleFactor"].get<double>(), 1.0);
+  }
+  // M0Type Included: the phantom's M0 as the first volume of the series.
+  const fs::path dir = scratch("m0-included-tr-missing");
+  const fs::path asl = phantom(dir / "bids");
+  const auto series = perfq::io::read_nifti(asl.string());
+  const auto m0 = perfq::io::read_nifti((perf_of(asl) / "sub-01_m0scan.nii.gz").string());
+  perfq::Series<float> with_m0(series.geometry(), series.volumes() + 1);
+  std::copy(m0.values().begin(), m0.values().end(), with_m0.data());
+  std::copy(series.values().begin(), series.values().end(), with_m0.data() + m0.size());
+  perfq::io::write_nifti(asl.string(), with_m0.view());
+  fs::remove(perf_of(asl) / "sub-01_m0scan.nii.gz");
+  fs::remove(perf_of(asl) / "sub-01_m0scan.json");
+  write_text(perf_of(asl) / "sub-01_aslcontext.tsv",
+             "volume_type\nm0scan\ncontrol\nlabel\ncontrol\nlabel\n");
+  edit_sidecar(asl, [](Json& j) {
+    j["M0Type"] = "Included";
+    j["PostLabelingDelay"] = 1.8;
+    j["LabelingDuration"] = 1.8;
+    j.erase("RepetitionTimePreparation");
+  });
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json",
+                 "RepetitionTimePreparation");
+  edit_sidecar(asl, [](Json& j) { j["RepetitionTimePreparation"] = {0.0, 4.6, 4.6, 4.6, 4.6}; });
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json",
+                 "RepetitionTimePreparation");
+  edit_sidecar(asl, [](Json& j) { j["RepetitionTimePreparation"] = 6.0; });
+  EXPECT_EQ(cbf(asl, dir / "out").status, 0);
+}
+
+TEST(BadData, DuplicateSidecarKeysAreRefused) {
+  // A key given twice (a hand-edited sidecar): the JSON parser kept the last value silently,
+  // so "M0Type": "Included" added at the top of a sidecar that says Separate further down
+  // was ignored with exit 0.
+  const fs::path dir = scratch("duplicate-keys");
+  const fs::path asl = phantom(dir / "bids");
+  const fs::path sidecar = perf_of(asl) / "sub-01_asl.json";
+  const std::string original = read_text(sidecar);
+  write_text(sidecar, "{\"M0Type\": \"Included\", " + original.substr(original.find('{') + 1));
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json", "M0Type");
+  write_text(sidecar, original);
+  const fs::path m0_sidecar = perf_of(asl) / "sub-01_m0scan.json";
+  const std::string m0_original = read_text(m0_sidecar);
+  write_text(m0_sidecar, "{\"RepetitionTimePreparation\": 2.0, " +
+                             m0_original.substr(m0_original.find('{') + 1));
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_m0scan.json",
+                 "RepetitionTimePreparation");
+  // Inside a nested object perfq reads nothing: a repeat there is no error.
+  write_text(m0_sidecar, "{\"Extra\": {\"Name\": 1, \"Name\": 2}, " +
+                             m0_original.substr(m0_original.find('{') + 1));
+  EXPECT_EQ(cbf(asl, dir / "out").status, 0);
+}
+
+TEST(BadData, BackgroundSuppressionWithoutPulseCountIsRefused) {
+  // BackgroundSuppression true without BackgroundSuppressionNumberPulses used to give exit 0
+  // with no correction for the pulses (CBF 19 % too low for 4 pulses at 0.95 each), and
+  // pulses with BackgroundSuppression false were ignored.
+  const auto edits = std::vector<std::function<void(Json&)>>{
+      [](Json& j) { j["BackgroundSuppression"] = true; },
+      [](Json& j) {
+        j["BackgroundSuppression"] = false;
+        j["BackgroundSuppressionNumberPulses"] = 4;
+      },
+      [](Json& j) {
+        j.erase("BackgroundSuppression");
+        j["BackgroundSuppressionNumberPulses"] = 2;
+      }};
+  for (const auto& edit : edits) {
+    const fs::path dir = scratch("bs-pulses");
+    const fs::path asl = phantom(dir / "bids");
+    edit_sidecar(asl, edit);
+    expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json",
+                   "BackgroundSuppressionNumberPulses");
+  }
+  // Stated pulses (0 included) are taken.
+  for (int pulses : {0, 4}) {
+    const fs::path dir = scratch("bs-pulses-given");
+    const fs::path asl = phantom(dir / "bids");
+    edit_sidecar(asl, [&](Json& j) {
+      j["BackgroundSuppression"] = true;
+      j["BackgroundSuppressionNumberPulses"] = pulses;
+    });
+    ASSERT_EQ(cbf(asl, dir / "out").status, 0);
+    const Json out = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+    EXPECT_NEAR(out["BackgroundSuppressionFactor"].get<double>(), std::pow(0.95, pulses), 1e-12);
+  }
+}
+
+TEST(BadData, SeriesOrM0AsBothNiiAndNiiGzIsRefused) {
+  // A stale conversion left the same image as .nii beside .nii.gz. perfq bids used to
+  // quantify both into the same outputs (exit 0; with --nprocs 2 concurrently, the last
+  // written winning), and perfq cbf took the .nii.gz M0 without a word.
+  auto copy_as_nii = [](const fs::path& gz, const fs::path& nii) {
+    perfq::io::write_nifti(nii.string(), perfq::io::read_nifti(gz.string()).view());
+  };
+  {
+    const fs::path dir = scratch("series-twice");
+    const fs::path asl = phantom(dir / "bids");
+    copy_as_nii(asl, perf_of(asl) / "sub-01_asl.nii");
+    const Result r = run("bids " + (dir / "bids").string() + " " + (dir / "out").string() +
+                         " participant --backend cpu --nprocs 2");
+    expect_refused(r, dir / "out", "sub-01_asl.nii", "keep one");
+  }
+  const fs::path dir = scratch("m0-twice");
+  const fs::path asl = phantom(dir / "bids");
+  copy_as_nii(perf_of(asl) / "sub-01_m0scan.nii.gz", perf_of(asl) / "sub-01_m0scan.nii");
+  expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_m0scan.nii", "keep one");
 }
 
 // ---- masks ---------------------------------------------------------------------------------

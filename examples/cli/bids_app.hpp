@@ -103,6 +103,14 @@ inline std::vector<Series> find_series(const fs::path& root,
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
       const std::string name = f.filename().string();
+      // The same series as .nii and .nii.gz (a stale conversion): both would be quantified
+      // into the same outputs, the last one written winning.
+      if (!found.empty() && found.back().asl.parent_path() == perf &&
+          found.back().prefix == name.substr(0, name.rfind("_asl.nii"))) {
+        throw perfq::InputError(f.string(), "",
+                                "the series is also " + found.back().asl.filename().string() +
+                                    " in the same folder; keep one");
+      }
       Series s;
       s.asl = f;
       s.folder = fs::relative(perf, root);

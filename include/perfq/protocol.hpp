@@ -102,7 +102,8 @@ PERFQ_API ResolvedConstants resolve_constants(const AslProtocol& protocol,
 /// @brief Checks that a protocol is complete and consistent for a series of `volumes`
 /// volumes with `slices` slices. `source` names the file reported in errors. Every time is in
 /// seconds, as BIDS gives it: a delay, labeling duration, bolus cut-off, slice time or M0
-/// repetition time above 30 s is refused as a likely value in milliseconds.
+/// repetition time above 30 s is refused as a likely value in milliseconds. A 2D readout needs
+/// one slice time per slice; PASL's TI1 must come before the longest TI.
 /// @throws InputError naming the BIDS field at fault.
 PERFQ_API void validate_protocol(const AslProtocol& protocol, std::size_t volumes,
                                  std::size_t slices, const std::string& source = {});

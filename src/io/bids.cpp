@@ -5,20 +5,24 @@
 // - Field names are case-sensitive as in BIDS; enumerated values (PCASL, Separate, 3D, ...)
 //   are accepted in any letter case.
 // - MRAcquisitionType absent: 2D when SliceTiming is given, else 3D.
-// - SliceTiming is kept for 2D readouts only. A 2D readout without SliceTiming is stored with
-//   an empty list; validate_protocol (and the quantification) decide whether that is an error.
-// - PASL: BolusCutOffFlag absent is read as "true when BolusCutOffDelayTime is given". With
-//   the flag true, BolusCutOffDelayTime is required; its first value is TI1 (Q2TIPS gives two).
+// - SliceTiming is kept for 2D readouts only, in slice (third-axis) order: reversed when
+//   SliceEncodingDirection is "k-"; "i"/"j" (slices along another axis) are refused. A 2D
+//   readout without SliceTiming is stored with an empty list; validate_protocol refuses it.
+// - PASL: BolusCutOffDelayTime is required (its first value is TI1; Q2TIPS gives two) and
+//   BolusCutOffFlag false is refused: quantification needs the bolus duration TI1.
 //   LabelingDuration is ignored for PASL (it has no labeling duration).
 // - RepetitionTimePreparation sets the M0 repetition time only where it describes the M0:
 //   for M0Type Included (the value at the m0scan volumes; read_asl_bids picks them from the
 //   aslcontext, parse_asl_sidecar keeps a list only when all its values agree), and for
-//   Separate from the m0scan sidecar (falling back to RepetitionTime). For Estimate and
+//   Separate from the m0scan sidecar (falling back to RepetitionTime); for both it is
+//   required (without it the short-TR M0 correction would be skipped). For Estimate and
 //   Absent it is not used. M0 volumes with different repetition times are refused: they are
 //   averaged into one image.
 // - M0Type Separate requires `<prefix>_m0scan.nii[.gz]` (on the ASL grid; 4D: its volumes are
 //   averaged) and its `_m0scan.json` (BIDS requires it; without it the M0 repetition time
 //   would be guessed).
+// - BackgroundSuppression true requires BackgroundSuppressionNumberPulses (0 allowed); pulses
+//   with BackgroundSuppression false or absent are refused as contradictory.
 // - MagneticFieldStrength absent: the AslProtocol default (3 T).
 // - LookLocker true is refused (not modelled); SliceTiming follows SliceEncodingDirection
 //   (k- reversed, i/j refused).
@@ -45,6 +49,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -186,11 +191,22 @@ struct SidecarExtras {
   std::vector<double> repetition_time_preparation;  ///< as given (one value, or per volume)
 };
 
-/// The JSON object in `text`; InputError naming `source` for invalid JSON or another type.
+/// The JSON object in `text`; InputError naming `source` for invalid JSON, another type, or
+/// a key given twice at the top level (the parser keeps the last silently; a hand-edited
+/// sidecar may mean the first).
 json parse_json_object(const std::string& text, const std::string& source) {
   json root;
+  std::set<std::string> keys;
+  std::string duplicate;
+  const json::parser_callback_t check = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1 && parsed.is_string() &&
+        !keys.insert(parsed.get<std::string>()).second && duplicate.empty()) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    root = json::parse(text);
+    root = json::parse(text, check);
   } catch (const json::exception& e) {
     // Syntax errors are parse_error; a number beyond double's range is out_of_range (406).
     // e.what() starts with "[json.exception.parse_error.101] "; keep the human part.
@@ -201,6 +217,9 @@ json parse_json_object(const std::string& text, const std::string& source) {
   }
   if (!root.is_object()) {
     throw InputError(source, "", "expected a JSON object, found " + describe(root));
+  }
+  if (!duplicate.empty()) {
+    throw InputError(source, duplicate, "given twice; which value is meant is unclear (keep one)");
   }
   return root;
 }
@@ -233,17 +252,31 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
   if (p.labeling_type == LabelingType::Pasl) {
     auto delay = f.numbers("BolusCutOffDelayTime");
     const auto flag = f.boolean("BolusCutOffFlag");
-    if (flag.value_or(delay.has_value())) {
-      if (!delay)
-        f.fail("BolusCutOffDelayTime", "required when BolusCutOffFlag is true, not found");
-      // QUIPSS II gives one value; Q2TIPS gives [start, end] of the saturation train and
-      // TI1 is its start.
-      if (!(delay->front() > 0.0)) {
-        f.fail("BolusCutOffDelayTime",
-               "must be positive (found " + format_number(delay->front()) + " s)");
-      }
-      p.bolus_cutoff_delay = delay->front();
+    // PASL is quantified with the bolus duration TI1 (single delay and kinetic model alike):
+    // without a bolus cut-off it is unknown.
+    if (flag && !*flag) {
+      f.fail("BolusCutOffFlag",
+             "is false: PASL without a bolus cut-off (QUIPSS II / Q2TIPS) has no known bolus "
+             "duration TI1, which quantification needs");
     }
+    if (!delay) {
+      f.fail("BolusCutOffDelayTime",
+             flag ? "required when BolusCutOffFlag is true, not found"
+                  : "required for PASL (TI1, the bolus duration), not found");
+    }
+    // QUIPSS II gives one value; Q2TIPS gives [start, end] of the saturation train and
+    // TI1 is its start.
+    if (!(delay->front() > 0.0)) {
+      f.fail("BolusCutOffDelayTime",
+             "must be positive (found " + format_number(delay->front()) + " s)");
+    }
+    // BIDS: the pulse times increase. A list in another order would make a later pulse TI1.
+    if (!std::is_sorted(delay->begin(), delay->end())) {
+      f.fail("BolusCutOffDelayTime",
+             "the times of the saturation pulses must increase (the first is TI1); found " +
+                 describe(root.at("BolusCutOffDelayTime")));
+    }
+    p.bolus_cutoff_delay = delay->front();
   } else {
     auto duration = f.times("LabelingDuration");
     if (!duration) {
@@ -286,16 +319,19 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
     for (double s : *slice_timing) {
       if (s < 0.0) f.fail("SliceTiming", "values must be >= 0 seconds, found " + format_number(s));
     }
-    // BIDS: SliceTiming runs along SliceEncodingDirection; "k-" lists the slice of the largest
-    // index first. perfq's slice offsets run along the third axis, from index 0.
+    // BIDS: SliceTiming runs along SliceEncodingDirection; "k-" lists the slices from the
+    // last (highest index) to the first. perfq's slice z is the third axis, first index first.
     if (const auto direction = f.string("SliceEncodingDirection")) {
       if (*direction == "k-") {
         std::reverse(slice_timing->begin(), slice_timing->end());
       } else if (*direction != "k") {
+        const std::string& d = *direction;
+        const bool other_axis = d == "i" || d == "i-" || d == "j" || d == "j-";
         f.fail("SliceEncodingDirection",
-               "'" + *direction + "' is not supported: perfq applies SliceTiming along the "
-               "image's third axis (k or k-); reslice the series so that its slices lie along "
-               "the third axis");
+               other_axis ? "'" + d +
+                                "': slices along the first or second image axis are not "
+                                "supported (perfq takes slices along the third: k or k-)"
+                          : "unknown value '" + d + "' (expected i, j or k, with an optional -)");
       }
     }
     p.slice_timing = std::move(*slice_timing);
@@ -309,6 +345,20 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
              "expected a whole number of pulses >= 0, found " + format_number(*pulses));
     }
     p.background_suppression.pulses = static_cast<int>(*pulses);
+  }
+  // Each suppression pulse lowers the labeling efficiency; an unknown number (or pulses that a
+  // false flag switches off) would change CBF by an unknown factor without a word.
+  if (p.background_suppression.enabled && !f.has("BackgroundSuppressionNumberPulses")) {
+    f.fail("BackgroundSuppressionNumberPulses",
+           "required when BackgroundSuppression is true, not found: each pulse lowers the "
+           "labeling efficiency (CBF is scaled by 1/0.95 per pulse by default); give the number "
+           "of pulses (0 if they do not affect the label)");
+  }
+  if (!p.background_suppression.enabled && p.background_suppression.pulses > 0) {
+    f.fail("BackgroundSuppressionNumberPulses",
+           std::to_string(p.background_suppression.pulses) + " pulses, but BackgroundSuppression " +
+               (f.has("BackgroundSuppression") ? "is false" : "is not given") +
+               "; the two disagree");
   }
 
   // M0.
@@ -487,14 +537,20 @@ auto naming_origin(const std::string& source, const std::map<std::string, std::s
   }
 }
 
-/// `<folder>/<stem>.nii.gz`, else `.nii`, when it exists; else empty.
+/// `<folder>/<stem>.nii.gz` or `.nii`, the one that exists; else empty.
+/// @throws InputError when both exist (which one is meant is unclear)
 fs::path nifti_beside(const fs::path& folder, const std::string& stem) {
+  std::vector<fs::path> found;
   for (const char* ext : {".nii.gz", ".nii"}) {
     const fs::path candidate = folder / (stem + ext);
     std::error_code ec;
-    if (fs::is_regular_file(candidate, ec)) return candidate;
+    if (fs::is_regular_file(candidate, ec)) found.push_back(candidate);
   }
-  return {};
+  if (found.size() > 1) {
+    throw InputError(found[1].string(), "",
+                     "is also " + found[0].filename().string() + " in the same folder; keep one");
+  }
+  return found.empty() ? fs::path() : found[0];
 }
 
 /// Whether an IntendedFor entry names `data`: a path relative to the subject folder
@@ -539,8 +595,9 @@ fs::path m0scan_intended_for(const fs::path& folder, const fs::path& asl, std::s
         names = names || (entry.is_string() && names_file(entry.get<std::string>(), asl));
       }
     }
+    if (!names) continue;
     const fs::path image = nifti_beside(folder, stem + "_m0scan");
-    if (names && !image.empty()) found.emplace_back(image, stem);
+    if (!image.empty()) found.emplace_back(image, stem);
   }
   std::sort(found.begin(), found.end());
   if (found.size() > 1) {
@@ -892,14 +949,21 @@ AslDataset read_asl_bids(const std::string& asl_path) {
                          std::to_string(volumes) + " volumes");
   }
   if (!any_finite(d.asl.values())) throw InputError(asl_path, "", "no voxel has a finite value");
-  // An all-zero volume is a dropped or empty acquisition, not a signal: pairing it would
-  // give a plausible-looking but wrong ΔM.
+  // An all-zero (or all-NaN) volume is a dropped or empty acquisition, not a signal: pairing
+  // it would give a plausible-looking but wrong ΔM.
   for (std::size_t v = 0; v < volumes; ++v) {
     if (d.context[v] == VolumeType::NoRf || d.context[v] == VolumeType::Cbf) continue;  // unused
     const float* first = d.asl.values().data() + v * d.asl.voxel_count();
     if (std::all_of(first, first + d.asl.voxel_count(), [](float x) { return x == 0.0f; })) {
       throw InputError(asl_path, "volume " + std::to_string(v),
                        "every voxel is 0 (an empty or dropped volume)");
+    }
+    // The same as a NaN fill: paired or averaged, it would make every voxel non-finite and
+    // the map all 0 (status 3).
+    if (std::none_of(first, first + d.asl.voxel_count(),
+                     [](float x) { return std::isfinite(x); })) {
+      throw InputError(asl_path, "volume " + std::to_string(v),
+                       "no voxel has a finite value (an empty or dropped volume)");
     }
   }
 
@@ -922,18 +986,27 @@ AslDataset read_asl_bids(const std::string& asl_path) {
         throw InputError(d.context_path, "volume_type", "M0Type is Included but no row is m0scan");
       }
       d.protocol.m0_repetition_time.reset();
-      if (!tr.empty()) {
-        const double first = tr.size() == 1 ? tr[0] : tr[m0_volumes.front()];
-        for (std::size_t v : m0_volumes) {
-          const double value = tr.size() == 1 ? tr[0] : tr[v];
-          if (value != first) {
-            throw InputError(d.sidecar_path, "RepetitionTimePreparation",
-                             "the m0scan volumes have different values (" + format_number(first) +
-                                 " and " + format_number(value) + " s); they cannot be averaged");
-          }
-        }
-        if (first > 0.0) d.protocol.m0_repetition_time = first;
+      // Without it the short-TR correction of M0 (up to a factor 1.3 at TR 2 s) would be
+      // silently skipped.
+      if (tr.empty()) {
+        throw InputError(d.sidecar_path, "RepetitionTimePreparation",
+                         "required (BIDS) for M0Type Included, not found: the repetition time "
+                         "of the m0scan volumes decides the short-TR M0 correction");
       }
+      const double first = tr.size() == 1 ? tr[0] : tr[m0_volumes.front()];
+      for (std::size_t v : m0_volumes) {
+        const double value = tr.size() == 1 ? tr[0] : tr[v];
+        if (value != first) {
+          throw InputError(d.sidecar_path, "RepetitionTimePreparation",
+                           "the m0scan volumes have different values (" + format_number(first) +
+                               " and " + format_number(value) + " s); they cannot be averaged");
+        }
+      }
+      if (!(first > 0.0)) {
+        throw InputError(d.sidecar_path, "RepetitionTimePreparation",
+                         "is 0 at the m0scan volumes; expected their repetition time (s)");
+      }
+      d.protocol.m0_repetition_time = first;
       break;
     }
     case M0Type::Separate: {
@@ -974,6 +1047,10 @@ AslDataset read_asl_bids(const std::string& asl_path) {
             throw InputError(d.m0_path, "volume " + std::to_string(v),
                              "every voxel is 0 (an empty or dropped M0 volume)");
           }
+          if (std::none_of(first, first + n, [](float x) { return std::isfinite(x); })) {
+            throw InputError(d.m0_path, "volume " + std::to_string(v),
+                             "no voxel has a finite value (an empty or dropped M0 volume)");
+          }
           for (std::size_t i = 0; i < n; ++i) mean[i] += first[i];
         }
         const float count = static_cast<float>(image.volumes());
@@ -995,6 +1072,11 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       d.protocol.m0_repetition_time = naming_origin(m0_sidecars.back(), m0_origin, [&] {
         return m0_repetition_time(m0_sidecar, m0_sidecars.back());
       });
+      if (!d.protocol.m0_repetition_time) {  // the short-TR correction would be skipped
+        throw InputError(m0_sidecars.back(), "RepetitionTimePreparation",
+                         "required (BIDS), not found (nor RepetitionTime): the M0 repetition "
+                         "time decides the short-TR M0 correction");
+      }
       break;
     }
     case M0Type::Estimate:
