@@ -149,6 +149,12 @@ ResolvedConstants resolve_constants(const AslProtocol& protocol, const Physiolog
   check_range(c.labeling_efficiency, 0.0, 1.0, true, "labeling efficiency");
 
   const BackgroundSuppression& bs = protocol.background_suppression;
+  if (bs.enabled && bs.pulses_unknown && !bs.efficiency) {
+    throw InvalidArgument(
+        "background suppression is on but its number of pulses is unknown (BIDS "
+        "BackgroundSuppressionNumberPulses): each pulse lowers the labeling efficiency; state "
+        "the pulses or the total efficiency");
+  }
   if (bs.efficiency) {
     c.background_suppression_factor = *bs.efficiency;
     c.background_suppression_source = "sidecar";

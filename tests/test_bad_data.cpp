@@ -680,6 +680,27 @@ TEST(BadData, BackgroundSuppressionWithoutPulseCountIsRefused) {
     expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_asl.json",
                    "BackgroundSuppressionNumberPulses");
   }
+  // The pulse count may be stated on the command line instead (it beats the sidecar's).
+  {
+    const fs::path dir = scratch("bs-pulses-option");
+    const fs::path asl = phantom(dir / "bids");
+    edit_sidecar(asl, [](Json& j) { j["BackgroundSuppression"] = true; });
+    const Result refused = cbf(asl, dir / "refused");
+    EXPECT_NE(refused.output.find("--bs-pulses"), std::string::npos) << refused.output;
+    const Result r = cbf(asl, dir / "out", "--bs-pulses 4");
+    ASSERT_EQ(r.status, 0) << r.output;
+    const Json out = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+    EXPECT_NEAR(out["BackgroundSuppressionFactor"].get<double>(), std::pow(0.95, 4), 1e-12);
+    EXPECT_EQ(out["BackgroundSuppressionPulsesSource"], "--bs-pulses");
+    // The library refuses an unknown count unless a total efficiency is given.
+    perfq::AslProtocol p;
+    p.background_suppression.enabled = true;
+    p.background_suppression.pulses_unknown = true;
+    EXPECT_THROW(perfq::resolve_constants(p, perfq::Physiology{}), perfq::InvalidArgument);
+    p.background_suppression.efficiency = 0.8;
+    EXPECT_DOUBLE_EQ(perfq::resolve_constants(p, perfq::Physiology{}).background_suppression_factor,
+                     0.8);
+  }
   // Stated pulses (0 included) are taken.
   for (int pulses : {0, 4}) {
     const fs::path dir = scratch("bs-pulses-given");

@@ -87,8 +87,8 @@ const char* const kBidsHelp =
     "  --verbose                  also print each step's command and output\n"
     "  --backend auto|cpu|cuda, --device N, --threads N   as for perfq cbf, for every step\n"
     "perfq cbf options passed to every series (see 'perfq cbf --help'):\n"
-    "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --m0-value --m0-scale --robust\n"
-    "  --m0-smooth --outlier-threshold --model --att-min --att-max --grid-points\n"
+    "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --bs-pulses --m0-value --m0-scale\n"
+    "  --robust --m0-smooth --outlier-threshold --model --att-min --att-max --grid-points\n"
     "  --max-iterations --tolerance --att-prior --att-prior-mean --att-prior-sd\n"
     "  --prior-noise --arterial --aatt-prior-mean --aatt-prior-sd --dispersion\n"
     "  --dispersion-s --dispersion-p --no-sign-check\n"
@@ -115,7 +115,7 @@ const std::vector<std::string> kCbfNumbers = {"--lambda",
                                               "--dispersion-s",
                                               "--dispersion-p",
                                               "--tolerance"};
-const std::vector<std::string> kCbfIntegers = {"--max-iterations", "--grid-points"};
+const std::vector<std::string> kCbfIntegers = {"--max-iterations", "--grid-points", "--bs-pulses"};
 const std::vector<std::string> kCbfFlags = {"--robust", "--att-prior", "--arterial",
                                             "--no-sign-check"};
 

@@ -61,6 +61,9 @@ const char* const kCbfHelp =
     "  --alpha X                 labeling efficiency, overrides the sidecar and defaults\n"
     "                            (defaults: PCASL 0.85, PASL 0.98, CASL 0.68)\n"
     "  --bs-pulse-efficiency X   efficiency per background-suppression pulse (default 0.95)\n"
+    "  --bs-pulses N             number of background-suppression pulses (overrides the\n"
+    "                            sidecar; needed when BackgroundSuppression is true without\n"
+    "                            BackgroundSuppressionNumberPulses)\n"
     "  --m0-value X              use one M0 value for every voxel (overrides M0Type)\n"
     "  --m0-scale X              multiply the M0 by X first: for exports whose M0 and ASL\n"
     "                            images are on different scales (default 1)\n"
@@ -164,6 +167,7 @@ struct CbfOptions {
   perfq::ReferenceCalibrationOptions ref;
   std::optional<double> echo_time;
   double m0_smooth = 0.0;
+  std::optional<int> bs_pulses;
   perfq::PvcOptions pvc;
   bool overwrite = false;
   bool no_sign_check = false;
@@ -174,7 +178,7 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
                   {"--output", "--backend", "--device", "--threads", "--mask", "--lambda", "--t1b",
                    "--t1t", "--alpha", "--bs-pulse-efficiency", "--m0-value", "--m0-scale",
                    "--ref-tissue", "--ref-mask", "--ref-t1", "--ref-t2", "--ref-partition",
-                   "--t2-blood", "--echo-time", "--m0-smooth",
+                   "--t2-blood", "--echo-time", "--m0-smooth", "--bs-pulses",
                    "--outlier-threshold", "--model", "--att-min", "--att-max",
                    "--att-prior-mean", "--att-prior-sd", "--aatt-prior-mean", "--aatt-prior-sd", "--prior-noise", "--max-iterations", "--tolerance",
                    "--grid-points", "--dispersion", "--dispersion-s", "--dispersion-p", "--pvc-gm", "--pvc-wm", "--pvc-kernel"},
@@ -202,6 +206,10 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   o.m0_scale = args.number("--m0-scale");
   if (o.m0_scale && !(std::isfinite(*o.m0_scale) && *o.m0_scale > 0)) {
     throw UsageError{"--m0-scale: expected a positive factor"};
+  }
+  if (auto v = args.integer("--bs-pulses")) {
+    if (*v < 0 || *v > 100) throw UsageError{"--bs-pulses: expected a number of pulses in [0, 100]"};
+    o.bs_pulses = static_cast<int>(*v);
   }
   if (auto v = args.number("--m0-smooth")) {
     if (!(std::isfinite(*v) && *v >= 0 && *v <= 100)) {
@@ -405,7 +413,25 @@ int run_cbf(const std::vector<std::string>& raw) {
                   {data.prefix + "_cbf.nii.gz", data.prefix + "_cbf.json",
                    data.prefix + "_fitstatus.nii.gz"},
                   o.overwrite);
-  const perfq::AslProtocol& protocol = data.protocol;
+  perfq::AslProtocol stated = data.protocol;
+  // Background suppression: the pulses stated on the command line beat the sidecar's; with
+  // neither, an unknown number of pulses would lower α by an unknown factor.
+  std::string bs_pulses_source = "sidecar";
+  if (o.bs_pulses) {
+    stated.background_suppression.enabled = *o.bs_pulses > 0;
+    stated.background_suppression.pulses = *o.bs_pulses;
+    stated.background_suppression.pulses_unknown = false;
+    bs_pulses_source = "--bs-pulses";
+  }
+  const perfq::BackgroundSuppression& bs = stated.background_suppression;
+  if (bs.enabled && bs.pulses_unknown && !bs.efficiency) {
+    throw perfq::InputError(data.sidecar_path, "BackgroundSuppressionNumberPulses",
+                            "required when BackgroundSuppression is true, not found: each pulse "
+                            "lowers the labeling efficiency (CBF is scaled by 1/0.95 per pulse "
+                            "by default); give the number of pulses in the sidecar or with "
+                            "--bs-pulses N (0 if they do not affect the label)");
+  }
+  const perfq::AslProtocol& protocol = stated;
 
   std::optional<perfq::Mask> mask;
   std::optional<perfq::View<const std::uint8_t>> mask_view;
@@ -769,6 +795,7 @@ int run_cbf(const std::vector<std::string>& raw) {
   if (constants.background_suppression_source == "pulses") {
     j["BackgroundSuppressionPulseEfficiency"] = physiology.background_suppression_pulse_efficiency;
     j["BackgroundSuppressionNumberPulses"] = protocol.background_suppression.pulses;
+    j["BackgroundSuppressionPulsesSource"] = bs_pulses_source;
   }
   j["EffectiveLabelingEfficiency"] = constants.effective_labeling_efficiency;
   for (auto& item : m0_record.items()) j[item.key()] = item.value();

@@ -27,6 +27,10 @@ enum class M0Type {
 struct BackgroundSuppression {
   bool enabled = false;  ///< BIDS `BackgroundSuppression`
   int pulses = 0;        ///< BIDS `BackgroundSuppressionNumberPulses`
+  /// `enabled` but the number of pulses not stated (BIDS recommends it, does not require it):
+  /// resolve_constants refuses such a protocol unless `efficiency` is given, since each pulse
+  /// lowers the labeling efficiency by an amount it cannot know. Set `pulses` and clear this.
+  bool pulses_unknown = false;
   /// Total efficiency factor applied to the labeling efficiency, when known. When absent and
   /// `enabled`, perfq uses Physiology::background_suppression_pulse_efficiency ^ pulses.
   std::optional<double> efficiency;
@@ -95,7 +99,8 @@ struct ResolvedConstants {
 
 /// @brief Combines protocol and physiology into the constants used.
 /// @throws InvalidArgument when a constant is out of its physical range (λ, T1 ≤ 0,
-/// efficiencies outside (0, 1]).
+/// efficiencies outside (0, 1]), or background suppression is on with its number of pulses
+/// unknown (BackgroundSuppression::pulses_unknown) and no total efficiency.
 PERFQ_API ResolvedConstants resolve_constants(const AslProtocol& protocol,
                                               const Physiology& physiology);
 

@@ -21,8 +21,10 @@
 // - M0Type Separate requires `<prefix>_m0scan.nii[.gz]` (on the ASL grid; 4D: its volumes are
 //   averaged) and its `_m0scan.json` (BIDS requires it; without it the M0 repetition time
 //   would be guessed).
-// - BackgroundSuppression true requires BackgroundSuppressionNumberPulses (0 allowed); pulses
-//   with BackgroundSuppression false or absent are refused as contradictory.
+// - BackgroundSuppression true without BackgroundSuppressionNumberPulses is read with
+//   `pulses_unknown` set (quantification refuses it unless the count is stated elsewhere, e.g.
+//   perfq cbf --bs-pulses); pulses with BackgroundSuppression false or absent are refused as
+//   contradictory.
 // - MagneticFieldStrength absent: the AslProtocol default (3 T).
 // - LookLocker true is refused (not modelled); SliceTiming follows SliceEncodingDirection
 //   (k- reversed, i/j refused).
@@ -346,13 +348,11 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
     }
     p.background_suppression.pulses = static_cast<int>(*pulses);
   }
-  // Each suppression pulse lowers the labeling efficiency; an unknown number (or pulses that a
-  // false flag switches off) would change CBF by an unknown factor without a word.
+  // Each suppression pulse lowers the labeling efficiency: an unknown number is recorded (not
+  // refused here: BIDS only recommends the field, and perfq cbf --bs-pulses can state it);
+  // resolve_constants refuses to quantify with it.
   if (p.background_suppression.enabled && !f.has("BackgroundSuppressionNumberPulses")) {
-    f.fail("BackgroundSuppressionNumberPulses",
-           "required when BackgroundSuppression is true, not found: each pulse lowers the "
-           "labeling efficiency (CBF is scaled by 1/0.95 per pulse by default); give the number "
-           "of pulses (0 if they do not affect the label)");
+    p.background_suppression.pulses_unknown = true;
   }
   if (!p.background_suppression.enabled && p.background_suppression.pulses > 0) {
     f.fail("BackgroundSuppressionNumberPulses",
