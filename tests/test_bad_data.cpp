@@ -736,6 +736,29 @@ TEST(BadData, SeriesOrM0AsBothNiiAndNiiGzIsRefused) {
   expect_refused(cbf(asl, dir / "out"), dir / "out", "sub-01_m0scan.nii", "keep one");
 }
 
+TEST(BadData, FieldStrengthWithoutADefaultBloodT1NeedsT1b) {
+  // 7 T used to take the 3 T blood T1 (1.65 s) silently.
+  const fs::path dir = scratch("seven-tesla");
+  const fs::path asl = phantom(dir / "bids");
+  edit_sidecar(asl, [](Json& j) { j["MagneticFieldStrength"] = 7; });
+  const Result r = cbf(asl, dir / "out");
+  expect_refused(r, dir / "out", "sub-01_asl.json", "MagneticFieldStrength");
+  EXPECT_NE(r.output.find("--t1b"), std::string::npos) << r.output;
+  const Result given = cbf(asl, dir / "given", "--t1b 2.1");
+  ASSERT_EQ(given.status, 0) << given.output;
+  EXPECT_DOUBLE_EQ(Json::parse(read_text(dir / "given" / "sub-01_cbf.json"))["ArterialBloodT1"]
+                       .get<double>(),
+                   2.1);
+  // 2.89 T (as some 3 T scanners report) and 1.5 T keep their defaults.
+  for (const auto& [tesla, t1b] : {std::pair{2.89, 1.65}, std::pair{1.5, 1.35}}) {
+    edit_sidecar(asl, [&](Json& j) { j["MagneticFieldStrength"] = tesla; });
+    const fs::path out = dir / ("t" + std::to_string(static_cast<int>(tesla * 100)));
+    ASSERT_EQ(cbf(asl, out).status, 0);
+    EXPECT_DOUBLE_EQ(
+        Json::parse(read_text(out / "sub-01_cbf.json"))["ArterialBloodT1"].get<double>(), t1b);
+  }
+}
+
 // ---- masks ---------------------------------------------------------------------------------
 
 TEST(BadData, EmptyMaskIsRefused) {

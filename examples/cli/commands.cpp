@@ -55,7 +55,8 @@ const char* const kCbfHelp =
     "  --threads N               CPU threads (default: all)\n"
     "  --mask FILE               compute only inside this mask (same grid as the series)\n"
     "  --lambda X                blood-brain partition coefficient, ml/g (default 0.9)\n"
-    "  --t1b S                   arterial blood T1, s (default 1.65 at 3 T, 1.35 at 1.5 T)\n"
+    "  --t1b S                   arterial blood T1, s (default 1.65 at 3 T, 1.35 at 1.5 T;\n"
+    "                            required at other fields, e.g. 7 T)\n"
     "  --t1t S                   tissue T1, s (default 1.3): short-TR M0 correction and\n"
     "                            the Buxton model's apparent T1\n"
     "  --alpha X                 labeling efficiency, overrides the sidecar and defaults\n"
@@ -448,7 +449,16 @@ int run_cbf(const std::vector<std::string>& raw) {
     o.averaging.mask = mask_view;
   }
 
-  perfq::Physiology physiology = perfq::Physiology::at_field(protocol.magnetic_field_strength);
+  // The default blood T1 is known at 1.5 and 3 T only (the white paper's); elsewhere (e.g.
+  // 7 T, where it is near 2.1 s) the 3 T value would bias CBF by e^(PLD/T1b) without a word.
+  const double tesla = protocol.magnetic_field_strength;
+  if (!o.t1b && !(tesla >= 1.0 && tesla <= 3.5)) {
+    std::ostringstream m;
+    m << tesla << " T: perfq has default blood T1 values for 1.5 T (1.35 s) and 3 T (1.65 s) "
+      << "only; give the arterial blood T1 at this field with --t1b";
+    throw perfq::InputError(data.sidecar_path, "MagneticFieldStrength", m.str());
+  }
+  perfq::Physiology physiology = perfq::Physiology::at_field(tesla);
   if (o.lambda) physiology.blood_brain_partition = *o.lambda;
   if (o.t1b) physiology.t1_blood = *o.t1b;
   if (o.t1t) physiology.t1_tissue = *o.t1t;
