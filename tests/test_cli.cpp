@@ -274,6 +274,29 @@ TEST(Cli, ReferenceRegionCalibrationUsesOneBloodM0) {
   EXPECT_NEAR(k["M0Calibration"]["ArterialBloodM0"].get<double>(),
               m0_blood * std::exp(-0.015 / 0.15) / std::exp(-0.015 / 0.75), 1e-6 * m0_blood);
 
+  // The same TE from the m0scan sidecar's EchoTime; in milliseconds it is refused.
+  const fs::path m0_json = asl.parent_path() / "sub-01_m0scan.json";
+  Json m0_sidecar = Json::parse(read_text(m0_json));
+  m0_sidecar["EchoTime"] = 0.015;
+  write_text(m0_json, m0_sidecar.dump(2));
+  ASSERT_EQ(run(base + (dir / "te-sidecar").string() + " --ref-tissue csf --ref-mask " +
+                ventricles)
+                .status,
+            0);
+  const Json l = Json::parse(read_text(dir / "te-sidecar" / "sub-01_cbf.json"));
+  EXPECT_EQ(l["M0Calibration"]["EchoTimeSource"], "EchoTime of the M0's sidecar");
+  EXPECT_DOUBLE_EQ(l["M0Calibration"]["ArterialBloodM0"].get<double>(),
+                   k["M0Calibration"]["ArterialBloodM0"].get<double>());
+  m0_sidecar["EchoTime"] = 15;
+  write_text(m0_json, m0_sidecar.dump(2));
+  const Result ms = run(base + (dir / "te-ms").string() + " --ref-tissue csf --ref-mask " +
+                        ventricles);
+  EXPECT_EQ(ms.status, 1) << ms.output;
+  EXPECT_NE(ms.output.find("sub-01_m0scan.json: EchoTime: value 15"), std::string::npos)
+      << ms.output;
+  m0_sidecar.erase("EchoTime");
+  write_text(m0_json, m0_sidecar.dump(2));
+
   // Usage: the region needs its tissue and the tissue its region; --m0-value excludes it.
   for (const std::string bad :
        {std::string(" --ref-tissue csf"), " --ref-mask " + ventricles,

@@ -558,7 +558,7 @@ int run_cbf(const std::vector<std::string>& raw) {
     perfq::ReferenceCalibrationOptions ref = o.ref;
     ref.tissue = *o.ref_tissue;
     ref.repetition_time = protocol.m0_repetition_time.value_or(0.0);
-    ref.echo_time = o.echo_time.value_or(0.0);
+    ref.echo_time = o.echo_time ? *o.echo_time : data.m0_echo_time.value_or(0.0);
     try {
       reference = perfq::reference_region_m0(*m0.image, ref_mask->view(), ref);
     } catch (const perfq::InvalidArgument& e) {
@@ -577,7 +577,9 @@ int run_cbf(const std::vector<std::string>& raw) {
         {"PartitionCoefficient", r.constants.partition},
         {"BloodT2", r.t2_blood},
         {"EchoTime", r.echo_time},
-        {"EchoTimeSource", o.echo_time ? "--echo-time" : "none (no T2 correction)"},
+        {"EchoTimeSource", o.echo_time        ? "--echo-time"
+                           : data.m0_echo_time ? "EchoTime of the M0's sidecar"
+                                               : "none (no T2 correction)"},
         {"RepetitionTime", r.repetition_time},
         {"ReferenceM0", r.m0_reference},
         {"ArterialBloodM0", r.m0_blood},

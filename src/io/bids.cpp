@@ -191,7 +191,33 @@ class Fields {
 /// Sidecar facts that need the rest of the dataset to be used.
 struct SidecarExtras {
   std::vector<double> repetition_time_preparation;  ///< as given (one value, or per volume)
+  std::vector<double> echo_time;                    ///< as given (one value, or per volume)
 };
+
+/// The one echo time of an M0 (s) from `values` (EchoTime: one value or one per volume, of
+/// which `used` are the M0's), refused when they differ or look like milliseconds; absent when
+/// none is given.
+std::optional<double> m0_echo_time(const std::string& source, const std::vector<double>& values,
+                                   const std::vector<std::size_t>& used) {
+  if (values.empty()) return std::nullopt;
+  const double first = values.size() == 1 || used.empty() ? values[0] : values[used.front()];
+  for (std::size_t v : used) {
+    const double value = values.size() == 1 ? values[0] : values[v];
+    if (value != first) {
+      throw InputError(source, "EchoTime", "the M0 volumes have different echo times");
+    }
+  }
+  if (!(std::isfinite(first) && first >= 0.0)) {
+    throw InputError(source, "EchoTime", "must be >= 0 seconds");
+  }
+  if (first > 1.0) {
+    throw InputError(source, "EchoTime",
+                     "value " + format_number(first) +
+                         " is beyond any echo time (at most 1 s); BIDS gives times in seconds "
+                         "— was it written in milliseconds?");
+  }
+  return first;
+}
 
 /// The JSON object in `text`; InputError naming `source` for invalid JSON, another type, or
 /// a key given twice at the top level (the parser keeps the last silently; a hand-edited
@@ -393,6 +419,7 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
     if (uniform && tr->front() > 0.0) p.m0_repetition_time = tr->front();
   }
   if (extras && tr) extras->repetition_time_preparation = std::move(*tr);
+  if (auto te = f.numbers("EchoTime"); extras && te) extras->echo_time = std::move(*te);
 
   if (const auto field = f.number("MagneticFieldStrength")) {
     if (!(*field > 0.0)) {
@@ -1007,6 +1034,15 @@ AslDataset read_asl_bids(const std::string& asl_path) {
                          "is 0 at the m0scan volumes; expected their repetition time (s)");
       }
       d.protocol.m0_repetition_time = first;
+      if (!extras.echo_time.empty()) {
+        if (extras.echo_time.size() != 1 && extras.echo_time.size() != volumes) {
+          throw InputError(d.sidecar_path, "EchoTime",
+                           "has " + std::to_string(extras.echo_time.size()) +
+                               " values; expected 1 or one per volume (" +
+                               std::to_string(volumes) + ")");
+        }
+        d.m0_echo_time = m0_echo_time(d.sidecar_path, extras.echo_time, m0_volumes);
+      }
       break;
     }
     case M0Type::Separate: {
@@ -1072,6 +1108,11 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       d.protocol.m0_repetition_time = naming_origin(m0_sidecars.back(), m0_origin, [&] {
         return m0_repetition_time(m0_sidecar, m0_sidecars.back());
       });
+      if (auto te = Fields(m0_sidecar, m0_sidecars.back()).numbers("EchoTime")) {
+        std::vector<std::size_t> all(te->size());
+        for (std::size_t k = 0; k < all.size(); ++k) all[k] = k;
+        d.m0_echo_time = m0_echo_time(m0_sidecars.back(), *te, all);
+      }
       if (!d.protocol.m0_repetition_time) {  // the short-TR correction would be skipped
         throw InputError(m0_sidecars.back(), "RepetitionTimePreparation",
                          "required (BIDS), not found (nor RepetitionTime): the M0 repetition "

@@ -81,6 +81,9 @@ struct AslDataset {
   /// The separate M0 image (3D), when M0Type is Separate: a 4D m0scan's volumes averaged.
   std::optional<Volume<float>> m0;
   std::size_t m0_volumes = 0;  ///< volumes of the m0scan averaged into `m0` (Separate), else 0
+  /// EchoTime of the M0 (s): from the m0scan sidecar (Separate) or at the series' m0scan
+  /// volumes (Included); absent when not given. Used by reference-region calibration.
+  std::optional<double> m0_echo_time;
   /// Time-encoded series (parse_time_encoding): the encoding, whose sub-bolus timing is the
   /// one to use; `protocol` then holds the whole labeling train (the sum of the sub-bolus
   /// durations) and the delay after the last sub-bolus. Quantify through prepare_time_encoded,
