@@ -215,6 +215,33 @@ TEST(BidsApp, WarningsOfASeriesAreListed) {
   EXPECT_FALSE(contains(listed, "sub-02")) << r.output;
 }
 
+TEST(BidsApp, ReferenceRegionMasksAreFoundByConvention) {
+  // --ref-tissue csf: each series' CSF region is its _label-CSF_mask, else its
+  // _label-ventricles_mask (the phantom's truth has the latter; sub-02's serves both sessions).
+  const fs::path dir = make_dataset("refregion");
+  const Result r = participant(dir, labels_dir(dir) + " --no-report --ref-tissue csf");
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const auto& s : kSeries) {
+    const Json j = Json::parse(read_text(dir / "out" / s.folder / (s.prefix + "_cbf.json")));
+    EXPECT_EQ(j["M0Calibration"]["Tissue"], "csf") << s.prefix;
+    const std::string subject = s.prefix.substr(0, 6);
+    EXPECT_TRUE(contains(j["M0Calibration"]["Mask"].get<std::string>(),
+                         subject + "_label-ventricles_mask.nii.gz"))
+        << j["M0Calibration"]["Mask"];
+  }
+  // Without the region a series fails, naming the file it expected.
+  fs::remove(dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf" /
+             "sub-01_label-ventricles_mask.nii.gz");
+  const Result missing =
+      participant(dir, labels_dir(dir) + " --no-report --overwrite --ref-tissue csf");
+  EXPECT_EQ(missing.status, 1) << missing.output;
+  EXPECT_TRUE(contains(missing.output, "2 ok, 0 skipped, 1 failed")) << missing.output;
+  EXPECT_TRUE(contains(missing.output, "sub-01_label-CSF_mask.nii.gz")) << missing.output;
+  // Usage errors before any work.
+  EXPECT_EQ(participant(dir, " --ref-tissue bone").status, 2);
+  EXPECT_EQ(participant(dir, " --ref-t1 4").status, 2);  // needs --ref-tissue
+}
+
 TEST(BidsApp, SecondRunSkipsAndOverwriteRedoes) {
   const fs::path dir = make_dataset("rerun");
   ASSERT_EQ(participant(dir, labels_dir(dir)).status, 0);

@@ -7,6 +7,7 @@
 #include "cli_util.hpp"
 #include "commands.hpp"
 
+#include <perfq/calibration.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
 #include <perfq/io/nifti.hpp>
@@ -57,6 +58,9 @@ const char* const kBidsHelp =
     "                             (<prefix>_desc-territories_stats.tsv) and inside/outside\n"
     "                             the border zones (<prefix>_desc-borderzone_stats.tsv)\n"
     "  _dseg (+ .tsv)             tissue classes: <prefix>_desc-tissue_stats.tsv\n"
+    "  _label-CSF_mask (else _label-ventricles_mask), _label-WM_mask, _label-GM_mask\n"
+    "                             with --ref-tissue csf|wm|gm: the reference region of\n"
+    "                             reference-region M0 calibration (required then)\n"
     "Each table comes with its JSON sidecar (perfq stats). For multi-delay series (those\n"
     "whose cbf step wrote <prefix>_att.nii.gz) each table has an ATT twin with the same\n"
     "regions: <prefix>_desc-<label>_att_stats.tsv (arterial transit time, s). Last, the\n"
@@ -91,7 +95,8 @@ const char* const kBidsHelp =
     "  --robust --m0-smooth --outlier-threshold --model --att-min --att-max --grid-points\n"
     "  --max-iterations --tolerance --att-prior --att-prior-mean --att-prior-sd\n"
     "  --prior-noise --arterial --aatt-prior-mean --aatt-prior-sd --dispersion\n"
-    "  --dispersion-s --dispersion-p --no-sign-check\n"
+    "  --dispersion-s --dispersion-p --no-sign-check --ref-tissue (region by convention,\n"
+    "  above) --ref-t1 --ref-t2 --ref-partition --t2-blood --echo-time\n"
     "\n"
     "Exit status: 0 all series done or skipped (group: table written); 1 a series failed, a\n"
     "bad <bids_dir> (no dataset_description.json), a label matching no folder, nothing to\n"
@@ -105,6 +110,11 @@ const std::vector<std::string> kCbfNumbers = {"--lambda",
                                               "--m0-value",
                                               "--m0-scale",
                                               "--m0-smooth",
+                                              "--ref-t1",
+                                              "--ref-t2",
+                                              "--ref-partition",
+                                              "--t2-blood",
+                                              "--echo-time",
                                               "--outlier-threshold",
                                               "--att-min",
                                               "--att-max",
@@ -130,6 +140,7 @@ struct Options {
   std::vector<std::string> execution;  // --backend/--device/--threads for every step
   bool threads_given = false;
   std::vector<std::string> cbf;  // passed through to perfq cbf
+  std::optional<std::string> ref_tissue;  // reference-region calibration, mask by convention
 };
 
 /// Takes `--participant-label a b …` (greedy, BIDS-App style; also `_label`) out of `raw`.
@@ -163,7 +174,7 @@ Options parse_options(std::vector<std::string> raw) {
   o.sessions = take_labels(raw, "--session-label", "ses-");
   std::set<std::string> values = {"--labels-dir", "--border-width", "--nprocs", "--backend",
                                   "--device",     "--threads",      "--model",
-                                  "--prior-noise", "--dispersion"};
+                                  "--prior-noise", "--dispersion", "--ref-tissue"};
   values.insert(kCbfNumbers.begin(), kCbfNumbers.end());
   values.insert(kCbfIntegers.begin(), kCbfIntegers.end());
   std::set<std::string> flags = {"--overwrite", "--quiet", "--verbose", "--no-report"};
@@ -223,9 +234,20 @@ Options parse_options(std::vector<std::string> raw) {
   for (const auto& name : kCbfFlags) {
     if (args.flag(name)) o.cbf.push_back(name);
   }
+  // Reference-region calibration: the tissue for every series, its mask found per series.
+  if (auto t = args.text("--ref-tissue")) {
+    try {
+      o.ref_tissue = perfq::to_string(perfq::parse_reference_tissue(*t));
+    } catch (const perfq::InvalidArgument& e) {
+      throw UsageError{std::string("--ref-tissue: ") + e.what()};
+    }
+  }
   // Checked once here, by perfq cbf's own parser, so that a typo or a value or combination
-  // perfq cbf refuses is one usage error, not a failure per series.
-  check_cbf_options(o.cbf);
+  // perfq cbf refuses is one usage error, not a failure per series (a placeholder stands for
+  // the reference masks, found per series).
+  std::vector<std::string> checked = o.cbf;
+  if (o.ref_tissue) checked.insert(checked.end(), {"--ref-tissue", *o.ref_tissue, "--ref-mask", "x"});
+  check_cbf_options(checked);
   return o;
 }
 
@@ -271,6 +293,22 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
   std::vector<std::string> cbf = {"cbf", s.asl.string(), "-o", p.out.string()};
   cbf.insert(cbf.end(), o.cbf.begin(), o.cbf.end());
   if (c.brain) cbf.insert(cbf.end(), {"--mask", c.brain->string()});
+  if (o.ref_tissue) {
+    // <prefix>_label-CSF_mask (else _label-ventricles_mask), _label-WM_mask or _label-GM_mask.
+    const std::string& t = *o.ref_tissue;
+    const std::vector<std::string> suffixes =
+        t == "csf" ? std::vector<std::string>{"label-CSF_mask", "label-ventricles_mask"}
+        : t == "wm" ? std::vector<std::string>{"label-WM_mask"}
+                    : std::vector<std::string>{"label-GM_mask"};
+    std::optional<fs::path> mask;
+    for (const auto& suffix : suffixes) {
+      if (!mask) mask = ba::find_by_convention(s, roots, suffix);
+    }
+    // None: the expected name in the first root, so that perfq cbf's error names it.
+    const fs::path expected =
+        roots.front() / s.folder / (px + "_" + suffixes.front() + ".nii.gz");
+    cbf.insert(cbf.end(), {"--ref-tissue", t, "--ref-mask", (mask ? *mask : expected).string()});
+  }
   add("cbf", cbf, in_out("_cbf.json"));
 
   const std::string cbf_map = in_out("_cbf.nii.gz");
