@@ -8,6 +8,8 @@
 #include <perfq/io/bids.hpp>
 #include <perfq/phantom.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <gtest/gtest.h>
 #include <png.h>
 
@@ -457,7 +459,10 @@ TEST(ReportCli, PhantomReportHasEveryImageAndTable) {
     ASSERT_NE(sidecar.find(from), std::string::npos) << from;
     sidecar.replace(sidecar.find(from), from.size(), to);
   }
-  write_text(perf / "sub-01_cbf.json", sidecar);
+  nlohmann::json edited = nlohmann::json::parse(sidecar);
+  edited["M0Calibration"] = {{"Method", "reference region"}, {"Tissue", "csf"},
+                             {"ArterialBloodM0", 2311.9}};
+  write_text(perf / "sub-01_cbf.json", edited.dump(2));
   ASSERT_EQ(run("report " + (perf / "sub-01_cbf.nii.gz").string() + " --overwrite").status, 0);
   const std::string warned = read_text(page);
   EXPECT_TRUE(contains(warned, "<p class=\"warning\"><strong>Warning:</strong> M0 &lt;odd&gt;</p>"))
@@ -465,6 +470,8 @@ TEST(ReportCli, PhantomReportHasEveryImageAndTable) {
   EXPECT_LT(warned.find("class=\"warning\""), warned.find("Voxels with ΔM"));
   EXPECT_TRUE(contains(warned, "swapped?")) << warned;
   EXPECT_TRUE(contains(warned, "implausible")) << warned;
+  EXPECT_TRUE(contains(warned, "<td>Arterial blood M0 (reference region)</td>")) << warned;
+  EXPECT_TRUE(contains(warned, "2311.9")) << warned;
 }
 
 TEST(ReportCli, RefusesMissingInputsAndBadUsage) {
