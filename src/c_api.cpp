@@ -622,6 +622,31 @@ perfq_status perfq_protocol_set_field_strength(perfq_protocol* protocol, double 
   });
 }
 
+perfq_status perfq_protocol_set_m0(perfq_protocol* protocol, perfq_m0_type type,
+                                   double estimate) {
+  return set_on("perfq_protocol_set_m0", protocol, [&](perfq::AslProtocol& p) {
+    perfq::M0Type t = perfq::M0Type::Separate;
+    switch (type) {
+      case PERFQ_M0_SEPARATE: t = perfq::M0Type::Separate; break;
+      case PERFQ_M0_INCLUDED: t = perfq::M0Type::Included; break;
+      case PERFQ_M0_ESTIMATE: t = perfq::M0Type::Estimate; break;
+      case PERFQ_M0_ABSENT: t = perfq::M0Type::Absent; break;
+      default:
+        throw perfq::InvalidArgument("type: " + std::to_string(static_cast<int>(type)) +
+                                     " is not a perfq_m0_type (0 Separate, 1 Included, 2 "
+                                     "Estimate, 3 Absent)");
+    }
+    if (t == perfq::M0Type::Estimate) {
+      require_positive(estimate, "estimate");
+    } else if (estimate != 0.0) {
+      throw perfq::InvalidArgument("estimate: only M0Type Estimate takes a value; give 0, got " +
+                                   number_text(estimate));
+    }
+    p.m0_type = t;
+    p.m0_estimate = t == perfq::M0Type::Estimate ? std::optional<double>(estimate) : std::nullopt;
+  });
+}
+
 // ---- physiology ---------------------------------------------------------------------------
 
 perfq_status perfq_physiology_create(double tesla, perfq_physiology** out) {

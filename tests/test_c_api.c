@@ -1806,6 +1806,17 @@ static void test_validate_protocol(void) {
     CHECK_OK(perfq_validate_protocol(pasl, 4, 2, NULL));
     perfq_protocol_destroy(pasl);
   }
+  /* M0Type Estimate takes a positive value; the others none. */
+  CHECK_OK(perfq_protocol_set_m0(protocol, PERFQ_M0_ESTIMATE, 3500.5));
+  CHECK_OK(perfq_validate_protocol(protocol, 3, 4, NULL));
+  CHECK_FAILS(perfq_protocol_set_m0(protocol, PERFQ_M0_ESTIMATE, 0.0),
+              PERFQ_ERROR_INVALID_ARGUMENT, "estimate");
+  CHECK_FAILS(perfq_protocol_set_m0(protocol, PERFQ_M0_INCLUDED, 1.0),
+              PERFQ_ERROR_INVALID_ARGUMENT, "estimate");
+  CHECK_FAILS(perfq_protocol_set_m0(protocol, (perfq_m0_type)9, 0.0),
+              PERFQ_ERROR_INVALID_ARGUMENT, "type");
+  CHECK_OK(perfq_protocol_set_m0(protocol, PERFQ_M0_SEPARATE, 0.0));
+  CHECK_OK(perfq_validate_protocol(protocol, 3, 4, NULL));
   /* Misuse is an invalid argument, not an input error. */
   CHECK_FAILS(perfq_validate_protocol(NULL, 8, 4, NULL), PERFQ_ERROR_INVALID_ARGUMENT, "protocol");
   CHECK_FAILS(perfq_validate_protocol(protocol, 0, 4, NULL), PERFQ_ERROR_INVALID_ARGUMENT,

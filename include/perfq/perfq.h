@@ -209,6 +209,23 @@ PERFQ_API perfq_status perfq_protocol_set_m0_repetition_time(perfq_protocol* pro
  * @return ::PERFQ_ERROR_INVALID_ARGUMENT when not positive and finite */
 PERFQ_API perfq_status perfq_protocol_set_field_strength(perfq_protocol* protocol, double tesla);
 
+/** @brief Where M0 comes from (BIDS M0Type; perfq::M0Type). */
+typedef enum perfq_m0_type PERFQ_C_ENUM_BASE {
+  PERFQ_M0_SEPARATE = 0, /**< a separate m0scan image (the default) */
+  PERFQ_M0_INCLUDED = 1, /**< m0scan volumes inside the ASL series */
+  PERFQ_M0_ESTIMATE = 2, /**< one value (BIDS M0Estimate) */
+  PERFQ_M0_ABSENT = 3    /**< none */
+} perfq_m0_type;
+
+/** @brief Sets where M0 comes from and, for ::PERFQ_M0_ESTIMATE, its value (BIDS M0Type and
+ * M0Estimate). perfq_validate_protocol() then checks them as for a BIDS sidecar; the
+ * quantification functions take the M0 image or value they are given.
+ * @param estimate the M0 value for ::PERFQ_M0_ESTIMATE (positive and finite); 0 otherwise
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a type outside ::perfq_m0_type, an estimate that
+ *         is not positive and finite for ::PERFQ_M0_ESTIMATE, or a nonzero one otherwise */
+PERFQ_API perfq_status perfq_protocol_set_m0(perfq_protocol* protocol, perfq_m0_type type,
+                                             double estimate);
+
 /* ---- physiology (protocol.hpp) -------------------------------------------------------- */
 
 /** @brief Physiological constants (λ, T1s, labeling efficiencies). Functions that take one
