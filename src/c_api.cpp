@@ -1460,6 +1460,9 @@ perfq_status perfq_reference_region_m0(const float* m0, const uint8_t* region,
     out->t1 = r.constants.t1;
     out->t2 = r.constants.t2;
     out->partition = r.constants.partition;
+    out->t2_blood = r.t2_blood;
+    out->echo_time = r.echo_time;
+    out->repetition_time = r.repetition_time;
   });
 }
 

@@ -171,8 +171,10 @@ Volume<float> smooth_m0(View<const float> m0, double fwhm_mm,
   const double sigma_mm = fwhm_mm / (2.0 * std::sqrt(2.0 * std::log(2.0)));
   for (int axis = 0; axis < 3; ++axis) {
     const double sigma = sigma_mm / m0.geometry.spacing[axis];  // voxels
-    const auto radius = static_cast<std::size_t>(std::ceil(3.0 * sigma));
-    if (radius == 0 || dims[axis] == 1) continue;
+    // Cut at 3σ, and at the grid's extent (a kernel wider than the grid adds only zeros).
+    const double reach = std::min(std::ceil(3.0 * sigma), static_cast<double>(dims[axis] - 1));
+    const auto radius = static_cast<std::size_t>(reach);
+    if (radius == 0) continue;
     std::vector<double> kernel(2 * radius + 1);
     for (std::size_t k = 0; k < kernel.size(); ++k) {
       const double d = static_cast<double>(k) - static_cast<double>(radius);

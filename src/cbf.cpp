@@ -170,11 +170,29 @@ CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0, const AslPro
       throw InvalidArgument(m.str());
     }
   }
+  // PASL: the bolus is cut off (TI1) before the readout (TI); otherwise TI1 is not the bolus
+  // duration the formula needs (TI1 2.5 s for TI 1.8 s gives a third of the CBF).
+  if (protocol.labeling_type == LabelingType::Pasl && ti1 >= delay) {
+    std::ostringstream m;
+    m << "the bolus cut-off time TI1 (" << ti1 << " s) must come before the inversion time TI ("
+      << delay << " s)";
+    throw InvalidArgument(m.str());
+  }
   const std::size_t slices = g.dims[2];
   if (protocol.readout == Readout::TwoD && protocol.slice_timing.size() != slices) {
     throw InvalidArgument("a 2D readout needs one slice time per slice (" +
                           std::to_string(slices) + "), got " +
                           std::to_string(protocol.slice_timing.size()));
+  }
+  if (protocol.readout == Readout::TwoD) {
+    for (const double t : protocol.slice_timing) {
+      if (!(std::isfinite(t) && t >= 0.0 && t <= 30.0)) {
+        std::ostringstream m;
+        m << "slice times must be in [0, 30] s (times are in seconds, not milliseconds), got "
+          << t;
+        throw InvalidArgument(m.str());
+      }
+    }
   }
   std::vector<float> factors(slices);
   for (std::size_t z = 0; z < slices; ++z) {

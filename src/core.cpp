@@ -97,6 +97,13 @@ Backend parse_backend(const std::string& text) {
 
 namespace {
 
+/// An ASL timing beyond this many seconds is not a timing in seconds (BIDS gives every time in
+/// seconds; the likeliest cause is a converter that wrote milliseconds). Left unchecked, a PLD
+/// of 1800 "s" makes every voxel's CBF overflow, a labeling duration of 1800 every fit fail,
+/// and an M0 repetition time of 4600 skip the short-TR correction — each with exit status 0.
+constexpr double kMaxTimingSeconds = 30.0;
+
+
 double pick(const std::vector<double>& values, std::size_t v, double fallback) {
   if (values.empty()) return fallback;
   return values.size() == 1 ? values.front() : values.at(v);
@@ -172,7 +179,16 @@ ResolvedConstants resolve_constants(const AslProtocol& protocol, const Physiolog
               "background-suppression efficiency");
   c.effective_labeling_efficiency = c.labeling_efficiency * c.background_suppression_factor;
 
-  // Short-TR M0: the M0 image did not fully recover; scale it back (white paper).
+  // Short-TR M0: the M0 image did not fully recover; scale it back (white paper). A TR in
+  // milliseconds would skip the correction without a word.
+  if (protocol.m0_repetition_time &&
+      !(std::isfinite(*protocol.m0_repetition_time) && *protocol.m0_repetition_time >= 0.0 &&
+        *protocol.m0_repetition_time <= kMaxTimingSeconds)) {
+    std::ostringstream m;
+    m << "the M0 repetition time must be in [0, " << kMaxTimingSeconds
+      << "] s (times are in seconds, not milliseconds), got " << *protocol.m0_repetition_time;
+    throw InvalidArgument(m.str());
+  }
   c.m0_scale = 1.0;
   if (protocol.m0_repetition_time && *protocol.m0_repetition_time > 0.0 &&
       *protocol.m0_repetition_time < 5.0) {
@@ -182,12 +198,6 @@ ResolvedConstants resolve_constants(const AslProtocol& protocol, const Physiolog
 }
 
 namespace {
-
-/// An ASL timing beyond this many seconds is not a timing in seconds (BIDS gives every time in
-/// seconds; the likeliest cause is a converter that wrote milliseconds). Left unchecked, a PLD
-/// of 1800 "s" makes every voxel's CBF overflow, a labeling duration of 1800 every fit fail,
-/// and an M0 repetition time of 4600 skip the short-TR correction — each with exit status 0.
-constexpr double kMaxTimingSeconds = 30.0;
 
 /// The error for a time beyond kMaxTimingSeconds.
 [[noreturn]] void throw_not_seconds(const std::string& source, const char* field, double value) {

@@ -184,6 +184,11 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
     s.duration[k] = static_cast<float>(duration);
     s.weight[k] = static_cast<float>(weight);
   }
+  if (s.pasl) {  // the bolus is cut off before the last readout, or TI1 is not its duration
+    const double longest = *std::max_element(s.delay, s.delay + n);
+    require(*p.bolus_cutoff_delay < longest,
+            "the bolus cut-off time TI1 must come before the longest inversion time TI");
+  }
   s.same_duration = std::all_of(s.duration + 1, s.duration + n,
                                 [&](float d) { return d == s.duration[0]; });
   return s;

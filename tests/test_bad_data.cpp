@@ -324,6 +324,21 @@ TEST(BadData, PaslBolusCutOffNotBeforeTheInversionTimeIsRefused) {
   p.bolus_cutoff_delay = 2.0;
   expect_input_error([&] { perfq::validate_protocol(p, 3, 1, "x.json"); }, "x.json",
                      "BolusCutOffDelayTime");
+  // The library refuses it too, without a sidecar: quantify_cbf and fit_kinetic.
+  perfq::Geometry g;
+  const auto m0 = perfq::M0Source::from_value(1000);
+  perfq::Series<float> three(g, 3, 10.0f);
+  EXPECT_THROW(perfq::fit_kinetic(three.view(), m0, p, perfq::Physiology{}, {}),
+               perfq::InvalidArgument);
+  p.bolus_cutoff_delay = 0.8;
+  EXPECT_NO_THROW(perfq::fit_kinetic(three.view(), m0, p, perfq::Physiology{}, {}));
+  perfq::AslProtocol single;
+  single.labeling_type = perfq::LabelingType::Pasl;
+  single.post_labeling_delay = {1.8};
+  single.bolus_cutoff_delay = 2.5;
+  perfq::Volume<float> dm(g, 1, 10.0f);
+  EXPECT_THROW(perfq::quantify_cbf(dm.view(), m0, single, perfq::Physiology{}),
+               perfq::InvalidArgument);
 }
 
 TEST(BadData, BolusCutOffTimesOutOfOrderAreRefused) {
@@ -417,6 +432,19 @@ TEST(BadData, TimesInMillisecondsAreRefused) {
   p.labeling_duration = {1800.0};
   EXPECT_THROW(perfq::fit_kinetic(two.view(), m0, p, perfq::Physiology{}, {}),
                perfq::InvalidArgument);
+  // Slice times and the M0 repetition time in milliseconds, without a sidecar.
+  perfq::AslProtocol two_d;
+  two_d.post_labeling_delay = {1.8};
+  two_d.labeling_duration = {1.8};
+  two_d.readout = perfq::Readout::TwoD;
+  two_d.slice_timing = {0.0};
+  EXPECT_NO_THROW(perfq::quantify_cbf(dm.view(), m0, two_d, perfq::Physiology{}));
+  two_d.slice_timing = {40.0};
+  EXPECT_THROW(perfq::quantify_cbf(dm.view(), m0, two_d, perfq::Physiology{}),
+               perfq::InvalidArgument);
+  perfq::AslProtocol tr_ms;
+  tr_ms.m0_repetition_time = 4600.0;
+  EXPECT_THROW(perfq::resolve_constants(tr_ms, perfq::Physiology{}), perfq::InvalidArgument);
   // The factor itself: finite and within single precision, or an error (was +inf).
   perfq::AslProtocol fine;
   fine.post_labeling_delay = {1.8};

@@ -529,6 +529,12 @@ TEST_F(BidsDataset, SidecarsAreInheritedFromTheDatasetRoot) {
     "PostLabelingDelay": 1.5, "LabelingDuration": -1, "BackgroundSuppression": false})");
   std::string what = input_error([&] { read_asl_bids(series); }, "asl.json", "LabelingDuration");
   EXPECT_EQ(what.find("perf"), std::string::npos) << what;
+  // So does one that only the protocol's validation finds (milliseconds).
+  text("asl.json", R"({"ArterialSpinLabelingType": "PCASL", "MRAcquisitionType": "3D",
+    "PostLabelingDelay": 1.5, "LabelingDuration": 1800, "BackgroundSuppression": false})");
+  what = input_error([&] { read_asl_bids(series); }, "asl.json", "LabelingDuration");
+  EXPECT_EQ(what.find("perf"), std::string::npos) << what;
+  EXPECT_NE(what.find("milliseconds"), std::string::npos) << what;
   // Two applicable sidecars in one folder are ambiguous.
   text("sub-01/perf/ses-x_asl.json", R"({"LabelingDuration": 1.8})");
   text("sub-01/perf/sub-01_acq-a_asl.json", R"({})");  // not applicable: acq differs

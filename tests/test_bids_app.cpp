@@ -240,6 +240,7 @@ TEST(BidsApp, ReferenceRegionMasksAreFoundByConvention) {
   // Usage errors before any work.
   EXPECT_EQ(participant(dir, " --ref-tissue bone").status, 2);
   EXPECT_EQ(participant(dir, " --ref-t1 4").status, 2);  // needs --ref-tissue
+  EXPECT_EQ(participant(dir, " --ref-tissue csf --echo-time 20").status, 2);  // ms
 }
 
 TEST(BidsApp, SecondRunSkipsAndOverwriteRedoes) {

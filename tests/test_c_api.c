@@ -1976,6 +1976,7 @@ static void test_m0_calibration(void) {
   CHECK(fabs(r.region_mean - 2000.0) < 1e-9);
   CHECK(fabs(r.m0_blood - 2581.46) < 0.01);
   CHECK(r.t1 == 4.3 && r.t2 == 0.75 && r.partition == 1.15);
+  CHECK(r.t2_blood == 0.15 && r.echo_time == 0.02 && r.repetition_time == 4.0);
   /* White matter with its λ overridden, fully relaxed, TE 0: 2000 / 0.5. */
   CHECK_OK(perfq_reference_region_m0(m0, region, dims, PERFQ_REFERENCE_WM, 0, 0, 0.5, 0, 0, 0,
                                      &r));

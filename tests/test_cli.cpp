@@ -294,6 +294,8 @@ TEST(Cli, ReferenceRegionCalibrationUsesOneBloodM0) {
   EXPECT_EQ(ms.status, 1) << ms.output;
   EXPECT_NE(ms.output.find("sub-01_m0scan.json: EchoTime: value 15"), std::string::npos)
       << ms.output;
+  // Only reference-region calibration uses the TE: voxelwise calibration is not refused.
+  EXPECT_EQ(run(base + (dir / "te-unused").string()).status, 0);
   m0_sidecar.erase("EchoTime");
   write_text(m0_json, m0_sidecar.dump(2));
 
@@ -302,8 +304,23 @@ TEST(Cli, ReferenceRegionCalibrationUsesOneBloodM0) {
        {std::string(" --ref-tissue csf"), " --ref-mask " + ventricles,
         " --ref-tissue bone --ref-mask " + ventricles,
         " --ref-tissue csf --ref-mask " + ventricles + " --m0-value 1000",
-        " --ref-tissue csf --ref-mask " + ventricles + " --ref-t1 0"}) {
+        " --ref-tissue csf --ref-mask " + ventricles + " --ref-t1 0",
+        " --ref-tissue csf --ref-mask " + ventricles + " --echo-time 20",  // ms
+        " --ref-tissue csf --ref-mask " + ventricles + " --t2-blood 150",
+        " --ref-tissue csf --ref-mask " + ventricles + " --ref-partition 3"}) {
     EXPECT_EQ(run(base + (dir / "usage").string() + bad).status, 2) << bad;
+  }
+  // A probability map is not a region: exit 1 naming it.
+  {
+    perfq::Image<float> pve = perfq::io::read_nifti(ventricles);
+    for (std::size_t i = 0; i < pve.size(); ++i) pve[i] *= 0.5f;
+    const fs::path pve_path = dir / "csf_pve.nii.gz";
+    perfq::io::write_nifti(pve_path.string(), pve.view());
+    const Result r2 = run(base + (dir / "pve").string() + " --ref-tissue csf --ref-mask " +
+                          pve_path.string());
+    EXPECT_EQ(r2.status, 1) << r2.output;
+    EXPECT_NE(r2.output.find("csf_pve.nii.gz"), std::string::npos) << r2.output;
+    EXPECT_NE(r2.output.find("probability map"), std::string::npos) << r2.output;
   }
   // A region on another grid, or with no voxel: exit 1 naming the mask.
   const fs::path other = dir / "other_mask.nii.gz";

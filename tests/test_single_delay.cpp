@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -281,6 +282,19 @@ TEST(ReferenceCalibration, MatchesHandComputedBloodM0) {
   o.repetition_time = 1.0;
   EXPECT_NEAR(perfq::reference_region_m0(m0, region, o).m0_blood, 6327.91, 0.01);
 
+  // Used as documented: a WM region of M0 820 (λ_ref 0.82, fully relaxed, TE 0) is blood M0
+  // 1000; quantified with the single M0 λ·1000 = 900 and no M0 TR, ΔM 10 gives the header's
+  // hand value for M0 1000 scaled by 1000/900: 86.2999 · 1.11111 = 95.8888.
+  Volume<float> wm(g, 1, 820.0f);
+  perfq::ReferenceCalibrationOptions wm_options;
+  wm_options.tissue = perfq::ReferenceTissue::WhiteMatter;
+  const double blood = perfq::reference_region_m0(wm, region, wm_options).m0_blood;
+  EXPECT_NEAR(blood, 1000.0, 1e-9);
+  Volume<float> dm(g, 1, 10.0f);
+  const auto maps = perfq::quantify_cbf(dm, M0Source::from_value(0.9 * blood), pcasl(),
+                                        Physiology{}, std::nullopt, cpu());
+  EXPECT_NEAR(maps.cbf[0], 95.8888, 95.8888 * kRel);
+
   // Names, and errors that say what is wrong.
   EXPECT_EQ(perfq::parse_reference_tissue("CSF"), perfq::ReferenceTissue::Csf);
   EXPECT_EQ(perfq::parse_reference_tissue("gm"), perfq::ReferenceTissue::GreyMatter);
@@ -356,6 +370,70 @@ TEST(M0Smoothing, KeepsUniformM0AndEdgesAndLowersNoise) {
   for (std::size_t i = 0; i < own.size(); ++i) ASSERT_NEAR(own[i], flat[i], 1e-3) << i;
   EXPECT_THROW(perfq::smooth_m0(flat, -1.0), perfq::InvalidArgument);
   EXPECT_THROW(perfq::smooth_m0(flat, std::nan("")), perfq::InvalidArgument);
+}
+
+TEST(M0Smoothing, MatchesABruteForceGaussianOnAnAnisotropicGrid) {
+  // 7×9×5 voxels of 1×2×3 mm, a ragged region, random M0: every region voxel against the
+  // normalised Gaussian summed directly over the region in 3D (σ from the FWHM in mm, cut at
+  // 3σ per axis), written here independently of the separable implementation.
+  Geometry g;
+  g.dims = {7, 9, 5};
+  g.spacing = {1.0, 2.0, 3.0};
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> value(500.0f, 1500.0f);
+  std::bernoulli_distribution inside(0.7);
+  Volume<float> m0(g, 1, 0.0f);
+  perfq::Volume<std::uint8_t> region(g, 1, 0);
+  for (std::size_t i = 0; i < m0.size(); ++i) {
+    m0[i] = value(rng);
+    region[i] = inside(rng) ? 1 : 0;
+  }
+  const double fwhm = 5.0;
+  const double sigma = fwhm / (2.0 * std::sqrt(2.0 * std::log(2.0)));  // mm
+  const Volume<float> smooth = perfq::smooth_m0(m0, fwhm, region.view());
+  double worst = 0.0;
+  for (std::size_t z = 0; z < 5; ++z)
+    for (std::size_t y = 0; y < 9; ++y)
+      for (std::size_t x = 0; x < 7; ++x) {
+        const std::size_t i = g.index(x, y, z);
+        if (!region[i]) {
+          EXPECT_EQ(smooth[i], m0[i]);
+          continue;
+        }
+        double num = 0.0, den = 0.0;
+        for (std::size_t c = 0; c < 5; ++c)
+          for (std::size_t b = 0; b < 9; ++b)
+            for (std::size_t a = 0; a < 7; ++a) {
+              const double d[3] = {(double(a) - double(x)) * 1.0, (double(b) - double(y)) * 2.0,
+                                   (double(c) - double(z)) * 3.0};
+              bool reach = true;
+              for (int k = 0; k < 3; ++k) {
+                const double sp = g.spacing[k];
+                reach = reach && std::abs(d[k]) / sp <= std::ceil(3.0 * sigma / sp);
+              }
+              const std::size_t j = g.index(a, b, c);
+              if (!reach || !region[j]) continue;
+              const double w =
+                  std::exp(-0.5 * (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]) / (sigma * sigma));
+              num += w * m0[j];
+              den += w;
+            }
+        worst = std::max(worst, std::abs(smooth[i] - num / den) / (num / den));
+      }
+  EXPECT_LT(worst, 1e-6);
+  // An FWHM far beyond the grid is the region's mean everywhere in it (not an overflow).
+  const Volume<float> wide = perfq::smooth_m0(m0, 1e300, region.view());
+  double sum = 0.0;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < m0.size(); ++i) {
+    if (region[i]) {
+      sum += m0[i];
+      ++n;
+    }
+  }
+  for (std::size_t i = 0; i < m0.size(); ++i) {
+    if (region[i]) ASSERT_NEAR(wide[i], sum / n, 1e-3 * sum / n) << i;
+  }
 }
 
 TEST(Backend, ParsesNames) {

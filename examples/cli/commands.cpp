@@ -245,14 +245,27 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   if (o.ref_tissue && o.m0_value) {
     throw UsageError{"--ref-tissue calibrates from the M0 image; --m0-value replaces it"};
   }
-  for (const auto& [name, value] : {std::pair{"--ref-t1", o.ref.t1}, {"--ref-t2", o.ref.t2},
-                                    {"--ref-partition", o.ref.partition},
-                                    {"--t2-blood", std::optional<double>(o.ref.t2_blood)},
-                                    {"--echo-time", o.echo_time}}) {
-    const bool zero_ok = std::string(name) == "--echo-time";
-    if (value && !(std::isfinite(*value) && (zero_ok ? *value >= 0 : *value > 0))) {
-      throw UsageError{std::string(name) + ": expected a " + (zero_ok ? "non-negative" : "positive") +
-                       " number"};
+  // The ranges reference_region_m0 accepts, checked here so that a bad value is a usage error
+  // naming the option (and perfq bids refuses it once, before any series).
+  struct Range {
+    const char* name;
+    std::optional<double> value;
+    double low, high;
+    bool low_open;
+    const char* unit;
+  };
+  for (const Range& r : {Range{"--ref-t1", o.ref.t1, 0.0, 10.0, true, " s"},
+                         Range{"--ref-t2", o.ref.t2, 0.0, 10.0, true, " s"},
+                         Range{"--ref-partition", o.ref.partition, 0.0, 2.0, true, " ml/g"},
+                         Range{"--t2-blood", o.ref.t2_blood, 0.0, 10.0, true, " s"},
+                         Range{"--echo-time", o.echo_time, 0.0, 1.0, false, " s"}}) {
+    if (!r.value) continue;
+    const double v = *r.value;
+    if (!(std::isfinite(v) && (r.low_open ? v > r.low : v >= r.low) && v <= r.high)) {
+      std::ostringstream m;
+      m << r.name << ": expected a value in " << (r.low_open ? "(" : "[") << r.low << ", "
+        << r.high << "]" << r.unit << ", got " << v;
+      throw UsageError{m.str()};
     }
   }
   o.averaging.robust = args.flag("--robust");
@@ -550,6 +563,18 @@ int run_cbf(const std::vector<std::string>& raw) {
                                   ": --ref-tissue needs an M0 image (M0Type Separate or "
                                   "Included)");
     }
+    {  // A probability map (e.g. a partial-volume estimate) would count every voxel with any
+       // of the tissue as the tissue: only 0/1 masks are taken.
+      const perfq::Image<float> values = perfq::io::read_nifti(*o.ref_mask);
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        if (values[i] != 0.0f && values[i] != 1.0f) {
+          std::ostringstream m;
+          m << "the reference region must be a 0/1 mask of the tissue alone; voxel " << i
+            << " is " << values[i] << " (a probability map? threshold it, e.g. above 0.9)";
+          throw perfq::InputError(*o.ref_mask, "", m.str());
+        }
+      }
+    }
     ref_mask = perfq::io::read_nifti_mask(*o.ref_mask);
     if (!ref_mask->geometry().same_grid(data.asl.geometry())) {
       throw perfq::InputError(*o.ref_mask, "", "the reference region is not on the grid of " +
@@ -558,6 +583,11 @@ int run_cbf(const std::vector<std::string>& raw) {
     perfq::ReferenceCalibrationOptions ref = o.ref;
     ref.tissue = *o.ref_tissue;
     ref.repetition_time = protocol.m0_repetition_time.value_or(0.0);
+    if (!o.echo_time && !data.m0_echo_time_issue.empty()) {
+      throw perfq::InputError(data.m0_echo_time_file, "EchoTime",
+                              data.m0_echo_time_issue + " (needed by --ref-tissue; or give "
+                              "--echo-time)");
+    }
     ref.echo_time = o.echo_time ? *o.echo_time : data.m0_echo_time.value_or(0.0);
     try {
       reference = perfq::reference_region_m0(*m0.image, ref_mask->view(), ref);

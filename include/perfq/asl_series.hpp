@@ -81,8 +81,8 @@ struct DeltaMSign {
 
 /// @brief Counts the voxels whose mean ΔM over the volumes is negative, in a region: `mask`
 /// when given; else, with an M0 image, m0_brain_region(m0) (background, whose ΔM is noise
-/// around 0, left out); else every voxel. Voxels with a non-finite ΔM or M0, or a mean ΔM of
-/// exactly 0, are skipped.
+/// around 0, left out); else every voxel. Voxels with a non-finite mean ΔM, or a mean of
+/// exactly 0, are skipped (and, without a mask, those whose M0 is not finite).
 ///
 /// Perfusion makes control − label positive, and noise alone leaves half the voxels negative.
 /// `inverted` is set when at least 100 voxels were examined, at least 60 % of them are

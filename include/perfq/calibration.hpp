@@ -13,7 +13,13 @@
 /// (saturation recovery of the reference tissue at the M0 scan's repetition time TR, its
 /// transverse decay at the echo time TE undone, its partition coefficient λ_ref, and blood's
 /// decay at TE). One M0_blood then serves every voxel: quantifying with a single M0 of
-/// `λ · M0_blood` gives CBF exactly as if each voxel's `M0 / λ` were M0_blood.
+/// `λ · M0_blood` gives CBF exactly as if each voxel's `M0 / λ` were M0_blood — with the
+/// protocol's `m0_repetition_time` unset: the saturation recovery is in M0_blood already, and
+/// a TR below 5 s left set would be corrected a second time (with the tissue T1).
+///
+/// The tissue defaults are spin-echo T2 values at 3 T (BASIL's); for a gradient-echo readout
+/// give T2* values instead (BASIL: CSF 0.4 s, blood 0.05 s), and at other fields the values
+/// measured there.
 #pragma once
 
 #include <perfq/execution.hpp>
@@ -53,7 +59,7 @@ struct ReferenceCalibrationOptions {
   std::optional<double> t1;         ///< overrides the tissue's T1 (s)
   std::optional<double> t2;         ///< overrides the tissue's T2 (s)
   std::optional<double> partition;  ///< overrides the tissue's partition coefficient (ml/g)
-  double t2_blood = 0.150;  ///< T2 of arterial blood, s (3 T: 154 ms, Lu et al. 2012)
+  double t2_blood = 0.150;  ///< T2 of arterial blood, s (BASIL's 0.15 s at 3 T; Lu et al. 2012 measured 154 ms)
   double echo_time = 0.0;   ///< TE of the M0 scan, s; 0: no transverse-decay correction
   /// TR of the M0 scan, s; 0: taken as fully relaxed (no saturation-recovery correction).
   /// Unlike the voxelwise short-TR rule this applies at any TR: CSF's long T1 leaves it

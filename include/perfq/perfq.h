@@ -220,6 +220,8 @@ typedef enum perfq_m0_type PERFQ_C_ENUM_BASE {
 /** @brief Sets where M0 comes from and, for ::PERFQ_M0_ESTIMATE, its value (BIDS M0Type and
  * M0Estimate). perfq_validate_protocol() then checks them as for a BIDS sidecar; the
  * quantification functions take the M0 image or value they are given.
+ * @param protocol the protocol to change (not NULL)
+ * @param type where M0 comes from
  * @param estimate the M0 value for ::PERFQ_M0_ESTIMATE (positive and finite); 0 otherwise
  * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a type outside ::perfq_m0_type, an estimate that
  *         is not positive and finite for ::PERFQ_M0_ESTIMATE, or a nonzero one otherwise */
@@ -234,7 +236,8 @@ typedef struct perfq_physiology perfq_physiology;
 
 /** @brief Creates the white-paper constants for a field strength: λ 0.9 ml/g, blood T1
  * 1.65 s (1.35 s below 2.25 T), tissue T1 1.3 s, α 0.85 PCASL / 0.98 PASL / 0.68 CASL,
- * 0.95 per background-suppression pulse.
+ * 0.95 per background-suppression pulse. Only 1.5 and 3 T have white-paper values: at other
+ * fields (e.g. 7 T) set the blood T1 with perfq_physiology_set_t1_blood().
  * @param tesla field strength, > 0
  * @param[out] out the new handle (release with perfq_physiology_destroy) */
 PERFQ_API perfq_status perfq_physiology_create(double tesla, perfq_physiology** out);
@@ -360,7 +363,7 @@ typedef struct perfq_delta_m_sign {
 /** @brief Checks ΔM for control and label swapped (perfq::check_delta_m_sign): counts the
  * voxels whose mean ΔM over the volumes is negative, in `mask` when given, else where M0 is at
  * least half its 98th percentile, else everywhere (non-finite ΔM or M0 and a mean of exactly
- * 0 skipped). `inverted` is 1 when at least 100 voxels were examined, at least 60 % are
+ * 0 skipped; without a mask also those with a non-finite M0). `inverted` is 1 when at least 100 voxels were examined, at least 60 % are
  * negative, and the excess over one half is more than 4 binomial standard deviations.
  * @param delta_m `volumes` ΔM volumes on the grid `dims` (e.g. perfq_prepared_delta_m())
  * @param volumes at least 1
@@ -939,10 +942,14 @@ typedef struct perfq_reference_calibration {
   size_t voxels;          /**< region voxels with a finite M0 */
   double region_mean;     /**< mean M0 over them */
   double m0_reference;    /**< corrected to full relaxation and TE 0 */
-  double m0_blood;        /**< arterial blood's M0: quantify with the single M0 λ·m0_blood */
+  double m0_blood;        /**< arterial blood's M0: quantify with the single M0 λ·m0_blood and
+                               no M0 repetition time (the recovery is in it already) */
   double t1;              /**< the reference tissue's T1 used, s */
   double t2;              /**< its T2 used, s */
   double partition;       /**< its partition coefficient used, ml/g */
+  double t2_blood;        /**< blood's T2 used, s */
+  double echo_time;       /**< TE used, s */
+  double repetition_time; /**< TR used, s (0: fully relaxed) */
 } perfq_reference_calibration;
 
 /** @brief Arterial blood's M0 from the mean M0 in a region of one tissue

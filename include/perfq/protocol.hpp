@@ -79,7 +79,9 @@ struct Physiology {
   double background_suppression_pulse_efficiency = 0.95;
 
   /// @brief White-paper defaults for a field strength: blood T1 1.35 s below 2.25 T
-  /// (i.e. 1.5 T), 1.65 s otherwise (3 T).
+  /// (i.e. 1.5 T), 1.65 s otherwise (3 T). The white paper gives no other field's values: at
+  /// e.g. 7 T (blood T1 near 2.1 s) set `t1_blood` yourself (perfq cbf refuses fields outside
+  /// 1–3.5 T without --t1b).
   PERFQ_API static Physiology at_field(double tesla);
 };
 

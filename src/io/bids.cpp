@@ -195,28 +195,30 @@ struct SidecarExtras {
 };
 
 /// The one echo time of an M0 (s) from `values` (EchoTime: one value or one per volume, of
-/// which `used` are the M0's), refused when they differ or look like milliseconds; absent when
-/// none is given.
-std::optional<double> m0_echo_time(const std::string& source, const std::vector<double>& values,
-                                   const std::vector<std::size_t>& used) {
-  if (values.empty()) return std::nullopt;
+/// which `used` are the M0's), into `d.m0_echo_time`; when it cannot serve (different values,
+/// e.g. a multi-echo M0, or milliseconds) `d.m0_echo_time_issue` says why instead. Not an
+/// error here: only reference-region calibration uses it.
+void take_m0_echo_time(AslDataset& d, const std::string& source, const std::vector<double>& values,
+                       const std::vector<std::size_t>& used) {
+  if (values.empty()) return;
+  d.m0_echo_time_file = source;
   const double first = values.size() == 1 || used.empty() ? values[0] : values[used.front()];
   for (std::size_t v : used) {
     const double value = values.size() == 1 ? values[0] : values[v];
     if (value != first) {
-      throw InputError(source, "EchoTime", "the M0 volumes have different echo times");
+      d.m0_echo_time_issue = "the M0 volumes have different echo times";
+      return;
     }
   }
   if (!(std::isfinite(first) && first >= 0.0)) {
-    throw InputError(source, "EchoTime", "must be >= 0 seconds");
+    d.m0_echo_time_issue = "must be >= 0 seconds, found " + format_number(first);
+  } else if (first > 1.0) {
+    d.m0_echo_time_issue = "value " + format_number(first) +
+                           " is beyond any echo time (at most 1 s); BIDS gives times in seconds "
+                           "— was it written in milliseconds?";
+  } else {
+    d.m0_echo_time = first;
   }
-  if (first > 1.0) {
-    throw InputError(source, "EchoTime",
-                     "value " + format_number(first) +
-                         " is beyond any echo time (at most 1 s); BIDS gives times in seconds "
-                         "— was it written in milliseconds?");
-  }
-  return first;
 }
 
 /// The JSON object in `text`; InputError naming `source` for invalid JSON, another type, or
@@ -1035,13 +1037,16 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       }
       d.protocol.m0_repetition_time = first;
       if (!extras.echo_time.empty()) {
+        const auto from = origin.find("EchoTime");
+        const std::string file = from != origin.end() ? from->second : d.sidecar_path;
         if (extras.echo_time.size() != 1 && extras.echo_time.size() != volumes) {
-          throw InputError(d.sidecar_path, "EchoTime",
-                           "has " + std::to_string(extras.echo_time.size()) +
-                               " values; expected 1 or one per volume (" +
-                               std::to_string(volumes) + ")");
+          d.m0_echo_time_file = file;
+          d.m0_echo_time_issue = "has " + std::to_string(extras.echo_time.size()) +
+                                 " values; expected 1 or one per volume (" +
+                                 std::to_string(volumes) + ")";
+        } else {
+          take_m0_echo_time(d, file, extras.echo_time, m0_volumes);
         }
-        d.m0_echo_time = m0_echo_time(d.sidecar_path, extras.echo_time, m0_volumes);
       }
       break;
     }
@@ -1108,10 +1113,12 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       d.protocol.m0_repetition_time = naming_origin(m0_sidecars.back(), m0_origin, [&] {
         return m0_repetition_time(m0_sidecar, m0_sidecars.back());
       });
-      if (auto te = Fields(m0_sidecar, m0_sidecars.back()).numbers("EchoTime")) {
+      const auto te_from = m0_origin.find("EchoTime");
+      const std::string te_file = te_from != m0_origin.end() ? te_from->second : m0_sidecars.back();
+      if (auto te = Fields(m0_sidecar, te_file).numbers("EchoTime")) {
         std::vector<std::size_t> all(te->size());
         for (std::size_t k = 0; k < all.size(); ++k) all[k] = k;
-        d.m0_echo_time = m0_echo_time(m0_sidecars.back(), *te, all);
+        take_m0_echo_time(d, te_file, *te, all);
       }
       if (!d.protocol.m0_repetition_time) {  // the short-TR correction would be skipped
         throw InputError(m0_sidecars.back(), "RepetitionTimePreparation",
@@ -1125,7 +1132,11 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       break;
   }
 
-  validate_protocol(d.protocol, volumes, d.asl.geometry().dims[2], d.sidecar_path);
+  // An error in an inherited field names the file it came from.
+  naming_origin(d.sidecar_path, origin, [&] {
+    validate_protocol(d.protocol, volumes, d.asl.geometry().dims[2], d.sidecar_path);
+    return 0;
+  });
   return d;
 }
 

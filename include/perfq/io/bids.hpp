@@ -82,8 +82,14 @@ struct AslDataset {
   std::optional<Volume<float>> m0;
   std::size_t m0_volumes = 0;  ///< volumes of the m0scan averaged into `m0` (Separate), else 0
   /// EchoTime of the M0 (s): from the m0scan sidecar (Separate) or at the series' m0scan
-  /// volumes (Included); absent when not given. Used by reference-region calibration.
+  /// volumes (Included); absent when not given or unusable. Used by reference-region
+  /// calibration only, so an unusable one is not an error when reading: see
+  /// `m0_echo_time_issue`.
   std::optional<double> m0_echo_time;
+  std::string m0_echo_time_file;   ///< the sidecar that gave EchoTime, when one did
+  /// Why EchoTime cannot serve (in milliseconds, different for the M0 volumes as in a
+  /// multi-echo M0, a list of the wrong length); empty when it can or is absent.
+  std::string m0_echo_time_issue;
   /// Time-encoded series (parse_time_encoding): the encoding, whose sub-bolus timing is the
   /// one to use; `protocol` then holds the whole labeling train (the sum of the sub-bolus
   /// durations) and the delay after the last sub-bolus. Quantify through prepare_time_encoded,
