@@ -390,6 +390,19 @@ TEST(BadData, TimesInMillisecondsAreRefused) {
     expect_refused(r, dir / "out", "sub-01_asl.json", field);
     EXPECT_NE(r.output.find("milliseconds"), std::string::npos) << r.output;
   }
+  {  // Slice times under 30 s but beyond the repetition time (few slices, ms spacing).
+    const fs::path dir = scratch("ms-slices-within-tr");
+    const fs::path asl = phantom(dir / "bids");
+    edit_sidecar(asl, [](Json& j) {
+      j["MRAcquisitionType"] = "2D";
+      Json times = Json::array();
+      for (int z = 0; z < 20; ++z) times.push_back(1.5 * z);  // up to 28.5 (ms meant)
+      j["SliceTiming"] = times;
+    });
+    const Result r = cbf(asl, dir / "out");
+    expect_refused(r, dir / "out", "sub-01_asl.json", "SliceTiming");
+    EXPECT_NE(r.output.find("repetition time"), std::string::npos) << r.output;
+  }
   {  // The M0 repetition time from the m0scan sidecar: the error names that file.
     const fs::path dir = scratch("ms-m0-tr");
     const fs::path asl = phantom(dir / "bids");

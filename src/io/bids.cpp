@@ -1004,6 +1004,24 @@ AslDataset read_asl_bids(const std::string& asl_path) {
                      "has " + std::to_string(tr.size()) +
                          " values; expected 1 or one per volume (" + std::to_string(volumes) + ")");
   }
+  // Every slice is read within the repetition time: a later slice time is in milliseconds
+  // (which the 30 s bound misses when there are few slices) or belongs to another series.
+  double shortest_tr = 0.0;
+  for (double t : tr) {
+    if (t > 0.0 && (shortest_tr == 0.0 || t < shortest_tr)) shortest_tr = t;
+  }
+  if (d.protocol.readout == Readout::TwoD && shortest_tr > 0.0 && !d.protocol.slice_timing.empty()) {
+    const double last =
+        *std::max_element(d.protocol.slice_timing.begin(), d.protocol.slice_timing.end());
+    if (last >= shortest_tr) {
+      const auto from = origin.find("SliceTiming");
+      throw InputError(from != origin.end() ? from->second : d.sidecar_path, "SliceTiming",
+                       "a slice is read at " + format_number(last) +
+                           " s, not within the repetition time (RepetitionTimePreparation " +
+                           format_number(shortest_tr) +
+                           " s); BIDS gives times in seconds — was it written in milliseconds?");
+    }
+  }
 
   switch (d.protocol.m0_type) {
     case M0Type::Included: {
