@@ -9,11 +9,11 @@
 #include "chunking.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
+#include "protocol_checks.hpp"
 
 #include <cfloat>
 #include <cmath>
 #include <sstream>
-#include <utility>
 #include <vector>
 
 PERFQ_NAMESPACE_BEGIN
@@ -160,16 +160,7 @@ CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0, const AslPro
   const double ti1 = protocol.bolus_cutoff_delay.value_or(0.0);
   // Times are in seconds (BIDS); minutes are milliseconds given for seconds. A τ in ms would
   // not overflow but silently lower CBF by the factor 1 − e^(−τ/T1b).
-  for (const auto& [value, what] : {std::pair<double, const char*>{delay, "post-labeling delay"},
-                                    {tau, "labeling duration"},
-                                    {ti1, "bolus cut-off time TI1"}}) {
-    if (value > 30.0) {
-      std::ostringstream m;
-      m << "the " << what << " is " << value
-        << " s, beyond any ASL timing (at most 30 s): times are in seconds, not milliseconds";
-      throw InvalidArgument(m.str());
-    }
-  }
+  checks::times_in_seconds(protocol);
   // PASL: the bolus is cut off (TI1) before the readout (TI); otherwise TI1 is not the bolus
   // duration the formula needs (TI1 2.5 s for TI 1.8 s gives a third of the CBF).
   if (protocol.labeling_type == LabelingType::Pasl && ti1 >= delay) {
@@ -183,16 +174,6 @@ CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0, const AslPro
     throw InvalidArgument("a 2D readout needs one slice time per slice (" +
                           std::to_string(slices) + "), got " +
                           std::to_string(protocol.slice_timing.size()));
-  }
-  if (protocol.readout == Readout::TwoD) {
-    for (const double t : protocol.slice_timing) {
-      if (!(std::isfinite(t) && t >= 0.0 && t <= 30.0)) {
-        std::ostringstream m;
-        m << "slice times must be in [0, 30] s (times are in seconds, not milliseconds), got "
-          << t;
-        throw InvalidArgument(m.str());
-      }
-    }
   }
   std::vector<float> factors(slices);
   for (std::size_t z = 0; z < slices; ++z) {

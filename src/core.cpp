@@ -6,6 +6,7 @@
 #include <perfq/version.hpp>
 
 #include "backend.hpp"
+#include "protocol_checks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -96,13 +97,6 @@ Backend parse_backend(const std::string& text) {
 // ---- protocol and physiology ----------------------------------------------------------
 
 namespace {
-
-/// An ASL timing beyond this many seconds is not a timing in seconds (BIDS gives every time in
-/// seconds; the likeliest cause is a converter that wrote milliseconds). Left unchecked, a PLD
-/// of 1800 "s" makes every voxel's CBF overflow, a labeling duration of 1800 every fit fail,
-/// and an M0 repetition time of 4600 skip the short-TR correction — each with exit status 0.
-constexpr double kMaxTimingSeconds = 30.0;
-
 
 double pick(const std::vector<double>& values, std::size_t v, double fallback) {
   if (values.empty()) return fallback;
@@ -199,7 +193,9 @@ ResolvedConstants resolve_constants(const AslProtocol& protocol, const Physiolog
 
 namespace {
 
-/// The error for a time beyond kMaxTimingSeconds.
+/// The error for a time beyond kMaxTimingSeconds (left unchecked, a PLD of 1800 "s" made every
+/// voxel's CBF overflow, a labeling duration of 1800 every fit fail, and an M0 repetition time
+/// of 4600 skip the short-TR correction — each with exit status 0).
 [[noreturn]] void throw_not_seconds(const std::string& source, const char* field, double value) {
   std::ostringstream m;
   m << "value " << value << " is beyond any ASL timing (at most " << kMaxTimingSeconds
@@ -208,6 +204,34 @@ namespace {
 }
 
 }  // namespace
+
+namespace checks {
+
+void times_in_seconds(const AslProtocol& p) {
+  auto check = [](double value, const char* what) {
+    if (value > kMaxTimingSeconds) {
+      std::ostringstream m;
+      m << "the " << what << " is " << value << " s, beyond any ASL timing (at most "
+        << kMaxTimingSeconds << " s): times are in seconds, not milliseconds";
+      throw InvalidArgument(m.str());
+    }
+  };
+  for (const double v : p.post_labeling_delay) check(v, "post-labeling delay (PLD or TI)");
+  for (const double v : p.labeling_duration) check(v, "labeling duration");
+  if (p.bolus_cutoff_delay) check(*p.bolus_cutoff_delay, "bolus cut-off time TI1");
+  if (p.readout == Readout::TwoD) {
+    for (const double t : p.slice_timing) {
+      if (!(std::isfinite(t) && t >= 0.0)) {
+        std::ostringstream m;
+        m << "slice times must be finite and >= 0 s, got " << t;
+        throw InvalidArgument(m.str());
+      }
+      check(t, "slice time");
+    }
+  }
+}
+
+}  // namespace checks
 
 void validate_protocol(const AslProtocol& p, std::size_t volumes, std::size_t slices,
                        const std::string& source) {

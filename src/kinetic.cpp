@@ -9,6 +9,7 @@
 #include "chunking.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
+#include "protocol_checks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -163,20 +164,14 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
   for (std::size_t k = 0; k < n; ++k) {
     const double delay = per_volume(p.post_labeling_delay, k, "post_labeling_delay", n);
     require(std::isfinite(delay) && delay > 0.0, "delays must be > 0 s");
-    // Times are in seconds; minutes of delay or labeling are milliseconds given for seconds.
-    require(delay <= 30.0, "delays must be at most 30 s (times are in seconds, not ms)");
     double duration = 0.0;
     if (s.pasl) {
       require(p.bolus_cutoff_delay.has_value() && *p.bolus_cutoff_delay > 0.0,
               "PASL fitting needs the bolus cut-off time TI1 (BolusCutOffDelayTime) > 0");
-      require(*p.bolus_cutoff_delay <= 30.0,
-              "the bolus cut-off time TI1 must be at most 30 s (times are in seconds, not ms)");
       duration = *p.bolus_cutoff_delay;
     } else {
       duration = per_volume(p.labeling_duration, k, "labeling_duration", n);
       require(std::isfinite(duration) && duration > 0.0, "labeling durations must be > 0 s");
-      require(duration <= 30.0,
-              "labeling durations must be at most 30 s (times are in seconds, not ms)");
     }
     const double weight = o.weights.empty() ? 1.0 : o.weights[k];
     require(std::isfinite(weight) && weight > 0.0, "weights must be > 0");
@@ -282,11 +277,9 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
   if (protocol.readout == Readout::TwoD) {
     require(protocol.slice_timing.size() == slices,
             "a 2D readout needs one slice time per slice (" + std::to_string(slices) + ")");
-    for (const double t : protocol.slice_timing) {
-      require(std::isfinite(t) && t >= 0.0 && t <= 30.0,
-              "slice times must be in [0, 30] s (times are in seconds, not ms)");
-    }
   }
+  // Times are in seconds; minutes of delay or labeling are milliseconds given for seconds.
+  checks::times_in_seconds(protocol);
   const ResolvedConstants constants = resolve_constants(protocol, physiology);
   Settings settings = make_settings(n, protocol, constants, options);
   const std::size_t parameters = options.arterial ? 3 : 2;

@@ -106,6 +106,12 @@ struct ResolvedConstants {
 PERFQ_API ResolvedConstants resolve_constants(const AslProtocol& protocol,
                                               const Physiology& physiology);
 
+/// @brief The longest time (s) taken for seconds: a delay, labeling duration, bolus cut-off,
+/// slice time or M0 repetition time beyond it is refused as a likely value in milliseconds
+/// (BIDS gives times in seconds) by validate_protocol, resolve_constants and the
+/// quantifications.
+constexpr double kMaxTimingSeconds = 30.0;
+
 /// @brief Checks that a protocol is complete and consistent for a series of `volumes`
 /// volumes with `slices` slices. `source` names the file reported in errors. Every time is in
 /// seconds, as BIDS gives it: a delay, labeling duration, bolus cut-off, slice time or M0

@@ -652,7 +652,7 @@ std::optional<double> m0_repetition_time(const json& root, const std::string& pa
       if (v != values->front()) f.fail(key, "the m0scan volumes have different values");
     }
     // The same bound as validate_protocol's, but naming the m0scan sidecar.
-    if (values->front() > 30.0) {
+    if (values->front() > kMaxTimingSeconds) {
       f.fail(key, "value " + format_number(values->front()) +
                       " is beyond any ASL timing (at most 30 s); BIDS gives times in seconds "
                       "— was it written in milliseconds?");
