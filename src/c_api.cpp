@@ -263,6 +263,37 @@ perfq::LabelingType labeling_from(perfq_labeling_type type) {
                                " is not a perfq_labeling_type (0 PCASL, 1 PASL, 2 CASL)");
 }
 
+/// The C++ M0 type of a C value (anything else is rejected, naming the argument `type`).
+perfq::M0Type m0_type_from(perfq_m0_type type) {
+  switch (type) {
+    case PERFQ_M0_SEPARATE:
+      return perfq::M0Type::Separate;
+    case PERFQ_M0_INCLUDED:
+      return perfq::M0Type::Included;
+    case PERFQ_M0_ESTIMATE:
+      return perfq::M0Type::Estimate;
+    case PERFQ_M0_ABSENT:
+      return perfq::M0Type::Absent;
+  }
+  throw perfq::InvalidArgument("type: " + std::to_string(static_cast<int>(type)) +
+                               " is not a perfq_m0_type (0 Separate, 1 Included, 2 Estimate, "
+                               "3 Absent)");
+}
+
+/// The C++ reference tissue of a C value (anything else is rejected, naming `tissue`).
+perfq::ReferenceTissue reference_tissue_from(perfq_reference_tissue tissue) {
+  switch (tissue) {
+    case PERFQ_REFERENCE_CSF:
+      return perfq::ReferenceTissue::Csf;
+    case PERFQ_REFERENCE_WM:
+      return perfq::ReferenceTissue::WhiteMatter;
+    case PERFQ_REFERENCE_GM:
+      return perfq::ReferenceTissue::GreyMatter;
+  }
+  throw perfq::InvalidArgument("tissue: " + std::to_string(static_cast<int>(tissue)) +
+                               " is not a perfq_reference_tissue (0 CSF, 1 WM, 2 GM)");
+}
+
 /// The C++ constants of a C struct, for the computations that take them: the values they
 /// use must be positive and finite (they divide or scale the result).
 perfq::ResolvedConstants constants_from(const perfq_constants* c) {
@@ -625,17 +656,7 @@ perfq_status perfq_protocol_set_field_strength(perfq_protocol* protocol, double 
 perfq_status perfq_protocol_set_m0(perfq_protocol* protocol, perfq_m0_type type,
                                    double estimate) {
   return set_on("perfq_protocol_set_m0", protocol, [&](perfq::AslProtocol& p) {
-    perfq::M0Type t = perfq::M0Type::Separate;
-    switch (type) {
-      case PERFQ_M0_SEPARATE: t = perfq::M0Type::Separate; break;
-      case PERFQ_M0_INCLUDED: t = perfq::M0Type::Included; break;
-      case PERFQ_M0_ESTIMATE: t = perfq::M0Type::Estimate; break;
-      case PERFQ_M0_ABSENT: t = perfq::M0Type::Absent; break;
-      default:
-        throw perfq::InvalidArgument("type: " + std::to_string(static_cast<int>(type)) +
-                                     " is not a perfq_m0_type (0 Separate, 1 Included, 2 "
-                                     "Estimate, 3 Absent)");
-    }
+    const perfq::M0Type t = m0_type_from(type);
     if (t == perfq::M0Type::Estimate) {
       require_positive(estimate, "estimate");
     } else if (estimate != 0.0) {
@@ -1435,14 +1456,7 @@ perfq_status perfq_reference_region_m0(const float* m0, const uint8_t* region,
     require_pointer(m0, "m0");
     require_pointer(region, "region");
     perfq::ReferenceCalibrationOptions o;
-    switch (tissue) {
-      case PERFQ_REFERENCE_CSF: o.tissue = perfq::ReferenceTissue::Csf; break;
-      case PERFQ_REFERENCE_WM: o.tissue = perfq::ReferenceTissue::WhiteMatter; break;
-      case PERFQ_REFERENCE_GM: o.tissue = perfq::ReferenceTissue::GreyMatter; break;
-      default:
-        throw perfq::InvalidArgument("tissue: " + std::to_string(static_cast<int>(tissue)) +
-                                     " is not a perfq_reference_tissue (0 CSF, 1 WM, 2 GM)");
-    }
+    o.tissue = reference_tissue_from(tissue);
     // 0 keeps a default; a negative or non-finite value is refused by the library's checks.
     if (t1 != 0.0) o.t1 = t1;
     if (t2 != 0.0) o.t2 = t2;
