@@ -372,13 +372,10 @@ double median_ok(const perfq::Volume<float>& values, const perfq::Volume<std::ui
 constexpr double kPlausibleCbf[2] = {10.0, 150.0};
 
 Json check_cbf_range(const perfq::Volume<float>& cbf, const perfq::Volume<std::uint8_t>& status,
-                     const std::optional<perfq::View<const std::uint8_t>>& mask,
-                     const std::optional<perfq::View<const float>>& m0_image,
-                     std::vector<std::string>& warnings) {
-  std::optional<perfq::Mask> bright;
-  if (!mask && m0_image) bright = perfq::m0_brain_region(*m0_image);
-  const std::uint8_t* region = mask ? mask->data : bright ? bright->data() : nullptr;
-  if (region == nullptr) return {{"Checked", false}, {"Why", "no mask and no M0 image"}};
+                     const std::optional<perfq::View<const std::uint8_t>>& brain,
+                     const std::string& region_name, std::vector<std::string>& warnings) {
+  if (!brain) return {{"Checked", false}, {"Why", "no mask and no M0 image"}};
+  const std::uint8_t* region = brain->data;
   std::vector<float> values;
   for (std::size_t i = 0; i < cbf.size(); ++i) {
     if (region[i] != 0 && status[i] == 0) values.push_back(cbf[i]);
@@ -396,7 +393,7 @@ Json check_cbf_range(const perfq::Volume<float>& cbf, const perfq::Volume<std::u
     warnings.push_back(m.str());
   }
   return {{"Checked", true},
-          {"Region", mask ? "mask" : "M0 >= half its 98th percentile"},
+          {"Region", region_name},
           {"Voxels", values.size()},
           {"MedianCBF", median},
           {"PlausibleRange", {kPlausibleCbf[0], kPlausibleCbf[1]}},
@@ -624,8 +621,16 @@ int run_cbf(const std::vector<std::string>& raw) {
   std::optional<perfq::View<const float>> region_m0 = m0.image;
   if (!region_m0 && data.m0) region_m0 = data.m0->view();
   if (!region_m0 && prepared.m0) region_m0 = prepared.m0->view();
-  const perfq::DeltaMSign sign = perfq::check_delta_m_sign(prepared.delta_m.view(), region_m0,
-                                                           mask_view);
+  // One brain region for both checks (the sign here, the CBF range after quantifying).
+  std::optional<perfq::Mask> bright;
+  if (!mask_view && region_m0) bright = perfq::m0_brain_region(*region_m0);
+  std::optional<perfq::View<const std::uint8_t>> brain = mask_view;
+  if (bright) brain = bright->view();
+  const std::string region_name = o.mask_path ? "mask"
+                                  : bright    ? "M0 >= half its 98th percentile"
+                                              : "all voxels";
+  const perfq::DeltaMSign sign =
+      perfq::check_delta_m_sign(prepared.delta_m.view(), std::nullopt, brain);
   if (sign.inverted && !o.no_sign_check) {
     std::ostringstream m;
     m << "ΔM (control − label) is negative in " << std::lround(100.0 * sign.negative_fraction)
@@ -657,9 +662,7 @@ int run_cbf(const std::vector<std::string>& raw) {
   if (!data.m0_path.empty()) j["Sources"].push_back(data.m0_path);
   j["Sidecars"] = data.sidecar_paths;  // the ASL sidecars applied (inherited ones first)
   j["DeltaMSignCheck"] = {
-      {"Region", o.mask_path  ? "mask"
-                 : region_m0 ? "M0 >= half its 98th percentile"
-                             : "all voxels"},
+      {"Region", region_name},
       {"Voxels", sign.voxels},
       {"NegativeFraction", sign.negative_fraction},
       {"Inverted", sign.inverted},
@@ -714,7 +717,7 @@ int run_cbf(const std::vector<std::string>& raw) {
     perfq::io::write_nifti(outputs.stage(data.prefix + "_cbf.nii.gz"), maps.cbf.view());
     perfq::io::write_nifti(outputs.stage(data.prefix + "_fitstatus.nii.gz"), maps.status.view());
     correct_partial_volumes(maps.cbf, maps.status);
-    j["CbfRangeCheck"] = check_cbf_range(maps.cbf, maps.status, mask_view, region_m0, warnings);
+    j["CbfRangeCheck"] = check_cbf_range(maps.cbf, maps.status, brain, region_name, warnings);
     summary << "median CBF " << median_ok(maps.cbf, maps.status) << " ml/100 g/min";
   } else {
     perfq::KineticOptions kinetic = o.kinetic;
@@ -783,7 +786,7 @@ int run_cbf(const std::vector<std::string>& raw) {
       j["Outputs"]["aatt"] = "s, arterial arrival (search-grid resolution)";
     }
     correct_partial_volumes(fit.cbf, fit.status);
-    j["CbfRangeCheck"] = check_cbf_range(fit.cbf, fit.status, mask_view, region_m0, warnings);
+    j["CbfRangeCheck"] = check_cbf_range(fit.cbf, fit.status, brain, region_name, warnings);
     summary << "median CBF " << median_ok(fit.cbf, fit.status) << " ml/100 g/min, median ATT "
             << median_ok(fit.att, fit.status) << " s";
   }
