@@ -1,7 +1,8 @@
 // NIfTI reading and writing: exact geometry and values, stored types, scaling, errors and
 // atomic writes. Files with stored types perfq does not write (int16 with scaling, float64,
-// NIfTI-2) are crafted byte by byte here, which also checks the geometry ITK reads against a
-// header written independently of ITK.
+// NIfTI-2) and hostile headers are crafted byte by byte here, which also checks perfq's
+// reading of the geometry against headers written independently of it (and of ITK, which
+// writes the round-trip files).
 #include <perfq/errors.hpp>
 #include <perfq/io/nifti.hpp>
 
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -509,9 +511,9 @@ TEST_F(NiftiTest, Nifti2WithSformReadsLikeNifti1) {
   }
 }
 
-TEST_F(NiftiTest, Nifti2WithQformMatchesItkReadingTheSameNifti1Header) {
-  // A qform-only header with qfac −1 and a rotation: ITK interprets the NIfTI-1 version,
-  // perfq's own reader the NIfTI-2 version; they must agree.
+TEST_F(NiftiTest, Nifti2WithQformReadsLikeNifti1) {
+  // A qform-only header with qfac −1 and a rotation, as NIfTI-1 and as NIfTI-2: both give the
+  // geometry of the test's own decoding of the qform (qform_matrix, RAS → LPS).
   Nifti1Header h;
   h.dim = {4, 3, 2, 2, 2, 1, 1, 1};
   h.pixdim = {-1, 2.0f, 3.0f, 4.5f, 1, 1, 1, 1};
@@ -531,6 +533,18 @@ TEST_F(NiftiTest, Nifti2WithQformMatchesItkReadingTheSameNifti1Header) {
   EXPECT_EQ(b.volumes(), 2u);
   expect_same_geometry(b.geometry(), a.geometry(), 1e-5);
   EXPECT_EQ(a.values(), b.values());
+  const auto q = qform_matrix(one);
+  Geometry expected;
+  expected.dims = {3, 2, 2};
+  const double flip[3] = {-1, -1, 1};
+  for (int c = 0; c < 3; ++c) {
+    expected.spacing[c] = std::sqrt(q[c] * q[c] + q[4 + c] * q[4 + c] + q[8 + c] * q[8 + c]);
+    for (int r = 0; r < 3; ++r) {
+      expected.direction[3 * r + c] = flip[r] * q[4 * r + c] / expected.spacing[c];
+    }
+    expected.origin[c] = flip[c] * q[4 * c + 3];
+  }
+  expect_same_geometry(a.geometry(), expected, 1e-6);
 }
 
 TEST_F(NiftiTest, Nifti2HostileHeadersAreRefused) {
@@ -573,6 +587,230 @@ TEST_F(NiftiTest, MoreThanFourDimensionsRefused) {
   const auto image = perfq::io::read_nifti(path("padded.nii"));
   EXPECT_EQ(image.volumes(), 1u);
   EXPECT_EQ(image.size(), 8u);
+}
+
+/// The geometry rule, NIfTI standard as nibabel applies it: the sform when sform_code > 0
+/// (whatever the qform says), RAS → LPS. Here the two disagree in voxel size, rotation and
+/// origin; the expectation is written out by hand from the sform.
+TEST_F(NiftiTest, SformWinsOverDisagreeingQformInNifti1AndNifti2) {
+  Nifti1Header h;
+  h.dim = {3, 4, 3, 2, 1, 1, 1, 1};
+  // sform (RAS): axis i along +y at 2 mm, axis j along −x at 2.5 mm, axis k along +z at 3 mm.
+  h.srow = {0, -2.5f, 0, 10, 2, 0, 0, 20, 0, 0, 3, 30};
+  // qform: identity rotation, 3 mm voxels (pixdim), another origin.
+  h.pixdim = {1, 3, 3, 3, 1, 1, 1, 1};
+  h.qform_code = 1;
+  h.quatern = {0, 0, 0, 5, 6, 7};
+  Geometry expected;
+  expected.dims = {4, 3, 2};
+  expected.spacing = {2, 2.5, 3};
+  // Columns of the sform normalised, rows x and y negated: i → (0, −1, 0), j → (1, 0, 0).
+  expected.direction = {0, 1, 0, -1, 0, 0, 0, 0, 1};
+  expected.origin = {-10, -20, 30};
+  const std::vector<float> values(24, 1.5f);
+  for (int16_t sform_code : {1, 2, 4}) {  // scanner, aligned, MNI: the code's value does not matter
+    SCOPED_TRACE("sform_code " + std::to_string(sform_code));
+    h.sform_code = sform_code;
+    Bytes one = h.bytes();
+    one.append(values);
+    one.save(path("one.nii"));
+    Bytes two = nifti2_bytes(h);
+    two.append(values);
+    two.save(path("two.nii"));
+    const Geometry a = perfq::io::read_nifti(path("one.nii")).geometry();
+    const Geometry b = perfq::io::read_nifti(path("two.nii")).geometry();
+    expect_same_geometry(a, expected, 1e-12);
+    expect_same_geometry(b, expected, 1e-12);
+    expect_same_geometry(perfq::io::read_nifti_info(path("one.nii")).geometry, expected, 1e-12);
+  }
+}
+
+TEST_F(NiftiTest, ShearedSformIsRefusedNamingTheSform) {
+  Nifti1Header h;
+  h.dim = {3, 2, 2, 2, 1, 1, 1, 1};
+  h.sform_code = 1;
+  h.srow = {2, 1, 0, 0, 0, 2, 0, 0, 0, 0, 2, 0};  // axis j leans towards x: not a grid perfq holds
+  h.qform_code = 1;                               // a valid qform does not rescue it
+  for (bool version2 : {false, true}) {
+    Bytes b = version2 ? nifti2_bytes(h) : h.bytes();
+    b.append(std::vector<float>(8, 1.0f));
+    b.save(path("shear.nii"));
+    expect_input_error(path("shear.nii"), "sform");
+    expect_input_error(path("shear.nii"), "not perpendicular");
+  }
+}
+
+TEST_F(NiftiTest, SpatialUnitsOtherThanMillimetresAreConverted) {
+  // xyzt_units: metres (1) and micrometres (3); perfq's geometry is in millimetres.
+  Nifti1Header h;
+  h.dim = {3, 2, 2, 2, 1, 1, 1, 1};
+  h.sform_code = 1;
+  h.srow = {0.002f, 0, 0, 0.1f, 0, 0.002f, 0, -0.2f, 0, 0, 0.003f, 0.05f};
+  for (bool version2 : {false, true}) {
+    Bytes b = version2 ? nifti2_bytes(h) : h.bytes();
+    if (version2) {
+      b.put<int32_t>(500, 1 | 8);
+    } else {
+      b.put<char>(123, 1 | 8);
+    }
+    b.append(std::vector<float>(8, 1.0f));
+    b.save(path("metres.nii"));
+    const Geometry g = perfq::io::read_nifti(path("metres.nii")).geometry();
+    EXPECT_NEAR(g.spacing[0], 2.0, 1e-4);
+    EXPECT_NEAR(g.spacing[2], 3.0, 1e-4);
+    EXPECT_NEAR(g.origin[0], -100.0, 1e-3);
+    EXPECT_NEAR(g.origin[1], 200.0, 1e-3);
+    EXPECT_NEAR(g.origin[2], 50.0, 1e-3);
+  }
+  h.sform_code = 0;
+  h.pixdim = {1, 2000, 2000, 4000, 1, 1, 1, 1};
+  Bytes microns = h.bytes();
+  microns.put<char>(123, 3 | 8);
+  microns.append(std::vector<float>(8, 1.0f));
+  microns.save(path("microns.nii"));
+  const Geometry g = perfq::io::read_nifti(path("microns.nii")).geometry();
+  EXPECT_NEAR(g.spacing[0], 2.0, 1e-9);
+  EXPECT_NEAR(g.spacing[2], 4.0, 1e-9);
+}
+
+/// Reads `file` with stderr captured; expects an InputError naming the file and `field`, and
+/// nothing printed.
+void expect_quiet_refusal(const std::string& file, const std::string& field) {
+  for (bool info_only : {true, false}) {
+    ::testing::internal::CaptureStderr();
+    std::string what;
+    try {
+      if (info_only) {
+        perfq::io::read_nifti_info(file);
+      } else {
+        perfq::io::read_nifti(file);
+      }
+    } catch (const perfq::InputError& e) {
+      what = e.what();
+    } catch (const std::exception& e) {
+      what = std::string("not an InputError: ") + e.what();
+    }
+    const std::string printed = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(printed, "") << file;
+    EXPECT_NE(what.find(file), std::string::npos) << what;
+    EXPECT_NE(what.find(field), std::string::npos) << what;
+    EXPECT_EQ(what.find("0x"), std::string::npos) << what;  // no object address
+    EXPECT_EQ(what.find("ITK"), std::string::npos) << what;
+  }
+}
+
+TEST_F(NiftiTest, BadHeaderFieldGivesOneMessageAndNothingOnStderr) {
+  struct Case {
+    const char* name;
+    std::array<int16_t, 8> dim;
+    const char* field;
+  };
+  const Case cases[] = {
+      {"dim0_zero.nii", {0, 2, 2, 2, 1, 1, 1, 1}, "dim[0]: is 0; expected 1 to 7"},
+      {"dim0_nine.nii", {9, 2, 2, 2, 1, 1, 1, 1}, "dim[0]: is 9; expected 1 to 7"},
+      {"dim2_zero.nii", {3, 2, 0, 2, 1, 1, 1, 1}, "dim[2]: is 0; expected ≥ 1"},
+      {"dim2_negative.nii", {3, 2, -4, 2, 1, 1, 1, 1}, "dim[2]: is -4; expected ≥ 1"},
+      {"dim4_zero.nii", {4, 2, 2, 2, 0, 1, 1, 1}, "dim[4]: is 0; expected ≥ 1"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Nifti1Header h;
+    h.dim = c.dim;
+    h.sform_code = 1;
+    for (bool version2 : {false, true}) {
+      Bytes b = version2 ? nifti2_bytes(h) : h.bytes();
+      b.append(std::vector<float>(8, 1.0f));
+      b.save(path(c.name));
+      expect_quiet_refusal(path(c.name), c.field);
+    }
+  }
+  Nifti1Header h;
+  h.dim = {3, 2, 2, 2, 1, 1, 1, 1};
+  h.datatype = 99;  // no such NIfTI type
+  Bytes type = h.bytes();
+  type.append(std::vector<float>(8, 1.0f));
+  type.save(path("datatype.nii"));
+  expect_quiet_refusal(path("datatype.nii"), "datatype 99");
+  h.datatype = 16;
+  Bytes offset = h.bytes();
+  offset.put<float>(108, 100.0f);  // inside the header
+  offset.append(std::vector<float>(8, 1.0f));
+  offset.save(path("offset.nii"));
+  expect_quiet_refusal(path("offset.nii"), "vox_offset: is 100");
+  Bytes nan_sform = h.bytes();
+  nan_sform.put<int16_t>(254, 1);
+  nan_sform.put<float>(300, std::nanf(""));  // srow_y[1]
+  nan_sform.append(std::vector<float>(8, 1.0f));
+  nan_sform.save(path("nan_sform.nii"));
+  expect_quiet_refusal(path("nan_sform.nii"), "srow_y[1]");
+}
+
+/// `data` as a gzip stream of stored (uncompressed) deflate blocks: a valid .nii.gz.
+std::vector<char> gzip_stored(const std::vector<char>& data) {
+  std::vector<char> out = {'\x1f', '\x8b', 8, 0, 0, 0, 0, 0, 0, '\xff'};
+  std::size_t at = 0;
+  do {
+    const std::size_t n = std::min<std::size_t>(data.size() - at, 65535);
+    const bool last = at + n == data.size();
+    out.push_back(last ? 1 : 0);
+    const char len[4] = {static_cast<char>(n & 0xff), static_cast<char>(n >> 8),
+                         static_cast<char>(~n & 0xff), static_cast<char>((~n >> 8) & 0xff)};
+    out.insert(out.end(), len, len + 4);
+    out.insert(out.end(), data.begin() + at, data.begin() + at + n);
+    at += n;
+  } while (at < data.size());
+  std::uint32_t crc = 0xffffffffu;
+  for (char ch : data) {
+    crc ^= static_cast<unsigned char>(ch);
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+  }
+  crc = ~crc;
+  const std::uint32_t size = static_cast<std::uint32_t>(data.size());
+  for (std::uint32_t v : {crc, size}) {
+    for (int k = 0; k < 4; ++k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xff));
+  }
+  return out;
+}
+
+TEST_F(NiftiTest, HeaderClaimingMoreThanTheMemoryIsRefusedBeforeReading) {
+  if (!fs::exists("/proc/meminfo")) GTEST_SKIP() << "no /proc/meminfo: memory not known";
+  // 4096³ voxels × 4 volumes = 2^38 voxels, 1 TiB as floats, in a file of a few hundred bytes.
+  Nifti1Header h;
+  h.dim = {4, 4096, 4096, 4096, 4, 1, 1, 1};
+  h.sform_code = 1;
+  Bytes b = h.bytes();
+  b.append(std::vector<float>(16, 1.0f));
+  b.save(path("huge.nii"));
+  {
+    const Bytes plain = Bytes::load(path("huge.nii"));
+    std::vector<char> raw(plain.size());
+    for (std::size_t i = 0; i < raw.size(); ++i) raw[i] = plain.get<char>(i);
+    const std::vector<char> gz = gzip_stored(raw);
+    std::ofstream(path("huge.nii.gz"), std::ios::binary)
+        .write(gz.data(), static_cast<std::streamsize>(gz.size()));
+  }
+  for (const char* name : {"huge.nii", "huge.nii.gz"}) {
+    SCOPED_TRACE(name);
+    const auto start = std::chrono::steady_clock::now();
+    expect_input_error(path(name), "holds 274877906944 voxels (1024.0 GiB as 32-bit floats)");
+    expect_input_error(path(name), "GiB of memory available");
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_LT(seconds, 2.0);
+  }
+  // The header alone is read: the grid is reported, the memory not needed.
+  EXPECT_EQ(perfq::io::read_nifti_info(path("huge.nii.gz")).volumes, 4u);
+  // Labels are read as doubles: 64-bit in the message.
+  h.dim = {3, 4096, 4096, 4096, 1, 1, 1, 1};
+  Bytes labels = h.bytes();
+  labels.append(std::vector<float>(16, 1.0f));
+  labels.save(path("labels.nii"));
+  try {
+    perfq::io::read_nifti_labels(path("labels.nii"));
+    FAIL() << "read";
+  } catch (const perfq::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("(512.0 GiB as 64-bit floats)"), std::string::npos)
+        << e.what();
+  }
 }
 
 // ---- labels -------------------------------------------------------------------------------

@@ -1,10 +1,14 @@
 // NIfTI reading and writing, and atomic file replacement.
 //
-// Reading: ITK's NiftiImageIO interprets NIfTI-1 headers (qform/sform → LPS geometry,
-// dimensions); NIfTI-2 headers, which ITK 5.2 cannot read, are interpreted here;
-// the voxel block is read here with zlib. Why not let ITK read the voxels too: the niftilib
-// inside ITK 5.2 silently sets NaN/Inf voxels to 0 and zero-fills a truncated data block, and
-// perfq must report both (DESIGN §5). zlib reads .nii.gz and plain .nii alike.
+// Reading is perfq's own, for NIfTI-1 and NIfTI-2 alike (ITK 5.2 cannot read NIfTI-2): the
+// header is read and checked here, each refusal naming the header field; the geometry follows
+// one rule (header_geometry): the sform when sform_code > 0, else the qform when
+// qform_code > 0, else pixdim alone, then RAS to LPS — the NIfTI standard as nibabel applies
+// it. The voxel block is read with zlib (.nii.gz and plain .nii alike), after checking that
+// the image fits in the memory left to the process. ITK's reader is not used: the niftilib
+// inside ITK 5.2 prefers the qform over a disagreeing sform, prints its complaints about a
+// bad header to stderr, silently sets NaN/Inf voxels to 0 and zero-fills a truncated data
+// block, and perfq must report the last two (DESIGN §5).
 // Writing: ITK's NiftiImageIO, to a temporary name that is then renamed.
 //
 // ITK is confined to this translation unit. Every itk::ExceptionObject is caught here and
@@ -20,13 +24,16 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -61,21 +68,34 @@ std::string nifti_extension(const std::string& path) {
   return {};
 }
 
-/// ITK descriptions carry the source file and line of ITK itself; keep only the message.
+/// An ITK exception's description without ITK's decoration: "ITK ERROR: " and the throwing
+/// object's class and address ("NiftiImageIO(0x55d...): "), which mean nothing to a user.
 std::string itk_message(const itk::ExceptionObject& e) {
   std::string text = e.GetDescription() ? e.GetDescription() : "";
+  const std::string prefix = "ITK ERROR: ";
+  if (text.compare(0, prefix.size(), prefix) == 0) text.erase(0, prefix.size());
+  for (std::size_t at = text.find("(0x"); at != std::string::npos; at = text.find("(0x", at)) {
+    std::size_t end = at + 3;
+    while (end < text.size() && std::isxdigit(static_cast<unsigned char>(text[end]))) ++end;
+    if (end >= text.size() || text[end] != ')') {
+      at = end;
+      continue;
+    }
+    std::size_t begin = at;  // the class name before the address goes too
+    while (begin > 0 && (std::isalnum(static_cast<unsigned char>(text[begin - 1])) ||
+                         text[begin - 1] == '_' || text[begin - 1] == ':')) {
+      --begin;
+    }
+    ++end;
+    if (text.compare(end, 2, ": ") == 0) end += 2;
+    text.erase(begin, end - begin);
+    at = begin;
+  }
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   return text.empty() ? std::string("unknown ITK error") : text;
 }
 
-itk::NiftiImageIO::Pointer make_nifti_io() {
-  auto io = itk::NiftiImageIO::New();
-  // Analyze 7.5 files have no reliable orientation: refuse them rather than guess.
-  io->SetLegacyAnalyze75Mode(itk::NiftiImageIOEnums::Analyze75Flavor::AnalyzeReject);
-  return io;
-}
-
-// ---- the NIfTI-1 header fields that describe the voxel block ------------------------------
+// ---- the header ----------------------------------------------------------------------------
 
 /// A stored voxel type (nifti1.h datatype codes).
 struct StoredType {
@@ -139,19 +159,19 @@ class GzFile {
 
 void swap_bytes(unsigned char* p, int size) { std::reverse(p, p + size); }
 
-/// What the voxel reader needs from the header, read without ITK.
+/// The header fields perfq uses, read without ITK from a NIfTI-1 or a NIfTI-2 header (kept in
+/// NIfTI-2's wider types).
 struct DataLayout {
-  int version = 1;       ///< NIfTI-1 or NIfTI-2
   bool swapped = false;  ///< file byte order differs from this machine's
   std::array<long long, 8> dim{};
   StoredType type{0, nullptr, 0};
   std::uint64_t vox_offset = 352;
   double slope = 1.0, inter = 0.0;  ///< scl_slope/scl_inter, identity when absent
-  /// NIfTI-2 only (ITK 5.2 cannot read it): the geometry fields, interpreted here.
   std::array<double, 8> pixdim{};
   int qform_code = 0, sform_code = 0;
-  std::array<double, 6> quatern{};  ///< b, c, d, qoffset x, y, z
+  std::array<double, 6> quatern{};  ///< quatern_b, _c, _d, qoffset_x, _y, _z
   std::array<double, 12> srow{};    ///< srow_x, srow_y, srow_z
+  int space_unit = 0;               ///< xyzt_units & 7: 1 metre, 2 mm, 3 µm, 0 unknown
 };
 
 template <class T>
@@ -164,6 +184,14 @@ T field(const unsigned char* header, std::size_t offset, bool swapped) {
   return value;
 }
 
+/// A header value as messages show it (6 significant digits; "NaN", "inf").
+std::string number(double v) {
+  if (std::isnan(v)) return "NaN";
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
 /// Scaling as NIfTI defines it: scl_slope 0 (or not finite) means "no scaling".
 void set_scaling(DataLayout& d, double slope, double inter) {
   if (std::isfinite(slope) && slope != 0.0) {
@@ -172,7 +200,33 @@ void set_scaling(DataLayout& d, double slope, double inter) {
   }
 }
 
-/// The NIfTI-2 header (540 bytes, layout of nifti2.h: 64-bit dims and offsets, double
+/// The NIfTI-1 header fields (348 bytes, layout of nifti1.h). Single-file only ("n+1").
+void read_nifti1_fields(const std::string& path, const unsigned char* h, DataLayout& d) {
+  if (std::memcmp(h + 344, "n+1", 4) != 0) {
+    const bool two_file = std::memcmp(h + 344, "ni1", 4) == 0;
+    throw InputError(path, "",
+                     two_file ? "header of a two-file NIfTI (.hdr/.img); expected a single .nii"
+                              : "no NIfTI magic 'n+1' (an Analyze 7.5 file?); expected NIfTI-1");
+  }
+  for (int i = 0; i < 8; ++i) d.dim[i] = field<std::int16_t>(h, 40 + 2 * i, d.swapped);
+  d.type = stored_type(field<std::int16_t>(h, 70, d.swapped));
+  for (int i = 0; i < 8; ++i) d.pixdim[i] = field<float>(h, 76 + 4 * i, d.swapped);
+  const float offset = field<float>(h, 108, d.swapped);
+  if (!(offset >= 348.0f && offset < 1e15f) || offset != std::floor(offset)) {
+    throw InputError(path, "vox_offset",
+                     "is " + number(offset) +
+                         "; expected a whole number ≥ 348 (the voxel data follow the header)");
+  }
+  d.vox_offset = static_cast<std::uint64_t>(offset);
+  set_scaling(d, field<float>(h, 112, d.swapped), field<float>(h, 116, d.swapped));
+  d.space_unit = field<std::uint8_t>(h, 123, d.swapped) & 7;
+  d.qform_code = field<std::int16_t>(h, 252, d.swapped);
+  d.sform_code = field<std::int16_t>(h, 254, d.swapped);
+  for (int i = 0; i < 6; ++i) d.quatern[i] = field<float>(h, 256 + 4 * i, d.swapped);
+  for (int i = 0; i < 12; ++i) d.srow[i] = field<float>(h, 280 + 4 * i, d.swapped);
+}
+
+/// The NIfTI-2 header fields (540 bytes, layout of nifti2.h: 64-bit dims and offsets, double
 /// geometry). Single-file only ("n+2").
 void read_nifti2_fields(const std::string& path, const unsigned char* h, DataLayout& d) {
   if (std::memcmp(h + 4, "n+2\0\r\n\032\n", 8) != 0) {
@@ -181,18 +235,22 @@ void read_nifti2_fields(const std::string& path, const unsigned char* h, DataLay
                      two_file ? "header of a two-file NIfTI-2 (.hdr/.img); expected a single .nii"
                               : "no NIfTI-2 magic 'n+2' in a 540-byte header");
   }
-  d.version = 2;
   d.type = stored_type(field<std::int16_t>(h, 12, d.swapped));
   for (int i = 0; i < 8; ++i) d.dim[i] = field<std::int64_t>(h, 16 + 8 * i, d.swapped);
   for (int i = 0; i < 8; ++i) d.pixdim[i] = field<double>(h, 104 + 8 * i, d.swapped);
   const std::int64_t offset = field<std::int64_t>(h, 168, d.swapped);
-  if (offset < 540) throw InputError(path, "", "invalid vox_offset in the NIfTI-2 header");
+  if (offset < 540) {
+    throw InputError(path, "vox_offset",
+                     "is " + std::to_string(offset) +
+                         "; expected ≥ 540 (the voxel data follow the 540-byte header)");
+  }
   d.vox_offset = static_cast<std::uint64_t>(offset);
   set_scaling(d, field<double>(h, 176, d.swapped), field<double>(h, 184, d.swapped));
   d.qform_code = field<std::int32_t>(h, 344, d.swapped);
   d.sform_code = field<std::int32_t>(h, 348, d.swapped);
   for (int i = 0; i < 6; ++i) d.quatern[i] = field<double>(h, 352 + 8 * i, d.swapped);
   for (int i = 0; i < 12; ++i) d.srow[i] = field<double>(h, 400 + 8 * i, d.swapped);
+  d.space_unit = field<std::int32_t>(h, 500, d.swapped) & 7;
 }
 
 /// Reads the header bytes and refuses files that are not single-file NIfTI-1 or NIfTI-2,
@@ -207,93 +265,118 @@ DataLayout read_layout(const std::string& path) {
     throw InputError(path, "", "not a NIfTI file: too short for a header (or unreadable)");
   }
   const std::int32_t size = field<std::int32_t>(h, 0, false);
+  const std::int32_t swapped_size = field<std::int32_t>(h, 0, true);
   DataLayout d;
-  if (size == 540 || field<std::int32_t>(h, 0, true) == 540) {
+  if (size == 540 || swapped_size == 540) {
     d.swapped = size != 540;
     if (got < 540) throw InputError(path, "", "truncated: the file ends inside the NIfTI-2 header");
     read_nifti2_fields(path, h, d);
-    return d;
-  }
-  if (size == 348) {
-    d.swapped = false;
-  } else if (field<std::int32_t>(h, 0, true) == 348) {
-    d.swapped = true;
+  } else if (size == 348 || swapped_size == 348) {
+    d.swapped = size != 348;
+    if (got < 348) {
+      throw InputError(path, "", "truncated: the file ends inside the 348-byte header");
+    }
+    read_nifti1_fields(path, h, d);
   } else {
     throw InputError(path, "",
                      "not a NIfTI file (expected a 348-byte NIfTI-1 or 540-byte NIfTI-2 header)");
   }
-  if (got < 348) {
-    throw InputError(path, "", "truncated: the file ends inside the 348-byte header");
-  }
-  if (std::memcmp(h + 344, "n+1", 4) != 0) {
-    const bool two_file = std::memcmp(h + 344, "ni1", 4) == 0;
-    throw InputError(path, "",
-                     two_file ? "header of a two-file NIfTI (.hdr/.img); expected a single .nii"
-                              : "no NIfTI magic 'n+1' (an Analyze 7.5 file?); expected NIfTI-1");
-  }
-  for (int i = 0; i < 8; ++i) d.dim[i] = field<std::int16_t>(h, 40 + 2 * i, d.swapped);
-  // Geometry fields must be finite and of plausible size (|v| <= 1e6, i.e. a kilometre)
-  // before ITK sees them: its matrix code (VNL) calls abort() on a NaN, and its SVD of the
-  // orientation never returns for huge values (both found by fuzzing, tests/fuzz).
-  auto finite = [&](std::size_t offset, int count, const char* what) {
-    for (int i = 0; i < count; ++i) {
-      const float v = field<float>(h, offset + 4 * i, d.swapped);
-      if (!std::isfinite(v) || std::abs(v) > 1e6f) {
-        throw InputError(path, "", std::string("non-finite or implausibly large ") + what +
-                                       " in the header");
-      }
-    }
-  };
-  finite(76 + 4, static_cast<int>(std::clamp<long long>(d.dim[0], 0, 7)), "pixdim (voxel size)");
-  if (field<std::int16_t>(h, 252, d.swapped) > 0) finite(256, 6, "qform (quatern/qoffset)");
-  if (field<std::int16_t>(h, 254, d.swapped) > 0) finite(280, 12, "sform (srow_x/y/z)");
-  d.type = stored_type(field<std::int16_t>(h, 70, d.swapped));
-  const float offset = field<float>(h, 108, d.swapped);
-  if (!(offset >= 348.0f && offset < 1e15f) || offset != std::floor(offset)) {
-    throw InputError(path, "", "invalid vox_offset in the header");
-  }
-  d.vox_offset = static_cast<std::uint64_t>(offset);
-  set_scaling(d, field<float>(h, 112, d.swapped), field<float>(h, 116, d.swapped));
   return d;
 }
 
-/// Geometry of a NIfTI-2 header, by the NIfTI rules: the sform when sform_code > 0, else the
-/// qform (quaternion, qfac from pixdim[0]) when qform_code > 0, else pixdim alone; then RAS
-/// (as stored) to LPS (as ITK and perfq use).
-void nifti2_geometry(const std::string& path, const DataLayout& d, Geometry& g) {
-  double m[3][4] = {};  // RAS affine: index → mm
+/// The largest value a geometry field may hold, in its unit: a kilometre in mm. Also keeps
+/// every product below of a sane size.
+constexpr double kMaxGeometryValue = 1e6;
+
+/// Refuses a geometry field that is not finite or implausibly large.
+void check_geometry_field(const std::string& path, const std::string& name, double value) {
+  if (!std::isfinite(value) || std::abs(value) > kMaxGeometryValue) {
+    throw InputError(path, name,
+                     "is " + number(value) + "; expected a finite number of magnitude ≤ 1e6");
+  }
+}
+
+/// Geometry by the NIfTI standard's rule, as nibabel applies it, for NIfTI-1 and NIfTI-2 alike:
+/// the sform when sform_code > 0; else the qform when qform_code > 0 (quaternion, qfac from the
+/// sign of pixdim[0], voxel sizes |pixdim[1..3]|, 1 where 0); else pixdim alone (same voxel
+/// sizes, axes along x, y, z, origin 0). Coordinates in metres or micrometres (xyzt_units) are
+/// converted to millimetres; then RAS (as stored) becomes LPS (as ITK and perfq use): x and y
+/// negated. Spacing is the length of each column of the chosen matrix, direction the column
+/// divided by it, origin the translation. perfq holds grids with perpendicular axes only: an
+/// sform whose axes are not perpendicular (cosine above 1e-4, ITK's tolerance) is refused,
+/// not orthogonalised.
+void header_geometry(const std::string& path, const DataLayout& d, Geometry& g) {
+  static const char* const kSrow[3] = {"srow_x", "srow_y", "srow_z"};
+  static const char* const kQuatern[6] = {"quatern_b", "quatern_c", "quatern_d",
+                                          "qoffset_x", "qoffset_y", "qoffset_z"};
+  double m[3][4] = {};  // RAS affine: voxel index → position
   if (d.sform_code > 0) {
     for (int r = 0; r < 3; ++r) {
-      for (int c = 0; c < 4; ++c) m[r][c] = d.srow[4 * r + c];
-    }
-  } else if (d.qform_code > 0) {
-    const double b = d.quatern[0], c = d.quatern[1], q = d.quatern[2];
-    const double a = std::sqrt(std::max(0.0, 1.0 - (b * b + c * c + q * q)));
-    const double rot[3][3] = {{a * a + b * b - c * c - q * q, 2 * (b * c - a * q), 2 * (b * q + a * c)},
-                              {2 * (b * c + a * q), a * a + c * c - b * b - q * q, 2 * (c * q - a * b)},
-                              {2 * (b * q - a * c), 2 * (c * q + a * b), a * a + q * q - c * c - b * b}};
-    const double qfac = d.pixdim[0] < 0 ? -1.0 : 1.0;
-    const double scale[3] = {d.pixdim[1], d.pixdim[2], qfac * d.pixdim[3]};
-    for (int r = 0; r < 3; ++r) {
-      for (int k = 0; k < 3; ++k) m[r][k] = rot[r][k] * scale[k];
-      m[r][3] = d.quatern[3 + r];
+      for (int c = 0; c < 4; ++c) {
+        check_geometry_field(path, std::string(kSrow[r]) + "[" + std::to_string(c) + "]",
+                             d.srow[4 * r + c]);
+        m[r][c] = d.srow[4 * r + c];
+      }
     }
   } else {
-    for (int k = 0; k < 3; ++k) m[k][k] = d.pixdim[k + 1] != 0.0 ? std::abs(d.pixdim[k + 1]) : 1.0;
+    double size[3];
+    for (int k = 0; k < 3; ++k) {
+      check_geometry_field(path, "pixdim[" + std::to_string(k + 1) + "]", d.pixdim[k + 1]);
+      size[k] = d.pixdim[k + 1] != 0.0 ? std::abs(d.pixdim[k + 1]) : 1.0;
+    }
+    if (d.qform_code > 0) {
+      for (int i = 0; i < 6; ++i) check_geometry_field(path, kQuatern[i], d.quatern[i]);
+      double b = d.quatern[0], c = d.quatern[1], q = d.quatern[2];
+      double a = 1.0 - (b * b + c * c + q * q);
+      if (a < 1e-7) {  // (b, c, d) of length 1 or more: a 180° rotation about it (niftilib)
+        const double n = std::sqrt(b * b + c * c + q * q);
+        if (!(n > 0.0)) throw InputError(path, "quatern_b/c/d", "is not a rotation");
+        b /= n;
+        c /= n;
+        q /= n;
+        a = 0.0;
+      } else {
+        a = std::sqrt(a);
+      }
+      const double rot[3][3] = {
+          {a * a + b * b - c * c - q * q, 2 * (b * c - a * q), 2 * (b * q + a * c)},
+          {2 * (b * c + a * q), a * a + c * c - b * b - q * q, 2 * (c * q - a * b)},
+          {2 * (b * q - a * c), 2 * (c * q + a * b), a * a + q * q - c * c - b * b}};
+      if (d.pixdim[0] < 0) size[2] = -size[2];  // qfac −1: a left-handed grid
+      for (int r = 0; r < 3; ++r) {
+        for (int k = 0; k < 3; ++k) m[r][k] = rot[r][k] * size[k];
+        m[r][3] = d.quatern[3 + r];
+      }
+    } else {
+      for (int k = 0; k < 3; ++k) m[k][k] = size[k];
+    }
   }
+  const double unit = d.space_unit == 1 ? 1e3 : d.space_unit == 3 ? 1e-3 : 1.0;
   const double flip[3] = {-1.0, -1.0, 1.0};
   for (int a = 0; a < 3; ++a) {
-    const double length = std::sqrt(m[0][a] * m[0][a] + m[1][a] * m[1][a] + m[2][a] * m[2][a]);
-    if (!(length > 0.0) || !std::isfinite(length)) {
-      throw InputError(path, "", "the NIfTI-2 orientation has a zero or invalid axis");
+    const double length =
+        unit * std::sqrt(m[0][a] * m[0][a] + m[1][a] * m[1][a] + m[2][a] * m[2][a]);
+    if (!(length > 0.0)) {
+      throw InputError(path, d.sform_code > 0 ? "srow_x/y/z" : "pixdim",
+                       "axis " + std::to_string(a + 1) + " of the grid has length 0");
     }
     g.spacing[a] = length;
-    for (int r = 0; r < 3; ++r) g.direction[3 * r + a] = flip[r] * m[r][a] / length;
+    for (int r = 0; r < 3; ++r) g.direction[3 * r + a] = flip[r] * unit * m[r][a] / length;
   }
-  for (int r = 0; r < 3; ++r) {
-    g.origin[r] = flip[r] * m[r][3];
-    if (!std::isfinite(g.origin[r])) {
-      throw InputError(path, "", "the NIfTI-2 orientation has a non-finite origin");
+  for (int r = 0; r < 3; ++r) g.origin[r] = flip[r] * unit * m[r][3];
+  for (int a = 0; a < 3; ++a) {
+    for (int b = a + 1; b < 3; ++b) {
+      double cosine = 0.0;
+      for (int r = 0; r < 3; ++r) cosine += g.direction[3 * r + a] * g.direction[3 * r + b];
+      if (std::abs(cosine) > 1e-4) {
+        std::ostringstream angle;
+        angle << std::fixed << std::setprecision(2)
+              << std::acos(std::clamp(cosine, -1.0, 1.0)) * 180.0 / 3.14159265358979323846;
+        throw InputError(path, "srow_x/y/z",
+                         "the sform's axes " + std::to_string(a + 1) + " and " +
+                             std::to_string(b + 1) + " are not perpendicular (" + angle.str() +
+                             "° apart): a sheared grid, which perfq cannot represent");
+      }
     }
   }
 }
@@ -308,7 +391,8 @@ struct Header {
   DataLayout layout;
 };
 
-/// Opens `path` and reads its header. Refuses what read_nifti cannot represent.
+/// Opens `path` and reads its header. Refuses what read_nifti cannot represent, naming the
+/// header field at fault. Nothing else reads the header: no library prints to stderr.
 Header read_header(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path, "", "file not found");
@@ -318,94 +402,133 @@ Header read_header(const std::string& path) {
   }
   Header h;
   h.layout = read_layout(path);
-  h.info.stored_type = type_name(h.layout.type);
-  if (h.layout.type.bytes == 0) {
-    throw InputError(path, "",
+  const DataLayout& d = h.layout;
+  h.info.stored_type = type_name(d.type);
+  if (d.type.bytes == 0) {
+    throw InputError(path, "datatype",
                      "unsupported voxel type " + h.info.stored_type +
                          "; expected one real number per voxel (integer or float)");
   }
-
-  if (h.layout.version == 2) {
-    // ITK 5.2 reads NIfTI-1 only: dimensions and geometry come from the header read here.
-    const auto& dim = h.layout.dim;
-    if (dim[0] < 1 || dim[0] > 7) throw InputError(path, "", "invalid dim[0] in the NIfTI-2 header");
-    // 64-bit dimensions: their product (times 8 bytes) must not wrap around (found by fuzzing,
-    // tests/fuzz: a wrapped product read as an empty image on a huge grid).
-    constexpr std::uint64_t kMaxVoxels = std::uint64_t{1} << 59;
-    std::uint64_t total = 1;
-    for (long long i = 1; i <= dim[0]; ++i) {
-      if (dim[i] < 1) throw InputError(path, "", "has a zero-sized or negative dimension");
-      if (i > 4 && dim[i] > 1) {
-        throw InputError(path, "", "has " + std::to_string(dim[0]) +
-                                       " dimensions; expected a 3D or 4D image");
-      }
-      if (static_cast<std::uint64_t>(dim[i]) > kMaxVoxels / total) {
-        throw InputError(path, "", "has too many voxels (the product of its dimensions overflows)");
-      }
-      total *= static_cast<std::uint64_t>(dim[i]);
+  const auto& dim = d.dim;
+  if (dim[0] < 1 || dim[0] > 7) {
+    throw InputError(
+        path, "dim[0]",
+        "is " + std::to_string(dim[0]) + "; expected 1 to 7 (the number of dimensions)");
+  }
+  // The product of the dimensions (times 8 bytes) must not wrap around (found by fuzzing,
+  // tests/fuzz: a wrapped product read as an empty image on a huge grid).
+  constexpr std::uint64_t kMaxVoxels = std::uint64_t{1} << 59;
+  std::uint64_t total = 1;
+  for (long long i = 1; i <= dim[0]; ++i) {
+    const std::string name = "dim[" + std::to_string(i) + "]";
+    if (dim[i] < 1) throw InputError(path, name, "is " + std::to_string(dim[i]) + "; expected ≥ 1");
+    if (i > 4 && dim[i] > 1) {
+      throw InputError(path, name,
+                       "is " + std::to_string(dim[i]) + ": the image has " +
+                           std::to_string(dim[0]) + " dimensions; expected a 3D or 4D image");
     }
-    Geometry& g = h.info.geometry;
-    for (int a = 0; a < 3; ++a) g.dims[a] = a + 1 <= dim[0] ? static_cast<std::size_t>(dim[a + 1]) : 1;
-    h.info.volumes = dim[0] >= 4 ? static_cast<std::size_t>(dim[4]) : 1;
-    nifti2_geometry(path, h.layout, g);
-    return h;
+    if (static_cast<std::uint64_t>(dim[i]) > kMaxVoxels / total) {
+      throw InputError(path, "dim", "has too many voxels (more than 2^59)");
+    }
+    total *= static_cast<std::uint64_t>(dim[i]);
   }
-
-  auto io = make_nifti_io();
-  try {
-    io->SetFileName(path);
-    io->ReadImageInformation();
-  } catch (const itk::ExceptionObject& e) {
-    throw InputError(path, "", "cannot read the NIfTI header: " + itk_message(e));
-  } catch (const std::exception& e) {
-    throw InputError(path, "", std::string("cannot read the NIfTI header: ") + e.what());
-  }
-  const unsigned dims = io->GetNumberOfDimensions();
-  if (io->GetNumberOfComponents() != 1) {
-    throw InputError(path, "",
-                     "has " + std::to_string(io->GetNumberOfComponents()) +
-                         " components per voxel (vector intent); expected one");
-  }
-  if (dims > 4) {
-    throw InputError(path, "",
-                     "has " + std::to_string(dims) + " dimensions; expected a 3D or 4D image");
-  }
-  if (dims < 1) throw InputError(path, "", "has no dimensions");
-
   Geometry& g = h.info.geometry;
-  for (unsigned a = 0; a < 3; ++a) {
-    if (a < dims) {
-      g.dims[a] = io->GetDimensions(a);
-      g.spacing[a] = io->GetSpacing(a);
-      g.origin[a] = io->GetOrigin(a);
-      const std::vector<double> axis = io->GetDirection(a);  // column a of the direction
-      for (unsigned r = 0; r < 3; ++r) g.direction[3 * r + a] = r < axis.size() ? axis[r] : 0.0;
-    } else {
-      g.dims[a] = 1;  // a 1D/2D file: unit spacing, axis along itself
-      g.spacing[a] = 1.0;
-      g.origin[a] = 0.0;
-      for (unsigned r = 0; r < 3; ++r) g.direction[3 * r + a] = r == a ? 1.0 : 0.0;
+  for (int a = 0; a < 3; ++a)
+    g.dims[a] = a + 1 <= dim[0] ? static_cast<std::size_t>(dim[a + 1]) : 1;
+  h.info.volumes = dim[0] >= 4 ? static_cast<std::size_t>(dim[4]) : 1;
+  header_geometry(path, d, g);
+  return h;
+}
+
+/// Bytes of memory this process can still take: the smaller of the system's available memory
+/// (/proc/meminfo MemAvailable) and what its memory cgroup leaves (v2: memory.max less
+/// memory.current; v1: memory.limit_in_bytes less memory.usage_in_bytes; in both, page cache
+/// it can drop, inactive_file, counts as free). A cgroup without a limit ("max", or one above
+/// 2^60 bytes) leaves all. Empty when nothing can be read (not Linux): then nothing is refused.
+std::optional<std::uint64_t> available_memory() {
+  auto read_number = [](const std::string& file) -> std::optional<std::uint64_t> {
+    std::ifstream in(file);
+    std::string text;
+    if (!(in >> text) || text.empty() ||
+        text.find_first_not_of("0123456789") != std::string::npos || text.size() > 19) {
+      return std::nullopt;  // absent, "max", or not a number
+    }
+    return std::stoull(text);
+  };
+  auto read_key = [](const std::string& file, const std::string& key) -> std::uint64_t {
+    std::ifstream in(file);
+    std::string name;
+    std::uint64_t value = 0;
+    while (in >> name >> value) {
+      if (name == key) return value;
+    }
+    return 0;
+  };
+  std::optional<std::uint64_t> available;
+  {
+    std::ifstream in("/proc/meminfo");
+    std::string name, unit;
+    std::uint64_t kib = 0;
+    while (in >> name >> kib) {
+      std::getline(in, unit);
+      if (name == "MemAvailable:") {
+        available = kib * 1024;
+        break;
+      }
     }
   }
-  h.info.volumes = dims == 4 ? io->GetDimensions(3) : 1;
-  if (g.voxel_count() == 0 || h.info.volumes == 0) {
-    throw InputError(path, "", "has a zero-sized dimension");
+  // This process's cgroup, as /proc/self/cgroup names it ("0::/path" for v2, "N:memory:/path"
+  // or "N:...,memory,...:/path" for v1); inside a container the root is its own.
+  std::string v2_path, v1_path;
+  {
+    std::ifstream in("/proc/self/cgroup");
+    std::string line;
+    while (std::getline(in, line)) {
+      const std::size_t first = line.find(':');
+      const std::size_t second = first == std::string::npos ? first : line.find(':', first + 1);
+      if (second == std::string::npos) continue;
+      const std::string controllers = "," + line.substr(first + 1, second - first - 1) + ",";
+      const std::string where = line.substr(second + 1);
+      if (line.compare(0, 3, "0::") == 0) v2_path = where;
+      if (controllers.find(",memory,") != std::string::npos) v1_path = where;
+    }
   }
-  // The voxel block holds every dimension the header lists; ITK only dropped trailing 1s.
-  // Multiplied with a bound, so that no header makes the product overflow (undefined).
-  const long long expected = static_cast<long long>(g.voxel_count() * h.info.volumes);
-  const long long rank = h.layout.dim[0];
-  long long stored = 1;
-  bool consistent = rank >= 1 && rank <= 7;
-  for (long long i = 1; consistent && i <= rank; ++i) {
-    const long long n = h.layout.dim[i];
-    consistent = n >= 1 && stored <= expected / n;
-    if (consistent) stored *= n;
+  struct Layout {
+    std::string folder, limit, usage, inactive;
+  };
+  const Layout layouts[] = {
+      {"/sys/fs/cgroup" + v2_path, "memory.max", "memory.current", "inactive_file"},
+      {"/sys/fs/cgroup", "memory.max", "memory.current", "inactive_file"},
+      {"/sys/fs/cgroup/memory" + v1_path, "memory.limit_in_bytes", "memory.usage_in_bytes",
+       "total_inactive_file"},
+      {"/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes",
+       "total_inactive_file"}};
+  for (const Layout& l : layouts) {
+    std::error_code ec;
+    if (!fs::exists(l.folder + "/" + l.limit, ec)) continue;
+    const std::optional<std::uint64_t> limit = read_number(l.folder + "/" + l.limit);
+    const std::optional<std::uint64_t> usage = read_number(l.folder + "/" + l.usage);
+    if (limit && usage && *limit < (std::uint64_t{1} << 60)) {
+      const std::uint64_t inactive = read_key(l.folder + "/memory.stat", l.inactive);
+      const std::uint64_t used = *usage > inactive ? *usage - inactive : 0;
+      const std::uint64_t left = *limit > used ? *limit - used : 0;
+      available = available ? std::min(*available, left) : left;
+    }
+    break;  // the first cgroup found is this process's
   }
-  if (!consistent || stored != expected) {
-    throw InputError(path, "", "inconsistent dimensions in the header");
+  return available;
+}
+
+/// `bytes` for a message: "1.5 GiB", or "300.0 MiB" below a GiB.
+std::string memory_size(double bytes) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(1);
+  if (bytes >= 1024.0 * 1024.0 * 1024.0) {
+    s << bytes / (1024.0 * 1024.0 * 1024.0) << " GiB";
+  } else {
+    s << bytes / (1024.0 * 1024.0) << " MiB";
   }
-  return h;
+  return s.str();
 }
 
 /// Converts `count` stored values to P, with byte swapping and scaling.
@@ -481,6 +604,17 @@ Raw<P> read_raw(const std::string& path, bool only_3d, const char* what) {
                           " voxels but the file holds " + std::to_string(found));
   };
 
+  // Memory first: a header can claim more voxels than the process can hold (a small hostile
+  // .nii.gz would otherwise be decompressed until the process is killed).
+  if (const std::optional<std::uint64_t> available = available_memory()) {
+    const double needed = static_cast<double>(count) * sizeof(P);
+    if (needed > static_cast<double>(*available)) {
+      throw InputError(path, "",
+                       "holds " + std::to_string(count) + " voxels (" + memory_size(needed) +
+                           " as " + std::to_string(8 * sizeof(P)) + "-bit floats), more than the " +
+                           memory_size(static_cast<double>(*available)) + " of memory available");
+    }
+  }
   GzFile file(path);
   if (!file.is_open()) throw InputError(path, "", "cannot be opened for reading");
   // A header can claim far more voxels than a (broken or hostile) file holds: memory is never
@@ -538,7 +672,9 @@ Raw<P> read_raw(const std::string& path, bool only_3d, const char* what) {
     convert_any(buffer.data(), n, d, raw.values.data() + done);
     done += n;
   }
-  // Reading past the data makes zlib check the gzip trailer (CRC and length).
+  // Nothing beyond vox_offset plus the voxel block is asked for. Reading one byte past it
+  // makes zlib check the gzip trailer (CRC and length) when the stream ends there; data that
+  // follow are decompressed at most one zlib buffer (256 KiB) far, and ignored.
   if (file.compressed()) {
     unsigned char extra;
     if (file.read(&extra, 1) < 0) {
@@ -644,7 +780,7 @@ typename itk::Image<T, D>::Pointer wrap(View<const T> view) {
 template <class T, unsigned D>
 void write_with_itk(View<const T> view, const fs::path& temp, bool compress) {
   auto writer = itk::ImageFileWriter<itk::Image<T, D>>::New();
-  auto io = make_nifti_io();
+  auto io = itk::NiftiImageIO::New();
   // Fast compression: maps of noisy floats hardly compress better at higher levels, and
   // level 6 (zlib's default) made writing the largest cost of a whole run.
   io->SetCompressionLevel(1);

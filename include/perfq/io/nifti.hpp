@@ -13,19 +13,36 @@ namespace io {
 
 /// @brief Header facts of a NIfTI file.
 struct NiftiInfo {
-  Geometry geometry;        ///< grid of one volume (LPS, as ITK reports it)
+  Geometry geometry;        ///< grid of one volume (LPS, as ITK uses; millimetres)
   std::size_t volumes = 1;  ///< size of the 4th dimension (1 for 3D)
   std::string stored_type;  ///< e.g. "int16", "float32", "float64", "uint8"
 };
 
-/// @brief Reads the header only.
-/// @throws InputError naming the file when it is missing, unreadable or not NIfTI, or has
-/// more than 4 dimensions.
+/// @brief Reads the header only (NIfTI-1 or NIfTI-2, single file).
+///
+/// The geometry follows one rule for both versions, the NIfTI standard's as nibabel applies
+/// it: the sform when `sform_code > 0` (whatever the qform says); else the qform (quaternion,
+/// qfac from the sign of `pixdim[0]`, voxel sizes `|pixdim[1..3]|`, 1 where 0) when
+/// `qform_code > 0`; else those voxel sizes alone, axes along x, y, z, origin 0. Metres or
+/// micrometres (`xyzt_units`) are converted to millimetres, then RAS (as stored) to LPS (x and
+/// y negated). Spacing is the length of each column of the chosen matrix, direction the
+/// column divided by it, origin its translation. An sform whose axes are not perpendicular
+/// (a sheared grid) is refused, not orthogonalised.
+/// @throws InputError naming the file, and the header field where there is one (e.g.
+/// `dim[2]: is 0; expected ≥ 1`), when it is missing, unreadable or not NIfTI, has an invalid
+/// dimension, voxel type or vox_offset, a non-finite or implausible (beyond 1e6) geometry
+/// field, a sheared sform, or more than 4 dimensions. Nothing is printed.
 PERFQ_IO_API NiftiInfo read_nifti_info(const std::string& path);
 
 /// @brief Reads a 3D or 4D NIfTI-1 or NIfTI-2 image of any real stored type as float, with
-/// `scl_slope`/`scl_inter` applied.
-/// @throws InputError naming the file (unreadable, truncated, unsupported type, > 4D).
+/// `scl_slope`/`scl_inter` applied; geometry as read_nifti_info. NaN and Inf are kept.
+///
+/// Before any voxel is read, the image's size in memory (voxels × 4 bytes) is compared with
+/// the memory the process can still take (the smaller of `MemAvailable` and what its cgroup's
+/// limit leaves; not checked where neither can be read).
+/// @throws InputError naming the file: as read_nifti_info; an image larger than the memory
+/// available (`holds N voxels (X GiB as 32-bit floats), more than the Y GiB of memory
+/// available`); truncated or corrupt data; an unsupported type.
 PERFQ_IO_API Image<float> read_nifti(const std::string& path);
 
 /// @brief Reads a mask: voxels that are nonzero (and finite) become 1, others 0. 3D only.
@@ -33,7 +50,8 @@ PERFQ_IO_API Image<float> read_nifti(const std::string& path);
 PERFQ_IO_API Mask read_nifti_mask(const std::string& path);
 
 /// @brief Reads a label image stored as integers or floats. 3D only.
-/// @throws InputError when a value is not an integer (or NaN), or the image is 4D.
+/// @throws InputError as read_nifti (memory counted at 8 bytes a voxel: values are read as
+/// doubles), when a value is not an integer (or NaN), or the image is 4D.
 PERFQ_IO_API Image<std::int32_t> read_nifti_labels(const std::string& path);
 
 /// @brief Writes float32 (3D, or 4D when `image.volumes > 1`). The file appears complete or
