@@ -56,10 +56,23 @@ double single_delay_factor(LabelingType type, double delay, double labeling_dura
   // CBF maps are single precision: a factor beyond float's range (a delay of minutes, or a
   // constant near 0) would make every voxel's CBF infinite.
   if (!(std::isfinite(factor) && factor <= static_cast<double>(FLT_MAX))) {
+    // Name the input that made it so: a long delay (exp(delay / T1b) grows past float's range
+    // beyond ~150 T1b), else a labeling time or a constant near 0.
+    const double timing = type == LabelingType::Pasl ? bolus_cutoff : labeling_duration;
     std::ostringstream m;
-    m << "the quantification factor for a delay of " << delay
-      << " s is beyond single precision (" << factor
-      << "); delays are in seconds (a value in milliseconds?)";
+    m << "the quantification factor is beyond single precision (" << factor << "): ";
+    if (!(delay / t1b < 80.0)) {
+      m << "the delay of " << delay
+        << " s is far too long; delays are in seconds (a value in milliseconds?)";
+    } else if (timing < kMinLabelingSeconds) {
+      m << (type == LabelingType::Pasl ? "the bolus cut-off time TI1 (BolusCutOffDelayTime) of "
+                                       : "the labeling duration (LabelingDuration) of ")
+        << timing << " s is too short";
+    } else {
+      m << "the constants are implausible (labeling efficiency " << alpha << ", partition "
+        << "coefficient " << lambda << ", T1 of blood " << t1b << " s, M0 scale " << c.m0_scale
+        << ")";
+    }
     throw InvalidArgument(m.str());
   }
   return factor;

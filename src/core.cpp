@@ -203,6 +203,14 @@ namespace {
   throw InputError(source, field, m.str());
 }
 
+/// The error for a labeling time below kMinLabelingSeconds.
+[[noreturn]] void throw_too_short(const std::string& source, const char* field, double value) {
+  std::ostringstream m;
+  m << "value " << value << " s is too short for a labeling (at least " << kMinLabelingSeconds
+    << " s); BIDS gives times in seconds";
+  throw InputError(source, field, m.str());
+}
+
 }  // namespace
 
 namespace checks {
@@ -255,6 +263,15 @@ void validate_protocol(const AslProtocol& p, std::size_t volumes, std::size_t sl
   list_ok(p.post_labeling_delay, "PostLabelingDelay", true);
   const bool continuous = p.labeling_type != LabelingType::Pasl;
   list_ok(p.labeling_duration, "LabelingDuration", continuous);
+  // A labeling of under a millisecond labels no blood: the quantification factor, which
+  // divides by it, would leave single precision.
+  for (double v : p.labeling_duration) {
+    if (v > 0.0 && v < kMinLabelingSeconds) throw_too_short(source, "LabelingDuration", v);
+  }
+  if (p.bolus_cutoff_delay && *p.bolus_cutoff_delay > 0.0 &&
+      *p.bolus_cutoff_delay < kMinLabelingSeconds) {
+    throw_too_short(source, "BolusCutOffDelayTime", *p.bolus_cutoff_delay);
+  }
   // Zero durations mark m0scan volumes in BIDS; prepare_asl requires positive ones per pair.
   if (p.bolus_cutoff_delay && !(std::isfinite(*p.bolus_cutoff_delay) && *p.bolus_cutoff_delay > 0)) {
     throw InputError(source, "BolusCutOffDelayTime", "must be a positive number of seconds");

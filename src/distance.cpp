@@ -38,8 +38,6 @@ struct LineScratch {
   }
 };
 
-int team_size(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
-
 /// The inverse gaps of one axis: 1 / (weight d), d = 0 … n − 1 (entry 0 unused).
 std::vector<double> inverse_gaps(std::size_t n, double weight) {
   std::vector<double> inverse(n, 0.0);
@@ -116,7 +114,7 @@ void z_pass(double* data, const EdtGrid& g, int team) {
 
 template <class Sites>
 void run_cpu(const Sites& sites, const EdtGrid& grid, double* out, int threads) {
-  const int team = team_size(threads);
+  const int team = cpu::team_size(threads);
   slice_passes(sites, grid, out, team);
   z_pass(out, grid, team);
 }

@@ -143,7 +143,7 @@ std::vector<RegionSums> cpu_region_sums(const StatsProblem& p, int threads) {
   }
 
   const bool paired = p.baseline != nullptr;
-  const auto team = threads > 0 ? threads : omp_get_max_threads();
+  const int team = cpu::team_size(threads);
   const auto count = static_cast<std::ptrdiff_t>(regions);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(team)
   for (std::ptrdiff_t r = 0; r < count; ++r) {

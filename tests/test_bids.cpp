@@ -527,13 +527,17 @@ TEST_F(BidsDataset, SidecarsAreInheritedFromTheDatasetRoot) {
   // A bad inherited value names the file it came from, not the series' own sidecar.
   text("asl.json", R"({"ArterialSpinLabelingType": "PCASL", "MRAcquisitionType": "3D",
     "PostLabelingDelay": 1.5, "LabelingDuration": -1, "BackgroundSuppression": false})");
+  const std::string inherited = (dir_ / "asl.json").string();
+  const std::string own = (perf / "sub-01_asl.json").string();
   std::string what = input_error([&] { read_asl_bids(series); }, "asl.json", "LabelingDuration");
-  EXPECT_EQ(what.find("perf"), std::string::npos) << what;
+  EXPECT_EQ(what.rfind(inherited + ":", 0), 0u) << what;
+  EXPECT_EQ(what.find(own), std::string::npos) << what;
   // So does one that only the protocol's validation finds (milliseconds).
   text("asl.json", R"({"ArterialSpinLabelingType": "PCASL", "MRAcquisitionType": "3D",
     "PostLabelingDelay": 1.5, "LabelingDuration": 1800, "BackgroundSuppression": false})");
   what = input_error([&] { read_asl_bids(series); }, "asl.json", "LabelingDuration");
-  EXPECT_EQ(what.find("perf"), std::string::npos) << what;
+  EXPECT_EQ(what.rfind(inherited + ":", 0), 0u) << what;
+  EXPECT_EQ(what.find(own), std::string::npos) << what;
   EXPECT_NE(what.find("milliseconds"), std::string::npos) << what;
   // Two applicable sidecars in one folder are ambiguous.
   text("sub-01/perf/ses-x_asl.json", R"({"LabelingDuration": 1.8})");
@@ -726,6 +730,26 @@ TEST_F(BidsDataset, PhantomRefusesBadSubjectLabel) {
   options.dims = {16, 16, 16};
   const perfq::Phantom phantom = perfq::make_phantom(options);
   EXPECT_THROW(perfq::io::write_phantom_bids(phantom, path("ds"), "01_a"), perfq::InvalidArgument);
+}
+
+TEST(BidsSidecar, DeeplyNestedJsonIsRefusedBeforeItIsParsed) {
+  // 80,000 levels (~160 KB) overflowed the stack of the recursive code that reads values.
+  const std::string deep = std::string(80000, '[') + "1.8" + std::string(80000, ']');
+  const std::string what = input_error(
+      [&] {
+        perfq::io::parse_asl_sidecar(
+            R"({"ArterialSpinLabelingType": "PCASL", "PostLabelingDelay": )" + deep + "}",
+            "deep.json");
+      },
+      "deep.json", "");
+  EXPECT_NE(what.find("nested more than 64 levels"), std::string::npos) << what;
+  // The bound itself, and brackets inside strings (which do not nest), are fine.
+  const std::string at_bound = std::string(63, '[') + "0" + std::string(63, ']');
+  EXPECT_NO_THROW(perfq::io::check_json_nesting("{\"a\": " + at_bound + "}", "ok.json"));
+  EXPECT_NO_THROW(perfq::io::check_json_nesting(
+      "{\"a\": \"" + std::string(1000, '[') + "\\\"{\"}", "ok.json"));
+  EXPECT_THROW(perfq::io::check_json_nesting("{\"a\": " + std::string(64, '[') + "]}", "x"),
+               InputError);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -141,38 +142,169 @@ bool has_staging(const fs::path& dir) {
   return false;
 }
 
-void interrupt_cbf(int sig) {
-  const fs::path dir = scratch("signal-" + std::to_string(sig));
-  // Multi-delay on a larger grid: a second or more of fitting after the staging folder
-  // appears (the fit got faster, so the grid grew with it).
-  const fs::path asl = small_phantom(dir / "bids", {0.5, 1.0, 1.5, 2.0, 2.5}, {96, 114, 84});
-  const fs::path out = dir / "out";
+/// A multi-delay run into `out`, started with `ignored` signals ignored (as nohup or a
+/// script's background job starts it); returns once its staging folder exists, a little into
+/// the computation. Core dumps are off (SIGQUIT, SIGXCPU and SIGXFSZ would write one).
+pid_t start_staged_run(const fs::path& asl, const fs::path& out,
+                       const std::vector<int>& ignored = {}) {
+  const rlimit no_core{0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+  std::vector<struct sigaction> before(ignored.size());
+  for (std::size_t k = 0; k < ignored.size(); ++k) {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigaction(ignored[k], &ignore, &before[k]);
+  }
   const pid_t pid = spawn({"cbf", asl.string(), "-o", out.string(), "--backend", "cpu",
                            "--att-prior", "--threads", "1"});
-  ASSERT_GT(pid, 0);
+  for (std::size_t k = 0; k < ignored.size(); ++k) sigaction(ignored[k], &before[k], nullptr);
+  if (pid <= 0) return pid;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  bool staged = false;
   int status = 0;
   while (std::chrono::steady_clock::now() < deadline) {
     if (has_staging(out)) {
-      staged = true;
-      break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // into the computation
+      return pid;
     }
-    if (waitpid(pid, &status, WNOHANG) == pid) break;  // ended early: a failure below
+    if (waitpid(pid, &status, WNOHANG) == pid) return -1;  // ended early
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  ASSERT_TRUE(staged) << "the run never created its staging folder";
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // into the computation
-  ASSERT_EQ(kill(pid, sig), 0);
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFSIGNALED(status)) << "exit status " << status;
-  if (WIFSIGNALED(status)) EXPECT_EQ(WTERMSIG(status), sig);
-  EXPECT_EQ(listing(out), std::vector<std::string>{}) << "left behind in " << out;
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
 }
 
-TEST(Outputs, SigtermLeavesNoPartialOutput) { interrupt_cbf(SIGTERM); }
+/// Multi-delay on a larger grid: a second or more of fitting after the staging folder
+/// appears (the fit got faster, so the grid grew with it).
+fs::path slow_phantom(const fs::path& dir) {
+  return small_phantom(dir / "bids", {0.5, 1.0, 1.5, 2.0, 2.5}, {96, 114, 84});
+}
 
-TEST(Outputs, SigintLeavesNoPartialOutput) { interrupt_cbf(SIGINT); }
+void interrupt_cbf(const std::vector<int>& signals) {
+  const fs::path dir = scratch("signal-" + std::to_string(signals.front()));
+  const fs::path asl = slow_phantom(dir);
+  for (int sig : signals) {
+    const fs::path out = dir / ("out-" + std::to_string(sig));
+    const pid_t pid = start_staged_run(asl, out);
+    ASSERT_GT(pid, 0) << "the run never created its staging folder";
+    ASSERT_EQ(kill(pid, sig), 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFSIGNALED(status)) << "signal " << sig << ": exit status " << status;
+    if (WIFSIGNALED(status)) EXPECT_EQ(WTERMSIG(status), sig);
+    EXPECT_EQ(listing(out), std::vector<std::string>{}) << "left behind in " << out;
+  }
+}
+
+TEST(Outputs, SigtermLeavesNoPartialOutput) { interrupt_cbf({SIGTERM}); }
+
+TEST(Outputs, SigintLeavesNoPartialOutput) { interrupt_cbf({SIGINT}); }
+
+TEST(Outputs, EveryCatchableTerminatingSignalLeavesNoPartialOutput) {
+  interrupt_cbf({SIGQUIT, SIGUSR1, SIGALRM, SIGXCPU, SIGXFSZ});
+}
+
+TEST(Outputs, SignalsIgnoredAtStartStayIgnored) {
+  // nohup perfq …: a logout's SIGHUP, or a Ctrl-C meant for the terminal's foreground job,
+  // must not end the run.
+  const fs::path dir = scratch("nohup");
+  const fs::path asl = slow_phantom(dir);
+  const fs::path out = dir / "out";
+  const pid_t pid = start_staged_run(asl, out, {SIGHUP, SIGINT});
+  ASSERT_GT(pid, 0) << "the run never created its staging folder";
+  ASSERT_EQ(kill(pid, SIGHUP), 0);
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "ended by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(fs::exists(out / "sub-01_cbf.nii.gz"));
+}
+
+TEST(Outputs, TheNextRunRemovesTheStagingFolderOfAKilledOne) {
+  const fs::path dir = scratch("sigkill");
+  const fs::path asl = slow_phantom(dir);
+  const fs::path out = dir / "out";
+  const pid_t pid = start_staged_run(asl, out);
+  ASSERT_GT(pid, 0) << "the run never created its staging folder";
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(has_staging(out));  // SIGKILL cannot be caught
+  // A staging folder of a live run is left alone: this one is the test's own (its pid lives).
+  const fs::path live = out / (".perfq-staging-" + std::to_string(getpid()) + "-0");
+  fs::create_directories(live);
+  const fs::path small = small_phantom(dir / "small");
+  const Result r = run("stats " + (small.parent_path().parent_path().parent_path() /
+                                   "derivatives" / "truth" / "sub-01" / "perf" /
+                                   "sub-01_cbf.nii.gz").string() +
+                       " --labels " +
+                       (small.parent_path().parent_path().parent_path() / "derivatives" /
+                        "truth" / "sub-01" / "perf" / "sub-01_territories.nii.gz").string() +
+                       " -o " + (out / "t.tsv").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(listing(out), (std::vector<std::string>{live.filename().string(), "t.json", "t.tsv"}));
+}
+
+// ---- commits -------------------------------------------------------------------------------
+
+TEST(Outputs, OfTwoRunsIntoOneFolderExactlyOneWins) {
+  const fs::path dir = scratch("race");
+  const fs::path asl = small_phantom(dir / "bids");
+  for (int trial = 0; trial < 8; ++trial) {
+    const fs::path out = dir / ("out-" + std::to_string(trial));
+    const std::vector<std::string> args = {"cbf", asl.string(), "-o", out.string(), "--backend",
+                                           "cpu", "--threads", "1"};
+    const pid_t first = spawn(args), second = spawn(args);
+    ASSERT_GT(first, 0);
+    ASSERT_GT(second, 0);
+    int a = 0, b = 0;
+    ASSERT_EQ(waitpid(first, &a, 0), first);
+    ASSERT_EQ(waitpid(second, &b, 0), second);
+    ASSERT_TRUE(WIFEXITED(a) && WIFEXITED(b));
+    const int wins = (WEXITSTATUS(a) == 0) + (WEXITSTATUS(b) == 0);
+    const int refused = (WEXITSTATUS(a) == 1) + (WEXITSTATUS(b) == 1);
+    EXPECT_EQ(wins, 1) << "trial " << trial;
+    EXPECT_EQ(refused, 1) << "trial " << trial;
+    for (const auto& entry : listing(out)) {
+      EXPECT_EQ(entry.find(".perfq-staging"), std::string::npos) << entry;
+    }
+  }
+}
+
+TEST(Outputs, OverwriteNeverReplacesAFolderWithAFile) {
+  const fs::path dir = scratch("folder-in-the-way");
+  const fs::path asl = small_phantom(dir / "bids");
+  const fs::path out = dir / "out";
+  const fs::path folder = out / "sub-01_cbf.nii.gz";
+  fs::create_directories(folder);
+  write_text(folder / "notes.txt", "mine");
+  const Result r = run("cbf " + asl.string() + " --backend cpu --overwrite -o " + out.string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find(folder.string() + ": is a folder"), std::string::npos) << r.output;
+  EXPECT_EQ(read_text(folder / "notes.txt"), "mine");
+  EXPECT_EQ(listing(out), (std::vector<std::string>{"sub-01_cbf.nii.gz",
+                                                    "sub-01_cbf.nii.gz/notes.txt"}));
+}
+
+TEST(Outputs, APhantomIsCommittedWholeOrNotAtAll) {
+  const fs::path dir = scratch("phantom-blocked");
+  const fs::path ds = dir / "ds";
+  fs::create_directories(ds / "derivatives");
+  write_text(ds / "derivatives" / "truth", "a file where a folder goes");
+  const Result r = run("phantom -o " + ds.string() + " --repeats 1");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find((ds / "derivatives" / "truth").string() + ": is a file"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(listing(ds), (std::vector<std::string>{"derivatives", "derivatives/truth"}));
+  fs::remove(ds / "derivatives" / "truth");
+  const Result again = run("phantom -o " + ds.string() + " --repeats 1");
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_TRUE(fs::exists(ds / "dataset_description.json"));
+  EXPECT_TRUE(fs::exists(ds / "derivatives" / "truth" / "dataset_description.json"));
+  EXPECT_TRUE(fs::exists(ds / "sub-01" / "perf" / "sub-01_asl.nii.gz"));
+}
 
 TEST(Outputs, AutoBackendFallbackIsAnnounced) {
   // PERFQ_TEST_FAIL_CUDA makes `auto` behave as if CUDA had been chosen and failed.

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -324,6 +325,20 @@ TEST(Determinism, SingleDelayMapsAreBitwiseIdenticalAcrossRunsAndThreads) {
       expect_same_cbf(first, run(threads), "threads " + std::to_string(threads));
     }
   }
+}
+
+TEST(Determinism, AThreadCountBeyondTheMachineRunsOnWhatItHas) {
+  // More threads than the process may start (a container limited to some hundred tasks, or
+  // --threads 100000) ran into the OpenMP runtime's failure to start them; the team is capped
+  // at the processors available, with the same results.
+  const Data d = make_data({1.8}, 4.0, true);
+  auto run = [&](int threads) {
+    return perfq::quantify_cbf(d.prepared.delta_m.volume(0),
+                               perfq::M0Source::from_image(d.phantom.m0.view()), d.protocol,
+                               d.phantom.physiology, d.phantom.brain.view(), cpu(threads));
+  };
+  expect_same_cbf(run(1), run(100000), "threads 100000");
+  expect_same_cbf(run(1), run(std::numeric_limits<int>::max()), "threads INT_MAX");
 }
 
 TEST(Determinism, MultiDelayMapsAreBitwiseIdenticalAcrossRunsAndThreads) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "bids_app.hpp"
+#include "json_file.hpp"
 #include "cli_util.hpp"
 
 #include <perfq/errors.hpp>
@@ -191,8 +192,7 @@ inline std::pair<std::size_t, std::size_t> write_group_table(
   }
   for (const auto& c : columns) {
     for (const auto& p : cbf_first) {
-      std::ifstream in(p.parent_path() / (p.stem().string() + ".json"));
-      const Json j = in ? Json::parse(in, nullptr, false) : Json();
+      const Json j = read_json_if_any(p.parent_path() / (p.stem().string() + ".json"));
       if (j.is_object() && j.contains(c)) {
         sidecar[c] = j[c];
         break;

@@ -2,6 +2,7 @@
 // (and, where label images exist by convention, builds border zones and regional
 // statistics) into a BIDS-derivatives dataset; the group level gathers the statistics.
 #include "bids_app.hpp"
+#include "json_file.hpp"
 #include "bids_group.hpp"
 #include "bids_progress.hpp"
 #include "cli_util.hpp"
@@ -379,8 +380,7 @@ ba::Outcome run_plan(const Plan& p, const Options& o, const std::string& exe) {
     }
   }
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::ifstream sidecar(p.steps.front().marker);
-  const Json j = sidecar ? Json::parse(sidecar, nullptr, false) : Json();
+  const Json j = read_json_if_any(p.steps.front().marker);
   if (j.is_object() && j.contains("GeneratedBy") && j["GeneratedBy"].is_object() &&
       j["GeneratedBy"].contains("Backend") && j["GeneratedBy"]["Backend"].is_string()) {
     result.backend = j["GeneratedBy"]["Backend"].get<std::string>();

@@ -1,5 +1,6 @@
 // perfq stats: a table of regional statistics (TSV) with a JSON sidecar describing it.
 #include "cli_util.hpp"
+#include "json_file.hpp"
 #include "commands.hpp"
 
 #include <perfq/errors.hpp>
@@ -170,18 +171,14 @@ Json map_units(const std::string& map_path) {
       break;
     }
   }
-  auto read = [](const std::string& path) {
-    std::ifstream in(path);
-    return in ? Json::parse(in, nullptr, false) : Json();
-  };
-  const Json j = read(stem + ".json");
+  const Json j = read_json_if_any(stem + ".json");
   if (j.is_object() && j.contains("Units") && j["Units"].is_string()) return j["Units"];
   if (!j.is_null()) return nullptr;
   for (const std::string output : {"att_se", "att", "cbf_se"}) {
     const std::string tail = "_" + output;
     if (stem.size() <= tail.size() || stem.compare(stem.size() - tail.size(), tail.size(), tail))
       continue;
-    const Json cbf = read(stem.substr(0, stem.size() - tail.size()) + "_cbf.json");
+    const Json cbf = read_json_if_any(stem.substr(0, stem.size() - tail.size()) + "_cbf.json");
     if (cbf.is_object() && cbf.contains("Outputs") && cbf["Outputs"].is_object() &&
         cbf["Outputs"].contains(output) && cbf["Outputs"][output].is_string()) {
       return cbf["Outputs"][output];

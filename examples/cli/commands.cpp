@@ -8,6 +8,7 @@
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
 #include <perfq/kinetic.hpp>
+#include <perfq/detail/kinetic_fit.hpp>
 #include <perfq/io/bids.hpp>
 #include <perfq/io/nifti.hpp>
 #include <perfq/phantom.hpp>
@@ -302,9 +303,49 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
       throw UsageError{std::string("--prior-noise: ") + e.what()};
     }
   }
-  if (auto v = args.integer("--max-iterations")) k.max_iterations = static_cast<int>(*v);
-  if (auto v = args.number("--tolerance")) k.tolerance = *v;
-  if (auto v = args.integer("--grid-points")) k.grid_points = static_cast<int>(*v);
+  // The ranges resolve_constants and fit_kinetic accept, checked here so that a bad value is
+  // a usage error naming the option before any file is read (and perfq bids refuses it once).
+  const auto max_iterations = args.integer("--max-iterations");
+  const auto grid_points = args.integer("--grid-points");
+  for (const Range& r :
+       {Range{"--lambda", o.lambda, 0.0, 2.0, true, " ml/g"},
+        Range{"--t1b", o.t1b, 0.0, 10.0, true, " s"},
+        Range{"--t1t", o.t1t, 0.0, 10.0, true, " s"},
+        Range{"--alpha", o.alpha, 0.0, 1.0, true, ""},
+        Range{"--bs-pulse-efficiency", o.bs_pulse, 0.0, 1.0, true, ""},
+        Range{"--att-min", args.number("--att-min"), 0.0, perfq::kMaxTimingSeconds, false, " s"},
+        Range{"--att-max", args.number("--att-max"), 0.0, perfq::kMaxTimingSeconds, true, " s"},
+        Range{"--att-prior-sd", args.number("--att-prior-sd"), 0.0, perfq::kMaxTimingSeconds, true,
+              " s"},
+        Range{"--max-iterations",
+              max_iterations ? std::optional<double>(static_cast<double>(*max_iterations))
+                             : std::nullopt,
+              1.0, 255.0, false, ""},
+        Range{"--grid-points",
+              grid_points ? std::optional<double>(static_cast<double>(*grid_points)) : std::nullopt,
+              3.0, static_cast<double>(perfq::detail::kMaxGrid), false, ""}}) {
+    if (!r.value) continue;
+    const double v = *r.value;
+    if (!(std::isfinite(v) && (r.low_open ? v > r.low : v >= r.low) && v <= r.high)) {
+      std::ostringstream m;
+      m << r.name << ": expected a value in " << (r.low_open ? "(" : "[") << r.low << ", "
+        << r.high << "]" << r.unit << ", got " << *args.text(r.name);
+      throw UsageError{m.str()};
+    }
+  }
+  if (!(k.att_min < k.att_max)) {
+    std::ostringstream m;
+    m << "--att-min (" << k.att_min << " s) must be below --att-max (" << k.att_max << " s)";
+    throw UsageError{m.str()};
+  }
+  if (max_iterations) k.max_iterations = static_cast<int>(*max_iterations);
+  if (auto v = args.number("--tolerance")) {
+    if (!(*v > 0.0 && *v < 1.0)) {
+      throw UsageError{"--tolerance: expected a value in (0, 1), got " + *args.text("--tolerance")};
+    }
+    k.tolerance = *v;
+  }
+  if (grid_points) k.grid_points = static_cast<int>(*grid_points);
   if (auto d = args.text("--dispersion")) {
     try {
       k.dispersion = perfq::parse_dispersion(*d);
@@ -476,11 +517,23 @@ int run_cbf(const std::vector<std::string>& raw) {
   if (o.bs_pulse) physiology.background_suppression_pulse_efficiency = *o.bs_pulse;
 
   // A time-encoded series is decoded into sub-bolus ΔM images, each with its own τ and PLD.
-  const perfq::PreparedAsl prepared =
-      data.time_encoding
-          ? perfq::prepare_time_encoded(data.asl, data.context, protocol, *data.time_encoding,
-                                        o.averaging, data.asl_path)
-          : perfq::prepare_asl(data.asl, data.context, protocol, o.averaging, data.asl_path);
+  // Their errors name the file that holds the field at fault: the aslcontext for the volume
+  // types, the sidecar for timing.
+  const perfq::PreparedAsl prepared = [&] {
+    try {
+      return data.time_encoding
+                 ? perfq::prepare_time_encoded(data.asl, data.context, protocol,
+                                               *data.time_encoding, o.averaging, data.asl_path)
+                 : perfq::prepare_asl(data.asl, data.context, protocol, o.averaging,
+                                      data.asl_path);
+    } catch (const perfq::InputError& e) {
+      if (e.file() != data.asl_path || e.field().empty()) throw;
+      const std::string& file = e.field() == "volume_type" ? data.context_path : data.sidecar_path;
+      const std::string prefix = e.file() + ": " + e.field() + ": ";
+      const std::string what = e.what();
+      throw perfq::InputError(file, e.field(), what.substr(std::min(prefix.size(), what.size())));
+    }
+  }();
   const std::size_t delays = prepared.delta_m.volumes();
 
   // M0: an explicit value, else what M0Type says.
@@ -967,6 +1020,7 @@ int run_phantom(const std::vector<std::string>& raw) {
       perfq::io::write_phantom_bids(phantom, outputs.staging().string(), subject);
   for (const auto& folder : folders) outputs.stage(folder);
   outputs.stage_shared("dataset_description.json");
+  outputs.stage_shared((fs::path("derivatives") / "truth" / "dataset_description.json").string());
   outputs.commit();
   const std::string asl =
       (fs::path(*out) / fs::relative(staged_asl, outputs.staging())).string();

@@ -1,7 +1,10 @@
-// Interrupted runs leave nothing behind: SIGINT/SIGTERM/SIGHUP remove the staging folders of
-// the outputs being written (StagedOutputs registers them here), then end the process with
-// the signal's default action. The handler is async-signal-safe: paths live in preallocated
-// slots, and it only lists (getdents64), unlinks and removes folders.
+// Interrupted runs leave nothing behind: every catchable signal whose default action ends the
+// process (kHandled) removes the staging folders of the outputs being written (StagedOutputs
+// registers them here), then ends the process with the signal's default action. A signal
+// ignored when perfq started (nohup, a script's background job) stays ignored. The handler is
+// async-signal-safe: paths live in preallocated slots, and it only lists (getdents64),
+// unlinks and removes folders. SIGKILL cannot be caught: the next run into the same folder
+// removes what it left (StagedOutputs).
 #pragma once
 
 #include <fcntl.h>
@@ -20,6 +23,12 @@ namespace perfq_cli {
 namespace interrupt {
 
 constexpr int kSlots = 64;
+
+/// The signals handled: those whose default action ends the process, but for SIGKILL and
+/// SIGSTOP (which cannot be caught) and the synchronous faults (SIGSEGV, SIGBUS, SIGFPE,
+/// SIGILL, SIGABRT, SIGTRAP, SIGSYS), where running more code is unsafe.
+constexpr int kHandled[] = {SIGINT,  SIGTERM, SIGHUP,    SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM,
+                            SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGPIPE};
 constexpr std::size_t kPathBytes = 4096;
 
 struct Slot {
@@ -102,7 +111,9 @@ extern "C" inline void on_signal(int sig) {
   ::raise(sig);
 }
 
-/// Installs the handlers (once per process).
+/// Installs the handlers (once per process), except for signals that were ignored when the
+/// process started: those stay ignored (the POSIX convention: `nohup perfq …` must survive a
+/// logout, a background job of a script the terminal's Ctrl-C).
 inline void install() {
   static std::atomic<bool> done{false};
   if (done.exchange(true)) return;
@@ -110,8 +121,13 @@ inline void install() {
   std::memset(&action, 0, sizeof action);
   action.sa_handler = on_signal;
   sigemptyset(&action.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&action.sa_mask, sig);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &action, nullptr);
+  for (int sig : kHandled) sigaddset(&action.sa_mask, sig);
+  for (int sig : kHandled) {
+    struct sigaction before;
+    if (::sigaction(sig, nullptr, &before) != 0) continue;
+    if (!(before.sa_flags & SA_SIGINFO) && before.sa_handler == SIG_IGN) continue;
+    ::sigaction(sig, &action, nullptr);
+  }
 }
 
 /// Registers a folder to remove on a signal; returns its slot, or -1 when none is free or the

@@ -1,4 +1,5 @@
 // perfq: quantitative ASL perfusion from the command line.
+#include "cli_util.hpp"
 #include "commands.hpp"
 
 #include <perfq/errors.hpp>
@@ -54,10 +55,12 @@ int main(int argc, char** argv) {
     std::cerr << "(see 'perfq " << command << " --help')\n";
     return 2;
   } catch (const perfq::Error& e) {
-    std::cerr << "perfq " << command << ": error: " << e.what() << "\n";
+    std::cerr << "perfq " << command << ": error: " << perfq_cli::name_final_outputs(e.what())
+              << "\n";
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "perfq " << command << ": unexpected error: " << e.what() << "\n";
+    std::cerr << "perfq " << command
+              << ": unexpected error: " << perfq_cli::name_final_outputs(e.what()) << "\n";
     return 1;
   }
 }

@@ -1,6 +1,7 @@
 // The regional-statistics tables of `perfq report` (report_stats.hpp): reading the TSV tables
 // and their sidecars, finding them beside the map, and their HTML.
 #include "report_stats.hpp"
+#include "json_file.hpp"
 
 #include "cli_util.hpp"
 #include "report_html.hpp"
@@ -52,9 +53,10 @@ std::string stats_title(const std::string& desc) {
 }  // namespace
 
 Json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw perfq::InputError(path.string(), "", "cannot read the file");
-  Json j = Json::parse(in, nullptr, false);
+  const auto text = read_file_text(path);
+  if (!text) throw perfq::InputError(path.string(), "", "cannot read the file");
+  perfq::io::check_json_nesting(*text, path.string());
+  Json j = Json::parse(*text, nullptr, false);
   if (j.is_discarded()) throw perfq::InputError(path.string(), "", "not valid JSON");
   if (!j.is_object()) throw perfq::InputError(path.string(), "", "expected a JSON object");
   return j;

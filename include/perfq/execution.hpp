@@ -17,7 +17,10 @@ enum class Backend { Auto, Cpu, Cuda };
 /// @brief Execution settings shared by every computation.
 struct Execution {
   Backend backend = Backend::Auto;  ///< which backend to use
-  int threads = 0;                  ///< CPU threads; 0 = OpenMP's default
+  /// CPU threads; 0 = OpenMP's default (OMP_NUM_THREADS). A run uses at most as many as
+  /// there are processors available to the process, and no more than its cgroup lets it
+  /// start (pids.max); results do not depend on the number.
+  int threads = 0;
   int device = 0;                   ///< CUDA device ordinal
   std::size_t device_bytes_limit = 0;  ///< cap on device memory used; 0 = free memory
   /// Most voxels one chunk holds; 0 = as many as device memory allows. When 0, the

@@ -112,6 +112,11 @@ PERFQ_API ResolvedConstants resolve_constants(const AslProtocol& protocol,
 /// quantifications.
 constexpr double kMaxTimingSeconds = 30.0;
 
+/// @brief The shortest labeling duration or PASL bolus cut-off time TI1 (s) perfq accepts
+/// (validate_protocol): a labeling of under a millisecond labels no blood, and the
+/// quantification, which divides by it, would leave single precision.
+constexpr double kMinLabelingSeconds = 1e-3;
+
 /// @brief Checks that a protocol is complete and consistent for a series of `volumes`
 /// volumes with `slices` slices. `source` names the file reported in errors. Every time is in
 /// seconds, as BIDS gives it: a delay, labeling duration, bolus cut-off, slice time or M0

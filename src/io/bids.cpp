@@ -42,6 +42,8 @@
 #include <perfq/io/nifti.hpp>
 #include <perfq/time_encoded.hpp>
 
+#include "file_checks.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -100,8 +102,7 @@ std::string describe(const json& value) {
 }
 
 std::string read_text_file(const std::string& path, const std::string& what) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) throw InputError(path, "", what + " not found");
+  detail::require_regular_file(path, what, what + " not found");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, "", "cannot be opened for reading");
   std::ostringstream text;
@@ -225,6 +226,7 @@ void take_m0_echo_time(AslDataset& d, const std::string& source, const std::vect
 /// a key given twice at the top level (the parser keeps the last silently; a hand-edited
 /// sidecar may mean the first).
 json parse_json_object(const std::string& text, const std::string& source) {
+  check_json_nesting(text, source);
   json root;
   std::set<std::string> keys;
   std::string duplicate;
@@ -573,7 +575,8 @@ fs::path nifti_beside(const fs::path& folder, const std::string& stem) {
   for (const char* ext : {".nii.gz", ".nii"}) {
     const fs::path candidate = folder / (stem + ext);
     std::error_code ec;
-    if (fs::is_regular_file(candidate, ec)) found.push_back(candidate);
+    // Anything by that name (reading it says what it is when it is no file).
+    if (fs::exists(fs::symlink_status(candidate, ec))) found.push_back(candidate);
   }
   if (found.size() > 1) {
     throw InputError(found[1].string(), "",
@@ -611,7 +614,10 @@ fs::path m0scan_intended_for(const fs::path& folder, const fs::path& asl, std::s
     const std::string stem = name.substr(0, name.size() - std::string("_m0scan.json").size());
     json sidecar;
     try {
-      sidecar = json::parse(read_text_file((folder / name).string(), "m0scan sidecar"));
+      const std::string path = (folder / name).string();
+      const std::string text = read_text_file(path, "m0scan sidecar");
+      check_json_nesting(text, path);
+      sidecar = json::parse(text);
     } catch (const json::exception&) {
       continue;  // not this one: its own reading reports a broken sidecar
     }
@@ -849,6 +855,33 @@ std::optional<TimeEncoding> parse_time_encoding(const std::string& json_text,
   return time_encoding_from(root, Fields(root, source), context, source);
 }
 
+void check_json_nesting(const std::string& json_text, const std::string& source) {
+  // Brackets count outside strings only; a string ends at an unescaped quote.
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < json_text.size(); ++i) {
+    const char c = json_text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonNesting) {
+        throw InputError(source, "",
+                         "invalid JSON: arrays and objects nested more than " +
+                             std::to_string(kMaxJsonNesting) + " levels deep (at byte " +
+                             std::to_string(i) + "); metadata nests a few levels at most");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 AslProtocol parse_asl_sidecar(const std::string& json_text, const std::string& source) {
   return parse_sidecar(json_text, source, nullptr);
 }
@@ -924,8 +957,7 @@ AslDataset read_asl_bids(const std::string& asl_path) {
   d.sidecar_path = (folder / (d.prefix + "_asl.json")).string();
   d.context_path = (folder / (d.prefix + "_aslcontext.tsv")).string();
 
-  std::error_code missing;
-  if (!fs::is_regular_file(asl, missing)) throw InputError(asl_path, "", "file not found");
+  detail::require_regular_file(asl_path, "ASL series (.nii or .nii.gz)", "file not found");
   // Metadata first: it is cheap and most errors are there. The sidecar may be inherited
   // (BIDS): the applicable *_asl.json files from the dataset root down, merged key by key;
   // the aslcontext is the nearest applicable one.
@@ -970,13 +1002,36 @@ AslDataset read_asl_bids(const std::string& asl_path) {
     d.protocol.post_labeling_delay = {d.time_encoding->sub_bolus_pld.back()};
   }
 
-  d.asl = read_nifti(asl_path);
-  const std::size_t volumes = d.asl.volumes();
+  // What the headers tell is checked before any voxel is read: a series can be gigabytes.
+  const NiftiInfo asl_info = read_nifti_info(asl_path);
+  const std::size_t volumes = asl_info.volumes;
   if (d.context.size() != volumes) {
     throw InputError(d.context_path, "volume_type",
                      std::to_string(d.context.size()) + " rows but " + name + " has " +
                          std::to_string(volumes) + " volumes");
   }
+  // A separate M0: the series' own <prefix>_m0scan, else the one m0scan of the folder whose
+  // sidecar's IntendedFor names the series (BIDS links them so when their entities differ,
+  // e.g. dir-); on the series' grid.
+  std::string m0_prefix = d.prefix;
+  if (d.protocol.m0_type == M0Type::Separate) {
+    fs::path m0 = nifti_beside(folder, m0_prefix + "_m0scan");
+    if (m0.empty()) m0 = m0scan_intended_for(folder, asl, m0_prefix);
+    if (m0.empty()) {
+      throw InputError(d.sidecar_path, "M0Type",
+                       "Separate, but " + d.prefix + "_m0scan.nii[.gz] was not found in " +
+                           (folder.empty() ? std::string(".") : folder.string()) +
+                           ", nor an m0scan whose sidecar's IntendedFor names " + name);
+    }
+    d.m0_path = m0.string();
+    const NiftiInfo info = read_nifti_info(d.m0_path);
+    if (!info.geometry.same_grid(asl_info.geometry)) {
+      throw InputError(d.m0_path, "",
+                       "not on the grid of the ASL series: " + describe_grid(info.geometry) +
+                           " vs " + describe_grid(asl_info.geometry));
+    }
+  }
+  d.asl = read_nifti(asl_path);
   if (!any_finite(d.asl.values())) throw InputError(asl_path, "", "no voxel has a finite value");
   // An all-zero (or all-NaN) volume is a dropped or empty acquisition, not a signal: pairing
   // it would give a plausible-looking but wrong ΔM.
@@ -1069,27 +1124,7 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       break;
     }
     case M0Type::Separate: {
-      // The series' own <prefix>_m0scan, else the one m0scan of the folder whose sidecar's
-      // IntendedFor names the series (BIDS links them so when their entities differ, e.g. dir-).
-      std::string m0_prefix = d.prefix;
-      fs::path m0 = nifti_beside(folder, m0_prefix + "_m0scan");
-      if (m0.empty()) {
-        m0 = m0scan_intended_for(folder, asl, m0_prefix);
-      }
-      if (m0.empty()) {
-        throw InputError(d.sidecar_path, "M0Type",
-                         "Separate, but " + d.prefix + "_m0scan.nii[.gz] was not found in " +
-                             (folder.empty() ? std::string(".") : folder.string()) +
-                             ", nor an m0scan whose sidecar's IntendedFor names " + name);
-      }
-      d.m0_path = m0.string();
-      const NiftiInfo info = read_nifti_info(d.m0_path);
-      if (!info.geometry.same_grid(d.asl.geometry())) {
-        throw InputError(d.m0_path, "",
-                         "not on the grid of the ASL series: " + describe_grid(info.geometry) +
-                             " vs " + describe_grid(d.asl.geometry()));
-      }
-      Volume<float> image = read_nifti(d.m0_path);
+      Volume<float> image = read_nifti(d.m0_path);  // found and checked above
       if (!any_finite(image.values())) {
         throw InputError(d.m0_path, "", "no voxel has a finite value");
       }

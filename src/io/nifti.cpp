@@ -16,6 +16,8 @@
 #include <perfq/errors.hpp>
 #include <perfq/io/nifti.hpp>
 
+#include "file_checks.hpp"
+
 #include <itkImage.h>
 #include <itkImageFileWriter.h>
 #include <itkNiftiImageIO.h>
@@ -394,9 +396,7 @@ struct Header {
 /// Opens `path` and reads its header. Refuses what read_nifti cannot represent, naming the
 /// header field at fault. Nothing else reads the header: no library prints to stderr.
 Header read_header(const std::string& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw InputError(path, "", "file not found");
-  if (fs::is_directory(path, ec)) throw InputError(path, "", "is a directory, expected a file");
+  detail::require_regular_file(path, "NIfTI image (.nii or .nii.gz)", "file not found");
   if (nifti_extension(path).empty()) {
     throw InputError(path, "", "expected a NIfTI file name ending in .nii or .nii.gz");
   }

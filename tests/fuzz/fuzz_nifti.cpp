@@ -1,7 +1,7 @@
 // libFuzzer target: NIfTI header (and voxel) reading. perfq::io reads files only, so each
 // input is written to a private temporary file (`.nii.gz` when it starts with the gzip
 // magic, else `.nii`) and read with read_nifti_info, read_nifti and read_nifti_labels
-// (NIfTI-1 through ITK, NIfTI-2 by perfq's own header code).
+// (NIfTI-1 and NIfTI-2 alike by perfq's own header code).
 // Contract checked: only perfq::InputError escapes; no crash, leak, UB or huge allocation
 // for a small file.
 #include <perfq/errors.hpp>

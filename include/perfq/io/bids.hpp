@@ -17,6 +17,19 @@
 PERFQ_NAMESPACE_BEGIN
 namespace io {
 
+/// @brief The deepest nesting of JSON arrays and objects that perfq reads. BIDS sidecars and
+/// perfq's own JSON outputs nest a few levels; a deeper file is refused before it is parsed,
+/// so that no file can exhaust the stack of a JSON reader.
+inline constexpr int kMaxJsonNesting = 64;
+
+/// @brief Checks that `json_text` nests arrays and objects at most kMaxJsonNesting levels
+/// deep (brackets inside strings do not count). Every JSON reader of perfq::io calls it
+/// before parsing; a program reading JSON files with a recursive reader can call it too.
+/// @param json_text the JSON text, as read from the file
+/// @param source the file name used in error messages
+/// @throws InputError naming `source` when the text nests deeper.
+PERFQ_IO_API void check_json_nesting(const std::string& json_text, const std::string& source = {});
+
 /// @brief Parses an ASL sidecar's JSON text into a protocol. Fields read:
 /// `ArterialSpinLabelingType`, `PostLabelingDelay`, `LabelingDuration`, `BolusCutOffFlag`,
 /// `BolusCutOffDelayTime`, `MRAcquisitionType`, `SliceTiming`, `LabelingEfficiency`,
