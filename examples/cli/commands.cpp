@@ -11,6 +11,7 @@
 #include <perfq/detail/kinetic_fit.hpp>
 #include <perfq/io/bids.hpp>
 #include <perfq/io/nifti.hpp>
+#include <perfq/io/pipeline.hpp>
 #include <perfq/phantom.hpp>
 #include <perfq/pvc.hpp>
 #include <perfq/time_encoded.hpp>
@@ -140,17 +141,6 @@ const char* const kPhantomHelp =
     "                     (default: equal, 2.8 s in all)\n"
     "  --subject LABEL    subject label (default 01)\n";
 
-namespace {
-
-Json status_legend() {
-  Json legend = Json::object();
-  for (int s = 0; s <= 7; ++s) {
-    legend[std::to_string(s)] = perfq::to_string(static_cast<perfq::VoxelStatus>(s));
-  }
-  return legend;
-}
-
-}  // namespace
 
 namespace {
 
@@ -385,60 +375,31 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   return o;
 }
 
-/// Counts of each status code, keyed by code, for the sidecar.
-Json status_counts(const perfq::Volume<std::uint8_t>& status) {
-  std::map<int, std::size_t> counts;
-  for (std::uint8_t s : status.values()) ++counts[s];
-  Json j = Json::object();
-  for (const auto& [code, count] : counts) j[std::to_string(code)] = count;
-  return j;
-}
-
-/// Median of `values` where `status` is 0 (0 when there is none).
-double median_ok(const perfq::Volume<float>& values, const perfq::Volume<std::uint8_t>& status) {
-  std::vector<float> ok;
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (status[i] == 0) ok.push_back(values[i]);
-  }
-  if (ok.empty()) return 0.0;
-  std::nth_element(ok.begin(), ok.begin() + ok.size() / 2, ok.end());
-  return ok[ok.size() / 2];
-}
-
-/// The plausibility check of a CBF map: its median over the fitted voxels of a brain region
-/// (the mask, else the bright part of the M0 image) against the range any adult or child
-/// brain's mixture of grey and white matter lies in. Outside it, the likeliest cause is
-/// a calibration error (M0 scaled differently from the ASL series, a wrong labeling
-/// efficiency): a warning, recorded in the sidecar, not an error.
-constexpr double kPlausibleCbf[2] = {10.0, 150.0};
-
-Json check_cbf_range(const perfq::Volume<float>& cbf, const perfq::Volume<std::uint8_t>& status,
-                     const std::optional<perfq::View<const std::uint8_t>>& brain,
-                     const std::string& region_name, std::vector<std::string>& warnings) {
-  if (!brain) return {{"Checked", false}, {"Why", "no mask and no M0 image"}};
-  const std::uint8_t* region = brain->data;
-  std::vector<float> values;
-  for (std::size_t i = 0; i < cbf.size(); ++i) {
-    if (region[i] != 0 && status[i] == 0) values.push_back(cbf[i]);
-  }
-  if (values.empty()) return {{"Checked", false}, {"Why", "no fitted voxel in the region"}};
-  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
-  const double median = values[values.size() / 2];
-  const bool plausible = median >= kPlausibleCbf[0] && median <= kPlausibleCbf[1];
-  if (!plausible) {
-    std::ostringstream m;
-    m << "the median CBF in the brain is " << median << " ml/100 g/min, outside "
-      << kPlausibleCbf[0] << "–" << kPlausibleCbf[1]
-      << ": check the M0 (on the scale of the ASL series? --m0-scale), the labeling "
-         "efficiency and the background suppression";
-    warnings.push_back(m.str());
-  }
-  return {{"Checked", true},
-          {"Region", region_name},
-          {"Voxels", values.size()},
-          {"MedianCBF", median},
-          {"PlausibleRange", {kPlausibleCbf[0], kPlausibleCbf[1]}},
-          {"Plausible", plausible}};
+/// The request of the library's pipeline from the options.
+perfq::io::SeriesRequest to_request(const CbfOptions& o) {
+  perfq::io::SeriesRequest r;
+  r.mask_path = o.mask_path;
+  r.blood_brain_partition = o.lambda;
+  r.t1_blood = o.t1b;
+  r.t1_tissue = o.t1t;
+  r.labeling_efficiency = o.alpha;
+  r.bs_pulse_efficiency = o.bs_pulse;
+  r.bs_pulses = o.bs_pulses;
+  r.m0_value = o.m0_value;
+  r.m0_scale = o.m0_scale;
+  r.m0_smooth_fwhm = o.m0_smooth;
+  r.reference_tissue = o.ref_tissue;
+  r.reference_mask = o.ref_mask;
+  r.reference = o.ref;
+  r.echo_time = o.echo_time;
+  r.averaging = o.averaging;
+  r.check_sign = !o.no_sign_check;
+  r.kinetic = o.kinetic;
+  r.pvc_grey = o.pvc_gm;
+  r.pvc_white = o.pvc_wm;
+  r.pvc = o.pvc;
+  r.execution = o.execution;
+  return r;
 }
 
 }  // namespace
@@ -454,485 +415,32 @@ int run_cbf(const std::vector<std::string>& raw) {
     std::cout << kCbfHelp;
     return 0;
   }
-  CbfOptions o = parse_cbf_options(raw);
+  const CbfOptions o = parse_cbf_options(raw);
   // Resolve the backend first: asking for CUDA where there is none fails before any work.
   // (`auto` stays auto: the library may fall back to the CPU if the CUDA run fails.)
   perfq::resolve_backend(o.execution);
 
   const perfq::io::AslDataset data = perfq::io::read_asl_bids(o.asl_path);
   // Existing outputs: refused before any work (and checked again when moving into place).
-  refuse_existing(o.out_dir,
-                  {data.prefix + "_cbf.nii.gz", data.prefix + "_cbf.json",
-                   data.prefix + "_fitstatus.nii.gz"},
-                  o.overwrite);
-  perfq::AslProtocol stated = data.protocol;
-  // Background suppression: the pulses stated on the command line beat the sidecar's; with
-  // neither, an unknown number of pulses would lower α by an unknown factor.
-  std::string bs_pulses_source = "sidecar";
-  if (o.bs_pulses) {
-    stated.background_suppression.enabled = *o.bs_pulses > 0;
-    stated.background_suppression.pulses = *o.bs_pulses;
-    stated.background_suppression.pulses_unknown = false;
-    bs_pulses_source = "--bs-pulses";
-  }
-  const perfq::BackgroundSuppression& bs = stated.background_suppression;
-  if (bs.enabled && bs.pulses_unknown && !bs.efficiency) {
-    throw perfq::InputError(data.sidecar_path, "BackgroundSuppressionNumberPulses",
-                            "required when BackgroundSuppression is true, not found: each pulse "
-                            "lowers the labeling efficiency (CBF is scaled by 1/0.95 per pulse "
-                            "by default); give the number of pulses in the sidecar or with "
-                            "--bs-pulses N (0 if they do not affect the label)");
-  }
-  const perfq::AslProtocol& protocol = stated;
-
-  std::optional<perfq::Mask> mask;
-  std::optional<perfq::View<const std::uint8_t>> mask_view;
-  if (o.mask_path) {
-    mask = perfq::io::read_nifti_mask(*o.mask_path);
-    if (!mask->geometry().same_grid(data.asl.geometry())) {
-      throw perfq::InputError(*o.mask_path, "", "the mask is not on the grid of " + data.asl_path);
-    }
-    if (std::none_of(mask->values().begin(), mask->values().end(),
-                     [](std::uint8_t v) { return v != 0; })) {
-      throw perfq::InputError(*o.mask_path, "", "the mask is empty (no nonzero voxel)");
-    }
-    mask_view = mask->view();
-    o.averaging.mask = mask_view;
-  }
-
-  // The default blood T1 is known at 1.5 and 3 T only (the white paper's); elsewhere (e.g.
-  // 7 T, where it is near 2.1 s) the 3 T value would bias CBF by e^(PLD/T1b) without a word.
-  const double tesla = protocol.magnetic_field_strength;
-  if (!o.t1b && !(tesla >= 1.0 && tesla <= 3.5)) {
-    std::ostringstream m;
-    m << tesla << " T: perfq has default blood T1 values for 1.5 T (1.35 s) and 3 T (1.65 s) "
-      << "only; give the arterial blood T1 at this field with --t1b";
-    throw perfq::InputError(data.sidecar_path, "MagneticFieldStrength", m.str());
-  }
-  perfq::Physiology physiology = perfq::Physiology::at_field(tesla);
-  if (o.lambda) physiology.blood_brain_partition = *o.lambda;
-  if (o.t1b) physiology.t1_blood = *o.t1b;
-  if (o.t1t) physiology.t1_tissue = *o.t1t;
-  if (o.alpha) physiology.labeling_efficiency = *o.alpha;
-  if (o.bs_pulse) physiology.background_suppression_pulse_efficiency = *o.bs_pulse;
-
-  // A time-encoded series is decoded into sub-bolus ΔM images, each with its own τ and PLD.
-  // Their errors name the file that holds the field at fault: the aslcontext for the volume
-  // types, the sidecar for timing.
-  const perfq::PreparedAsl prepared = [&] {
-    try {
-      return data.time_encoding
-                 ? perfq::prepare_time_encoded(data.asl, data.context, protocol,
-                                               *data.time_encoding, o.averaging, data.asl_path)
-                 : perfq::prepare_asl(data.asl, data.context, protocol, o.averaging,
-                                      data.asl_path);
-    } catch (const perfq::InputError& e) {
-      if (e.file() != data.asl_path || e.field().empty()) throw;
-      const std::string& file = e.field() == "volume_type" ? data.context_path : data.sidecar_path;
-      const std::string prefix = e.file() + ": " + e.field() + ": ";
-      const std::string what = e.what();
-      throw perfq::InputError(file, e.field(), what.substr(std::min(prefix.size(), what.size())));
-    }
-  }();
-  const std::size_t delays = prepared.delta_m.volumes();
-
-  // M0: an explicit value, else what M0Type says.
-  perfq::M0Source m0;
-  Json m0_record;
-  m0_record["M0Type"] = perfq::to_string(protocol.m0_type);
-  if (o.m0_value) {
-    m0 = perfq::M0Source::from_value(*o.m0_value);
-    m0_record["M0Source"] = "command line (--m0-value)";
-    m0_record["M0Value"] = *o.m0_value;
-  } else {
-    switch (protocol.m0_type) {
-      case perfq::M0Type::Separate:
-        m0 = perfq::M0Source::from_image(data.m0->view());
-        m0_record["M0Source"] = data.m0_path;
-        m0_record["M0VolumesAveraged"] = data.m0_volumes;
-        break;
-      case perfq::M0Type::Included:
-        if (!prepared.m0) {
-          throw perfq::InputError(data.context_path, "volume_type",
-                                  "M0Type is Included but no m0scan volume is listed");
-        }
-        m0 = perfq::M0Source::from_image(prepared.m0->view());
-        m0_record["M0Source"] = "m0scan volumes of " + data.asl_path;
-        break;
-      case perfq::M0Type::Estimate:
-        m0 = perfq::M0Source::from_value(*protocol.m0_estimate);
-        m0_record["M0Source"] = "M0Estimate";
-        m0_record["M0Value"] = *protocol.m0_estimate;
-        break;
-      case perfq::M0Type::Absent:
-        throw perfq::InputError(data.sidecar_path, "M0Type",
-                                "Absent: no M0 to calibrate with; give --m0-value");
-    }
-  }
-  // A scale between the M0 and the ASL images that the files do not carry (BIDS wants none,
-  // some exports have one): applied to a copy of the M0.
-  std::optional<perfq::Volume<float>> scaled_m0;
-  if (o.m0_scale) {
-    if (m0.image) {
-      const perfq::View<const float>& image = *m0.image;
-      scaled_m0.emplace(image.geometry);
-      for (std::size_t i = 0; i < image.voxel_count(); ++i) {
-        (*scaled_m0)[i] = static_cast<float>(image.data[i] * *o.m0_scale);
-      }
-      m0 = perfq::M0Source::from_image(scaled_m0->view());
-    } else {
-      m0.value *= *o.m0_scale;
-    }
-    m0_record["M0UserScaleFactor"] = *o.m0_scale;
-  }
-  // Smoothing of a voxelwise M0 image, inside the mask or the M0's bright part.
-  std::optional<perfq::Volume<float>> smoothed_m0;
-  if (o.m0_smooth > 0) {
-    if (!m0.image) {
-      throw perfq::InputError(data.sidecar_path, "M0Type",
-                              std::string(perfq::to_string(protocol.m0_type)) +
-                                  ": --m0-smooth needs an M0 image (M0Type Separate or Included)");
-    }
-    smoothed_m0 = perfq::smooth_m0(*m0.image, o.m0_smooth, mask_view);
-    m0 = perfq::M0Source::from_image(smoothed_m0->view());
-    m0_record["M0Smoothing"] = {
-        {"FWHM", o.m0_smooth},
-        {"FWHMUnits", "mm"},
-        {"Region", o.mask_path ? "mask" : "M0 >= half its 98th percentile"},
-        {"Method", "Gaussian, normalised within the region (voxels outside it unchanged)"}};
-  }
-  // Reference-region calibration: one M0 of arterial blood for every voxel, given to the
-  // quantification as the single M0 λ·M0_blood (its saturation recovery is done here, with
-  // the reference tissue's T1, so the voxelwise short-TR correction is not applied again).
-  std::optional<perfq::ReferenceCalibration> reference;
-  std::optional<perfq::Mask> ref_mask;
-  if (o.ref_tissue) {
-    if (!m0.image) {
-      throw perfq::InputError(data.sidecar_path, "M0Type",
-                              std::string(perfq::to_string(protocol.m0_type)) +
-                                  ": --ref-tissue needs an M0 image (M0Type Separate or "
-                                  "Included)");
-    }
-    {  // A probability map (e.g. a partial-volume estimate) would count every voxel with any
-       // of the tissue as the tissue: only 0/1 masks are taken.
-      const perfq::Image<float> values = perfq::io::read_nifti(*o.ref_mask);
-      for (std::size_t i = 0; i < values.size(); ++i) {
-        if (values[i] != 0.0f && values[i] != 1.0f) {
-          std::ostringstream m;
-          m << "the reference region must be a 0/1 mask of the tissue alone; voxel " << i
-            << " is " << values[i] << " (a probability map? threshold it, e.g. above 0.9)";
-          throw perfq::InputError(*o.ref_mask, "", m.str());
-        }
-      }
-    }
-    ref_mask = perfq::io::read_nifti_mask(*o.ref_mask);
-    if (!ref_mask->geometry().same_grid(data.asl.geometry())) {
-      throw perfq::InputError(*o.ref_mask, "", "the reference region is not on the grid of " +
-                                                   data.asl_path);
-    }
-    perfq::ReferenceCalibrationOptions ref = o.ref;
-    ref.tissue = *o.ref_tissue;
-    ref.repetition_time = protocol.m0_repetition_time.value_or(0.0);
-    if (!o.echo_time && !data.m0_echo_time_issue.empty()) {
-      throw perfq::InputError(data.m0_echo_time_file, "EchoTime",
-                              data.m0_echo_time_issue + " (needed by --ref-tissue; or give "
-                              "--echo-time)");
-    }
-    ref.echo_time = o.echo_time ? *o.echo_time : data.m0_echo_time.value_or(0.0);
-    try {
-      reference = perfq::reference_region_m0(*m0.image, ref_mask->view(), ref);
-    } catch (const perfq::InvalidArgument& e) {
-      throw perfq::InputError(*o.ref_mask, "", e.what());
-    }
-    m0 = perfq::M0Source::from_value(physiology.blood_brain_partition * reference->m0_blood);
-    const perfq::ReferenceCalibration& r = *reference;
-    m0_record["M0Calibration"] = {
-        {"Method", "reference region"},
-        {"Tissue", perfq::to_string(*o.ref_tissue)},
-        {"Mask", *o.ref_mask},
-        {"Voxels", r.voxels},
-        {"RegionMeanM0", r.region_mean},
-        {"T1", r.constants.t1},
-        {"T2", r.constants.t2},
-        {"PartitionCoefficient", r.constants.partition},
-        {"BloodT2", r.t2_blood},
-        {"EchoTime", r.echo_time},
-        {"EchoTimeSource", o.echo_time        ? "--echo-time"
-                           : data.m0_echo_time ? "EchoTime of the M0's sidecar"
-                                               : "none (no T2 correction)"},
-        {"RepetitionTime", r.repetition_time},
-        {"ReferenceM0", r.m0_reference},
-        {"ArterialBloodM0", r.m0_blood},
-        {"Formula", "M0_blood = mean / (1 - exp(-TR/T1)) / exp(-TE/T2) / partition * "
-                    "exp(-TE/T2_blood); quantified with the single M0 lambda * M0_blood"}};
-  }
-
-  // Control and label swapped (in the aslcontext, or deltam stored as label − control) would
-  // give a map of negative CBF: refused unless asked for.
-  // The brain region of the checks (without a mask): the bright part of the M0 image used,
-  // else of the series' own M0 image when --m0-value overrides it.
-  std::optional<perfq::View<const float>> region_m0 = m0.image;
-  if (!region_m0 && data.m0) region_m0 = data.m0->view();
-  if (!region_m0 && prepared.m0) region_m0 = prepared.m0->view();
-  // One brain region for both checks (the sign here, the CBF range after quantifying).
-  std::optional<perfq::Mask> bright;
-  if (!mask_view && region_m0) bright = perfq::m0_brain_region(*region_m0);
-  std::optional<perfq::View<const std::uint8_t>> brain = mask_view;
-  if (bright) brain = bright->view();
-  const std::string region_name = o.mask_path ? "mask"
-                                  : bright    ? "M0 >= half its 98th percentile"
-                                              : "all voxels";
-  const perfq::DeltaMSign sign =
-      perfq::check_delta_m_sign(prepared.delta_m.view(), std::nullopt, brain);
-  if (sign.inverted && !o.no_sign_check) {
-    std::ostringstream m;
-    m << "ΔM (control − label) is negative in " << std::lround(100.0 * sign.negative_fraction)
-      << " % of the " << sign.voxels << " brain voxels examined: control and label look "
-      << "swapped";
-    if (data.time_encoding) {
-      // Decoded with the matrix: its sign convention is the likelier culprit.
-      m << " (the time-encoding matrix's sign: perfq takes +1 as control, −1 as label); give "
-           "the matrix with the other sign in TimeEncodedMatrix, or pass --no-sign-check to "
-           "quantify anyway";
-      throw perfq::InputError(data.sidecar_path, "TimeEncodedMatrix", m.str());
-    }
-    m << " (the order of the control/label rows, or deltam volumes stored as label − "
-      << "control); correct the aslcontext, or pass --no-sign-check to quantify anyway";
-    throw perfq::InputError(data.context_path, "volume_type", m.str());
-  }
-
-  // The protocol of the averaged ΔM volumes: one delay (and τ) per volume.
-  const bool pasl = protocol.labeling_type == perfq::LabelingType::Pasl;
-  perfq::AslProtocol averaged = protocol;
-  if (reference) averaged.m0_repetition_time.reset();  // corrected with the tissue's own T1
-  averaged.post_labeling_delay = prepared.post_labeling_delay;
-  averaged.labeling_duration = prepared.labeling_duration;
-  if (pasl) averaged.labeling_duration.clear();
-
-  Json j;
-  j["Units"] = "mL/100g/min";
-  j["Sources"] = Json::array({data.asl_path});
-  if (!data.m0_path.empty()) j["Sources"].push_back(data.m0_path);
-  j["Sidecars"] = data.sidecar_paths;  // the ASL sidecars applied (inherited ones first)
-  j["DeltaMSignCheck"] = {
-      {"Region", region_name},
-      {"Voxels", sign.voxels},
-      {"NegativeFraction", sign.negative_fraction},
-      {"Inverted", sign.inverted},
-      {"Checked", !o.no_sign_check}};
+  refuse_existing(o.out_dir, perfq::io::series_output_names(data.prefix), o.overwrite);
   StagedOutputs outputs(o.out_dir, o.overwrite);
-  std::vector<std::string> warnings;  // printed after the summary, kept in the sidecar
-  perfq::ResolvedConstants constants;
-  perfq::Backend ran_on = perfq::Backend::Cpu;
-  std::ostringstream summary;
-  // Partial-volume correction of the CBF map from GM/WM fraction images (same grid).
-  std::optional<perfq::Volume<float>> gm_fraction, wm_fraction;
-  if (o.pvc_gm) {
-    gm_fraction = perfq::io::read_nifti(*o.pvc_gm);
-    wm_fraction = perfq::io::read_nifti(*o.pvc_wm);
-    for (const auto& [path, image] : {std::pair{*o.pvc_gm, &*gm_fraction},
-                                      std::pair{*o.pvc_wm, &*wm_fraction}}) {
-      if (image->volumes() != 1 || !image->geometry().same_grid(data.asl.geometry())) {
-        throw perfq::InputError(path, "", "expected a 3D tissue-fraction image on the grid of " +
-                                              data.asl_path);
-      }
-    }
-  }
-  auto correct_partial_volumes = [&](const perfq::Volume<float>& cbf,
-                                     const perfq::Volume<std::uint8_t>& status) {
-    if (!o.pvc_gm) return;
-    perfq::Mask usable(cbf.geometry());
-    for (std::size_t i = 0; i < usable.size(); ++i) usable[i] = status[i] == 0;
-    perfq::PvcMaps pvc;
-    try {
-      pvc = perfq::partial_volume_correct(cbf, *gm_fraction, *wm_fraction, usable.view(), o.pvc,
-                                          o.execution);
-    } catch (const perfq::InvalidArgument& e) {
-      throw perfq::InputError(*o.pvc_gm + " / " + *o.pvc_wm, "", e.what());
-    }
-    perfq::io::write_nifti(outputs.stage(data.prefix + "_cbf_gm.nii.gz"), pvc.cbf_gm.view());
-    perfq::io::write_nifti(outputs.stage(data.prefix + "_cbf_wm.nii.gz"), pvc.cbf_wm.view());
-    j["PartialVolumeCorrection"] = {
-        {"Method", "local linear regression (Asllani et al. 2008) on the CBF map"},
-        {"GreyMatterFraction", *o.pvc_gm}, {"WhiteMatterFraction", *o.pvc_wm},
-        {"Kernel", {o.pvc.kernel_xy, o.pvc.kernel_xy, o.pvc.kernel_z}},
-        {"MinimumFraction", o.pvc.min_fraction},
-        {"VoxelsUsed", "fit status 0"}};
-  };
-  if (delays == 1) {
-    const perfq::CbfMaps maps = perfq::quantify_cbf(prepared.delta_m.volume(0), m0, averaged,
-                                                    physiology, mask_view, o.execution);
-    constants = maps.constants;
-    ran_on = maps.backend;
-    j["Description"] = "Cerebral blood flow from single-delay ASL (white-paper model)";
-    j["Model"] = "ASL white paper single-delay (Alsop et al. 2015, MRM 73:102)";
-    j["StatusCounts"] = status_counts(maps.status);
-    perfq::io::write_nifti(outputs.stage(data.prefix + "_cbf.nii.gz"), maps.cbf.view());
-    perfq::io::write_nifti(outputs.stage(data.prefix + "_fitstatus.nii.gz"), maps.status.view());
-    correct_partial_volumes(maps.cbf, maps.status);
-    j["CbfRangeCheck"] = check_cbf_range(maps.cbf, maps.status, brain, region_name, warnings);
-    summary << "median CBF " << median_ok(maps.cbf, maps.status) << " ml/100 g/min";
-  } else {
-    perfq::KineticOptions kinetic = o.kinetic;
-    kinetic.weights.assign(prepared.repeats.begin(), prepared.repeats.end());
-    const perfq::KineticFit fit = perfq::fit_kinetic(prepared.delta_m, m0, averaged, physiology,
-                                                     kinetic, mask_view, o.execution);
-    constants = fit.constants;
-    ran_on = fit.backend;
-    j["Description"] = data.time_encoding
-                           ? "Cerebral blood flow and arterial transit time from time-encoded "
-                             "(Hadamard) PCASL, decoded into sub-bolus images"
-                           : "Cerebral blood flow and arterial transit time from multi-delay ASL";
-    j["Model"] = std::string("Buxton general kinetic model, variant ") +
-                 perfq::to_string(kinetic.variant);
-    Json fit_record = {{"Method", "separable ATT search (flow solved exactly) + "
-                                  "Levenberg-Marquardt, exact derivatives"},
-                       {"ATTRange", {kinetic.att_min, kinetic.att_max}},
-                       {"GridPoints", kinetic.grid_points},
-                       {"MaxIterations", kinetic.max_iterations},
-                       {"Tolerance", kinetic.tolerance},
-                       {"Weights", kinetic.weights},
-                       {"ATTPrior", kinetic.att_prior},
-                       {"ArterialComponent", kinetic.arterial}};
-    if (kinetic.dispersion == perfq::Dispersion::Gamma) {
-      fit_record["Dispersion"] = {
-          {"Kernel", "gamma"},
-          {"Sharpness", kinetic.dispersion_sharpness},
-          {"SharpnessUnits", "1/s"},
-          {"TimeToPeak", kinetic.dispersion_time_to_peak},
-          {"TimeToPeakUnits", "s"},
-          {"Reference", "Chappell et al. 2010, MRM 63:1357 (gamma kernel of the extra delay)"},
-          {"AppliesTo", "tissue component; the arterial component stays undispersed"}};
-    } else {
-      fit_record["Dispersion"] = {{"Kernel", "none"}};
-    }
-    if (kinetic.variant == perfq::KineticVariant::BuxtonFixedFlow) {
-      fit_record["FixedFlowForT1app"] = kinetic.fixed_flow;
-    }
-    if (kinetic.att_prior) {
-      fit_record["ATTPriorMean"] = fit.att_prior_mean;
-      fit_record["ATTPriorSD"] = kinetic.att_prior_sd;
-      fit_record["PriorNoise"] = perfq::to_string(kinetic.prior_noise);
-      fit_record["PooledNoiseVariance"] = fit.noise_variance;
-      if (fit.noise_reference_m0 > 0) fit_record["NoiseReferenceM0"] = fit.noise_reference_m0;
-      if (kinetic.arterial) {
-        fit_record["ArterialATTPriorMean"] = fit.arterial_att_prior_mean;
-        fit_record["ArterialATTPriorSD"] = fit.arterial_att_prior_sd;
-      }
-    }
-    j["Fit"] = fit_record;
-    j["StatusCounts"] = status_counts(fit.status);
-    j["Outputs"] = {{"cbf", "mL/100g/min"}, {"att", "s"}, {"cbf_se", "mL/100g/min"},
-                    {"att_se", "s"}, {"fitstatus", "code (see StatusCodes)"}};
-    const std::string& px = data.prefix;
-    perfq::io::write_nifti(outputs.stage(px + "_cbf.nii.gz"), fit.cbf.view());
-    perfq::io::write_nifti(outputs.stage(px + "_att.nii.gz"), fit.att.view());
-    perfq::io::write_nifti(outputs.stage(px + "_cbf_se.nii.gz"), fit.cbf_se.view());
-    perfq::io::write_nifti(outputs.stage(px + "_att_se.nii.gz"), fit.att_se.view());
-    perfq::io::write_nifti(outputs.stage(px + "_fitstatus.nii.gz"), fit.status.view());
-    if (kinetic.arterial) {
-      perfq::io::write_nifti(outputs.stage(px + "_abv.nii.gz"), fit.abv.view());
-      perfq::io::write_nifti(outputs.stage(px + "_abv_se.nii.gz"), fit.abv_se.view());
-      perfq::io::write_nifti(outputs.stage(px + "_aatt.nii.gz"), fit.arterial_att.view());
-      j["Outputs"]["abv"] = "% (ml arterial blood / 100 ml); 0 where the tissue-only fit wins";
-      j["Outputs"]["abv_se"] = "%";
-      j["Outputs"]["aatt"] = "s, arterial arrival (search-grid resolution)";
-    }
-    correct_partial_volumes(fit.cbf, fit.status);
-    j["CbfRangeCheck"] = check_cbf_range(fit.cbf, fit.status, brain, region_name, warnings);
-    summary << "median CBF " << median_ok(fit.cbf, fit.status) << " ml/100 g/min, median ATT "
-            << median_ok(fit.att, fit.status) << " s";
-  }
-
-  j["GeneratedBy"] = {{"Name", "perfq"}, {"Version", perfq::version()},
-                      {"Backend", perfq::to_string(ran_on)}};
-  j["ArterialSpinLabelingType"] = perfq::to_string(protocol.labeling_type);
-  if (delays == 1) {
-    j["PostLabelingDelay"] = prepared.post_labeling_delay.front();
-  } else {
-    j["PostLabelingDelay"] = prepared.post_labeling_delay;
-  }
-  if (pasl) {
-    j["BolusCutOffDelayTime"] = protocol.bolus_cutoff_delay ? Json(*protocol.bolus_cutoff_delay)
-                                                            : Json(nullptr);
-  } else if (delays == 1) {
-    j["LabelingDuration"] = prepared.labeling_duration.front();
-  } else {
-    j["LabelingDuration"] = prepared.labeling_duration;
-  }
-  if (data.time_encoding) {
-    const perfq::TimeEncoding& te = *data.time_encoding;
-    Json rows = Json::array();
-    for (std::size_t c = 0; c < te.matrix.cycles; ++c) {
-      Json row = Json::array();
-      for (std::size_t k = 0; k < te.matrix.sub_boli(); ++k) row.push_back(te.matrix.at(c, k));
-      rows.push_back(row);
-    }
-    j["TimeEncoding"] = {
-        {"MatrixSource", te.matrix_source},
-        {"TimeEncodedMatrixSize", te.matrix.cycles},
-        {"TimeEncodedMatrix", rows},
-        {"MatrixConvention", "rows: encoding cycles in acquisition order; columns: sub-boli in "
-                             "labeling order; +1 control, -1 label"},
-        {"Decoding", "dM_k = (2/N) sum_i E[i][k] S_i (control - label); blocks of N encoded "
-                     "volumes decoded, then averaged per sub-bolus"},
-        {"SubBolusDurations", te.sub_bolus_duration},
-        {"SubBolusPostLabelingDelays", te.sub_bolus_pld},
-        {"Blocks", prepared.repeats.front() + prepared.rejected.front()}};
-  }
-  j["MRAcquisitionType"] = protocol.readout == perfq::Readout::TwoD ? "2D" : "3D";
-  if (protocol.readout == perfq::Readout::TwoD) j["SliceTiming"] = protocol.slice_timing;
-  j["MagneticFieldStrength"] = protocol.magnetic_field_strength;
-  j["BloodBrainPartitionCoefficient"] = constants.blood_brain_partition;
-  j["ArterialBloodT1"] = constants.t1_blood;
-  j["TissueT1"] = constants.t1_tissue;
-  j["LabelingEfficiency"] = constants.labeling_efficiency;
-  j["LabelingEfficiencySource"] = constants.labeling_efficiency_source;
-  j["BackgroundSuppressionFactor"] = constants.background_suppression_factor;
-  j["BackgroundSuppressionSource"] = constants.background_suppression_source;
-  if (constants.background_suppression_source == "pulses") {
-    j["BackgroundSuppressionPulseEfficiency"] = physiology.background_suppression_pulse_efficiency;
-    j["BackgroundSuppressionNumberPulses"] = protocol.background_suppression.pulses;
-    j["BackgroundSuppressionPulsesSource"] = bs_pulses_source;
-  }
-  j["EffectiveLabelingEfficiency"] = constants.effective_labeling_efficiency;
-  for (auto& item : m0_record.items()) j[item.key()] = item.value();
-  j["M0RepetitionTime"] = protocol.m0_repetition_time ? Json(*protocol.m0_repetition_time)
-                                                      : Json(nullptr);
-  j["M0ScaleFactor"] = constants.m0_scale;
-  if (delays == 1) {
-    j["Averaging"] = {{"Robust", o.averaging.robust},
-                      {"OutlierThreshold", o.averaging.outlier_threshold},
-                      {"RepeatsAveraged", prepared.repeats.front()},
-                      {"RepeatsRejected", prepared.rejected.front()}};
-  } else {
-    j["Averaging"] = {{"Robust", o.averaging.robust},
-                      {"OutlierThreshold", o.averaging.outlier_threshold},
-                      {"RepeatsAveraged", prepared.repeats},
-                      {"RepeatsRejected", prepared.rejected}};
-  }
-  j["Mask"] = o.mask_path ? Json(*o.mask_path) : Json(nullptr);
-  j["Notes"] = prepared.notes;
-  j["Warnings"] = warnings;
-  j["StatusCodes"] = status_legend();
-
-  perfq::io::write_text_atomic(outputs.stage(data.prefix + "_cbf.json"), j.dump(2) + "\n");
-  if (prepared.scanner_cbf) {
-    // Scanner-made CBF volumes are not used, but kept next to perfq's for comparison.
-    perfq::io::write_nifti(outputs.stage(data.prefix + "_desc-scanner_cbf.nii.gz"),
-                           prepared.scanner_cbf->view());
+  const perfq::io::SeriesMaps maps = perfq::io::quantify_series(data, to_request(o));
+  for (const auto& file : perfq::io::series_outputs(maps)) {
+    perfq::io::write_series_output(file, outputs.stage(file.name));
   }
   const auto written = outputs.commit();
 
-  std::cout << "perfq cbf: " << data.asl_path << " (" << perfq::to_string(protocol.labeling_type)
-            << ", " << delays << (delays == 1 ? " delay" : " delays")
-            << (data.time_encoding ? ", time-encoded " + data.time_encoding->matrix_source : "")
-            << ") on "
-            << perfq::to_string(ran_on) << ": " << summary.str() << "\n";
-  for (const auto& note : prepared.notes) std::cout << "  note: " << note << "\n";
+  std::cout << "perfq cbf: " << maps.asl_path << " (" << perfq::to_string(maps.labeling_type)
+            << ", " << maps.delays << (maps.delays == 1 ? " delay" : " delays")
+            << (maps.time_encoding.empty() ? "" : ", time-encoded " + maps.time_encoding)
+            << ") on " << perfq::to_string(maps.backend) << ": median CBF " << maps.median_cbf
+            << " ml/100 g/min";
+  if (maps.att) std::cout << ", median ATT " << maps.median_att << " s";
+  std::cout << "\n";
+  for (const auto& note : maps.notes) std::cout << "  note: " << note << "\n";
   for (const auto& path : written) std::cout << "  wrote " << path << "\n";
   std::cout.flush();
-  for (const auto& warning : warnings) std::cerr << "perfq cbf: warning: " << warning << "\n";
+  for (const auto& warning : maps.warnings) std::cerr << "perfq cbf: warning: " << warning << "\n";
   return 0;
 }
 

@@ -1,0 +1,132 @@
+/// @file
+/// @brief The whole path from an ASL-BIDS series to calibrated maps, in process: what
+/// `perfq cbf` runs, for programs that link perfq. Part of perfq::io.
+///
+/// quantify_series() chooses the M0 (an explicit value, else what `M0Type` says),
+/// calibrates it (scale, smoothing, reference region), checks the sign of ΔM, quantifies
+/// (single delay: the white paper's formula; several delays or time-encoded: the kinetic
+/// fit), corrects partial volumes when asked, checks the CBF range, and returns the maps with
+/// their provenance (the `<prefix>_cbf.json` record). Nothing is printed and nothing is
+/// written: warnings are returned; series_outputs() and write_series_output() give the files
+/// perfq cbf writes, by its names.
+#pragma once
+
+#include <perfq/asl_series.hpp>
+#include <perfq/calibration.hpp>
+#include <perfq/execution.hpp>
+#include <perfq/image.hpp>
+#include <perfq/io/bids.hpp>
+#include <perfq/kinetic.hpp>
+#include <perfq/protocol.hpp>
+#include <perfq/pvc.hpp>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+PERFQ_NAMESPACE_BEGIN
+namespace io {
+
+/// @brief Every choice of a series' quantification: the options of `perfq cbf`. Error
+/// messages name these choices by perfq cbf's options (e.g. `--bs-pulses`).
+struct SeriesRequest {
+  std::optional<std::string> mask_path;  ///< compute inside this mask only (series' grid)
+  std::optional<double> blood_brain_partition;  ///< ml/g (default 0.9; --lambda)
+  std::optional<double> t1_blood;   ///< arterial blood T1, s (default by field; --t1b)
+  std::optional<double> t1_tissue;  ///< tissue T1, s (default 1.3; --t1t)
+  /// Labeling efficiency; overrides the sidecar's and the defaults (--alpha).
+  std::optional<double> labeling_efficiency;
+  std::optional<double> bs_pulse_efficiency;  ///< efficiency per background-suppression pulse
+  std::optional<int> bs_pulses;  ///< background-suppression pulses (beats the sidecar's)
+  std::optional<double> m0_value;  ///< one M0 for every voxel (overrides M0Type)
+  std::optional<double> m0_scale;  ///< factor applied to the M0 first (default 1)
+  double m0_smooth_fwhm = 0.0;     ///< Gaussian smoothing of a voxelwise M0 image, mm
+  /// Reference-region calibration: one M0 of arterial blood from the mean M0 in
+  /// `reference_mask` (needs an M0 image). `reference.tissue` is taken from here;
+  /// `reference.repetition_time` and `echo_time` are filled from the series unless given.
+  std::optional<ReferenceTissue> reference_tissue;
+  std::optional<std::string> reference_mask;  ///< the reference region (0/1, series' grid)
+  ReferenceCalibrationOptions reference;      ///< the tissue's constants, when overridden
+  std::optional<double> echo_time;  ///< TE of the M0 scan (default: its sidecar's EchoTime)
+  AveragingOptions averaging;       ///< averaging of repeats (its mask is set from mask_path)
+  bool check_sign = true;  ///< refuse ΔM negative in most of the brain (control/label swapped)
+  KineticOptions kinetic;  ///< the multi-delay fit (its weights are set from the repeats)
+  /// Partial-volume correction from grey/white-matter fraction images (both or neither).
+  std::optional<std::string> pvc_grey;
+  std::optional<std::string> pvc_white;  ///< the white-matter fraction image
+  PvcOptions pvc;                        ///< the correction's kernel and threshold
+  Execution execution;                   ///< backend, device, threads
+};
+
+/// @brief The maps of one series and how they were made.
+struct SeriesMaps {
+  std::string asl_path;  ///< the series quantified
+  std::string prefix;    ///< its name before `_asl` (e.g. "sub-01_ses-1"): output names
+  LabelingType labeling_type = LabelingType::Pcasl;  ///< the series' labeling
+  std::size_t delays = 1;  ///< ΔM volumes quantified (sub-boli for time-encoded series)
+  /// The time-encoding matrix's source (TimeEncoding::matrix_source); empty when the series
+  /// is not time-encoded.
+  std::string time_encoding;
+  Backend backend = Backend::Cpu;  ///< where the quantification ran
+
+  Volume<float> cbf;             ///< ml/100 g/min
+  Volume<std::uint8_t> status;   ///< VoxelStatus codes
+  /// Multi-delay (and time-encoded) series: arterial transit time (s).
+  std::optional<Volume<float>> att;
+  std::optional<Volume<float>> cbf_se;  ///< standard error of CBF (multi-delay)
+  std::optional<Volume<float>> att_se;  ///< standard error of ATT, s (multi-delay)
+  /// With KineticOptions::arterial: arterial blood volume (%).
+  std::optional<Volume<float>> abv;
+  std::optional<Volume<float>> abv_se;        ///< its standard error (%)
+  std::optional<Volume<float>> arterial_att;  ///< arterial arrival time, s
+  /// With partial-volume correction: grey-matter CBF.
+  std::optional<Volume<float>> cbf_grey;
+  std::optional<Volume<float>> cbf_white;  ///< white-matter CBF
+  /// Scanner-made CBF volumes of the series (averaged), kept for comparison.
+  std::optional<Volume<float>> scanner_cbf;
+
+  ResolvedConstants constants;  ///< the constants the quantification used
+  DeltaMSign sign_check;        ///< the control/label sign check
+  double median_cbf = 0.0;      ///< over voxels of status 0 (0 when none)
+  double median_att = 0.0;      ///< likewise, multi-delay series only
+  std::vector<std::string> notes;     ///< remarks of the preparation (e.g. noRF ignored)
+  std::vector<std::string> warnings;  ///< e.g. an implausible median CBF
+  /// The provenance record written as `<prefix>_cbf.json`: every constant, option, input
+  /// check and warning (JSON text, 2-space indented, ending in a newline).
+  std::string provenance_json;
+};
+
+/// @brief Quantifies the ASL-BIDS series at `asl_path` (read with read_asl_bids, BIDS
+/// inheritance included).
+/// @throws InputError naming the file and field for bad data or metadata; InvalidArgument for
+/// a bad request; BackendError when the requested backend is unavailable.
+PERFQ_IO_API SeriesMaps quantify_series(const std::string& asl_path, const SeriesRequest& request);
+
+/// @brief The same for a series already read.
+PERFQ_IO_API SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request);
+
+/// @brief One file of a quantified series: its name (in the output folder) and content.
+struct SeriesOutput {
+  std::string name;                             ///< e.g. "sub-01_cbf.nii.gz"
+  const Volume<float>* map = nullptr;           ///< a map, or
+  const Volume<std::uint8_t>* codes = nullptr;  ///< the status codes, or
+  const std::string* text = nullptr;            ///< the provenance record
+};
+
+/// @brief The files perfq cbf writes for `maps`, in its order: `<prefix>_cbf.nii.gz`, the
+/// multi-delay maps, `_fitstatus.nii.gz`, the arterial and PVC maps, `_cbf.json`, and
+/// `_desc-scanner_cbf.nii.gz`. The pointers refer into `maps`.
+PERFQ_IO_API std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps);
+
+/// @brief The names of the files perfq cbf may write for a series of `prefix` whatever its
+/// kind (to refuse existing outputs before any work): `_cbf.nii.gz`, `_cbf.json`,
+/// `_fitstatus.nii.gz`.
+PERFQ_IO_API std::vector<std::string> series_output_names(const std::string& prefix);
+
+/// @brief Writes one output to `path` (NIfTI or JSON text, atomically: a temporary file then
+/// renamed).
+PERFQ_IO_API void write_series_output(const SeriesOutput& output, const std::string& path);
+
+}  // namespace io
+PERFQ_NAMESPACE_END

@@ -1,0 +1,678 @@
+// The path from an ASL-BIDS series to calibrated maps (include/perfq/io/pipeline.hpp), one
+// function per step: the stated protocol, the mask and constants, the preparation, the M0
+// (choice, scale, smoothing, reference region), the sign check, the quantification (single
+// delay or kinetic fit), partial-volume correction, the CBF-range check, the provenance.
+#include <perfq/cbf.hpp>
+#include <perfq/errors.hpp>
+#include <perfq/io/nifti.hpp>
+#include <perfq/io/pipeline.hpp>
+#include <perfq/time_encoded.hpp>
+#include <perfq/version.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+#include <utility>
+
+PERFQ_NAMESPACE_BEGIN
+namespace io {
+namespace {
+
+// The provenance keeps the order in which keys are set (ordered_json), as perfq cbf wrote it.
+using Json = nlohmann::ordered_json;
+
+// ---- small helpers -----------------------------------------------------------------------
+
+/// The status codes' meanings, for the sidecar.
+Json status_legend() {
+  Json legend = Json::object();
+  for (int s = 0; s <= 7; ++s) legend[std::to_string(s)] = to_string(static_cast<VoxelStatus>(s));
+  return legend;
+}
+
+/// Counts of each status code, keyed by code.
+Json status_counts(const Volume<std::uint8_t>& status) {
+  std::map<int, std::size_t> counts;
+  for (std::uint8_t s : status.values()) ++counts[s];
+  Json j = Json::object();
+  for (const auto& [code, count] : counts) j[std::to_string(code)] = count;
+  return j;
+}
+
+/// Median of `values` where `status` is 0 (0 when there is none).
+double median_ok(const Volume<float>& values, const Volume<std::uint8_t>& status) {
+  std::vector<float> ok;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (status[i] == 0) ok.push_back(values[i]);
+  }
+  if (ok.empty()) return 0.0;
+  std::nth_element(ok.begin(), ok.begin() + ok.size() / 2, ok.end());
+  return ok[ok.size() / 2];
+}
+
+// ---- the protocol, the mask and the constants ----------------------------------------------
+
+/// The sidecar's protocol with the request's background-suppression pulses; `source` says
+/// where the pulses came from.
+AslProtocol stated_protocol(const AslDataset& data, const SeriesRequest& r, std::string& source) {
+  AslProtocol stated = data.protocol;
+  // The pulses of the request beat the sidecar's; with neither, an unknown number of pulses
+  // would lower α by an unknown factor.
+  source = "sidecar";
+  if (r.bs_pulses) {
+    stated.background_suppression.enabled = *r.bs_pulses > 0;
+    stated.background_suppression.pulses = *r.bs_pulses;
+    stated.background_suppression.pulses_unknown = false;
+    source = "--bs-pulses";
+  }
+  const BackgroundSuppression& bs = stated.background_suppression;
+  if (bs.enabled && bs.pulses_unknown && !bs.efficiency) {
+    throw InputError(data.sidecar_path, "BackgroundSuppressionNumberPulses",
+                     "required when BackgroundSuppression is true, not found: each pulse "
+                     "lowers the labeling efficiency (CBF is scaled by 1/0.95 per pulse "
+                     "by default); give the number of pulses in the sidecar or with "
+                     "--bs-pulses N (0 if they do not affect the label)");
+  }
+  return stated;
+}
+
+/// The mask of the request, checked: on the series' grid, not empty.
+std::optional<Mask> read_mask(const AslDataset& data, const SeriesRequest& r) {
+  if (!r.mask_path) return std::nullopt;
+  Mask mask = read_nifti_mask(*r.mask_path);
+  if (!mask.geometry().same_grid(data.asl.geometry())) {
+    throw InputError(*r.mask_path, "", "the mask is not on the grid of " + data.asl_path);
+  }
+  if (std::none_of(mask.values().begin(), mask.values().end(),
+                   [](std::uint8_t v) { return v != 0; })) {
+    throw InputError(*r.mask_path, "", "the mask is empty (no nonzero voxel)");
+  }
+  return mask;
+}
+
+/// The constants: the field's defaults, then the request's overrides.
+Physiology physiology_for(const AslDataset& data, const AslProtocol& protocol,
+                          const SeriesRequest& r) {
+  // The default blood T1 is known at 1.5 and 3 T only (the white paper's); elsewhere (e.g.
+  // 7 T, where it is near 2.1 s) the 3 T value would bias CBF by e^(PLD/T1b) without a word.
+  const double tesla = protocol.magnetic_field_strength;
+  if (!r.t1_blood && !(tesla >= 1.0 && tesla <= 3.5)) {
+    std::ostringstream m;
+    m << tesla << " T: perfq has default blood T1 values for 1.5 T (1.35 s) and 3 T (1.65 s) "
+      << "only; give the arterial blood T1 at this field with --t1b";
+    throw InputError(data.sidecar_path, "MagneticFieldStrength", m.str());
+  }
+  Physiology physiology = Physiology::at_field(tesla);
+  if (r.blood_brain_partition) physiology.blood_brain_partition = *r.blood_brain_partition;
+  if (r.t1_blood) physiology.t1_blood = *r.t1_blood;
+  if (r.t1_tissue) physiology.t1_tissue = *r.t1_tissue;
+  if (r.labeling_efficiency) physiology.labeling_efficiency = *r.labeling_efficiency;
+  if (r.bs_pulse_efficiency) {
+    physiology.background_suppression_pulse_efficiency = *r.bs_pulse_efficiency;
+  }
+  return physiology;
+}
+
+/// Pairs and averages the series (a time-encoded one is decoded into sub-bolus ΔM images,
+/// each with its own τ and PLD). Errors name the file that holds the field at fault: the
+/// aslcontext for the volume types, the sidecar for timing.
+PreparedAsl prepare(const AslDataset& data, const AslProtocol& protocol,
+                    const AveragingOptions& averaging) {
+  try {
+    return data.time_encoding
+               ? prepare_time_encoded(data.asl, data.context, protocol, *data.time_encoding,
+                                      averaging, data.asl_path)
+               : prepare_asl(data.asl, data.context, protocol, averaging, data.asl_path);
+  } catch (const InputError& e) {
+    if (e.file() != data.asl_path || e.field().empty()) throw;
+    const std::string& file = e.field() == "volume_type" ? data.context_path : data.sidecar_path;
+    const std::string prefix = e.file() + ": " + e.field() + ": ";
+    const std::string what = e.what();
+    throw InputError(file, e.field(), what.substr(std::min(prefix.size(), what.size())));
+  }
+}
+
+// ---- the M0 --------------------------------------------------------------------------------
+
+/// The M0 used and the images its views refer to (kept alive here), with its record.
+struct M0State {
+  M0Source m0;
+  Json record;
+  std::optional<Volume<float>> scaled, smoothed;
+  std::optional<Mask> reference_mask;
+  std::optional<ReferenceCalibration> reference;
+};
+
+/// An explicit value, else what M0Type says.
+void choose_m0(const AslDataset& data, const AslProtocol& protocol, const PreparedAsl& prepared,
+               const SeriesRequest& r, M0State& s) {
+  s.record["M0Type"] = to_string(protocol.m0_type);
+  if (r.m0_value) {
+    s.m0 = M0Source::from_value(*r.m0_value);
+    s.record["M0Source"] = "command line (--m0-value)";
+    s.record["M0Value"] = *r.m0_value;
+    return;
+  }
+  switch (protocol.m0_type) {
+    case M0Type::Separate:
+      s.m0 = M0Source::from_image(data.m0->view());
+      s.record["M0Source"] = data.m0_path;
+      s.record["M0VolumesAveraged"] = data.m0_volumes;
+      break;
+    case M0Type::Included:
+      if (!prepared.m0) {
+        throw InputError(data.context_path, "volume_type",
+                         "M0Type is Included but no m0scan volume is listed");
+      }
+      s.m0 = M0Source::from_image(prepared.m0->view());
+      s.record["M0Source"] = "m0scan volumes of " + data.asl_path;
+      break;
+    case M0Type::Estimate:
+      s.m0 = M0Source::from_value(*protocol.m0_estimate);
+      s.record["M0Source"] = "M0Estimate";
+      s.record["M0Value"] = *protocol.m0_estimate;
+      break;
+    case M0Type::Absent:
+      throw InputError(data.sidecar_path, "M0Type",
+                       "Absent: no M0 to calibrate with; give --m0-value");
+  }
+}
+
+/// A scale between the M0 and the ASL images that the files do not carry (BIDS wants none,
+/// some exports have one): applied to a copy of the M0.
+void scale_m0(const SeriesRequest& r, M0State& s) {
+  if (!r.m0_scale) return;
+  if (s.m0.image) {
+    const View<const float>& image = *s.m0.image;
+    s.scaled.emplace(image.geometry);
+    for (std::size_t i = 0; i < image.voxel_count(); ++i) {
+      (*s.scaled)[i] = static_cast<float>(image.data[i] * *r.m0_scale);
+    }
+    s.m0 = M0Source::from_image(s.scaled->view());
+  } else {
+    s.m0.value *= *r.m0_scale;
+  }
+  s.record["M0UserScaleFactor"] = *r.m0_scale;
+}
+
+/// Smoothing of a voxelwise M0 image, inside the mask or the M0's bright part.
+void smooth_m0_image(const AslDataset& data, const AslProtocol& protocol, const SeriesRequest& r,
+                     const std::optional<View<const std::uint8_t>>& mask, M0State& s) {
+  if (!(r.m0_smooth_fwhm > 0)) return;
+  if (!s.m0.image) {
+    throw InputError(data.sidecar_path, "M0Type",
+                     std::string(to_string(protocol.m0_type)) +
+                         ": --m0-smooth needs an M0 image (M0Type Separate or Included)");
+  }
+  s.smoothed = smooth_m0(*s.m0.image, r.m0_smooth_fwhm, mask);
+  s.m0 = M0Source::from_image(s.smoothed->view());
+  s.record["M0Smoothing"] = {
+      {"FWHM", r.m0_smooth_fwhm},
+      {"FWHMUnits", "mm"},
+      {"Region", r.mask_path ? "mask" : "M0 >= half its 98th percentile"},
+      {"Method", "Gaussian, normalised within the region (voxels outside it unchanged)"}};
+}
+
+/// Reference-region calibration: one M0 of arterial blood for every voxel, given to the
+/// quantification as the single M0 λ·M0_blood (its saturation recovery is done here, with
+/// the reference tissue's T1, so the voxelwise short-TR correction is not applied again).
+void calibrate_reference(const AslDataset& data, const AslProtocol& protocol,
+                         const Physiology& physiology, const SeriesRequest& r, M0State& s) {
+  if (!r.reference_tissue) return;
+  if (!s.m0.image) {
+    throw InputError(data.sidecar_path, "M0Type",
+                     std::string(to_string(protocol.m0_type)) +
+                         ": --ref-tissue needs an M0 image (M0Type Separate or Included)");
+  }
+  if (!r.reference_mask) throw InvalidArgument("reference-region calibration needs its mask");
+  const std::string& mask_path = *r.reference_mask;
+  {  // A probability map (e.g. a partial-volume estimate) would count every voxel with any
+     // of the tissue as the tissue: only 0/1 masks are taken.
+    const Image<float> values = read_nifti(mask_path);
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (values[i] != 0.0f && values[i] != 1.0f) {
+        std::ostringstream m;
+        m << "the reference region must be a 0/1 mask of the tissue alone; voxel " << i
+          << " is " << values[i] << " (a probability map? threshold it, e.g. above 0.9)";
+        throw InputError(mask_path, "", m.str());
+      }
+    }
+  }
+  s.reference_mask = read_nifti_mask(mask_path);
+  if (!s.reference_mask->geometry().same_grid(data.asl.geometry())) {
+    throw InputError(mask_path, "", "the reference region is not on the grid of " + data.asl_path);
+  }
+  ReferenceCalibrationOptions ref = r.reference;
+  ref.tissue = *r.reference_tissue;
+  ref.repetition_time = protocol.m0_repetition_time.value_or(0.0);
+  if (!r.echo_time && !data.m0_echo_time_issue.empty()) {
+    throw InputError(data.m0_echo_time_file, "EchoTime",
+                     data.m0_echo_time_issue + " (needed by --ref-tissue; or give --echo-time)");
+  }
+  ref.echo_time = r.echo_time ? *r.echo_time : data.m0_echo_time.value_or(0.0);
+  try {
+    s.reference = reference_region_m0(*s.m0.image, s.reference_mask->view(), ref);
+  } catch (const InvalidArgument& e) {
+    throw InputError(mask_path, "", e.what());
+  }
+  s.m0 = M0Source::from_value(physiology.blood_brain_partition * s.reference->m0_blood);
+  const ReferenceCalibration& c = *s.reference;
+  s.record["M0Calibration"] = {
+      {"Method", "reference region"},
+      {"Tissue", to_string(*r.reference_tissue)},
+      {"Mask", mask_path},
+      {"Voxels", c.voxels},
+      {"RegionMeanM0", c.region_mean},
+      {"T1", c.constants.t1},
+      {"T2", c.constants.t2},
+      {"PartitionCoefficient", c.constants.partition},
+      {"BloodT2", c.t2_blood},
+      {"EchoTime", c.echo_time},
+      {"EchoTimeSource", r.echo_time          ? "--echo-time"
+                         : data.m0_echo_time ? "EchoTime of the M0's sidecar"
+                                             : "none (no T2 correction)"},
+      {"RepetitionTime", c.repetition_time},
+      {"ReferenceM0", c.m0_reference},
+      {"ArterialBloodM0", c.m0_blood},
+      {"Formula", "M0_blood = mean / (1 - exp(-TR/T1)) / exp(-TE/T2) / partition * "
+                  "exp(-TE/T2_blood); quantified with the single M0 lambda * M0_blood"}};
+}
+
+// ---- checks --------------------------------------------------------------------------------
+
+/// The brain region of the checks: the mask, else the bright part of the M0 image used (else
+/// of the series' own M0 image when an M0 value overrides it).
+struct BrainRegion {
+  std::optional<Mask> bright;
+  std::optional<View<const std::uint8_t>> view;
+  std::string name;
+};
+
+void find_brain(const AslDataset& data, const PreparedAsl& prepared, const M0State& s,
+                const std::optional<View<const std::uint8_t>>& mask, const SeriesRequest& r,
+                BrainRegion& brain) {
+  std::optional<View<const float>> region_m0 = s.m0.image;
+  if (!region_m0 && data.m0) region_m0 = data.m0->view();
+  if (!region_m0 && prepared.m0) region_m0 = prepared.m0->view();
+  if (!mask && region_m0) brain.bright = m0_brain_region(*region_m0);
+  brain.view = mask;
+  if (brain.bright) brain.view = brain.bright->view();
+  brain.name = r.mask_path ? "mask" : brain.bright ? "M0 >= half its 98th percentile" : "all voxels";
+}
+
+/// Control and label swapped (in the aslcontext, or deltam stored as label − control) would
+/// give a map of negative CBF: refused unless the request says not to check.
+DeltaMSign check_sign(const AslDataset& data, const PreparedAsl& prepared,
+                      const BrainRegion& brain, const SeriesRequest& r) {
+  const DeltaMSign sign = check_delta_m_sign(prepared.delta_m.view(), std::nullopt, brain.view);
+  if (!sign.inverted || !r.check_sign) return sign;
+  std::ostringstream m;
+  m << "ΔM (control − label) is negative in " << std::lround(100.0 * sign.negative_fraction)
+    << " % of the " << sign.voxels << " brain voxels examined: control and label look "
+    << "swapped";
+  if (data.time_encoding) {
+    // Decoded with the matrix: its sign convention is the likelier culprit.
+    m << " (the time-encoding matrix's sign: perfq takes +1 as control, −1 as label); give "
+         "the matrix with the other sign in TimeEncodedMatrix, or pass --no-sign-check to "
+         "quantify anyway";
+    throw InputError(data.sidecar_path, "TimeEncodedMatrix", m.str());
+  }
+  m << " (the order of the control/label rows, or deltam volumes stored as label − "
+    << "control); correct the aslcontext, or pass --no-sign-check to quantify anyway";
+  throw InputError(data.context_path, "volume_type", m.str());
+}
+
+/// The plausibility check of a CBF map: its median over the fitted voxels of the brain
+/// region against the range any adult or child brain's mixture of grey and white matter lies
+/// in. Outside it, the likeliest cause is a calibration error (M0 scaled differently from
+/// the ASL series, a wrong labeling efficiency): a warning, recorded, not an error.
+constexpr double kPlausibleCbf[2] = {10.0, 150.0};
+
+Json check_cbf_range(const Volume<float>& cbf, const Volume<std::uint8_t>& status,
+                     const BrainRegion& brain, std::vector<std::string>& warnings) {
+  if (!brain.view) return {{"Checked", false}, {"Why", "no mask and no M0 image"}};
+  const std::uint8_t* region = brain.view->data;
+  std::vector<float> values;
+  for (std::size_t i = 0; i < cbf.size(); ++i) {
+    if (region[i] != 0 && status[i] == 0) values.push_back(cbf[i]);
+  }
+  if (values.empty()) return {{"Checked", false}, {"Why", "no fitted voxel in the region"}};
+  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+  const double median = values[values.size() / 2];
+  const bool plausible = median >= kPlausibleCbf[0] && median <= kPlausibleCbf[1];
+  if (!plausible) {
+    std::ostringstream m;
+    m << "the median CBF in the brain is " << median << " ml/100 g/min, outside "
+      << kPlausibleCbf[0] << "–" << kPlausibleCbf[1]
+      << ": check the M0 (on the scale of the ASL series? --m0-scale), the labeling "
+         "efficiency and the background suppression";
+    warnings.push_back(m.str());
+  }
+  return {{"Checked", true},
+          {"Region", brain.name},
+          {"Voxels", values.size()},
+          {"MedianCBF", median},
+          {"PlausibleRange", {kPlausibleCbf[0], kPlausibleCbf[1]}},
+          {"Plausible", plausible}};
+}
+
+// ---- quantification ------------------------------------------------------------------------
+
+/// The white paper's single-delay formula.
+void quantify_single(const PreparedAsl& prepared, const M0State& s, const AslProtocol& averaged,
+                     const Physiology& physiology,
+                     const std::optional<View<const std::uint8_t>>& mask, const SeriesRequest& r,
+                     SeriesMaps& out, Json& j) {
+  CbfMaps maps = quantify_cbf(prepared.delta_m.volume(0), s.m0, averaged, physiology, mask,
+                              r.execution);
+  out.constants = maps.constants;
+  out.backend = maps.backend;
+  j["Description"] = "Cerebral blood flow from single-delay ASL (white-paper model)";
+  j["Model"] = "ASL white paper single-delay (Alsop et al. 2015, MRM 73:102)";
+  j["StatusCounts"] = status_counts(maps.status);
+  out.cbf = std::move(maps.cbf);
+  out.status = std::move(maps.status);
+  out.median_cbf = median_ok(out.cbf, out.status);
+}
+
+/// The kinetic model's record in the provenance.
+Json fit_record(const KineticOptions& kinetic, const KineticFit& fit) {
+  Json record = {{"Method", "separable ATT search (flow solved exactly) + "
+                            "Levenberg-Marquardt, exact derivatives"},
+                 {"ATTRange", {kinetic.att_min, kinetic.att_max}},
+                 {"GridPoints", kinetic.grid_points},
+                 {"MaxIterations", kinetic.max_iterations},
+                 {"Tolerance", kinetic.tolerance},
+                 {"Weights", kinetic.weights},
+                 {"ATTPrior", kinetic.att_prior},
+                 {"ArterialComponent", kinetic.arterial}};
+  if (kinetic.dispersion == Dispersion::Gamma) {
+    record["Dispersion"] = {
+        {"Kernel", "gamma"},
+        {"Sharpness", kinetic.dispersion_sharpness},
+        {"SharpnessUnits", "1/s"},
+        {"TimeToPeak", kinetic.dispersion_time_to_peak},
+        {"TimeToPeakUnits", "s"},
+        {"Reference", "Chappell et al. 2010, MRM 63:1357 (gamma kernel of the extra delay)"},
+        {"AppliesTo", "tissue component; the arterial component stays undispersed"}};
+  } else {
+    record["Dispersion"] = {{"Kernel", "none"}};
+  }
+  if (kinetic.variant == KineticVariant::BuxtonFixedFlow) {
+    record["FixedFlowForT1app"] = kinetic.fixed_flow;
+  }
+  if (kinetic.att_prior) {
+    record["ATTPriorMean"] = fit.att_prior_mean;
+    record["ATTPriorSD"] = kinetic.att_prior_sd;
+    record["PriorNoise"] = to_string(kinetic.prior_noise);
+    record["PooledNoiseVariance"] = fit.noise_variance;
+    if (fit.noise_reference_m0 > 0) record["NoiseReferenceM0"] = fit.noise_reference_m0;
+    if (kinetic.arterial) {
+      record["ArterialATTPriorMean"] = fit.arterial_att_prior_mean;
+      record["ArterialATTPriorSD"] = fit.arterial_att_prior_sd;
+    }
+  }
+  return record;
+}
+
+/// The kinetic model's fit (multi-delay and time-encoded series).
+void quantify_multi(const AslDataset& data, const PreparedAsl& prepared, const M0State& s,
+                    const AslProtocol& averaged, const Physiology& physiology,
+                    const std::optional<View<const std::uint8_t>>& mask, const SeriesRequest& r,
+                    SeriesMaps& out, Json& j) {
+  KineticOptions kinetic = r.kinetic;
+  kinetic.weights.assign(prepared.repeats.begin(), prepared.repeats.end());
+  KineticFit fit = fit_kinetic(prepared.delta_m, s.m0, averaged, physiology, kinetic, mask,
+                               r.execution);
+  out.constants = fit.constants;
+  out.backend = fit.backend;
+  j["Description"] = data.time_encoding
+                         ? "Cerebral blood flow and arterial transit time from time-encoded "
+                           "(Hadamard) PCASL, decoded into sub-bolus images"
+                         : "Cerebral blood flow and arterial transit time from multi-delay ASL";
+  j["Model"] = std::string("Buxton general kinetic model, variant ") + to_string(kinetic.variant);
+  j["Fit"] = fit_record(kinetic, fit);
+  j["StatusCounts"] = status_counts(fit.status);
+  j["Outputs"] = {{"cbf", "mL/100g/min"}, {"att", "s"}, {"cbf_se", "mL/100g/min"},
+                  {"att_se", "s"}, {"fitstatus", "code (see StatusCodes)"}};
+  if (kinetic.arterial) {
+    j["Outputs"]["abv"] = "% (ml arterial blood / 100 ml); 0 where the tissue-only fit wins";
+    j["Outputs"]["abv_se"] = "%";
+    j["Outputs"]["aatt"] = "s, arterial arrival (search-grid resolution)";
+    out.abv = std::move(fit.abv);
+    out.abv_se = std::move(fit.abv_se);
+    out.arterial_att = std::move(fit.arterial_att);
+  }
+  out.cbf = std::move(fit.cbf);
+  out.status = std::move(fit.status);
+  out.att = std::move(fit.att);
+  out.cbf_se = std::move(fit.cbf_se);
+  out.att_se = std::move(fit.att_se);
+  out.median_cbf = median_ok(out.cbf, out.status);
+  out.median_att = median_ok(*out.att, out.status);
+}
+
+/// Partial-volume correction of the CBF map from GM/WM fraction images (same grid), over
+/// the voxels of status 0.
+void correct_partial_volumes(const AslDataset& data, const SeriesRequest& r, SeriesMaps& out,
+                             Json& j) {
+  if (!r.pvc_grey && !r.pvc_white) return;
+  if (!r.pvc_grey || !r.pvc_white) {
+    throw InvalidArgument("partial-volume correction needs both the grey- and the "
+                          "white-matter fraction images");
+  }
+  Volume<float> grey = read_nifti(*r.pvc_grey);
+  Volume<float> white = read_nifti(*r.pvc_white);
+  for (const auto& [path, image] : {std::pair{*r.pvc_grey, &grey}, std::pair{*r.pvc_white, &white}}) {
+    if (image->volumes() != 1 || !image->geometry().same_grid(data.asl.geometry())) {
+      throw InputError(path, "", "expected a 3D tissue-fraction image on the grid of " +
+                                     data.asl_path);
+    }
+  }
+  Mask usable(out.cbf.geometry());
+  for (std::size_t i = 0; i < usable.size(); ++i) usable[i] = out.status[i] == 0;
+  PvcMaps pvc;
+  try {
+    pvc = partial_volume_correct(out.cbf, grey, white, usable.view(), r.pvc, r.execution);
+  } catch (const InvalidArgument& e) {
+    throw InputError(*r.pvc_grey + " / " + *r.pvc_white, "", e.what());
+  }
+  out.cbf_grey = std::move(pvc.cbf_gm);
+  out.cbf_white = std::move(pvc.cbf_wm);
+  j["PartialVolumeCorrection"] = {
+      {"Method", "local linear regression (Asllani et al. 2008) on the CBF map"},
+      {"GreyMatterFraction", *r.pvc_grey}, {"WhiteMatterFraction", *r.pvc_white},
+      {"Kernel", {r.pvc.kernel_xy, r.pvc.kernel_xy, r.pvc.kernel_z}},
+      {"MinimumFraction", r.pvc.min_fraction},
+      {"VoxelsUsed", "fit status 0"}};
+}
+
+// ---- provenance ----------------------------------------------------------------------------
+
+/// The time-encoding record.
+Json time_encoding_record(const TimeEncoding& te, const PreparedAsl& prepared) {
+  Json rows = Json::array();
+  for (std::size_t c = 0; c < te.matrix.cycles; ++c) {
+    Json row = Json::array();
+    for (std::size_t k = 0; k < te.matrix.sub_boli(); ++k) row.push_back(te.matrix.at(c, k));
+    rows.push_back(row);
+  }
+  return {{"MatrixSource", te.matrix_source},
+          {"TimeEncodedMatrixSize", te.matrix.cycles},
+          {"TimeEncodedMatrix", rows},
+          {"MatrixConvention", "rows: encoding cycles in acquisition order; columns: sub-boli in "
+                               "labeling order; +1 control, -1 label"},
+          {"Decoding", "dM_k = (2/N) sum_i E[i][k] S_i (control - label); blocks of N encoded "
+                       "volumes decoded, then averaged per sub-bolus"},
+          {"SubBolusDurations", te.sub_bolus_duration},
+          {"SubBolusPostLabelingDelays", te.sub_bolus_pld},
+          {"Blocks", prepared.repeats.front() + prepared.rejected.front()}};
+}
+
+/// The acquisition, constants, M0 and averaging records, after the quantification's.
+void describe_acquisition(const AslDataset& data, const AslProtocol& protocol,
+                          const PreparedAsl& prepared, const Physiology& physiology,
+                          const std::string& bs_pulses_source, const M0State& s,
+                          const SeriesRequest& r, const SeriesMaps& out, Json& j) {
+  const bool single = out.delays == 1;
+  j["GeneratedBy"] = {{"Name", "perfq"}, {"Version", version()}, {"Backend", to_string(out.backend)}};
+  j["ArterialSpinLabelingType"] = to_string(protocol.labeling_type);
+  if (single) {
+    j["PostLabelingDelay"] = prepared.post_labeling_delay.front();
+  } else {
+    j["PostLabelingDelay"] = prepared.post_labeling_delay;
+  }
+  if (protocol.labeling_type == LabelingType::Pasl) {
+    j["BolusCutOffDelayTime"] =
+        protocol.bolus_cutoff_delay ? Json(*protocol.bolus_cutoff_delay) : Json(nullptr);
+  } else if (single) {
+    j["LabelingDuration"] = prepared.labeling_duration.front();
+  } else {
+    j["LabelingDuration"] = prepared.labeling_duration;
+  }
+  if (data.time_encoding) j["TimeEncoding"] = time_encoding_record(*data.time_encoding, prepared);
+  j["MRAcquisitionType"] = protocol.readout == Readout::TwoD ? "2D" : "3D";
+  if (protocol.readout == Readout::TwoD) j["SliceTiming"] = protocol.slice_timing;
+  j["MagneticFieldStrength"] = protocol.magnetic_field_strength;
+  const ResolvedConstants& c = out.constants;
+  j["BloodBrainPartitionCoefficient"] = c.blood_brain_partition;
+  j["ArterialBloodT1"] = c.t1_blood;
+  j["TissueT1"] = c.t1_tissue;
+  j["LabelingEfficiency"] = c.labeling_efficiency;
+  j["LabelingEfficiencySource"] = c.labeling_efficiency_source;
+  j["BackgroundSuppressionFactor"] = c.background_suppression_factor;
+  j["BackgroundSuppressionSource"] = c.background_suppression_source;
+  if (c.background_suppression_source == "pulses") {
+    j["BackgroundSuppressionPulseEfficiency"] = physiology.background_suppression_pulse_efficiency;
+    j["BackgroundSuppressionNumberPulses"] = protocol.background_suppression.pulses;
+    j["BackgroundSuppressionPulsesSource"] = bs_pulses_source;
+  }
+  j["EffectiveLabelingEfficiency"] = c.effective_labeling_efficiency;
+  for (auto& item : s.record.items()) j[item.key()] = item.value();
+  j["M0RepetitionTime"] =
+      protocol.m0_repetition_time ? Json(*protocol.m0_repetition_time) : Json(nullptr);
+  j["M0ScaleFactor"] = c.m0_scale;
+  const AveragingOptions& averaging = r.averaging;
+  if (single) {
+    j["Averaging"] = {{"Robust", averaging.robust},
+                      {"OutlierThreshold", averaging.outlier_threshold},
+                      {"RepeatsAveraged", prepared.repeats.front()},
+                      {"RepeatsRejected", prepared.rejected.front()}};
+  } else {
+    j["Averaging"] = {{"Robust", averaging.robust},
+                      {"OutlierThreshold", averaging.outlier_threshold},
+                      {"RepeatsAveraged", prepared.repeats},
+                      {"RepeatsRejected", prepared.rejected}};
+  }
+  j["Mask"] = r.mask_path ? Json(*r.mask_path) : Json(nullptr);
+  j["Notes"] = prepared.notes;
+  j["Warnings"] = out.warnings;
+  j["StatusCodes"] = status_legend();
+}
+
+}  // namespace
+
+SeriesMaps quantify_series(const std::string& asl_path, const SeriesRequest& request) {
+  return quantify_series(read_asl_bids(asl_path), request);
+}
+
+SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request) {
+  SeriesRequest r = request;
+  std::string bs_pulses_source;
+  const AslProtocol protocol = stated_protocol(data, r, bs_pulses_source);
+  const std::optional<Mask> mask = read_mask(data, r);
+  std::optional<View<const std::uint8_t>> mask_view;
+  if (mask) mask_view = mask->view();
+  r.averaging.mask = mask_view;
+  const Physiology physiology = physiology_for(data, protocol, r);
+  const PreparedAsl prepared = prepare(data, protocol, r.averaging);
+
+  M0State s;
+  choose_m0(data, protocol, prepared, r, s);
+  scale_m0(r, s);
+  smooth_m0_image(data, protocol, r, mask_view, s);
+  calibrate_reference(data, protocol, physiology, r, s);
+
+  BrainRegion brain;
+  find_brain(data, prepared, s, mask_view, r, brain);
+  SeriesMaps out;
+  out.asl_path = data.asl_path;
+  out.prefix = data.prefix;
+  out.labeling_type = protocol.labeling_type;
+  out.delays = prepared.delta_m.volumes();
+  if (data.time_encoding) out.time_encoding = data.time_encoding->matrix_source;
+  out.sign_check = check_sign(data, prepared, brain, r);
+  out.notes = prepared.notes;
+  if (prepared.scanner_cbf) out.scanner_cbf = *prepared.scanner_cbf;
+
+  // The protocol of the averaged ΔM volumes: one delay (and τ) per volume.
+  AslProtocol averaged = protocol;
+  if (s.reference) averaged.m0_repetition_time.reset();  // corrected with the tissue's own T1
+  averaged.post_labeling_delay = prepared.post_labeling_delay;
+  averaged.labeling_duration = prepared.labeling_duration;
+  if (protocol.labeling_type == LabelingType::Pasl) averaged.labeling_duration.clear();
+
+  Json j;
+  j["Units"] = "mL/100g/min";
+  j["Sources"] = Json::array({data.asl_path});
+  if (!data.m0_path.empty()) j["Sources"].push_back(data.m0_path);
+  j["Sidecars"] = data.sidecar_paths;  // the ASL sidecars applied (inherited ones first)
+  j["DeltaMSignCheck"] = {{"Region", brain.name},
+                          {"Voxels", out.sign_check.voxels},
+                          {"NegativeFraction", out.sign_check.negative_fraction},
+                          {"Inverted", out.sign_check.inverted},
+                          {"Checked", r.check_sign}};
+  if (out.delays == 1) {
+    quantify_single(prepared, s, averaged, physiology, mask_view, r, out, j);
+  } else {
+    quantify_multi(data, prepared, s, averaged, physiology, mask_view, r, out, j);
+  }
+  correct_partial_volumes(data, r, out, j);
+  j["CbfRangeCheck"] = check_cbf_range(out.cbf, out.status, brain, out.warnings);
+  describe_acquisition(data, protocol, prepared, physiology, bs_pulses_source, s, r, out, j);
+  out.provenance_json = j.dump(2) + "\n";
+  return out;
+}
+
+std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps) {
+  const std::string& px = maps.prefix;
+  std::vector<SeriesOutput> files;
+  auto map = [&](const std::string& suffix, const std::optional<Volume<float>>& image) {
+    if (image) files.push_back({px + suffix, &*image, nullptr, nullptr});
+  };
+  files.push_back({px + "_cbf.nii.gz", &maps.cbf, nullptr, nullptr});
+  map("_att.nii.gz", maps.att);
+  map("_cbf_se.nii.gz", maps.cbf_se);
+  map("_att_se.nii.gz", maps.att_se);
+  files.push_back({px + "_fitstatus.nii.gz", nullptr, &maps.status, nullptr});
+  map("_abv.nii.gz", maps.abv);
+  map("_abv_se.nii.gz", maps.abv_se);
+  map("_aatt.nii.gz", maps.arterial_att);
+  map("_cbf_gm.nii.gz", maps.cbf_grey);
+  map("_cbf_wm.nii.gz", maps.cbf_white);
+  files.push_back({px + "_cbf.json", nullptr, nullptr, &maps.provenance_json});
+  map("_desc-scanner_cbf.nii.gz", maps.scanner_cbf);
+  return files;
+}
+
+std::vector<std::string> series_output_names(const std::string& prefix) {
+  return {prefix + "_cbf.nii.gz", prefix + "_cbf.json", prefix + "_fitstatus.nii.gz"};
+}
+
+void write_series_output(const SeriesOutput& output, const std::string& path) {
+  if (output.map != nullptr) {
+    write_nifti(path, output.map->view());
+  } else if (output.codes != nullptr) {
+    write_nifti(path, output.codes->view());
+  } else if (output.text != nullptr) {
+    write_text_atomic(path, *output.text);
+  } else {
+    throw InvalidArgument("write_series_output: the output " + output.name + " has no content");
+  }
+}
+
+}  // namespace io
+PERFQ_NAMESPACE_END

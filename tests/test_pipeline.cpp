@@ -1,0 +1,175 @@
+// The pipeline in the library (perfq/io/pipeline.hpp) against the perfq tool: for the
+// phantom's single-delay, multi-delay (ATT prior, arterial component), time-encoded, PASL,
+// reference-calibrated and partial-volume-corrected cases, quantify_series gives the maps
+// perfq cbf writes bit for bit, and the same provenance record.
+#include <perfq/errors.hpp>
+#include <perfq/io/bids.hpp>
+#include <perfq/io/nifti.hpp>
+#include <perfq/io/pipeline.hpp>
+#include <perfq/phantom.hpp>
+
+#include <gtest/gtest.h>
+
+#include "cli_test_util.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace cli_test;  // run, Result, read_text, scratch_dir
+
+struct Case {
+  std::string name;
+  perfq::PhantomOptions phantom;
+  std::string options;  ///< perfq cbf's options (the truth folder as {truth})
+  perfq::io::SeriesRequest request;
+};
+
+/// The phantom's options with a small grid and `delays`.
+perfq::PhantomOptions small(std::vector<double> delays) {
+  perfq::PhantomOptions o;
+  o.dims = {30, 36, 24};
+  o.repeats = 2;
+  o.snr = 10;
+  o.delays = std::move(delays);
+  return o;
+}
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+template <class T>
+void expect_same_bits(const perfq::Volume<T>& library, const fs::path& file) {
+  SCOPED_TRACE(file.string());
+  ASSERT_TRUE(fs::exists(file));
+  if constexpr (std::is_same_v<T, float>) {
+    const perfq::Image<float> written = perfq::io::read_nifti(file.string());
+    ASSERT_EQ(written.size(), library.size());
+    EXPECT_EQ(std::memcmp(written.values().data(), library.values().data(),
+                          library.size() * sizeof(float)),
+              0);
+  } else {
+    const perfq::Image<std::int32_t> written = perfq::io::read_nifti_labels(file.string());
+    ASSERT_EQ(written.size(), library.size());
+    for (std::size_t i = 0; i < library.size(); ++i) {
+      ASSERT_EQ(written[i], static_cast<std::int32_t>(library[i])) << "voxel " << i;
+    }
+  }
+}
+
+TEST(Pipeline, LibraryAndToolGiveTheSameMapsAndProvenance) {
+  std::vector<Case> cases;
+  cases.push_back({"single", small({1.8}), "", {}});
+  {
+    Case c{"multi", small({0.5, 1.0, 1.5, 2.0, 2.5}), " --att-prior --arterial", {}};
+    c.request.kinetic.att_prior = true;
+    c.request.kinetic.arterial = true;
+    cases.push_back(c);
+  }
+  {
+    perfq::PhantomOptions o = small({0.2});
+    o.time_encoded = 8;
+    cases.push_back({"time-encoded", o, "", {}});
+  }
+  {
+    perfq::PhantomOptions o = small({2.5});
+    o.pasl = true;
+    cases.push_back({"pasl", o, "", {}});
+  }
+  {
+    Case c{"reference", small({1.8}),
+           " --ref-tissue csf --ref-mask {truth}/sub-01_label-ventricles_mask.nii.gz --robust",
+           {}};
+    c.request.reference_tissue = perfq::ReferenceTissue::Csf;
+    c.request.averaging.robust = true;
+    cases.push_back(c);
+  }
+  {
+    Case c{"pvc", small({1.8}),
+           " --pvc-gm {truth}/sub-01_label-GM_mask.nii.gz --pvc-wm {truth}/sub-01_label-WM_mask.nii.gz"
+           " --m0-smooth 6 --mask {truth}/sub-01_mask.nii.gz",
+           {}};
+    c.request.m0_smooth_fwhm = 6;
+    cases.push_back(c);
+  }
+  for (Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const fs::path dir = scratch_dir("pipeline-" + c.name);
+    const std::string asl =
+        perfq::io::write_phantom_bids(perfq::make_phantom(c.phantom), (dir / "bids").string());
+    const std::string truth = (dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf").string();
+    // The paths the options name, in the request too.
+    if (c.name == "reference") c.request.reference_mask = truth + "/sub-01_label-ventricles_mask.nii.gz";
+    if (c.name == "pvc") {
+      c.request.pvc_grey = truth + "/sub-01_label-GM_mask.nii.gz";
+      c.request.pvc_white = truth + "/sub-01_label-WM_mask.nii.gz";
+      c.request.mask_path = truth + "/sub-01_mask.nii.gz";
+    }
+    c.request.execution.backend = perfq::Backend::Cpu;
+    const fs::path out = dir / "out";
+    const Result r = run("cbf " + asl + " --backend cpu -o " + out.string() +
+                         replace_all(c.options, "{truth}", truth));
+    ASSERT_EQ(r.status, 0) << r.output;
+
+    const perfq::io::SeriesMaps maps = perfq::io::quantify_series(asl, c.request);
+    std::vector<std::string> names;
+    for (const auto& file : perfq::io::series_outputs(maps)) {
+      names.push_back(file.name);
+      if (file.map != nullptr) expect_same_bits(*file.map, out / file.name);
+      if (file.codes != nullptr) expect_same_bits(*file.codes, out / file.name);
+      if (file.text != nullptr) EXPECT_EQ(*file.text, read_text(out / file.name));
+    }
+    // The tool wrote exactly these files.
+    std::vector<std::string> listed;
+    for (const auto& e : fs::directory_iterator(out)) listed.push_back(e.path().filename().string());
+    std::sort(listed.begin(), listed.end());
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(listed, names);
+    for (const auto& warning : maps.warnings) {  // returned by the library, printed by the tool
+      EXPECT_NE(r.output.find("perfq cbf: warning: " + warning), std::string::npos) << r.output;
+    }
+  }
+}
+
+TEST(Pipeline, WritesWhatItReturnsAndRefusesAnIncompleteRequest) {
+  const fs::path dir = scratch_dir("pipeline-write");
+  const std::string asl =
+      perfq::io::write_phantom_bids(perfq::make_phantom(small({1.8})), (dir / "bids").string());
+  perfq::io::SeriesRequest request;
+  request.execution.backend = perfq::Backend::Cpu;
+  const perfq::io::SeriesMaps maps = perfq::io::quantify_series(asl, request);
+  EXPECT_EQ(maps.prefix, "sub-01");
+  EXPECT_EQ(maps.delays, 1u);
+  EXPECT_GT(maps.median_cbf, 10.0);
+  EXPECT_FALSE(maps.att);
+  fs::create_directories(dir / "out");
+  for (const auto& file : perfq::io::series_outputs(maps)) {
+    perfq::io::write_series_output(file, (dir / "out" / file.name).string());
+  }
+  expect_same_bits(maps.cbf, dir / "out" / "sub-01_cbf.nii.gz");
+  EXPECT_EQ(read_text(dir / "out" / "sub-01_cbf.json"), maps.provenance_json);
+
+  // Half a partial-volume request is a programming error, not bad data.
+  request.pvc_grey = "gm.nii.gz";
+  EXPECT_THROW(perfq::io::quantify_series(asl, request), perfq::InvalidArgument);
+  // Bad data names the file, as perfq cbf's errors do.
+  request.pvc_grey.reset();
+  request.mask_path = (dir / "missing.nii.gz").string();
+  try {
+    perfq::io::quantify_series(asl, request);
+    ADD_FAILURE() << "no error";
+  } catch (const perfq::InputError& e) {
+    EXPECT_EQ(e.file(), *request.mask_path);
+  }
+}
+
+}  // namespace
