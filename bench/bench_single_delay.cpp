@@ -41,10 +41,8 @@ Inputs phantom_inputs(std::array<std::size_t, 3> dims, double voxel_mm) {
   o.snr = 5.0;
   perfq::Phantom p = perfq::make_phantom(o);
   perfq::PreparedAsl prepared = perfq::prepare_asl(p.asl, p.context, p.protocol);
-  Inputs in{std::move(prepared.delta_m), std::move(p.m0), std::move(p.brain), p.protocol,
-            p.physiology};
-  in.protocol.post_labeling_delay = prepared.post_labeling_delay;
-  return in;
+  return Inputs{std::move(prepared.delta_m), std::move(p.m0), std::move(p.brain),
+                std::move(prepared.protocol), p.physiology};
 }
 
 // Built on first use, outside any timed region: 3 mm whole brain, and 1 mm (MNI-sized).

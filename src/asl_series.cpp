@@ -211,6 +211,9 @@ PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>&
     ++g;
   }
   out.delta_m = Series<float>(series.geometry, groups.size(), std::move(data));
+  out.protocol = protocol;
+  out.protocol.post_labeling_delay = out.post_labeling_delay;
+  out.protocol.labeling_duration = continuous ? out.labeling_duration : std::vector<double>{};
 
   if (!m0scans.empty()) out.m0 = mean_of(series, m0scans);
   if (!cbfs.empty()) {

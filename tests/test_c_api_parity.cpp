@@ -172,8 +172,7 @@ TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
       fit_phantom(delta_m, 4, dims, spacing, phantom.get(), protocol.get(), kinetic.get(),
                   cpu.get());
   ASSERT_NE(fit, nullptr);
-  perfq::AslProtocol cpp_multi = p.protocol;
-  cpp_multi.post_labeling_delay = cpp_prepared.post_labeling_delay;
+  const perfq::AslProtocol& cpp_multi = cpp_prepared.protocol;
   perfq::KineticOptions cpp_options;
   cpp_options.att_prior = true;
   cpp_options.att_prior_sd = 0.8;
@@ -338,8 +337,7 @@ TEST(CApi, WatershedStatisticsAndPvcEqualTheCxxApiBitwiseOnThePhantom) {
 
   // Fitted CBF and ATT (the fit's own parity is tested above), tissue masks.
   const perfq::PreparedAsl prepared = perfq::prepare_asl(p.asl, p.context, p.protocol);
-  perfq::AslProtocol multi = p.protocol;
-  multi.post_labeling_delay = prepared.post_labeling_delay;
+  const perfq::AslProtocol& multi = prepared.protocol;
   const perfq::KineticFit fit =
       perfq::fit_kinetic(prepared.delta_m, perfq::M0Source::from_image(p.m0), multi,
                          perfq::Physiology::at_field(3.0), {}, p.brain.view(), cpp_cpu);
@@ -810,9 +808,7 @@ TEST(CApi, TimeEncodedDecodingAndFitEqualTheCxxApiBitwiseOnThePhantom) {
       fit_phantom(delta_m, 7, dims, spacing, phantom.get(), protocol.get(), kinetic.get(),
                   cpu.get());
   ASSERT_NE(fit, nullptr);
-  perfq::AslProtocol cpp_protocol = p.protocol;
-  cpp_protocol.post_labeling_delay = cpp_prepared.post_labeling_delay;
-  cpp_protocol.labeling_duration = cpp_prepared.labeling_duration;
+  const perfq::AslProtocol& cpp_protocol = cpp_prepared.protocol;
   perfq::KineticOptions cpp_options;
   cpp_options.variant = perfq::parse_kinetic_variant("whitepaper");
   cpp_options.weights = weights;

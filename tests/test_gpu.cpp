@@ -34,8 +34,7 @@ TEST_F(Gpu, SingleDelayMatchesCpu) {
   o.snr = 3.0;  // noisy: negative ΔM, low values, every branch
   const auto p = perfq::make_phantom(o);
   const auto prepared = perfq::prepare_asl(p.asl, p.context, p.protocol);
-  perfq::AslProtocol protocol = p.protocol;
-  protocol.post_labeling_delay = prepared.post_labeling_delay;
+  const perfq::AslProtocol& protocol = prepared.protocol;
   perfq::Volume<float> m0 = p.m0;
   m0[0] = std::nanf("");  // a non-finite input, a zero and a negative M0 in the background
   m0[1] = -1.0f;
@@ -66,8 +65,7 @@ TEST_F(Gpu, MultiDelayFitMatchesCpu) {
   o.dims = {40, 48, 36};
   const auto p = perfq::make_phantom(o);
   const auto prepared = perfq::prepare_asl(p.asl, p.context, p.protocol);
-  perfq::AslProtocol protocol = p.protocol;
-  protocol.post_labeling_delay = prepared.post_labeling_delay;
+  const perfq::AslProtocol& protocol = prepared.protocol;
   for (int variant : {0, 1, 2, 3, 4}) {  // 4: both priors (ATT, arterial arrival)
     const bool prior = variant == 1 || variant == 4, arterial = variant == 2 || variant == 4;
     perfq::KineticOptions options;

@@ -218,9 +218,7 @@ TEST(ItkFilters, KineticFilterEqualsFitKinetic) {
   const auto in = phantom_inputs({0.5, 1.0, 1.5, 2.0, 2.5});
   perfq::KineticOptions options;
   options.variant = perfq::KineticVariant::WhitePaper;
-  auto protocol = in.phantom.protocol;
-  protocol.post_labeling_delay = in.prepared.post_labeling_delay;
-  protocol.labeling_duration = in.prepared.labeling_duration;
+  const auto& protocol = in.prepared.protocol;
   const auto direct = perfq::fit_kinetic(in.prepared.delta_m, perfq::M0Source::from_image(
                                          in.phantom.m0), protocol, in.phantom.physiology, options,
                                          in.phantom.brain.view(), cpu());

@@ -92,8 +92,7 @@ perfq::Execution cpu() {
 /// error against the truth over brain voxels.
 double worst_relative_error(const perfq::Phantom& p) {
   const auto prepared = perfq::prepare_asl(p.asl, p.context, p.protocol);
-  perfq::AslProtocol single = p.protocol;
-  single.post_labeling_delay = prepared.post_labeling_delay;
+  const perfq::AslProtocol& single = prepared.protocol;
   const auto maps = perfq::quantify_cbf(prepared.delta_m, perfq::M0Source::from_image(p.m0),
                                         single, p.physiology, p.brain.view(), cpu());
   double worst = 0.0;

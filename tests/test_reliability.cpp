@@ -124,9 +124,7 @@ Data make_data(std::vector<double> delays, double snr, bool two_d) {
   o.delays = std::move(delays);
   Data d{perfq::make_phantom(o), {}, {}};
   d.prepared = perfq::prepare_asl(d.phantom.asl, d.phantom.context, d.phantom.protocol);
-  d.protocol = d.phantom.protocol;
-  d.protocol.post_labeling_delay = d.prepared.post_labeling_delay;
-  d.protocol.labeling_duration = d.prepared.labeling_duration;
+  d.protocol = d.prepared.protocol;
   if (two_d) {
     // Per-slice delays: the slice factor must follow the voxel across chunk boundaries.
     d.protocol.readout = perfq::Readout::TwoD;

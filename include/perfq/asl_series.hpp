@@ -43,6 +43,11 @@ struct PreparedAsl {
   std::optional<Volume<float>> m0;          ///< mean of the series' m0scan volumes, if any
   std::optional<Volume<float>> scanner_cbf;  ///< mean of scanner-made cbf volumes, if any
   std::vector<std::string> notes;           ///< human-readable remarks (e.g. noRF ignored)
+  /// The protocol of `delta_m`, ready for quantify_cbf and fit_kinetic: the series' protocol
+  /// with one PLD (TI) and labeling duration per ΔM volume (none for PASL, whose bolus is
+  /// TI1); a time-encoded series' sub-bolus timing. Everything else (readout, slice timing,
+  /// efficiency, M0) as the series' protocol states it.
+  AslProtocol protocol;
 };
 
 /// @brief Pairs and averages an ASL series.

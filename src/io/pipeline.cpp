@@ -609,11 +609,8 @@ SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request)
   if (prepared.scanner_cbf) out.scanner_cbf = *prepared.scanner_cbf;
 
   // The protocol of the averaged ΔM volumes: one delay (and τ) per volume.
-  AslProtocol averaged = protocol;
+  AslProtocol averaged = prepared.protocol;
   if (s.reference) averaged.m0_repetition_time.reset();  // corrected with the tissue's own T1
-  averaged.post_labeling_delay = prepared.post_labeling_delay;
-  averaged.labeling_duration = prepared.labeling_duration;
-  if (protocol.labeling_type == LabelingType::Pasl) averaged.labeling_duration.clear();
 
   Json j;
   j["Units"] = "mL/100g/min";
