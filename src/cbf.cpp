@@ -161,7 +161,8 @@ CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0, const AslPro
     check_grid(g, mask->geometry, "the mask");
   }
 
-  const ResolvedConstants constants = resolve_constants(protocol, physiology);
+  ResolvedConstants constants = resolve_constants(protocol, physiology);
+  if (m0.fully_relaxed) constants.m0_scale = 1.0;  // no short-TR correction of a relaxed M0
   const double delay = single_value(protocol.post_labeling_delay, "post-labeling delay");
   if (protocol.post_labeling_delay.empty() || !std::isfinite(delay) || !(delay > 0.0)) {
     std::ostringstream m;

@@ -280,7 +280,8 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
   }
   // Times are in seconds; minutes of delay or labeling are milliseconds given for seconds.
   checks::times_in_seconds(protocol);
-  const ResolvedConstants constants = resolve_constants(protocol, physiology);
+  ResolvedConstants constants = resolve_constants(protocol, physiology);
+  if (m0.fully_relaxed) constants.m0_scale = 1.0;  // no short-TR correction of a relaxed M0
   Settings settings = make_settings(n, protocol, constants, options);
   const std::size_t parameters = options.arterial ? 3 : 2;
   require(!options.att_prior || n > parameters,

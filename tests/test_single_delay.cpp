@@ -162,6 +162,26 @@ TEST(SingleDelay, SingleM0ValueEqualsUniformImage) {
   for (std::size_t i = 0; i < g.voxel_count(); ++i) EXPECT_NEAR(maps.cbf[i], 86.29992, 2e-4);
 }
 
+TEST(SingleDelay, ARelaxedM0GetsNoShortTrCorrection) {
+  // An M0 at TR 2 s has recovered 1 − e^(−2/1.3) = 0.785289 of itself (T1 tissue 1.3 s):
+  // divided by that, it lowers CBF to 0.785289 × the relaxed 86.29992 (hand-computed above).
+  // An M0 already corrected to full relaxation (reference-region calibration) is not.
+  const Geometry g = grid(3, 2, 2);
+  Volume<float> dm(g, 1, 10.0f);
+  AslProtocol short_tr = pcasl();
+  short_tr.m0_repetition_time = 2.0;
+  const auto corrected = perfq::quantify_cbf(dm, M0Source::from_value(1000.0), short_tr,
+                                             Physiology{}, std::nullopt, cpu());
+  const auto relaxed = perfq::quantify_cbf(dm, M0Source::relaxed_value(1000.0), short_tr,
+                                           Physiology{}, std::nullopt, cpu());
+  EXPECT_NEAR(corrected.constants.m0_scale, 1.0 - std::exp(-2.0 / 1.3), 1e-12);
+  EXPECT_EQ(relaxed.constants.m0_scale, 1.0);
+  for (std::size_t i = 0; i < g.voxel_count(); ++i) {
+    EXPECT_NEAR(corrected.cbf[i], 86.29992 * 0.785289, 2e-4);
+    EXPECT_NEAR(relaxed.cbf[i], 86.29992, 2e-4);
+  }
+}
+
 TEST(SingleDelay, BadVoxelsGetStatusAndZero) {
   const Geometry g = grid(6, 1, 1);
   Volume<float> dm(g, 1, 10.0f), m0(g, 1, 1000.0f);

@@ -36,10 +36,16 @@ PERFQ_API const char* to_string(VoxelStatus status) noexcept;
 struct M0Source {
   std::optional<View<const float>> image;  ///< voxelwise M0 (one volume)
   double value = 0;                        ///< used when `image` is empty
+  /// The M0 is already corrected to full relaxation (reference-region calibration's
+  /// λ·M0 of arterial blood): the short-TR correction for the protocol's M0 repetition time
+  /// is not applied again (the constants' m0_scale is 1).
+  bool fully_relaxed = false;
   /// @brief Voxelwise M0.
-  static M0Source from_image(View<const float> m0) { return M0Source{m0, 0.0}; }
+  static M0Source from_image(View<const float> m0) { return M0Source{m0, 0.0, false}; }
   /// @brief One M0 value for all voxels.
-  static M0Source from_value(double m0) { return M0Source{std::nullopt, m0}; }
+  static M0Source from_value(double m0) { return M0Source{std::nullopt, m0, false}; }
+  /// @brief One M0 value for all voxels, already corrected to full relaxation.
+  static M0Source relaxed_value(double m0) { return M0Source{std::nullopt, m0, true}; }
 };
 
 /// @brief Result of a single-delay quantification.

@@ -217,8 +217,7 @@ void smooth_m0_image(const AslDataset& data, const AslProtocol& protocol, const 
 }
 
 /// Reference-region calibration: one M0 of arterial blood for every voxel, given to the
-/// quantification as the single M0 λ·M0_blood (its saturation recovery is done here, with
-/// the reference tissue's T1, so the voxelwise short-TR correction is not applied again).
+/// quantification as the single, fully relaxed M0 λ·M0_blood.
 void calibrate_reference(const AslDataset& data, const AslProtocol& protocol,
                          const Physiology& physiology, const SeriesRequest& r, M0State& s) {
   if (!r.reference_tissue) return;
@@ -258,7 +257,9 @@ void calibrate_reference(const AslDataset& data, const AslProtocol& protocol,
   } catch (const InvalidArgument& e) {
     throw InputError(mask_path, "", e.what());
   }
-  s.m0 = M0Source::from_value(physiology.blood_brain_partition * s.reference->m0_blood);
+  // Its saturation recovery is done, with the tissue's own T1: no voxelwise short-TR
+  // correction on top.
+  s.m0 = M0Source::relaxed_value(physiology.blood_brain_partition * s.reference->m0_blood);
   const ReferenceCalibration& c = *s.reference;
   s.record["M0Calibration"] = {
       {"Method", "reference region"},
@@ -609,8 +610,7 @@ SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request)
   if (prepared.scanner_cbf) out.scanner_cbf = *prepared.scanner_cbf;
 
   // The protocol of the averaged ΔM volumes: one delay (and τ) per volume.
-  AslProtocol averaged = prepared.protocol;
-  if (s.reference) averaged.m0_repetition_time.reset();  // corrected with the tissue's own T1
+  const AslProtocol& averaged = prepared.protocol;
 
   Json j;
   j["Units"] = "mL/100g/min";
