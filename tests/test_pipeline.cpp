@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -170,6 +172,62 @@ TEST(Pipeline, WritesWhatItReturnsAndRefusesAnIncompleteRequest) {
   } catch (const perfq::InputError& e) {
     EXPECT_EQ(e.file(), *request.mask_path);
   }
+}
+
+/// The InvalidArgument message of `f`, or "" when it throws none.
+std::string refusal(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const perfq::InvalidArgument& e) {
+    return e.what();
+  }
+  return {};
+}
+
+TEST(Pipeline, OptionsAreSetByTheToolsNamesAndCheckedWhereverTheyComeFrom) {
+  const perfq::io::SeriesRequest r = perfq::io::parse_series_options(
+      {"--att-prior", "--lambda", "0.95", "--grid-points", "48", "--ref-tissue", "csf",
+       "--ref-mask", "v.nii.gz", "--t2-blood", "0.2", "--model", "whitepaper", "--robust"});
+  EXPECT_TRUE(r.kinetic.att_prior);
+  EXPECT_EQ(r.blood_brain_partition, 0.95);
+  EXPECT_EQ(r.kinetic.grid_points, 48);
+  EXPECT_EQ(r.reference_tissue, perfq::ReferenceTissue::Csf);
+  EXPECT_EQ(r.reference_mask, std::optional<std::string>("v.nii.gz"));
+  EXPECT_EQ(r.blood_t2, 0.2);
+  EXPECT_EQ(r.kinetic.variant, perfq::KineticVariant::WhitePaper);
+  EXPECT_TRUE(r.averaging.robust);
+  // Every option the tool's --help lists but the output and execution ones.
+  std::vector<std::string> names;
+  for (const auto& o : perfq::io::series_options()) names.push_back(o.name);
+  const Result help = run("cbf --help");
+  for (const auto& name : names) {
+    EXPECT_NE(help.output.find(name), std::string::npos) << name << " is not in perfq cbf --help";
+  }
+  // Out of range, unknown, doubled, missing values and bad combinations: refused naming the
+  // options, in the tool's words.
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"--lambda", "0"}, "--lambda: expected a value in (0, 2] ml/g, got 0"},
+      {{"--grid-points", "2.5"}, "--grid-points: expected a whole number, got '2.5'"},
+      {{"--alpha", "x"}, "--alpha: expected a number, got 'x'"},
+      {{"--ref-t1", "3"}, "belong to reference-region calibration: give --ref-tissue"},
+      {{"--t2-blood", "0.15"}, "belong to reference-region calibration: give --ref-tissue"},
+      {{"--att-min", "2", "--att-max", "1"}, "--att-min (2 s) must be below --att-max (1 s)"},
+      {{"--pvc-wm", "wm.nii.gz"}, "--pvc-gm and --pvc-wm go together"},
+      {{"--frobnicate"}, "unknown option '--frobnicate'"},
+      {{"--lambda", "1", "--lambda", "1"}, "--lambda given twice"},
+      {{"--lambda"}, "--lambda needs a value"}};
+  for (const auto& [options, message] : bad) {
+    const std::string what = refusal([&] { perfq::io::parse_series_options(options); });
+    EXPECT_NE(what.find(message), std::string::npos) << options.front() << ": " << what;
+  }
+  perfq::io::SeriesRequest request;
+  EXPECT_NE(refusal([&] { perfq::io::set_series_option(request, "--att-prior", "yes"); }), "");
+  EXPECT_NE(refusal([&] { perfq::io::set_series_option(request, "--mask"); }), "");
+  // A combination set field by field is checked by the pipeline itself.
+  request.reference_tissue = perfq::ReferenceTissue::Csf;
+  EXPECT_NE(refusal([&] { perfq::io::quantify_series("absent_asl.nii.gz", request); })
+                .find("--ref-tissue needs --ref-mask"),
+            std::string::npos);
 }
 
 }  // namespace

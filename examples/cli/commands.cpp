@@ -8,7 +8,6 @@
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
 #include <perfq/kinetic.hpp>
-#include <perfq/detail/kinetic_fit.hpp>
 #include <perfq/io/bids.hpp>
 #include <perfq/io/nifti.hpp>
 #include <perfq/io/pipeline.hpp>
@@ -144,38 +143,22 @@ const char* const kPhantomHelp =
 
 namespace {
 
-/// Parsed options of `perfq cbf`. Every number is parsed before any file is read, so that
+/// Parsed options of `perfq cbf`. Every option is checked before any file is read, so that
 /// usage errors come first.
 struct CbfOptions {
   std::string asl_path, out_dir;
-  std::optional<std::string> mask_path;
-  perfq::Execution execution;
-  std::optional<double> lambda, t1b, t1t, alpha, bs_pulse, m0_value, m0_scale;
-  perfq::AveragingOptions averaging;
-  perfq::KineticOptions kinetic;
-  std::optional<std::string> pvc_gm, pvc_wm;
-  std::optional<perfq::ReferenceTissue> ref_tissue;
-  std::optional<std::string> ref_mask;
-  perfq::ReferenceCalibrationOptions ref;
-  std::optional<double> echo_time;
-  double m0_smooth = 0.0;
-  std::optional<int> bs_pulses;
-  perfq::PvcOptions pvc;
   bool overwrite = false;
-  bool no_sign_check = false;
+  perfq::io::SeriesRequest request;  ///< every option of the quantification
 };
 
 CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
-  const Args args(raw,
-                  {"--output", "--backend", "--device", "--threads", "--mask", "--lambda", "--t1b",
-                   "--t1t", "--alpha", "--bs-pulse-efficiency", "--m0-value", "--m0-scale",
-                   "--ref-tissue", "--ref-mask", "--ref-t1", "--ref-t2", "--ref-partition",
-                   "--t2-blood", "--echo-time", "--m0-smooth", "--bs-pulses",
-                   "--outlier-threshold", "--model", "--att-min", "--att-max",
-                   "--att-prior-mean", "--att-prior-sd", "--aatt-prior-mean", "--aatt-prior-sd", "--prior-noise", "--max-iterations", "--tolerance",
-                   "--grid-points", "--dispersion", "--dispersion-s", "--dispersion-p", "--pvc-gm", "--pvc-wm", "--pvc-kernel"},
-                  {"--robust", "--att-prior", "--arterial", "--overwrite", "--no-sign-check"},
-                  {{"-o", "--output"}});
+  // The quantification's options are the library's (perfq::io::series_options); the output
+  // and execution options are the tool's.
+  std::set<std::string> with_value = {"--output", "--backend", "--device", "--threads"};
+  std::set<std::string> flags = {"--overwrite"};
+  const std::vector<perfq::io::SeriesOption> options = perfq::io::series_options();
+  for (const auto& option : options) (option.takes_value ? with_value : flags).insert(option.name);
+  const Args args(raw, with_value, flags, {{"-o", "--output"}});
   if (args.positional().size() != 1) {
     throw UsageError{"expected exactly one *_asl.nii[.gz] path, got " +
                      std::to_string(args.positional().size())};
@@ -185,222 +168,25 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   const auto out_dir = args.text("--output");
   if (!out_dir) throw UsageError{"-o/--output is required"};
   o.out_dir = *out_dir;
-  o.mask_path = args.text("--mask");
   o.overwrite = args.flag("--overwrite");
-  o.no_sign_check = args.flag("--no-sign-check");
-  o.execution = parse_execution(args);
-  o.lambda = args.number("--lambda");
-  o.t1b = args.number("--t1b");
-  o.t1t = args.number("--t1t");
-  o.alpha = args.number("--alpha");
-  o.bs_pulse = args.number("--bs-pulse-efficiency");
-  o.m0_value = args.number("--m0-value");
-  o.m0_scale = args.number("--m0-scale");
-  if (o.m0_scale && !(std::isfinite(*o.m0_scale) && *o.m0_scale > 0)) {
-    throw UsageError{"--m0-scale: expected a positive factor"};
-  }
-  if (auto v = args.integer("--bs-pulses")) {
-    if (*v < 0 || *v > 100) throw UsageError{"--bs-pulses: expected a number of pulses in [0, 100]"};
-    o.bs_pulses = static_cast<int>(*v);
-  }
-  if (auto v = args.number("--m0-smooth")) {
-    if (!(std::isfinite(*v) && *v >= 0 && *v <= 100)) {
-      throw UsageError{"--m0-smooth: expected a FWHM in [0, 100] mm"};
+  o.request.execution = parse_execution(args);
+  try {
+    for (const auto& option : options) {
+      if (option.takes_value) {
+        if (auto value = args.text(option.name)) {
+          perfq::io::set_series_option(o.request, option.name, *value);
+        }
+      } else if (args.flag(option.name)) {
+        perfq::io::set_series_option(o.request, option.name);
+      }
     }
-    o.m0_smooth = *v;
-  }
-  if (auto t = args.text("--ref-tissue")) {
-    try {
-      o.ref_tissue = perfq::parse_reference_tissue(*t);
-    } catch (const perfq::InvalidArgument& e) {
-      throw UsageError{std::string("--ref-tissue: ") + e.what()};
-    }
-  }
-  o.ref_mask = args.text("--ref-mask");
-  o.ref.t1 = args.number("--ref-t1");
-  o.ref.t2 = args.number("--ref-t2");
-  o.ref.partition = args.number("--ref-partition");
-  if (auto v = args.number("--t2-blood")) o.ref.t2_blood = *v;
-  o.echo_time = args.number("--echo-time");
-  const bool ref_details = o.ref_mask || o.ref.t1 || o.ref.t2 || o.ref.partition ||
-                           args.number("--t2-blood") || o.echo_time;
-  if (ref_details && !o.ref_tissue) {
-    throw UsageError{"--ref-mask, --ref-t1, --ref-t2, --ref-partition, --t2-blood and "
-                     "--echo-time belong to reference-region calibration: give --ref-tissue"};
-  }
-  if (o.ref_tissue && !o.ref_mask) throw UsageError{"--ref-tissue needs --ref-mask FILE"};
-  if (o.m0_smooth > 0 && (o.m0_value || o.ref_tissue)) {
-    throw UsageError{"--m0-smooth smooths a voxelwise M0 image; --m0-value and --ref-tissue use "
-                     "one M0 value"};
-  }
-  if (o.ref_tissue && o.m0_value) {
-    throw UsageError{"--ref-tissue calibrates from the M0 image; --m0-value replaces it"};
-  }
-  // The ranges reference_region_m0 accepts, checked here so that a bad value is a usage error
-  // naming the option (and perfq bids refuses it once, before any series).
-  struct Range {
-    const char* name;
-    std::optional<double> value;
-    double low, high;
-    bool low_open;
-    const char* unit;
-  };
-  for (const Range& r : {Range{"--ref-t1", o.ref.t1, 0.0, 10.0, true, " s"},
-                         Range{"--ref-t2", o.ref.t2, 0.0, 10.0, true, " s"},
-                         Range{"--ref-partition", o.ref.partition, 0.0, 2.0, true, " ml/g"},
-                         Range{"--t2-blood", o.ref.t2_blood, 0.0, 10.0, true, " s"},
-                         Range{"--echo-time", o.echo_time, 0.0, 1.0, false, " s"}}) {
-    if (!r.value) continue;
-    const double v = *r.value;
-    if (!(std::isfinite(v) && (r.low_open ? v > r.low : v >= r.low) && v <= r.high)) {
-      std::ostringstream m;
-      m << r.name << ": expected a value in " << (r.low_open ? "(" : "[") << r.low << ", "
-        << r.high << "]" << r.unit << ", got " << v;
-      throw UsageError{m.str()};
-    }
-  }
-  o.averaging.robust = args.flag("--robust");
-  if (auto z = args.number("--outlier-threshold")) {
-    if (!(*z > 0)) throw UsageError{"--outlier-threshold: expected a positive number"};
-    o.averaging.outlier_threshold = *z;
-  }
-  perfq::KineticOptions& k = o.kinetic;
-  if (auto m = args.text("--model")) {
-    try {
-      k.variant = perfq::parse_kinetic_variant(*m);
-    } catch (const perfq::InvalidArgument& e) {
-      throw UsageError{std::string("--model: ") + e.what()};
-    }
-  }
-  if (auto v = args.number("--att-min")) k.att_min = *v;
-  if (auto v = args.number("--att-max")) k.att_max = *v;
-  k.att_prior = args.flag("--att-prior");
-  k.arterial = args.flag("--arterial");
-  if (auto v = args.number("--att-prior-mean")) k.att_prior_mean = *v;
-  if (auto v = args.number("--att-prior-sd")) k.att_prior_sd = *v;
-  k.arterial_att_prior_mean = args.number("--aatt-prior-mean");
-  k.arterial_att_prior_sd = args.number("--aatt-prior-sd");
-  if ((k.arterial_att_prior_mean || k.arterial_att_prior_sd) && !(k.att_prior && k.arterial)) {
-    throw UsageError{"--aatt-prior-mean and --aatt-prior-sd need --att-prior and --arterial"};
-  }
-  if (k.arterial_att_prior_sd && !(*k.arterial_att_prior_sd > 0)) {
-    throw UsageError{"--aatt-prior-sd: expected a standard deviation > 0 s"};
-  }
-  if (auto m = args.text("--prior-noise")) {
-    try {
-      k.prior_noise = perfq::parse_prior_noise(*m);
-    } catch (const perfq::InvalidArgument& e) {
-      throw UsageError{std::string("--prior-noise: ") + e.what()};
-    }
-  }
-  // The ranges resolve_constants and fit_kinetic accept, checked here so that a bad value is
-  // a usage error naming the option before any file is read (and perfq bids refuses it once).
-  const auto max_iterations = args.integer("--max-iterations");
-  const auto grid_points = args.integer("--grid-points");
-  for (const Range& r :
-       {Range{"--lambda", o.lambda, 0.0, 2.0, true, " ml/g"},
-        Range{"--t1b", o.t1b, 0.0, 10.0, true, " s"},
-        Range{"--t1t", o.t1t, 0.0, 10.0, true, " s"},
-        Range{"--alpha", o.alpha, 0.0, 1.0, true, ""},
-        Range{"--bs-pulse-efficiency", o.bs_pulse, 0.0, 1.0, true, ""},
-        Range{"--att-min", args.number("--att-min"), 0.0, perfq::kMaxTimingSeconds, false, " s"},
-        Range{"--att-max", args.number("--att-max"), 0.0, perfq::kMaxTimingSeconds, true, " s"},
-        Range{"--att-prior-sd", args.number("--att-prior-sd"), 0.0, perfq::kMaxTimingSeconds, true,
-              " s"},
-        Range{"--max-iterations",
-              max_iterations ? std::optional<double>(static_cast<double>(*max_iterations))
-                             : std::nullopt,
-              1.0, 255.0, false, ""},
-        Range{"--grid-points",
-              grid_points ? std::optional<double>(static_cast<double>(*grid_points)) : std::nullopt,
-              3.0, static_cast<double>(perfq::detail::kMaxGrid), false, ""}}) {
-    if (!r.value) continue;
-    const double v = *r.value;
-    if (!(std::isfinite(v) && (r.low_open ? v > r.low : v >= r.low) && v <= r.high)) {
-      std::ostringstream m;
-      m << r.name << ": expected a value in " << (r.low_open ? "(" : "[") << r.low << ", "
-        << r.high << "]" << r.unit << ", got " << *args.text(r.name);
-      throw UsageError{m.str()};
-    }
-  }
-  if (!(k.att_min < k.att_max)) {
-    std::ostringstream m;
-    m << "--att-min (" << k.att_min << " s) must be below --att-max (" << k.att_max << " s)";
-    throw UsageError{m.str()};
-  }
-  if (max_iterations) k.max_iterations = static_cast<int>(*max_iterations);
-  if (auto v = args.number("--tolerance")) {
-    if (!(*v > 0.0 && *v < 1.0)) {
-      throw UsageError{"--tolerance: expected a value in (0, 1), got " + *args.text("--tolerance")};
-    }
-    k.tolerance = *v;
-  }
-  if (grid_points) k.grid_points = static_cast<int>(*grid_points);
-  if (auto d = args.text("--dispersion")) {
-    try {
-      k.dispersion = perfq::parse_dispersion(*d);
-    } catch (const perfq::InvalidArgument& e) {
-      throw UsageError{std::string("--dispersion: ") + e.what()};
-    }
-  }
-  const auto sharpness = args.number("--dispersion-s"), peak = args.number("--dispersion-p");
-  if ((sharpness || peak) && k.dispersion != perfq::Dispersion::Gamma) {
-    throw UsageError{"--dispersion-s and --dispersion-p need --dispersion gamma"};
-  }
-  if (sharpness) {
-    if (!(*sharpness > 0 && *sharpness <= 100)) {
-      throw UsageError{"--dispersion-s: expected a sharpness in (0, 100] 1/s"};
-    }
-    k.dispersion_sharpness = *sharpness;
-  }
-  if (peak) {
-    if (!(*peak >= 0 && *peak <= 5)) {
-      throw UsageError{"--dispersion-p: expected a time to peak in [0, 5] s"};
-    }
-    k.dispersion_time_to_peak = *peak;
-  }
-  if (k.dispersion == perfq::Dispersion::Gamma &&
-      k.dispersion_sharpness * k.dispersion_time_to_peak > 10) {
-    throw UsageError{"--dispersion-s × --dispersion-p must be <= 10 (kernel shape 1 + s·p <= 11)"};
-  }
-  o.pvc_gm = args.text("--pvc-gm");
-  o.pvc_wm = args.text("--pvc-wm");
-  if (o.pvc_gm.has_value() != o.pvc_wm.has_value()) {
-    throw UsageError{"--pvc-gm and --pvc-wm go together"};
-  }
-  if (auto v = args.integer("--pvc-kernel")) {
-    if (*v < 1 || *v % 2 == 0) throw UsageError{"--pvc-kernel: expected an odd number of voxels"};
-    o.pvc.kernel_xy = static_cast<int>(*v);
+    perfq::io::check_series_request(o.request);
+  } catch (const perfq::InvalidArgument& e) {
+    throw UsageError{e.what()};
   }
   return o;
 }
 
-/// The request of the library's pipeline from the options.
-perfq::io::SeriesRequest to_request(const CbfOptions& o) {
-  perfq::io::SeriesRequest r;
-  r.mask_path = o.mask_path;
-  r.blood_brain_partition = o.lambda;
-  r.t1_blood = o.t1b;
-  r.t1_tissue = o.t1t;
-  r.labeling_efficiency = o.alpha;
-  r.bs_pulse_efficiency = o.bs_pulse;
-  r.bs_pulses = o.bs_pulses;
-  r.m0_value = o.m0_value;
-  r.m0_scale = o.m0_scale;
-  r.m0_smooth_fwhm = o.m0_smooth;
-  r.reference_tissue = o.ref_tissue;
-  r.reference_mask = o.ref_mask;
-  r.reference = o.ref;
-  r.echo_time = o.echo_time;
-  r.averaging = o.averaging;
-  r.check_sign = !o.no_sign_check;
-  r.kinetic = o.kinetic;
-  r.pvc_grey = o.pvc_gm;
-  r.pvc_white = o.pvc_wm;
-  r.pvc = o.pvc;
-  r.execution = o.execution;
-  return r;
-}
 
 }  // namespace
 
@@ -418,13 +204,13 @@ int run_cbf(const std::vector<std::string>& raw) {
   const CbfOptions o = parse_cbf_options(raw);
   // Resolve the backend first: asking for CUDA where there is none fails before any work.
   // (`auto` stays auto: the library may fall back to the CPU if the CUDA run fails.)
-  perfq::resolve_backend(o.execution);
+  perfq::resolve_backend(o.request.execution);
 
   const perfq::io::AslDataset data = perfq::io::read_asl_bids(o.asl_path);
   // Existing outputs: refused before any work (and checked again when moving into place).
   refuse_existing(o.out_dir, perfq::io::series_output_names(data.prefix), o.overwrite);
   StagedOutputs outputs(o.out_dir, o.overwrite);
-  const perfq::io::SeriesMaps maps = perfq::io::quantify_series(data, to_request(o));
+  const perfq::io::SeriesMaps maps = perfq::io::quantify_series(data, o.request);
   for (const auto& file : perfq::io::series_outputs(maps)) {
     perfq::io::write_series_output(file, outputs.stage(file.name));
   }

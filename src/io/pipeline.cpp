@@ -226,7 +226,6 @@ void calibrate_reference(const AslDataset& data, const AslProtocol& protocol,
                      std::string(to_string(protocol.m0_type)) +
                          ": --ref-tissue needs an M0 image (M0Type Separate or Included)");
   }
-  if (!r.reference_mask) throw InvalidArgument("reference-region calibration needs its mask");
   const std::string& mask_path = *r.reference_mask;
   {  // A probability map (e.g. a partial-volume estimate) would count every voxel with any
      // of the tissue as the tissue: only 0/1 masks are taken.
@@ -252,6 +251,7 @@ void calibrate_reference(const AslDataset& data, const AslProtocol& protocol,
                      data.m0_echo_time_issue + " (needed by --ref-tissue; or give --echo-time)");
   }
   ref.echo_time = r.echo_time ? *r.echo_time : data.m0_echo_time.value_or(0.0);
+  if (r.blood_t2) ref.t2_blood = *r.blood_t2;
   try {
     s.reference = reference_region_m0(*s.m0.image, s.reference_mask->view(), ref);
   } catch (const InvalidArgument& e) {
@@ -577,10 +577,12 @@ void describe_acquisition(const AslDataset& data, const AslProtocol& protocol,
 }  // namespace
 
 SeriesMaps quantify_series(const std::string& asl_path, const SeriesRequest& request) {
+  check_series_request(request);  // a bad request before any file is read
   return quantify_series(read_asl_bids(asl_path), request);
 }
 
 SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request) {
+  check_series_request(request);
   SeriesRequest r = request;
   std::string bs_pulses_source;
   const AslProtocol protocol = stated_protocol(data, r, bs_pulses_source);

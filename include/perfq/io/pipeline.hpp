@@ -49,6 +49,8 @@ struct SeriesRequest {
   std::optional<std::string> reference_mask;  ///< the reference region (0/1, series' grid)
   ReferenceCalibrationOptions reference;      ///< the tissue's constants, when overridden
   std::optional<double> echo_time;  ///< TE of the M0 scan (default: its sidecar's EchoTime)
+  /// T2 of arterial blood, s (default: ReferenceCalibrationOptions's; --t2-blood).
+  std::optional<double> blood_t2;
   AveragingOptions averaging;       ///< averaging of repeats (its mask is set from mask_path)
   bool check_sign = true;  ///< refuse ΔM negative in most of the brain (control/label swapped)
   KineticOptions kinetic;  ///< the multi-delay fit (its weights are set from the repeats)
@@ -96,6 +98,37 @@ struct SeriesMaps {
   /// check and warning (JSON text, 2-space indented, ending in a newline).
   std::string provenance_json;
 };
+
+/// @brief One option of a request, by perfq cbf's name.
+struct SeriesOption {
+  std::string name;          ///< e.g. "--lambda", "--att-prior"
+  bool takes_value = false;  ///< "--lambda 0.9" takes one; a flag ("--att-prior") none
+};
+
+/// @brief Every option set_series_option knows: perfq cbf's options but for the output
+/// (`-o`, `--overwrite`) and execution (`--backend`, `--device`, `--threads`) ones, in the
+/// order they are checked.
+PERFQ_IO_API std::vector<SeriesOption> series_options();
+
+/// @brief Sets one option of `request` by perfq cbf's name from its text, checked against the
+/// range the quantification accepts (e.g. `--lambda` in (0, 2] ml/g, `--grid-points` in
+/// [3, 1000]). A flag takes an empty value. Files named are not opened here.
+/// @throws InvalidArgument naming the option: unknown, a value missing or out of range.
+PERFQ_IO_API void set_series_option(SeriesRequest& request, const std::string& name,
+                                    const std::string& value = {});
+
+/// @brief Checks the combination of a request's options (e.g. `--ref-tissue` needs
+/// `--ref-mask`, `--att-min` below `--att-max`, both PVC images or neither); quantify_series
+/// checks it too.
+/// @throws InvalidArgument naming the options.
+PERFQ_IO_API void check_series_request(const SeriesRequest& request);
+
+/// @brief A request from perfq cbf's options, e.g. {"--att-prior", "--lambda", "0.9"}: each
+/// set with set_series_option (in series_options' order, whatever the order given), then
+/// checked with check_series_request.
+/// @throws InvalidArgument naming the option: unknown, given twice, a value missing or out of
+/// range, a bad combination.
+PERFQ_IO_API SeriesRequest parse_series_options(const std::vector<std::string>& options);
 
 /// @brief Quantifies the ASL-BIDS series at `asl_path` (read with read_asl_bids, BIDS
 /// inheritance included).
