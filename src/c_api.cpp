@@ -18,6 +18,8 @@
 #include <perfq/version.hpp>
 #include <perfq/watershed.hpp>
 
+#include "c_api_internal.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -31,9 +33,6 @@
 
 // ---- handles: the C++ values behind the opaque C types ---------------------------------
 
-struct perfq_execution {
-  perfq::Execution value;
-};
 struct perfq_protocol {
   perfq::AslProtocol value;
 };
@@ -101,45 +100,10 @@ namespace {
 
 thread_local std::string t_last_error;
 
-/// Records `message` as the calling thread's last error; never throws (on an allocation
-/// failure the message is shortened to what fits, or cleared).
-void set_last_error(const char* function, const char* message) noexcept {
-  try {
-    t_last_error = function;
-    t_last_error += ": ";
-    t_last_error += message;
-  } catch (...) {
-    t_last_error.clear();
-  }
-}
-
-perfq_status fail(perfq_status status, const char* function, const char* message) noexcept {
-  set_last_error(function, message);
-  return status;
-}
-
-/// Runs `body` (returning void) and maps every exception to a status and a message.
-template <class Body>
-perfq_status guarded(const char* function, Body&& body) noexcept {
-  try {
-    body();
-    return PERFQ_OK;
-  } catch (const perfq::InvalidArgument& e) {
-    return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, e.what());
-  } catch (const perfq::InputError& e) {
-    return fail(PERFQ_ERROR_INPUT, function, e.what());
-  } catch (const perfq::BackendError& e) {
-    return fail(PERFQ_ERROR_BACKEND, function, e.what());
-  } catch (const std::bad_alloc&) {
-    return fail(PERFQ_ERROR_OUT_OF_MEMORY, function, "out of memory");
-  } catch (const std::length_error& e) {
-    return fail(PERFQ_ERROR_OUT_OF_MEMORY, function, e.what());
-  } catch (const std::exception& e) {
-    return fail(PERFQ_ERROR_INTERNAL, function, e.what());
-  } catch (...) {
-    return fail(PERFQ_ERROR_INTERNAL, function, "unknown exception");
-  }
-}
+using perfq_c_api::execution_for;
+using perfq_c_api::fail;
+using perfq_c_api::guarded;
+using perfq_c_api::set_last_error;
 
 /// Throws InvalidArgument with "<what>: <problem>" unless `ok`.
 void require(bool ok, const char* what, const char* problem) {
@@ -228,10 +192,6 @@ perfq::Physiology physiology_for(const perfq_physiology* physiology,
                                  const perfq::AslProtocol& protocol) {
   if (physiology != nullptr) return physiology->value;
   return perfq::Physiology::at_field(protocol.magnetic_field_strength);
-}
-
-perfq::Execution execution_for(const perfq_execution* execution) {
-  return execution != nullptr ? execution->value : perfq::Execution{};
 }
 
 std::vector<double> copy_list(const double* values, std::size_t count, const char* what) {
@@ -434,6 +394,16 @@ perfq_status set_on(const char* function, Handle* handle, Set&& set) noexcept {
 
 // ---- status, errors and version ---------------------------------------------------------
 
+void perfq_c_api::set_last_error(const char* function, const char* message) noexcept {
+  try {
+    t_last_error = function;
+    t_last_error += ": ";
+    t_last_error += message;
+  } catch (...) {
+    t_last_error.clear();
+  }
+}
+
 extern "C" {
 
 const char* perfq_last_error(void) { return t_last_error.c_str(); }
@@ -452,6 +422,8 @@ const char* perfq_status_string(perfq_status status) {
       return "out of memory";
     case PERFQ_ERROR_INTERNAL:
       return "internal error";
+    case PERFQ_ERROR_IO:
+      return "i/o error";
   }
   return "unknown status";
 }

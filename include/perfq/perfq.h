@@ -72,7 +72,8 @@ typedef enum perfq_status PERFQ_C_ENUM_BASE {
   PERFQ_ERROR_INPUT = 2,            /**< bad input data or metadata (an inconsistent protocol) */
   PERFQ_ERROR_BACKEND = 3,          /**< the requested backend is unavailable or failed */
   PERFQ_ERROR_OUT_OF_MEMORY = 4,    /**< an allocation failed */
-  PERFQ_ERROR_INTERNAL = 5          /**< anything else (a bug: please report it) */
+  PERFQ_ERROR_INTERNAL = 5,         /**< anything else (a bug: please report it) */
+  PERFQ_ERROR_IO = 6                /**< a file could not be written (a full disk, no permission) */
 } perfq_status;
 
 /** @brief The message of the last call that failed on the calling thread ("" if none).
@@ -80,7 +81,8 @@ typedef enum perfq_status PERFQ_C_ENUM_BASE {
 PERFQ_API const char* perfq_last_error(void);
 
 /** @brief The name of a status ("ok", "invalid argument", "input error", "backend error",
- * "out of memory", "internal error"; "unknown status" for other values). Never NULL. */
+ * "out of memory", "internal error", "i/o error"; "unknown status" for other values). Never
+ * NULL. */
 PERFQ_API const char* perfq_status_string(perfq_status status);
 
 /** @brief The library's version string, "major.minor.patch" (PERFQ_VERSION_STRING). */

@@ -1,0 +1,133 @@
+/**
+ * @file
+ * @brief The C ABI of perfq::io: an ASL-BIDS series to calibrated maps in one call, as
+ * `perfq cbf` computes them (perfq/io/pipeline.hpp), for C programs and other languages.
+ *
+ * Link libperfq_io (and libperfq). The conventions of perfq.h hold: functions return a
+ * ::perfq_status, the message of a failure is read with perfq_last_error(), handles are
+ * released by their `*_destroy` function (which accepts NULL), accessors return pointers
+ * into the handle, valid until it is destroyed. Options are given by perfq cbf's names and
+ * checked as the tool checks them; the maps equal perfq cbf's bit for bit.
+ *
+ * @code
+ * perfq_series_request* request = NULL;
+ * perfq_series_maps* maps = NULL;
+ * perfq_series_request_create(&request);
+ * perfq_series_request_set(request, "--att-prior", NULL);
+ * perfq_series_request_set(request, "--lambda", "0.9");
+ * if (perfq_quantify_series("bids/sub-01/perf/sub-01_asl.nii.gz", request, NULL, &maps) != PERFQ_OK)
+ *   fprintf(stderr, "%s\n", perfq_last_error());
+ * const float* cbf = perfq_series_maps_map(maps, PERFQ_SERIES_CBF);
+ * perfq_series_maps_write(maps, "out");   // perfq cbf's files
+ * perfq_series_maps_destroy(maps);
+ * perfq_series_request_destroy(request);
+ * @endcode
+ */
+#ifndef PERFQ_PERFQ_IO_H
+#define PERFQ_PERFQ_IO_H
+
+#include <perfq/perfq.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief The options of a series' quantification (perfq::io::SeriesRequest). */
+typedef struct perfq_series_request perfq_series_request;
+
+/** @brief The maps of a quantified series and their provenance (perfq::io::SeriesMaps). */
+typedef struct perfq_series_maps perfq_series_maps;
+
+/** @brief Creates a request with perfq cbf's defaults.
+ * @param[out] out the new handle (release with perfq_series_request_destroy) */
+PERFQ_IO_API perfq_status perfq_series_request_create(perfq_series_request** out);
+
+/** @brief Releases a request (NULL is accepted). */
+PERFQ_IO_API void perfq_series_request_destroy(perfq_series_request* request);
+
+/** @brief Sets one option by perfq cbf's name, e.g. ("--lambda", "0.9"), ("--att-prior",
+ * NULL), ("--ref-tissue", "csf"), ("--mask", path): every option of perfq cbf but `-o`,
+ * `--overwrite` and the execution ones (use a ::perfq_execution). The value is checked as
+ * perfq cbf checks it; files are opened only when the series is quantified.
+ * @param request the request to change
+ * @param option the option's name, with its dashes
+ * @param value its value as text; NULL (or "") for a flag
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT naming the option: unknown, a value missing, given
+ * to a flag, or out of range */
+PERFQ_IO_API perfq_status perfq_series_request_set(perfq_series_request* request,
+                                                   const char* option, const char* value);
+
+/** @brief Quantifies the ASL-BIDS series at `asl_path` (its sidecars, aslcontext and m0scan
+ * found beside it, BIDS inheritance included), as perfq cbf does.
+ * @param asl_path the `*_asl.nii[.gz]` file
+ * @param request the options (NULL: the defaults)
+ * @param execution where to compute (NULL: automatic backend, every CPU thread)
+ * @param[out] out the maps (release with perfq_series_maps_destroy)
+ * @return ::PERFQ_ERROR_INPUT for bad data or metadata (the message names the file and
+ * field), ::PERFQ_ERROR_INVALID_ARGUMENT for a bad combination of options,
+ * ::PERFQ_ERROR_BACKEND when the backend asked for is unavailable */
+PERFQ_IO_API perfq_status perfq_quantify_series(const char* asl_path,
+                                                const perfq_series_request* request,
+                                                const perfq_execution* execution,
+                                                perfq_series_maps** out);
+
+/** @brief Releases the maps of a series (NULL is accepted). */
+PERFQ_IO_API void perfq_series_maps_destroy(perfq_series_maps* maps);
+
+/** @brief The maps of a quantified series. */
+typedef enum perfq_series_map PERFQ_C_ENUM_BASE {
+  PERFQ_SERIES_CBF = 0,          /**< CBF, ml/100 g/min (always there) */
+  PERFQ_SERIES_ATT = 1,          /**< arterial transit time, s (several delays) */
+  PERFQ_SERIES_CBF_SE = 2,       /**< standard error of CBF (several delays) */
+  PERFQ_SERIES_ATT_SE = 3,       /**< standard error of ATT, s (several delays) */
+  PERFQ_SERIES_ABV = 4,          /**< arterial blood volume, % (`--arterial`) */
+  PERFQ_SERIES_ABV_SE = 5,       /**< its standard error, % (`--arterial`) */
+  PERFQ_SERIES_ARTERIAL_ATT = 6, /**< arterial arrival time, s (`--arterial`) */
+  PERFQ_SERIES_CBF_GM = 7,       /**< grey-matter CBF (`--pvc-gm`/`--pvc-wm`) */
+  PERFQ_SERIES_CBF_WM = 8,       /**< white-matter CBF (`--pvc-gm`/`--pvc-wm`) */
+  PERFQ_SERIES_SCANNER_CBF = 9   /**< the series' scanner-made CBF volumes, averaged */
+} perfq_series_map;
+
+/** @brief The grid of the maps.
+ * @param maps the maps
+ * @param[out] dims the 3 sizes
+ * @param[out] spacing the 3 voxel sizes, mm (may be NULL) */
+PERFQ_IO_API perfq_status perfq_series_maps_grid(const perfq_series_maps* maps, size_t dims[3],
+                                                 double spacing[3]);
+
+/** @brief One map (dims[0]·dims[1]·dims[2] values, x fastest); NULL, with the message set,
+ * when this series has no such map (e.g. ATT of a single-delay series) or `which` is unknown. */
+PERFQ_IO_API const float* perfq_series_maps_map(const perfq_series_maps* maps,
+                                                perfq_series_map which);
+
+/** @brief The per-voxel status codes (::perfq_voxel_status values). */
+PERFQ_IO_API const uint8_t* perfq_series_maps_status(const perfq_series_maps* maps);
+
+/** @brief The number of ΔM volumes quantified (1: single delay; sub-boli when time-encoded);
+ * 0 for a NULL handle. */
+PERFQ_IO_API size_t perfq_series_maps_delays(const perfq_series_maps* maps);
+
+/** @brief The provenance record perfq cbf writes as `<prefix>_cbf.json` (JSON text): every
+ * constant, option, input check and warning. */
+PERFQ_IO_API const char* perfq_series_maps_provenance(const perfq_series_maps* maps);
+
+/** @brief The number of warnings (e.g. an implausible median CBF); 0 for a NULL handle. */
+PERFQ_IO_API size_t perfq_series_maps_warning_count(const perfq_series_maps* maps);
+
+/** @brief Warning `k` (0-based); NULL, with the message set, when `k` is out of range. */
+PERFQ_IO_API const char* perfq_series_maps_warning(const perfq_series_maps* maps, size_t k);
+
+/** @brief Writes perfq cbf's files for these maps into `out_dir` (created when missing):
+ * `<prefix>_cbf.nii.gz`, `_fitstatus.nii.gz`, `_cbf.json`, and the other maps there are.
+ * Each file is written to a temporary name, then renamed; existing files are replaced. */
+PERFQ_IO_API perfq_status perfq_series_maps_write(const perfq_series_maps* maps,
+                                                  const char* out_dir);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif
+
+#endif  // PERFQ_PERFQ_IO_H

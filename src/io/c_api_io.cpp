@@ -1,0 +1,168 @@
+// The C ABI of perfq::io (include/perfq/perfq_io.h): handles over the pipeline's request and
+// maps, with perfq.h's conventions (src/c_api_internal.hpp). No arithmetic of its own.
+#include <perfq/errors.hpp>
+#include <perfq/io/pipeline.hpp>
+#include <perfq/perfq_io.h>
+
+#include "c_api_internal.hpp"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <utility>
+
+struct perfq_series_request {
+  perfq::io::SeriesRequest value;
+};
+struct perfq_series_maps {
+  perfq::io::SeriesMaps value;
+};
+
+namespace {
+
+using perfq_c_api::execution_for;
+using perfq_c_api::guarded;
+using perfq_c_api::set_last_error;
+
+void require_pointer(const void* pointer, const char* what) {
+  if (pointer == nullptr) throw perfq::InvalidArgument(std::string(what) + ": null pointer");
+}
+
+/// Accessors return a value: NULL (with the message set) for a NULL handle.
+bool accessor_ok(const perfq_series_maps* maps, const char* function) noexcept {
+  if (maps != nullptr) return true;
+  set_last_error(function, "maps: null pointer");
+  return false;
+}
+
+const perfq::Volume<float>* map_of(const perfq::io::SeriesMaps& m, perfq_series_map which) {
+  auto optional = [](const std::optional<perfq::Volume<float>>& v) { return v ? &*v : nullptr; };
+  switch (which) {
+    case PERFQ_SERIES_CBF: return &m.cbf;
+    case PERFQ_SERIES_ATT: return optional(m.att);
+    case PERFQ_SERIES_CBF_SE: return optional(m.cbf_se);
+    case PERFQ_SERIES_ATT_SE: return optional(m.att_se);
+    case PERFQ_SERIES_ABV: return optional(m.abv);
+    case PERFQ_SERIES_ABV_SE: return optional(m.abv_se);
+    case PERFQ_SERIES_ARTERIAL_ATT: return optional(m.arterial_att);
+    case PERFQ_SERIES_CBF_GM: return optional(m.cbf_grey);
+    case PERFQ_SERIES_CBF_WM: return optional(m.cbf_white);
+    case PERFQ_SERIES_SCANNER_CBF: return optional(m.scanner_cbf);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+extern "C" {
+
+perfq_status perfq_series_request_create(perfq_series_request** out) {
+  if (out == nullptr) {
+    return perfq_c_api::fail(PERFQ_ERROR_INVALID_ARGUMENT, "perfq_series_request_create",
+                             "out: null pointer");
+  }
+  *out = nullptr;
+  return guarded("perfq_series_request_create", [&] { *out = new perfq_series_request{}; });
+}
+
+void perfq_series_request_destroy(perfq_series_request* request) { delete request; }
+
+perfq_status perfq_series_request_set(perfq_series_request* request, const char* option,
+                                      const char* value) {
+  return guarded("perfq_series_request_set", [&] {
+    require_pointer(request, "request");
+    require_pointer(option, "option");
+    perfq::io::set_series_option(request->value, option, value != nullptr ? value : "");
+  });
+}
+
+perfq_status perfq_quantify_series(const char* asl_path, const perfq_series_request* request,
+                                   const perfq_execution* execution, perfq_series_maps** out) {
+  if (out == nullptr) {
+    return perfq_c_api::fail(PERFQ_ERROR_INVALID_ARGUMENT, "perfq_quantify_series",
+                             "out: null pointer");
+  }
+  *out = nullptr;
+  return guarded("perfq_quantify_series", [&] {
+    require_pointer(asl_path, "asl_path");
+    perfq::io::SeriesRequest r = request != nullptr ? request->value : perfq::io::SeriesRequest{};
+    r.execution = execution_for(execution);
+    auto maps = std::make_unique<perfq_series_maps>();
+    maps->value = perfq::io::quantify_series(asl_path, r);
+    *out = maps.release();
+  });
+}
+
+void perfq_series_maps_destroy(perfq_series_maps* maps) { delete maps; }
+
+perfq_status perfq_series_maps_grid(const perfq_series_maps* maps, size_t dims[3],
+                                    double spacing[3]) {
+  return guarded("perfq_series_maps_grid", [&] {
+    require_pointer(maps, "maps");
+    require_pointer(dims, "dims");
+    const perfq::Geometry& g = maps->value.cbf.geometry();
+    for (int a = 0; a < 3; ++a) {
+      dims[a] = g.dims[a];
+      if (spacing != nullptr) spacing[a] = g.spacing[a];
+    }
+  });
+}
+
+const float* perfq_series_maps_map(const perfq_series_maps* maps, perfq_series_map which) {
+  if (!accessor_ok(maps, "perfq_series_maps_map")) return nullptr;
+  const perfq::Volume<float>* map = map_of(maps->value, which);
+  if (map == nullptr) {
+    set_last_error("perfq_series_maps_map",
+                   ("which: this series has no map " + std::to_string(static_cast<int>(which)))
+                       .c_str());
+    return nullptr;
+  }
+  return map->values().data();
+}
+
+const uint8_t* perfq_series_maps_status(const perfq_series_maps* maps) {
+  if (!accessor_ok(maps, "perfq_series_maps_status")) return nullptr;
+  return maps->value.status.values().data();
+}
+
+size_t perfq_series_maps_delays(const perfq_series_maps* maps) {
+  return maps != nullptr ? maps->value.delays : 0;
+}
+
+const char* perfq_series_maps_provenance(const perfq_series_maps* maps) {
+  if (!accessor_ok(maps, "perfq_series_maps_provenance")) return nullptr;
+  return maps->value.provenance_json.c_str();
+}
+
+size_t perfq_series_maps_warning_count(const perfq_series_maps* maps) {
+  return maps != nullptr ? maps->value.warnings.size() : 0;
+}
+
+const char* perfq_series_maps_warning(const perfq_series_maps* maps, size_t k) {
+  if (!accessor_ok(maps, "perfq_series_maps_warning")) return nullptr;
+  if (k >= maps->value.warnings.size()) {
+    set_last_error("perfq_series_maps_warning",
+                   ("k: " + std::to_string(k) + " is not below the number of warnings (" +
+                    std::to_string(maps->value.warnings.size()) + ")")
+                       .c_str());
+    return nullptr;
+  }
+  return maps->value.warnings[k].c_str();
+}
+
+perfq_status perfq_series_maps_write(const perfq_series_maps* maps, const char* out_dir) {
+  return guarded("perfq_series_maps_write", [&] {
+    require_pointer(maps, "maps");
+    require_pointer(out_dir, "out_dir");
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    if (ec) throw perfq::Error(std::string(out_dir) + ": cannot create: " + ec.message());
+    for (const auto& file : perfq::io::series_outputs(maps->value)) {
+      perfq::io::write_series_output(file,
+                                     (std::filesystem::path(out_dir) / file.name).string());
+    }
+  });
+}
+
+}  // extern "C"
