@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -87,6 +88,50 @@ double worst_error(const fs::path& cbf_path, const fs::path& dir) {
     if (mask[i]) worst = std::max(worst, std::abs(double(cbf[i]) - expected[i]) / expected[i]);
   }
   return worst;
+}
+
+/// Every regular file under `dir` (relative path → bytes).
+std::map<std::string, std::string> files_under(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) out[fs::relative(e.path(), dir).string()] = read_text(e.path());
+  }
+  return out;
+}
+
+TEST(BidsApp, StepsRunInProcessGiveTheSingleCommandsFilesByteForByte) {
+  // The steps run in the app's own process (no child perfq), several series at once; their
+  // files must be those of the single commands run by hand with the same arguments (the
+  // lines --verbose prints), byte for byte: maps, tables, sidecars, report pages and figures.
+  const fs::path dir = make_dataset("in-process");
+  const Result r = participant(dir, labels_dir(dir) + " --nprocs 3 --verbose");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto by_app = files_under(dir / "out");
+  // The same steps by hand, into a fresh folder of the same name (paths are recorded in
+  // the sidecars), with the two dataset-level files the app writes itself.
+  fs::rename(dir / "out", dir / "by-app");
+  fs::create_directories(dir / "out");
+  for (const char* name : {"dataset_description.json", "desc-borderzone_dseg.tsv"}) {
+    fs::copy_file(dir / "by-app" / name, dir / "out" / name);
+  }
+  std::istringstream lines(r.output);
+  std::string line;
+  std::size_t steps = 0;
+  while (std::getline(lines, line)) {
+    const std::string marker = "  $ perfq ";
+    if (line.rfind(marker, 0) != 0) continue;
+    const Result step = run(line.substr(marker.size()));
+    EXPECT_EQ(step.status, 0) << line << "\n" << step.output;
+    ++steps;
+  }
+  EXPECT_EQ(steps, 3u * 6u) << r.output;  // cbf, watershed, 3 tables, report per series
+  const auto by_hand = files_under(dir / "out");
+  ASSERT_EQ(by_hand.size(), by_app.size());
+  for (const auto& [name, bytes] : by_app) {
+    const auto it = by_hand.find(name);
+    ASSERT_NE(it, by_hand.end()) << name;
+    EXPECT_TRUE(it->second == bytes) << name << " differs";
+  }
 }
 
 TEST(BidsApp, ParticipantLevelQuantifiesEverySeries) {

@@ -1,28 +1,19 @@
 // Helpers of `perfq bids` (cmd_bids.cpp): finding ASL series in a BIDS dataset, the files
-// found next to them by convention, and running one perfq subcommand as a child process.
+// found next to them by convention, and what a step printed.
 #pragma once
 
 #include "cli_util.hpp"
 
 #include <perfq/errors.hpp>
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
-#include <system_error>
 #include <vector>
-
-extern char** environ;
 
 namespace perfq_cli {
 namespace bids_app {
@@ -200,76 +191,12 @@ inline Conventions find_conventions(const Series& s, const std::vector<fs::path>
   return c;
 }
 
-/// What a child process did: its exit status (-1 when it did not exit normally, with the
-/// reason in `err`) and what it printed.
-struct ProcessResult {
+/// What a step (one perfq subcommand, run in this process) did: its exit status and what it
+/// printed.
+struct StepResult {
   int status = -1;
   std::string out, err;
 };
-
-inline std::string slurp(FILE* f) {
-  std::string text;
-  std::rewind(f);
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, n);
-  return text;
-}
-
-/// Runs `exe args…` with stdout and stderr captured in anonymous temporary files (no pipe
-/// to drain, so nothing can block) and stdin from /dev/null. Safe to call from several
-/// threads at once.
-inline ProcessResult run_process(const std::string& exe, const std::vector<std::string>& args) {
-  ProcessResult r;
-  FILE* out = std::tmpfile();
-  FILE* err = std::tmpfile();
-  if (out == nullptr || err == nullptr) {
-    const int e = errno;
-    if (out) std::fclose(out);
-    if (err) std::fclose(err);
-    throw perfq::Error("cannot create a temporary file: " + std::generic_category().message(e));
-  }
-  // Close-on-exec: other children started meanwhile must not inherit these files.
-  ::fcntl(fileno(out), F_SETFD, FD_CLOEXEC);
-  ::fcntl(fileno(err), F_SETFD, FD_CLOEXEC);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, fileno(out), 1);  // dup2 clears close-on-exec
-  posix_spawn_file_actions_adddup2(&actions, fileno(err), 2);
-  std::vector<char*> argv{const_cast<char*>(exe.c_str())};
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    r.err = "cannot start " + exe + ": " + std::generic_category().message(rc);
-  } else {
-    int raw = 0;
-    while (::waitpid(pid, &raw, 0) < 0 && errno == EINTR) {
-    }
-    r.out = slurp(out);
-    r.err = slurp(err);
-    if (WIFEXITED(raw)) {
-      r.status = WEXITSTATUS(raw);
-    } else if (WIFSIGNALED(raw)) {
-      r.err += "killed by signal " + std::to_string(WTERMSIG(raw)) + "\n";
-    }
-  }
-  std::fclose(out);
-  std::fclose(err);
-  return r;
-}
-
-/// The running perfq executable, so that each series runs the very same code as `perfq cbf`.
-inline std::string self_executable() {
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec)
-    throw perfq::Error("cannot locate the perfq executable (/proc/self/exe): " + ec.message());
-  return exe.string();
-}
 
 }  // namespace bids_app
 }  // namespace perfq_cli

@@ -25,7 +25,7 @@ struct Outcome {
 };
 
 /// The failing step's message: its stderr without the usage hint, else its last line.
-inline std::string failure_message(const ProcessResult& r) {
+inline std::string failure_message(const StepResult& r) {
   std::string message, line, last;
   std::istringstream err(r.err), out(r.out);
   while (std::getline(err, line)) {

@@ -19,8 +19,11 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -140,12 +143,16 @@ inline perfq::Execution parse_execution(const Args& args) {
     }
     execution.threads = static_cast<int>(*t);
   }
-  // `auto` falls back to the CPU when the CUDA backend fails; say so (once per message).
-  execution.on_fallback = [](const std::string& message) {
-    static std::set<std::string> said;
-    if (said.insert(message).second) std::cerr << "perfq: note: " << message << "\n";
-  };
   return execution;
+}
+
+/// What `auto` says when it falls back to the CPU because the CUDA backend failed: a note
+/// on `err`, once per message (for Execution::on_fallback; one per command run).
+inline std::function<void(const std::string&)> fallback_notes(std::ostream& err) {
+  auto said = std::make_shared<std::set<std::string>>();
+  return [said, &err](const std::string& message) {
+    if (said->insert(message).second) err << "perfq: note: " << message << "\n";
+  };
 }
 
 /// The first of `names` that exists in `dir` (empty when none does).
@@ -171,14 +178,17 @@ inline void refuse_existing(const fs::path& dir, const std::vector<std::string>&
 
 /// The staging folders of this process with the output folders they stand for (in that
 /// order), so that a message naming a staged file can name its final place instead.
+/// Guarded by staging_names_mutex (the BIDS-App runs steps on several threads).
 inline std::vector<std::pair<std::string, std::string>>& staging_names() {
   static std::vector<std::pair<std::string, std::string>> names;
   return names;
 }
+inline std::mutex staging_names_mutex;
 
 /// `message` with every staging folder of this process replaced by its output folder: a
 /// failure to write a staged file (a full disk) names the output the user asked for.
 inline std::string name_final_outputs(std::string message) {
+  const std::lock_guard<std::mutex> lock(staging_names_mutex);
   for (const auto& [staging, final_dir] : staging_names()) {
     for (std::size_t at = message.find(staging); at != std::string::npos;
          at = message.find(staging, at + final_dir.size())) {
@@ -276,6 +286,7 @@ class StagedOutputs {
       throw perfq::Error(staging_.string() + ": cannot create: " + ec.message());
     }
     owner_ = FileLock(staging_, /*wait=*/true);  // released when the process ends, however
+    const std::lock_guard<std::mutex> lock(staging_names_mutex);
     staging_names().emplace_back(staging_.string(), dir_.string());
     const fs::path absolute_staging = fs::absolute(staging_, ec);
     if (!ec && absolute_staging != staging_) {

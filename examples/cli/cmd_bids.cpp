@@ -17,11 +17,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -42,7 +40,7 @@ const char* const kBidsHelp =
     "       perfq bids <bids_dir> <out_dir> group [--participant-label L ...]\n"
     "\n"
     "BIDS-App. participant: quantifies every ASL series sub-*/[ses-*/]perf/*_asl.nii[.gz]\n"
-    "of <bids_dir> exactly as 'perfq cbf' does, each in its own perfq process, into\n"
+    "of <bids_dir> exactly as 'perfq cbf' does (the same code, in this process), into\n"
     "<out_dir>/sub-X/[ses-Y/]perf/ with the input's entities kept (<prefix>_cbf.nii.gz,\n"
     "_fitstatus, _cbf.json, and _att... for multi-delay series), and writes\n"
     "<out_dir>/dataset_description.json (a BIDS derivative dataset).\n"
@@ -355,7 +353,19 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
   return p;
 }
 
-ba::Outcome run_plan(const Plan& p, const Options& o, const std::string& exe) {
+/// Runs one step (`perfq <args…>`) in this process, its output captured: the very code of the
+/// single command, without a child process.
+ba::StepResult run_step(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  ba::StepResult r;
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  r.status = run_command(args.front(), rest, out, err).value_or(2);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+ba::Outcome run_plan(const Plan& p, const Options& o) {
   ba::Outcome result;
   result.kind = ba::Outcome::Kind::Skipped;
   const auto start = Clock::now();
@@ -366,7 +376,7 @@ ba::Outcome run_plan(const Plan& p, const Options& o, const std::string& exe) {
     if (!redo && fs::exists(step.marker, ec)) continue;
     redo = true;
     result.kind = ba::Outcome::Kind::Ok;
-    const ba::ProcessResult r = ba::run_process(exe, step.args);
+    const ba::StepResult r = run_step(step.args);
     if (o.verbose) {
       result.log += "  $ perfq";
       for (const auto& a : step.args) result.log += " " + a;
@@ -405,7 +415,7 @@ void write_dataset_description(const Options& o) {
   perfq::io::write_text_atomic((o.out_dir / "dataset_description.json").string(), d.dump(2) + "\n");
 }
 
-int run_participant(const Options& o) {
+int run_participant(const Options& o, std::ostream& out) {
   const auto start = Clock::now();
   const std::vector<ba::Series> series = ba::find_series(o.bids_dir, o.participants, o.sessions);
   if (series.empty()) {
@@ -413,7 +423,7 @@ int run_participant(const Options& o) {
                        ": no ASL series (sub-*/[ses-*/]perf/*_asl.nii[.gz]) selected");
   }
   const std::size_t workers = std::min(o.nprocs, series.size());
-  // Each concurrent series gets its share of the cores (OpenMP in the child).
+  // Each concurrent series gets its share of the cores (its steps' OpenMP teams).
   std::vector<std::string> execution = o.execution;
   if (workers > 1 && !o.threads_given) {
     const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
@@ -434,9 +444,8 @@ int run_participant(const Options& o) {
     perfq::io::write_text_atomic((o.out_dir / kBorderZoneNames).string(),
                                  "index\tname\n0\toutside\n1\tborderzone\n");
   }
-  const std::string exe = ba::self_executable();
   if (!o.quiet) {
-    std::cout << "perfq bids: " << series.size() << " ASL series in " << o.bids_dir.string()
+    out << "perfq bids: " << series.size() << " ASL series in " << o.bids_dir.string()
               << " -> " << o.out_dir.string() << " (" << workers << " at a time)\n";
   }
 
@@ -448,7 +457,7 @@ int run_participant(const Options& o) {
       reporter.started(p.series.label());
       ba::Outcome r;
       try {
-        r = run_plan(p, o, exe);
+        r = run_plan(p, o);
       } catch (const std::exception& e) {  // e.g. no temporary file: this series fails
         r.kind = ba::Outcome::Kind::Failed;
         r.step = "perfq bids";
@@ -474,9 +483,9 @@ int run_participant(const Options& o) {
 
 }  // namespace
 
-int run_bids(const std::vector<std::string>& raw) {
+int run_bids(const std::vector<std::string>& raw, std::ostream& out, std::ostream& err) {
   if (wants_help(raw)) {
-    std::cout << kBidsHelp;
+    out << kBidsHelp;
     return 0;
   }
   const Options o = parse_options(raw);
@@ -494,14 +503,14 @@ int run_bids(const std::vector<std::string>& raw) {
   if (o.labels_dir && !fs::is_directory(*o.labels_dir, ec)) {
     throw perfq::Error(o.labels_dir->string() + ": --labels-dir: no such folder");
   }
-  if (o.level == "participant") return run_participant(o);
+  if (o.level == "participant") return run_participant(o, out);
 
   if (!fs::is_directory(o.out_dir, ec)) {
     throw perfq::Error(o.out_dir.string() + ": out_dir: no such folder (run participant first)");
   }
   const auto [tables, rows] = ba::write_group_table(o.out_dir, o.participants, o.sessions);
   if (!o.quiet) {
-    std::cout << "perfq bids: group: " << rows << " rows from " << tables << " tables -> "
+    out << "perfq bids: group: " << rows << " rows from " << tables << " tables -> "
               << (o.out_dir / "group_stats.tsv").string() << "\n";
   }
   return 0;

@@ -271,9 +271,9 @@ std::string slice_list(const std::vector<std::size_t>& slices) {
 
 }  // namespace
 
-int run_report(const std::vector<std::string>& raw) {
+int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostream& err) {
   if (wants_help(raw)) {
-    std::cout << kReportHelp;
+    out << kReportHelp;
     return 0;
   }
   const Options o = parse_options(raw);
@@ -643,10 +643,10 @@ int run_report(const std::vector<std::string>& raw) {
   // Figures first, the page last: an existing page means a complete report.
   std::vector<std::string> written = figure_files.commit();
   for (const auto& p : page.commit()) written.push_back(p);
-  std::cout << "perfq report: " << cbf_path->string() << ": " << figures.size()
+  out << "perfq report: " << cbf_path->string() << ": " << figures.size()
             << (figures.size() == 1 ? " figure, " : " figures, ") << tables.size()
             << (tables.size() == 1 ? " table" : " tables") << "\n";
-  for (const auto& p : written) std::cout << "  wrote " << p << "\n";
+  for (const auto& p : written) out << "  wrote " << p << "\n";
   return 0;
 }
 

@@ -297,9 +297,9 @@ std::string table_text(const perfq::RegionTable& t,
 
 }  // namespace
 
-int run_stats(const std::vector<std::string>& raw) {
+int run_stats(const std::vector<std::string>& raw, std::ostream& out, std::ostream& err) {
   if (wants_help(raw)) {
-    std::cout << kStatsHelp;
+    out << kStatsHelp;
     return 0;
   }
   const Args args(raw,
@@ -309,11 +309,11 @@ int run_stats(const std::vector<std::string>& raw) {
   if (args.positional().size() != 1) {
     throw UsageError{"expected exactly one map, got " + std::to_string(args.positional().size())};
   }
-  const auto out = args.text("--output");
-  if (!out) throw UsageError{"-o/--output is required"};
-  const fs::path table_path(*out);
+  const auto out_path = args.text("--output");
+  if (!out_path) throw UsageError{"-o/--output is required"};
+  const fs::path table_path(*out_path);
   if (table_path.extension() != ".tsv" || table_path.stem().empty()) {
-    throw UsageError{"-o/--output must name a .tsv file, got '" + *out + "'"};
+    throw UsageError{"-o/--output must name a .tsv file, got '" + *out_path + "'"};
   }
   const auto labels_path = args.text("--labels"), mask_path = args.text("--mask");
   if (!labels_path && !mask_path) throw UsageError{"--labels (or --mask alone) is required"};
@@ -336,6 +336,7 @@ int run_stats(const std::vector<std::string>& raw) {
     }
   }
   perfq::Execution execution = parse_execution(args);
+  execution.on_fallback = fallback_notes(err);
   perfq::resolve_backend(execution);  // no CUDA: fail before any work (auto stays auto)
   refuse_existing(table_path.has_parent_path() ? table_path.parent_path() : fs::path("."),
                   {table_path.filename().string(), table_path.stem().string() + ".json"},
@@ -440,9 +441,9 @@ int run_stats(const std::vector<std::string>& raw) {
   perfq::io::write_text_atomic(outputs.stage(json_name), sidecar.dump(2) + "\n");
   const auto written = outputs.commit();
 
-  std::cout << "perfq stats: " << map_path << ": " << table.regions.size() << " region(s) on "
+  out << "perfq stats: " << map_path << ": " << table.regions.size() << " region(s) on "
             << perfq::to_string(table.backend) << "\n";
-  for (const auto& path : written) std::cout << "  wrote " << path << "\n";
+  for (const auto& path : written) out << "  wrote " << path << "\n";
   return 0;
 }
 

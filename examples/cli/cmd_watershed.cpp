@@ -475,12 +475,13 @@ perfq::Image<std::uint8_t> caps_of(const Plan& plan, watershed::Inputs& inputs, 
 
 }  // namespace
 
-int run_watershed(const std::vector<std::string>& raw) {
+int run_watershed(const std::vector<std::string>& raw, std::ostream& out, std::ostream& err) {
   if (wants_help(raw)) {
-    std::cout << kWatershedHelp;
+    out << kWatershedHelp;
     return 0;
   }
   Plan plan = parse(raw);
+  plan.execution.on_fallback = fallback_notes(err);
   // Asking for CUDA where there is none fails before any file is read.
   // (`auto` stays auto: the library may fall back to the CPU if the CUDA run fails.)
   perfq::Backend ran_on = perfq::resolve_backend(plan.execution);
@@ -556,10 +557,10 @@ int run_watershed(const std::vector<std::string>& raw) {
   perfq::io::write_text_atomic(outputs.stage(plan.stem + ".json"), j.dump(2) + "\n");
   const auto written = outputs.commit();
 
-  std::cout << "perfq watershed: " << voxels << " voxels (" << volume << " ml) in the border zones";
-  if (dice) std::cout << "; Dice vs reference " << *dice;
-  std::cout << "\n";
-  for (const auto& path : written) std::cout << "  wrote " << path << "\n";
+  out << "perfq watershed: " << voxels << " voxels (" << volume << " ml) in the border zones";
+  if (dice) out << "; Dice vs reference " << *dice;
+  out << "\n";
+  for (const auto& path : written) out << "  wrote " << path << "\n";
   return 0;
 }
 

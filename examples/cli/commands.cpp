@@ -196,12 +196,13 @@ void check_cbf_options(const std::vector<std::string>& options) {
   parse_cbf_options(raw);
 }
 
-int run_cbf(const std::vector<std::string>& raw) {
+int run_cbf(const std::vector<std::string>& raw, std::ostream& out, std::ostream& err) {
   if (wants_help(raw)) {
-    std::cout << kCbfHelp;
+    out << kCbfHelp;
     return 0;
   }
-  const CbfOptions o = parse_cbf_options(raw);
+  CbfOptions o = parse_cbf_options(raw);
+  o.request.execution.on_fallback = fallback_notes(err);
   // Resolve the backend first: asking for CUDA where there is none fails before any work.
   // (`auto` stays auto: the library may fall back to the CPU if the CUDA run fails.)
   perfq::resolve_backend(o.request.execution);
@@ -216,23 +217,23 @@ int run_cbf(const std::vector<std::string>& raw) {
   }
   const auto written = outputs.commit();
 
-  std::cout << "perfq cbf: " << maps.asl_path << " (" << perfq::to_string(maps.labeling_type)
+  out << "perfq cbf: " << maps.asl_path << " (" << perfq::to_string(maps.labeling_type)
             << ", " << maps.delays << (maps.delays == 1 ? " delay" : " delays")
             << (maps.time_encoding.empty() ? "" : ", time-encoded " + maps.time_encoding)
             << ") on " << perfq::to_string(maps.backend) << ": median CBF " << maps.median_cbf
             << " ml/100 g/min";
-  if (maps.att) std::cout << ", median ATT " << maps.median_att << " s";
-  std::cout << "\n";
-  for (const auto& note : maps.notes) std::cout << "  note: " << note << "\n";
-  for (const auto& path : written) std::cout << "  wrote " << path << "\n";
-  std::cout.flush();
-  for (const auto& warning : maps.warnings) std::cerr << "perfq cbf: warning: " << warning << "\n";
+  if (maps.att) out << ", median ATT " << maps.median_att << " s";
+  out << "\n";
+  for (const auto& note : maps.notes) out << "  note: " << note << "\n";
+  for (const auto& path : written) out << "  wrote " << path << "\n";
+  out.flush();
+  for (const auto& warning : maps.warnings) err << "perfq cbf: warning: " << warning << "\n";
   return 0;
 }
 
-int run_phantom(const std::vector<std::string>& raw) {
+int run_phantom(const std::vector<std::string>& raw, std::ostream& out, std::ostream& err) {
   if (wants_help(raw)) {
-    std::cout << kPhantomHelp;
+    out << kPhantomHelp;
     return 0;
   }
   const Args args(raw,
@@ -240,8 +241,8 @@ int run_phantom(const std::vector<std::string>& raw) {
                    "--time-encoded", "--matrix-type", "--sub-bolus-durations"},
                   {"--pasl", "--overwrite"}, {{"-o", "--output"}});
   if (!args.positional().empty()) throw UsageError{"unexpected argument '" + args.positional()[0] + "'"};
-  const auto out = args.text("--output");
-  if (!out) throw UsageError{"-o/--output is required"};
+  const auto out_dir = args.text("--output");
+  if (!out_dir) throw UsageError{"-o/--output is required"};
   perfq::PhantomOptions o;
   o.pasl = args.flag("--pasl");
   o.delays = {o.pasl ? 2.5 : 1.8};
@@ -307,9 +308,9 @@ int run_phantom(const std::vector<std::string>& raw) {
   const std::string sub = "sub-" + subject;
   const std::vector<std::string> folders = {sub, (fs::path("derivatives") / "truth" / sub).string()};
   const bool overwrite = args.flag("--overwrite");
-  refuse_existing(*out, folders, overwrite);
+  refuse_existing(*out_dir, folders, overwrite);
   const perfq::Phantom phantom = perfq::make_phantom(o);
-  StagedOutputs outputs(*out, overwrite);
+  StagedOutputs outputs(*out_dir, overwrite);
   const std::string staged_asl =
       perfq::io::write_phantom_bids(phantom, outputs.staging().string(), subject);
   for (const auto& folder : folders) outputs.stage(folder);
@@ -317,27 +318,50 @@ int run_phantom(const std::vector<std::string>& raw) {
   outputs.stage_shared((fs::path("derivatives") / "truth" / "dataset_description.json").string());
   outputs.commit();
   const std::string asl =
-      (fs::path(*out) / fs::relative(staged_asl, outputs.staging())).string();
-  std::cout << "perfq phantom: wrote " << asl << "\n"
-            << "  truth under " << (fs::path(*out) / "derivatives" / "truth").string() << "\n";
+      (fs::path(*out_dir) / fs::relative(staged_asl, outputs.staging())).string();
+  out << "perfq phantom: wrote " << asl << "\n"
+            << "  truth under " << (fs::path(*out_dir) / "derivatives" / "truth").string() << "\n";
   return 0;
 }
 
-int run_info(const std::vector<std::string>& raw) {
+int run_info(const std::vector<std::string>& raw, std::ostream& out, std::ostream& err) {
   if (!raw.empty()) throw UsageError{"info takes no arguments"};
-  std::cout << "perfq " << perfq::version() << "\n";
-  std::cout << "CUDA backend compiled: " << (perfq::cuda_compiled() ? "yes" : "no") << "\n";
+  out << "perfq " << perfq::version() << "\n";
+  out << "CUDA backend compiled: " << (perfq::cuda_compiled() ? "yes" : "no") << "\n";
   const auto names = perfq::cuda_device_names();
   if (names.empty()) {
-    std::cout << "CUDA devices: none (" << perfq::cuda_unavailable_reason() << ")\n";
+    out << "CUDA devices: none (" << perfq::cuda_unavailable_reason() << ")\n";
   } else {
     for (std::size_t d = 0; d < names.size(); ++d) {
-      std::cout << "CUDA device " << d << ": " << names[d] << "\n";
+      out << "CUDA device " << d << ": " << names[d] << "\n";
     }
   }
-  std::cout << "default backend: "
+  out << "default backend: "
             << perfq::to_string(perfq::resolve_backend(perfq::Execution{})) << "\n";
   return 0;
+}
+
+std::optional<int> run_command(const std::string& command, const std::vector<std::string>& args,
+                               std::ostream& out, std::ostream& err) {
+  using Run = int (*)(const std::vector<std::string>&, std::ostream&, std::ostream&);
+  static const std::map<std::string, Run> commands = {
+      {"cbf", run_cbf},     {"phantom", run_phantom}, {"info", run_info},     {"watershed", run_watershed},
+      {"stats", run_stats}, {"bids", run_bids},       {"report", run_report}};
+  const auto it = commands.find(command);
+  if (it == commands.end()) return std::nullopt;
+  try {
+    return it->second(args, out, err);
+  } catch (const UsageError& e) {
+    err << "perfq " << command << ": " << e.message << "\n";
+    err << "(see 'perfq " << command << " --help')\n";
+    return 2;
+  } catch (const perfq::Error& e) {
+    err << "perfq " << command << ": error: " << name_final_outputs(e.what()) << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    err << "perfq " << command << ": unexpected error: " << name_final_outputs(e.what()) << "\n";
+    return 1;
+  }
 }
 
 }  // namespace perfq_cli

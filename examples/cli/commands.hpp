@@ -1,6 +1,8 @@
 // The perfq command-line tool's subcommands.
 #pragma once
 
+#include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -11,13 +13,26 @@ struct UsageError {
   std::string message;
 };
 
-int run_cbf(const std::vector<std::string>& args);
-int run_phantom(const std::vector<std::string>& args);
-int run_info(const std::vector<std::string>& args);
-int run_watershed(const std::vector<std::string>& args);  // cmd_watershed.cpp
-int run_stats(const std::vector<std::string>& args);      // cmd_stats.cpp
-int run_bids(const std::vector<std::string>& args);       // cmd_bids.cpp
-int run_report(const std::vector<std::string>& args);     // cmd_report.cpp
+// Each subcommand prints what it did on `out` and its warnings on `err`, and returns the
+// exit status; errors are thrown (UsageError, perfq::Error).
+int run_cbf(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int run_phantom(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int run_info(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int run_watershed(const std::vector<std::string>& args, std::ostream& out,
+                  std::ostream& err);  // cmd_watershed.cpp
+int run_stats(const std::vector<std::string>& args, std::ostream& out,
+              std::ostream& err);  // cmd_stats.cpp
+int run_bids(const std::vector<std::string>& args, std::ostream& out,
+             std::ostream& err);  // cmd_bids.cpp
+int run_report(const std::vector<std::string>& args, std::ostream& out,
+               std::ostream& err);  // cmd_report.cpp
+
+/// Runs `perfq <command> <args…>` as the tool does: the subcommand, with its errors printed
+/// on `err` as the tool prints them (usage errors: exit status 2; other errors: 1). The
+/// BIDS-App runs its steps through it, in its own process. Nothing when `command` is not a
+/// subcommand.
+std::optional<int> run_command(const std::string& command, const std::vector<std::string>& args,
+                               std::ostream& out, std::ostream& err);
 
 /// Checks `options` (perfq cbf's, without the series and -o) as perfq cbf would parse them:
 /// throws UsageError for what it would refuse. Reads no file.

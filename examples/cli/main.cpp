@@ -1,12 +1,9 @@
 // perfq: quantitative ASL perfusion from the command line.
-#include "cli_util.hpp"
 #include "commands.hpp"
 
-#include <perfq/errors.hpp>
 #include <perfq/version.hpp>
 
 #include <cstring>
-#include <exception>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -40,27 +37,9 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
-  try {
-    if (command == "cbf") return perfq_cli::run_cbf(args);
-    if (command == "phantom") return perfq_cli::run_phantom(args);
-    if (command == "info") return perfq_cli::run_info(args);
-    if (command == "watershed") return perfq_cli::run_watershed(args);
-    if (command == "stats") return perfq_cli::run_stats(args);
-    if (command == "bids") return perfq_cli::run_bids(args);
-    if (command == "report") return perfq_cli::run_report(args);
-    std::cerr << "perfq: unknown command '" << command << "'\n\n" << kUsage;
-    return 2;
-  } catch (const perfq_cli::UsageError& e) {
-    std::cerr << "perfq " << command << ": " << e.message << "\n";
-    std::cerr << "(see 'perfq " << command << " --help')\n";
-    return 2;
-  } catch (const perfq::Error& e) {
-    std::cerr << "perfq " << command << ": error: " << perfq_cli::name_final_outputs(e.what())
-              << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "perfq " << command
-              << ": unexpected error: " << perfq_cli::name_final_outputs(e.what()) << "\n";
-    return 1;
+  if (const auto status = perfq_cli::run_command(command, args, std::cout, std::cerr)) {
+    return *status;
   }
+  std::cerr << "perfq: unknown command '" << command << "'\n\n" << kUsage;
+  return 2;
 }
