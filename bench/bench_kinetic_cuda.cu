@@ -7,8 +7,8 @@
 // Voxels as in bench_kinetic.cpp (kinetic_voxels.hpp; another seed, 2^21 of them); the
 // library's default search (ATT 0–3 s, 24 grid points) and polishing settings. Skips
 // without a device.
-#include "../cuda/cuda_util.cuh"
-#include "../cuda/kinetic_kernel.cuh"
+#include "cuda_util.cuh"
+#include "kinetic_kernel.cuh"
 #include "kinetic_voxels.hpp"
 
 #include <perfq/detail/kinetic_fit.hpp>

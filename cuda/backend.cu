@@ -1,6 +1,6 @@
 // The CUDA backend: thin launchers around the voxel functors of include/perfq/detail/.
-#include "../src/backend.hpp"
-#include "../src/chunking.hpp"
+#include "backend/single_delay.hpp"
+#include "chunking.hpp"
 #include "cuda_util.cuh"
 
 #include <perfq/errors.hpp>

@@ -1,7 +1,7 @@
 // The CUDA backend of the multi-delay fit: the shared tables, chunks that fit device memory,
 // and launches of the fit kernel (kinetic_kernel.cuh).
-#include "../src/backend.hpp"
-#include "../src/chunking.hpp"
+#include "backend/kinetic.hpp"
+#include "chunking.hpp"
 #include "cuda_util.cuh"
 #include "kinetic_kernel.cuh"
 

@@ -1,7 +1,7 @@
 // The CUDA backend of the mask code: distance transforms with one thread per line per pass,
 // and border zones folded on the device. Thin launchers of detail/distance.hpp and
 // detail/watershed.hpp, the same code the CPU runs.
-#include "../src/backend_masks.hpp"
+#include "backend/masks.hpp"
 #include "cuda_util.cuh"
 
 #include <perfq/detail/distance.hpp>

@@ -5,7 +5,7 @@
 // contiguous, value-sorted segment. Segment bounds come from binary searches, sums from two
 // reduce-by-key passes over the shared detail/ terms, and order statistics are gathered at
 // the ranks the host asks for.
-#include "../src/backend_stats.hpp"
+#include "backend/stats.hpp"
 
 #include <perfq/errors.hpp>
 

@@ -31,6 +31,26 @@
 #include <utility>
 #include <vector>
 
+// ---- one numbering of the per-voxel status codes -------------------------------------------
+
+static_assert(PERFQ_VOXEL_OK == static_cast<int>(perfq::VoxelStatus::Ok), "status codes");
+static_assert(PERFQ_VOXEL_OUTSIDE_MASK == static_cast<int>(perfq::VoxelStatus::OutsideMask),
+              "status codes");
+static_assert(PERFQ_VOXEL_M0_NOT_POSITIVE == static_cast<int>(perfq::VoxelStatus::M0NotPositive),
+              "status codes");
+static_assert(PERFQ_VOXEL_NONFINITE_INPUT == static_cast<int>(perfq::VoxelStatus::NonFiniteInput),
+              "status codes");
+static_assert(PERFQ_VOXEL_NONFINITE_RESULT ==
+                  static_cast<int>(perfq::VoxelStatus::NonFiniteResult),
+              "status codes");
+static_assert(PERFQ_VOXEL_MAX_ITERATIONS == static_cast<int>(perfq::VoxelStatus::MaxIterations),
+              "status codes");
+static_assert(PERFQ_VOXEL_SINGULAR == static_cast<int>(perfq::VoxelStatus::Singular),
+              "status codes");
+static_assert(PERFQ_VOXEL_ATT_AT_BOUND == static_cast<int>(perfq::VoxelStatus::AttAtBound),
+              "status codes");
+static_assert(PERFQ_VOXEL_ATT_AT_BOUND + 1 == perfq::detail::kStatusCount, "status codes");
+
 // ---- handles: the C++ values behind the opaque C types ---------------------------------
 
 struct perfq_protocol {

@@ -5,7 +5,7 @@
 
 #include <perfq/detail/single_delay.hpp>
 
-#include "backend.hpp"
+#include "backend/single_delay.hpp"
 #include "chunking.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"

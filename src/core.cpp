@@ -5,7 +5,7 @@
 #include <perfq/protocol.hpp>
 #include <perfq/version.hpp>
 
-#include "backend.hpp"
+#include "backend/device.hpp"
 #include "protocol_checks.hpp"
 
 #include <algorithm>

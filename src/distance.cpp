@@ -5,7 +5,7 @@
 
 #include <perfq/detail/distance.hpp>
 
-#include "backend_masks.hpp"
+#include "backend/masks.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
 

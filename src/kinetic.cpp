@@ -5,7 +5,7 @@
 
 #include <perfq/detail/kinetic_fit.hpp>
 
-#include "backend.hpp"
+#include "backend/kinetic.hpp"
 #include "chunking.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"

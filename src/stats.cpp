@@ -6,7 +6,7 @@
 
 #include <perfq/detail/stats.hpp>
 
-#include "backend_stats.hpp"
+#include "backend/stats.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
 

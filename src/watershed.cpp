@@ -6,7 +6,7 @@
 
 #include <perfq/detail/watershed.hpp>
 
-#include "backend_masks.hpp"
+#include "backend/masks.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
 

@@ -12,8 +12,8 @@
 #include <perfq/stats.hpp>
 #include <perfq/watershed.hpp>
 
-#include "../src/chunking.hpp"
-#include "../src/dispatch.hpp"
+#include "chunking.hpp"
+#include "dispatch.hpp"
 
 #include <gtest/gtest.h>
 

@@ -7,6 +7,7 @@
 /// short-TR factor, and for 2D readouts PLD (TI) + the slice's acquisition time.
 #pragma once
 
+#include <perfq/detail/status.hpp>
 #include <perfq/execution.hpp>
 #include <perfq/image.hpp>
 #include <perfq/protocol.hpp>
@@ -19,15 +20,18 @@ PERFQ_NAMESPACE_BEGIN
 /// @brief Per-voxel outcome of a quantification. Output values are 0 for codes 1–4; codes 5–7
 /// flag multi-delay fits whose values are kept.
 enum class VoxelStatus : std::uint8_t {
-  Ok = 0,
-  OutsideMask = 1,     ///< not computed: outside the mask
-  M0NotPositive = 2,   ///< M0 is zero or negative
-  NonFiniteInput = 3,  ///< ΔM or M0 is NaN or infinite
-  NonFiniteResult = 4,  ///< the arithmetic overflowed
-  MaxIterations = 5,    ///< multi-delay fit: stopped at the iteration limit (values kept)
-  Singular = 6,         ///< multi-delay fit: parameters not identifiable (e.g. no signal);
-                        ///< values kept, standard errors 0
-  AttAtBound = 7        ///< multi-delay fit: arrival time at a bound of its range (values kept)
+  Ok = detail::kStatusOk,                            ///< 0: computed normally
+  OutsideMask = detail::kStatusOutsideMask,          ///< 1: not computed: outside the mask
+  M0NotPositive = detail::kStatusM0NotPositive,      ///< 2: M0 is zero or negative
+  NonFiniteInput = detail::kStatusNonFiniteInput,    ///< 3: ΔM or M0 is NaN or infinite
+  NonFiniteResult = detail::kStatusNonFiniteResult,  ///< 4: the arithmetic overflowed
+  /// 5: multi-delay fit: stopped at the iteration limit (values kept)
+  MaxIterations = detail::kStatusMaxIterations,
+  /// 6: multi-delay fit: parameters not identifiable (e.g. no signal); values kept, standard
+  /// errors 0
+  Singular = detail::kStatusSingular,
+  /// 7: multi-delay fit: arrival time at a bound of its range (values kept)
+  AttAtBound = detail::kStatusAtBound
 };
 /// @brief A short name of a status code (e.g. "ok", "outside mask").
 PERFQ_API const char* to_string(VoxelStatus status) noexcept;

@@ -29,7 +29,9 @@ using Json = nlohmann::ordered_json;
 /// The status codes' meanings, for the sidecar.
 Json status_legend() {
   Json legend = Json::object();
-  for (int s = 0; s <= 7; ++s) legend[std::to_string(s)] = to_string(static_cast<VoxelStatus>(s));
+  for (int s = 0; s < detail::kStatusCount; ++s) {
+    legend[std::to_string(s)] = to_string(static_cast<VoxelStatus>(s));
+  }
   return legend;
 }
 

@@ -34,9 +34,6 @@ PERFQ_HD constexpr int delay_capacity() {
 #endif
 }
 
-/// Status codes beyond those of single_delay.hpp (same numbering as perfq::VoxelStatus).
-enum : std::uint8_t { kStatusMaxIterations = 5, kStatusSingular = 6, kStatusAtBound = 7 };
-
 /// Which apparent tissue T1 the model uses (perfq::KineticVariant).
 enum : int { kVariantBuxton = 0, kVariantBuxtonFixedFlow = 1, kVariantWhitePaper = 2 };
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <perfq/detail/macros.hpp>
+#include <perfq/detail/status.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -10,14 +11,6 @@
 namespace perfq {
 namespace detail {
 
-/// Status codes, mirroring perfq::VoxelStatus (kept as integers for device code).
-enum : std::uint8_t {
-  kStatusOk = 0,
-  kStatusOutsideMask = 1,
-  kStatusM0NotPositive = 2,
-  kStatusNonFiniteInput = 3,
-  kStatusNonFiniteResult = 4
-};
 
 /// False for NaN and ±Inf. No subtraction and no short-circuit, so it stays branch-free.
 PERFQ_HD inline bool is_finite(float v) { return (v <= 3.402823466e+38f) & (v >= -3.402823466e+38f); }

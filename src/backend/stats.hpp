@@ -1,5 +1,5 @@
 // Private interface between the regional statistics (src/stats.cpp) and their CUDA path
-// (cuda/stats.cu), or its stand-in (src/no_cuda_stats.cpp) in builds without CUDA. Both paths
+// (cuda/stats.cu), or its stand-in (src/backend/no_cuda.cpp) in builds without CUDA. Both paths
 // produce the same raw per-region sums and order statistics; src/stats.cpp turns them into
 // RegionStats with one piece of host arithmetic.
 #pragma once

@@ -1,6 +1,6 @@
 // Private interface of the mask code (distance transforms, border zones): the CPU executors
 // (src/distance.cpp) and the CUDA launchers (cuda/masks.cu, or their stand-ins in
-// src/no_cuda_masks.cpp in builds without CUDA).
+// src/backend/no_cuda.cpp in builds without CUDA).
 #pragma once
 
 #include <perfq/detail/distance.hpp>

@@ -1,0 +1,26 @@
+/// @file
+/// @brief The per-voxel status codes as integers, for device code: the one numbering that
+/// perfq::VoxelStatus (cbf.hpp) and the C API's perfq_voxel_status (perfq.h, checked at
+/// compile time in src/c_api.cpp) take their values from.
+#pragma once
+
+#include <cstdint>
+
+namespace perfq {
+namespace detail {
+
+/// Status codes (perfq::VoxelStatus).
+enum : std::uint8_t {
+  kStatusOk = 0,
+  kStatusOutsideMask = 1,
+  kStatusM0NotPositive = 2,
+  kStatusNonFiniteInput = 3,
+  kStatusNonFiniteResult = 4,
+  kStatusMaxIterations = 5,
+  kStatusSingular = 6,
+  kStatusAtBound = 7,
+  kStatusCount = 8  ///< the number of codes
+};
+
+}  // namespace detail
+}  // namespace perfq
