@@ -28,7 +28,11 @@ namespace perfq_cli {
 namespace {
 
 using report::Cell;
+using report::field_table;
+using report::Field;
 using report::find_key;
+using report::json_text;
+using report::kStyle;
 using report::find_stats;
 using report::html_escape;
 using report::Json;
@@ -176,92 +180,6 @@ std::string median_iqr(const perfq::Image<float>& map, const std::vector<std::ui
          report::format_number(quantile(v, 0.75)) + ")";
 }
 
-/// A sidecar value as text: numbers compactly, long numeric lists summarised, objects as
-/// "key: value" pairs.
-std::string json_text(const Json& v) {
-  if (v.is_null()) return "n/a";
-  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
-  if (v.is_number()) return report::format_number(v.get<double>());
-  if (v.is_string()) return v.get<std::string>();
-  std::string out;
-  if (v.is_array()) {
-    const bool numbers =
-        std::all_of(v.begin(), v.end(), [](const Json& e) { return e.is_number(); });
-    if (numbers && v.size() > 8) {
-      double lo = v[0].get<double>(), hi = lo;
-      for (const auto& e : v) {
-        lo = std::min(lo, e.get<double>());
-        hi = std::max(hi, e.get<double>());
-      }
-      return std::to_string(v.size()) + " values, " + report::format_number(lo) + " to " +
-             report::format_number(hi);
-    }
-    for (const auto& e : v) out += (out.empty() ? "" : ", ") + json_text(e);
-    return out.empty() ? "none" : out;
-  }
-  for (const auto& item : v.items()) {
-    out += (out.empty() ? "" : "; ") + item.key() + ": " + json_text(item.value());
-  }
-  return out;
-}
-
-/// One row of a parameter table: a label, the sidecar's key (a path into nested objects)
-/// and the units.
-struct Field {
-  std::string label;
-  std::vector<std::string> key;
-  std::string units;
-};
-
-/// Rows label | value | source key, for the fields present in the sidecar.
-std::string field_table(const Json& sidecar, const std::vector<Field>& fields,
-                        const std::string& source_name) {
-  std::vector<std::vector<Cell>> rows;
-  for (const Field& f : fields) {
-    const Json* v = find_key(sidecar, f.key);
-    if (v == nullptr) continue;
-    std::string value = json_text(*v);
-    if (!f.units.empty() && !v->is_null()) value += " " + f.units;
-    std::string key;
-    for (const auto& k : f.key) key += (key.empty() ? "" : ".") + k;
-    rows.push_back({{html_escape(f.label)},
-                    {html_escape(value), v->is_number()},
-                    {"<code>" + html_escape(key) + "</code>"}});
-  }
-  if (rows.empty()) return "<p>None recorded in " + html_escape(source_name) + ".</p>\n";
-  return report::html_table({"Parameter", "Value", "Sidecar field (" + source_name + ")"}, rows,
-                            "params");
-}
-
-const char* const kStyle = R"(
-:root { color-scheme: light; }
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
-  margin: 0; background: #f4f5f7; color: #1d2330; line-height: 1.45; }
-main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 40px; background: #fff;
-  box-shadow: 0 0 0 1px #e2e5ea; }
-h1 { font-size: 1.7em; margin: 0 0 4px; }
-h2 { font-size: 1.25em; margin: 34px 0 10px; padding-bottom: 4px; border-bottom: 2px solid #e2e5ea; }
-h3 { font-size: 1.05em; margin: 22px 0 8px; }
-.meta { color: #5b6475; margin: 0; }
-nav { margin: 14px 0 0; font-size: 0.95em; }
-nav a { margin-right: 14px; color: #2a5db0; text-decoration: none; }
-a { color: #2a5db0; }
-table { border-collapse: collapse; margin: 6px 0 4px; font-size: 0.93em; }
-th, td { padding: 4px 10px; border-bottom: 1px solid #e6e8ec; text-align: left; vertical-align: top; }
-thead th { background: #eef1f5; border-bottom: 1px solid #cfd5de; font-weight: 600; }
-tbody tr:nth-child(even) td { background: #fafbfc; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-table.params td:first-child { font-weight: 500; min-width: 16em; }
-table.params td.num { text-align: left; }
-code { font-size: 0.9em; color: #5b6475; }
-figure { margin: 18px 0 26px; }
-figure img { display: block; max-width: 100%; height: auto; background: #000; border-radius: 3px; }
-figcaption { color: #3d4656; font-size: 0.93em; margin-top: 6px; max-width: 60em; }
-.source { color: #5b6475; font-size: 0.9em; margin: 2px 0 0; }
-ul.notes li { margin: 3px 0; }
-.warning { background: #fff4e0; border-left: 4px solid #d9822b; padding: 8px 12px; margin: 10px 0; }
-footer { color: #5b6475; font-size: 0.88em; margin-top: 36px; border-top: 1px solid #e2e5ea; padding-top: 10px; }
-)";
 
 std::string slice_list(const std::vector<std::size_t>& slices) {
   std::string out;

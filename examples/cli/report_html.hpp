@@ -94,5 +94,36 @@ inline std::string html_table(const std::vector<std::string>& header,
   return out + "</tbody>\n</table>\n";
 }
 
+/// The report page's style sheet (inline: the page loads nothing).
+inline constexpr const char* kStyle = R"(
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+  margin: 0; background: #f4f5f7; color: #1d2330; line-height: 1.45; }
+main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 40px; background: #fff;
+  box-shadow: 0 0 0 1px #e2e5ea; }
+h1 { font-size: 1.7em; margin: 0 0 4px; }
+h2 { font-size: 1.25em; margin: 34px 0 10px; padding-bottom: 4px; border-bottom: 2px solid #e2e5ea; }
+h3 { font-size: 1.05em; margin: 22px 0 8px; }
+.meta { color: #5b6475; margin: 0; }
+nav { margin: 14px 0 0; font-size: 0.95em; }
+nav a { margin-right: 14px; color: #2a5db0; text-decoration: none; }
+a { color: #2a5db0; }
+table { border-collapse: collapse; margin: 6px 0 4px; font-size: 0.93em; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #e6e8ec; text-align: left; vertical-align: top; }
+thead th { background: #eef1f5; border-bottom: 1px solid #cfd5de; font-weight: 600; }
+tbody tr:nth-child(even) td { background: #fafbfc; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.params td:first-child { font-weight: 500; min-width: 16em; }
+table.params td.num { text-align: left; }
+code { font-size: 0.9em; color: #5b6475; }
+figure { margin: 18px 0 26px; }
+figure img { display: block; max-width: 100%; height: auto; background: #000; border-radius: 3px; }
+figcaption { color: #3d4656; font-size: 0.93em; margin-top: 6px; max-width: 60em; }
+.source { color: #5b6475; font-size: 0.9em; margin: 2px 0 0; }
+ul.notes li { margin: 3px 0; }
+.warning { background: #fff4e0; border-left: 4px solid #d9822b; padding: 8px 12px; margin: 10px 0; }
+footer { color: #5b6475; font-size: 0.88em; margin-top: 36px; border-top: 1px solid #e2e5ea; padding-top: 10px; }
+)";
+
 }  // namespace report
 }  // namespace perfq_cli

@@ -52,6 +52,52 @@ std::string stats_title(const std::string& desc) {
 
 }  // namespace
 
+std::string json_text(const Json& v) {
+  if (v.is_null()) return "n/a";
+  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
+  if (v.is_number()) return format_number(v.get<double>());
+  if (v.is_string()) return v.get<std::string>();
+  std::string out;
+  if (v.is_array()) {
+    const bool numbers =
+        std::all_of(v.begin(), v.end(), [](const Json& e) { return e.is_number(); });
+    if (numbers && v.size() > 8) {
+      double lo = v[0].get<double>(), hi = lo;
+      for (const auto& e : v) {
+        lo = std::min(lo, e.get<double>());
+        hi = std::max(hi, e.get<double>());
+      }
+      return std::to_string(v.size()) + " values, " + format_number(lo) + " to " +
+             format_number(hi);
+    }
+    for (const auto& e : v) out += (out.empty() ? "" : ", ") + json_text(e);
+    return out.empty() ? "none" : out;
+  }
+  for (const auto& item : v.items()) {
+    out += (out.empty() ? "" : "; ") + item.key() + ": " + json_text(item.value());
+  }
+  return out;
+}
+
+std::string field_table(const Json& sidecar, const std::vector<Field>& fields,
+                        const std::string& source_name) {
+  std::vector<std::vector<Cell>> rows;
+  for (const Field& f : fields) {
+    const Json* v = find_key(sidecar, f.key);
+    if (v == nullptr) continue;
+    std::string value = json_text(*v);
+    if (!f.units.empty() && !v->is_null()) value += " " + f.units;
+    std::string key;
+    for (const auto& k : f.key) key += (key.empty() ? "" : ".") + k;
+    rows.push_back({{html_escape(f.label)},
+                    {html_escape(value), v->is_number()},
+                    {"<code>" + html_escape(key) + "</code>"}});
+  }
+  if (rows.empty()) return "<p>None recorded in " + html_escape(source_name) + ".</p>\n";
+  return html_table({"Parameter", "Value", "Sidecar field (" + source_name + ")"}, rows,
+                            "params");
+}
+
 Json read_json(const fs::path& path) {
   const auto text = read_file_text(path);
   if (!text) throw perfq::InputError(path.string(), "", "cannot read the file");

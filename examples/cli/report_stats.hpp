@@ -15,6 +15,22 @@ namespace report {
 
 using Json = nlohmann::ordered_json;
 
+/// A sidecar value as text: numbers compactly, long numeric lists summarised, objects as
+/// "key: value" pairs.
+std::string json_text(const Json& v);
+
+/// One row of a parameter table: a label, the sidecar's key (a path into nested objects)
+/// and the units.
+struct Field {
+  std::string label;
+  std::vector<std::string> key;
+  std::string units;
+};
+
+/// Rows label | value | source key, for the fields present in the sidecar (an HTML table).
+std::string field_table(const Json& sidecar, const std::vector<Field>& fields,
+                        const std::string& source_name);
+
 /// The JSON object in `path`.
 /// @throws perfq::InputError when the file cannot be read, is not JSON or not an object
 Json read_json(const std::filesystem::path& path);
