@@ -28,11 +28,7 @@ struct SingleDelayChunk {
   std::size_t first = 0;
   __device__ void operator()(std::size_t j) const {
     const std::size_t z = (first + j) / voxel.slice_voxels;
-    const detail::VoxelResult r = detail::single_delay_voxel(
-        voxel.delta_m[j], voxel.m0 != nullptr ? voxel.m0[j] : voxel.m0_value,
-        voxel.slice_factor[z], voxel.mask == nullptr || voxel.mask[j] != 0);
-    voxel.cbf[j] = r.cbf;
-    voxel.status[j] = r.status;
+    detail::single_delay_run(voxel, voxel.slice_factor[z], j, j + 1);  // the CPU's body
   }
 };
 }  // namespace kernels

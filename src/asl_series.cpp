@@ -3,6 +3,7 @@
 #include <perfq/errors.hpp>
 
 #include "parallel.hpp"
+#include "grid_checks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -126,8 +127,9 @@ PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>&
                          " rows but the series has " + std::to_string(series.volumes) +
                          " volumes");
   }
-  if (options.mask && !options.mask->geometry.same_grid(series.geometry)) {
-    throw InvalidArgument("the averaging mask is not on the grid of the ASL series");
+  if (options.mask) {
+    checks::one_volume_on_grid(*options.mask, series.geometry, "the averaging mask",
+                               "the ASL series");
   }
   const bool continuous = protocol.labeling_type != LabelingType::Pasl;
   std::vector<std::size_t> controls, labels, m0scans, cbfs;
@@ -253,11 +255,9 @@ Mask m0_brain_region(View<const float> m0) {
 DeltaMSign check_delta_m_sign(View<const float> delta_m, std::optional<View<const float>> m0,
                               std::optional<View<const std::uint8_t>> mask) {
   const std::size_t n = delta_m.voxel_count();
-  if (m0 && (m0->volumes != 1 || !m0->geometry.same_grid(delta_m.geometry))) {
-    throw InvalidArgument("check_delta_m_sign: M0 must be one volume on the grid of ΔM");
-  }
-  if (mask && (mask->volumes != 1 || !mask->geometry.same_grid(delta_m.geometry))) {
-    throw InvalidArgument("check_delta_m_sign: the mask must be one volume on the grid of ΔM");
+  if (m0) checks::one_volume_on_grid(*m0, delta_m.geometry, "check_delta_m_sign: M0", "ΔM");
+  if (mask) {
+    checks::one_volume_on_grid(*mask, delta_m.geometry, "check_delta_m_sign: the mask", "ΔM");
   }
   // The region: the mask, else bright M0, else everything.
   std::optional<Mask> bright;

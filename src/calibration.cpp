@@ -4,6 +4,8 @@
 #include <perfq/calibration.hpp>
 #include <perfq/errors.hpp>
 
+#include "grid_checks.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -60,10 +62,8 @@ ReferenceCalibration reference_region_m0(View<const float> m0, View<const std::u
   if (m0.empty() || m0.volumes != 1) {
     throw InvalidArgument("reference-region calibration: M0 must be one volume");
   }
-  if (region.empty() || region.volumes != 1 || !region.geometry.same_grid(m0.geometry)) {
-    throw InvalidArgument(
-        "reference-region calibration: the region must be one volume on the grid of M0");
-  }
+  checks::one_volume_on_grid(region, m0.geometry, "reference-region calibration: the region",
+                             "M0");
   ReferenceCalibration r;
   r.constants = reference_tissue_defaults(o.tissue);
   if (o.t1) r.constants.t1 = *o.t1;
@@ -150,9 +150,7 @@ Volume<float> smooth_m0(View<const float> m0, double fwhm_mm,
     m << "smooth_m0: the FWHM must be finite and >= 0 mm, got " << fwhm_mm;
     throw InvalidArgument(m.str());
   }
-  if (region && (region->volumes != 1 || !region->geometry.same_grid(m0.geometry))) {
-    throw InvalidArgument("smooth_m0: the region must be one volume on the grid of M0");
-  }
+  if (region) checks::one_volume_on_grid(*region, m0.geometry, "smooth_m0: the region", "M0");
   const std::size_t n = m0.voxel_count();
   Volume<float> out(m0.geometry, 1, std::vector<float>(m0.data, m0.data + n));
   if (fwhm_mm == 0.0) return out;

@@ -10,6 +10,7 @@
 #include "dispatch.hpp"
 #include "parallel.hpp"
 #include "protocol_checks.hpp"
+#include "grid_checks.hpp"
 
 #include <cfloat>
 #include <cmath>
@@ -92,48 +93,16 @@ double single_value(const std::vector<double>& values, const char* what) {
   return values.front();
 }
 
-void check_grid(const Geometry& expected, const Geometry& actual, const char* what) {
-  if (!expected.same_grid(actual)) {
-    throw InvalidArgument(std::string(what) + " is not on the grid of the ΔM image");
-  }
-}
-
-/// The CPU executor: slice runs with the slice's factor hoisted, one loop per combination of
-/// optional inputs, and restrict-qualified locals, so that each inner loop vectorises.
-template <bool HasMask, bool HasM0Image>
-void run_cpu_variant(const detail::SingleDelayVoxel& voxel, const std::vector<float>& factors,
-                     chunking::Range range, int threads) {
-  cpu::parallel_for_slices(
-      range.begin, range.end, voxel.slice_voxels, threads,
-      [&](std::size_t begin, std::size_t end, std::size_t z) {
-        const float* __restrict delta_m = voxel.delta_m;
-        const float* __restrict m0 = voxel.m0;
-        const std::uint8_t* __restrict mask = voxel.mask;
-        float* __restrict cbf = voxel.cbf;
-        std::uint8_t* __restrict status = voxel.status;
-        const float m0_value = voxel.m0_value;
-        const float factor = factors[z];
-        for (std::size_t i = begin; i < end; ++i) {
-          const detail::VoxelResult r = detail::single_delay_voxel(
-              delta_m[i], HasM0Image ? m0[i] : m0_value, factor, !HasMask || mask[i] != 0);
-          cbf[i] = r.cbf;
-          status[i] = r.status;
-        }
-      });
-}
-
-/// The CPU run, in chunks of `max_chunk` voxels when one is forced (the same arithmetic per
-/// voxel, so the same bits whatever the chunking).
+/// The CPU executor: slice runs with the slice's factor hoisted, each run through the one
+/// per-voxel body (detail::single_delay_run), in chunks of `max_chunk` voxels when one is
+/// forced (the same arithmetic per voxel, so the same bits whatever the chunking).
 void run_cpu(const detail::SingleDelayVoxel& voxel, const std::vector<float>& factors,
              std::size_t count, int threads, std::size_t max_chunk) {
   for (const chunking::Range range : chunking::plan(count, max_chunk)) {
-    if (voxel.mask != nullptr) {
-      voxel.m0 != nullptr ? run_cpu_variant<true, true>(voxel, factors, range, threads)
-                          : run_cpu_variant<true, false>(voxel, factors, range, threads);
-    } else {
-      voxel.m0 != nullptr ? run_cpu_variant<false, true>(voxel, factors, range, threads)
-                          : run_cpu_variant<false, false>(voxel, factors, range, threads);
-    }
+    cpu::parallel_for_slices(range.begin, range.end, voxel.slice_voxels, threads,
+                             [&](std::size_t begin, std::size_t end, std::size_t z) {
+                               detail::single_delay_run(voxel, factors[z], begin, end);
+                             });
   }
 }
 
@@ -149,17 +118,13 @@ CbfMaps quantify_cbf(View<const float> delta_m, const M0Source& m0, const AslPro
   }
   const Geometry& g = delta_m.geometry;
   if (m0.image) {
-    if (m0.image->empty() || m0.image->volumes != 1) throw InvalidArgument("M0 must be one volume");
-    check_grid(g, m0.image->geometry, "M0");
+    checks::one_volume_on_grid(*m0.image, g, "M0", "the ΔM image");
   } else if (!(std::isfinite(m0.value) && m0.value > 0.0)) {
     std::ostringstream m;
     m << "a single M0 value must be positive and finite, got " << m0.value;
     throw InvalidArgument(m.str());
   }
-  if (mask) {
-    if (mask->empty() || mask->volumes != 1) throw InvalidArgument("the mask must be one volume");
-    check_grid(g, mask->geometry, "the mask");
-  }
+  if (mask) checks::one_volume_on_grid(*mask, g, "the mask", "the ΔM image");
 
   ResolvedConstants constants = resolve_constants(protocol, physiology);
   if (m0.fully_relaxed) constants.m0_scale = 1.0;  // no short-TR correction of a relaxed M0

@@ -10,6 +10,7 @@
 #include "dispatch.hpp"
 #include "parallel.hpp"
 #include "protocol_checks.hpp"
+#include "grid_checks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -264,15 +265,11 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
   const Geometry& g = delta_m.geometry;
   const std::size_t n = delta_m.volumes;
   if (m0.image) {
-    require(!m0.image->empty() && m0.image->volumes == 1, "M0 must be one volume");
-    require(g.same_grid(m0.image->geometry), "M0 is not on the grid of the ΔM series");
+    checks::one_volume_on_grid(*m0.image, g, "M0", "the ΔM series");
   } else {
     require(std::isfinite(m0.value) && m0.value > 0.0, "a single M0 value must be positive");
   }
-  if (mask) {
-    require(!mask->empty() && mask->volumes == 1, "the mask must be one volume");
-    require(g.same_grid(mask->geometry), "the mask is not on the grid of the ΔM series");
-  }
+  if (mask) checks::one_volume_on_grid(*mask, g, "the mask", "the ΔM series");
   const std::size_t slices = g.dims[2];
   if (protocol.readout == Readout::TwoD) {
     require(protocol.slice_timing.size() == slices,

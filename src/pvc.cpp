@@ -5,6 +5,7 @@
 #include <perfq/detail/single_delay.hpp>
 
 #include "parallel.hpp"
+#include "grid_checks.hpp"
 
 #include <cmath>
 
@@ -29,14 +30,9 @@ PvcMaps partial_volume_correct(View<const float> cbf, View<const float> gm, View
                                const PvcOptions& o, const Execution& execution) {
   if (cbf.empty() || cbf.volumes != 1) throw InvalidArgument("PVC takes one CBF volume");
   const Geometry& g = cbf.geometry;
-  for (const auto* p : {&gm, &wm}) {
-    if (p->empty() || p->volumes != 1 || !g.same_grid(p->geometry)) {
-      throw InvalidArgument("the tissue fractions must be one volume on the CBF map's grid");
-    }
-  }
-  if (usable && (usable->volumes != 1 || !g.same_grid(usable->geometry))) {
-    throw InvalidArgument("the PVC voxel selection is not on the CBF map's grid");
-  }
+  checks::one_volume_on_grid(gm, g, "the grey-matter fraction", "the CBF map");
+  checks::one_volume_on_grid(wm, g, "the white-matter fraction", "the CBF map");
+  if (usable) checks::one_volume_on_grid(*usable, g, "the PVC voxel selection", "the CBF map");
   if (o.kernel_xy < 1 || o.kernel_xy % 2 == 0 || o.kernel_z < 1 || o.kernel_z % 2 == 0) {
     throw InvalidArgument("PVC kernel sizes must be odd and positive");
   }

@@ -9,6 +9,7 @@
 #include "backend/stats.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
+#include "grid_checks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -32,7 +33,7 @@ void require_volume(const View<const T>& v, const std::string& what) {
 
 void require_grid(const Geometry& reference, const Geometry& g, const std::string& what,
                   const std::string& of) {
-  if (!reference.same_grid(g)) throw InvalidArgument(what + " is not on the grid of " + of);
+  checks::one_volume_on_grid(g, 1, false, reference, what, of);
 }
 
 std::string voxel_name(const Geometry& g, std::size_t i) {

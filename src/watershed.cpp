@@ -9,6 +9,7 @@
 #include "backend/masks.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
+#include "grid_checks.hpp"
 
 #include <algorithm>
 #include <array>
@@ -41,10 +42,7 @@ void check_image(View<const T> image, const char* what) {
 template <class T>
 void check_same_grid(const Geometry& reference, View<const T> other, const char* reference_name,
                      const char* what) {
-  check_image(other, what);
-  if (!reference.same_grid(other.geometry)) {
-    throw InvalidArgument(std::string(what) + " is not on the grid of " + reference_name);
-  }
+  checks::one_volume_on_grid(other, reference, what, reference_name);
 }
 
 std::string voxel_text(const Geometry& g, std::size_t i) {

@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <limits>
 #include <random>
 
@@ -180,6 +182,37 @@ TEST(SingleDelay, ARelaxedM0GetsNoShortTrCorrection) {
     EXPECT_NEAR(corrected.cbf[i], 86.29992 * 0.785289, 2e-4);
     EXPECT_NEAR(relaxed.cbf[i], 86.29992, 2e-4);
   }
+}
+
+TEST(SingleDelay, ImagesOffTheGridAreRefusedInOneWording) {
+  // Every entry point that takes several images says the same: which image, whose grid, and
+  // what is wrong with it.
+  const Geometry g = grid(3, 2, 2);
+  Geometry shifted = g;
+  shifted.origin[0] = 1.5;
+  Volume<float> dm(g, 1, 10.0f), m0_off(shifted, 1, 1000.0f);
+  perfq::Mask two_volumes(g, 2, 1);
+  auto message = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const perfq::InvalidArgument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message([&] {
+              perfq::quantify_cbf(dm, M0Source::from_image(m0_off), pcasl(), Physiology{},
+                                  std::nullopt, cpu());
+            }),
+            "M0 must be one volume on the grid of the ΔM image; its grid differs (dimensions, "
+            "voxel size, origin or orientation)");
+  EXPECT_EQ(message([&] {
+              perfq::quantify_cbf(dm, M0Source::from_value(1000.0), pcasl(), Physiology{},
+                                  two_volumes.view(), cpu());
+            }),
+            "the mask must be one volume on the grid of the ΔM image; it has 2 volumes");
+  EXPECT_EQ(message([&] { perfq::smooth_m0(dm, 4.0, two_volumes.view()); }),
+            "smooth_m0: the region must be one volume on the grid of M0; it has 2 volumes");
 }
 
 TEST(SingleDelay, BadVoxelsGetStatusAndZero) {

@@ -39,8 +39,7 @@ PERFQ_HD inline VoxelResult single_delay_voxel(float delta_m, float m0, float fa
   return VoxelResult{s == kStatusOk ? value : 0.0f, s};
 }
 
-/// Single-delay quantification of a whole image, one voxel per call (the GPU runs one thread
-/// per voxel; the CPU backend runs single_delay_voxel over slice runs instead).
+/// The buffers of a single-delay quantification (host or device pointers).
 struct SingleDelayVoxel {
   const float* delta_m = nullptr;
   const float* m0 = nullptr;  ///< voxelwise M0, or nullptr to use m0_value
@@ -50,15 +49,46 @@ struct SingleDelayVoxel {
   std::size_t slice_voxels = 0;         ///< nx × ny
   float* cbf = nullptr;
   std::uint8_t* status = nullptr;
+};
 
-  PERFQ_HD void operator()(std::size_t i) const {
-    const VoxelResult r =
-        single_delay_voxel(delta_m[i], m0 != nullptr ? m0[i] : m0_value,
-                           slice_factor[i / slice_voxels], mask == nullptr || mask[i] != 0);
+/// The one per-voxel body of single-delay quantification, which both executors run: voxels
+/// [begin, end) of the buffers, all with the slice factor `factor` (the CPU runs it over a
+/// run of one slice, the GPU over one voxel per thread). HasMask and HasM0Image say which
+/// inputs there are, so that the CPU loop has no test inside and vectorises.
+template <bool HasMask, bool HasM0Image>
+PERFQ_HD inline void single_delay_run(const float* PERFQ_RESTRICT delta_m,
+                                      const float* PERFQ_RESTRICT m0, float m0_value,
+                                      const std::uint8_t* PERFQ_RESTRICT mask, float factor,
+                                      float* PERFQ_RESTRICT cbf,
+                                      std::uint8_t* PERFQ_RESTRICT status, std::size_t begin,
+                                      std::size_t end) {
+  for (std::size_t i = begin; i < end; ++i) {
+    const VoxelResult r = single_delay_voxel(delta_m[i], HasM0Image ? m0[i] : m0_value, factor,
+                                             !HasMask || mask[i] != 0);
     cbf[i] = r.cbf;
     status[i] = r.status;
   }
-};
+}
+
+/// single_delay_run over voxels [begin, end) of `v`'s buffers, for the inputs `v` has.
+PERFQ_HD inline void single_delay_run(const SingleDelayVoxel& v, float factor, std::size_t begin,
+                                      std::size_t end) {
+  if (v.mask != nullptr) {
+    if (v.m0 != nullptr) {
+      single_delay_run<true, true>(v.delta_m, v.m0, v.m0_value, v.mask, factor, v.cbf, v.status,
+                                   begin, end);
+    } else {
+      single_delay_run<true, false>(v.delta_m, v.m0, v.m0_value, v.mask, factor, v.cbf, v.status,
+                                    begin, end);
+    }
+  } else if (v.m0 != nullptr) {
+    single_delay_run<false, true>(v.delta_m, v.m0, v.m0_value, v.mask, factor, v.cbf, v.status,
+                                  begin, end);
+  } else {
+    single_delay_run<false, false>(v.delta_m, v.m0, v.m0_value, v.mask, factor, v.cbf, v.status,
+                                   begin, end);
+  }
+}
 
 }  // namespace detail
 }  // namespace perfq
