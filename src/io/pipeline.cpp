@@ -328,38 +328,49 @@ DeltaMSign check_sign(const AslDataset& data, const PreparedAsl& prepared,
   throw InputError(data.context_path, "volume_type", m.str());
 }
 
-/// The plausibility check of a CBF map: its median over the fitted voxels of the brain
-/// region against the range any adult or child brain's mixture of grey and white matter lies
-/// in. Outside it, the likeliest cause is a calibration error (M0 scaled differently from
-/// the ASL series, a wrong labeling efficiency): a warning, recorded, not an error.
-constexpr double kPlausibleCbf[2] = {10.0, 150.0};
-
-Json check_cbf_range(const Volume<float>& cbf, const Volume<std::uint8_t>& status,
-                     const BrainRegion& brain, std::vector<std::string>& warnings) {
-  if (!brain.view) return {{"Checked", false}, {"Why", "no mask and no M0 image"}};
+/// The plausibility check of a CBF map (CbfRangeCheck); a warning when implausible.
+CbfRangeCheck check_cbf_range(const Volume<float>& cbf, const Volume<std::uint8_t>& status,
+                              const BrainRegion& brain, std::vector<std::string>& warnings) {
+  CbfRangeCheck c;
+  c.region = brain.name;
+  if (!brain.view) {
+    c.why_not = "no mask and no M0 image";
+    return c;
+  }
   const std::uint8_t* region = brain.view->data;
   std::vector<float> values;
   for (std::size_t i = 0; i < cbf.size(); ++i) {
     if (region[i] != 0 && status[i] == 0) values.push_back(cbf[i]);
   }
-  if (values.empty()) return {{"Checked", false}, {"Why", "no fitted voxel in the region"}};
+  if (values.empty()) {
+    c.why_not = "no fitted voxel in the region";
+    return c;
+  }
   std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
-  const double median = values[values.size() / 2];
-  const bool plausible = median >= kPlausibleCbf[0] && median <= kPlausibleCbf[1];
-  if (!plausible) {
+  c.checked = true;
+  c.voxels = values.size();
+  c.median_cbf = values[values.size() / 2];
+  c.plausible = c.median_cbf >= c.low && c.median_cbf <= c.high;
+  if (!c.plausible) {
     std::ostringstream m;
-    m << "the median CBF in the brain is " << median << " ml/100 g/min, outside "
-      << kPlausibleCbf[0] << "–" << kPlausibleCbf[1]
+    m << "the median CBF in the brain is " << c.median_cbf << " ml/100 g/min, outside " << c.low
+      << "–" << c.high
       << ": check the M0 (on the scale of the ASL series? --m0-scale), the labeling "
          "efficiency and the background suppression";
     warnings.push_back(m.str());
   }
+  return c;
+}
+
+/// The record of the CBF-range check in the provenance.
+Json range_record(const CbfRangeCheck& c) {
+  if (!c.checked) return {{"Checked", false}, {"Why", c.why_not}};
   return {{"Checked", true},
-          {"Region", brain.name},
-          {"Voxels", values.size()},
-          {"MedianCBF", median},
-          {"PlausibleRange", {kPlausibleCbf[0], kPlausibleCbf[1]}},
-          {"Plausible", plausible}};
+          {"Region", c.region},
+          {"Voxels", c.voxels},
+          {"MedianCBF", c.median_cbf},
+          {"PlausibleRange", {c.low, c.high}},
+          {"Plausible", c.plausible}};
 }
 
 // ---- quantification ------------------------------------------------------------------------
@@ -610,6 +621,7 @@ SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request)
   out.delays = prepared.delta_m.volumes();
   if (data.time_encoding) out.time_encoding = data.time_encoding->matrix_source;
   out.sign_check = check_sign(data, prepared, brain, r);
+  out.check_region = brain.name;
   out.notes = prepared.notes;
   if (prepared.scanner_cbf) out.scanner_cbf = *prepared.scanner_cbf;
 
@@ -632,7 +644,8 @@ SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request)
     quantify_multi(data, prepared, s, averaged, physiology, mask_view, r, out, j);
   }
   correct_partial_volumes(data, r, out, j);
-  j["CbfRangeCheck"] = check_cbf_range(out.cbf, out.status, brain, out.warnings);
+  out.range_check = check_cbf_range(out.cbf, out.status, brain, out.warnings);
+  j["CbfRangeCheck"] = range_record(out.range_check);
   describe_acquisition(data, protocol, prepared, physiology, bs_pulses_source, s, r, out, j);
   out.provenance_json = j.dump(2) + "\n";
   return out;

@@ -61,6 +61,21 @@ struct SeriesRequest {
   Execution execution;                   ///< backend, device, threads
 };
 
+/// @brief The plausibility check of a CBF map: its median over the fitted voxels (status 0)
+/// of the brain region (the mask, else the bright part of the M0 image) against 10–150
+/// ml/100 g/min, the range of any adult or child brain's mix of grey and white matter.
+/// Outside it, a calibration error is the likeliest cause: a warning, not an error.
+struct CbfRangeCheck {
+  bool checked = false;          ///< false: no region, or no fitted voxel in it (see `why_not`)
+  std::string why_not;           ///< why it was not checked
+  std::string region;            ///< "mask", "M0 >= half its 98th percentile" or "all voxels"
+  std::size_t voxels = 0;        ///< fitted voxels of the region
+  double median_cbf = 0.0;       ///< their median, ml/100 g/min
+  double low = 10.0;              ///< the plausible range's lower end, ml/100 g/min
+  double high = 150.0;           ///< its upper end
+  bool plausible = true;         ///< median within [low, high]
+};
+
 /// @brief The maps of one series and how they were made.
 struct SeriesMaps {
   std::string asl_path;  ///< the series quantified
@@ -90,6 +105,8 @@ struct SeriesMaps {
 
   ResolvedConstants constants;  ///< the constants the quantification used
   DeltaMSign sign_check;        ///< the control/label sign check
+  std::string check_region;     ///< the brain region of both checks (CbfRangeCheck::region)
+  CbfRangeCheck range_check;    ///< the CBF-range check
   double median_cbf = 0.0;      ///< over voxels of status 0 (0 when none)
   double median_att = 0.0;      ///< likewise, multi-delay series only
   std::vector<std::string> notes;     ///< remarks of the preparation (e.g. noRF ignored)
