@@ -160,6 +160,27 @@ TEST(Pipeline, WritesWhatItReturnsAndRefusesAnIncompleteRequest) {
   expect_same_bits(maps.cbf, dir / "out" / "sub-01_cbf.nii.gz");
   EXPECT_EQ(read_text(dir / "out" / "sub-01_cbf.json"), maps.provenance_json);
 
+  // All together or not at all: refused when outputs exist (without overwrite), and when a
+  // folder lies where an output file goes (even with it), nothing written either way.
+  const fs::path out = dir / "set";
+  const auto written = perfq::io::write_series_outputs(maps, out.string(), false);
+  EXPECT_EQ(written.size(), perfq::io::series_outputs(maps).size());
+  EXPECT_THROW(perfq::io::write_series_outputs(maps, out.string(), false), perfq::Error);
+  EXPECT_NO_THROW(perfq::io::write_series_outputs(maps, out.string(), true));
+  const fs::path blocked = dir / "blocked";
+  fs::create_directories(blocked / "sub-01_cbf.json");
+  try {
+    perfq::io::write_series_outputs(maps, blocked.string(), true);
+    ADD_FAILURE() << "a folder was replaced";
+  } catch (const perfq::Error& e) {
+    EXPECT_NE(std::string(e.what()).find((blocked / "sub-01_cbf.json").string() + ": is a folder"),
+              std::string::npos)
+        << e.what();
+  }
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(blocked)) left.push_back(e.path().filename().string());
+  EXPECT_EQ(left, std::vector<std::string>{"sub-01_cbf.json"});
+
   // Half a partial-volume request is a programming error, not bad data.
   request.pvc_grey = "gm.nii.gz";
   EXPECT_THROW(perfq::io::quantify_series(asl, request), perfq::InvalidArgument);

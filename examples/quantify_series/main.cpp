@@ -39,10 +39,7 @@ int main(int argc, char** argv) {
     }
 
     const perfq::io::SeriesMaps maps = perfq::io::quantify_series(asl, request);
-    std::filesystem::create_directories(out);
-    for (const auto& file : perfq::io::series_outputs(maps)) {
-      perfq::io::write_series_output(file, (std::filesystem::path(out) / file.name).string());
-    }
+    perfq::io::write_series_outputs(maps, out, /*overwrite=*/true);  // all or nothing
     std::cout << maps.asl_path << ": " << maps.delays << (maps.delays == 1 ? " delay" : " delays")
               << " on " << perfq::to_string(maps.backend) << ", median CBF " << maps.median_cbf
               << " ml/100 g/min";

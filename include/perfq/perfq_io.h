@@ -121,8 +121,10 @@ PERFQ_IO_API size_t perfq_series_maps_warning_count(const perfq_series_maps* map
 PERFQ_IO_API const char* perfq_series_maps_warning(const perfq_series_maps* maps, size_t k);
 
 /** @brief Writes perfq cbf's files for these maps into `out_dir` (created when missing):
- * `<prefix>_cbf.nii.gz`, `_fitstatus.nii.gz`, `_cbf.json`, and the other maps there are.
- * Each file is written to a temporary name, then renamed; existing files are replaced. */
+ * `<prefix>_cbf.nii.gz`, `_fitstatus.nii.gz`, `_cbf.json`, and the other maps there are,
+ * all together or not at all (perfq::io::write_series_outputs); existing files are
+ * replaced, a folder in the place of one is refused.
+ * @return ::PERFQ_ERROR_IO naming the output that could not be written (nothing is left) */
 PERFQ_IO_API perfq_status perfq_series_maps_write(const perfq_series_maps* maps,
                                                   const char* out_dir);
 

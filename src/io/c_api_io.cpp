@@ -155,13 +155,7 @@ perfq_status perfq_series_maps_write(const perfq_series_maps* maps, const char* 
   return guarded("perfq_series_maps_write", [&] {
     require_pointer(maps, "maps");
     require_pointer(out_dir, "out_dir");
-    std::error_code ec;
-    std::filesystem::create_directories(out_dir, ec);
-    if (ec) throw perfq::Error(std::string(out_dir) + ": cannot create: " + ec.message());
-    for (const auto& file : perfq::io::series_outputs(maps->value)) {
-      perfq::io::write_series_output(file,
-                                     (std::filesystem::path(out_dir) / file.name).string());
-    }
+    perfq::io::write_series_outputs(maps->value, out_dir, /*overwrite=*/true);
   });
 }
 

@@ -5,6 +5,7 @@
 #include <perfq/cbf.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/io/nifti.hpp>
+#include <perfq/io/outputs.hpp>
 #include <perfq/io/pipeline.hpp>
 #include <perfq/time_encoded.hpp>
 #include <perfq/version.hpp>
@@ -674,6 +675,20 @@ std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps) {
 
 std::vector<std::string> series_output_names(const std::string& prefix) {
   return {prefix + "_cbf.nii.gz", prefix + "_cbf.json", prefix + "_fitstatus.nii.gz"};
+}
+
+std::vector<std::string> write_series_outputs(const SeriesMaps& maps, const std::string& out_dir,
+                                              bool overwrite) {
+  refuse_existing_outputs(out_dir, series_output_names(maps.prefix), overwrite);
+  StagedOutputs staged(out_dir, overwrite);
+  try {
+    for (const auto& file : series_outputs(maps)) write_series_output(file, staged.stage(file.name));
+  } catch (const InputError&) {
+    throw;
+  } catch (const Error& e) {
+    throw Error(staged.final_names(e.what()));
+  }
+  return staged.commit();
 }
 
 void write_series_output(const SeriesOutput& output, const std::string& path) {

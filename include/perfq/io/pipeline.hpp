@@ -178,5 +178,18 @@ PERFQ_IO_API std::vector<std::string> series_output_names(const std::string& pre
 /// renamed).
 PERFQ_IO_API void write_series_output(const SeriesOutput& output, const std::string& path);
 
+/// @brief Writes perfq cbf's files for `maps` into `out_dir` (created when missing), all
+/// together or not at all, as perfq cbf does (StagedOutputs, perfq/io/outputs.hpp).
+/// @param maps the maps to write
+/// @param out_dir the output folder
+/// @param overwrite replace existing outputs; otherwise they are refused before any is
+/// written
+/// @return the final paths, in series_outputs' order
+/// @throws Error naming the output (not the staging folder): one that exists without
+/// `overwrite`, a folder in its place, a failed write (a full disk); nothing is left then.
+PERFQ_IO_API std::vector<std::string> write_series_outputs(const SeriesMaps& maps,
+                                                           const std::string& out_dir,
+                                                           bool overwrite);
+
 }  // namespace io
 PERFQ_NAMESPACE_END
