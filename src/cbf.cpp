@@ -93,16 +93,31 @@ double single_value(const std::vector<double>& values, const char* what) {
   return values.front();
 }
 
-/// The CPU executor: slice runs with the slice's factor hoisted, each run through the one
-/// per-voxel body (detail::single_delay_run), in chunks of `max_chunk` voxels when one is
-/// forced (the same arithmetic per voxel, so the same bits whatever the chunking).
+/// The CPU executor for one combination of inputs: slice runs with the slice's factor
+/// hoisted, each run through the one per-voxel body (detail::single_delay_run).
+template <bool HasMask, bool HasM0Image>
+void run_cpu_variant(const detail::SingleDelayVoxel& v, const std::vector<float>& factors,
+                     chunking::Range range, int threads) {
+  cpu::parallel_for_slices(range.begin, range.end, v.slice_voxels, threads,
+                           [&](std::size_t begin, std::size_t end, std::size_t z) {
+                             detail::single_delay_run<HasMask, HasM0Image>(
+                                 v.delta_m, v.m0, v.m0_value, v.mask, factors[z], v.cbf,
+                                 v.status, begin, end);
+                           });
+}
+
+/// The CPU run, in chunks of `max_chunk` voxels when one is forced (the same arithmetic per
+/// voxel, so the same bits whatever the chunking).
 void run_cpu(const detail::SingleDelayVoxel& voxel, const std::vector<float>& factors,
              std::size_t count, int threads, std::size_t max_chunk) {
   for (const chunking::Range range : chunking::plan(count, max_chunk)) {
-    cpu::parallel_for_slices(range.begin, range.end, voxel.slice_voxels, threads,
-                             [&](std::size_t begin, std::size_t end, std::size_t z) {
-                               detail::single_delay_run(voxel, factors[z], begin, end);
-                             });
+    if (voxel.mask != nullptr) {
+      voxel.m0 != nullptr ? run_cpu_variant<true, true>(voxel, factors, range, threads)
+                          : run_cpu_variant<true, false>(voxel, factors, range, threads);
+    } else {
+      voxel.m0 != nullptr ? run_cpu_variant<false, true>(voxel, factors, range, threads)
+                          : run_cpu_variant<false, false>(voxel, factors, range, threads);
+    }
   }
 }
 
