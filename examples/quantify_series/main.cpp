@@ -1,8 +1,8 @@
 // Quantifies an ASL-BIDS series in process with perfq's pipeline (perfq/io/pipeline.hpp) and
 // writes the files perfq cbf writes: what a program linking perfq calls instead of running
-// the perfq tool.
+// the perfq tool. Options are perfq cbf's, checked as it checks them.
 //
-//   perfq_quantify_series <path/sub-X_asl.nii[.gz]> <out_dir> [--att-prior]
+//   perfq_quantify_series <path/sub-X_asl.nii[.gz]> <out_dir> [perfq cbf options…]
 //   perfq_quantify_series --phantom <bids_dir> <out_dir>   (writes the phantom first)
 #include <perfq/errors.hpp>
 #include <perfq/io/bids.hpp>
@@ -10,20 +10,20 @@
 #include <perfq/phantom.hpp>
 
 #include <cstring>
-#include <filesystem>
 #include <iostream>
 #include <string>
+#include <vector>
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: perfq_quantify_series <sub-X_asl.nii[.gz]> <out_dir> [--att-prior]\n"
+    std::cerr << "usage: perfq_quantify_series <sub-X_asl.nii[.gz]> <out_dir> [options]\n"
                  "       perfq_quantify_series --phantom <bids_dir> <out_dir>\n";
     return 2;
   }
   try {
     std::string asl = argv[1];
     std::string out = argv[2];
-    perfq::io::SeriesRequest request;  // perfq cbf's defaults
+    int first_option = 3;
     if (std::strcmp(argv[1], "--phantom") == 0) {
       if (argc < 4) {
         std::cerr << "--phantom needs a dataset folder and an output folder\n";
@@ -33,10 +33,11 @@ int main(int argc, char** argv) {
       phantom.dims = {40, 48, 32};
       asl = perfq::io::write_phantom_bids(perfq::make_phantom(phantom), argv[2]);
       out = argv[3];
+      first_option = 4;
     }
-    for (int k = 3; k < argc; ++k) {
-      if (std::strcmp(argv[k], "--att-prior") == 0) request.kinetic.att_prior = true;
-    }
+    perfq::io::SeriesRequest request = perfq::io::parse_series_options(
+        std::vector<std::string>(argv + first_option, argv + argc));
+    request.execution.backend = perfq::Backend::Cpu;
 
     const perfq::io::SeriesMaps maps = perfq::io::quantify_series(asl, request);
     perfq::io::write_series_outputs(maps, out, /*overwrite=*/true);  // all or nothing
@@ -47,6 +48,9 @@ int main(int argc, char** argv) {
     std::cout << "\n";
     for (const auto& warning : maps.warnings) std::cerr << "warning: " << warning << "\n";
     return 0;
+  } catch (const perfq::InvalidArgument& e) {
+    std::cerr << "usage: " << e.what() << "\n";
+    return 2;
   } catch (const perfq::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

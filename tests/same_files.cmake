@@ -1,0 +1,23 @@
+# cmake -DEXPECTED=<dir> -DACTUAL=<dir> -P same_files.cmake: fails unless both folders hold the
+# same files (names, at any depth) with the same bytes, and at least one.
+get_filename_component(EXPECTED ${EXPECTED} ABSOLUTE)
+get_filename_component(ACTUAL ${ACTUAL} ABSOLUTE)
+file(GLOB_RECURSE expected RELATIVE ${EXPECTED} ${EXPECTED}/*)
+file(GLOB_RECURSE actual RELATIVE ${ACTUAL} ${ACTUAL}/*)
+list(SORT expected)
+list(SORT actual)
+if(NOT expected STREQUAL actual)
+  message(FATAL_ERROR "different files:\n  ${EXPECTED}: ${expected}\n  ${ACTUAL}: ${actual}")
+endif()
+list(LENGTH expected count)
+if(count EQUAL 0)
+  message(FATAL_ERROR "no file in ${EXPECTED}")
+endif()
+foreach(name ${expected})
+  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${EXPECTED}/${name} ${ACTUAL}/${name}
+                  RESULT_VARIABLE different)
+  if(different)
+    message(FATAL_ERROR "${name} differs between ${EXPECTED} and ${ACTUAL}")
+  endif()
+endforeach()
+message(STATUS "${count} files identical")
