@@ -1,5 +1,5 @@
 // Bad input data (issue #6 §3), one test per case of the issue: each gets a clear error
-// naming the file and field, or a documented per-voxel status (README, "Bad input"). Cases
+// naming the file and field, or a documented per-voxel status (docs/reliability.md, "Bad input"). Cases
 // also covered elsewhere say where.
 #include <perfq/cbf.hpp>
 #include <perfq/errors.hpp>

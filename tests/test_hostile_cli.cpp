@@ -1,4 +1,4 @@
-// Hostile input to the perfq tool (README "Bad input"): deeply nested JSON, absurd option
+// Hostile input to the perfq tool (docs/reliability.md, "Bad input"): deeply nested JSON, absurd option
 // values, folders and link loops where files belong, headers that do not match their
 // metadata, a full disk. Each ends with exit status 1 (bad data) or 2 (bad usage), one clear
 // message naming the file and field or the option, and nothing written.

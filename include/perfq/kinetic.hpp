@@ -3,11 +3,11 @@
 /// standard errors, from ΔM at several post-labeling delays (PCASL/CASL) or inversion times
 /// (PASL), on CPU or CUDA.
 ///
-/// Model: the Buxton general kinetic model (DESIGN.md §3). For each voxel the fit
+/// Model: the Buxton general kinetic model (docs/physics.md). For each voxel the fit
 /// (1) searches the ATT over [att_min, att_max] on a grid refined by golden section, with the
 /// flow solved exactly by linear least squares at each ATT (the model is linear in flow);
 /// (2) polishes flow and ATT together with Levenberg–Marquardt using exact derivatives, again
-/// from beyond a kink of the model when it stops next to one or on a plateau (README);
+/// from beyond a kink of the model when it stops next to one or on a plateau (docs/physics.md);
 /// (3) reports standard errors from `σ² (JᵀWJ)⁻¹`, σ² the weighted residual variance
 /// (RSS / (n − 2)). It does not depend on a starting point.
 #pragma once

@@ -1,7 +1,7 @@
 /// @file
 /// @brief Watershed (vascular border-zone) masks: where arterial territories meet.
 ///
-/// Three ways to build them (DESIGN.md §4):
+/// Three ways to build them (docs/physics.md, "Watershed masks"):
 /// 1. **From a territory atlas** already in subject space: a voxel of the brain mask is in
 ///    the border zone of width `w` mm when its distance (voxel centre to the nearest voxel
 ///    centre of a territory, exact Euclidean, in mm) to at least two different territories is

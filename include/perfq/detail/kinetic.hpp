@@ -1,6 +1,6 @@
 /// @file
 /// @brief Buxton general kinetic model of the ASL difference signal, in the form fabber
-/// (BASIL) uses, shared by host and device code. See DESIGN.md §3.
+/// (BASIL) uses, shared by host and device code. See docs/physics.md.
 #pragma once
 
 #include <perfq/detail/dual.hpp>
