@@ -495,6 +495,12 @@ TEST(Backend, ParsesNames) {
   EXPECT_EQ(perfq::parse_backend("auto"), Backend::Auto);
   EXPECT_THROW(perfq::parse_backend("gpu"), perfq::InvalidArgument);
   EXPECT_STREQ(perfq::version(), PERFQ_VERSION_STRING);
+  static_assert(PERFQ_VERSION ==
+                    PERFQ_VERSION_MAJOR * 10000 + PERFQ_VERSION_MINOR * 100 + PERFQ_VERSION_PATCH,
+                "PERFQ_VERSION is the version as one integer");
+#if PERFQ_VERSION < 100
+#error "PERFQ_VERSION must be usable in #if"
+#endif
 }
 
 }  // namespace

@@ -23,3 +23,14 @@
 /// Marks a symbol of perfq::io as exported.
 #define PERFQ_IO_API __attribute__((visibility("default")))
 #endif
+
+/// Marks an entity as deprecated, with `message` saying what to use instead: a warning where
+/// it is used, for at least one minor version before it is removed (C++14 attribute; the GNU
+/// attribute in C; nothing elsewhere).
+#if defined(__cplusplus) && __cplusplus >= 201402L
+#define PERFQ_DEPRECATED(message) [[deprecated(message)]]
+#elif defined(__GNUC__)
+#define PERFQ_DEPRECATED(message) __attribute__((deprecated(message)))
+#else
+#define PERFQ_DEPRECATED(message)
+#endif

@@ -4,12 +4,14 @@
 /// (PASL), on CPU or CUDA.
 ///
 /// Model: the Buxton general kinetic model (docs/physics.md). For each voxel the fit
-/// (1) searches the ATT over [att_min, att_max] on a grid refined by golden section, with the
-/// flow solved exactly by linear least squares at each ATT (the model is linear in flow);
+/// (1) searches the ATT over [att_min, att_max] on a grid, refined by a parabola through the
+/// best grid point and its neighbours, with the flow solved exactly by linear least squares at
+/// each ATT (the model is linear in flow);
 /// (2) polishes flow and ATT together with Levenberg–Marquardt using exact derivatives, again
 /// from beyond a kink of the model when it stops next to one or on a plateau (docs/physics.md);
 /// (3) reports standard errors from `σ² (JᵀWJ)⁻¹`, σ² the weighted residual variance
-/// (RSS / (n − 2)). It does not depend on a starting point.
+/// RSS / (n − P) with P the parameters fitted (2, or 3 with the arterial component), or the
+/// pooled noise variance with the ATT prior. It does not depend on a starting point.
 #pragma once
 
 #include <perfq/cbf.hpp>

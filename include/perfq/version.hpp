@@ -10,6 +10,9 @@
 #define PERFQ_VERSION_PATCH 0
 /// The version as "major.minor.patch".
 #define PERFQ_VERSION_STRING "0.1.0"
+/// The version as one integer for `#if`: major × 10000 + minor × 100 + patch (0.1.0: 100).
+#define PERFQ_VERSION \
+  (PERFQ_VERSION_MAJOR * 10000 + PERFQ_VERSION_MINOR * 100 + PERFQ_VERSION_PATCH)
 
 /// Every public entity lives in `perfq::v0` (an inline namespace), so that objects built
 /// against incompatible major versions fail to link instead of misbehaving at run time.

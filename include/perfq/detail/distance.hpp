@@ -9,13 +9,15 @@
 /// the axis. Each pass is linear in the line's length, so the transform is linear in voxels.
 #pragma once
 
+#include <perfq/version.hpp>
+
 #include <perfq/detail/macros.hpp>
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 
-namespace perfq {
+PERFQ_NAMESPACE_BEGIN
 namespace detail {
 
 /// +∞ as a double, usable in device code.
@@ -147,4 +149,4 @@ struct UnsignedDistanceVoxel {
 };
 
 }  // namespace detail
-}  // namespace perfq
+PERFQ_NAMESPACE_END

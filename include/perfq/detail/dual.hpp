@@ -3,11 +3,13 @@
 /// the kinetic model be written once and give exact Jacobians on host and device.
 #pragma once
 
+#include <perfq/version.hpp>
+
 #include <perfq/detail/macros.hpp>
 
 #include <cmath>
 
-namespace perfq {
+PERFQ_NAMESPACE_BEGIN
 namespace detail {
 
 template <class T, int N>
@@ -116,4 +118,4 @@ PERFQ_HD inline T value_of(const Dual<T, N>& x) {
 }
 
 }  // namespace detail
-}  // namespace perfq
+PERFQ_NAMESPACE_END

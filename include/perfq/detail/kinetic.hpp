@@ -3,12 +3,14 @@
 /// (BASIL) uses, shared by host and device code. See docs/physics.md.
 #pragma once
 
+#include <perfq/version.hpp>
+
 #include <perfq/detail/dual.hpp>
 #include <perfq/detail/macros.hpp>
 
 #include <cmath>
 
-namespace perfq {
+PERFQ_NAMESPACE_BEGIN
 namespace detail {
 
 /// Parameters of one evaluation. Times in seconds, flow f in ml/g/s, M0b = M0/λ.
@@ -195,4 +197,4 @@ PERFQ_HD inline T pasl_signal_dispersed(const KineticInputs<T>& in, const GammaK
 }
 
 }  // namespace detail
-}  // namespace perfq
+PERFQ_NAMESPACE_END

@@ -4,6 +4,8 @@
 /// Levenberg–Marquardt polishing with exact (automatic) derivatives, then standard errors.
 #pragma once
 
+#include <perfq/version.hpp>
+
 #include <perfq/detail/dual.hpp>
 #include <perfq/detail/kinetic.hpp>
 #include <perfq/detail/macros.hpp>
@@ -14,7 +16,7 @@
 #include <cstdint>
 #include <cstring>
 
-namespace perfq {
+PERFQ_NAMESPACE_BEGIN
 namespace detail {
 
 constexpr int kMaxDelays = 64;  ///< most distinct delays one fit takes
@@ -915,4 +917,4 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel(const KineticSettings<Real>& 
 }
 
 }  // namespace detail
-}  // namespace perfq
+PERFQ_NAMESPACE_END

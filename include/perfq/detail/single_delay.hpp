@@ -2,13 +2,15 @@
 /// @brief The per-voxel single-delay quantification, shared by the CPU and CUDA backends.
 #pragma once
 
+#include <perfq/version.hpp>
+
 #include <perfq/detail/macros.hpp>
 #include <perfq/detail/status.hpp>
 
 #include <cstddef>
 #include <cstdint>
 
-namespace perfq {
+PERFQ_NAMESPACE_BEGIN
 namespace detail {
 
 
@@ -91,4 +93,4 @@ PERFQ_HD inline void single_delay_run(const SingleDelayVoxel& v, float factor, s
 }
 
 }  // namespace detail
-}  // namespace perfq
+PERFQ_NAMESPACE_END

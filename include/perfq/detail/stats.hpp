@@ -3,6 +3,8 @@
 /// percentile ranks, order-preserving float keys and the per-voxel accumulation terms.
 #pragma once
 
+#include <perfq/version.hpp>
+
 #include <perfq/detail/macros.hpp>
 #include <perfq/detail/single_delay.hpp>  // is_finite
 
@@ -10,7 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
-namespace perfq {
+PERFQ_NAMESPACE_BEGIN
 namespace detail {
 
 /// @brief The two order statistics (0-based ranks in a sorted sample of n) that percentile p
@@ -160,4 +162,4 @@ PERFQ_HD inline StatsSquares second_pass_terms(float x, float w, float b, bool h
 }
 
 }  // namespace detail
-}  // namespace perfq
+PERFQ_NAMESPACE_END

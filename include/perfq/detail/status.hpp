@@ -4,9 +4,11 @@
 /// compile time in src/c_api.cpp) take their values from.
 #pragma once
 
+#include <perfq/version.hpp>
+
 #include <cstdint>
 
-namespace perfq {
+PERFQ_NAMESPACE_BEGIN
 namespace detail {
 
 /// Status codes (perfq::VoxelStatus).
@@ -23,4 +25,4 @@ enum : std::uint8_t {
 };
 
 }  // namespace detail
-}  // namespace perfq
+PERFQ_NAMESPACE_END

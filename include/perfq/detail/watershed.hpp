@@ -2,12 +2,14 @@
 /// @brief Per-voxel steps of the border-zone masks, shared by the CPU and CUDA backends.
 #pragma once
 
+#include <perfq/version.hpp>
+
 #include <perfq/detail/macros.hpp>
 
 #include <cstddef>
 #include <cstdint>
 
-namespace perfq {
+PERFQ_NAMESPACE_BEGIN
 namespace detail {
 
 /// Pair codes: territories a < b meet → a × kPairBase + b (perfq::kPairCodeBase).
@@ -93,4 +95,4 @@ struct ProbabilityBorderVoxel {
 };
 
 }  // namespace detail
-}  // namespace perfq
+PERFQ_NAMESPACE_END
