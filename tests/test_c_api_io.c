@@ -13,32 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_checks = 0;
-static int g_failures = 0;
+#include "c_checks.h"
 
-static void check(int ok, const char* what, int line) {
-  ++g_checks;
-  if (!ok) {
-    ++g_failures;
-    printf("FAILED (line %d): %s\n", line, what);
-  }
-}
-#define CHECK(cond) check((cond) ? 1 : 0, #cond, __LINE__)
+/* A call that must end with `status` (and, when not NULL, a message mentioning `needle`). */
 #define CHECK_STATUS(call, status, needle) \
   check(expect_status((call), (status), (needle)), #call, __LINE__)
-
-static int expect_status(perfq_status got, perfq_status expected, const char* needle) {
-  if (got != expected) {
-    printf("  status %d (%s), expected %d; last error: %s\n", (int)got, perfq_status_string(got),
-           (int)expected, perfq_last_error());
-    return 0;
-  }
-  if (needle != NULL && strstr(perfq_last_error(), needle) == NULL) {
-    printf("  message \"%s\" does not mention \"%s\"\n", perfq_last_error(), needle);
-    return 0;
-  }
-  return 1;
-}
 
 /* The bytes of a file (NUL-terminated; *size set), or NULL. */
 static char* slurp(const char* path, long* size) {
