@@ -1979,33 +1979,57 @@ static void test_m0_calibration(void) {
   CHECK(smooth == NULL);
 }
 
-int main(void) {
-  test_version();
-  test_single_delay();
-  test_multi_delay_on_phantom();
-  test_time_encoded_by_hand();
-  test_time_encoded_phantom();
-  test_distances();
-  test_cuda_discovery();
-  test_border_zones();
-  test_region_stats();
-  test_execution_limits();
-  test_probabilistic_border_zones();
-  test_timing_border_zones();
-  test_local_cov_and_masks();
-  test_threshold_and_dice();
-  test_group_territories();
-  test_drop_small_components();
-  test_periventricular_caps();
-  test_weighted_and_paired_stats();
-  test_white_matter_and_lesions();
-  test_partial_volume_correction();
-  test_constants_and_factor();
-  test_validate_protocol();
-  test_region_stats_in_mask();
-  test_delta_m_sign();
-  test_m0_calibration();
-  test_errors();
+/* One test function by name (CTest runs each as its own test), or all of them. */
+struct named_test {
+  const char* name;
+  void (*run)(void);
+};
+
+int main(int argc, char** argv) {
+  static const struct named_test tests[] = {
+    {"version", test_version},
+    {"single_delay", test_single_delay},
+    {"multi_delay_on_phantom", test_multi_delay_on_phantom},
+    {"time_encoded_by_hand", test_time_encoded_by_hand},
+    {"time_encoded_phantom", test_time_encoded_phantom},
+    {"distances", test_distances},
+    {"cuda_discovery", test_cuda_discovery},
+    {"border_zones", test_border_zones},
+    {"region_stats", test_region_stats},
+    {"execution_limits", test_execution_limits},
+    {"probabilistic_border_zones", test_probabilistic_border_zones},
+    {"timing_border_zones", test_timing_border_zones},
+    {"local_cov_and_masks", test_local_cov_and_masks},
+    {"threshold_and_dice", test_threshold_and_dice},
+    {"group_territories", test_group_territories},
+    {"drop_small_components", test_drop_small_components},
+    {"periventricular_caps", test_periventricular_caps},
+    {"weighted_and_paired_stats", test_weighted_and_paired_stats},
+    {"white_matter_and_lesions", test_white_matter_and_lesions},
+    {"partial_volume_correction", test_partial_volume_correction},
+    {"constants_and_factor", test_constants_and_factor},
+    {"validate_protocol", test_validate_protocol},
+    {"region_stats_in_mask", test_region_stats_in_mask},
+    {"delta_m_sign", test_delta_m_sign},
+    {"m0_calibration", test_m0_calibration},
+    {"errors", test_errors},
+  };
+  const size_t count = sizeof tests / sizeof tests[0];
+  size_t k, ran = 0;
+  if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+    for (k = 0; k < count; ++k) printf("%s\n", tests[k].name);
+    return EXIT_SUCCESS;
+  }
+  for (k = 0; k < count; ++k) {
+    if (argc < 2 || strcmp(argv[1], tests[k].name) == 0) {
+      tests[k].run();
+      ++ran;
+    }
+  }
+  if (ran == 0) {
+    printf("no test named %s (--list lists them)\n", argv[1]);
+    return EXIT_FAILURE;
+  }
   printf("perfq %s C API %d: %d checks, %d failed\n", perfq_version(), perfq_c_api_version(),
          g_checks, g_failures);
   return g_failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
