@@ -1,4 +1,4 @@
-// Internal to perfq's C ABI, shared by libperfq (src/c_api.cpp) and libperfq_io
+// Internal to perfq's C ABI, shared by libperfq (src/c_api/) and libperfq_io
 // (src/io/c_api_io.cpp): the execution handle and the guard that turns exceptions into a
 // status and the calling thread's message (perfq_last_error).
 #pragma once

@@ -1,7 +1,7 @@
 /// @file
 /// @brief The per-voxel status codes as integers, for device code: the one numbering that
 /// perfq::VoxelStatus (cbf.hpp) and the C API's perfq_voxel_status (perfq.h, checked at
-/// compile time in src/c_api.cpp) take their values from.
+/// compile time in src/c_api/core.cpp) take their values from.
 #pragma once
 
 #include <perfq/version.hpp>
