@@ -1,7 +1,8 @@
 // The path from an ASL-BIDS series to calibrated maps (include/perfq/io/pipeline.hpp), one
 // function per step: the stated protocol, the mask and constants, the preparation, the M0
 // (choice, scale, smoothing, reference region), the sign check, the quantification (single
-// delay or kinetic fit), partial-volume correction, the CBF-range check, the provenance.
+// delay or kinetic fit), partial-volume correction, the CBF-range check; the provenance
+// records are built in provenance.cpp, the files written in series_outputs.cpp.
 #include <perfq/cbf.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/io/nifti.hpp>
@@ -10,7 +11,7 @@
 #include <perfq/time_encoded.hpp>
 #include <perfq/version.hpp>
 
-#include <nlohmann/json.hpp>
+#include "provenance.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -22,28 +23,13 @@ PERFQ_NAMESPACE_BEGIN
 namespace io {
 namespace {
 
-// The provenance keeps the order in which keys are set (ordered_json), as perfq cbf wrote it.
-using Json = nlohmann::ordered_json;
+using provenance::Json;
+using provenance::describe_acquisition;
+using provenance::fit_record;
+using provenance::range_record;
+using provenance::status_counts;
 
 // ---- small helpers -----------------------------------------------------------------------
-
-/// The status codes' meanings, for the sidecar.
-Json status_legend() {
-  Json legend = Json::object();
-  for (int s = 0; s < detail::kStatusCount; ++s) {
-    legend[std::to_string(s)] = to_string(static_cast<VoxelStatus>(s));
-  }
-  return legend;
-}
-
-/// Counts of each status code, keyed by code.
-Json status_counts(const Volume<std::uint8_t>& status) {
-  std::map<int, std::size_t> counts;
-  for (std::uint8_t s : status.values()) ++counts[s];
-  Json j = Json::object();
-  for (const auto& [code, count] : counts) j[std::to_string(code)] = count;
-  return j;
-}
 
 /// Median of `values` where `status` is 0 (0 when there is none).
 double median_ok(const Volume<float>& values, const Volume<std::uint8_t>& status) {
@@ -363,17 +349,6 @@ CbfRangeCheck check_cbf_range(const Volume<float>& cbf, const Volume<std::uint8_
   return c;
 }
 
-/// The record of the CBF-range check in the provenance.
-Json range_record(const CbfRangeCheck& c) {
-  if (!c.checked) return {{"Checked", false}, {"Why", c.why_not}};
-  return {{"Checked", true},
-          {"Region", c.region},
-          {"Voxels", c.voxels},
-          {"MedianCBF", c.median_cbf},
-          {"PlausibleRange", {c.low, c.high}},
-          {"Plausible", c.plausible}};
-}
-
 // ---- quantification ------------------------------------------------------------------------
 
 /// The white paper's single-delay formula.
@@ -391,46 +366,6 @@ void quantify_single(const PreparedAsl& prepared, const M0State& s, const AslPro
   out.cbf = std::move(maps.cbf);
   out.status = std::move(maps.status);
   out.median_cbf = median_ok(out.cbf, out.status);
-}
-
-/// The kinetic model's record in the provenance.
-Json fit_record(const KineticOptions& kinetic, const KineticFit& fit) {
-  Json record = {{"Method", "separable ATT search (flow solved exactly) + "
-                            "Levenberg-Marquardt, exact derivatives"},
-                 {"ATTRange", {kinetic.att_min, kinetic.att_max}},
-                 {"GridPoints", kinetic.grid_points},
-                 {"MaxIterations", kinetic.max_iterations},
-                 {"Tolerance", kinetic.tolerance},
-                 {"Weights", kinetic.weights},
-                 {"ATTPrior", kinetic.att_prior},
-                 {"ArterialComponent", kinetic.arterial}};
-  if (kinetic.dispersion == Dispersion::Gamma) {
-    record["Dispersion"] = {
-        {"Kernel", "gamma"},
-        {"Sharpness", kinetic.dispersion_sharpness},
-        {"SharpnessUnits", "1/s"},
-        {"TimeToPeak", kinetic.dispersion_time_to_peak},
-        {"TimeToPeakUnits", "s"},
-        {"Reference", "Chappell et al. 2010, MRM 63:1357 (gamma kernel of the extra delay)"},
-        {"AppliesTo", "tissue component; the arterial component stays undispersed"}};
-  } else {
-    record["Dispersion"] = {{"Kernel", "none"}};
-  }
-  if (kinetic.variant == KineticVariant::BuxtonFixedFlow) {
-    record["FixedFlowForT1app"] = kinetic.fixed_flow;
-  }
-  if (kinetic.att_prior) {
-    record["ATTPriorMean"] = fit.att_prior_mean;
-    record["ATTPriorSD"] = kinetic.att_prior_sd;
-    record["PriorNoise"] = to_string(kinetic.prior_noise);
-    record["PooledNoiseVariance"] = fit.noise_variance;
-    if (fit.noise_reference_m0 > 0) record["NoiseReferenceM0"] = fit.noise_reference_m0;
-    if (kinetic.arterial) {
-      record["ArterialATTPriorMean"] = fit.arterial_att_prior_mean;
-      record["ArterialATTPriorSD"] = fit.arterial_att_prior_sd;
-    }
-  }
-  return record;
 }
 
 /// The kinetic model's fit (multi-delay and time-encoded series).
@@ -505,89 +440,6 @@ void correct_partial_volumes(const AslDataset& data, const SeriesRequest& r, Ser
       {"VoxelsUsed", "fit status 0"}};
 }
 
-// ---- provenance ----------------------------------------------------------------------------
-
-/// The time-encoding record.
-Json time_encoding_record(const TimeEncoding& te, const PreparedAsl& prepared) {
-  Json rows = Json::array();
-  for (std::size_t c = 0; c < te.matrix.cycles; ++c) {
-    Json row = Json::array();
-    for (std::size_t k = 0; k < te.matrix.sub_boli(); ++k) row.push_back(te.matrix.at(c, k));
-    rows.push_back(row);
-  }
-  return {{"MatrixSource", te.matrix_source},
-          {"TimeEncodedMatrixSize", te.matrix.cycles},
-          {"TimeEncodedMatrix", rows},
-          {"MatrixConvention", "rows: encoding cycles in acquisition order; columns: sub-boli in "
-                               "labeling order; +1 control, -1 label"},
-          {"Decoding", "dM_k = (2/N) sum_i E[i][k] S_i (control - label); blocks of N encoded "
-                       "volumes decoded, then averaged per sub-bolus"},
-          {"SubBolusDurations", te.sub_bolus_duration},
-          {"SubBolusPostLabelingDelays", te.sub_bolus_pld},
-          {"Blocks", prepared.repeats.front() + prepared.rejected.front()}};
-}
-
-/// The acquisition, constants, M0 and averaging records, after the quantification's.
-void describe_acquisition(const AslDataset& data, const AslProtocol& protocol,
-                          const PreparedAsl& prepared, const Physiology& physiology,
-                          const std::string& bs_pulses_source, const M0State& s,
-                          const SeriesRequest& r, const SeriesMaps& out, Json& j) {
-  const bool single = out.delays == 1;
-  j["GeneratedBy"] = {{"Name", "perfq"}, {"Version", version()}, {"Backend", to_string(out.backend)}};
-  j["ArterialSpinLabelingType"] = to_string(protocol.labeling_type);
-  if (single) {
-    j["PostLabelingDelay"] = prepared.post_labeling_delay.front();
-  } else {
-    j["PostLabelingDelay"] = prepared.post_labeling_delay;
-  }
-  if (protocol.labeling_type == LabelingType::Pasl) {
-    j["BolusCutOffDelayTime"] =
-        protocol.bolus_cutoff_delay ? Json(*protocol.bolus_cutoff_delay) : Json(nullptr);
-  } else if (single) {
-    j["LabelingDuration"] = prepared.labeling_duration.front();
-  } else {
-    j["LabelingDuration"] = prepared.labeling_duration;
-  }
-  if (data.time_encoding) j["TimeEncoding"] = time_encoding_record(*data.time_encoding, prepared);
-  j["MRAcquisitionType"] = protocol.readout == Readout::TwoD ? "2D" : "3D";
-  if (protocol.readout == Readout::TwoD) j["SliceTiming"] = protocol.slice_timing;
-  j["MagneticFieldStrength"] = protocol.magnetic_field_strength;
-  const ResolvedConstants& c = out.constants;
-  j["BloodBrainPartitionCoefficient"] = c.blood_brain_partition;
-  j["ArterialBloodT1"] = c.t1_blood;
-  j["TissueT1"] = c.t1_tissue;
-  j["LabelingEfficiency"] = c.labeling_efficiency;
-  j["LabelingEfficiencySource"] = c.labeling_efficiency_source;
-  j["BackgroundSuppressionFactor"] = c.background_suppression_factor;
-  j["BackgroundSuppressionSource"] = c.background_suppression_source;
-  if (c.background_suppression_source == "pulses") {
-    j["BackgroundSuppressionPulseEfficiency"] = physiology.background_suppression_pulse_efficiency;
-    j["BackgroundSuppressionNumberPulses"] = protocol.background_suppression.pulses;
-    j["BackgroundSuppressionPulsesSource"] = bs_pulses_source;
-  }
-  j["EffectiveLabelingEfficiency"] = c.effective_labeling_efficiency;
-  for (auto& item : s.record.items()) j[item.key()] = item.value();
-  j["M0RepetitionTime"] =
-      protocol.m0_repetition_time ? Json(*protocol.m0_repetition_time) : Json(nullptr);
-  j["M0ScaleFactor"] = c.m0_scale;
-  const AveragingOptions& averaging = r.averaging;
-  if (single) {
-    j["Averaging"] = {{"Robust", averaging.robust},
-                      {"OutlierThreshold", averaging.outlier_threshold},
-                      {"RepeatsAveraged", prepared.repeats.front()},
-                      {"RepeatsRejected", prepared.rejected.front()}};
-  } else {
-    j["Averaging"] = {{"Robust", averaging.robust},
-                      {"OutlierThreshold", averaging.outlier_threshold},
-                      {"RepeatsAveraged", prepared.repeats},
-                      {"RepeatsRejected", prepared.rejected}};
-  }
-  j["Mask"] = r.mask_path ? Json(*r.mask_path) : Json(nullptr);
-  j["Notes"] = prepared.notes;
-  j["Warnings"] = out.warnings;
-  j["StatusCodes"] = status_legend();
-}
-
 }  // namespace
 
 SeriesMaps quantify_series(const std::string& asl_path, const SeriesRequest& request) {
@@ -647,60 +499,9 @@ SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request)
   correct_partial_volumes(data, r, out, j);
   out.range_check = check_cbf_range(out.cbf, out.status, brain, out.warnings);
   j["CbfRangeCheck"] = range_record(out.range_check);
-  describe_acquisition(data, protocol, prepared, physiology, bs_pulses_source, s, r, out, j);
+  describe_acquisition(data, protocol, prepared, physiology, bs_pulses_source, s.record, r, out, j);
   out.provenance_json = j.dump(2) + "\n";
   return out;
-}
-
-std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps) {
-  const std::string& px = maps.prefix;
-  std::vector<SeriesOutput> files;
-  auto map = [&](const std::string& suffix, const std::optional<Volume<float>>& image) {
-    if (image) files.push_back({px + suffix, &*image, nullptr, nullptr});
-  };
-  files.push_back({px + "_cbf.nii.gz", &maps.cbf, nullptr, nullptr});
-  map("_att.nii.gz", maps.att);
-  map("_cbf_se.nii.gz", maps.cbf_se);
-  map("_att_se.nii.gz", maps.att_se);
-  files.push_back({px + "_fitstatus.nii.gz", nullptr, &maps.status, nullptr});
-  map("_abv.nii.gz", maps.abv);
-  map("_abv_se.nii.gz", maps.abv_se);
-  map("_aatt.nii.gz", maps.arterial_att);
-  map("_cbf_gm.nii.gz", maps.cbf_grey);
-  map("_cbf_wm.nii.gz", maps.cbf_white);
-  files.push_back({px + "_cbf.json", nullptr, nullptr, &maps.provenance_json});
-  map("_desc-scanner_cbf.nii.gz", maps.scanner_cbf);
-  return files;
-}
-
-std::vector<std::string> series_output_names(const std::string& prefix) {
-  return {prefix + "_cbf.nii.gz", prefix + "_cbf.json", prefix + "_fitstatus.nii.gz"};
-}
-
-std::vector<std::string> write_series_outputs(const SeriesMaps& maps, const std::string& out_dir,
-                                              bool overwrite) {
-  refuse_existing_outputs(out_dir, series_output_names(maps.prefix), overwrite);
-  StagedOutputs staged(out_dir, overwrite);
-  try {
-    for (const auto& file : series_outputs(maps)) write_series_output(file, staged.stage(file.name));
-  } catch (const InputError&) {
-    throw;
-  } catch (const Error& e) {
-    throw Error(staged.final_names(e.what()));
-  }
-  return staged.commit();
-}
-
-void write_series_output(const SeriesOutput& output, const std::string& path) {
-  if (output.map != nullptr) {
-    write_nifti(path, output.map->view());
-  } else if (output.codes != nullptr) {
-    write_nifti(path, output.codes->view());
-  } else if (output.text != nullptr) {
-    write_text_atomic(path, *output.text);
-  } else {
-    throw InvalidArgument("write_series_output: the output " + output.name + " has no content");
-  }
 }
 
 }  // namespace io

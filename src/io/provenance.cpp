@@ -1,0 +1,159 @@
+// The provenance records of a quantified series (provenance.hpp).
+#include "provenance.hpp"
+
+#include <perfq/cbf.hpp>
+#include <perfq/version.hpp>
+
+#include <map>
+
+PERFQ_NAMESPACE_BEGIN
+namespace io {
+namespace provenance {
+
+Json status_legend() {
+  Json legend = Json::object();
+  for (int s = 0; s < detail::kStatusCount; ++s) {
+    legend[std::to_string(s)] = to_string(static_cast<VoxelStatus>(s));
+  }
+  return legend;
+}
+
+Json status_counts(const Volume<std::uint8_t>& status) {
+  std::map<int, std::size_t> counts;
+  for (std::uint8_t s : status.values()) ++counts[s];
+  Json j = Json::object();
+  for (const auto& [code, count] : counts) j[std::to_string(code)] = count;
+  return j;
+}
+
+Json range_record(const CbfRangeCheck& c) {
+  if (!c.checked) return {{"Checked", false}, {"Why", c.why_not}};
+  return {{"Checked", true},
+          {"Region", c.region},
+          {"Voxels", c.voxels},
+          {"MedianCBF", c.median_cbf},
+          {"PlausibleRange", {c.low, c.high}},
+          {"Plausible", c.plausible}};
+}
+
+Json fit_record(const KineticOptions& kinetic, const KineticFit& fit) {
+  Json record = {{"Method", "separable ATT search (flow solved exactly) + "
+                            "Levenberg-Marquardt, exact derivatives"},
+                 {"ATTRange", {kinetic.att_min, kinetic.att_max}},
+                 {"GridPoints", kinetic.grid_points},
+                 {"MaxIterations", kinetic.max_iterations},
+                 {"Tolerance", kinetic.tolerance},
+                 {"Weights", kinetic.weights},
+                 {"ATTPrior", kinetic.att_prior},
+                 {"ArterialComponent", kinetic.arterial}};
+  if (kinetic.dispersion == Dispersion::Gamma) {
+    record["Dispersion"] = {
+        {"Kernel", "gamma"},
+        {"Sharpness", kinetic.dispersion_sharpness},
+        {"SharpnessUnits", "1/s"},
+        {"TimeToPeak", kinetic.dispersion_time_to_peak},
+        {"TimeToPeakUnits", "s"},
+        {"Reference", "Chappell et al. 2010, MRM 63:1357 (gamma kernel of the extra delay)"},
+        {"AppliesTo", "tissue component; the arterial component stays undispersed"}};
+  } else {
+    record["Dispersion"] = {{"Kernel", "none"}};
+  }
+  if (kinetic.variant == KineticVariant::BuxtonFixedFlow) {
+    record["FixedFlowForT1app"] = kinetic.fixed_flow;
+  }
+  if (kinetic.att_prior) {
+    record["ATTPriorMean"] = fit.att_prior_mean;
+    record["ATTPriorSD"] = kinetic.att_prior_sd;
+    record["PriorNoise"] = to_string(kinetic.prior_noise);
+    record["PooledNoiseVariance"] = fit.noise_variance;
+    if (fit.noise_reference_m0 > 0) record["NoiseReferenceM0"] = fit.noise_reference_m0;
+    if (kinetic.arterial) {
+      record["ArterialATTPriorMean"] = fit.arterial_att_prior_mean;
+      record["ArterialATTPriorSD"] = fit.arterial_att_prior_sd;
+    }
+  }
+  return record;
+}
+
+Json time_encoding_record(const TimeEncoding& te, const PreparedAsl& prepared) {
+  Json rows = Json::array();
+  for (std::size_t c = 0; c < te.matrix.cycles; ++c) {
+    Json row = Json::array();
+    for (std::size_t k = 0; k < te.matrix.sub_boli(); ++k) row.push_back(te.matrix.at(c, k));
+    rows.push_back(row);
+  }
+  return {{"MatrixSource", te.matrix_source},
+          {"TimeEncodedMatrixSize", te.matrix.cycles},
+          {"TimeEncodedMatrix", rows},
+          {"MatrixConvention", "rows: encoding cycles in acquisition order; columns: sub-boli in "
+                               "labeling order; +1 control, -1 label"},
+          {"Decoding", "dM_k = (2/N) sum_i E[i][k] S_i (control - label); blocks of N encoded "
+                       "volumes decoded, then averaged per sub-bolus"},
+          {"SubBolusDurations", te.sub_bolus_duration},
+          {"SubBolusPostLabelingDelays", te.sub_bolus_pld},
+          {"Blocks", prepared.repeats.front() + prepared.rejected.front()}};
+}
+
+void describe_acquisition(const AslDataset& data, const AslProtocol& protocol,
+                          const PreparedAsl& prepared, const Physiology& physiology,
+                          const std::string& bs_pulses_source, const Json& m0_record,
+                          const SeriesRequest& r, const SeriesMaps& out, Json& j) {
+  const bool single = out.delays == 1;
+  j["GeneratedBy"] = {{"Name", "perfq"}, {"Version", version()}, {"Backend", to_string(out.backend)}};
+  j["ArterialSpinLabelingType"] = to_string(protocol.labeling_type);
+  if (single) {
+    j["PostLabelingDelay"] = prepared.post_labeling_delay.front();
+  } else {
+    j["PostLabelingDelay"] = prepared.post_labeling_delay;
+  }
+  if (protocol.labeling_type == LabelingType::Pasl) {
+    j["BolusCutOffDelayTime"] =
+        protocol.bolus_cutoff_delay ? Json(*protocol.bolus_cutoff_delay) : Json(nullptr);
+  } else if (single) {
+    j["LabelingDuration"] = prepared.labeling_duration.front();
+  } else {
+    j["LabelingDuration"] = prepared.labeling_duration;
+  }
+  if (data.time_encoding) j["TimeEncoding"] = time_encoding_record(*data.time_encoding, prepared);
+  j["MRAcquisitionType"] = protocol.readout == Readout::TwoD ? "2D" : "3D";
+  if (protocol.readout == Readout::TwoD) j["SliceTiming"] = protocol.slice_timing;
+  j["MagneticFieldStrength"] = protocol.magnetic_field_strength;
+  const ResolvedConstants& c = out.constants;
+  j["BloodBrainPartitionCoefficient"] = c.blood_brain_partition;
+  j["ArterialBloodT1"] = c.t1_blood;
+  j["TissueT1"] = c.t1_tissue;
+  j["LabelingEfficiency"] = c.labeling_efficiency;
+  j["LabelingEfficiencySource"] = c.labeling_efficiency_source;
+  j["BackgroundSuppressionFactor"] = c.background_suppression_factor;
+  j["BackgroundSuppressionSource"] = c.background_suppression_source;
+  if (c.background_suppression_source == "pulses") {
+    j["BackgroundSuppressionPulseEfficiency"] = physiology.background_suppression_pulse_efficiency;
+    j["BackgroundSuppressionNumberPulses"] = protocol.background_suppression.pulses;
+    j["BackgroundSuppressionPulsesSource"] = bs_pulses_source;
+  }
+  j["EffectiveLabelingEfficiency"] = c.effective_labeling_efficiency;
+  for (const auto& item : m0_record.items()) j[item.key()] = item.value();
+  j["M0RepetitionTime"] =
+      protocol.m0_repetition_time ? Json(*protocol.m0_repetition_time) : Json(nullptr);
+  j["M0ScaleFactor"] = c.m0_scale;
+  const AveragingOptions& averaging = r.averaging;
+  if (single) {
+    j["Averaging"] = {{"Robust", averaging.robust},
+                      {"OutlierThreshold", averaging.outlier_threshold},
+                      {"RepeatsAveraged", prepared.repeats.front()},
+                      {"RepeatsRejected", prepared.rejected.front()}};
+  } else {
+    j["Averaging"] = {{"Robust", averaging.robust},
+                      {"OutlierThreshold", averaging.outlier_threshold},
+                      {"RepeatsAveraged", prepared.repeats},
+                      {"RepeatsRejected", prepared.rejected}};
+  }
+  j["Mask"] = r.mask_path ? Json(*r.mask_path) : Json(nullptr);
+  j["Notes"] = prepared.notes;
+  j["Warnings"] = out.warnings;
+  j["StatusCodes"] = status_legend();
+}
+
+}  // namespace provenance
+}  // namespace io
+PERFQ_NAMESPACE_END
