@@ -1,0 +1,254 @@
+// Writing NIfTI images (ITK's NiftiImageIO) and text files, each to a temporary name in the
+// target's folder that is checked and then renamed, so that a target is replaced whole or not
+// at all. ITK is confined to this translation unit: every itk::ExceptionObject is caught here
+// and turned into a perfq exception that names the file.
+#include <perfq/errors.hpp>
+#include <perfq/io/nifti.hpp>
+
+#include "nifti_internal.hpp"
+
+#include <itkImage.h>
+#include <itkImageFileWriter.h>
+#include <itkNiftiImageIO.h>
+
+#include <atomic>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#ifdef _WIN32
+#include <process.h>
+#define PERFQ_GETPID _getpid
+#else
+#include <unistd.h>
+#define PERFQ_GETPID getpid
+#endif
+
+namespace fs = std::filesystem;
+
+PERFQ_NAMESPACE_BEGIN
+namespace io {
+namespace {
+
+using detail::GzFile;
+using detail::nifti_extension;
+
+/// An ITK exception's description without ITK's decoration: "ITK ERROR: " and the throwing
+/// object's class and address ("NiftiImageIO(0x55d...): "), which mean nothing to a user.
+std::string itk_message(const itk::ExceptionObject& e) {
+  std::string text = e.GetDescription() ? e.GetDescription() : "";
+  const std::string prefix = "ITK ERROR: ";
+  if (text.compare(0, prefix.size(), prefix) == 0) text.erase(0, prefix.size());
+  for (std::size_t at = text.find("(0x"); at != std::string::npos; at = text.find("(0x", at)) {
+    std::size_t end = at + 3;
+    while (end < text.size() && std::isxdigit(static_cast<unsigned char>(text[end]))) ++end;
+    if (end >= text.size() || text[end] != ')') {
+      at = end;
+      continue;
+    }
+    std::size_t begin = at;  // the class name before the address goes too
+    while (begin > 0 && (std::isalnum(static_cast<unsigned char>(text[begin - 1])) ||
+                         text[begin - 1] == '_' || text[begin - 1] == ':')) {
+      --begin;
+    }
+    ++end;
+    if (text.compare(end, 2, ": ") == 0) end += 2;
+    text.erase(begin, end - begin);
+    at = begin;
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text.empty() ? std::string("unknown ITK error") : text;
+}
+
+/// A name in the folder of `path` for writing before the rename; it keeps the extension so
+/// that writers that choose the format (and compression) by name behave as for `path`.
+fs::path temporary_name(const fs::path& path, const std::string& extension) {
+  static std::atomic<unsigned long> counter{0};
+  const std::string name = path.filename().string();
+  const std::string stem = name.substr(0, name.size() - extension.size());
+  const std::string temp = "." + stem + ".tmp-" + std::to_string(PERFQ_GETPID()) + "-" +
+                           std::to_string(counter.fetch_add(1)) + extension;
+  return path.parent_path() / temp;
+}
+
+/// The folder `path` will be written in; throws when it does not exist.
+void require_folder(const std::string& path) {
+  const fs::path parent = fs::path(path).parent_path();
+  if (parent.empty()) return;  // current directory
+  std::error_code ec;
+  if (!fs::is_directory(parent, ec)) {
+    throw Error(path + ": cannot write: folder " + parent.string() + " does not exist");
+  }
+}
+
+/// Renames `temp` onto `path`, or removes it and throws.
+void commit(const fs::path& temp, const std::string& path) {
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    throw Error(path + ": cannot write: renaming the temporary file failed: " + ec.message());
+  }
+}
+
+/// Whether `file` holds at least `bytes` bytes of content; a compressed file is decompressed
+/// to check it is whole (a cut gzip stream can be longer than the data it still holds).
+bool complete_on_disk(const fs::path& file, std::uintmax_t bytes, bool compressed) {
+  std::error_code ec;
+  const std::uintmax_t size = fs::file_size(file, ec);
+  if (ec || size == 0) return false;
+  if (!compressed) return size >= bytes;
+  GzFile in(file.string());
+  if (!in.is_open() || !in.compressed()) return false;
+  std::vector<unsigned char> buffer(1 << 20);
+  std::uintmax_t total = 0;
+  while (true) {
+    const long long got = in.read(buffer.data(), buffer.size());
+    if (got < 0) return false;  // corrupt or cut short
+    if (got == 0) break;
+    total += static_cast<std::uintmax_t>(got);
+  }
+  return total >= bytes;
+}
+
+template <class T, unsigned D>
+typename itk::Image<T, D>::Pointer wrap(View<const T> view) {
+  using ImageType = itk::Image<T, D>;
+  auto image = ImageType::New();
+  typename ImageType::SizeType size;
+  typename ImageType::SpacingType spacing;
+  typename ImageType::PointType origin;
+  typename ImageType::DirectionType direction;
+  direction.SetIdentity();
+  const Geometry& g = view.geometry;
+  for (unsigned a = 0; a < 3; ++a) {
+    size[a] = g.dims[a];
+    spacing[a] = g.spacing[a];
+    origin[a] = g.origin[a];
+    for (unsigned r = 0; r < 3; ++r) direction[r][a] = g.direction[3 * r + a];
+  }
+  if constexpr (D == 4) {
+    size[3] = view.volumes;
+    spacing[3] = 1.0;  // the API carries no repetition time
+    origin[3] = 0.0;
+  }
+  typename ImageType::RegionType region;
+  region.SetSize(size);
+  image->SetRegions(region);
+  image->SetSpacing(spacing);
+  image->SetOrigin(origin);
+  image->SetDirection(direction);
+  // The writer only reads the buffer; importing avoids copying a whole series.
+  image->GetPixelContainer()->SetImportPointer(const_cast<T*>(view.data), view.size(), false);
+  return image;
+}
+
+template <class T, unsigned D>
+void write_with_itk(View<const T> view, const fs::path& temp, bool compress) {
+  auto writer = itk::ImageFileWriter<itk::Image<T, D>>::New();
+  auto io = itk::NiftiImageIO::New();
+  // Fast compression: maps of noisy floats hardly compress better at higher levels, and
+  // level 6 (zlib's default) made writing the largest cost of a whole run.
+  io->SetCompressionLevel(1);
+  writer->SetImageIO(io);
+  writer->SetFileName(temp.string());
+  writer->SetUseCompression(compress);
+  writer->SetInput(wrap<T, D>(view));
+  writer->Update();
+}
+
+template <class T>
+void write_image(const std::string& path, View<const T> view) {
+  const std::string extension = nifti_extension(path);
+  if (extension.empty()) {
+    throw Error(path + ": cannot write: expected a file name ending in .nii or .nii.gz");
+  }
+  if (view.empty()) throw Error(path + ": cannot write: the image is empty");
+  for (unsigned a = 0; a < 3; ++a) {
+    if (!(view.geometry.spacing[a] > 0.0) || !std::isfinite(view.geometry.spacing[a])) {
+      throw Error(path + ": cannot write: voxel spacing must be positive and finite");
+    }
+  }
+  for (unsigned a = 0; a < 3; ++a) {
+    // NIfTI-1 stores each dimension as a signed 16-bit integer.
+    if (view.geometry.dims[a] > 32767) {
+      throw Error(path + ": cannot write: dimension larger than 32767 (NIfTI-1 limit)");
+    }
+  }
+  if (view.volumes > 32767) {
+    throw Error(path + ": cannot write: more than 32767 volumes (NIfTI-1 limit)");
+  }
+  require_folder(path);
+
+  const fs::path temp = temporary_name(fs::path(path), extension);
+  const bool compress = extension == ".nii.gz";
+  auto discard = [&temp]() {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+  };
+  try {
+    if (view.volumes > 1) {
+      write_with_itk<T, 4>(view, temp, compress);
+    } else {
+      write_with_itk<T, 3>(view, temp, compress);
+    }
+  } catch (const itk::ExceptionObject& e) {
+    discard();
+    throw Error(path + ": cannot write: " + itk_message(e));
+  } catch (const std::exception& e) {
+    discard();
+    throw Error(path + ": cannot write: " + e.what());
+  }
+
+  // niftilib reports write failures (disk full, no permission) only on stderr: check what
+  // reached the disk before it replaces anything.
+  const std::uintmax_t expected = 352 + static_cast<std::uintmax_t>(view.size()) * sizeof(T);
+  if (!complete_on_disk(temp, expected, compress)) {
+    discard();
+    throw Error(path +
+                ": cannot write: the file was not written completely (disk full or "
+                "no permission?)");
+  }
+  commit(temp, path);
+}
+
+}  // namespace
+
+void write_nifti(const std::string& path, View<const float> image) { write_image(path, image); }
+
+void write_nifti(const std::string& path, View<const std::uint8_t> image) {
+  write_image(path, image);
+}
+
+void write_nifti(const std::string& path, View<const std::int32_t> image) {
+  write_image(path, image);
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const fs::path target(path);
+  if (target.filename().empty()) throw Error(path + ": cannot write: not a file name");
+  require_folder(path);
+  const fs::path temp = temporary_name(target, "");
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error(path + ": cannot write: cannot create a file in its folder");
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    out.close();
+    if (!out) {
+      std::error_code ignored;
+      fs::remove(temp, ignored);
+      throw Error(path + ": cannot write: writing failed (disk full?)");
+    }
+  }
+  commit(temp, path);
+}
+
+}  // namespace io
+PERFQ_NAMESPACE_END
