@@ -3,12 +3,13 @@
 // status and the calling thread's message (perfq_last_error).
 #pragma once
 
+#include <perfq/perfq.h>
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
-#include <perfq/perfq.h>
 
 #include <new>
 #include <stdexcept>
+#include <utility>
 
 struct perfq_execution {
   perfq::Execution value;
@@ -48,6 +49,19 @@ perfq_status guarded(const char* function, Body&& body) noexcept {
   } catch (...) {
     return fail(PERFQ_ERROR_INTERNAL, function, "unknown exception");
   }
+}
+
+/// The one body of the accessors: `read(*handle)`, or `fallback` (NULL, 0, "") with the
+/// calling thread's message set, naming `function`, for a NULL handle.
+template <class Handle, class Read>
+auto read_handle(const Handle* handle, const char* function,
+                 decltype(std::declval<Read&>()(std::declval<const Handle&>())) fallback,
+                 Read read) noexcept {
+  if (handle == nullptr) {
+    set_last_error(function, "handle: null pointer");
+    return fallback;
+  }
+  return read(*handle);
 }
 
 /// The settings of an execution handle (NULL: the defaults).

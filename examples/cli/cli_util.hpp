@@ -7,6 +7,7 @@
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
 #include <perfq/io/outputs.hpp>
+#include <perfq/io/text.hpp>
 
 
 #include <algorithm>
@@ -91,17 +92,9 @@ class Args {
   }
 
   static double parse_number(const std::string& t, const std::string& name) {
-    std::size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(t, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != t.size() || !std::isfinite(v)) {
-      throw UsageError{name + ": expected a number, got '" + t + "'"};
-    }
-    return v;
+    const std::optional<double> v = perfq::io::parse_number(t);
+    if (!v) throw UsageError{name + ": expected a number, got '" + t + "'"};
+    return *v;
   }
 
  private:

@@ -141,18 +141,12 @@ std::map<std::int32_t, std::string> read_names(const std::string& path) {
       throw perfq::InputError(
           path, where, "has " + std::to_string(row.size()) + " fields, fewer than the header");
     }
-    std::size_t used = 0;
-    long value = 0;
-    try {
-      value = std::stol(row[index], &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != row[index].size() || value < INT32_MIN || value > INT32_MAX) {
+    const std::optional<long long> value = perfq::io::parse_integer(row[index]);
+    if (!value || *value < INT32_MIN || *value > INT32_MAX) {
       throw perfq::InputError(path, index_name,
                               where + ": '" + row[index] + "' is not an integer label");
     }
-    if (!names.emplace(static_cast<std::int32_t>(value), row[name]).second) {
+    if (!names.emplace(static_cast<std::int32_t>(*value), row[name]).second) {
       throw perfq::InputError(path, index_name, where + ": label " + row[index] + " listed twice");
     }
   }

@@ -216,15 +216,9 @@ std::string stats_html(const StatsTable& t, const fs::path& html_dir) {
     std::vector<Cell> cells;
     for (std::size_t k : columns) {
       const std::string& text = r[k];
-      std::size_t used = 0;
-      double v = 0;
-      try {
-        v = std::stod(text, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      const bool number = used > 0 && used == text.size() && t.header[k] != "label";
-      cells.push_back({html_escape(number ? report::format_number(v) : text),
+      const std::optional<double> v = perfq::io::parse_number(text);
+      const bool number = v && t.header[k] != "label";
+      cells.push_back({html_escape(number ? report::format_number(*v) : text),
                        number || text == "n/a"});
     }
     rows.push_back(cells);

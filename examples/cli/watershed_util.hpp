@@ -65,17 +65,11 @@ inline std::int32_t tsv_integer(const std::map<std::string, std::string>& row,
                                 const std::string& column, const std::string& path) {
   const auto it = row.find(column);
   const std::string text = it == row.end() ? "" : it->second;
-  std::size_t used = 0;
-  long value = 0;
-  try {
-    value = std::stol(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
+  const std::optional<long long> value = perfq::io::parse_integer(text);
+  if (!value || *value < INT32_MIN || *value > INT32_MAX) {
+    throw perfq::InputError(path, column, "expected a 32-bit integer, got '" + text + "'");
   }
-  if (used == 0 || used != text.size()) {
-    throw perfq::InputError(path, column, "expected an integer, got '" + text + "'");
-  }
-  return static_cast<std::int32_t>(value);
+  return static_cast<std::int32_t>(*value);
 }
 
 /// A `label`/`group` table (--groups).

@@ -99,7 +99,6 @@ struct perfq_phantom {
 
 namespace perfq_c_api {
 
-
 /// Throws InvalidArgument with "<what>: <problem>" unless `ok`.
 inline void require(bool ok, const char* what, const char* problem) {
   if (!ok) throw perfq::InvalidArgument(std::string(what) + ": " + problem);
@@ -108,14 +107,6 @@ inline void require(bool ok, const char* what, const char* problem) {
 template <class T>
 void require_pointer(const T* pointer, const char* what) {
   require(pointer != nullptr, what, "null pointer");
-}
-
-/// Accessors return a pointer: NULL (with the message set) for a NULL handle.
-template <class Handle>
-bool accessor_ok(const Handle* handle, const char* function) noexcept {
-  if (handle != nullptr) return true;
-  set_last_error(function, "handle: null pointer");
-  return false;
 }
 
 inline std::string number_text(double value) {
@@ -140,7 +131,7 @@ inline void require_finite(double value, const char* what) {
 /// A grid from the C arrays; checks that the sizes are positive and that `volumes` volumes
 /// of it can be addressed.
 inline perfq::Geometry make_geometry(const std::size_t* dims, const double* spacing,
-                              std::size_t volumes = 1) {
+                                     std::size_t volumes = 1) {
   require_pointer(dims, "dims");
   perfq::Geometry g;
   std::size_t total = volumes;
@@ -184,7 +175,7 @@ inline perfq::M0Source m0_source(const float* m0, double m0_value, const perfq::
 }
 
 inline perfq::Physiology physiology_for(const perfq_physiology* physiology,
-                                 const perfq::AslProtocol& protocol) {
+                                        const perfq::AslProtocol& protocol) {
   if (physiology != nullptr) return physiology->value;
   return perfq::Physiology::at_field(protocol.magnetic_field_strength);
 }
@@ -291,7 +282,8 @@ perfq_status create_into(const char* function, Handle** out, Make&& make) noexce
 
 /// The C++ volume types of `volumes` perfq_volume_type codes (anything else is rejected,
 /// naming the entry).
-inline std::vector<perfq::VolumeType> volume_types(const std::int32_t* context, std::size_t volumes) {
+inline std::vector<perfq::VolumeType> volume_types(const std::int32_t* context,
+                                                   std::size_t volumes) {
   require_pointer(context, "context");
   std::vector<perfq::VolumeType> types(volumes);
   for (std::size_t v = 0; v < volumes; ++v) {
@@ -345,7 +337,7 @@ inline perfq::EncodingMatrix generated_matrix(perfq::TimeEncodedMatrixType type,
 /// The sub-bolus durations of a C call: `count` values, each positive and finite; `expected`
 /// of them when nonzero.
 inline std::vector<double> sub_bolus_durations(const double* durations, std::size_t count,
-                                        std::size_t expected) {
+                                               std::size_t expected) {
   if (expected != 0 && count != expected) {
     throw perfq::InvalidArgument("count: " + std::to_string(count) +
                                  " durations; the encoding has " + std::to_string(expected) +
@@ -368,7 +360,8 @@ inline perfq_time_encoding* new_time_encoding(perfq::TimeEncoding encoding) {
 
 /// An encoding of `matrix` with C-checked timing (make_time_encoding then has nothing to refuse).
 inline perfq_time_encoding* time_encoding_of(perfq::EncodingMatrix matrix, const double* durations,
-                                      std::size_t count, double final_pld, std::string source) {
+                                             std::size_t count, double final_pld,
+                                             std::string source) {
   const std::vector<double> values = sub_bolus_durations(durations, count, matrix.sub_boli());
   require_positive(final_pld, "final_pld");
   perfq::TimeEncoding e = perfq::make_time_encoding(std::move(matrix), values, final_pld);

@@ -13,8 +13,7 @@ static_assert(PERFQ_VOXEL_M0_NOT_POSITIVE == static_cast<int>(perfq::VoxelStatus
               "status codes");
 static_assert(PERFQ_VOXEL_NONFINITE_INPUT == static_cast<int>(perfq::VoxelStatus::NonFiniteInput),
               "status codes");
-static_assert(PERFQ_VOXEL_NONFINITE_RESULT ==
-                  static_cast<int>(perfq::VoxelStatus::NonFiniteResult),
+static_assert(PERFQ_VOXEL_NONFINITE_RESULT == static_cast<int>(perfq::VoxelStatus::NonFiniteResult),
               "status codes");
 static_assert(PERFQ_VOXEL_MAX_ITERATIONS == static_cast<int>(perfq::VoxelStatus::MaxIterations),
               "status codes");
@@ -263,8 +262,7 @@ perfq_status perfq_protocol_set_field_strength(perfq_protocol* protocol, double 
   });
 }
 
-perfq_status perfq_protocol_set_m0(perfq_protocol* protocol, perfq_m0_type type,
-                                   double estimate) {
+perfq_status perfq_protocol_set_m0(perfq_protocol* protocol, perfq_m0_type type, double estimate) {
   return set_on("perfq_protocol_set_m0", protocol, [&](perfq::AslProtocol& p) {
     const perfq::M0Type t = m0_type_from(type);
     if (t == perfq::M0Type::Estimate) {

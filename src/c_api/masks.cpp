@@ -1,4 +1,5 @@
-// perfq.h: border zones (atlas, probabilities, timing), masks and maps, distance transforms, territories, components, periventricular caps, overlap.
+// perfq.h: border zones (atlas, probabilities, timing), masks and maps, distance transforms,
+// territories, components, periventricular caps, overlap.
 #include "c_api/common.hpp"
 
 using namespace perfq_c_api;  // the shared checks and conversions
@@ -24,25 +25,26 @@ perfq_status perfq_border_zones_from_territories(const std::int32_t* territories
 void perfq_border_zones_destroy(perfq_border_zones* zones) { delete zones; }
 
 std::size_t perfq_border_zones_voxel_count(const perfq_border_zones* zones) {
-  if (!accessor_ok(zones, "perfq_border_zones_voxel_count")) return 0;
-  return zones->value.mask.size();
+  return read_handle(zones, __func__, 0,
+                     [](const perfq_border_zones& x) { return x.value.mask.size(); });
 }
 
 const uint8_t* perfq_border_zones_mask(const perfq_border_zones* zones) {
-  if (!accessor_ok(zones, "perfq_border_zones_mask")) return nullptr;
-  return zones->value.mask.data();
+  return read_handle(zones, __func__, nullptr,
+                     [](const perfq_border_zones& x) { return x.value.mask.data(); });
 }
 
 const std::int32_t* perfq_border_zones_pairs(const perfq_border_zones* zones) {
-  if (!accessor_ok(zones, "perfq_border_zones_pairs")) return nullptr;
-  return zones->value.pairs.data();
+  return read_handle(zones, __func__, nullptr,
+                     [](const perfq_border_zones& x) { return x.value.pairs.data(); });
 }
 
 const std::int32_t* perfq_border_zones_territories(const perfq_border_zones* zones,
                                                    std::size_t* count) {
-  if (!accessor_ok(zones, "perfq_border_zones_territories")) return nullptr;
-  if (count != nullptr) *count = zones->value.territories.size();
-  return zones->value.territories.data();
+  return read_handle(zones, __func__, nullptr, [&](const perfq_border_zones& x) {
+    if (count != nullptr) *count = x.value.territories.size();
+    return x.value.territories.data();
+  });
 }
 
 perfq_status perfq_border_zones_from_probabilities(
@@ -67,49 +69,43 @@ perfq_status perfq_border_zones_from_probabilities(
 void perfq_mask_destroy(perfq_mask* mask) { delete mask; }
 
 std::size_t perfq_mask_voxel_count(const perfq_mask* mask) {
-  if (!accessor_ok(mask, "perfq_mask_voxel_count")) return 0;
-  return mask->value.size();
+  return read_handle(mask, __func__, 0, [](const perfq_mask& x) { return x.value.size(); });
 }
 
 const uint8_t* perfq_mask_data(const perfq_mask* mask) {
-  if (!accessor_ok(mask, "perfq_mask_data")) return nullptr;
-  return mask->value.data();
+  return read_handle(mask, __func__, nullptr, [](const perfq_mask& x) { return x.value.data(); });
 }
 
 void perfq_map_destroy(perfq_map* map) { delete map; }
 
 std::size_t perfq_map_voxel_count(const perfq_map* map) {
-  if (!accessor_ok(map, "perfq_map_voxel_count")) return 0;
-  return map->value.size();
+  return read_handle(map, __func__, 0, [](const perfq_map& x) { return x.value.size(); });
 }
 
 const float* perfq_map_data(const perfq_map* map) {
-  if (!accessor_ok(map, "perfq_map_data")) return nullptr;
-  return map->value.data();
+  return read_handle(map, __func__, nullptr, [](const perfq_map& x) { return x.value.data(); });
 }
 
 void perfq_label_image_destroy(perfq_label_image* image) { delete image; }
 
 std::size_t perfq_label_image_voxel_count(const perfq_label_image* image) {
-  if (!accessor_ok(image, "perfq_label_image_voxel_count")) return 0;
-  return image->value.size();
+  return read_handle(image, __func__, 0, [](const perfq_label_image& x) { return x.value.size(); });
 }
 
 const std::int32_t* perfq_label_image_data(const perfq_label_image* image) {
-  if (!accessor_ok(image, "perfq_label_image_data")) return nullptr;
-  return image->value.data();
+  return read_handle(image, __func__, nullptr,
+                     [](const perfq_label_image& x) { return x.value.data(); });
 }
 
 void perfq_double_map_destroy(perfq_double_map* map) { delete map; }
 
 std::size_t perfq_double_map_voxel_count(const perfq_double_map* map) {
-  if (!accessor_ok(map, "perfq_double_map_voxel_count")) return 0;
-  return map->value.size();
+  return read_handle(map, __func__, 0, [](const perfq_double_map& x) { return x.value.size(); });
 }
 
 const double* perfq_double_map_data(const perfq_double_map* map) {
-  if (!accessor_ok(map, "perfq_double_map_data")) return nullptr;
-  return map->value.data();
+  return read_handle(map, __func__, nullptr,
+                     [](const perfq_double_map& x) { return x.value.data(); });
 }
 
 // ---- distance transforms and dilation -----------------------------------------------------

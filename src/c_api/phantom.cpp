@@ -150,14 +150,15 @@ perfq_status perfq_phantom_geometry(const perfq_phantom* phantom, std::size_t di
 }
 
 const float* perfq_phantom_series(const perfq_phantom* phantom, std::size_t* volumes) {
-  if (!accessor_ok(phantom, "perfq_phantom_series")) return nullptr;
-  if (volumes != nullptr) *volumes = phantom->value.asl.volumes();
-  return phantom->value.asl.data();
+  return read_handle(phantom, __func__, nullptr, [&](const perfq_phantom& x) {
+    if (volumes != nullptr) *volumes = x.value.asl.volumes();
+    return x.value.asl.data();
+  });
 }
 
 const std::int32_t* perfq_phantom_context(const perfq_phantom* phantom) {
-  if (!accessor_ok(phantom, "perfq_phantom_context")) return nullptr;
-  return phantom->context.data();
+  return read_handle(phantom, __func__, nullptr,
+                     [](const perfq_phantom& x) { return x.context.data(); });
 }
 
 perfq_status perfq_phantom_protocol(const perfq_phantom* phantom, perfq_protocol** out) {
@@ -168,46 +169,48 @@ perfq_status perfq_phantom_protocol(const perfq_phantom* phantom, perfq_protocol
 }
 
 const float* perfq_phantom_map_data(const perfq_phantom* phantom, perfq_phantom_map which) {
-  const char* function = "perfq_phantom_map_data";
-  if (!accessor_ok(phantom, function)) return nullptr;
-  const perfq::Phantom& p = phantom->value;
-  switch (which) {
-    case PERFQ_PHANTOM_M0:
-      return p.m0.data();
-    case PERFQ_PHANTOM_CBF:
-      return p.cbf.data();
-    case PERFQ_PHANTOM_ATT:
-      return p.att.data();
-    case PERFQ_PHANTOM_BORDER_DISTANCE:
-      return p.border_distance.data();
-  }
-  set_last_error(function, "which: not a perfq_phantom_map");
-  return nullptr;
+  const char* function = __func__;
+  return read_handle(phantom, function, nullptr, [&](const perfq_phantom& x) -> const float* {
+    const perfq::Phantom& p = x.value;
+    switch (which) {
+      case PERFQ_PHANTOM_M0:
+        return p.m0.data();
+      case PERFQ_PHANTOM_CBF:
+        return p.cbf.data();
+      case PERFQ_PHANTOM_ATT:
+        return p.att.data();
+      case PERFQ_PHANTOM_BORDER_DISTANCE:
+        return p.border_distance.data();
+    }
+    set_last_error(function, "which: not a perfq_phantom_map");
+    return nullptr;
+  });
 }
 
 const uint8_t* perfq_phantom_mask_data(const perfq_phantom* phantom, perfq_phantom_mask which) {
-  const char* function = "perfq_phantom_mask_data";
-  if (!accessor_ok(phantom, function)) return nullptr;
-  const perfq::Phantom& p = phantom->value;
-  switch (which) {
-    case PERFQ_PHANTOM_TISSUE:
-      return p.tissue.data();
-    case PERFQ_PHANTOM_BRAIN:
-      return p.brain.data();
-    case PERFQ_PHANTOM_BORDER_ZONE:
-      return p.border_zone.data();
-    case PERFQ_PHANTOM_VENTRICLES:
-      return p.ventricles.data();
-    case PERFQ_PHANTOM_LESIONS:
-      return p.lesions.data();
-  }
-  set_last_error(function, "which: not a perfq_phantom_mask");
-  return nullptr;
+  const char* function = __func__;
+  return read_handle(phantom, function, nullptr, [&](const perfq_phantom& x) -> const uint8_t* {
+    const perfq::Phantom& p = x.value;
+    switch (which) {
+      case PERFQ_PHANTOM_TISSUE:
+        return p.tissue.data();
+      case PERFQ_PHANTOM_BRAIN:
+        return p.brain.data();
+      case PERFQ_PHANTOM_BORDER_ZONE:
+        return p.border_zone.data();
+      case PERFQ_PHANTOM_VENTRICLES:
+        return p.ventricles.data();
+      case PERFQ_PHANTOM_LESIONS:
+        return p.lesions.data();
+    }
+    set_last_error(function, "which: not a perfq_phantom_mask");
+    return nullptr;
+  });
 }
 
 const std::int32_t* perfq_phantom_territories(const perfq_phantom* phantom) {
-  if (!accessor_ok(phantom, "perfq_phantom_territories")) return nullptr;
-  return phantom->value.territories.data();
+  return read_handle(phantom, __func__, nullptr,
+                     [](const perfq_phantom& x) { return x.value.territories.data(); });
 }
 
 perfq_status perfq_phantom_time_encoding(const perfq_phantom* phantom, perfq_time_encoding** out) {

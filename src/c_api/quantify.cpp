@@ -29,29 +29,31 @@ perfq_status perfq_prepare_asl(const float* series, std::size_t volumes, const s
 void perfq_prepared_destroy(perfq_prepared* prepared) { delete prepared; }
 
 const float* perfq_prepared_delta_m(const perfq_prepared* prepared, std::size_t* volumes) {
-  if (!accessor_ok(prepared, "perfq_prepared_delta_m")) return nullptr;
-  if (volumes != nullptr) *volumes = prepared->value.delta_m.volumes();
-  return prepared->value.delta_m.data();
+  return read_handle(prepared, __func__, nullptr, [&](const perfq_prepared& x) {
+    if (volumes != nullptr) *volumes = x.value.delta_m.volumes();
+    return x.value.delta_m.data();
+  });
 }
 
 const double* perfq_prepared_delays(const perfq_prepared* prepared) {
-  if (!accessor_ok(prepared, "perfq_prepared_delays")) return nullptr;
-  return prepared->value.post_labeling_delay.data();
+  return read_handle(prepared, __func__, nullptr,
+                     [](const perfq_prepared& x) { return x.value.post_labeling_delay.data(); });
 }
 
 const double* perfq_prepared_labeling_durations(const perfq_prepared* prepared) {
-  if (!accessor_ok(prepared, "perfq_prepared_labeling_durations")) return nullptr;
-  return prepared->value.labeling_duration.data();
+  return read_handle(prepared, __func__, nullptr,
+                     [](const perfq_prepared& x) { return x.value.labeling_duration.data(); });
 }
 
 const std::size_t* perfq_prepared_repeats(const perfq_prepared* prepared) {
-  if (!accessor_ok(prepared, "perfq_prepared_repeats")) return nullptr;
-  return prepared->value.repeats.data();
+  return read_handle(prepared, __func__, nullptr,
+                     [](const perfq_prepared& x) { return x.value.repeats.data(); });
 }
 
 const float* perfq_prepared_m0(const perfq_prepared* prepared) {
-  if (!accessor_ok(prepared, "perfq_prepared_m0")) return nullptr;
-  return prepared->value.m0 ? prepared->value.m0->data() : nullptr;
+  return read_handle(prepared, __func__, nullptr, [](const perfq_prepared& x) {
+    return x.value.m0 ? x.value.m0->data() : nullptr;
+  });
 }
 
 perfq_status perfq_check_delta_m_sign(const float* delta_m, std::size_t volumes,
@@ -63,9 +65,8 @@ perfq_status perfq_check_delta_m_sign(const float* delta_m, std::size_t volumes,
     require_pointer(delta_m, "delta_m");
     require(volumes > 0, "volumes", "must be at least 1");
     const perfq::Geometry g = make_geometry(dims, nullptr);
-    const perfq::DeltaMSign r = perfq::check_delta_m_sign(view_of(delta_m, g, volumes),
-                                                          optional_view(m0, g),
-                                                          optional_view(mask, g));
+    const perfq::DeltaMSign r = perfq::check_delta_m_sign(
+        view_of(delta_m, g, volumes), optional_view(m0, g), optional_view(mask, g));
     out->voxels = r.voxels;
     out->negative = r.negative;
     out->negative_fraction = r.negative_fraction;
@@ -107,33 +108,34 @@ perfq_status perfq_time_encoding_from_matrix(const std::int32_t* entries, std::s
 void perfq_time_encoding_destroy(perfq_time_encoding* encoding) { delete encoding; }
 
 std::size_t perfq_time_encoding_cycles(const perfq_time_encoding* encoding) {
-  if (!accessor_ok(encoding, "perfq_time_encoding_cycles")) return 0;
-  return encoding->value.matrix.cycles;
+  return read_handle(encoding, __func__, 0,
+                     [](const perfq_time_encoding& x) { return x.value.matrix.cycles; });
 }
 
 std::size_t perfq_time_encoding_sub_boli(const perfq_time_encoding* encoding) {
-  if (!accessor_ok(encoding, "perfq_time_encoding_sub_boli")) return 0;
-  return encoding->value.matrix.sub_boli();
+  return read_handle(encoding, __func__, 0,
+                     [](const perfq_time_encoding& x) { return x.value.matrix.sub_boli(); });
 }
 
 const std::int32_t* perfq_time_encoding_matrix(const perfq_time_encoding* encoding) {
-  if (!accessor_ok(encoding, "perfq_time_encoding_matrix")) return nullptr;
-  return encoding->matrix.data();
+  return read_handle(encoding, __func__, nullptr,
+                     [](const perfq_time_encoding& x) { return x.matrix.data(); });
 }
 
 const double* perfq_time_encoding_sub_bolus_durations(const perfq_time_encoding* encoding) {
-  if (!accessor_ok(encoding, "perfq_time_encoding_sub_bolus_durations")) return nullptr;
-  return encoding->value.sub_bolus_duration.data();
+  return read_handle(encoding, __func__, nullptr, [](const perfq_time_encoding& x) {
+    return x.value.sub_bolus_duration.data();
+  });
 }
 
 const double* perfq_time_encoding_sub_bolus_delays(const perfq_time_encoding* encoding) {
-  if (!accessor_ok(encoding, "perfq_time_encoding_sub_bolus_delays")) return nullptr;
-  return encoding->value.sub_bolus_pld.data();
+  return read_handle(encoding, __func__, nullptr,
+                     [](const perfq_time_encoding& x) { return x.value.sub_bolus_pld.data(); });
 }
 
 const char* perfq_time_encoding_source(const perfq_time_encoding* encoding) {
-  if (!accessor_ok(encoding, "perfq_time_encoding_source")) return "";
-  return encoding->value.matrix_source.c_str();
+  return read_handle(encoding, __func__, "",
+                     [](const perfq_time_encoding& x) { return x.value.matrix_source.c_str(); });
 }
 
 perfq_status perfq_decode_time_encoded(const float* encoded, std::size_t volumes,
@@ -208,18 +210,17 @@ perfq_status perfq_quantify_cbf(const float* delta_m, const std::size_t dims[3],
 void perfq_cbf_maps_destroy(perfq_cbf_maps* maps) { delete maps; }
 
 std::size_t perfq_cbf_maps_voxel_count(const perfq_cbf_maps* maps) {
-  if (!accessor_ok(maps, "perfq_cbf_maps_voxel_count")) return 0;
-  return maps->value.cbf.size();
+  return read_handle(maps, __func__, 0, [](const perfq_cbf_maps& x) { return x.value.cbf.size(); });
 }
 
 const float* perfq_cbf_maps_cbf(const perfq_cbf_maps* maps) {
-  if (!accessor_ok(maps, "perfq_cbf_maps_cbf")) return nullptr;
-  return maps->value.cbf.data();
+  return read_handle(maps, __func__, nullptr,
+                     [](const perfq_cbf_maps& x) { return x.value.cbf.data(); });
 }
 
 const uint8_t* perfq_cbf_maps_status(const perfq_cbf_maps* maps) {
-  if (!accessor_ok(maps, "perfq_cbf_maps_status")) return nullptr;
-  return maps->value.status.data();
+  return read_handle(maps, __func__, nullptr,
+                     [](const perfq_cbf_maps& x) { return x.value.status.data(); });
 }
 
 perfq_status perfq_cbf_maps_constants(const perfq_cbf_maps* maps, perfq_constants* out) {
@@ -231,8 +232,8 @@ perfq_status perfq_cbf_maps_constants(const perfq_cbf_maps* maps, perfq_constant
 }
 
 const char* perfq_cbf_maps_backend(const perfq_cbf_maps* maps) {
-  if (!accessor_ok(maps, "perfq_cbf_maps_backend")) return "";
-  return perfq::to_string(maps->value.backend);
+  return read_handle(maps, __func__, "",
+                     [](const perfq_cbf_maps& x) { return perfq::to_string(x.value.backend); });
 }
 
 perfq_status perfq_single_delay_factor(perfq_labeling_type type, double delay,
@@ -406,60 +407,61 @@ perfq_status perfq_fit_kinetic(const float* delta_m, std::size_t volumes, const 
 void perfq_kinetic_fit_destroy(perfq_kinetic_fit* fit) { delete fit; }
 
 std::size_t perfq_kinetic_fit_voxel_count(const perfq_kinetic_fit* fit) {
-  if (!accessor_ok(fit, "perfq_kinetic_fit_voxel_count")) return 0;
-  return fit->value.cbf.size();
+  return read_handle(fit, __func__, 0,
+                     [](const perfq_kinetic_fit& x) { return x.value.cbf.size(); });
 }
 
 const float* perfq_kinetic_fit_map(const perfq_kinetic_fit* fit, perfq_kinetic_map which) {
-  const char* function = "perfq_kinetic_fit_map";
-  if (!accessor_ok(fit, function)) return nullptr;
-  const perfq::KineticFit& f = fit->value;
-  const perfq::Volume<float>* map = nullptr;
-  switch (which) {
-    case PERFQ_KINETIC_CBF:
-      map = &f.cbf;
-      break;
-    case PERFQ_KINETIC_ATT:
-      map = &f.att;
-      break;
-    case PERFQ_KINETIC_CBF_SE:
-      map = &f.cbf_se;
-      break;
-    case PERFQ_KINETIC_ATT_SE:
-      map = &f.att_se;
-      break;
-    case PERFQ_KINETIC_RESIDUAL_RMS:
-      map = &f.residual_rms;
-      break;
-    case PERFQ_KINETIC_ABV:
-      map = &f.abv;
-      break;
-    case PERFQ_KINETIC_ABV_SE:
-      map = &f.abv_se;
-      break;
-    case PERFQ_KINETIC_ARTERIAL_ATT:
-      map = &f.arterial_att;
-      break;
-  }
-  if (map == nullptr) {
-    set_last_error(function, "which: not a perfq_kinetic_map");
-    return nullptr;
-  }
-  if (map->size() == 0) {
-    set_last_error(function, "which: this map exists only for fits with the arterial component");
-    return nullptr;
-  }
-  return map->data();
+  const char* function = __func__;
+  return read_handle(fit, function, nullptr, [&](const perfq_kinetic_fit& x) -> const float* {
+    const perfq::KineticFit& f = x.value;
+    const perfq::Volume<float>* map = nullptr;
+    switch (which) {
+      case PERFQ_KINETIC_CBF:
+        map = &f.cbf;
+        break;
+      case PERFQ_KINETIC_ATT:
+        map = &f.att;
+        break;
+      case PERFQ_KINETIC_CBF_SE:
+        map = &f.cbf_se;
+        break;
+      case PERFQ_KINETIC_ATT_SE:
+        map = &f.att_se;
+        break;
+      case PERFQ_KINETIC_RESIDUAL_RMS:
+        map = &f.residual_rms;
+        break;
+      case PERFQ_KINETIC_ABV:
+        map = &f.abv;
+        break;
+      case PERFQ_KINETIC_ABV_SE:
+        map = &f.abv_se;
+        break;
+      case PERFQ_KINETIC_ARTERIAL_ATT:
+        map = &f.arterial_att;
+        break;
+    }
+    if (map == nullptr) {
+      set_last_error(function, "which: not a perfq_kinetic_map");
+      return nullptr;
+    }
+    if (map->size() == 0) {
+      set_last_error(function, "which: this map exists only for fits with the arterial component");
+      return nullptr;
+    }
+    return map->data();
+  });
 }
 
 const uint8_t* perfq_kinetic_fit_status(const perfq_kinetic_fit* fit) {
-  if (!accessor_ok(fit, "perfq_kinetic_fit_status")) return nullptr;
-  return fit->value.status.data();
+  return read_handle(fit, __func__, nullptr,
+                     [](const perfq_kinetic_fit& x) { return x.value.status.data(); });
 }
 
 const uint8_t* perfq_kinetic_fit_iterations(const perfq_kinetic_fit* fit) {
-  if (!accessor_ok(fit, "perfq_kinetic_fit_iterations")) return nullptr;
-  return fit->value.iterations.data();
+  return read_handle(fit, __func__, nullptr,
+                     [](const perfq_kinetic_fit& x) { return x.value.iterations.data(); });
 }
 
 perfq_status perfq_kinetic_fit_constants(const perfq_kinetic_fit* fit, perfq_constants* out) {
@@ -471,8 +473,8 @@ perfq_status perfq_kinetic_fit_constants(const perfq_kinetic_fit* fit, perfq_con
 }
 
 const char* perfq_kinetic_fit_backend(const perfq_kinetic_fit* fit) {
-  if (!accessor_ok(fit, "perfq_kinetic_fit_backend")) return "";
-  return perfq::to_string(fit->value.backend);
+  return read_handle(fit, __func__, "",
+                     [](const perfq_kinetic_fit& x) { return perfq::to_string(x.value.backend); });
 }
 
 }  // extern "C"

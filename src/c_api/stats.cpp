@@ -32,8 +32,8 @@ perfq_status perfq_region_stats(const float* map, const std::int32_t* labels,
 void perfq_region_table_destroy(perfq_region_table* table) { delete table; }
 
 std::size_t perfq_region_table_size(const perfq_region_table* table) {
-  if (!accessor_ok(table, "perfq_region_table_size")) return 0;
-  return table->value.regions.size();
+  return read_handle(table, __func__, 0,
+                     [](const perfq_region_table& x) { return x.value.regions.size(); });
 }
 
 perfq_status perfq_region_table_find(const perfq_region_table* table, std::int32_t label,
@@ -149,8 +149,8 @@ perfq_status perfq_region_table_stat(const perfq_region_table* table, std::size_
 }
 
 std::size_t perfq_region_table_percentile_count(const perfq_region_table* table) {
-  if (!accessor_ok(table, "perfq_region_table_percentile_count")) return 0;
-  return table->value.percentiles.size();
+  return read_handle(table, __func__, 0,
+                     [](const perfq_region_table& x) { return x.value.percentiles.size(); });
 }
 
 perfq_status perfq_region_table_percentile(const perfq_region_table* table, std::size_t row,
@@ -170,18 +170,18 @@ perfq_status perfq_region_table_percentile(const perfq_region_table* table, std:
 }
 
 int perfq_region_table_is_weighted(const perfq_region_table* table) {
-  if (!accessor_ok(table, "perfq_region_table_is_weighted")) return 0;
-  return table->value.weighted ? 1 : 0;
+  return read_handle(table, __func__, 0,
+                     [](const perfq_region_table& x) { return x.value.weighted ? 1 : 0; });
 }
 
 int perfq_region_table_is_paired(const perfq_region_table* table) {
-  if (!accessor_ok(table, "perfq_region_table_is_paired")) return 0;
-  return table->value.paired ? 1 : 0;
+  return read_handle(table, __func__, 0,
+                     [](const perfq_region_table& x) { return x.value.paired ? 1 : 0; });
 }
 
 double perfq_region_table_voxel_volume_ml(const perfq_region_table* table) {
-  if (!accessor_ok(table, "perfq_region_table_voxel_volume_ml")) return 0.0;
-  return table->value.voxel_volume_ml;
+  return read_handle(table, __func__, 0.0,
+                     [](const perfq_region_table& x) { return x.value.voxel_volume_ml; });
 }
 
 perfq_status perfq_stats_options_create(perfq_stats_options** out) {
@@ -340,23 +340,23 @@ perfq_status perfq_partial_volume_correct(const float* cbf, const float* gm, con
 void perfq_pvc_maps_destroy(perfq_pvc_maps* maps) { delete maps; }
 
 std::size_t perfq_pvc_maps_voxel_count(const perfq_pvc_maps* maps) {
-  if (!accessor_ok(maps, "perfq_pvc_maps_voxel_count")) return 0;
-  return maps->value.cbf_gm.size();
+  return read_handle(maps, __func__, 0,
+                     [](const perfq_pvc_maps& x) { return x.value.cbf_gm.size(); });
 }
 
 const float* perfq_pvc_maps_cbf_gm(const perfq_pvc_maps* maps) {
-  if (!accessor_ok(maps, "perfq_pvc_maps_cbf_gm")) return nullptr;
-  return maps->value.cbf_gm.data();
+  return read_handle(maps, __func__, nullptr,
+                     [](const perfq_pvc_maps& x) { return x.value.cbf_gm.data(); });
 }
 
 const float* perfq_pvc_maps_cbf_wm(const perfq_pvc_maps* maps) {
-  if (!accessor_ok(maps, "perfq_pvc_maps_cbf_wm")) return nullptr;
-  return maps->value.cbf_wm.data();
+  return read_handle(maps, __func__, nullptr,
+                     [](const perfq_pvc_maps& x) { return x.value.cbf_wm.data(); });
 }
 
 const uint8_t* perfq_pvc_maps_valid(const perfq_pvc_maps* maps) {
-  if (!accessor_ok(maps, "perfq_pvc_maps_valid")) return nullptr;
-  return maps->value.valid.data();
+  return read_handle(maps, __func__, nullptr,
+                     [](const perfq_pvc_maps& x) { return x.value.valid.data(); });
 }
 
 }  // extern "C"

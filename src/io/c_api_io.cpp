@@ -1,8 +1,8 @@
 // The C ABI of perfq::io (include/perfq/perfq_io.h): handles over the pipeline's request and
 // maps, with perfq.h's conventions (src/c_api_internal.hpp). No arithmetic of its own.
+#include <perfq/perfq_io.h>
 #include <perfq/errors.hpp>
 #include <perfq/io/pipeline.hpp>
-#include <perfq/perfq_io.h>
 
 #include "c_api_internal.hpp"
 
@@ -23,32 +23,36 @@ namespace {
 
 using perfq_c_api::execution_for;
 using perfq_c_api::guarded;
+using perfq_c_api::read_handle;
 using perfq_c_api::set_last_error;
 
 void require_pointer(const void* pointer, const char* what) {
   if (pointer == nullptr) throw perfq::InvalidArgument(std::string(what) + ": null pointer");
 }
 
-/// Accessors return a value: NULL (with the message set) for a NULL handle.
-bool accessor_ok(const perfq_series_maps* maps, const char* function) noexcept {
-  if (maps != nullptr) return true;
-  set_last_error(function, "maps: null pointer");
-  return false;
-}
-
 const perfq::Volume<float>* map_of(const perfq::io::SeriesMaps& m, perfq_series_map which) {
   auto optional = [](const std::optional<perfq::Volume<float>>& v) { return v ? &*v : nullptr; };
   switch (which) {
-    case PERFQ_SERIES_CBF: return &m.cbf;
-    case PERFQ_SERIES_ATT: return optional(m.att);
-    case PERFQ_SERIES_CBF_SE: return optional(m.cbf_se);
-    case PERFQ_SERIES_ATT_SE: return optional(m.att_se);
-    case PERFQ_SERIES_ABV: return optional(m.abv);
-    case PERFQ_SERIES_ABV_SE: return optional(m.abv_se);
-    case PERFQ_SERIES_ARTERIAL_ATT: return optional(m.arterial_att);
-    case PERFQ_SERIES_CBF_GM: return optional(m.cbf_grey);
-    case PERFQ_SERIES_CBF_WM: return optional(m.cbf_white);
-    case PERFQ_SERIES_SCANNER_CBF: return optional(m.scanner_cbf);
+    case PERFQ_SERIES_CBF:
+      return &m.cbf;
+    case PERFQ_SERIES_ATT:
+      return optional(m.att);
+    case PERFQ_SERIES_CBF_SE:
+      return optional(m.cbf_se);
+    case PERFQ_SERIES_ATT_SE:
+      return optional(m.att_se);
+    case PERFQ_SERIES_ABV:
+      return optional(m.abv);
+    case PERFQ_SERIES_ABV_SE:
+      return optional(m.abv_se);
+    case PERFQ_SERIES_ARTERIAL_ATT:
+      return optional(m.arterial_att);
+    case PERFQ_SERIES_CBF_GM:
+      return optional(m.cbf_grey);
+    case PERFQ_SERIES_CBF_WM:
+      return optional(m.cbf_white);
+    case PERFQ_SERIES_SCANNER_CBF:
+      return optional(m.scanner_cbf);
   }
   return nullptr;
 }
@@ -110,45 +114,50 @@ perfq_status perfq_series_maps_grid(const perfq_series_maps* maps, size_t dims[3
 }
 
 const float* perfq_series_maps_map(const perfq_series_maps* maps, perfq_series_map which) {
-  if (!accessor_ok(maps, "perfq_series_maps_map")) return nullptr;
-  const perfq::Volume<float>* map = map_of(maps->value, which);
-  if (map == nullptr) {
-    set_last_error("perfq_series_maps_map",
-                   ("which: this series has no map " + std::to_string(static_cast<int>(which)))
-                       .c_str());
-    return nullptr;
-  }
-  return map->values().data();
+  const char* function = __func__;
+  return read_handle(maps, function, nullptr, [&](const perfq_series_maps& x) -> const float* {
+    const perfq::Volume<float>* map = map_of(x.value, which);
+    if (map == nullptr) {
+      set_last_error(
+          function,
+          ("which: this series has no map " + std::to_string(static_cast<int>(which))).c_str());
+      return nullptr;
+    }
+    return map->values().data();
+  });
 }
 
 const uint8_t* perfq_series_maps_status(const perfq_series_maps* maps) {
-  if (!accessor_ok(maps, "perfq_series_maps_status")) return nullptr;
-  return maps->value.status.values().data();
+  return read_handle(maps, __func__, nullptr,
+                     [](const perfq_series_maps& x) { return x.value.status.values().data(); });
 }
 
 size_t perfq_series_maps_delays(const perfq_series_maps* maps) {
-  return maps != nullptr ? maps->value.delays : 0;
+  return read_handle(maps, __func__, 0, [](const perfq_series_maps& x) { return x.value.delays; });
 }
 
 const char* perfq_series_maps_provenance(const perfq_series_maps* maps) {
-  if (!accessor_ok(maps, "perfq_series_maps_provenance")) return nullptr;
-  return maps->value.provenance_json.c_str();
+  return read_handle(maps, __func__, nullptr,
+                     [](const perfq_series_maps& x) { return x.value.provenance_json.c_str(); });
 }
 
 size_t perfq_series_maps_warning_count(const perfq_series_maps* maps) {
-  return maps != nullptr ? maps->value.warnings.size() : 0;
+  return read_handle(maps, __func__, 0,
+                     [](const perfq_series_maps& x) { return x.value.warnings.size(); });
 }
 
 const char* perfq_series_maps_warning(const perfq_series_maps* maps, size_t k) {
-  if (!accessor_ok(maps, "perfq_series_maps_warning")) return nullptr;
-  if (k >= maps->value.warnings.size()) {
-    set_last_error("perfq_series_maps_warning",
-                   ("k: " + std::to_string(k) + " is not below the number of warnings (" +
-                    std::to_string(maps->value.warnings.size()) + ")")
-                       .c_str());
-    return nullptr;
-  }
-  return maps->value.warnings[k].c_str();
+  const char* function = __func__;
+  return read_handle(maps, function, nullptr, [&](const perfq_series_maps& x) -> const char* {
+    if (k >= x.value.warnings.size()) {
+      set_last_error(function,
+                     ("k: " + std::to_string(k) + " is not below the number of warnings (" +
+                      std::to_string(x.value.warnings.size()) + ")")
+                         .c_str());
+      return nullptr;
+    }
+    return x.value.warnings[k].c_str();
+  });
 }
 
 perfq_status perfq_series_maps_write(const perfq_series_maps* maps, const char* out_dir) {

@@ -5,6 +5,7 @@
 // file is read.
 #include <perfq/errors.hpp>
 #include <perfq/io/pipeline.hpp>
+#include <perfq/io/text.hpp>
 #include <perfq/detail/kinetic_fit.hpp>
 
 #include <cmath>
@@ -25,17 +26,9 @@ namespace {
 
 /// A finite number, or an error naming the option.
 double number(const std::string& name, const std::string& text) {
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || !std::isfinite(v)) {
-    refuse(name + ": expected a number, got '" + text + "'");
-  }
-  return v;
+  const std::optional<double> v = parse_number(text);
+  if (!v) refuse(name + ": expected a number, got '" + text + "'");
+  return *v;
 }
 
 /// A whole number, or an error naming the option.
