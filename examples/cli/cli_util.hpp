@@ -164,10 +164,7 @@ inline std::mutex staging_names_mutex;
 inline std::string name_final_outputs(std::string message) {
   const std::lock_guard<std::mutex> lock(staging_names_mutex);
   for (const auto& [staging, final_dir] : staging_names()) {
-    for (std::size_t at = message.find(staging); at != std::string::npos;
-         at = message.find(staging, at + final_dir.size())) {
-      message.replace(at, staging.size(), final_dir);
-    }
+    message = perfq::io::name_final_outputs(std::move(message), staging, final_dir);
   }
   return message;
 }
@@ -187,10 +184,6 @@ class StagedOutputs {
     slot_ = interrupt::add(fs::absolute(staging, ec).string());
     const std::lock_guard<std::mutex> lock(staging_names_mutex);
     staging_names().emplace_back(staging.string(), dir.string());
-    const fs::path absolute_staging = fs::absolute(staging, ec);
-    if (!ec && absolute_staging != staging) {
-      staging_names().emplace_back(absolute_staging.string(), fs::absolute(dir, ec).string());
-    }
   }
   ~StagedOutputs() { interrupt::remove(slot_); }  // the library removes the folder
   StagedOutputs(const StagedOutputs&) = delete;

@@ -200,16 +200,25 @@ const std::string& StagedOutputs::staging() const noexcept { return state_->stag
 
 const std::string& StagedOutputs::directory() const noexcept { return state_->dir_text; }
 
-std::string StagedOutputs::final_names(std::string message) const {
-  for (const std::string& staging : {state_->staging_text, fs::absolute(state_->staging).string()}) {
-    const std::string dir = staging == state_->staging_text ? state_->dir_text
-                                                            : fs::absolute(state_->dir).string();
-    for (std::size_t at = message.find(staging); at != std::string::npos;
-         at = message.find(staging, at + dir.size())) {
-      message.replace(at, staging.size(), dir);
+std::string name_final_outputs(std::string message, const std::string& staging,
+                               const std::string& dir) {
+  std::error_code ec;
+  const std::string absolute_staging = fs::absolute(staging, ec).string();
+  const std::string absolute_dir = ec ? dir : fs::absolute(dir, ec).string();
+  const std::pair<std::string, std::string> forms[] = {{staging, dir},
+                                                       {absolute_staging, absolute_dir}};
+  for (const auto& [from, to] : forms) {
+    if (from.empty()) continue;
+    for (std::size_t at = message.find(from); at != std::string::npos;
+         at = message.find(from, at + to.size())) {
+      message.replace(at, from.size(), to);
     }
   }
   return message;
+}
+
+std::string StagedOutputs::final_names(std::string message) const {
+  return name_final_outputs(std::move(message), state_->staging_text, state_->dir_text);
 }
 
 std::vector<std::string> StagedOutputs::commit() {

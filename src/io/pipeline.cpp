@@ -440,15 +440,8 @@ void correct_partial_volumes(const AslDataset& data, const SeriesRequest& r, Ser
       {"VoxelsUsed", "fit status 0"}};
 }
 
-}  // namespace
-
-SeriesMaps quantify_series(const std::string& asl_path, const SeriesRequest& request) {
-  check_series_request(request);  // a bad request before any file is read
-  return quantify_series(read_asl_bids(asl_path), request);
-}
-
-SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request) {
-  check_series_request(request);
+/// The pipeline's steps for a request check_series_request has passed.
+SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request) {
   SeriesRequest r = request;
   std::string bs_pulses_source;
   const AslProtocol protocol = stated_protocol(data, r, bs_pulses_source);
@@ -502,6 +495,18 @@ SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request)
   describe_acquisition(data, protocol, prepared, physiology, bs_pulses_source, s.record, r, out, j);
   out.provenance_json = j.dump(2) + "\n";
   return out;
+}
+
+}  // namespace
+
+SeriesMaps quantify_series(const std::string& asl_path, const SeriesRequest& request) {
+  check_series_request(request);  // a bad request before any file is read
+  return quantify_checked(read_asl_bids(asl_path), request);
+}
+
+SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request) {
+  check_series_request(request);
+  return quantify_checked(data, request);
 }
 
 }  // namespace io

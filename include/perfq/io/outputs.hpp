@@ -19,6 +19,12 @@ namespace io {
 PERFQ_IO_API void refuse_existing_outputs(const std::string& dir,
                                           const std::vector<std::string>& names, bool overwrite);
 
+/// @brief `message` with the staging folder `staging` (as given, and as an absolute path)
+/// replaced by the output folder `dir`: StagedOutputs::final_names, for a message that
+/// outlives its StagedOutputs (an error reported after the outputs were discarded).
+PERFQ_IO_API std::string name_final_outputs(std::string message, const std::string& staging,
+                                            const std::string& dir);
+
 /// @brief Files written into a private staging folder in `dir` (`.perfq-staging-<pid>-<n>`),
 /// moved into place together by commit(), so that a failure leaves none of them behind.
 ///
