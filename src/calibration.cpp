@@ -5,6 +5,7 @@
 #include <perfq/errors.hpp>
 
 #include "grid_checks.hpp"
+#include "text_util.hpp"
 
 #include <algorithm>
 #include <array>
@@ -16,9 +17,7 @@
 PERFQ_NAMESPACE_BEGIN
 
 ReferenceTissue parse_reference_tissue(const std::string& text) {
-  std::string t = text;
-  std::transform(t.begin(), t.end(), t.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string t = strings::lower(text);
   if (t == "csf") return ReferenceTissue::Csf;
   if (t == "wm") return ReferenceTissue::WhiteMatter;
   if (t == "gm") return ReferenceTissue::GreyMatter;

@@ -4,6 +4,7 @@
 #include <perfq/time_encoded.hpp>
 
 #include "parallel.hpp"
+#include "text_util.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -15,11 +16,7 @@ PERFQ_NAMESPACE_BEGIN
 
 namespace {
 
-std::string format_number(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
+using strings::format_number;
 
 /// Natural-order (Sylvester) Hadamard matrix of order n (a power of two), row-major.
 std::vector<int> sylvester(std::size_t n) {
@@ -75,9 +72,7 @@ EncodingMatrix without_first_column(const std::vector<int>& h, std::size_t n) {
 }  // namespace
 
 TimeEncodedMatrixType parse_time_encoded_matrix_type(const std::string& text) {
-  std::string t = text;
-  std::transform(t.begin(), t.end(), t.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string t = strings::lower(text);
   if (t == "hadamard" || t == "natural") return TimeEncodedMatrixType::Hadamard;
   if (t == "walsh") return TimeEncodedMatrixType::Walsh;
   throw InvalidArgument("unknown time-encoded matrix type '" + text +

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -962,6 +963,46 @@ TEST_F(NiftiTest, WriteRefusesOtherExtensionsAndEmptyImages) {
   EXPECT_THROW(perfq::io::write_nifti(path("x.hdr"), Image<float>(g, 1, 1.0f)), perfq::Error);
   EXPECT_THROW(perfq::io::write_nifti(path("y.nii"), perfq::View<const float>{}), perfq::Error);
   EXPECT_TRUE(listing().empty());
+}
+
+TEST_F(NiftiTest, Read3dRefusesAFourDImageAndAnImageOffTheGrid) {
+  Geometry g;
+  g.dims = {4, 3, 2};
+  g.spacing = {2.0, 2.0, 3.0};
+  g.origin = {-4.0, 1.0, 7.5};
+  Image<float> one(g, 1, 5.0f);
+  perfq::io::write_nifti(path("one.nii.gz"), one);
+  perfq::io::write_nifti(path("two.nii.gz"), Image<float>(g, 2, 1.0f));
+
+  const Image<float> back = perfq::io::read_nifti_3d(path("one.nii.gz"), &g, "the reference");
+  EXPECT_EQ(back.volumes(), 1u);
+  EXPECT_EQ(back[0], 5.0f);
+  auto message = [](const std::function<void()>& read) {
+    try {
+      read();
+    } catch (const perfq::InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("not refused");
+  };
+  EXPECT_EQ(message([&] { perfq::io::read_nifti_3d(path("two.nii.gz")); }),
+            path("two.nii.gz") + ": expected a 3D image, found a 4D image with 2 volumes");
+
+  Geometry wider = g, finer = g, moved = g;
+  wider.dims = {5, 3, 2};
+  finer.spacing = {1.0, 2.0, 3.0};
+  moved.origin = {0.0, 1.0, 7.5};
+  EXPECT_EQ(message([&] { perfq::io::read_nifti_3d(path("one.nii.gz"), &wider, "the map m"); }),
+            path("one.nii.gz") + ": not on the grid of the map m (dimensions 4 x 3 x 2, not 5 x 3 x 2)");
+  EXPECT_EQ(message([&] { perfq::io::require_same_grid("f", g, finer, "r"); }),
+            "f: not on the grid of r (spacing 2 x 2 x 3 mm, not 1 x 2 x 3)");
+  EXPECT_EQ(message([&] { perfq::io::require_same_grid("f", g, moved, "r"); }),
+            "f: not on the grid of r (origin -4 x 1 x 7.5 mm, not 0 x 1 x 7.5)");
+  Geometry turned = g;
+  turned.direction = {-1, 0, 0, 0, 1, 0, 0, 0, 1};
+  EXPECT_EQ(message([&] { perfq::io::require_same_grid("f", g, turned, "r"); }),
+            "f: not on the grid of r (another orientation)");
+  EXPECT_NO_THROW(perfq::io::require_same_grid("f", g, g, "r"));
 }
 
 }  // namespace

@@ -144,20 +144,6 @@ Options parse_options(const std::vector<std::string>& raw) {
   return o;
 }
 
-/// A 3D image, on `grid` when given.
-perfq::Image<float> read_3d(const fs::path& path, const perfq::Geometry* grid,
-                            const fs::path& grid_path) {
-  perfq::Image<float> image = perfq::io::read_nifti(path.string());
-  if (image.volumes() != 1) {
-    throw perfq::InputError(path.string(), "", "expected one 3D volume, got " +
-                                                   std::to_string(image.volumes()) + " volumes");
-  }
-  if (grid != nullptr && !image.geometry().same_grid(*grid)) {
-    throw perfq::InputError(path.string(), "", "not on the grid of " + grid_path.string());
-  }
-  return image;
-}
-
 /// Linear-interpolation quantile (numpy's default) of sorted values.
 double quantile(const std::vector<float>& sorted, double q) {
   if (sorted.empty()) return std::nan("");
@@ -212,10 +198,10 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
   }
   const Json sidecar = read_json(sidecar_path);
 
-  const perfq::Image<float> cbf = read_3d(*cbf_path, nullptr, {});
+  const perfq::Image<float> cbf = perfq::io::read_nifti_3d(cbf_path->string());
   const perfq::Geometry& grid = cbf.geometry();
   auto optional_map = [&](const std::string& suffix) -> std::optional<perfq::Image<float>> {
-    if (auto p = find_image(o.folder, px + suffix)) return read_3d(*p, &grid, *cbf_path);
+    if (auto p = find_image(o.folder, px + suffix)) return perfq::io::read_nifti_3d(p->string(), &grid, cbf_path->string());
     return std::nullopt;
   };
   const auto status = optional_map("_fitstatus");
@@ -228,9 +214,8 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
   std::optional<perfq::Mask> zones;
   if (zone_path) {
     zones = perfq::io::read_nifti_mask(zone_path->string());
-    if (!zones->geometry().same_grid(grid)) {
-      throw perfq::InputError(zone_path->string(), "", "not on the grid of " + cbf_path->string());
-    }
+    perfq::io::require_same_grid(zone_path->string(), zones->geometry(), grid,
+                                 cbf_path->string());
   }
   std::optional<Json> zone_sidecar;
   std::string zone_sidecar_name;

@@ -56,46 +56,6 @@ const char* const kStatsHelp =
     "  --backend auto|cpu|cuda where to compute (default auto)\n"
     "  --device N, --threads N CUDA device (0); CPU threads (all)\n";
 
-std::string triple(const std::array<double, 3>& v) {
-  std::ostringstream m;
-  m << v[0] << " x " << v[1] << " x " << v[2];
-  return m.str();
-}
-
-/// "not on the grid of the map ..." with what differs, for a grid mismatch.
-std::string off_grid(const perfq::Geometry& g, const perfq::Geometry& map,
-                     const std::string& map_path) {
-  std::string m = "not on the grid of the map " + map_path + " (";
-  if (g.dims != map.dims) {
-    auto d = [](const perfq::Geometry& x) {
-      return triple({double(x.dims[0]), double(x.dims[1]), double(x.dims[2])});
-    };
-    m += "dimensions " + d(g) + ", the map's " + d(map);
-  } else if (!perfq::Geometry{map.dims, g.spacing}.same_grid(
-                 perfq::Geometry{map.dims, map.spacing})) {
-    m += "spacing " + triple(g.spacing) + " mm, the map's " + triple(map.spacing);
-  } else if (!perfq::Geometry{map.dims, map.spacing, g.origin}.same_grid(
-                 perfq::Geometry{map.dims, map.spacing, map.origin})) {
-    m += "origin " + triple(g.origin) + " mm, the map's " + triple(map.origin);
-  } else {
-    m += "another orientation";
-  }
-  return m + ")";
-}
-
-perfq::Image<float> read_3d(const std::string& path, const perfq::Geometry* grid,
-                            const std::string& map_path) {
-  perfq::Image<float> image = perfq::io::read_nifti(path);
-  if (image.volumes() != 1) {
-    throw perfq::InputError(
-        path, "", "expected one 3D volume, got " + std::to_string(image.volumes()) + " volumes");
-  }
-  if (grid != nullptr && !image.geometry().same_grid(*grid)) {
-    throw perfq::InputError(path, "", off_grid(image.geometry(), *grid, map_path));
-  }
-  return image;
-}
-
 std::vector<std::string> split(const std::string& line, char separator) {
   std::vector<std::string> fields;
   std::stringstream in(line);
@@ -338,22 +298,18 @@ int run_stats(const std::vector<std::string>& raw, std::ostream& out, std::ostre
 
   // Inputs, each checked against the map's grid.
   const std::string map_path = args.positional()[0];
-  const perfq::Image<float> map = read_3d(map_path, nullptr, map_path);
+  const perfq::Image<float> map = perfq::io::read_nifti_3d(map_path);
   const perfq::Geometry& grid = map.geometry();
   perfq::Image<std::int32_t> labels;
   std::optional<perfq::Mask> mask;
   if (mask_path) {
     mask = perfq::io::read_nifti_mask(*mask_path);
-    if (!mask->geometry().same_grid(grid)) {
-      throw perfq::InputError(*mask_path, "", off_grid(mask->geometry(), grid, map_path));
-    }
+    perfq::io::require_same_grid(*mask_path, mask->geometry(), grid, "the map " + map_path);
     options.mask = mask->view();
   }
   if (labels_path) {
     labels = perfq::io::read_nifti_labels(*labels_path);
-    if (!labels.geometry().same_grid(grid)) {
-      throw perfq::InputError(*labels_path, "", off_grid(labels.geometry(), grid, map_path));
-    }
+    perfq::io::require_same_grid(*labels_path, labels.geometry(), grid, "the map " + map_path);
   } else {  // the mask alone is the one region
     labels = perfq::Image<std::int32_t>(grid, 1, 0);
     for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = (*mask)[i] ? 1 : 0;
@@ -361,11 +317,11 @@ int run_stats(const std::vector<std::string>& raw, std::ostream& out, std::ostre
   std::optional<perfq::Image<float>> baseline, weights;
   const auto baseline_path = args.text("--baseline"), weights_path = args.text("--weights");
   if (baseline_path) {
-    baseline = read_3d(*baseline_path, &grid, map_path);
+    baseline = perfq::io::read_nifti_3d(*baseline_path, &grid, "the map " + map_path);
     options.baseline = baseline->view();
   }
   if (weights_path) {
-    weights = read_3d(*weights_path, &grid, map_path);
+    weights = perfq::io::read_nifti_3d(*weights_path, &grid, "the map " + map_path);
     options.weights = weights->view();
   }
   std::map<std::int32_t, std::string> names;

@@ -123,16 +123,12 @@ class Inputs {
     if (!reference_) {
       reference_ = geometry;
       reference_path_ = path;
-    } else if (!reference_->same_grid(geometry)) {
-      throw perfq::InputError(path, "", "not on the grid of " + reference_path_);
+    } else {
+      perfq::io::require_same_grid(path, geometry, *reference_, reference_path_);
     }
   }
   perfq::Image<float> map(const std::string& path) {
-    perfq::Image<float> image = perfq::io::read_nifti(path);
-    if (image.volumes() != 1) {
-      throw perfq::InputError(
-          path, "", "expected one 3D volume, got " + std::to_string(image.volumes()) + " volumes");
-    }
+    perfq::Image<float> image = perfq::io::read_nifti_3d(path);
     check(path, image.geometry());
     return image;
   }

@@ -43,6 +43,7 @@
 #include <perfq/io/bids.hpp>
 
 #include "file_checks.hpp"
+#include "text_util.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -67,30 +68,10 @@ using json = nlohmann::json;
 
 // ---- text helpers -------------------------------------------------------------------------
 
-inline std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
-inline std::string trim(const std::string& text) {
-  const char* space = " \t\r\n\v\f";
-  const auto first = text.find_first_not_of(space);
-  if (first == std::string::npos) return {};
-  const auto last = text.find_last_not_of(space);
-  return text.substr(first, last - first + 1);
-}
-
-inline bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-inline std::string format_number(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
+using strings::ends_with;
+using strings::format_number;
+using strings::lower;
+using strings::trim;
 
 /// A short rendering of a JSON value for error messages.
 inline std::string describe(const json& value) {

@@ -290,6 +290,40 @@ Image<float> read_nifti(const std::string& path) {
   return Image<float>(raw.info.geometry, raw.info.volumes, std::move(raw.values));
 }
 
+Image<float> read_nifti_3d(const std::string& path, const Geometry* grid,
+                           const std::string& grid_name) {
+  Raw<float> raw = read_raw<float>(path, true, "image");
+  if (grid != nullptr) require_same_grid(path, raw.info.geometry, *grid, grid_name);
+  return Image<float>(raw.info.geometry, 1, std::move(raw.values));
+}
+
+void require_same_grid(const std::string& path, const Geometry& geometry, const Geometry& grid,
+                       const std::string& grid_name) {
+  if (geometry.same_grid(grid)) return;
+  auto triple = [](double a, double b, double c) {
+    std::ostringstream m;
+    m << a << " x " << b << " x " << c;
+    return m.str();
+  };
+  auto dims = [&](const Geometry& g) {
+    return triple(double(g.dims[0]), double(g.dims[1]), double(g.dims[2]));
+  };
+  auto spacing = [&](const Geometry& g) { return triple(g.spacing[0], g.spacing[1], g.spacing[2]); };
+  auto origin = [&](const Geometry& g) { return triple(g.origin[0], g.origin[1], g.origin[2]); };
+  std::string m = "not on the grid of " + grid_name + " (";
+  if (geometry.dims != grid.dims) {
+    m += "dimensions " + dims(geometry) + ", not " + dims(grid);
+  } else if (!Geometry{grid.dims, geometry.spacing}.same_grid(Geometry{grid.dims, grid.spacing})) {
+    m += "spacing " + spacing(geometry) + " mm, not " + spacing(grid);
+  } else if (!Geometry{grid.dims, grid.spacing, geometry.origin}.same_grid(
+                 Geometry{grid.dims, grid.spacing, grid.origin})) {
+    m += "origin " + origin(geometry) + " mm, not " + origin(grid);
+  } else {
+    m += "another orientation";
+  }
+  throw InputError(path, "", m + ")");
+}
+
 Mask read_nifti_mask(const std::string& path) {
   Raw<float> raw = read_raw<float>(path, true, "mask");
   std::vector<std::uint8_t> inside(raw.values.size());

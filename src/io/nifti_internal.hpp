@@ -5,6 +5,8 @@
 #include <perfq/errors.hpp>
 #include <perfq/io/nifti.hpp>
 
+#include "text_util.hpp"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -17,10 +19,7 @@ PERFQ_NAMESPACE_BEGIN
 namespace io {
 namespace detail {
 
-inline bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
+using strings::ends_with;
 
 /// The NIfTI extension of `path` (".nii.gz" or ".nii"), or empty for anything else.
 inline std::string nifti_extension(const std::string& path) {

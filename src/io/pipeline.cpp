@@ -414,14 +414,8 @@ void correct_partial_volumes(const AslDataset& data, const SeriesRequest& r, Ser
     throw InvalidArgument("partial-volume correction needs both the grey- and the "
                           "white-matter fraction images");
   }
-  Volume<float> grey = read_nifti(*r.pvc_grey);
-  Volume<float> white = read_nifti(*r.pvc_white);
-  for (const auto& [path, image] : {std::pair{*r.pvc_grey, &grey}, std::pair{*r.pvc_white, &white}}) {
-    if (image->volumes() != 1 || !image->geometry().same_grid(data.asl.geometry())) {
-      throw InputError(path, "", "expected a 3D tissue-fraction image on the grid of " +
-                                     data.asl_path);
-    }
-  }
+  const Volume<float> grey = read_nifti_3d(*r.pvc_grey, &data.asl.geometry(), data.asl_path);
+  const Volume<float> white = read_nifti_3d(*r.pvc_white, &data.asl.geometry(), data.asl_path);
   Mask usable(out.cbf.geometry());
   for (std::size_t i = 0; i < usable.size(); ++i) usable[i] = out.status[i] == 0;
   PvcMaps pvc;

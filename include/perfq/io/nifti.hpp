@@ -49,6 +49,19 @@ PERFQ_IO_API Image<float> read_nifti(const std::string& path);
 /// @throws InputError as read_nifti, and for a 4D image.
 PERFQ_IO_API Mask read_nifti_mask(const std::string& path);
 
+/// @brief Reads one 3D image; a 4D one is refused from its header, before its voxels are
+/// read. With `grid`, the image must also lie on it (require_same_grid, naming `grid_name`,
+/// the file the grid came from).
+/// @throws InputError as read_nifti, for a 4D image, and for an image off `grid`.
+PERFQ_IO_API Image<float> read_nifti_3d(const std::string& path, const Geometry* grid = nullptr,
+                                        const std::string& grid_name = {});
+
+/// @brief Throws InputError naming `path` unless `geometry` (of the image read from `path`)
+/// is on `grid`, saying what differs: "not on the grid of <grid_name> (dimensions 4 x 4 x 4,
+/// not 5 x 5 x 5)", likewise for the spacing, the origin, or "another orientation".
+PERFQ_IO_API void require_same_grid(const std::string& path, const Geometry& geometry,
+                                    const Geometry& grid, const std::string& grid_name);
+
 /// @brief Reads a label image stored as integers or floats. 3D only.
 /// @throws InputError as read_nifti (memory counted at 8 bytes a voxel: values are read as
 /// doubles), when a value is not an integer (or NaN), or the image is 4D.
