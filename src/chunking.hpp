@@ -1,5 +1,5 @@
 // Chunk planning shared by the CUDA launchers and the CPU executors: which [begin, end)
-// voxel ranges one run is cut into. Pure host code, tested on the CPU (tests/test_reliability.cpp, Chunking.*).
+// voxel ranges one run is cut into. Pure host code, tested on the CPU (tests/core/test_reliability.cpp, Chunking.*).
 #pragma once
 
 #include <cstddef>

@@ -5,7 +5,7 @@
 //
 // Test hook: with the environment variable PERFQ_TEST_FAIL_CUDA set (non-empty, not "0"),
 // every Auto request behaves as though CUDA had been chosen and had failed, so that the
-// fallback decision runs on machines without a GPU (tests/test_reliability.cpp, Fallback.*; tests/test_outputs_cli.cpp).
+// fallback decision runs on machines without a GPU (tests/core/test_reliability.cpp, Fallback.*; tests/cli/test_outputs_cli.cpp).
 #pragma once
 
 #include <perfq/errors.hpp>

@@ -1,7 +1,7 @@
 // Internal to perfq::io: what the ASL-BIDS readers and writers share (text helpers, typed
 // JSON field access naming file and field, the sidecar parser, BIDS inheritance).
 //
-// Choices where BIDS leaves room (documented here, tested in tests/test_bids.cpp):
+// Choices where BIDS leaves room (documented here, tested in tests/io/test_bids.cpp):
 // - Field names are case-sensitive as in BIDS; enumerated values (PCASL, Separate, 3D, ...)
 //   are accepted in any letter case.
 // - MRAcquisitionType absent: 2D when SliceTiming is given, else 3D.

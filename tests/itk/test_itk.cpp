@@ -145,7 +145,7 @@ TEST(ItkAdapters, RefusesAStreamedPiece) {
 
 TEST(ItkFilters, CbfFilterGivesTheWhitePaperValue) {
   // ΔM 10, M0 1000, PCASL PLD 1.8 s, τ 1.8 s: 86.2999 ml/100 g/min (hand-computed, as in
-  // tests/test_single_delay.cpp).
+  // tests/core/test_single_delay.cpp).
   perfq::Geometry g;
   g.dims = {3, 2, 2};
   perfq::Volume<float> delta_m(g, 1, 10.0f);
