@@ -6,10 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <ostream>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace {
@@ -74,54 +77,61 @@ const Case kCases[] = {{1, 1, 1, 0.5, 1},    {9, 1, 1, 0.2, 2},      {1, 11, 1, 
                        {12, 9, 7, 0.5, 7},   {12, 9, 7, 0.97, 8},    {17, 5, 13, 0.03, 9},
                        {6, 19, 11, 0.3, 10}, {21, 14, 3, 0.005, 11}, {2, 2, 2, 0.5, 12}};
 
-TEST(Distance, SquaredVoxelUnitsEqualBruteForceExactly) {
-  for (const Case& c : kCases) {
-    const auto m = random_mask(grid(c.nx, c.ny, c.nz, {0.8, 1.7, 2.5}), c.density, c.seed);
-    const auto expected = brute_squared(m, false);
-    const auto got = perfq::squared_distance_map(m, false, cpu());
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-      ASSERT_EQ(got[i], expected[i]) << "case seed " << c.seed << ", voxel " << i;
-    }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.nx << "x" << c.ny << "x" << c.nz << ", density " << c.density << ", seed " << c.seed;
+}
+
+/// One random mask of kCases per test instance (named by its seed).
+class DistanceOnRandomMask : public ::testing::TestWithParam<Case> {};
+
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+  return "seed" + std::to_string(info.param.seed);
+}
+
+TEST_P(DistanceOnRandomMask, SquaredVoxelUnitsEqualBruteForceExactly) {
+  const Case& c = GetParam();
+  const auto m = random_mask(grid(c.nx, c.ny, c.nz, {0.8, 1.7, 2.5}), c.density, c.seed);
+  const auto expected = brute_squared(m, false);
+  const auto got = perfq::squared_distance_map(m, false, cpu());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    ASSERT_EQ(got[i], expected[i]) << "case seed " << c.seed << ", voxel " << i;
   }
 }
 
-TEST(Distance, SquaredMillimetresWithAnisotropicSpacingMatchBruteForce) {
+TEST_P(DistanceOnRandomMask, SquaredMillimetresWithAnisotropicSpacingMatchBruteForce) {
+  const Case& c = GetParam();
   const std::array<double, 3> spacings[] = {{0.7, 1.3, 2.1}, {3.0, 1.0, 0.5}, {1.1, 1.1, 4.4}};
   for (const auto& spacing : spacings) {
-    for (const Case& c : kCases) {
-      const auto m = random_mask(grid(c.nx, c.ny, c.nz, spacing), c.density, c.seed + 100);
-      const auto expected = brute_squared(m, true);
-      const auto got = perfq::squared_distance_map(m, true, cpu());
-      for (std::size_t i = 0; i < expected.size(); ++i) {
-        if (std::isinf(expected[i])) {
-          ASSERT_EQ(got[i], kInf);
-        } else {
-          ASSERT_NEAR(got[i], expected[i], 1e-9 * expected[i])
-              << "seed " << c.seed << " voxel " << i;
-        }
+    const auto m = random_mask(grid(c.nx, c.ny, c.nz, spacing), c.density, c.seed + 100);
+    const auto expected = brute_squared(m, true);
+    const auto got = perfq::squared_distance_map(m, true, cpu());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      if (std::isinf(expected[i])) {
+        ASSERT_EQ(got[i], kInf);
+      } else {
+        ASSERT_NEAR(got[i], expected[i], 1e-9 * expected[i]) << "seed " << c.seed << " voxel " << i;
       }
     }
   }
 }
 
-TEST(Distance, SignedAndUnsignedMapsMatchBruteForce) {
-  for (const Case& c : kCases) {
-    const auto m = random_mask(grid(c.nx, c.ny, c.nz, {0.9, 1.4, 2.0}), c.density, c.seed + 200);
-    const auto to_mask = brute_squared(m, true, 1);
-    const auto to_rest = brute_squared(m, true, 0);
-    perfq::DistanceOptions o;
-    const auto unsigned_map = perfq::distance_map(m, o, cpu());
-    o.signed_distance = true;
-    const auto signed_map = perfq::distance_map(m, o, cpu());
-    for (std::size_t i = 0; i < m.size(); ++i) {
-      const double outside = std::sqrt(to_mask[i]);
-      EXPECT_FLOAT_EQ(unsigned_map[i], static_cast<float>(outside));
-      const double expected = m[i] ? -std::sqrt(to_rest[i]) : outside;
-      EXPECT_FLOAT_EQ(signed_map[i], static_cast<float>(expected)) << "voxel " << i;
-      if (m[i]) {
-        EXPECT_EQ(unsigned_map[i], 0.0f);
-        EXPECT_LT(signed_map[i], 0.0f);  // on the mask: at least one voxel from the rest
-      }
+TEST_P(DistanceOnRandomMask, SignedAndUnsignedMapsMatchBruteForce) {
+  const Case& c = GetParam();
+  const auto m = random_mask(grid(c.nx, c.ny, c.nz, {0.9, 1.4, 2.0}), c.density, c.seed + 200);
+  const auto to_mask = brute_squared(m, true, 1);
+  const auto to_rest = brute_squared(m, true, 0);
+  perfq::DistanceOptions o;
+  const auto unsigned_map = perfq::distance_map(m, o, cpu());
+  o.signed_distance = true;
+  const auto signed_map = perfq::distance_map(m, o, cpu());
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    const double outside = std::sqrt(to_mask[i]);
+    EXPECT_FLOAT_EQ(unsigned_map[i], static_cast<float>(outside));
+    const double expected = m[i] ? -std::sqrt(to_rest[i]) : outside;
+    EXPECT_FLOAT_EQ(signed_map[i], static_cast<float>(expected)) << "voxel " << i;
+    if (m[i]) {
+      EXPECT_EQ(unsigned_map[i], 0.0f);
+      EXPECT_LT(signed_map[i], 0.0f);  // on the mask: at least one voxel from the rest
     }
   }
 }
@@ -203,17 +213,21 @@ TEST(Distance, ResultsDoNotDependOnThreadCount) {
   }
 }
 
-TEST(Distance, DilateMatchesBruteForceInclusive) {
-  for (const Case& c : kCases) {
-    const auto m = random_mask(grid(c.nx, c.ny, c.nz, {1.0, 2.0, 1.5}), c.density, c.seed + 300);
-    const auto squared = brute_squared(m, true);
-    for (double r : {0.0, 1.0, 2.0, 2.5, 3.0}) {
-      const auto d = perfq::dilate(m, r, cpu());
-      for (std::size_t i = 0; i < m.size(); ++i) {
-        ASSERT_EQ(d[i], squared[i] <= r * r ? 1 : 0) << "radius " << r << " voxel " << i;
-      }
+TEST_P(DistanceOnRandomMask, DilateMatchesBruteForceInclusive) {
+  const Case& c = GetParam();
+  const auto m = random_mask(grid(c.nx, c.ny, c.nz, {1.0, 2.0, 1.5}), c.density, c.seed + 300);
+  const auto squared = brute_squared(m, true);
+  for (double r : {0.0, 1.0, 2.0, 2.5, 3.0}) {
+    const auto d = perfq::dilate(m, r, cpu());
+    for (std::size_t i = 0; i < m.size(); ++i) {
+      ASSERT_EQ(d[i], squared[i] <= r * r ? 1 : 0) << "radius " << r << " voxel " << i;
     }
   }
+}
+
+INSTANTIATE_TEST_SUITE_P(Distance, DistanceOnRandomMask, ::testing::ValuesIn(kCases), case_name);
+
+TEST(Distance, DilationIncludesVoxelsExactlyOnTheRadius) {
   // Exactly on the radius counts (2 mm along x with 1 mm voxels).
   perfq::Mask one(grid(7, 1, 1));
   one[3] = 1;

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@ struct Case {
   std::string options;  ///< perfq cbf's options (the truth folder as {truth})
   perfq::io::SeriesRequest request;
 };
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name << ":" << c.options; }
 
 /// The phantom's options with a small grid and `delays`.
 perfq::PhantomOptions small(std::vector<double> delays) {
@@ -68,7 +71,9 @@ void expect_same_bits(const perfq::Volume<T>& library, const fs::path& file) {
   }
 }
 
-TEST(Pipeline, LibraryAndToolGiveTheSameMapsAndProvenance) {
+/// The phantom cases: single-delay, multi-delay (ATT prior, arterial component),
+/// time-encoded, PASL, reference-calibrated, partial-volume-corrected.
+std::vector<Case> phantom_cases() {
   std::vector<Case> cases;
   cases.push_back({"single", small({1.8}), "", {}});
   {
@@ -103,44 +108,55 @@ TEST(Pipeline, LibraryAndToolGiveTheSameMapsAndProvenance) {
     c.request.m0_smooth_fwhm = 6;
     cases.push_back(c);
   }
-  for (Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    const fs::path dir = scratch_dir("pipeline-" + c.name);
-    const std::string asl =
-        perfq::io::write_phantom_bids(perfq::make_phantom(c.phantom), (dir / "bids").string());
-    const std::string truth = (dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf").string();
-    // The paths the options name, in the request too.
-    if (c.name == "reference") c.request.reference_mask = truth + "/sub-01_label-ventricles_mask.nii.gz";
-    if (c.name == "pvc") {
-      c.request.pvc_grey = truth + "/sub-01_label-GM_mask.nii.gz";
-      c.request.pvc_white = truth + "/sub-01_label-WM_mask.nii.gz";
-      c.request.mask_path = truth + "/sub-01_mask.nii.gz";
-    }
-    c.request.execution.backend = perfq::Backend::Cpu;
-    const fs::path out = dir / "out";
-    const Result r = run("cbf " + asl + " --backend cpu -o " + out.string() +
-                         replace_all(c.options, "{truth}", truth));
-    ASSERT_EQ(r.status, 0) << r.output;
+  return cases;
+}
 
-    const perfq::io::SeriesMaps maps = perfq::io::quantify_series(asl, c.request);
-    std::vector<std::string> names;
-    for (const auto& file : perfq::io::series_outputs(maps)) {
-      names.push_back(file.name);
-      if (file.map != nullptr) expect_same_bits(*file.map, out / file.name);
-      if (file.codes != nullptr) expect_same_bits(*file.codes, out / file.name);
-      if (file.text != nullptr) EXPECT_EQ(*file.text, read_text(out / file.name));
-    }
-    // The tool wrote exactly these files.
-    std::vector<std::string> listed;
-    for (const auto& e : fs::directory_iterator(out)) listed.push_back(e.path().filename().string());
-    std::sort(listed.begin(), listed.end());
-    std::sort(names.begin(), names.end());
-    EXPECT_EQ(listed, names);
-    for (const auto& warning : maps.warnings) {  // returned by the library, printed by the tool
-      EXPECT_NE(r.output.find("perfq cbf: warning: " + warning), std::string::npos) << r.output;
-    }
+class PipelineCase : public ::testing::TestWithParam<Case> {};
+
+TEST_P(PipelineCase, LibraryAndToolGiveTheSameMapsAndProvenance) {
+  Case c = GetParam();
+  const fs::path dir = scratch_dir("pipeline-" + c.name);
+  const std::string asl =
+      perfq::io::write_phantom_bids(perfq::make_phantom(c.phantom), (dir / "bids").string());
+  const std::string truth = (dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf").string();
+  // The paths the options name, in the request too.
+  if (c.name == "reference") c.request.reference_mask = truth + "/sub-01_label-ventricles_mask.nii.gz";
+  if (c.name == "pvc") {
+    c.request.pvc_grey = truth + "/sub-01_label-GM_mask.nii.gz";
+    c.request.pvc_white = truth + "/sub-01_label-WM_mask.nii.gz";
+    c.request.mask_path = truth + "/sub-01_mask.nii.gz";
+  }
+  c.request.execution.backend = perfq::Backend::Cpu;
+  const fs::path out = dir / "out";
+  const Result r = run("cbf " + asl + " --backend cpu -o " + out.string() +
+                       replace_all(c.options, "{truth}", truth));
+  ASSERT_EQ(r.status, 0) << r.output;
+
+  const perfq::io::SeriesMaps maps = perfq::io::quantify_series(asl, c.request);
+  std::vector<std::string> names;
+  for (const auto& file : perfq::io::series_outputs(maps)) {
+    names.push_back(file.name);
+    if (file.map != nullptr) expect_same_bits(*file.map, out / file.name);
+    if (file.codes != nullptr) expect_same_bits(*file.codes, out / file.name);
+    if (file.text != nullptr) EXPECT_EQ(*file.text, read_text(out / file.name));
+  }
+  // The tool wrote exactly these files.
+  std::vector<std::string> listed;
+  for (const auto& e : fs::directory_iterator(out)) listed.push_back(e.path().filename().string());
+  std::sort(listed.begin(), listed.end());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(listed, names);
+  for (const auto& warning : maps.warnings) {  // returned by the library, printed by the tool
+    EXPECT_NE(r.output.find("perfq cbf: warning: " + warning), std::string::npos) << r.output;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Phantom, PipelineCase, ::testing::ValuesIn(phantom_cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           std::string name = info.param.name;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 TEST(Pipeline, WritesWhatItReturnsAndRefusesAnIncompleteRequest) {
   const fs::path dir = scratch_dir("pipeline-write");
