@@ -2,7 +2,7 @@
 /// @brief The PCASL/CASL model of the fit with its derivatives (flow, ATT) written out by
 /// hand: the fast path of the polishing, for every voxel without PASL or dispersion. The
 /// general form is tissue_signal (kinetic_signal.hpp) differentiated by dual numbers; the test
-/// Kinetic.HandDerivedPcaslGradientMatchesAutomaticDifferentiation (tests/test_kinetic.cpp)
+/// Kinetic.HandDerivedPcaslGradientMatchesAutomaticDifferentiation (tests/core/test_kinetic.cpp)
 /// checks that the two agree, value and derivatives, for every T1app variant.
 #pragma once
 
