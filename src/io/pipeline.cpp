@@ -82,9 +82,10 @@ std::optional<Mask> read_mask(const AslDataset& data, const SeriesRequest& r) {
   return mask;
 }
 
-/// The constants: the field's defaults, then the request's overrides.
-Physiology physiology_for(const AslDataset& data, const AslProtocol& protocol,
-                          const SeriesRequest& r) {
+}  // namespace
+
+Physiology series_physiology(const AslProtocol& protocol, const SeriesRequest& r,
+                             const std::string& sidecar) {
   // The default blood T1 is known at 1.5 and 3 T only (the white paper's); elsewhere (e.g.
   // 7 T, where it is near 2.1 s) the 3 T value would bias CBF by e^(PLD/T1b) without a word.
   const double tesla = protocol.magnetic_field_strength;
@@ -92,7 +93,7 @@ Physiology physiology_for(const AslDataset& data, const AslProtocol& protocol,
     std::ostringstream m;
     m << tesla << " T: perfq has default blood T1 values for 1.5 T (1.35 s) and 3 T (1.65 s) "
       << "only; give the arterial blood T1 at this field with --t1b";
-    throw InputError(data.sidecar_path, "MagneticFieldStrength", m.str());
+    throw InputError(sidecar, "MagneticFieldStrength", m.str());
   }
   Physiology physiology = Physiology::at_field(tesla);
   if (r.blood_brain_partition) physiology.blood_brain_partition = *r.blood_brain_partition;
@@ -104,6 +105,8 @@ Physiology physiology_for(const AslDataset& data, const AslProtocol& protocol,
   }
   return physiology;
 }
+
+namespace {
 
 /// Pairs and averages the series (a time-encoded one is decoded into sub-bolus ΔM images,
 /// each with its own τ and PLD). Errors name the file that holds the field at fault: the
@@ -443,7 +446,7 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
   std::optional<View<const std::uint8_t>> mask_view;
   if (mask) mask_view = mask->view();
   r.averaging.mask = mask_view;
-  const Physiology physiology = physiology_for(data, protocol, r);
+  const Physiology physiology = series_physiology(protocol, r, data.sidecar_path);
   const PreparedAsl prepared = prepare(data, protocol, r.averaging);
 
   M0State s;

@@ -156,6 +156,14 @@ PERFQ_IO_API SeriesMaps quantify_series(const std::string& asl_path, const Serie
 /// @brief The same for a series already read.
 PERFQ_IO_API SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request);
 
+/// @brief The constants a request quantifies `protocol` with: Physiology::at_field of its
+/// field strength, then the request's overrides (`--lambda`, `--t1b`, `--t1t`, `--alpha`,
+/// `--bs-pulse-efficiency`). `sidecar` names the file the protocol came from in errors.
+/// @throws InputError naming `sidecar` and MagneticFieldStrength for a field without default
+/// blood T1 (outside 1–3.5 T) when the request gives none.
+PERFQ_IO_API Physiology series_physiology(const AslProtocol& protocol, const SeriesRequest& request,
+                                          const std::string& sidecar);
+
 /// @brief One file of a quantified series: its name (in the output folder) and content.
 struct SeriesOutput {
   std::string name;                             ///< e.g. "sub-01_cbf.nii.gz"

@@ -1,0 +1,12 @@
+// Private to the Python extension: the building blocks on arrays (blocks.cpp).
+#pragma once
+
+#include <nanobind/nanobind.h>
+
+namespace perfq_python {
+
+/// Binds quantify (single-delay CBF and the multi-delay fit), distance_map, border_zones and
+/// region_stats.
+void bind_blocks(nanobind::module_& m);
+
+}  // namespace perfq_python
