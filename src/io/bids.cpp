@@ -151,9 +151,17 @@ void refuse_empty_volumes(const Volume<float>& image, const std::string& path,
 /// another series.
 void check_repetition_times(const AslDataset& d, const Metadata& m, std::size_t volumes) {
   const auto& tr = m.extras.repetition_time_preparation;
+  const std::string& tr_file = m.file_of("RepetitionTimePreparation", d.sidecar_path);
+  for (double t : tr) {  // the m0scan sidecar's bound (m0_repetition_time), whatever the M0
+    if (t > kMaxTimingSeconds) {
+      throw InputError(tr_file, "RepetitionTimePreparation",
+                       "value " + format_number(t) +
+                           " is beyond any ASL timing (at most 30 s); BIDS gives times in "
+                           "seconds — was it written in milliseconds?");
+    }
+  }
   if (tr.size() > 1 && tr.size() != volumes) {
-    throw InputError(m.file_of("RepetitionTimePreparation", d.sidecar_path),
-                     "RepetitionTimePreparation",
+    throw InputError(tr_file, "RepetitionTimePreparation",
                      "has " + std::to_string(tr.size()) +
                          " values; expected 1 or one per volume (" + std::to_string(volumes) + ")");
   }
@@ -321,6 +329,18 @@ AslDataset read_asl_bids(const std::string& asl_path) {
     case M0Type::Estimate:
     case M0Type::Absent:
       break;
+  }
+
+  if (!m.extras.background_suppression_given) {
+    d.defaulted.push_back({d.sidecar_path, "BackgroundSuppression",
+                           "not given (BIDS requires it): read as no background suppression; "
+                           "each pulse used lowers the labeling efficiency (by a factor 0.95), "
+                           "so if there were any, CBF is too high by 1/0.95 per pulse"});
+  }
+  if (!m.extras.field_strength_given) {
+    d.defaulted.push_back({d.sidecar_path, "MagneticFieldStrength",
+                           "not given (BIDS requires it): 3 T assumed, with its blood T1 "
+                           "(1.65 s); at 1.5 T (1.35 s) CBF would differ"});
   }
 
   // An error in an inherited field names the file it came from.

@@ -25,7 +25,11 @@
 //   `pulses_unknown` set (quantification refuses it unless the count is stated elsewhere, e.g.
 //   perfq cbf --bs-pulses); pulses with BackgroundSuppression false or absent are refused as
 //   contradictory.
-// - MagneticFieldStrength absent: the AslProtocol default (3 T).
+// - BackgroundSuppression absent: none, and MagneticFieldStrength absent: the AslProtocol
+//   default (3 T); both BIDS-required fields are listed in AslDataset::defaulted, of which
+//   quantify_series warns unless an option states the value.
+// - RepetitionTimePreparation beyond 30 s in the ASL sidecar (milliseconds) is refused, as
+//   in an m0scan sidecar, whatever the M0Type.
 // - LookLocker true is refused (not modelled); SliceTiming follows SliceEncodingDirection
 //   (k- reversed, i/j refused).
 // - Time-encoded PCASL (ExploreASL's fields): a series is time-encoded when the sidecar has
@@ -173,6 +177,8 @@ class Fields {
 struct SidecarExtras {
   std::vector<double> repetition_time_preparation;  ///< as given (one value, or per volume)
   std::vector<double> echo_time;                    ///< as given (one value, or per volume)
+  bool background_suppression_given = false;        ///< BackgroundSuppression present
+  bool field_strength_given = false;                ///< MagneticFieldStrength present
 };
 
 /// The one echo time of an M0 (s) from `values` (EchoTime: one value or one per volume, of

@@ -239,6 +239,10 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
     if (uniform && tr->front() > 0.0) p.m0_repetition_time = tr->front();
   }
   if (extras && tr) extras->repetition_time_preparation = std::move(*tr);
+  if (extras) {
+    extras->background_suppression_given = f.has("BackgroundSuppression");
+    extras->field_strength_given = f.has("MagneticFieldStrength");
+  }
   if (auto te = f.numbers("EchoTime"); extras && te) extras->echo_time = std::move(*te);
 
   if (const auto field = f.number("MagneticFieldStrength")) {

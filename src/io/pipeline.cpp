@@ -437,6 +437,23 @@ void correct_partial_volumes(const AslDataset& data, const SeriesRequest& r, Ser
       {"VoxelsUsed", "fit status 0"}};
 }
 
+/// A warning for each BIDS-required field the sidecar left out and no option stated.
+void warn_of_defaults(const AslDataset& data, const SeriesRequest& r,
+                      std::vector<std::string>& warnings) {
+  for (const DefaultedField& f : data.defaulted) {
+    std::string stated_by;
+    if (f.field == "BackgroundSuppression") {
+      if (r.bs_pulses) continue;
+      stated_by = "state the pulses in the sidecar or with --bs-pulses N (0: none)";
+    } else if (f.field == "MagneticFieldStrength") {
+      if (r.t1_blood) continue;
+      stated_by = "state the field in the sidecar, or the blood T1 with --t1b";
+    }
+    warnings.push_back(f.file + ": " + f.field + ": " + f.assumed +
+                       (stated_by.empty() ? "" : "; " + stated_by));
+  }
+}
+
 /// The pipeline's steps for a request check_series_request has passed.
 SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request) {
   SeriesRequest r = request;
@@ -466,6 +483,7 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
   out.sign_check = check_sign(data, prepared, brain, r);
   out.check_region = brain.name;
   out.notes = prepared.notes;
+  warn_of_defaults(data, r, out.warnings);
   if (prepared.scanner_cbf) out.scanner_cbf = *prepared.scanner_cbf;
 
   // The protocol of the averaged ΔM volumes: one delay (and τ) per volume.

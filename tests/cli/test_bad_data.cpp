@@ -412,6 +412,15 @@ TEST(BadData, TimesInMillisecondsAreRefused) {
     expect_refused(r, dir / "out", "sub-01_m0scan.json", "RepetitionTimePreparation");
     EXPECT_NE(r.output.find("milliseconds"), std::string::npos) << r.output;
   }
+  {  // The ASL sidecar's RepetitionTimePreparation with a separate M0: refused alike (the
+     // m0scan sidecar gives the M0's; this one is still a time of the series).
+    const fs::path dir = scratch("ms-asl-tr");
+    const fs::path asl = phantom(dir / "bids");
+    edit_sidecar(asl, [](Json& j) { j["RepetitionTimePreparation"] = 4100; });
+    const Result r = cbf(asl, dir / "out");
+    expect_refused(r, dir / "out", "sub-01_asl.json", "RepetitionTimePreparation");
+    EXPECT_NE(r.output.find("milliseconds"), std::string::npos) << r.output;
+  }
   {  // PASL: TI1 in ms.
     const fs::path dir = scratch("ms-ti1");
     const fs::path asl = pasl_phantom(dir / "bids");
@@ -754,6 +763,46 @@ TEST(BadData, BackgroundSuppressionWithoutPulseCountIsRefused) {
     const Json out = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
     EXPECT_NEAR(out["BackgroundSuppressionFactor"].get<double>(), std::pow(0.95, pulses), 1e-12);
   }
+}
+
+TEST(BadData, RequiredFieldsLeftOutAreDefaultedWithAWarningUnlessAnOptionStatesThem) {
+  // BackgroundSuppression and MagneticFieldStrength are required by BIDS; dcm2niix leaves the
+  // first out. Read as none and 3 T, each with a warning saying what it changes, printed and
+  // in the sidecar's Warnings; an option that states the value silences it.
+  const fs::path dir = scratch("defaulted");
+  const fs::path asl = phantom(dir / "bids");
+  edit_sidecar(asl, [](Json& j) {
+    j.erase("BackgroundSuppression");
+    j.erase("MagneticFieldStrength");
+  });
+  const perfq::io::AslDataset d = perfq::io::read_asl_bids(asl.string());
+  ASSERT_EQ(d.defaulted.size(), 2u);
+  EXPECT_EQ(d.defaulted[0].field, "BackgroundSuppression");
+  EXPECT_EQ(d.defaulted[1].field, "MagneticFieldStrength");
+  EXPECT_EQ(d.defaulted[0].file, (perf_of(asl) / "sub-01_asl.json").string());
+  EXPECT_FALSE(d.protocol.background_suppression.enabled);
+  EXPECT_EQ(d.protocol.magnetic_field_strength, 3.0);
+
+  const Result r = cbf(asl, dir / "out");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: " + d.defaulted[0].file + ": BackgroundSuppression: not "
+                          "given (BIDS requires it)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("--bs-pulses"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("MagneticFieldStrength: not given"), std::string::npos) << r.output;
+  const Json sidecar = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+  ASSERT_EQ(sidecar["Warnings"].size(), 2u) << sidecar["Warnings"].dump();
+  const Result stated = cbf(asl, dir / "stated", "--bs-pulses 0 --t1b 1.65");
+  ASSERT_EQ(stated.status, 0) << stated.output;
+  EXPECT_EQ(stated.output.find("not given"), std::string::npos) << stated.output;
+  // Stated, the values are the ones assumed: the same CBF.
+  EXPECT_EQ(perfq::io::read_nifti((dir / "out" / "sub-01_cbf.nii.gz").string()).values(),
+            perfq::io::read_nifti((dir / "stated" / "sub-01_cbf.nii.gz").string()).values());
+
+  // Given in the sidecar: nothing defaulted (the phantom writes both).
+  const fs::path full = phantom(dir / "full");
+  EXPECT_TRUE(perfq::io::read_asl_bids(full.string()).defaulted.empty());
 }
 
 TEST(BadData, SeriesOrM0AsBothNiiAndNiiGzIsRefused) {

@@ -78,6 +78,13 @@ PERFQ_IO_API std::optional<TimeEncoding> parse_time_encoding(
     const std::string& json_text, const std::vector<VolumeType>& context,
     const std::string& source = {});
 
+/// @brief A field the sidecar leaves out and the default read in its place.
+struct DefaultedField {
+  std::string file;     ///< the sidecar (the nearest applicable one)
+  std::string field;    ///< e.g. "BackgroundSuppression"
+  std::string assumed;  ///< what was read instead, and what it changes if wrong
+};
+
 /// @brief One ASL series with everything next to it.
 struct AslDataset {
   std::string asl_path;      ///< the `*_asl.nii[.gz]` file
@@ -108,6 +115,10 @@ struct AslDataset {
   /// durations) and the delay after the last sub-bolus. Quantify through prepare_time_encoded,
   /// not prepare_asl (which would pair the encoded volumes as control/label).
   std::optional<TimeEncoding> time_encoding;
+  /// Fields BIDS requires that the sidecar leaves out and for which perfq read a default
+  /// (BackgroundSuppression: none; MagneticFieldStrength: 3 T). quantify_series warns of each
+  /// unless an option states the value (`--bs-pulses`; `--t1b`).
+  std::vector<DefaultedField> defaulted;
 };
 
 /// @brief Reads and validates an ASL-BIDS series given the path of its `*_asl.nii[.gz]`.
