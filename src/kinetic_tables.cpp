@@ -17,8 +17,8 @@ void fill_basis(const KineticSettings<Real>& s, int slices, Real* basis, Real* n
     for (int j = 0; j < s.grid; ++j) {
       Real gg = 0;
       for (int k = 0; k < s.delays; ++k) {
-        const Real g = tissue_signal<Real, Real>(s, k, offset, Real(1), Real(kReferenceFlow),
-                                                 grid_att(s, j));
+        const Real g =
+            tissue_signal<Real, Real>(s, k, offset, Real(1), Real(kReferenceFlow), grid_att(s, j));
         basis[(z * s.delays + k) * s.grid + j] = g;
         gg += s.weight[k] * g * g;
       }

@@ -70,23 +70,22 @@ Metadata read_metadata(AslDataset& d, const fs::path& folder) {
   });
   const auto contexts = detail::applicable_files(m.levels, d.prefix, "_aslcontext.tsv");
   if (!contexts.empty()) d.context_path = contexts.back();
-  d.context = parse_aslcontext(detail::read_text_file(d.context_path, "aslcontext (.tsv)"),
-                               d.context_path);
+  d.context =
+      parse_aslcontext(detail::read_text_file(d.context_path, "aslcontext (.tsv)"), d.context_path);
   d.time_encoding = detail::naming_origin(d.sidecar_path, m.origin, [&] {
     return parse_time_encoding(m.sidecar_text, d.context, d.sidecar_path);
   });
   if (d.time_encoding) {
     const std::size_t n = d.time_encoding->matrix.cycles;
-    const std::size_t encoded = static_cast<std::size_t>(
-        std::count_if(d.context.begin(), d.context.end(), [](VolumeType t) {
-          return t == VolumeType::Control || t == VolumeType::Label;
-        }));
+    const std::size_t encoded = static_cast<std::size_t>(std::count_if(
+        d.context.begin(), d.context.end(),
+        [](VolumeType t) { return t == VolumeType::Control || t == VolumeType::Label; }));
     if (encoded == 0 || encoded % n != 0) {
       throw InputError(d.context_path, "volume_type",
                        std::to_string(encoded) +
                            " encoded (control/label) rows is not a positive multiple of "
-                           "TimeEncodedMatrixSize (" + std::to_string(n) + ", " +
-                           d.sidecar_path + ")");
+                           "TimeEncodedMatrixSize (" +
+                           std::to_string(n) + ", " + d.sidecar_path + ")");
     }
     // The protocol describes each encoded volume: the whole labeling train, then the delay
     // after the last sub-bolus. Sub-bolus timing is in d.time_encoding.
@@ -117,8 +116,8 @@ std::string find_separate_m0(AslDataset& d, const fs::path& folder, const fs::pa
   const NiftiInfo info = read_nifti_info(d.m0_path);
   if (!info.geometry.same_grid(asl_grid)) {
     throw InputError(d.m0_path, "",
-                     "not on the grid of the ASL series: " + describe_grid(info.geometry) +
-                         " vs " + describe_grid(asl_grid));
+                     "not on the grid of the ASL series: " + describe_grid(info.geometry) + " vs " +
+                         describe_grid(asl_grid));
   }
   return m0_prefix;
 }
@@ -169,7 +168,8 @@ void check_repetition_times(const AslDataset& d, const Metadata& m, std::size_t 
   for (double t : tr) {
     if (t > 0.0 && (shortest_tr == 0.0 || t < shortest_tr)) shortest_tr = t;
   }
-  if (d.protocol.readout == Readout::TwoD && shortest_tr > 0.0 && !d.protocol.slice_timing.empty()) {
+  if (d.protocol.readout == Readout::TwoD && shortest_tr > 0.0 &&
+      !d.protocol.slice_timing.empty()) {
     const double last =
         *std::max_element(d.protocol.slice_timing.begin(), d.protocol.slice_timing.end());
     if (last >= shortest_tr) {

@@ -41,8 +41,9 @@ std::vector<VolumeType> parse_aslcontext(const std::string& tsv_text, const std:
   const std::vector<std::string> header = split(lines.front());
   const auto column = std::find(header.begin(), header.end(), "volume_type");
   if (column == header.end()) {
-    throw InputError(source, "volume_type",
-                     "header line is '" + detail::trim(lines.front()) + "'; expected 'volume_type'");
+    throw InputError(
+        source, "volume_type",
+        "header line is '" + detail::trim(lines.front()) + "'; expected 'volume_type'");
   }
   const std::size_t index = static_cast<std::size_t>(column - header.begin());
 

@@ -256,8 +256,7 @@ std::filesystem::path nifti_beside(const std::filesystem::path& folder, const st
 /// series `asl`; empty when none does. `m0_prefix` gets its name before `_m0scan`.
 /// @throws InputError when several do (which one is meant is then unclear)
 std::filesystem::path m0scan_intended_for(const std::filesystem::path& folder,
-                                          const std::filesystem::path& asl,
-                                          std::string& m0_prefix);
+                                          const std::filesystem::path& asl, std::string& m0_prefix);
 
 }  // namespace detail
 }  // namespace io

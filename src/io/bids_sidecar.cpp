@@ -318,14 +318,14 @@ std::optional<TimeEncoding> time_encoding_from(const json& root, const Fields& f
 
   const auto labeling = f.string("ArterialSpinLabelingType");
   if (labeling && lower(*labeling) == "pasl") {
-    f.fail("ArterialSpinLabelingType", "time encoding (" + std::string(kSize) +
-                                           ") is supported for PCASL and CASL, not PASL");
+    f.fail("ArterialSpinLabelingType",
+           "time encoding (" + std::string(kSize) + ") is supported for PCASL and CASL, not PASL");
   }
   std::optional<std::size_t> size;
   if (const auto n = f.number(kSize)) {
     if (*n != std::floor(*n) || *n < 2 || *n > 64) {
-      f.fail(kSize, "expected a whole number of encoding cycles (4, 8 or 12), found " +
-                        format_number(*n));
+      f.fail(kSize,
+             "expected a whole number of encoding cycles (4, 8 or 12), found " + format_number(*n));
     }
     size = static_cast<std::size_t>(*n);
   }
@@ -425,7 +425,8 @@ std::optional<TimeEncoding> time_encoding_from(const json& root, const Fields& f
     f.fail("PostLabelingDelay",
            "has " + std::to_string(delays->size()) +
                " values; a time-encoded series takes one (the delay after the last sub-bolus) "
-               "or one per volume (" + std::to_string(volumes) + ")");
+               "or one per volume (" +
+               std::to_string(volumes) + ")");
   }
   for (std::size_t j = 0; j < k; ++j) {
     if (!(tau[j] > 0.0)) {

@@ -18,8 +18,8 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <type_traits>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -308,7 +308,9 @@ void require_same_grid(const std::string& path, const Geometry& geometry, const 
   auto dims = [&](const Geometry& g) {
     return triple(double(g.dims[0]), double(g.dims[1]), double(g.dims[2]));
   };
-  auto spacing = [&](const Geometry& g) { return triple(g.spacing[0], g.spacing[1], g.spacing[2]); };
+  auto spacing = [&](const Geometry& g) {
+    return triple(g.spacing[0], g.spacing[1], g.spacing[2]);
+  };
   auto origin = [&](const Geometry& g) { return triple(g.origin[0], g.origin[1], g.origin[2]); };
   std::string m = "not on the grid of " + grid_name + " (";
   if (geometry.dims != grid.dims) {

@@ -94,8 +94,8 @@ struct DataLayout {
 
 /// Header facts, checked: what read_nifti_info returns and what the voxel reader needs.
 struct Header {
-  NiftiInfo info;      ///< what read_nifti_info returns
-  DataLayout layout;   ///< how the voxels are stored
+  NiftiInfo info;     ///< what read_nifti_info returns
+  DataLayout layout;  ///< how the voxels are stored
 };
 
 /// Opens `path` and reads its header. Refuses what read_nifti cannot represent, naming the

@@ -23,9 +23,9 @@ PERFQ_NAMESPACE_BEGIN
 namespace io {
 namespace {
 
-using provenance::Json;
 using provenance::describe_acquisition;
 using provenance::fit_record;
+using provenance::Json;
 using provenance::range_record;
 using provenance::status_counts;
 
@@ -225,8 +225,8 @@ void calibrate_reference(const AslDataset& data, const AslProtocol& protocol,
     for (std::size_t i = 0; i < values.size(); ++i) {
       if (values[i] != 0.0f && values[i] != 1.0f) {
         std::ostringstream m;
-        m << "the reference region must be a 0/1 mask of the tissue alone; voxel " << i
-          << " is " << values[i] << " (a probability map? threshold it, e.g. above 0.9)";
+        m << "the reference region must be a 0/1 mask of the tissue alone; voxel " << i << " is "
+          << values[i] << " (a probability map? threshold it, e.g. above 0.9)";
         throw InputError(mask_path, "", m.str());
       }
     }
@@ -264,14 +264,15 @@ void calibrate_reference(const AslDataset& data, const AslProtocol& protocol,
       {"PartitionCoefficient", c.constants.partition},
       {"BloodT2", c.t2_blood},
       {"EchoTime", c.echo_time},
-      {"EchoTimeSource", r.echo_time          ? "--echo-time"
+      {"EchoTimeSource", r.echo_time         ? "--echo-time"
                          : data.m0_echo_time ? "EchoTime of the M0's sidecar"
                                              : "none (no T2 correction)"},
       {"RepetitionTime", c.repetition_time},
       {"ReferenceM0", c.m0_reference},
       {"ArterialBloodM0", c.m0_blood},
-      {"Formula", "M0_blood = mean / (1 - exp(-TR/T1)) / exp(-TE/T2) / partition * "
-                  "exp(-TE/T2_blood); quantified with the single M0 lambda * M0_blood"}};
+      {"Formula",
+       "M0_blood = mean / (1 - exp(-TR/T1)) / exp(-TE/T2) / partition * "
+       "exp(-TE/T2_blood); quantified with the single M0 lambda * M0_blood"}};
 }
 
 // ---- checks --------------------------------------------------------------------------------
@@ -293,13 +294,15 @@ void find_brain(const AslDataset& data, const PreparedAsl& prepared, const M0Sta
   if (!mask && region_m0) brain.bright = m0_brain_region(*region_m0);
   brain.view = mask;
   if (brain.bright) brain.view = brain.bright->view();
-  brain.name = r.mask_path ? "mask" : brain.bright ? "M0 >= half its 98th percentile" : "all voxels";
+  brain.name = r.mask_path    ? "mask"
+               : brain.bright ? "M0 >= half its 98th percentile"
+                              : "all voxels";
 }
 
 /// Control and label swapped (in the aslcontext, or deltam stored as label − control) would
 /// give a map of negative CBF: refused unless the request says not to check.
-DeltaMSign check_sign(const AslDataset& data, const PreparedAsl& prepared,
-                      const BrainRegion& brain, const SeriesRequest& r) {
+DeltaMSign check_sign(const AslDataset& data, const PreparedAsl& prepared, const BrainRegion& brain,
+                      const SeriesRequest& r) {
   const DeltaMSign sign = check_delta_m_sign(prepared.delta_m.view(), std::nullopt, brain.view);
   if (!sign.inverted || !r.check_sign) return sign;
   std::ostringstream m;
@@ -359,8 +362,8 @@ void quantify_single(const PreparedAsl& prepared, const M0State& s, const AslPro
                      const Physiology& physiology,
                      const std::optional<View<const std::uint8_t>>& mask, const SeriesRequest& r,
                      SeriesMaps& out, Json& j) {
-  CbfMaps maps = quantify_cbf(prepared.delta_m.volume(0), s.m0, averaged, physiology, mask,
-                              r.execution);
+  CbfMaps maps =
+      quantify_cbf(prepared.delta_m.volume(0), s.m0, averaged, physiology, mask, r.execution);
   out.constants = maps.constants;
   out.backend = maps.backend;
   j["Description"] = "Cerebral blood flow from single-delay ASL (white-paper model)";
@@ -378,8 +381,8 @@ void quantify_multi(const AslDataset& data, const PreparedAsl& prepared, const M
                     SeriesMaps& out, Json& j) {
   KineticOptions kinetic = r.kinetic;
   kinetic.weights.assign(prepared.repeats.begin(), prepared.repeats.end());
-  KineticFit fit = fit_kinetic(prepared.delta_m, s.m0, averaged, physiology, kinetic, mask,
-                               r.execution);
+  KineticFit fit =
+      fit_kinetic(prepared.delta_m, s.m0, averaged, physiology, kinetic, mask, r.execution);
   out.constants = fit.constants;
   out.backend = fit.backend;
   j["Description"] = data.time_encoding
@@ -389,8 +392,11 @@ void quantify_multi(const AslDataset& data, const PreparedAsl& prepared, const M
   j["Model"] = std::string("Buxton general kinetic model, variant ") + to_string(kinetic.variant);
   j["Fit"] = fit_record(kinetic, fit);
   j["StatusCounts"] = status_counts(fit.status);
-  j["Outputs"] = {{"cbf", "mL/100g/min"}, {"att", "s"}, {"cbf_se", "mL/100g/min"},
-                  {"att_se", "s"}, {"fitstatus", "code (see StatusCodes)"}};
+  j["Outputs"] = {{"cbf", "mL/100g/min"},
+                  {"att", "s"},
+                  {"cbf_se", "mL/100g/min"},
+                  {"att_se", "s"},
+                  {"fitstatus", "code (see StatusCodes)"}};
   if (kinetic.arterial) {
     j["Outputs"]["abv"] = "% (ml arterial blood / 100 ml); 0 where the tissue-only fit wins";
     j["Outputs"]["abv_se"] = "%";
@@ -414,8 +420,9 @@ void correct_partial_volumes(const AslDataset& data, const SeriesRequest& r, Ser
                              Json& j) {
   if (!r.pvc_grey && !r.pvc_white) return;
   if (!r.pvc_grey || !r.pvc_white) {
-    throw InvalidArgument("partial-volume correction needs both the grey- and the "
-                          "white-matter fraction images");
+    throw InvalidArgument(
+        "partial-volume correction needs both the grey- and the "
+        "white-matter fraction images");
   }
   const Volume<float> grey = read_nifti_3d(*r.pvc_grey, &data.asl.geometry(), data.asl_path);
   const Volume<float> white = read_nifti_3d(*r.pvc_white, &data.asl.geometry(), data.asl_path);
@@ -431,7 +438,8 @@ void correct_partial_volumes(const AslDataset& data, const SeriesRequest& r, Ser
   out.cbf_white = std::move(pvc.cbf_wm);
   j["PartialVolumeCorrection"] = {
       {"Method", "local linear regression (Asllani et al. 2008) on the CBF map"},
-      {"GreyMatterFraction", *r.pvc_grey}, {"WhiteMatterFraction", *r.pvc_white},
+      {"GreyMatterFraction", *r.pvc_grey},
+      {"WhiteMatterFraction", *r.pvc_white},
       {"Kernel", {r.pvc.kernel_xy, r.pvc.kernel_xy, r.pvc.kernel_z}},
       {"MinimumFraction", r.pvc.min_fraction},
       {"VoxelsUsed", "fit status 0"}};
