@@ -18,6 +18,8 @@ struct UsageError {
 int run_cbf(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int run_phantom(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int run_info(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int run_check(const std::vector<std::string>& args, std::ostream& out,
+              std::ostream& err);  // cmd_check.cpp
 int run_watershed(const std::vector<std::string>& args, std::ostream& out,
                   std::ostream& err);  // cmd_watershed.cpp
 int run_stats(const std::vector<std::string>& args, std::ostream& out,

@@ -1,0 +1,63 @@
+/// @file
+/// @brief An ASL-BIDS doctor: what stands between a series as the DICOM converter wrote it
+/// and a series perfq can quantify — missing required fields, values in the wrong unit,
+/// vendor field names, a missing aslcontext (with what the images suggest) — each with the
+/// evidence and the fix. What `perfq check` runs. Part of perfq::io.
+#pragma once
+
+#include <perfq/export.hpp>
+#include <perfq/version.hpp>
+
+#include <string>
+#include <vector>
+
+PERFQ_NAMESPACE_BEGIN
+namespace io {
+
+/// @brief How much a finding matters.
+enum class CheckSeverity {
+  Error,   ///< perfq cbf refuses the series (or would quantify it wrongly) until it is fixed
+  Warning  ///< suspicious, not BIDS, or a default that perfq cbf would read in its place
+};
+
+/// @brief "error" or "warning".
+PERFQ_IO_API const char* to_string(CheckSeverity severity) noexcept;
+
+/// @brief One problem of a series.
+struct CheckFinding {
+  CheckSeverity severity = CheckSeverity::Error;  ///< whether perfq cbf can go on
+  std::string file;                               ///< the file at fault
+  std::string field;    ///< the field (or "volume K"), or empty for the file as a whole
+  std::string problem;  ///< what is wrong, with the evidence
+  std::string fix;      ///< what to do about it
+  /// A value that would fix it, as JSON text (e.g. "2.0" for milliseconds read as seconds, a
+  /// field's value under its BIDS name), or empty when none can be proposed.
+  std::string proposed;
+};
+
+/// @brief The findings of one series.
+struct SeriesCheck {
+  std::string asl_path;                ///< the series (its NIfTI image)
+  std::string sidecar_path;            ///< its JSON sidecar
+  std::vector<CheckFinding> findings;  ///< in the order checked
+  /// The volume types the images suggest when the aslcontext is missing (one per volume:
+  /// "m0scan", "control", "label"), empty when it exists or nothing can be told.
+  std::vector<std::string> suggested_context;
+  /// @brief Whether no finding is an error: perfq cbf can quantify the series as it is.
+  PERFQ_IO_API bool ready() const noexcept;
+};
+
+/// @brief Checks one series: `asl_path` is its NIfTI image, named as BIDS has it
+/// (`<prefix>_asl.nii[.gz]`) or as the converter wrote it (any `<name>.nii[.gz]` with
+/// `<name>.json` beside it). Reads the sidecar, the aslcontext and the m0scan sidecar when
+/// they exist, and the image's volumes to suggest an aslcontext when it does not. Never
+/// throws for what it finds: unreadable files are findings too.
+PERFQ_IO_API SeriesCheck check_series(const std::string& asl_path);
+
+/// @brief The ASL series under `path`: the file itself, or every `*_asl.nii[.gz]` below a
+/// folder, and every other NIfTI whose sidecar has `ArterialSpinLabelingType` (a converter's
+/// output not yet named as BIDS), sorted.
+PERFQ_IO_API std::vector<std::string> find_asl_series(const std::string& path);
+
+}  // namespace io
+PERFQ_NAMESPACE_END

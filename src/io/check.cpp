@@ -1,0 +1,513 @@
+// The ASL-BIDS doctor (include/perfq/io/check.hpp): every rule reads the sidecar as JSON,
+// leniently (one finding per problem, never the first error only), so that a converter's
+// output can be checked before it is valid.
+#include <perfq/errors.hpp>
+#include <perfq/io/bids.hpp>
+#include <perfq/io/check.hpp>
+#include <perfq/io/nifti.hpp>
+#include <perfq/protocol.hpp>
+
+#include "bids_internal.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+PERFQ_NAMESPACE_BEGIN
+namespace io {
+namespace {
+
+using detail::ends_with;
+using detail::format_number;
+using detail::json;
+using detail::lower;
+
+/// Where the files of a series are (or would be, named as BIDS has them).
+struct Layout {
+  fs::path image;
+  bool bids = false;  ///< named <prefix>_asl.nii[.gz]
+  std::string stem;   ///< the image's path without .nii[.gz] (and without _asl when BIDS)
+  fs::path sidecar, context, m0_sidecar;
+};
+
+Layout locate(const std::string& asl_path) {
+  Layout l;
+  l.image = asl_path;
+  std::string path = asl_path;
+  for (const char* ext : {".nii.gz", ".nii"}) {
+    if (ends_with(path, ext)) {
+      path.erase(path.size() - std::string(ext).size());
+      break;
+    }
+  }
+  l.bids = ends_with(path, "_asl");
+  if (l.bids) {
+    l.stem = path.substr(0, path.size() - 4);
+    l.sidecar = l.stem + "_asl.json";
+  } else {
+    l.stem = path;
+    l.sidecar = l.stem + ".json";
+  }
+  l.context = l.stem + "_aslcontext.tsv";
+  l.m0_sidecar = l.stem + "_m0scan.json";
+  return l;
+}
+
+/// Collects findings.
+class Findings {
+ public:
+  explicit Findings(SeriesCheck& out) : out_(out) {}
+  void add(CheckSeverity s, const fs::path& file, const std::string& field,
+           const std::string& problem, const std::string& fix, const std::string& proposed = {}) {
+    out_.findings.push_back({s, file.string(), field, problem, fix, proposed});
+  }
+  void error(const fs::path& file, const std::string& field, const std::string& problem,
+             const std::string& fix, const std::string& proposed = {}) {
+    add(CheckSeverity::Error, file, field, problem, fix, proposed);
+  }
+  void warning(const fs::path& file, const std::string& field, const std::string& problem,
+               const std::string& fix, const std::string& proposed = {}) {
+    add(CheckSeverity::Warning, file, field, problem, fix, proposed);
+  }
+
+ private:
+  SeriesCheck& out_;
+};
+
+/// The sidecar's JSON object, or nothing (a finding says why).
+std::optional<json> read_sidecar(const fs::path& path, Findings& f, const char* what) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    f.error(path, "", std::string("the ") + what + " sidecar is missing",
+            "write it beside the image (dcm2niix: -b y)");
+    return std::nullopt;
+  }
+  try {
+    return detail::parse_json_object(detail::read_text_file(path.string(), what), path.string());
+  } catch (const InputError& e) {
+    f.error(path, e.field(), e.what(), "repair the JSON");
+    return std::nullopt;
+  }
+}
+
+bool has(const json& j, const char* key) { return j.contains(key) && !j.at(key).is_null(); }
+
+/// The numbers of a field (one or a list); empty when absent or not numbers.
+std::vector<double> numbers(const json& j, const char* key) {
+  std::vector<double> out;
+  if (!has(j, key)) return out;
+  const json& v = j.at(key);
+  if (v.is_number()) return {v.get<double>()};
+  if (v.is_array()) {
+    for (const json& e : v) {
+      if (!e.is_number()) return {};
+      out.push_back(e.get<double>());
+    }
+  }
+  return out;
+}
+
+/// `values` divided by 1000, as the JSON the field would hold (one number or a list).
+std::string in_seconds(const json& original) {
+  if (original.is_number()) return json(original.get<double>() / 1000.0).dump();
+  json out = json::array();
+  for (const json& e : original) out.push_back(e.get<double>() / 1000.0);
+  return out.dump();
+}
+
+/// Times beyond 30 s: milliseconds.
+void check_units(const json& j, const fs::path& file, Findings& f) {
+  for (const char* key : {"RepetitionTimePreparation", "PostLabelingDelay", "LabelingDuration",
+                          "BolusCutOffDelayTime", "InitialPostLabelDelay", "InversionTime",
+                          "BolusDuration", "TagDuration"}) {
+    const std::vector<double> v = numbers(j, key);
+    const auto largest = std::max_element(v.begin(), v.end());
+    if (largest == v.end() || !(*largest > kMaxTimingSeconds)) continue;
+    f.error(file, key,
+            "value " + format_number(*largest) +
+                " is beyond any ASL timing (at most 30 s): milliseconds, where BIDS gives "
+                "seconds (a known dcm2niix quirk for RepetitionTimePreparation)",
+            "divide by 1000", in_seconds(j.at(key)));
+  }
+}
+
+/// Vendor names that are not BIDS, and what they stand for.
+void check_vendor_names(const json& j, const std::string& labeling, const fs::path& file,
+                        Findings& f) {
+  const bool pasl = labeling == "pasl";
+  auto value_of = [&](const char* key) { return j.at(key).dump(); };
+  if (has(j, "InversionTime")) {
+    if (pasl) {
+      f.warning(file, "InversionTime",
+                "a vendor name, not BIDS: for PASL the inversion time TI is PostLabelingDelay",
+                "give it as PostLabelingDelay (one per volume, or one value)",
+                value_of("InversionTime"));
+    } else {
+      f.warning(file, "InversionTime",
+                "a vendor name, not BIDS, and not a PCASL/CASL timing (perfq does not read it)",
+                "leave it, or remove it; the delays are PostLabelingDelay");
+    }
+  }
+  if (has(j, "BolusDuration")) {
+    if (pasl) {
+      f.warning(file, "BolusDuration",
+                "a vendor name, not BIDS: for PASL the bolus duration TI1 is "
+                "BolusCutOffDelayTime (with BolusCutOffFlag true)",
+                "give it as BolusCutOffDelayTime", value_of("BolusDuration"));
+    } else {
+      f.warning(file, "BolusDuration",
+                "a vendor name, not BIDS; for PCASL/CASL the labeling duration is "
+                "LabelingDuration, which this value need not be (read it from the protocol)",
+                "give LabelingDuration from the protocol");
+    }
+  }
+  for (const auto& [vendor, bids] : {std::pair{"TagDuration", "LabelingDuration"},
+                                     std::pair{"InitialPostLabelDelay", "PostLabelingDelay"},
+                                     std::pair{"PostLabelDelay", "PostLabelingDelay"}}) {
+    if (!has(j, vendor)) continue;
+    f.warning(file, vendor, std::string("a vendor name, not BIDS: it is ") + bids,
+              std::string("give it as ") + bids, value_of(vendor));
+  }
+}
+
+/// What the volumes' brightness says: M0 volumes stand out (no labeling, no background
+/// suppression), and in each control/label pair the control is the brighter (by the
+/// perfusion signal, about 1 %).
+std::vector<std::string> suggest_context(const Image<float>& image, std::string& evidence) {
+  const std::size_t n = image.voxel_count(), volumes = image.volumes();
+  std::vector<double> mean_image(n, 0.0);
+  for (std::size_t v = 0; v < volumes; ++v) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const float x = image[v * n + i];
+      if (std::isfinite(x)) mean_image[i] += x / static_cast<double>(volumes);
+    }
+  }
+  double overall = 0.0;
+  for (double x : mean_image) overall += x / static_cast<double>(n);
+  std::vector<double> means(volumes, 0.0);  // over the bright half: the head
+  for (std::size_t v = 0; v < volumes; ++v) {
+    double sum = 0.0;
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const float x = image[v * n + i];
+      if (mean_image[i] > overall && std::isfinite(x)) {
+        sum += x;
+        ++count;
+      }
+    }
+    means[v] = count > 0 ? sum / static_cast<double>(count) : 0.0;
+  }
+  // M0 volumes: a run of volumes of like brightness (each within 10 % of the next) at the start
+  // or the end of the series (where vendors put them) that is brighter by a quarter than the
+  // volume next to it. Not a threshold on the whole series: in a multi-delay series with
+  // background suppression the shortest delays are the brightest pairs.
+  std::vector<std::string> context(volumes);
+  std::ostringstream e;
+  e << std::setprecision(3);
+  for (std::size_t start = 0; start < volumes;) {
+    std::size_t end = start + 1;
+    while (end < volumes && std::abs(means[end] - means[end - 1]) <= 0.1 * means[end - 1]) ++end;
+    double run = 0.0;
+    for (std::size_t v = start; v < end; ++v) run += means[v] / static_cast<double>(end - start);
+    const bool below = start > 0, above = end < volumes;
+    const bool brighter = (below != above) &&  // at the start or the end of the series
+                          (!below || run > 1.25 * means[start - 1]) &&
+                          (!above || run > 1.25 * means[end]);
+    if (brighter) {
+      for (std::size_t v = start; v < end; ++v) context[v] = "m0scan";
+      e << (end - start == 1 ? "volume " + std::to_string(start)
+                             : "volumes " + std::to_string(start) + "-" + std::to_string(end - 1))
+        << " stand" << (end - start == 1 ? "s" : "") << " out ("
+        << run / means[below ? start - 1 : end] << " times as bright as the next): M0; ";
+    }
+    start = end;
+  }
+  std::vector<std::size_t> rest;
+  for (std::size_t v = 0; v < volumes; ++v) {
+    if (context[v].empty()) rest.push_back(v);
+  }
+  if (rest.size() < 2) {
+    evidence = e.str() + "no control/label pairs";
+    return {};
+  }
+  // An odd volume out (e.g. a last control without its label) is left for the end.
+  std::optional<std::size_t> unpaired;
+  if (rest.size() % 2 != 0) {
+    unpaired = rest.back();
+    rest.pop_back();
+  }
+  std::size_t first_brighter = 0;
+  double difference = 0.0;
+  const std::size_t pairs = rest.size() / 2;
+  for (std::size_t p = 0; p < pairs; ++p) {
+    const double a = means[rest[2 * p]], b = means[rest[2 * p + 1]];
+    if (a > b) ++first_brighter;
+    difference += (a - b) / (0.5 * (a + b)) / static_cast<double>(pairs);
+  }
+  const bool control_first = first_brighter * 2 > pairs;
+  const std::size_t agree = control_first ? first_brighter : pairs - first_brighter;
+  e << "of the " << pairs << " pairs of the other volumes, the "
+    << (control_first ? "first" : "second") << " is the brighter in " << agree << " (by "
+    << std::abs(100.0 * difference) << " % on average), as a control is";
+  if (agree * 4 < pairs * 3) {  // under 75 %: no clear order
+    evidence = e.str();
+    return {};
+  }
+  double control_mean = 0.0, label_mean = 0.0;
+  for (std::size_t p = 0; p < pairs; ++p) {
+    const std::size_t control = rest[2 * p + (control_first ? 0 : 1)];
+    const std::size_t label = rest[2 * p + (control_first ? 1 : 0)];
+    context[control] = "control";
+    context[label] = "label";
+    control_mean += means[control] / static_cast<double>(pairs);
+    label_mean += means[label] / static_cast<double>(pairs);
+  }
+  if (unpaired) {
+    const double x = means[*unpaired];
+    context[*unpaired] =
+        std::abs(x - control_mean) < std::abs(x - label_mean) ? "control" : "label";
+    e << "; volume " << *unpaired << " has no partner and is as bright as a " << context[*unpaired]
+      << " (check it against the protocol)";
+  }
+  evidence = e.str();
+  return context;
+}
+
+std::string description_of(const json& j) {
+  for (const char* key : {"SeriesDescription", "ProtocolName"}) {
+    if (has(j, key) && j.at(key).is_string()) return j.at(key).get<std::string>();
+  }
+  return {};
+}
+
+}  // namespace
+
+const char* to_string(CheckSeverity severity) noexcept {
+  return severity == CheckSeverity::Error ? "error" : "warning";
+}
+
+bool SeriesCheck::ready() const noexcept {
+  return std::none_of(findings.begin(), findings.end(),
+                      [](const CheckFinding& f) { return f.severity == CheckSeverity::Error; });
+}
+
+SeriesCheck check_series(const std::string& asl_path) {
+  SeriesCheck out;
+  out.asl_path = asl_path;
+  Findings f(out);
+  const Layout l = locate(asl_path);
+  out.sidecar_path = l.sidecar.string();
+  NiftiInfo info;
+  try {
+    info = read_nifti_info(asl_path);
+  } catch (const InputError& e) {
+    f.error(asl_path, e.field(), e.what(), "give the series' NIfTI image");
+    return out;
+  }
+  const std::optional<json> sidecar = read_sidecar(l.sidecar, f, "ASL");
+  if (!sidecar) return out;
+  const json& j = *sidecar;
+  const std::string description = description_of(j);
+  const std::string labeling =
+      has(j, "ArterialSpinLabelingType") && j.at("ArterialSpinLabelingType").is_string()
+          ? lower(j.at("ArterialSpinLabelingType").get<std::string>())
+          : "";
+
+  if (info.volumes == 1) {  // an M0 scan written as an ASL series (dcm2niix)
+    const bool m0_like = lower(description).find("m0") != std::string::npos || has(j, "M0Type");
+    f.error(asl_path, "",
+            "one volume: no control/label pair" +
+                (m0_like ? ", and its sidecar says M0 (" +
+                               (description.empty() ? "M0Type" : "'" + description + "'") +
+                               "): an M0 scan"
+                         : std::string()),
+            m0_like ? "name it <prefix>_m0scan.nii.gz beside its ASL series <prefix>_asl.nii.gz, "
+                      "whose sidecar gets M0Type Separate"
+                    : "check that this is the ASL series");
+    if (has(j, "M0Type")) {
+      f.warning(l.sidecar, "M0Type",
+                "M0Type is a field of the ASL series' sidecar, not of an M0 scan's (dcm2niix "
+                "writes it into both)",
+                "remove it from the M0 scan's sidecar; the ASL series' says Separate");
+    }
+    check_units(j, l.sidecar, f);
+    return out;
+  }
+
+  if (!l.bids) {
+    f.warning(asl_path, "", "not named as ASL-BIDS (<prefix>_asl.nii[.gz])",
+              "rename it " + fs::path(l.stem).filename().string() + "_asl.nii.gz, with " +
+                  fs::path(l.stem).filename().string() + "_asl.json and _aslcontext.tsv beside it");
+  }
+  check_vendor_names(j, labeling, l.sidecar, f);
+  check_units(j, l.sidecar, f);
+
+  // The aslcontext, or what the images suggest in its place.
+  std::vector<std::string> context;
+  std::error_code ec;
+  if (fs::is_regular_file(l.context, ec)) {
+    try {
+      for (VolumeType t : parse_aslcontext(detail::read_text_file(l.context.string(), "aslcontext"),
+                                           l.context.string())) {
+        context.push_back(t == VolumeType::M0Scan ? "m0scan" : "other");
+      }
+      if (context.size() != info.volumes) {
+        f.error(l.context, "volume_type",
+                std::to_string(context.size()) + " rows for " + std::to_string(info.volumes) +
+                    " volumes",
+                "one row per volume, in order");
+      }
+    } catch (const InputError& e) {
+      f.error(l.context, e.field(), e.what(), "repair the aslcontext");
+    }
+  } else {
+    std::string evidence;
+    try {
+      out.suggested_context = suggest_context(read_nifti(asl_path), evidence);
+    } catch (const InputError& e) {
+      evidence = std::string("the images could not be read: ") + e.what();
+    }
+    context = out.suggested_context;
+    f.error(l.context, "",
+            "missing: which volume is a control, a label or an M0 is not in the "
+            "NIfTI header. The images suggest: " +
+                evidence,
+            out.suggested_context.empty()
+                ? "write it from the protocol (volume_type per row)"
+                : "write it (the suggestion, checked against the protocol)");
+  }
+  const bool has_m0_volumes = std::count(context.begin(), context.end(), "m0scan") > 0;
+
+  // Required fields (BIDS), with what perfq cbf does without them.
+  if (labeling.empty()) {
+    f.error(l.sidecar, "ArterialSpinLabelingType", "required, not found",
+            "PCASL, PASL or CASL, from the protocol");
+  }
+  if (!has(j, "PostLabelingDelay")) {
+    const char* from = labeling == "pasl" && has(j, "InversionTime") ? "InversionTime"
+                       : has(j, "InitialPostLabelDelay")             ? "InitialPostLabelDelay"
+                       : has(j, "PostLabelDelay")                    ? "PostLabelDelay"
+                                                                     : nullptr;
+    f.error(
+        l.sidecar, "PostLabelingDelay",
+        std::string("required, not found") + (from ? std::string(" (") + from + " holds it)" : ""),
+        "the delay of each volume (s), or one value", from ? j.at(from).dump() : "");
+  } else {
+    const std::vector<double> plds = numbers(j, "PostLabelingDelay");
+    if (plds.size() > 1 && plds.size() != info.volumes) {
+      f.error(l.sidecar, "PostLabelingDelay",
+              std::to_string(plds.size()) + " values for " + std::to_string(info.volumes) +
+                  " volumes: BIDS gives one per volume (0 for M0 volumes), or one for all",
+              "one value per volume, in the order acquired (read the order of the delays from "
+              "the protocol)");
+    }
+  }
+  if (labeling == "pasl") {
+    if (!has(j, "BolusCutOffDelayTime")) {
+      f.error(l.sidecar, "BolusCutOffDelayTime",
+              std::string("required for PASL (TI1, the bolus duration), not found") +
+                  (has(j, "BolusDuration") ? " (BolusDuration holds it)" : ""),
+              "TI1 in seconds, with BolusCutOffFlag true",
+              has(j, "BolusDuration") ? j.at("BolusDuration").dump() : "");
+    }
+  } else if (!labeling.empty() && !has(j, "LabelingDuration")) {
+    f.error(l.sidecar, "LabelingDuration",
+            std::string("required for PCASL/CASL, not found") +
+                (has(j, "TagDuration") ? " (TagDuration holds it)" : ""),
+            "the labeling duration (s), from the protocol",
+            has(j, "TagDuration") ? j.at("TagDuration").dump() : "");
+  }
+  if (!has(j, "M0Type")) {
+    f.error(
+        l.sidecar, "M0Type",
+        "required, not found" + std::string(has_m0_volumes ? " (the series has M0 volumes)" : ""),
+        "Included (M0 volumes in the series), Separate (an _m0scan beside it), Estimate or "
+        "Absent",
+        has_m0_volumes ? "\"Included\"" : "");
+  } else if (j.at("M0Type").is_string() && lower(j.at("M0Type").get<std::string>()) == "included" &&
+             !context.empty() && !has_m0_volumes) {
+    f.error(l.sidecar, "M0Type", "Included, but no volume is an M0 (aslcontext)",
+            "mark the M0 volumes as m0scan, or correct M0Type");
+  }
+  if (!has(j, "BackgroundSuppression")) {
+    f.warning(l.sidecar, "BackgroundSuppression",
+              "required (BIDS), not found: perfq cbf reads it as none; each pulse used lowers "
+              "the labeling efficiency, so CBF is too high by 1/0.95 per pulse if there were any",
+              "give BackgroundSuppression (and BackgroundSuppressionNumberPulses) from the "
+              "protocol, or perfq cbf --bs-pulses N");
+  }
+  if (!has(j, "MagneticFieldStrength")) {
+    f.warning(l.sidecar, "MagneticFieldStrength",
+              "required (BIDS), not found: perfq cbf assumes 3 T (blood T1 1.65 s)",
+              "give it (tesla)");
+  }
+  if (!has(j, "RepetitionTimePreparation")) {
+    const bool needed = has_m0_volumes;
+    f.add(needed ? CheckSeverity::Error : CheckSeverity::Warning, l.sidecar,
+          "RepetitionTimePreparation",
+          std::string("required (BIDS), not found") +
+              (needed ? ": the repetition time of the M0 volumes decides the short-TR M0 "
+                        "correction"
+                      : "") +
+              (has(j, "RepetitionTime")
+                   ? " (RepetitionTime holds " + j.at("RepetitionTime").dump() + ")"
+                   : ""),
+          "the repetition time of the preparation (s)",
+          has(j, "RepetitionTime") ? j.at("RepetitionTime").dump() : "");
+  }
+  if (!has(j, "MRAcquisitionType")) {
+    f.warning(l.sidecar, "MRAcquisitionType", "not found: perfq reads 2D when SliceTiming is given",
+              "2D or 3D");
+  }
+
+  // A separate M0's sidecar.
+  if (fs::is_regular_file(l.m0_sidecar, ec)) {
+    if (const std::optional<json> m0 = read_sidecar(l.m0_sidecar, f, "m0scan")) {
+      if (has(*m0, "M0Type")) {
+        f.warning(l.m0_sidecar, "M0Type",
+                  "M0Type is a field of the ASL series' sidecar, not of an m0scan's (dcm2niix "
+                  "writes it into both)",
+                  "remove it here");
+      }
+      check_units(*m0, l.m0_sidecar, f);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> find_asl_series(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return {path};
+  std::vector<std::string> found;
+  for (fs::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!it->is_regular_file(ec) || !(ends_with(name, ".nii.gz") || ends_with(name, ".nii"))) {
+      continue;
+    }
+    const Layout l = locate(it->path().string());
+    if (l.bids) {
+      found.push_back(it->path().string());
+      continue;
+    }
+    if (ends_with(l.stem, "_m0scan") || !fs::is_regular_file(l.sidecar, ec)) continue;
+    try {
+      const json j = detail::parse_json_object(
+          detail::read_text_file(l.sidecar.string(), "sidecar"), l.sidecar.string());
+      if (has(j, "ArterialSpinLabelingType")) found.push_back(it->path().string());
+    } catch (const InputError&) {
+      found.push_back(it->path().string());  // check_series reports the broken sidecar
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+}  // namespace io
+PERFQ_NAMESPACE_END

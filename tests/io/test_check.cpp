@@ -1,0 +1,229 @@
+// perfq::io::check_series and perfq check: each rule on small hand-made series, a complete
+// phantom series found ready, and the quirks of real converter output (../shared/data/real,
+// skipped when absent).
+#include <perfq/io/bids.hpp>
+#include <perfq/io/check.hpp>
+#include <perfq/io/nifti.hpp>
+#include <perfq/phantom.hpp>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cli_test_util.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using namespace cli_test;  // run, scratch_dir, write_text, read_text
+using perfq::io::CheckFinding;
+using perfq::io::CheckSeverity;
+
+/// A series of `means.size()` volumes on a 6x6x4 grid, volume v uniformly means[v] (a little
+/// structure so that the head is found), with `sidecar` beside it as `<name>.json`.
+fs::path write_series(const fs::path& dir, const std::string& name,
+                      const std::vector<double>& means, const Json& sidecar) {
+  fs::create_directories(dir);
+  perfq::Geometry g;
+  g.dims = {6, 6, 4};
+  perfq::Image<float> image(g, means.size(), 0.0f);
+  for (std::size_t v = 0; v < means.size(); ++v) {
+    for (std::size_t i = 0; i < g.voxel_count(); ++i) {
+      image[v * g.voxel_count() + i] = static_cast<float>(i % 3 == 0 ? 1.0 : means[v]);
+    }
+  }
+  const fs::path path = dir / (name + ".nii.gz");
+  perfq::io::write_nifti(path.string(), image);
+  write_text(dir / (name + ".json"), sidecar.dump(2));
+  return path;
+}
+
+const CheckFinding* find(const perfq::io::SeriesCheck& c, const std::string& field,
+                         CheckSeverity severity) {
+  for (const auto& f : c.findings) {
+    if (f.field == field && f.severity == severity) return &f;
+  }
+  return nullptr;
+}
+
+Json pcasl() {
+  return {{"ArterialSpinLabelingType", "PCASL"},
+          {"PostLabelingDelay", 1.8},
+          {"LabelingDuration", 1.8},
+          {"M0Type", "Included"},
+          {"BackgroundSuppression", false},
+          {"MagneticFieldStrength", 3},
+          {"RepetitionTimePreparation", 4.0},
+          {"MRAcquisitionType", "3D"}};
+}
+
+TEST(Check, TimesInMillisecondsAreErrorsWithTheValueInSeconds) {
+  Json j = pcasl();
+  j["RepetitionTimePreparation"] = 4100;
+  j["PostLabelingDelay"] = Json::array({250, 500});
+  const auto c = perfq::io::check_series(
+      write_series(scratch_dir("check-ms"), "sub-01_asl", {1000, 800, 792, 801, 790}, j).string());
+  const CheckFinding* tr = find(c, "RepetitionTimePreparation", CheckSeverity::Error);
+  ASSERT_NE(tr, nullptr);
+  EXPECT_NE(tr->problem.find("4100"), std::string::npos) << tr->problem;
+  EXPECT_EQ(Json::parse(tr->proposed), Json(4.1));
+  const CheckFinding* pld = find(c, "PostLabelingDelay", CheckSeverity::Error);
+  ASSERT_NE(pld, nullptr);
+  EXPECT_EQ(Json::parse(pld->proposed), Json::array({0.25, 0.5}));
+  EXPECT_FALSE(c.ready());
+}
+
+TEST(Check, VendorNamesAreNamedWithTheirBidsFieldAndValue) {
+  const Json pasl = {{"ArterialSpinLabelingType", "PASL"},
+                     {"InversionTime", 2.0},
+                     {"BolusDuration", 0.8},
+                     {"M0Type", "Included"},
+                     {"MagneticFieldStrength", 3},
+                     {"MRAcquisitionType", "2D"}};
+  const auto c = perfq::io::check_series(
+      write_series(scratch_dir("check-pasl"), "pasl", {1330, 999, 1001, 998, 1002}, pasl).string());
+  const CheckFinding* ti = find(c, "InversionTime", CheckSeverity::Warning);
+  ASSERT_NE(ti, nullptr);
+  EXPECT_NE(ti->problem.find("PostLabelingDelay"), std::string::npos);
+  EXPECT_EQ(Json::parse(ti->proposed), Json(2.0));
+  const CheckFinding* pld = find(c, "PostLabelingDelay", CheckSeverity::Error);
+  ASSERT_NE(pld, nullptr);
+  EXPECT_NE(pld->problem.find("InversionTime holds it"), std::string::npos);
+  const CheckFinding* ti1 = find(c, "BolusCutOffDelayTime", CheckSeverity::Error);
+  ASSERT_NE(ti1, nullptr);
+  EXPECT_EQ(Json::parse(ti1->proposed), Json(0.8));
+  EXPECT_NE(find(c, "BackgroundSuppression", CheckSeverity::Warning), nullptr);
+  EXPECT_NE(find(c, "", CheckSeverity::Warning), nullptr);  // not named as BIDS
+
+  Json tgse = pcasl();
+  tgse.erase("PostLabelingDelay");
+  tgse["InitialPostLabelDelay"] = Json::array({0.5, 1.0});
+  const auto d = perfq::io::check_series(
+      write_series(scratch_dir("check-tgse"), "sub-01_asl", {1000, 800, 792}, tgse).string());
+  const CheckFinding* initial = find(d, "InitialPostLabelDelay", CheckSeverity::Warning);
+  ASSERT_NE(initial, nullptr);
+  EXPECT_EQ(Json::parse(initial->proposed), Json::array({0.5, 1.0}));
+}
+
+TEST(Check, AMissingAslcontextIsSuggestedFromTheImages) {
+  // Volume 0 an M0 (a third brighter), then label/control pairs, the control 1 % brighter;
+  // then the same with the control first and no M0.
+  const fs::path dir = scratch_dir("check-context");
+  const auto c = perfq::io::check_series(
+      write_series(dir, "a_asl", {1330, 990, 1000, 991, 1001, 989, 999}, pcasl()).string());
+  EXPECT_EQ(c.suggested_context, (std::vector<std::string>{"m0scan", "label", "control", "label",
+                                                           "control", "label", "control"}));
+  const CheckFinding* missing = nullptr;
+  for (const auto& f : c.findings) {
+    if (f.file == (dir / "a_aslcontext.tsv").string()) missing = &f;
+  }
+  ASSERT_NE(missing, nullptr);
+  EXPECT_EQ(missing->severity, CheckSeverity::Error);
+  EXPECT_NE(missing->problem.find("volume 0 stands out"), std::string::npos) << missing->problem;
+  const auto d = perfq::io::check_series(
+      write_series(dir, "b_asl", {1000, 990, 1001, 991, 1002, 990}, pcasl()).string());
+  EXPECT_EQ(d.suggested_context,
+            (std::vector<std::string>{"control", "label", "control", "label", "control", "label"}));
+  // Brighter pairs at the shortest delays (background suppression) are no M0.
+  const auto e = perfq::io::check_series(
+      write_series(dir, "c_asl", {2000, 990, 1000, 700, 708, 500, 506, 990, 1000, 700, 708},
+                   pcasl())
+          .string());
+  EXPECT_EQ(std::count(e.suggested_context.begin(), e.suggested_context.end(), "m0scan"), 1);
+  // With an aslcontext, nothing is suggested; one whose rows do not match is an error.
+  write_text(dir / "b_aslcontext.tsv", "volume_type\ncontrol\nlabel\n");
+  const auto f = perfq::io::check_series((dir / "b_asl.nii.gz").string());
+  EXPECT_TRUE(f.suggested_context.empty());
+  EXPECT_NE(find(f, "volume_type", CheckSeverity::Error), nullptr);
+}
+
+TEST(Check, AnM0WrittenAsAnAslSeriesIsNamedSo) {
+  Json j = pcasl();
+  j["SeriesDescription"] = "pcasl_2d_m0";
+  j["RepetitionTimePreparation"] = 2000;
+  const auto c =
+      perfq::io::check_series(write_series(scratch_dir("check-m0"), "m0", {1000}, j).string());
+  ASSERT_FALSE(c.findings.empty());
+  EXPECT_NE(c.findings[0].problem.find("an M0 scan"), std::string::npos) << c.findings[0].problem;
+  EXPECT_NE(find(c, "M0Type", CheckSeverity::Warning), nullptr);
+  EXPECT_NE(find(c, "RepetitionTimePreparation", CheckSeverity::Error), nullptr);
+}
+
+TEST(Check, APhantomSeriesIsReadyAndFoundInItsDataset) {
+  perfq::PhantomOptions o;
+  o.dims = {20, 24, 16};
+  o.repeats = 2;
+  const fs::path root = scratch_dir("check-phantom");
+  const std::string asl = perfq::io::write_phantom_bids(perfq::make_phantom(o), root.string());
+  const auto c = perfq::io::check_series(asl);
+  EXPECT_TRUE(c.ready());
+  for (const auto& f : c.findings) ADD_FAILURE() << f.field << ": " << f.problem;
+  EXPECT_EQ(perfq::io::find_asl_series(root.string()), std::vector<std::string>{asl});
+  // An m0scan sidecar with M0Type (dcm2niix writes it there too).
+  edit_json(fs::path(asl).parent_path() / "sub-01_m0scan.json",
+            [](Json& j) { j["M0Type"] = "Included"; });
+  EXPECT_NE(find(perfq::io::check_series(asl), "M0Type", CheckSeverity::Warning), nullptr);
+
+  // The tool: exit 0 for a ready dataset, JSON listing the series.
+  const Result r = run("check " + root.string() + " --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const Json j = Json::parse(r.output.substr(r.output.find('[')));
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["series"], asl);
+  EXPECT_TRUE(j[0]["ready"].get<bool>());
+}
+
+TEST(Check, RealConverterOutputShowsEveryKnownQuirk) {
+  const fs::path real = fs::path(PERFQ_SHARED_DATA) / "real" / "siemens-prisma";
+  if (!fs::exists(real)) GTEST_SKIP() << "no real data at " << real;
+  const Result r = run("check " + real.string() + " --json");
+  EXPECT_EQ(r.status, 1) << r.output;  // not ready as converted
+  const Json all = Json::parse(r.output.substr(r.output.find('[')));
+  auto series = [&](const std::string& name) -> const Json& {
+    for (const Json& s : all) {
+      if (fs::path(s["series"].get<std::string>()).filename() == name) return s;
+    }
+    throw std::runtime_error("no series " + name);
+  };
+  auto finding = [&](const Json& s, const std::string& field) -> Json {
+    for (const Json& f : s["findings"]) {
+      if (f["field"] == field) return f;
+    }
+    return Json();
+  };
+  EXPECT_EQ(all.size(), 6u);
+  // RepetitionTimePreparation in milliseconds (dcm2niix).
+  EXPECT_EQ(finding(series("9_pcasl_2d_9.nii.gz"), "RepetitionTimePreparation")["proposed"],
+            Json(2.54));
+  // The separate M0 written as a one-volume ASL series with M0Type.
+  EXPECT_EQ(finding(series("10_pcasl_2d_m0_10.nii.gz"), "M0Type")["severity"], "warning");
+  // Vendor names: InitialPostLabelDelay (3D GRASE), InversionTime/BolusDuration (PASL).
+  EXPECT_EQ(finding(series("20_jw_tgse_PCASL_singleShot_6PLDs_8Averages_20.nii.gz"),
+                    "PostLabelingDelay")["proposed"],
+            Json::array({0.25, 0.5, 0.75, 1, 1.25, 1.5}));
+  EXPECT_EQ(finding(series("3_pasl_2d_3.nii.gz"), "BolusCutOffDelayTime")["proposed"], Json(0.8));
+  // A PostLabelingDelay list shorter than the volumes (6 delays, 97 volumes).
+  EXPECT_EQ(finding(series("11_to_ep2d_PCASL_11.nii.gz"), "PostLabelingDelay")["severity"],
+            "error");
+  // The aslcontexts the images suggest agree with the README's description of the series:
+  // PASL: volume 0 an M0, then label/control; 3D PCASL: volume 0 an M0, then control/label.
+  const Json pasl = series("3_pasl_2d_3.nii.gz")["suggested_aslcontext"];
+  ASSERT_EQ(pasl.size(), 85u);
+  EXPECT_EQ(pasl[0], "m0scan");
+  EXPECT_EQ(pasl[1], "label");
+  EXPECT_EQ(pasl[2], "control");
+  const Json grase = series("15_pcasl_3d_15.nii.gz")["suggested_aslcontext"];
+  EXPECT_EQ(grase[0], "m0scan");
+  EXPECT_EQ(grase[1], "control");
+  const Json multi = series("11_to_ep2d_PCASL_11.nii.gz")["suggested_aslcontext"];
+  EXPECT_EQ(std::count(multi.begin(), multi.end(), "m0scan"), 1);
+  // BackgroundSuppression, required by BIDS, is left out of every ASL sidecar.
+  EXPECT_EQ(finding(series("9_pcasl_2d_9.nii.gz"), "BackgroundSuppression")["severity"], "warning");
+}
+
+}  // namespace
