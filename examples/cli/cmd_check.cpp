@@ -4,6 +4,7 @@
 #include "commands.hpp"
 
 #include <perfq/io/check.hpp>
+#include <perfq/io/nifti.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -15,7 +16,7 @@ namespace perfq_cli {
 namespace {
 
 const char* const kCheckHelp =
-    "usage: perfq check <series or folder> [--json]\n"
+    "usage: perfq check <series or folder> [--json] [--propose DIR [--overwrite]]\n"
     "\n"
     "Checks ASL series for what perfq cbf needs: required BIDS fields, times in\n"
     "milliseconds, vendor field names, the aslcontext (and what the images suggest when it is\n"
@@ -24,7 +25,13 @@ const char* const kCheckHelp =
     "finding names the file and the field, says what is wrong and how to fix it. Nothing is\n"
     "written.\n"
     "\n"
-    "  --json   one JSON document: a list of series, each with its findings\n"
+    "  --json          one JSON document: a list of series, each with its findings\n"
+    "  --propose DIR   write each series completed with the proposed values into DIR for\n"
+    "                  review: <name>_asl.json (every value supplied listed under\n"
+    "                  PerfqProposed), <name>_aslcontext.tsv (the images' suggestion) and\n"
+    "                  <name>_asl.nii[.gz], a link to the image; then check it again. The\n"
+    "                  input is never touched\n"
+    "  --overwrite     with --propose: replace files of an earlier proposal\n"
     "\n"
     "Exit status: 0 every series ready for perfq cbf (warnings allowed), 1 an error found,\n"
     "2 a usage error.\n";
@@ -71,7 +78,7 @@ int run_check(const std::vector<std::string>& raw, std::ostream& out, std::ostre
     out << kCheckHelp;
     return 0;
   }
-  const Args args(raw, {}, {"--json"}, {});
+  const Args args(raw, {"--propose"}, {"--json", "--overwrite"}, {});
   if (args.positional().size() != 1) {
     throw UsageError{"expected one series or folder, got " +
                      std::to_string(args.positional().size())};
@@ -90,6 +97,18 @@ int run_check(const std::vector<std::string>& raw, std::ostream& out, std::ostre
     } else {
       print(c, out);
     }
+    const auto propose = args.text("--propose");
+    if (!propose || c.findings.empty() || perfq::io::read_nifti_info(path).volumes < 2) continue;
+    const perfq::io::Proposal p = perfq::io::write_proposal(c, *propose, args.flag("--overwrite"));
+    const perfq::io::SeriesCheck again = perfq::io::check_series(p.asl_path);
+    if (args.flag("--json")) {
+      all.back()["proposal"] = {
+          {"series", p.asl_path}, {"supplied", p.supplied}, {"check", to_json(again)}};
+      continue;
+    }
+    out << "  proposed: " << p.asl_path << "\n";
+    for (const auto& s : p.supplied) out << "    supplied " << s << "\n";
+    print(again, out);
   }
   if (args.flag("--json")) out << all.dump(2) << "\n";
   return ready ? 0 : 1;

@@ -5,6 +5,7 @@
 #include <perfq/io/bids.hpp>
 #include <perfq/io/check.hpp>
 #include <perfq/io/nifti.hpp>
+#include <perfq/io/outputs.hpp>
 #include <perfq/protocol.hpp>
 
 #include "bids_internal.hpp"
@@ -479,6 +480,55 @@ SeriesCheck check_series(const std::string& asl_path) {
       check_units(*m0, l.m0_sidecar, f);
     }
   }
+  return out;
+}
+
+Proposal write_proposal(const SeriesCheck& check, const std::string& out_dir, bool overwrite) {
+  const Layout l = locate(check.asl_path);
+  const NiftiInfo info = read_nifti_info(check.asl_path);
+  if (info.volumes == 1) {
+    throw InvalidArgument(check.asl_path + ": one volume (an M0 scan?): no ASL series to propose");
+  }
+  json sidecar = detail::parse_json_object(
+      detail::read_text_file(l.sidecar.string(), "ASL sidecar"), l.sidecar.string());
+  Proposal out;
+  json supplied = json::object();
+  auto supply = [&](const std::string& field, const json& value, const std::string& why) {
+    sidecar[field] = value;
+    supplied[field] = why;
+    out.supplied.push_back(field + ": " + value.dump() + " (" + why + ")");
+  };
+  const fs::path sidecar_file = fs::path(check.sidecar_path);
+  for (const CheckFinding& f : check.findings) {
+    if (f.proposed.empty() || f.field.empty() || f.file != sidecar_file.string()) continue;
+    const json value = json::parse(f.proposed);
+    // A vendor name's finding proposes its value for the BIDS field (that field's own finding
+    // supplies it).
+    if (has(sidecar, f.field.c_str()) && sidecar.at(f.field) == value) continue;
+    supply(f.field, value, f.problem);
+    if (f.field == "BolusCutOffDelayTime" && !has(sidecar, "BolusCutOffFlag")) {
+      supply("BolusCutOffFlag", true, "BolusCutOffDelayTime supplied");
+    }
+  }
+  sidecar["PerfqProposed"] = supplied;
+
+  const std::string name = fs::path(l.stem).filename().string();
+  const std::string extension = ends_with(check.asl_path, ".nii.gz") ? ".nii.gz" : ".nii";
+  StagedOutputs staged(out_dir, overwrite);
+  std::error_code ec;
+  const fs::path image = fs::absolute(check.asl_path, ec);
+  const std::string link = staged.stage(name + "_asl" + extension);
+  fs::create_symlink(ec ? fs::path(check.asl_path) : image, link, ec);
+  if (ec) throw Error(link + ": cannot link to " + check.asl_path + ": " + ec.message());
+  write_text_atomic(staged.stage(name + "_asl.json"), sidecar.dump(2) + "\n");
+  if (!check.suggested_context.empty()) {
+    std::string tsv = "volume_type\n";
+    for (const std::string& t : check.suggested_context) tsv += t + "\n";
+    write_text_atomic(staged.stage(name + "_aslcontext.tsv"), tsv);
+    out.supplied.push_back("aslcontext: the images' suggestion (see perfq check)");
+  }
+  out.files = staged.commit();
+  out.asl_path = (fs::path(out_dir) / (name + "_asl" + extension)).string();
   return out;
 }
 

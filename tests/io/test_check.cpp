@@ -1,6 +1,7 @@
 // perfq::io::check_series and perfq check: each rule on small hand-made series, a complete
 // phantom series found ready, and the quirks of real converter output (../shared/data/real,
 // skipped when absent).
+#include <perfq/errors.hpp>
 #include <perfq/io/bids.hpp>
 #include <perfq/io/check.hpp>
 #include <perfq/io/nifti.hpp>
@@ -142,6 +143,49 @@ TEST(Check, AMissingAslcontextIsSuggestedFromTheImages) {
   EXPECT_NE(find(f, "volume_type", CheckSeverity::Error), nullptr);
 }
 
+TEST(Check, AProposalCompletesTheSeriesBesideItAndLeavesTheInputAlone) {
+  // A converter's PASL series: TI and TI1 under vendor names, the M0 repetition time only as
+  // RepetitionTime, no aslcontext (volume 0 an M0, then label/control).
+  const Json pasl = {{"ArterialSpinLabelingType", "PASL"},
+                     {"InversionTime", 2.0},
+                     {"BolusDuration", 0.8},
+                     {"M0Type", "Included"},
+                     {"RepetitionTime", 3.1},
+                     {"MagneticFieldStrength", 3},
+                     {"BackgroundSuppression", false},
+                     {"MRAcquisitionType", "3D"}};
+  const fs::path dir = scratch_dir("check-propose");
+  const fs::path image =
+      write_series(dir / "in", "5_pasl", {1330, 990, 1000, 991, 1001, 989, 999}, pasl);
+  const std::string before = read_text(dir / "in" / "5_pasl.json");
+  const auto c = perfq::io::check_series(image.string());
+  ASSERT_FALSE(c.ready());
+  const perfq::io::Proposal p = perfq::io::write_proposal(c, (dir / "out").string());
+  EXPECT_EQ(p.asl_path, (dir / "out" / "5_pasl_asl.nii.gz").string());
+  EXPECT_EQ(p.files.size(), 3u);
+  EXPECT_TRUE(fs::is_symlink(p.asl_path));
+  EXPECT_EQ(read_text(dir / "in" / "5_pasl.json"), before);  // the input untouched
+  const Json sidecar = Json::parse(read_text(dir / "out" / "5_pasl_asl.json"));
+  EXPECT_EQ(sidecar["PostLabelingDelay"], Json(2.0));
+  EXPECT_EQ(sidecar["BolusCutOffDelayTime"], Json(0.8));
+  EXPECT_EQ(sidecar["BolusCutOffFlag"], Json(true));
+  EXPECT_EQ(sidecar["RepetitionTimePreparation"], Json(3.1));
+  for (const char* key : {"PostLabelingDelay", "BolusCutOffDelayTime", "BolusCutOffFlag",
+                          "RepetitionTimePreparation"}) {
+    EXPECT_TRUE(sidecar["PerfqProposed"].contains(key)) << key;
+  }
+  EXPECT_EQ(read_text(dir / "out" / "5_pasl_aslcontext.tsv"),
+            "volume_type\nm0scan\nlabel\ncontrol\nlabel\ncontrol\nlabel\ncontrol\n");
+  // The proposal is ready and reads as ASL-BIDS.
+  EXPECT_TRUE(perfq::io::check_series(p.asl_path).ready());
+  const perfq::io::AslDataset d = perfq::io::read_asl_bids(p.asl_path);
+  EXPECT_EQ(d.protocol.bolus_cutoff_delay, 0.8);
+  EXPECT_EQ(d.protocol.m0_repetition_time, 3.1);
+  // Written once: again only with overwrite.
+  EXPECT_THROW(perfq::io::write_proposal(c, (dir / "out").string()), perfq::Error);
+  EXPECT_NO_THROW(perfq::io::write_proposal(c, (dir / "out").string(), true));
+}
+
 TEST(Check, AnM0WrittenAsAnAslSeriesIsNamedSo) {
   Json j = pcasl();
   j["SeriesDescription"] = "pcasl_2d_m0";
@@ -222,6 +266,17 @@ TEST(Check, RealConverterOutputShowsEveryKnownQuirk) {
   EXPECT_EQ(grase[1], "control");
   const Json multi = series("11_to_ep2d_PCASL_11.nii.gz")["suggested_aslcontext"];
   EXPECT_EQ(std::count(multi.begin(), multi.end(), "m0scan"), 1);
+  // The PASL series quantifies once the proposal completes it.
+  const fs::path proposal = scratch_dir("check-real-propose");
+  const Result proposed =
+      run("check " + (real / "3_pasl_2d_3.nii.gz").string() + " --propose " + proposal.string());
+  EXPECT_EQ(proposed.status, 1) << proposed.output;  // the input itself is not ready
+  EXPECT_NE(proposed.output.find(proposal.string() + "/3_pasl_2d_3_asl.nii.gz: ready"),
+            std::string::npos)
+      << proposed.output;
+  const Result cbf = run("cbf " + (proposal / "3_pasl_2d_3_asl.nii.gz").string() + " -o " +
+                         (proposal / "out").string() + " --backend cpu");
+  EXPECT_EQ(cbf.status, 0) << cbf.output;
   // BackgroundSuppression, required by BIDS, is left out of every ASL sidecar.
   EXPECT_EQ(finding(series("9_pcasl_2d_9.nii.gz"), "BackgroundSuppression")["severity"], "warning");
 }

@@ -54,6 +54,28 @@ struct SeriesCheck {
 /// throws for what it finds: unreadable files are findings too.
 PERFQ_IO_API SeriesCheck check_series(const std::string& asl_path);
 
+/// @brief What write_proposal wrote.
+struct Proposal {
+  std::string asl_path;            ///< the proposed series' image (a link to the original)
+  std::vector<std::string> files;  ///< every file written, in `out_dir`
+  /// Each value supplied, as "<field>: <value> (<why>)"; the sidecar lists them too, under
+  /// `PerfqProposed`.
+  std::vector<std::string> supplied;
+};
+
+/// @brief Writes into `out_dir` the series of `check` completed with what its findings
+/// propose, for the user to review: `<name>_asl.json` (the sidecar with each proposed value
+/// and, under the key `PerfqProposed`, every value supplied and why), `<name>_aslcontext.tsv`
+/// (the images' suggestion, when it was missing) and `<name>_asl.nii.gz` (or `.nii`), a link
+/// to the image. `<name>` is the series' prefix, or the converter's file name. The input is
+/// never touched; the files are written all together or not at all, and existing ones are
+/// replaced only with `overwrite`. Values no finding can propose (e.g. a labeling duration
+/// the sidecar lacks) stay missing: check the proposal again (check_series on `asl_path`).
+/// @throws InvalidArgument for a one-volume series (an M0 scan: nothing to propose)
+/// @throws Error when a file cannot be written or exists already
+PERFQ_IO_API Proposal write_proposal(const SeriesCheck& check, const std::string& out_dir,
+                                     bool overwrite = false);
+
 /// @brief The ASL series under `path`: the file itself, or every `*_asl.nii[.gz]` below a
 /// folder, and every other NIfTI whose sidecar has `ArterialSpinLabelingType` (a converter's
 /// output not yet named as BIDS), sorted.
