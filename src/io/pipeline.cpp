@@ -355,6 +355,38 @@ CbfRangeCheck check_cbf_range(const Volume<float>& cbf, const Volume<std::uint8_
   return c;
 }
 
+/// The share of the brain's fitted voxels (status 0 or 7) whose arrival time ended at a bound
+/// of its range (status 7); a warning above kAttAtBoundWarning. Its record for the sidecar.
+constexpr double kAttAtBoundWarning = 0.10;
+
+Json check_att_bounds(const Volume<std::uint8_t>& status, const BrainRegion& brain,
+                      const KineticOptions& k, std::vector<std::string>& warnings) {
+  const std::uint8_t* region = brain.view ? brain.view->data : nullptr;
+  std::size_t fitted = 0, at_bound = 0;
+  for (std::size_t i = 0; i < status.size(); ++i) {
+    if (region != nullptr && region[i] == 0) continue;
+    if (status[i] == detail::kStatusOk) ++fitted;
+    if (status[i] == detail::kStatusAtBound) ++at_bound;
+  }
+  fitted += at_bound;
+  const double fraction = fitted > 0 ? static_cast<double>(at_bound) / fitted : 0.0;
+  if (fraction > kAttAtBoundWarning) {
+    std::ostringstream m;
+    m << std::lround(100.0 * fraction) << " % of the " << fitted << " fitted voxels of the "
+      << "brain (" << brain.name << ") have their arrival time at a bound of its range ["
+      << k.att_min << ", " << k.att_max << "] s (status 7): the delays may not cover the "
+      << "arrival times (widen the range with --att-min/--att-max), or the signal is too "
+      << "noisy to place them (the ATT prior, --att-prior, pulls noisy voxels away from the "
+      << "bounds)";
+    warnings.push_back(m.str());
+  }
+  return {{"Region", brain.name},
+          {"FittedVoxels", fitted},
+          {"AtBound", at_bound},
+          {"Fraction", fraction},
+          {"WarningAbove", kAttAtBoundWarning}};
+}
+
 // ---- quantification ------------------------------------------------------------------------
 
 /// The white paper's single-delay formula.
@@ -511,6 +543,7 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
     quantify_single(prepared, s, averaged, physiology, mask_view, r, out, j);
   } else {
     quantify_multi(data, prepared, s, averaged, physiology, mask_view, r, out, j);
+    j["AttAtBound"] = check_att_bounds(out.status, brain, r.kinetic, out.warnings);
   }
   correct_partial_volumes(data, r, out, j);
   out.range_check = check_cbf_range(out.cbf, out.status, brain, out.warnings);

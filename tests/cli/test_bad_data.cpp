@@ -587,6 +587,30 @@ TEST(BadData, ImplausibleCbfGivesAWarning) {
   }
 }
 
+TEST(BadData, ArrivalTimesAtTheBoundInMuchOfTheBrainGiveAWarning) {
+  // A range that ends before the white matter's arrival (1.1 s): most brain voxels end at the
+  // bound. Warned of above 10 % of the brain's fitted voxels, and recorded in the sidecar.
+  const fs::path dir = scratch("att-bound");
+  const fs::path asl = phantom(dir / "bids", {0.5, 1.0, 1.5, 2.0, 2.5});
+  const Result narrow = cbf(asl, dir / "narrow", "--att-max 0.9");
+  ASSERT_EQ(narrow.status, 0) << narrow.output;
+  EXPECT_NE(narrow.output.find("have their arrival time at a bound of its range [0, 0.9] s"),
+            std::string::npos)
+      << narrow.output;
+  const Json record = Json::parse(read_text(dir / "narrow" / "sub-01_cbf.json"))["AttAtBound"];
+  EXPECT_GT(record["Fraction"].get<double>(), 0.5);
+  EXPECT_EQ(record["AtBound"].get<double>() / record["FittedVoxels"].get<double>(),
+            record["Fraction"].get<double>());
+  EXPECT_EQ(record["WarningAbove"], 0.1);
+  // The default range [0, 3] s covers the phantom's arrival times: a few noisy voxels only.
+  const Result wide = cbf(asl, dir / "wide", "--att-prior");
+  ASSERT_EQ(wide.status, 0) << wide.output;
+  EXPECT_EQ(wide.output.find("at a bound"), std::string::npos) << wide.output;
+  EXPECT_LT(Json::parse(read_text(dir / "wide" / "sub-01_cbf.json"))["AttAtBound"]["Fraction"]
+                .get<double>(),
+            0.1);
+}
+
 TEST(BadData, TwoDReadoutWithoutSliceTimingIsRefused) {
   // Each slice of a 2D readout has its own delay. Without SliceTiming the run used to stop in
   // the quantification with a message naming neither the sidecar nor the field.
