@@ -80,9 +80,12 @@ Backend resolve_backend(const Execution& execution) {
 
 const char* to_string(Backend backend) noexcept {
   switch (backend) {
-    case Backend::Auto: return "auto";
-    case Backend::Cpu: return "cpu";
-    case Backend::Cuda: return "cuda";
+    case Backend::Auto:
+      return "auto";
+    case Backend::Cpu:
+      return "cpu";
+    case Backend::Cuda:
+      return "cuda";
   }
   return "unknown";
 }
@@ -107,8 +110,8 @@ void check_range(double value, double low, double high, bool low_open, const cha
   const bool ok = std::isfinite(value) && (low_open ? value > low : value >= low) && value <= high;
   if (!ok) {
     std::ostringstream m;
-    m << name << " = " << value << " is outside " << (low_open ? "(" : "[") << low << ", "
-      << high << "]";
+    m << name << " = " << value << " is outside " << (low_open ? "(" : "[") << low << ", " << high
+      << "]";
     throw InvalidArgument(m.str());
   }
 }
@@ -141,9 +144,15 @@ ResolvedConstants resolve_constants(const AslProtocol& protocol, const Physiolog
     c.labeling_efficiency_source = "sidecar";
   } else {
     switch (protocol.labeling_type) {
-      case LabelingType::Pcasl: c.labeling_efficiency = physiology.labeling_efficiency_pcasl; break;
-      case LabelingType::Pasl: c.labeling_efficiency = physiology.labeling_efficiency_pasl; break;
-      case LabelingType::Casl: c.labeling_efficiency = physiology.labeling_efficiency_casl; break;
+      case LabelingType::Pcasl:
+        c.labeling_efficiency = physiology.labeling_efficiency_pcasl;
+        break;
+      case LabelingType::Pasl:
+        c.labeling_efficiency = physiology.labeling_efficiency_pasl;
+        break;
+      case LabelingType::Casl:
+        c.labeling_efficiency = physiology.labeling_efficiency_casl;
+        break;
     }
     c.labeling_efficiency_source = "default";
   }
@@ -169,8 +178,7 @@ ResolvedConstants resolve_constants(const AslProtocol& protocol, const Physiolog
     c.background_suppression_factor = 1.0;
     c.background_suppression_source = "none";
   }
-  check_range(c.background_suppression_factor, 0.0, 1.0, true,
-              "background-suppression efficiency");
+  check_range(c.background_suppression_factor, 0.0, 1.0, true, "background-suppression efficiency");
   c.effective_labeling_efficiency = c.labeling_efficiency * c.background_suppression_factor;
 
   // Short-TR M0: the M0 image did not fully recover; scale it back (white paper). A TR in
@@ -197,10 +205,7 @@ namespace {
 /// voxel's CBF overflow, a labeling duration of 1800 every fit fail, and an M0 repetition time
 /// of 4600 skip the short-TR correction — each with exit status 0).
 [[noreturn]] void throw_not_seconds(const std::string& source, const char* field, double value) {
-  std::ostringstream m;
-  m << "value " << value << " is beyond any ASL timing (at most " << kMaxTimingSeconds
-    << " s); BIDS gives times in seconds — was it written in milliseconds?";
-  throw InputError(source, field, m.str());
+  throw InputError(source, field, checks::not_seconds(value));
 }
 
 /// The error for a labeling time below kMinLabelingSeconds.
@@ -250,8 +255,10 @@ void validate_protocol(const AslProtocol& p, std::size_t volumes, std::size_t sl
     }
     if (values.size() != 1 && values.size() != volumes) {
       throw InputError(source, field,
-                       "has " + std::to_string(values.size()) + " values; expected 1 or one per "
-                       "volume (" + std::to_string(volumes) + ")");
+                       "has " + std::to_string(values.size()) +
+                           " values; expected 1 or one per "
+                           "volume (" +
+                           std::to_string(volumes) + ")");
     }
     for (double v : values) {
       if (!std::isfinite(v) || v < 0.0) {
@@ -273,7 +280,8 @@ void validate_protocol(const AslProtocol& p, std::size_t volumes, std::size_t sl
     throw_too_short(source, "BolusCutOffDelayTime", *p.bolus_cutoff_delay);
   }
   // Zero durations mark m0scan volumes in BIDS; prepare_asl requires positive ones per pair.
-  if (p.bolus_cutoff_delay && !(std::isfinite(*p.bolus_cutoff_delay) && *p.bolus_cutoff_delay > 0)) {
+  if (p.bolus_cutoff_delay &&
+      !(std::isfinite(*p.bolus_cutoff_delay) && *p.bolus_cutoff_delay > 0)) {
     throw InputError(source, "BolusCutOffDelayTime", "must be a positive number of seconds");
   }
   if (p.bolus_cutoff_delay && *p.bolus_cutoff_delay > kMaxTimingSeconds) {
@@ -304,8 +312,10 @@ void validate_protocol(const AslProtocol& p, std::size_t volumes, std::size_t sl
   }
   if (p.readout == Readout::TwoD && p.slice_timing.size() != slices) {
     throw InputError(source, "SliceTiming",
-                     "has " + std::to_string(p.slice_timing.size()) + " values; expected one per "
-                     "slice (" + std::to_string(slices) + ")");
+                     "has " + std::to_string(p.slice_timing.size()) +
+                         " values; expected one per "
+                         "slice (" +
+                         std::to_string(slices) + ")");
   }
   for (double t : p.slice_timing) {
     if (!std::isfinite(t) || t < 0.0) {
@@ -326,19 +336,26 @@ void validate_protocol(const AslProtocol& p, std::size_t volumes, std::size_t sl
 
 const char* to_string(LabelingType type) noexcept {
   switch (type) {
-    case LabelingType::Pcasl: return "PCASL";
-    case LabelingType::Pasl: return "PASL";
-    case LabelingType::Casl: return "CASL";
+    case LabelingType::Pcasl:
+      return "PCASL";
+    case LabelingType::Pasl:
+      return "PASL";
+    case LabelingType::Casl:
+      return "CASL";
   }
   return "unknown";
 }
 
 const char* to_string(M0Type type) noexcept {
   switch (type) {
-    case M0Type::Separate: return "Separate";
-    case M0Type::Included: return "Included";
-    case M0Type::Estimate: return "Estimate";
-    case M0Type::Absent: return "Absent";
+    case M0Type::Separate:
+      return "Separate";
+    case M0Type::Included:
+      return "Included";
+    case M0Type::Estimate:
+      return "Estimate";
+    case M0Type::Absent:
+      return "Absent";
   }
   return "unknown";
 }

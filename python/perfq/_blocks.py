@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
 from . import _perfq
 from ._errors import InvalidArgumentError
-from ._geometry import grid_for, image_array, is_nibabel_image
+from ._geometry import affine_from_grid, grid_for, image_array
 from ._options import arguments
 
 
@@ -35,12 +35,6 @@ class Maps(dict):
         import nibabel
 
         return nibabel.Nifti1Image(np.asarray(self[name]), self.affine)
-
-
-def _affine_of(grid) -> np.ndarray:
-    from ._geometry import affine_from_grid
-
-    return affine_from_grid(grid)
 
 
 def _sidecar(protocol: Any) -> tuple:
@@ -79,7 +73,7 @@ def _quantify(kinetic, delta_m, m0, protocol, mask, affine, spacing, backend, de
     with arguments(options) as args:
         out = _perfq.quantify(kinetic, dm, m0_image, m0_value, mask_array, *grid, text, source,
                               args, backend, int(device), int(threads))
-    return Maps(out, _affine_of(grid))
+    return Maps(out, affine_from_grid(grid))
 
 
 def quantify_cbf(delta_m, m0, protocol, *, mask=None, affine=None, spacing=None,
@@ -126,7 +120,7 @@ def distance_map(mask, *, signed: bool = False, millimetres: bool = True, affine
     grid = grid_for(m, affine, spacing, image_affine)
     out = _perfq.distance_map(m, *grid, bool(signed), bool(millimetres), backend, int(device),
                               int(threads))
-    return Maps({"distance": out}, _affine_of(grid))
+    return Maps({"distance": out}, affine_from_grid(grid))
 
 
 def border_zones(territories, width_mm: float, *, brain=None, affine=None, spacing=None,
@@ -139,7 +133,7 @@ def border_zones(territories, width_mm: float, *, brain=None, affine=None, spaci
     grid = grid_for(t, affine, spacing, image_affine)
     b = None if brain is None else image_array(brain, np.uint8, "brain")[0]
     out = _perfq.border_zones(t, b, float(width_mm), *grid, backend, int(device), int(threads))
-    return Maps(out, _affine_of(grid))
+    return Maps(out, affine_from_grid(grid))
 
 
 def region_stats(image, labels, *, mask=None, percentiles: Sequence[float] = (5, 25, 75, 95),

@@ -6,6 +6,7 @@
 #include <perfq/io/nifti.hpp>
 
 #include "bids_internal.hpp"
+#include "protocol_checks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -153,10 +154,7 @@ void check_repetition_times(const AslDataset& d, const Metadata& m, std::size_t 
   const std::string& tr_file = m.file_of("RepetitionTimePreparation", d.sidecar_path);
   for (double t : tr) {  // the m0scan sidecar's bound (m0_repetition_time), whatever the M0
     if (t > kMaxTimingSeconds) {
-      throw InputError(tr_file, "RepetitionTimePreparation",
-                       "value " + format_number(t) +
-                           " is beyond any ASL timing (at most 30 s); BIDS gives times in "
-                           "seconds — was it written in milliseconds?");
+      throw InputError(tr_file, "RepetitionTimePreparation", checks::not_seconds(t));
     }
   }
   if (tr.size() > 1 && tr.size() != volumes) {

@@ -5,6 +5,7 @@
 #include <perfq/time_encoded.hpp>
 
 #include "bids_internal.hpp"
+#include "protocol_checks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -265,9 +266,7 @@ std::optional<double> m0_repetition_time(const json& root, const std::string& pa
     }
     // The same bound as validate_protocol's, but naming the m0scan sidecar.
     if (values->front() > kMaxTimingSeconds) {
-      f.fail(key, "value " + format_number(values->front()) +
-                      " is beyond any ASL timing (at most 30 s); BIDS gives times in seconds "
-                      "— was it written in milliseconds?");
+      f.fail(key, checks::not_seconds(values->front()));
     }
     return values->front();
   }
