@@ -2,14 +2,16 @@
 #include <perfq/asl_series.hpp>
 #include <perfq/errors.hpp>
 
-#include "parallel.hpp"
 #include "grid_checks.hpp"
+#include "parallel.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <utility>
+#include <vector>
 
 PERFQ_NAMESPACE_BEGIN
 
@@ -26,12 +28,18 @@ VolumeType parse_volume_type(const std::string& text) {
 
 const char* to_string(VolumeType type) noexcept {
   switch (type) {
-    case VolumeType::Control: return "control";
-    case VolumeType::Label: return "label";
-    case VolumeType::M0Scan: return "m0scan";
-    case VolumeType::DeltaM: return "deltam";
-    case VolumeType::Cbf: return "cbf";
-    case VolumeType::NoRf: return "noRF";
+    case VolumeType::Control:
+      return "control";
+    case VolumeType::Label:
+      return "label";
+    case VolumeType::M0Scan:
+      return "m0scan";
+    case VolumeType::DeltaM:
+      return "deltam";
+    case VolumeType::Cbf:
+      return "cbf";
+    case VolumeType::NoRf:
+      return "noRF";
   }
   return "unknown";
 }
@@ -108,8 +116,8 @@ std::vector<std::size_t> robust_selection(View<const float> series,
   outliers.resize(std::min(outliers.size(), group.size() / 2));
   keep.clear();
   for (std::size_t k = 0; k < group.size(); ++k) {
-    const bool dropped = std::any_of(outliers.begin(), outliers.end(),
-                                     [k](const auto& o) { return o.second == k; });
+    const bool dropped =
+        std::any_of(outliers.begin(), outliers.end(), [k](const auto& o) { return o.second == k; });
     if (!dropped) keep.push_back(k);
   }
   return keep;
@@ -124,8 +132,7 @@ PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>&
   if (context.size() != series.volumes) {
     throw InputError(source, "volume_type",
                      "the aslcontext has " + std::to_string(context.size()) +
-                         " rows but the series has " + std::to_string(series.volumes) +
-                         " volumes");
+                         " rows but the series has " + std::to_string(series.volumes) + " volumes");
   }
   if (options.mask) {
     checks::one_volume_on_grid(*options.mask, series.geometry, "the averaging mask",
@@ -137,20 +144,43 @@ PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>&
   std::size_t no_rf = 0;
   for (std::size_t v = 0; v < context.size(); ++v) {
     switch (context[v]) {
-      case VolumeType::Control: controls.push_back(v); break;
-      case VolumeType::Label: labels.push_back(v); break;
-      case VolumeType::M0Scan: m0scans.push_back(v); break;
-      case VolumeType::Cbf: cbfs.push_back(v); break;
-      case VolumeType::NoRf: ++no_rf; break;
+      case VolumeType::Control:
+        controls.push_back(v);
+        break;
+      case VolumeType::Label:
+        labels.push_back(v);
+        break;
+      case VolumeType::M0Scan:
+        m0scans.push_back(v);
+        break;
+      case VolumeType::Cbf:
+        cbfs.push_back(v);
+        break;
+      case VolumeType::NoRf:
+        ++no_rf;
+        break;
       case VolumeType::DeltaM:
         repeats.push_back({v, -1, protocol.pld_of(v), continuous ? protocol.duration_of(v) : 0.0});
         break;
     }
   }
+  // A series that ends in an incomplete pair (a scan stopped, or a vendor's extra volume):
+  // the last control or label volume, one more than its partners, is left out.
+  std::optional<std::size_t> unpaired;
+  if (controls.size() == labels.size() + 1 && (labels.empty() || controls.back() > labels.back())) {
+    unpaired = controls.back();
+    controls.pop_back();
+  } else if (labels.size() == controls.size() + 1 &&
+             (controls.empty() || labels.back() > controls.back())) {
+    unpaired = labels.back();
+    labels.pop_back();
+  }
   if (controls.size() != labels.size()) {
     throw InputError(source, "volume_type",
                      std::to_string(controls.size()) + " control volumes but " +
-                         std::to_string(labels.size()) + " label volumes; they must pair up");
+                         std::to_string(labels.size()) +
+                         " label volumes; they must pair up (only the series' last control or "
+                         "label volume may be left without a partner)");
   }
   for (std::size_t k = 0; k < controls.size(); ++k) {
     const std::size_t c = controls[k], l = labels[k];
@@ -220,10 +250,16 @@ PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>&
   if (!m0scans.empty()) out.m0 = mean_of(series, m0scans);
   if (!cbfs.empty()) {
     out.scanner_cbf = mean_of(series, cbfs);
-    out.notes.push_back(std::to_string(cbfs.size()) +
-                        " scanner-made cbf volume(s) not used for quantification (their mean is passed through)");
+    out.notes.push_back(
+        std::to_string(cbfs.size()) +
+        " scanner-made cbf volume(s) not used for quantification (their mean is passed through)");
   }
   if (no_rf > 0) out.notes.push_back(std::to_string(no_rf) + " noRF volume(s) ignored");
+  if (unpaired) {
+    out.notes.push_back("volume " + std::to_string(*unpaired) + " (" +
+                        to_string(context[*unpaired]) +
+                        ") has no partner: the series ends in an incomplete pair; left out");
+  }
   std::size_t rejected = 0;
   for (std::size_t r : out.rejected) rejected += r;
   if (rejected > 0) {
@@ -250,6 +286,87 @@ Mask m0_brain_region(View<const float> m0) {
     region[i] = std::isfinite(m0.data[i]) && m0.data[i] >= floor ? 1 : 0;
   }
   return region;
+}
+
+namespace {
+
+/// Keeps the largest 6-connected part of `mask` (ties: the first found in voxel order).
+void keep_largest_part(Mask& mask) {
+  const auto& d = mask.geometry().dims;
+  const std::size_t n = mask.size();
+  std::vector<std::uint32_t> part(n, 0);
+  std::vector<std::size_t> stack, sizes{0};
+  for (std::size_t start = 0; start < n; ++start) {
+    if (mask[start] == 0 || part[start] != 0) continue;
+    const auto label = static_cast<std::uint32_t>(sizes.size());
+    std::size_t size = 0;
+    stack.push_back(start);
+    part[start] = label;
+    while (!stack.empty()) {
+      const std::size_t i = stack.back();
+      stack.pop_back();
+      ++size;
+      const std::size_t x = i % d[0], y = (i / d[0]) % d[1], z = i / (d[0] * d[1]);
+      const std::size_t sx = 1, sy = d[0], sz = d[0] * d[1];
+      auto visit = [&](bool inside, std::size_t j) {
+        if (inside && mask[j] != 0 && part[j] == 0) {
+          part[j] = label;
+          stack.push_back(j);
+        }
+      };
+      visit(x > 0, i - sx);
+      visit(x + 1 < d[0], i + sx);
+      visit(y > 0, i - sy);
+      visit(y + 1 < d[1], i + sy);
+      visit(z > 0, i - sz);
+      visit(z + 1 < d[2], i + sz);
+    }
+    sizes.push_back(size);
+  }
+  const auto largest =
+      static_cast<std::uint32_t>(std::max_element(sizes.begin(), sizes.end()) - sizes.begin());
+  for (std::size_t i = 0; i < n; ++i) mask[i] = largest != 0 && part[i] == largest ? 1 : 0;
+}
+
+/// Fills the holes of each slice of `mask`: background not 4-connected in the slice's plane to
+/// the slice's border.
+void fill_slice_holes(Mask& mask) {
+  const auto& d = mask.geometry().dims;
+  const std::size_t plane = d[0] * d[1];
+  std::vector<std::uint8_t> outside(plane);
+  std::vector<std::size_t> stack;
+  for (std::size_t z = 0; z < d[2]; ++z) {
+    std::uint8_t* slice = &mask[z * plane];
+    std::fill(outside.begin(), outside.end(), 0);
+    auto seed = [&](std::size_t i) {
+      if (slice[i] == 0 && outside[i] == 0) {
+        outside[i] = 1;
+        stack.push_back(i);
+      }
+    };
+    for (std::size_t x = 0; x < d[0]; ++x) seed(x), seed(x + d[0] * (d[1] - 1));
+    for (std::size_t y = 0; y < d[1]; ++y) seed(d[0] * y), seed(d[0] - 1 + d[0] * y);
+    while (!stack.empty()) {
+      const std::size_t i = stack.back();
+      stack.pop_back();
+      const std::size_t x = i % d[0], y = i / d[0];
+      if (x > 0) seed(i - 1);
+      if (x + 1 < d[0]) seed(i + 1);
+      if (y > 0) seed(i - d[0]);
+      if (y + 1 < d[1]) seed(i + d[0]);
+    }
+    for (std::size_t i = 0; i < plane; ++i) slice[i] = outside[i] == 0 ? 1 : 0;
+  }
+}
+
+}  // namespace
+
+Mask brain_mask(View<const float> image) {
+  if (image.volumes != 1) throw InvalidArgument("brain_mask: the image must be one volume");
+  Mask mask = m0_brain_region(image);
+  keep_largest_part(mask);
+  fill_slice_holes(mask);
+  return mask;
 }
 
 DeltaMSign check_delta_m_sign(View<const float> delta_m, std::optional<View<const float>> m0,

@@ -36,13 +36,13 @@ struct AveragingOptions {
 /// @brief ΔM images, one per distinct delay, with what went into them.
 struct PreparedAsl {
   Series<float> delta_m;  ///< one volume per delay, mean of control − label (or deltam)
-  std::vector<double> post_labeling_delay;  ///< s, per volume of delta_m (TI for PASL)
-  std::vector<double> labeling_duration;    ///< s, per volume of delta_m (0 for PASL)
-  std::vector<std::size_t> repeats;         ///< repeats averaged, per volume of delta_m
-  std::vector<std::size_t> rejected;        ///< repeats dropped as outliers, per volume
-  std::optional<Volume<float>> m0;          ///< mean of the series' m0scan volumes, if any
+  std::vector<double> post_labeling_delay;   ///< s, per volume of delta_m (TI for PASL)
+  std::vector<double> labeling_duration;     ///< s, per volume of delta_m (0 for PASL)
+  std::vector<std::size_t> repeats;          ///< repeats averaged, per volume of delta_m
+  std::vector<std::size_t> rejected;         ///< repeats dropped as outliers, per volume
+  std::optional<Volume<float>> m0;           ///< mean of the series' m0scan volumes, if any
   std::optional<Volume<float>> scanner_cbf;  ///< mean of scanner-made cbf volumes, if any
-  std::vector<std::string> notes;           ///< human-readable remarks (e.g. noRF ignored)
+  std::vector<std::string> notes;            ///< human-readable remarks (e.g. noRF ignored)
   /// The protocol of `delta_m`, ready for quantify_cbf and fit_kinetic: the series' protocol
   /// with one PLD (TI) and labeling duration per ΔM volume (none for PASL, whose bolus is
   /// TI1); a time-encoded series' sub-bolus timing. Everything else (readout, slice timing,
@@ -53,10 +53,11 @@ struct PreparedAsl {
 /// @brief Pairs and averages an ASL series.
 ///
 /// Control and label volumes are paired in order of appearance (the k-th control with the
-/// k-th label, either order in time); `deltam` volumes are used as they are; `m0scan`
-/// volumes are averaged into `m0`; `noRF` volumes are ignored; `cbf` volumes are averaged
-/// into `scanner_cbf` and passed through. Repeats with the same (PLD, labeling duration)
-/// are averaged into one ΔM volume, in order of increasing delay.
+/// k-th label, either order in time); a series that ends in an incomplete pair (its last
+/// control or label volume without a partner) has that volume left out, with a note; `deltam`
+/// volumes are used as they are; `m0scan` volumes are averaged into `m0`; `noRF` volumes are
+/// ignored; `cbf` volumes are averaged into `scanner_cbf` and passed through. Repeats with the same
+/// (PLD, labeling duration) are averaged into one ΔM volume, in order of increasing delay.
 /// @param series the 4D series; `context.size()` must equal its number of volumes
 /// @param context the type of each volume (BIDS aslcontext)
 /// @param protocol timing per volume (PLD/TI, labeling duration) used to group repeats
@@ -73,6 +74,15 @@ PERFQ_API PreparedAsl prepare_asl(View<const float> series, const std::vector<Vo
 /// half the 98th percentile of its positive values (grey and white matter and CSF in a
 /// typical M0 scan; background noise left out). Every voxel is 0 when no M0 is positive.
 PERFQ_API Mask m0_brain_region(View<const float> m0);
+
+/// @brief The brain mask perfq computes when none is given, from an M0 image or, without one,
+/// the mean control image: m0_brain_region(image) (finite and at least half the 98th
+/// percentile of the positive values), then only its largest connected part (6-connected:
+/// skull, eyes and ghosts that touch no brain voxel left out), then the holes of each slice
+/// filled (background enclosed in the slice's plane, e.g. dark CSF or a lesion). Every voxel
+/// is 0 when no value is positive.
+/// @throws InvalidArgument when `image` is not one volume
+PERFQ_API Mask brain_mask(View<const float> image);
 
 /// @brief How many voxels of the brain have negative perfusion weighting: a check for
 /// control and label swapped (an aslcontext in the wrong order, or deltam volumes stored as
@@ -98,9 +108,8 @@ struct DeltaMSign {
 /// @param m0 voxelwise M0 on the same grid, if any
 /// @param mask region, on the same grid, if any
 /// @throws InvalidArgument when M0 or the mask is not one volume on the grid of `delta_m`
-PERFQ_API DeltaMSign check_delta_m_sign(View<const float> delta_m,
-                                        std::optional<View<const float>> m0 = std::nullopt,
-                                        std::optional<View<const std::uint8_t>> mask =
-                                            std::nullopt);
+PERFQ_API DeltaMSign
+check_delta_m_sign(View<const float> delta_m, std::optional<View<const float>> m0 = std::nullopt,
+                   std::optional<View<const std::uint8_t>> mask = std::nullopt);
 
 PERFQ_NAMESPACE_END

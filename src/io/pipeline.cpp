@@ -11,6 +11,7 @@
 #include <perfq/time_encoded.hpp>
 #include <perfq/version.hpp>
 
+#include "../text_util.hpp"
 #include "provenance.hpp"
 
 #include <algorithm>
@@ -31,11 +32,13 @@ using provenance::status_counts;
 
 // ---- small helpers -----------------------------------------------------------------------
 
-/// Median of `values` where `status` is 0 (0 when there is none).
-double median_ok(const Volume<float>& values, const Volume<std::uint8_t>& status) {
+/// Median of `values` where `status` is 0 and `region` (when given) is not (0 when there is
+/// no such voxel).
+double median_ok(const Volume<float>& values, const Volume<std::uint8_t>& status,
+                 const std::optional<View<const std::uint8_t>>& region) {
   std::vector<float> ok;
   for (std::size_t i = 0; i < values.size(); ++i) {
-    if (status[i] == 0) ok.push_back(values[i]);
+    if (status[i] == 0 && (!region || region->data[i] != 0)) ok.push_back(values[i]);
   }
   if (ok.empty()) return 0.0;
   std::nth_element(ok.begin(), ok.begin() + ok.size() / 2, ok.end());
@@ -136,6 +139,7 @@ struct M0State {
   std::optional<Volume<float>> scaled, smoothed;
   std::optional<Mask> reference_mask;
   std::optional<ReferenceCalibration> reference;
+  bool relative = false;  ///< no M0 (M0Type Absent): CBF relative to the brain's median
 };
 
 /// An explicit value, else what M0Type says.
@@ -168,8 +172,13 @@ void choose_m0(const AslDataset& data, const AslProtocol& protocol, const Prepar
       s.record["M0Value"] = *protocol.m0_estimate;
       break;
     case M0Type::Absent:
-      throw InputError(data.sidecar_path, "M0Type",
-                       "Absent: no M0 to calibrate with; give --m0-value");
+      // Relative CBF: quantified with M0 = 1, then divided by the brain's median.
+      s.m0 = M0Source::from_value(1.0);
+      s.relative = true;
+      s.record["M0Source"] =
+          "none (M0Type Absent): relative CBF, 1 = the median over the brain region; give "
+          "--m0-value for absolute CBF";
+      break;
   }
 }
 
@@ -277,26 +286,68 @@ void calibrate_reference(const AslDataset& data, const AslProtocol& protocol,
 
 // ---- checks --------------------------------------------------------------------------------
 
-/// The brain region of the checks: the mask, else the bright part of the M0 image used (else
-/// of the series' own M0 image when an M0 value overrides it).
+/// The brain region of the checks and summaries: the mask, else the automatic brain mask
+/// (brain_mask) of the M0 image used (else of the series' own M0 image when an M0 value
+/// overrides it, else of the mean control image).
 struct BrainRegion {
-  std::optional<Mask> bright;
+  std::optional<Mask> automatic;
   std::optional<View<const std::uint8_t>> view;
   std::string name;
 };
 
+/// The mean of the series' control volumes (none: absent).
+std::optional<Volume<float>> mean_control(const AslDataset& data) {
+  const std::size_t n = data.asl.voxel_count();
+  std::vector<double> sum(n, 0.0);
+  std::size_t controls = 0;
+  for (std::size_t v = 0; v < data.context.size() && v < data.asl.volumes(); ++v) {
+    if (data.context[v] != VolumeType::Control) continue;
+    const float* volume = data.asl.data() + v * n;
+    for (std::size_t i = 0; i < n; ++i) sum[i] += volume[i];
+    ++controls;
+  }
+  if (controls == 0) return std::nullopt;
+  Volume<float> mean(data.asl.geometry());
+  for (std::size_t i = 0; i < n; ++i) mean[i] = static_cast<float>(sum[i] / controls);
+  return mean;
+}
+
 void find_brain(const AslDataset& data, const PreparedAsl& prepared, const M0State& s,
                 const std::optional<View<const std::uint8_t>>& mask, const SeriesRequest& r,
                 BrainRegion& brain) {
+  brain.view = mask;
+  brain.name = "mask";
+  if (r.mask_path) return;
   std::optional<View<const float>> region_m0 = s.m0.image;
   if (!region_m0 && data.m0) region_m0 = data.m0->view();
   if (!region_m0 && prepared.m0) region_m0 = prepared.m0->view();
-  if (!mask && region_m0) brain.bright = m0_brain_region(*region_m0);
-  brain.view = mask;
-  if (brain.bright) brain.view = brain.bright->view();
-  brain.name = r.mask_path    ? "mask"
-               : brain.bright ? "M0 >= half its 98th percentile"
-                              : "all voxels";
+  if (region_m0) {
+    brain.automatic = brain_mask(*region_m0);
+    brain.name = "automatic brain mask (of the M0 image)";
+  } else if (const std::optional<Volume<float>> control = mean_control(data)) {
+    brain.automatic = brain_mask(control->view());
+    brain.name = "automatic brain mask (of the mean control image)";
+  } else {
+    brain.name = "all voxels";
+    return;
+  }
+  brain.view = brain.automatic->view();
+}
+
+/// The brain region's record for the sidecar.
+Json brain_record(const BrainRegion& brain) {
+  Json j = {{"Region", brain.name}};
+  if (brain.automatic) {
+    std::size_t voxels = 0;
+    for (std::size_t i = 0; i < brain.automatic->size(); ++i) voxels += (*brain.automatic)[i] != 0;
+    j["Voxels"] = voxels;
+    j["Rule"] =
+        "at least half the 98th percentile of the image's positive values, its largest "
+        "6-connected part, holes of each slice filled";
+    j["File"] = "<prefix>_desc-brain_mask.nii.gz";
+  }
+  j["UsedFor"] = "the ΔM sign check, the CBF-range check, the ATT-at-bound share, the medians";
+  return j;
 }
 
 /// Control and label swapped (in the aslcontext, or deltam stored as label − control) would
@@ -327,7 +378,7 @@ CbfRangeCheck check_cbf_range(const Volume<float>& cbf, const Volume<std::uint8_
   CbfRangeCheck c;
   c.region = brain.name;
   if (!brain.view) {
-    c.why_not = "no mask and no M0 image";
+    c.why_not = "no mask, no M0 image and no control images";
     return c;
   }
   const std::uint8_t* region = brain.view->data;
@@ -403,7 +454,6 @@ void quantify_single(const PreparedAsl& prepared, const M0State& s, const AslPro
   j["StatusCounts"] = status_counts(maps.status);
   out.cbf = std::move(maps.cbf);
   out.status = std::move(maps.status);
-  out.median_cbf = median_ok(out.cbf, out.status);
 }
 
 /// The kinetic model's fit (multi-delay and time-encoded series).
@@ -413,6 +463,14 @@ void quantify_multi(const AslDataset& data, const PreparedAsl& prepared, const M
                     SeriesMaps& out, Json& j) {
   KineticOptions kinetic = r.kinetic;
   kinetic.weights.assign(prepared.repeats.begin(), prepared.repeats.end());
+  if (s.relative && kinetic.variant == KineticVariant::Buxton) {
+    // The voxel's own flow sets T1app in the Buxton variant; without an M0 it has no scale.
+    kinetic.variant = KineticVariant::BuxtonFixedFlow;
+    out.notes.push_back(
+        "no M0: the kinetic model's apparent T1 at a fixed flow (buxton-fixed-flow, " +
+        strings::format_number(kinetic.fixed_flow * 6000.0) +
+        " ml/100 g/min), as the voxel's own flow has no absolute scale");
+  }
   KineticFit fit =
       fit_kinetic(prepared.delta_m, s.m0, averaged, physiology, kinetic, mask, r.execution);
   out.constants = fit.constants;
@@ -442,8 +500,57 @@ void quantify_multi(const AslDataset& data, const PreparedAsl& prepared, const M
   out.att = std::move(fit.att);
   out.cbf_se = std::move(fit.cbf_se);
   out.att_se = std::move(fit.att_se);
-  out.median_cbf = median_ok(out.cbf, out.status);
-  out.median_att = median_ok(*out.att, out.status);
+}
+
+/// The shortest delay of a single-delay series that can measure CBF in an adult brain:
+/// arrival times in adult grey matter reach 1–1.5 s (the white paper recommends a PLD of
+/// 1.8 s, a PASL TI of 1.8 s); label still in the arteries at a shorter delay leaves CBF
+/// underestimated in the tissue and overestimated in the vessels.
+constexpr double kShortestPld = 1.0, kShortestTi = 1.2;
+
+void warn_of_short_delay(const AslDataset& data, const AslProtocol& averaged,
+                         std::vector<std::string>& warnings) {
+  const bool pasl = averaged.labeling_type == LabelingType::Pasl;
+  const double delay = averaged.pld_of(0), shortest = pasl ? kShortestTi : kShortestPld;
+  if (!(delay < shortest)) return;
+  warnings.push_back(data.sidecar_path + ": PostLabelingDelay: " +
+                     (pasl ? std::string("the inversion time TI ") : std::string("the PLD ")) +
+                     strings::format_number(delay) + " s is shorter than " +
+                     strings::format_number(shortest) +
+                     " s: much of the label has not reached the tissue of an adult brain by "
+                     "then (arrival times 0.7–1.8 s), so CBF is underestimated in the tissue "
+                     "and overestimated in the arteries; a single delay needs 1.8 s or more "
+                     "(the white paper) or several delays (a kinetic fit)");
+}
+
+/// Relative CBF (no M0): the CBF map and its standard error divided by the median CBF of the
+/// brain region's fitted voxels.
+void make_relative(const BrainRegion& brain, SeriesMaps& out, Json& j) {
+  const double median = median_ok(out.cbf, out.status, brain.view);
+  if (!(median > 0.0)) {
+    throw InputError(out.asl_path, "",
+                     "M0Type Absent: relative CBF needs a positive median CBF in the brain "
+                     "region (" +
+                         brain.name + "), not " + std::to_string(median) +
+                         "; give --m0-value for CBF on the M0's scale");
+  }
+  const auto scale = static_cast<float>(1.0 / median);
+  for (std::size_t i = 0; i < out.cbf.size(); ++i) out.cbf[i] *= scale;
+  if (out.cbf_se) {
+    for (std::size_t i = 0; i < out.cbf_se->size(); ++i) (*out.cbf_se)[i] *= scale;
+  }
+  out.relative_cbf = true;
+  j["Units"] = "relative (1 = the median CBF of the brain region)";
+  j["RelativeCbf"] = {{"Reason", "M0Type Absent: no M0 image or value"},
+                      {"Region", brain.name},
+                      {"MedianWithUnitM0", median},
+                      {"Definition",
+                       "CBF quantified with M0 = 1 (in the units of the ASL images), divided by "
+                       "its median over the region's voxels of status 0"}};
+  if (j.contains("Outputs")) {
+    j["Outputs"]["cbf"] = "relative";
+    j["Outputs"]["cbf_se"] = "relative";
+  }
 }
 
 /// Partial-volume correction of the CBF map from GM/WM fraction images (same grid), over
@@ -534,6 +641,7 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
   j["Sources"] = Json::array({data.asl_path});
   if (!data.m0_path.empty()) j["Sources"].push_back(data.m0_path);
   j["Sidecars"] = data.sidecar_paths;  // the ASL sidecars applied (inherited ones first)
+  j["BrainRegion"] = brain_record(brain);
   j["DeltaMSignCheck"] = {{"Region", brain.name},
                           {"Voxels", out.sign_check.voxels},
                           {"NegativeFraction", out.sign_check.negative_fraction},
@@ -541,13 +649,23 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
                           {"Checked", r.check_sign}};
   if (out.delays == 1) {
     quantify_single(prepared, s, averaged, physiology, mask_view, r, out, j);
+    warn_of_short_delay(data, averaged, out.warnings);
   } else {
     quantify_multi(data, prepared, s, averaged, physiology, mask_view, r, out, j);
     j["AttAtBound"] = check_att_bounds(out.status, brain, r.kinetic, out.warnings);
   }
+  if (s.relative) make_relative(brain, out, j);
   correct_partial_volumes(data, r, out, j);
-  out.range_check = check_cbf_range(out.cbf, out.status, brain, out.warnings);
+  if (s.relative) {
+    out.range_check.region = brain.name;
+    out.range_check.why_not = "relative CBF (M0Type Absent): no absolute scale to check";
+  } else {
+    out.range_check = check_cbf_range(out.cbf, out.status, brain, out.warnings);
+  }
   j["CbfRangeCheck"] = range_record(out.range_check);
+  out.median_cbf = median_ok(out.cbf, out.status, brain.view);
+  if (out.att) out.median_att = median_ok(*out.att, out.status, brain.view);
+  out.brain_mask = std::move(brain.automatic);
   describe_acquisition(data, protocol, prepared, physiology, bs_pulses_source, s.record, r, out, j);
   out.provenance_json = j.dump(2) + "\n";
   return out;

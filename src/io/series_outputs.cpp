@@ -16,9 +16,10 @@ std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps) {
   auto map = [&](const std::string& suffix, const std::optional<Volume<float>>& image) {
     if (image) files.push_back({px + suffix, &*image, nullptr, nullptr});
   };
-  files.push_back({px + "_cbf.nii.gz", &maps.cbf, nullptr, nullptr});
+  const std::string cbf = maps.relative_cbf ? "_desc-relative_cbf" : "_cbf";
+  files.push_back({px + cbf + ".nii.gz", &maps.cbf, nullptr, nullptr});
   map("_att.nii.gz", maps.att);
-  map("_cbf_se.nii.gz", maps.cbf_se);
+  map(cbf + "_se.nii.gz", maps.cbf_se);
   map("_att_se.nii.gz", maps.att_se);
   files.push_back({px + "_fitstatus.nii.gz", nullptr, &maps.status, nullptr});
   map("_abv.nii.gz", maps.abv);
@@ -28,6 +29,9 @@ std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps) {
   map("_cbf_wm.nii.gz", maps.cbf_white);
   files.push_back({px + "_cbf.json", nullptr, nullptr, &maps.provenance_json});
   map("_desc-scanner_cbf.nii.gz", maps.scanner_cbf);
+  if (maps.brain_mask) {
+    files.push_back({px + "_desc-brain_mask.nii.gz", nullptr, &*maps.brain_mask, nullptr});
+  }
   return files;
 }
 
@@ -40,7 +44,8 @@ std::vector<std::string> write_series_outputs(const SeriesMaps& maps, const std:
   refuse_existing_outputs(out_dir, series_output_names(maps.prefix), overwrite);
   StagedOutputs staged(out_dir, overwrite);
   try {
-    for (const auto& file : series_outputs(maps)) write_series_output(file, staged.stage(file.name));
+    for (const auto& file : series_outputs(maps))
+      write_series_output(file, staged.stage(file.name));
   } catch (const InputError&) {
     throw;
   } catch (const Error& e) {

@@ -934,7 +934,8 @@ static void test_errors(void) {
   /* Bad volume type; then control and label counts that differ (bad input data). */
   {
     const float series[12] = {0};
-    const int32_t unpaired[3] = {PERFQ_VOLUME_CONTROL, PERFQ_VOLUME_LABEL, PERFQ_VOLUME_LABEL};
+    /* Two labels, then a control: not an incomplete last pair. */
+    const int32_t unpaired[3] = {PERFQ_VOLUME_LABEL, PERFQ_VOLUME_LABEL, PERFQ_VOLUME_CONTROL};
     CHECK_FAILS(perfq_prepare_asl(series, 3, dims, NULL, context, protocol, 0, NULL, &prepared),
                 PERFQ_ERROR_INVALID_ARGUMENT, "context[2]");
     CHECK_FAILS(perfq_prepare_asl(series, 3, dims, NULL, unpaired, protocol, 0, NULL, &prepared),

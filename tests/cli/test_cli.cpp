@@ -15,8 +15,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -80,8 +80,10 @@ TEST(Cli, PhantomCommandThenCbfRecoversTheTruth) {
   EXPECT_EQ(j["M0Type"], "Separate");
   EXPECT_EQ(j["Averaging"]["RepeatsAveraged"], 2);
   EXPECT_TRUE(fs::exists(dir / "out" / "sub-01_fitstatus.nii.gz"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "sub-01_desc-brain_mask.nii.gz"));  // no --mask given
+  EXPECT_EQ(j["BrainRegion"]["Region"], "automatic brain mask (of the M0 image)");
   // Nothing but the outputs: no staging folder or temporary file left behind.
-  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "out"), fs::directory_iterator{}), 3);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "out"), fs::directory_iterator{}), 4);
 }
 
 TEST(Cli, PaslPhantomRecoversTheTruth) {
@@ -98,9 +100,10 @@ TEST(Cli, PaslPhantomRecoversTheTruth) {
 TEST(Cli, MaskAndOverridesAreAppliedAndRecorded) {
   const fs::path dir = scratch("overrides");
   const fs::path asl = small_phantom(dir / "bids");
-  const fs::path mask = dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf" / "sub-01_mask.nii.gz";
-  const Result r = run("cbf " + asl.string() + " -o " + (dir / "out").string() +
-                       " --mask " + mask.string() + " --alpha 0.425 --lambda 0.9");
+  const fs::path mask =
+      dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf" / "sub-01_mask.nii.gz";
+  const Result r = run("cbf " + asl.string() + " -o " + (dir / "out").string() + " --mask " +
+                       mask.string() + " --alpha 0.425 --lambda 0.9");
   ASSERT_EQ(r.status, 0) << r.output;
   const auto cbf = perfq::io::read_nifti((dir / "out" / "sub-01_cbf.nii.gz").string());
   const auto status = perfq::io::read_nifti((dir / "out" / "sub-01_fitstatus.nii.gz").string());
@@ -131,11 +134,11 @@ TEST(Cli, IncludedM0DeltaMVolumesAndScannerCbf) {
   const std::size_t n = p.m0.size();
   perfq::Series<float> series(p.m0.geometry(), 5);
   for (std::size_t i = 0; i < n; ++i) {
-    series[i] = p.m0[i];                                  // m0scan
-    series[n + i] = p.asl[i] - p.asl[n + i];              // deltam, pair 1
-    series[2 * n + i] = 7.0f;                             // noRF: ignored
+    series[i] = p.m0[i];                                      // m0scan
+    series[n + i] = p.asl[i] - p.asl[n + i];                  // deltam, pair 1
+    series[2 * n + i] = 7.0f;                                 // noRF: ignored
     series[3 * n + i] = p.asl[2 * n + i] - p.asl[3 * n + i];  // deltam, pair 2
-    series[4 * n + i] = 50.0f;                            // scanner cbf
+    series[4 * n + i] = 50.0f;                                // scanner cbf
   }
   const fs::path perf = dir / "bids" / "sub-02" / "perf";
   fs::create_directories(perf);
@@ -181,30 +184,42 @@ void edit_sidecar(const fs::path& perf, const std::function<void(Json&)>& edit) 
 }
 
 TEST(Cli, RefusesPldListOfWrongLength) {
-  expect_refusal("pld-length", [](const fs::path& perf) {
-    edit_sidecar(perf, [](Json& j) { j["PostLabelingDelay"] = Json::array({1.8, 1.8, 1.8}); });
-  }, "sub-01_asl.json", "PostLabelingDelay");
+  expect_refusal(
+      "pld-length",
+      [](const fs::path& perf) {
+        edit_sidecar(perf, [](Json& j) { j["PostLabelingDelay"] = Json::array({1.8, 1.8, 1.8}); });
+      },
+      "sub-01_asl.json", "PostLabelingDelay");
 }
 
 TEST(Cli, RefusesPcaslWithoutLabelingDuration) {
-  expect_refusal("no-tau", [](const fs::path& perf) {
-    edit_sidecar(perf, [](Json& j) { j.erase("LabelingDuration"); });
-  }, "sub-01_asl.json", "LabelingDuration");
+  expect_refusal(
+      "no-tau",
+      [](const fs::path& perf) {
+        edit_sidecar(perf, [](Json& j) { j.erase("LabelingDuration"); });
+      },
+      "sub-01_asl.json", "LabelingDuration");
 }
 
 TEST(Cli, RefusesAslcontextRowsNotMatchingVolumes) {
-  expect_refusal("context-rows", [](const fs::path& perf) {
-    write_text(perf / "sub-01_aslcontext.tsv", "volume_type\ncontrol\nlabel\n");
-  }, "aslcontext", "volume_type");
+  expect_refusal(
+      "context-rows",
+      [](const fs::path& perf) {
+        write_text(perf / "sub-01_aslcontext.tsv", "volume_type\ncontrol\nlabel\n");
+      },
+      "aslcontext", "volume_type");
 }
 
 TEST(Cli, RefusesM0OnAnotherGrid) {
-  expect_refusal("m0-grid", [](const fs::path& perf) {
-    perfq::Geometry g;
-    g.dims = {10, 10, 10};
-    perfq::io::write_nifti((perf / "sub-01_m0scan.nii.gz").string(),
-                           perfq::Volume<float>(g, 1, 1000.0f).view());
-  }, "m0scan", "grid");
+  expect_refusal(
+      "m0-grid",
+      [](const fs::path& perf) {
+        perfq::Geometry g;
+        g.dims = {10, 10, 10};
+        perfq::io::write_nifti((perf / "sub-01_m0scan.nii.gz").string(),
+                               perfq::Volume<float>(g, 1, 1000.0f).view());
+      },
+      "m0scan", "grid");
 }
 
 /// Rewrites the m0scan as two volumes: its own, then `second(voxel value)`.
@@ -245,7 +260,8 @@ TEST(Cli, ReferenceRegionCalibrationUsesOneBloodM0) {
   const std::string ventricles = (truth / "sub-01_label-ventricles_mask.nii.gz").string();
   const std::string base = "cbf " + asl.string() + " --backend cpu -o ";
   ASSERT_EQ(run(base + (dir / "voxelwise").string()).status, 0);
-  const Result r = run(base + (dir / "ref").string() + " --ref-tissue csf --ref-mask " + ventricles);
+  const Result r =
+      run(base + (dir / "ref").string() + " --ref-tissue csf --ref-mask " + ventricles);
   ASSERT_EQ(r.status, 0) << r.output;
   const Json j = Json::parse(read_text(dir / "ref" / "sub-01_cbf.json"));
   const double m0_blood = 2000.0 / (1.0 - std::exp(-6.0 / 4.3)) / 1.15;
@@ -279,8 +295,7 @@ TEST(Cli, ReferenceRegionCalibrationUsesOneBloodM0) {
   Json m0_sidecar = Json::parse(read_text(m0_json));
   m0_sidecar["EchoTime"] = 0.015;
   write_text(m0_json, m0_sidecar.dump(2));
-  ASSERT_EQ(run(base + (dir / "te-sidecar").string() + " --ref-tissue csf --ref-mask " +
-                ventricles)
+  ASSERT_EQ(run(base + (dir / "te-sidecar").string() + " --ref-tissue csf --ref-mask " + ventricles)
                 .status,
             0);
   const Json l = Json::parse(read_text(dir / "te-sidecar" / "sub-01_cbf.json"));
@@ -289,8 +304,8 @@ TEST(Cli, ReferenceRegionCalibrationUsesOneBloodM0) {
                    k["M0Calibration"]["ArterialBloodM0"].get<double>());
   m0_sidecar["EchoTime"] = 15;
   write_text(m0_json, m0_sidecar.dump(2));
-  const Result ms = run(base + (dir / "te-ms").string() + " --ref-tissue csf --ref-mask " +
-                        ventricles);
+  const Result ms =
+      run(base + (dir / "te-ms").string() + " --ref-tissue csf --ref-mask " + ventricles);
   EXPECT_EQ(ms.status, 1) << ms.output;
   EXPECT_NE(ms.output.find("sub-01_m0scan.json: EchoTime: value 15"), std::string::npos)
       << ms.output;
@@ -316,8 +331,8 @@ TEST(Cli, ReferenceRegionCalibrationUsesOneBloodM0) {
     for (std::size_t i = 0; i < pve.size(); ++i) pve[i] *= 0.5f;
     const fs::path pve_path = dir / "csf_pve.nii.gz";
     perfq::io::write_nifti(pve_path.string(), pve.view());
-    const Result r2 = run(base + (dir / "pve").string() + " --ref-tissue csf --ref-mask " +
-                          pve_path.string());
+    const Result r2 =
+        run(base + (dir / "pve").string() + " --ref-tissue csf --ref-mask " + pve_path.string());
     EXPECT_EQ(r2.status, 1) << r2.output;
     EXPECT_NE(r2.output.find("csf_pve.nii.gz"), std::string::npos) << r2.output;
     EXPECT_NE(r2.output.find("probability map"), std::string::npos) << r2.output;
@@ -327,8 +342,8 @@ TEST(Cli, ReferenceRegionCalibrationUsesOneBloodM0) {
   perfq::Geometry g;
   g.dims = {4, 4, 4};
   perfq::io::write_nifti(other.string(), perfq::Mask(g, 1, 1).view());
-  const Result misfit = run(base + (dir / "misfit").string() + " --ref-tissue csf --ref-mask " +
-                            other.string());
+  const Result misfit =
+      run(base + (dir / "misfit").string() + " --ref-tissue csf --ref-mask " + other.string());
   EXPECT_EQ(misfit.status, 1) << misfit.output;
   EXPECT_NE(misfit.output.find("other_mask.nii.gz"), std::string::npos) << misfit.output;
   EXPECT_FALSE(folder_has_files(dir / "misfit"));
@@ -347,8 +362,7 @@ TEST(Cli, SmoothedM0CarriesLessNoiseIntoCbf) {
   perfq::io::write_nifti(m0_path.string(), m0.view());
   const fs::path truth = dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf";
   const fs::path wm = truth / "sub-01_label-WM_mask.nii.gz";
-  const std::string base =
-      "cbf " + asl.string() + " --backend cpu --mask " + wm.string() + " -o ";
+  const std::string base = "cbf " + asl.string() + " --backend cpu --mask " + wm.string() + " -o ";
   ASSERT_EQ(run(base + (dir / "raw").string()).status, 0);
   const Result r = run(base + (dir / "smooth").string() + " --m0-smooth 8");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -398,9 +412,9 @@ TEST(Cli, InheritedSidecarsGiveTheSameCbf) {
 }
 
 TEST(Cli, RefusesAnEmptyM0Volume) {
-  expect_refusal("m0-empty", [](const fs::path& perf) {
-    two_volume_m0(perf, [](float) { return 0.0f; });
-  }, "m0scan", "volume 1");
+  expect_refusal(
+      "m0-empty", [](const fs::path& perf) { two_volume_m0(perf, [](float) { return 0.0f; }); },
+      "m0scan", "volume 1");
 }
 
 TEST(Cli, MultiDelayPhantomGivesCbfAndArrivalTime) {
@@ -422,7 +436,8 @@ TEST(Cli, MultiDelayPhantomGivesCbfAndArrivalTime) {
   for (std::size_t i = 0; i < att.size(); ++i) {
     if (mask[i]) ASSERT_NEAR(att[i], att_truth[i], 0.01 * att_truth[i]) << "voxel " << i;
   }
-  for (const char* name : {"sub-01_cbf_se.nii.gz", "sub-01_att_se.nii.gz", "sub-01_fitstatus.nii.gz"}) {
+  for (const char* name :
+       {"sub-01_cbf_se.nii.gz", "sub-01_att_se.nii.gz", "sub-01_fitstatus.nii.gz"}) {
     EXPECT_TRUE(fs::exists(dir / "out" / name)) << name;
   }
   const Json j = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
@@ -432,9 +447,10 @@ TEST(Cli, MultiDelayPhantomGivesCbfAndArrivalTime) {
 
   // With the arterial component: the phantom has none, so the tissue-only fit wins (aBV 0)
   // and CBF is unchanged.
-  const Result art = run("cbf " + (dir / "bids" / "sub-01" / "perf" / "sub-01_asl.nii.gz").string() +
-                         " -o " + (dir / "art").string() + " --model whitepaper --arterial --mask " +
-                         (truth / "sub-01_mask.nii.gz").string());
+  const Result art =
+      run("cbf " + (dir / "bids" / "sub-01" / "perf" / "sub-01_asl.nii.gz").string() + " -o " +
+          (dir / "art").string() + " --model whitepaper --arterial --mask " +
+          (truth / "sub-01_mask.nii.gz").string());
   ASSERT_EQ(art.status, 0) << art.output;
   EXPECT_LT(worst_error(dir / "art" / "sub-01_cbf.nii.gz", dir / "bids"), 0.01);
   const auto abv = perfq::io::read_nifti((dir / "art" / "sub-01_abv.nii.gz").string());
@@ -526,9 +542,9 @@ TEST(Cli, MultiDelayWithDispersionRecordsTheKernel) {
   const fs::path truth = dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf";
   const std::string asl = (dir / "bids" / "sub-01" / "perf" / "sub-01_asl.nii.gz").string();
   const std::string mask = " --mask " + (truth / "sub-01_mask.nii.gz").string();
-  const Result r = run("cbf " + asl + " -o " + (dir / "out").string() +
-                       " --model whitepaper --dispersion gamma --dispersion-s 5 --dispersion-p 0.2" +
-                       mask);
+  const Result r =
+      run("cbf " + asl + " -o " + (dir / "out").string() +
+          " --model whitepaper --dispersion gamma --dispersion-s 5 --dispersion-p 0.2" + mask);
   ASSERT_EQ(r.status, 0) << r.output;
   const Json j = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
   EXPECT_EQ(j["Fit"]["Dispersion"]["Kernel"], "gamma");
@@ -554,16 +570,17 @@ TEST(Cli, MultiDelayWithDispersionRecordsTheKernel) {
   EXPECT_GT(att_shift, -0.6);
   EXPECT_NEAR(cbf_ratio, 1.0, 0.25);
   // The default records that there is none.
-  const Result plain = run("cbf " + asl + " -o " + (dir / "plain").string() +
-                           " --model whitepaper" + mask);
+  const Result plain =
+      run("cbf " + asl + " -o " + (dir / "plain").string() + " --model whitepaper" + mask);
   ASSERT_EQ(plain.status, 0) << plain.output;
-  EXPECT_EQ(Json::parse(read_text(dir / "plain" / "sub-01_cbf.json"))["Fit"]["Dispersion"]["Kernel"],
-            "none");
+  EXPECT_EQ(
+      Json::parse(read_text(dir / "plain" / "sub-01_cbf.json"))["Fit"]["Dispersion"]["Kernel"],
+      "none");
   // Bad usage: exit 2 with a message naming the option.
-  for (const std::string bad : {"--dispersion gauss", "--dispersion-s 5",
-                                "--dispersion gamma --dispersion-s 0",
-                                "--dispersion gamma --dispersion-p -1",
-                                "--dispersion gamma --dispersion-s 50 --dispersion-p 1"}) {
+  for (const std::string bad :
+       {"--dispersion gauss", "--dispersion-s 5", "--dispersion gamma --dispersion-s 0",
+        "--dispersion gamma --dispersion-p -1",
+        "--dispersion gamma --dispersion-s 50 --dispersion-p 1"}) {
     const Result b = run("cbf " + asl + " -o " + (dir / "bad").string() + " " + bad);
     EXPECT_EQ(b.status, 2) << bad << ": " << b.output;
     EXPECT_NE(b.output.find("--dispersion"), std::string::npos) << bad << ": " << b.output;
@@ -604,7 +621,8 @@ TEST(Cli, PartialVolumeCorrectionWritesGreyAndWhiteMatterCbf) {
   EXPECT_EQ(j["PartialVolumeCorrection"]["Kernel"][0], 5);
   // Only one of the pair is a usage error.
   EXPECT_EQ(run("cbf " + asl.string() + " -o " + (dir / "out2").string() + " --pvc-gm " +
-                (dir / "gm.nii.gz").string()).status,
+                (dir / "gm.nii.gz").string())
+                .status,
             2);
 }
 
@@ -627,15 +645,17 @@ TEST(Cli, UsageErrorsExitWithStatus2) {
   EXPECT_EQ(run("").status, 2);
   EXPECT_EQ(run("frobnicate").status, 2);
   EXPECT_EQ(run("cbf").status, 2);
-  EXPECT_EQ(run("cbf x_asl.nii.gz").status, 2);                    // no -o
+  EXPECT_EQ(run("cbf x_asl.nii.gz").status, 2);  // no -o
   EXPECT_EQ(run("cbf x_asl.nii.gz -o out --lambda abc").status, 2);
   EXPECT_EQ(run("cbf x_asl.nii.gz -o out --backend gpu").status, 2);
   const Result help = run("cbf --help");
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.output.find("--lambda"), std::string::npos);
-  const Result missing = run("cbf /nonexistent/sub-01_asl.nii.gz -o " + scratch("missing").string());
+  const Result missing =
+      run("cbf /nonexistent/sub-01_asl.nii.gz -o " + scratch("missing").string());
   EXPECT_EQ(missing.status, 1) << missing.output;
-  EXPECT_NE(missing.output.find("/nonexistent/sub-01_asl.nii.gz: file not found"), std::string::npos);
+  EXPECT_NE(missing.output.find("/nonexistent/sub-01_asl.nii.gz: file not found"),
+            std::string::npos);
 }
 
 }  // namespace

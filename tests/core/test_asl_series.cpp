@@ -37,8 +37,8 @@ AslProtocol pcasl(std::vector<double> plds) {
 TEST(AslSeries, PairsControlAndLabelInEitherOrder) {
   // control−label: (100−90) and (101−89) → mean 11; label first in the second pair.
   const auto s = constant_series({100, 90, 89, 101});
-  const auto out = perfq::prepare_asl(s, {C::Control, C::Label, C::Label, C::Control},
-                                      pcasl({1.8}));
+  const auto out =
+      perfq::prepare_asl(s, {C::Control, C::Label, C::Label, C::Control}, pcasl({1.8}));
   ASSERT_EQ(out.delta_m.volumes(), 1u);
   EXPECT_FLOAT_EQ(out.delta_m[0], 11.0f);
   EXPECT_EQ(out.repeats, std::vector<std::size_t>{2});
@@ -63,9 +63,9 @@ TEST(AslSeries, DeltaMVolumesM0ScansNoRfAndScannerCbf) {
 TEST(AslSeries, GroupsRepeatsByDelayInIncreasingOrder) {
   const auto s = constant_series({100, 80, 100, 90, 100, 70, 100, 92});
   AslProtocol p = pcasl({2.0, 2.0, 1.0, 1.0, 2.0, 2.0, 1.0, 1.0});
-  const auto out = perfq::prepare_asl(s, {C::Control, C::Label, C::Control, C::Label, C::Control,
-                                          C::Label, C::Control, C::Label},
-                                      p);
+  const auto out = perfq::prepare_asl(
+      s, {C::Control, C::Label, C::Control, C::Label, C::Control, C::Label, C::Control, C::Label},
+      p);
   ASSERT_EQ(out.delta_m.volumes(), 2u);
   EXPECT_EQ(out.post_labeling_delay, (std::vector<double>{1.0, 2.0}));
   EXPECT_FLOAT_EQ(out.delta_m[0], 9.0f);       // delay 1.0: (10 + 8) / 2
@@ -110,16 +110,41 @@ void expect_input_error(const std::function<void()>& f, const std::string& field
   }
 }
 
+TEST(AslSeries, AnIncompleteLastPairIsLeftOutWithANote) {
+  const auto s = constant_series({100, 90, 100, 90, 100});
+  const auto out =
+      perfq::prepare_asl(s, {C::Control, C::Label, C::Control, C::Label, C::Control}, pcasl({1.8}));
+  ASSERT_EQ(out.delta_m.volumes(), 1u);
+  EXPECT_EQ(out.repeats, std::vector<std::size_t>{2});  // two pairs; volume 4 left out
+  EXPECT_FLOAT_EQ(out.delta_m[0], 10.0f);
+  ASSERT_EQ(out.notes.size(), 1u);
+  EXPECT_NE(out.notes[0].find("volume 4 (control) has no partner"), std::string::npos)
+      << out.notes[0];
+  // A label likewise.
+  const auto labels = perfq::prepare_asl(constant_series({90, 100, 90}),
+                                         {C::Label, C::Control, C::Label}, pcasl({1.8}));
+  EXPECT_EQ(labels.repeats, std::vector<std::size_t>{1});
+  EXPECT_NE(labels.notes.at(0).find("volume 2 (label)"), std::string::npos);
+}
+
 TEST(AslSeries, RefusesInconsistentSeries) {
   const auto s = constant_series({100, 90, 100});
   const std::string src = "sub-01_asl.nii.gz";
-  expect_input_error([&] { perfq::prepare_asl(s, {C::Control, C::Label}, pcasl({1.8}), {}, src); },
-                     "volume_type");
   expect_input_error(
-      [&] { perfq::prepare_asl(s, {C::Control, C::Label, C::Control}, pcasl({1.8}), {}, src); },
+      [&] {
+        perfq::prepare_asl(s, {C::Control, C::Label}, pcasl({1.8}), {}, src);
+      },
+      "volume_type");
+  // An extra control is left out only at the end of the series (an incomplete last pair).
+  expect_input_error(
+      [&] {
+        perfq::prepare_asl(s, {C::Control, C::Control, C::Label}, pcasl({1.8}), {}, src);
+      },
       "volume_type");
   expect_input_error(
-      [&] { perfq::prepare_asl(s, {C::M0Scan, C::NoRf, C::M0Scan}, pcasl({1.8}), {}, src); },
+      [&] {
+        perfq::prepare_asl(s, {C::M0Scan, C::NoRf, C::M0Scan}, pcasl({1.8}), {}, src);
+      },
       "volume_type");
   expect_input_error(
       [&] {
@@ -129,7 +154,9 @@ TEST(AslSeries, RefusesInconsistentSeries) {
   AslProtocol no_tau = pcasl({1.8});
   no_tau.labeling_duration = {0.0};
   expect_input_error(
-      [&] { perfq::prepare_asl(s, {C::Control, C::Label, C::M0Scan}, no_tau, {}, src); },
+      [&] {
+        perfq::prepare_asl(s, {C::Control, C::Label, C::M0Scan}, no_tau, {}, src);
+      },
       "LabelingDuration");
 }
 

@@ -31,14 +31,14 @@ namespace io {
 /// @brief Every choice of a series' quantification: the options of `perfq cbf`. Error
 /// messages name these choices by perfq cbf's options (e.g. `--bs-pulses`).
 struct SeriesRequest {
-  std::optional<std::string> mask_path;  ///< compute inside this mask only (series' grid)
+  std::optional<std::string> mask_path;         ///< compute inside this mask only (series' grid)
   std::optional<double> blood_brain_partition;  ///< ml/g (default 0.9; --lambda)
-  std::optional<double> t1_blood;   ///< arterial blood T1, s (default by field; --t1b)
-  std::optional<double> t1_tissue;  ///< tissue T1, s (default 1.3; --t1t)
+  std::optional<double> t1_blood;               ///< arterial blood T1, s (default by field; --t1b)
+  std::optional<double> t1_tissue;              ///< tissue T1, s (default 1.3; --t1t)
   /// Labeling efficiency; overrides the sidecar's and the defaults (--alpha).
   std::optional<double> labeling_efficiency;
   std::optional<double> bs_pulse_efficiency;  ///< efficiency per background-suppression pulse
-  std::optional<int> bs_pulses;  ///< background-suppression pulses (beats the sidecar's)
+  std::optional<int> bs_pulses;    ///< background-suppression pulses (beats the sidecar's)
   std::optional<double> m0_value;  ///< one M0 for every voxel (overrides M0Type)
   std::optional<double> m0_scale;  ///< factor applied to the M0 first (default 1)
   double m0_smooth_fwhm = 0.0;     ///< Gaussian smoothing of a voxelwise M0 image, mm
@@ -51,9 +51,9 @@ struct SeriesRequest {
   std::optional<double> echo_time;  ///< TE of the M0 scan (default: its sidecar's EchoTime)
   /// T2 of arterial blood, s (default: ReferenceCalibrationOptions's; --t2-blood).
   std::optional<double> blood_t2;
-  AveragingOptions averaging;       ///< averaging of repeats (its mask is set from mask_path)
-  bool check_sign = true;  ///< refuse ΔM negative in most of the brain (control/label swapped)
-  KineticOptions kinetic;  ///< the multi-delay fit (its weights are set from the repeats)
+  AveragingOptions averaging;  ///< averaging of repeats (its mask is set from mask_path)
+  bool check_sign = true;      ///< refuse ΔM negative in most of the brain (control/label swapped)
+  KineticOptions kinetic;      ///< the multi-delay fit (its weights are set from the repeats)
   /// Partial-volume correction from grey/white-matter fraction images (both or neither).
   std::optional<std::string> pvc_grey;
   std::optional<std::string> pvc_white;  ///< the white-matter fraction image
@@ -66,14 +66,14 @@ struct SeriesRequest {
 /// ml/100 g/min, the range of any adult or child brain's mix of grey and white matter.
 /// Outside it, a calibration error is the likeliest cause: a warning, not an error.
 struct CbfRangeCheck {
-  bool checked = false;          ///< false: no region, or no fitted voxel in it (see `why_not`)
-  std::string why_not;           ///< why it was not checked
-  std::string region;            ///< "mask", "M0 >= half its 98th percentile" or "all voxels"
-  std::size_t voxels = 0;        ///< fitted voxels of the region
-  double median_cbf = 0.0;       ///< their median, ml/100 g/min
-  double low = 10.0;              ///< the plausible range's lower end, ml/100 g/min
-  double high = 150.0;           ///< its upper end
-  bool plausible = true;         ///< median within [low, high]
+  bool checked = false;     ///< false: no region, or no fitted voxel in it (see `why_not`)
+  std::string why_not;      ///< why it was not checked
+  std::string region;       ///< "mask", "M0 >= half its 98th percentile" or "all voxels"
+  std::size_t voxels = 0;   ///< fitted voxels of the region
+  double median_cbf = 0.0;  ///< their median, ml/100 g/min
+  double low = 10.0;        ///< the plausible range's lower end, ml/100 g/min
+  double high = 150.0;      ///< its upper end
+  bool plausible = true;    ///< median within [low, high]
 };
 
 /// @brief The maps of one series and how they were made.
@@ -87,8 +87,19 @@ struct SeriesMaps {
   std::string time_encoding;
   Backend backend = Backend::Cpu;  ///< where the quantification ran
 
-  Volume<float> cbf;             ///< ml/100 g/min
-  Volume<std::uint8_t> status;   ///< VoxelStatus codes
+  /// ml/100 g/min; with `relative_cbf`, relative to the brain's median (1 there, unitless).
+  Volume<float> cbf;
+  Volume<std::uint8_t> status;  ///< VoxelStatus codes
+  /// True when the series has no M0 (M0Type Absent) and no `m0_value` was given: `cbf` and
+  /// `cbf_se` (and the PVC maps) are CBF divided by its median over the brain region's voxels
+  /// of status 0, free of the M0's scale; files `<prefix>_desc-relative_cbf*.nii.gz`. ATT is
+  /// absolute as always.
+  bool relative_cbf = false;
+  /// The brain mask computed when the request gives none (brain_mask of the M0 image, else
+  /// of the mean control image): the region of every check and summary, written as
+  /// `<prefix>_desc-brain_mask.nii.gz`. Absent with a mask given, or when the series has
+  /// neither an M0 nor control images.
+  std::optional<Mask> brain_mask;
   /// Multi-delay (and time-encoded) series: arterial transit time (s).
   std::optional<Volume<float>> att;
   std::optional<Volume<float>> cbf_se;  ///< standard error of CBF (multi-delay)
@@ -107,8 +118,10 @@ struct SeriesMaps {
   DeltaMSign sign_check;        ///< the control/label sign check
   std::string check_region;     ///< the brain region of both checks (CbfRangeCheck::region)
   CbfRangeCheck range_check;    ///< the CBF-range check
-  double median_cbf = 0.0;      ///< over voxels of status 0 (0 when none)
-  double median_att = 0.0;      ///< likewise, multi-delay series only
+  /// Over the voxels of status 0 in the brain region (`check_region`: the mask, else the
+  /// automatic brain mask, else every voxel); 0 when none. 1 with `relative_cbf`.
+  double median_cbf = 0.0;
+  double median_att = 0.0;            ///< likewise, multi-delay series only
   std::vector<std::string> notes;     ///< remarks of the preparation (e.g. noRF ignored)
   std::vector<std::string> warnings;  ///< e.g. an implausible median CBF
   /// The provenance record written as `<prefix>_cbf.json`: every constant, option, input
@@ -168,13 +181,15 @@ PERFQ_IO_API Physiology series_physiology(const AslProtocol& protocol, const Ser
 struct SeriesOutput {
   std::string name;                             ///< e.g. "sub-01_cbf.nii.gz"
   const Volume<float>* map = nullptr;           ///< a map, or
-  const Volume<std::uint8_t>* codes = nullptr;  ///< the status codes, or
+  const Volume<std::uint8_t>* codes = nullptr;  ///< the status codes or a mask (0/1), or
   const std::string* text = nullptr;            ///< the provenance record
 };
 
 /// @brief The files perfq cbf writes for `maps`, in its order: `<prefix>_cbf.nii.gz`, the
-/// multi-delay maps, `_fitstatus.nii.gz`, the arterial and PVC maps, `_cbf.json`, and
-/// `_desc-scanner_cbf.nii.gz`. The pointers refer into `maps`.
+/// multi-delay maps, `_fitstatus.nii.gz`, the arterial and PVC maps, `_cbf.json`,
+/// `_desc-scanner_cbf.nii.gz` and `_desc-brain_mask.nii.gz` (the automatic brain mask). With
+/// relative CBF, `_desc-relative_cbf.nii.gz` and `_desc-relative_cbf_se.nii.gz` in place of
+/// `_cbf.nii.gz` and `_cbf_se.nii.gz`. The pointers refer into `maps`.
 PERFQ_IO_API std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps);
 
 /// @brief The names of the files perfq cbf may write for a series of `prefix` whatever its
