@@ -1,6 +1,7 @@
 // The ASL-BIDS doctor (include/perfq/io/check.hpp): every rule reads the sidecar as JSON,
 // leniently (one finding per problem, never the first error only), so that a converter's
 // output can be checked before it is valid.
+#include <perfq/asl_series.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/io/bids.hpp>
 #include <perfq/io/check.hpp>
@@ -123,20 +124,81 @@ std::string in_seconds(const json& original) {
   return out.dump();
 }
 
-/// Times beyond 30 s: milliseconds.
+/// A segmented 3D readout (GRASE, several shots per volume): the time of all k segments of a
+/// volume, k × RepetitionTimeExcitation, where each segment has its own preparation (labeling,
+/// background suppression, and for an M0 its recovery) every RepetitionTimeExcitation.
+/// Returns k ≥ 2, or 0 when `seconds` is no such multiple.
+int segments_in(const json& j, double seconds) {
+  const std::vector<double> excitation = numbers(j, "RepetitionTimeExcitation");
+  if (excitation.size() != 1 || !(excitation[0] > 0.5) || !(excitation[0] < kMaxTimingSeconds)) {
+    return 0;  // not a preparation's repetition time (a GRE's TR is milliseconds)
+  }
+  if (!has(j, "MRAcquisitionType") || j.at("MRAcquisitionType") != "3D") return 0;
+  const double k = std::round(seconds / excitation[0]);
+  return k >= 2 && std::abs(seconds - k * excitation[0]) < 0.01 * seconds ? static_cast<int>(k)
+                                                                          : 0;
+}
+
+/// Times beyond 30 s: milliseconds. A 3D readout's RepetitionTimePreparation that spans all
+/// its segments.
 void check_units(const json& j, const fs::path& file, Findings& f) {
   for (const char* key : {"RepetitionTimePreparation", "PostLabelingDelay", "LabelingDuration",
                           "BolusCutOffDelayTime", "InitialPostLabelDelay", "InversionTime",
                           "BolusDuration", "TagDuration"}) {
     const std::vector<double> v = numbers(j, key);
     const auto largest = std::max_element(v.begin(), v.end());
-    if (largest == v.end() || !(*largest > kMaxTimingSeconds)) continue;
+    if (largest == v.end()) continue;
+    const bool milliseconds = *largest > kMaxTimingSeconds;
+    const bool preparation = std::string(key) == "RepetitionTimePreparation" && v.size() == 1;
+    const int segments = preparation ? segments_in(j, milliseconds ? v[0] / 1000.0 : v[0]) : 0;
+    if (segments > 0) {
+      f.error(file, key,
+              "value " + format_number(v[0]) + (milliseconds ? " (milliseconds)" : "") + " is " +
+                  std::to_string(segments) + " × RepetitionTimeExcitation (" +
+                  j.at("RepetitionTimeExcitation").dump() +
+                  " s): the time of all the segments of a segmented 3D readout (dcm2niix), "
+                  "where each segment is prepared anew; the M0's recovery time, what this "
+                  "field is for, is one segment's",
+              "give RepetitionTimeExcitation's value (check the protocol's TR)",
+              j.at("RepetitionTimeExcitation").dump());
+      continue;
+    }
+    if (!milliseconds) continue;
     f.error(file, key,
             "value " + format_number(*largest) +
                 " is beyond any ASL timing (at most 30 s): milliseconds, where BIDS gives "
                 "seconds (a known dcm2niix quirk for RepetitionTimePreparation)",
             "divide by 1000", in_seconds(j.at(key)));
   }
+}
+
+/// The labeling of D. J. Wang's PCASL sequences (ep2d_pcasl, tgse_pcasl) lasts NumRFBlocks
+/// blocks of 18.4 ms (dcm2niix computes LabelingDuration so for the 2D sequence); for the 3D
+/// GRASE sequence dcm2niix writes the post-labeling delay into LabelingDuration instead and no
+/// PostLabelingDelay. Returns true when it found that quirk.
+constexpr double kWangRfBlockSeconds = 0.0184;
+
+bool check_wang_labeling(const json& j, const std::string& labeling, const fs::path& file,
+                         Findings& f) {
+  const std::vector<double> blocks = numbers(j, "NumRFBlocks");
+  const std::vector<double> duration = numbers(j, "LabelingDuration");
+  if (labeling != "pcasl" || blocks.size() != 1 || duration.size() != 1 ||
+      has(j, "PostLabelingDelay") || !(blocks[0] > 0)) {
+    return false;
+  }
+  const double train = blocks[0] * kWangRfBlockSeconds;
+  if (std::abs(duration[0] - train) <= 0.01 * train) return false;
+  const std::string evidence =
+      "this sequence's labeling is NumRFBlocks " + format_number(blocks[0]) +
+      " × 18.4 ms = " + format_number(train) + " s, and there is no PostLabelingDelay";
+  f.error(file, "PostLabelingDelay",
+          "required, not found: LabelingDuration holds it (" + format_number(duration[0]) +
+              " s; " + evidence + "; dcm2niix writes the PLD of the 3D GRASE PCASL there)",
+          "give the protocol's post-labeling delay", json(duration[0]).dump());
+  f.error(file, "LabelingDuration",
+          "holds the post-labeling delay, not the labeling (" + evidence + ")",
+          "give the labeling duration (check it against the protocol)", json(train).dump());
+  return true;
 }
 
 /// Vendor names that are not BIDS, and what they stand for.
@@ -281,6 +343,75 @@ std::vector<std::string> suggest_context(const Image<float>& image, std::string&
   return context;
 }
 
+/// GE stores ΔM summed over its excitations and amplified by 32 against its M0 (PD) image:
+/// ΔM/M0 in the brain far beyond what perfusion gives (at most a few per cent).
+constexpr double kMaxPerfusionFraction = 0.05;
+
+void check_ge_scale(const json& j, const Layout& l, const std::string& asl_path,
+                    const std::vector<VolumeType>& types, Findings& f) {
+  const std::string maker =
+      has(j, "Manufacturer") && j.at("Manufacturer").is_string() ? lower(j.at("Manufacturer").get<std::string>()) : "";
+  if (maker.rfind("ge", 0) != 0) return;
+  if (std::count(types.begin(), types.end(), VolumeType::DeltaM) == 0) return;
+  try {
+    const Image<float> image = read_nifti(asl_path);
+    const std::size_t n = image.voxel_count();
+    if (types.size() != image.volumes()) return;  // a finding of its own
+    std::vector<double> delta_m(n, 0.0), m0(n, 0.0);
+    std::size_t deltas = 0, m0s = 0;
+    for (std::size_t v = 0; v < types.size(); ++v) {
+      std::vector<double>* sum = types[v] == VolumeType::DeltaM   ? &delta_m
+                                 : types[v] == VolumeType::M0Scan ? &m0
+                                                                  : nullptr;
+      if (sum == nullptr) continue;
+      (types[v] == VolumeType::DeltaM ? deltas : m0s) += 1;
+      for (std::size_t i = 0; i < n; ++i) (*sum)[i] += image[v * n + i];
+    }
+    Volume<float> m0_image(image.geometry());
+    fs::path m0_path;
+    if (m0s > 0) {
+      for (std::size_t i = 0; i < n; ++i) m0_image[i] = static_cast<float>(m0[i] / m0s);
+    } else {
+      for (const char* ext : {".nii.gz", ".nii"}) {
+        std::error_code ec;
+        if (fs::is_regular_file(l.stem + "_m0scan" + ext, ec)) m0_path = l.stem + "_m0scan" + ext;
+      }
+      if (m0_path.empty()) return;
+      m0_image = read_nifti_3d(m0_path.string(), &image.geometry(), asl_path);
+    }
+    const Mask brain = brain_mask(m0_image.view());
+    std::vector<double> ratios;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (brain[i] != 0 && m0_image[i] > 0) ratios.push_back(delta_m[i] / deltas / m0_image[i]);
+    }
+    if (ratios.size() < 10) return;
+    std::nth_element(ratios.begin(), ratios.begin() + ratios.size() / 2, ratios.end());
+    const double ratio = ratios[ratios.size() / 2];
+    if (!(ratio > kMaxPerfusionFraction)) return;
+    std::optional<double> nex;
+    for (const char* key : {"NumberOfExcitations", "NumberOfAverages", "NEX"}) {
+      const std::vector<double> v = numbers(j, key);
+      if (v.size() == 1 && v[0] >= 1) {
+        nex = v[0];
+        break;
+      }
+    }
+    std::ostringstream problem, fix;
+    problem << "the median ΔM/M0 in the brain is " << std::setprecision(3) << 100.0 * ratio
+            << " %, beyond what perfusion gives (at most a few per cent): GE stores ΔM summed "
+               "over the excitations and amplified by 32 relative to its M0 image (ΔM/M0 here "
+               "is about 32 × NEX times the physical ratio";
+    if (nex) problem << "; NEX " << format_number(*nex) << " gives " << 32.0 * *nex;
+    problem << ")";
+    fix << "quantify with perfq cbf --m0-scale "
+        << (nex ? format_number(32.0 * *nex) : std::string("<32 × NEX, NEX from the protocol>"))
+        << " (or m0_scale in a perfq bids --config entry for the GE series)";
+    f.error(asl_path, "deltam", problem.str(), fix.str());
+  } catch (const Error&) {
+    // Unreadable images are findings of their own.
+  }
+}
+
 std::string description_of(const json& j) {
   for (const char* key : {"SeriesDescription", "ProtocolName"}) {
     if (has(j, key) && j.at(key).is_string()) return j.at(key).get<std::string>();
@@ -352,13 +483,13 @@ SeriesCheck check_series(const std::string& asl_path) {
 
   // The aslcontext, or what the images suggest in its place.
   std::vector<std::string> context;
+  std::vector<VolumeType> types;
   std::error_code ec;
   if (fs::is_regular_file(l.context, ec)) {
     try {
-      for (VolumeType t : parse_aslcontext(detail::read_text_file(l.context.string(), "aslcontext"),
-                                           l.context.string())) {
-        context.push_back(t == VolumeType::M0Scan ? "m0scan" : "other");
-      }
+      types = parse_aslcontext(detail::read_text_file(l.context.string(), "aslcontext"),
+                               l.context.string());
+      for (VolumeType t : types) context.push_back(t == VolumeType::M0Scan ? "m0scan" : "other");
       if (context.size() != info.volumes) {
         f.error(l.context, "volume_type",
                 std::to_string(context.size()) + " rows for " + std::to_string(info.volumes) +
@@ -391,7 +522,10 @@ SeriesCheck check_series(const std::string& asl_path) {
     f.error(l.sidecar, "ArterialSpinLabelingType", "required, not found",
             "PCASL, PASL or CASL, from the protocol");
   }
-  if (!has(j, "PostLabelingDelay")) {
+  const bool wang_quirk = check_wang_labeling(j, labeling, l.sidecar, f);
+  if (wang_quirk) {
+    // Found above, with both fields' values.
+  } else if (!has(j, "PostLabelingDelay")) {
     const char* from = labeling == "pasl" && has(j, "InversionTime") ? "InversionTime"
                        : has(j, "InitialPostLabelDelay")             ? "InitialPostLabelDelay"
                        : has(j, "PostLabelDelay")                    ? "PostLabelDelay"
@@ -418,7 +552,7 @@ SeriesCheck check_series(const std::string& asl_path) {
               "TI1 in seconds, with BolusCutOffFlag true",
               has(j, "BolusDuration") ? j.at("BolusDuration").dump() : "");
     }
-  } else if (!labeling.empty() && !has(j, "LabelingDuration")) {
+  } else if (!labeling.empty() && !wang_quirk && !has(j, "LabelingDuration")) {
     f.error(l.sidecar, "LabelingDuration",
             std::string("required for PCASL/CASL, not found") +
                 (has(j, "TagDuration") ? " (TagDuration holds it)" : ""),
@@ -467,6 +601,8 @@ SeriesCheck check_series(const std::string& asl_path) {
     f.warning(l.sidecar, "MRAcquisitionType", "not found: perfq reads 2D when SliceTiming is given",
               "2D or 3D");
   }
+
+  check_ge_scale(j, l, asl_path, types, f);
 
   // A separate M0's sidecar.
   if (fs::is_regular_file(l.m0_sidecar, ec)) {

@@ -79,6 +79,76 @@ TEST(Check, TimesInMillisecondsAreErrorsWithTheValueInSeconds) {
   EXPECT_FALSE(c.ready());
 }
 
+TEST(Check, ThePldInTheLabelingDurationOfWangsGraseIsNamedWithBothValues) {
+  // dcm2niix, D. J. Wang's 3D GRASE PCASL: LabelingDuration holds the PLD (1.2 s), no
+  // PostLabelingDelay; the labeling is NumRFBlocks x 18.4 ms (82 blocks: 1.5088 s).
+  Json j = pcasl();
+  j.erase("PostLabelingDelay");
+  j["LabelingDuration"] = 1.2;
+  j["NumRFBlocks"] = 82;
+  const auto c = perfq::io::check_series(
+      write_series(scratch_dir("check-wang"), "sub-01_asl", {1000, 800, 792, 801, 790}, j)
+          .string());
+  const CheckFinding* pld = find(c, "PostLabelingDelay", CheckSeverity::Error);
+  ASSERT_NE(pld, nullptr);
+  EXPECT_NE(pld->problem.find("LabelingDuration holds it"), std::string::npos) << pld->problem;
+  EXPECT_EQ(Json::parse(pld->proposed), Json(1.2));
+  const CheckFinding* tau = find(c, "LabelingDuration", CheckSeverity::Error);
+  ASSERT_NE(tau, nullptr);
+  EXPECT_NEAR(Json::parse(tau->proposed).get<double>(), 82 * 0.0184, 1e-12);
+  // The 2D sequence's sidecar, whose LabelingDuration is the train: no finding.
+  Json two_d = pcasl();
+  two_d["LabelingDuration"] = 1.5088;
+  two_d["NumRFBlocks"] = 82;
+  const auto fine = perfq::io::check_series(
+      write_series(scratch_dir("check-wang-2d"), "sub-01_asl", {1000, 800, 792, 801, 790}, two_d)
+          .string());
+  EXPECT_EQ(find(fine, "LabelingDuration", CheckSeverity::Error), nullptr);
+}
+
+TEST(Check, ASegmentedReadoutsRepetitionTimeIsOneSegments) {
+  // A 4-segment 3D GRASE: dcm2niix's RepetitionTimePreparation (here in ms) spans the four
+  // segments; each is prepared anew every RepetitionTimeExcitation.
+  Json j = pcasl();
+  j["RepetitionTimePreparation"] = 13929.4;
+  j["RepetitionTimeExcitation"] = 3.48;
+  const auto c = perfq::io::check_series(
+      write_series(scratch_dir("check-segments"), "sub-01_asl", {1000, 800, 792, 801, 790}, j)
+          .string());
+  const CheckFinding* tr = find(c, "RepetitionTimePreparation", CheckSeverity::Error);
+  ASSERT_NE(tr, nullptr);
+  EXPECT_NE(tr->problem.find("4 × RepetitionTimeExcitation"), std::string::npos) << tr->problem;
+  EXPECT_EQ(Json::parse(tr->proposed), Json(3.48));
+  // A 2D series with a GRE-like excitation TR (ms): only the milliseconds.
+  j["MRAcquisitionType"] = "2D";
+  const auto two_d = perfq::io::check_series(
+      write_series(scratch_dir("check-segments-2d"), "sub-01_asl", {1000, 800, 792, 801, 790}, j)
+          .string());
+  EXPECT_EQ(Json::parse(find(two_d, "RepetitionTimePreparation", CheckSeverity::Error)->proposed),
+            Json(13.9294));
+}
+
+TEST(Check, AGeDeltaMOnThe32TimesNexScaleIsFoundWithTheFactor) {
+  // GE: ΔM summed over NEX 3 excitations and amplified by 32 against the M0 (PD) image. A
+  // physical ΔM/M0 of 0.8 % is stored as 96 x 0.8 % = 77 %.
+  Json j = pcasl();
+  j["Manufacturer"] = "GE";
+  j["NumberOfExcitations"] = 3;
+  const fs::path dir = scratch_dir("check-ge");
+  const fs::path asl = write_series(dir, "sub-01_asl", {96 * 0.008 * 1000, 1000}, j);
+  write_text(dir / "sub-01_aslcontext.tsv", "volume_type\ndeltam\nm0scan\n");
+  const auto c = perfq::io::check_series(asl.string());
+  const CheckFinding* scale = find(c, "deltam", CheckSeverity::Error);
+  ASSERT_NE(scale, nullptr);
+  EXPECT_NE(scale->problem.find("76.8 %"), std::string::npos) << scale->problem;
+  EXPECT_NE(scale->fix.find("--m0-scale 96"), std::string::npos) << scale->fix;
+  // On the physical scale: nothing to say.
+  const fs::path fine_dir = scratch_dir("check-ge-fine");
+  const fs::path fine = write_series(fine_dir, "sub-01_asl", {8, 1000}, j);
+  write_text(fine_dir / "sub-01_aslcontext.tsv", "volume_type\ndeltam\nm0scan\n");
+  EXPECT_EQ(find(perfq::io::check_series(fine.string()), "deltam", CheckSeverity::Error), nullptr);
+}
+
 TEST(Check, VendorNamesAreNamedWithTheirBidsFieldAndValue) {
   const Json pasl = {{"ArterialSpinLabelingType", "PASL"},
                      {"InversionTime", 2.0},
@@ -277,6 +347,11 @@ TEST(Check, RealConverterOutputShowsEveryKnownQuirk) {
   const Result cbf = run("cbf " + (proposal / "3_pasl_2d_3_asl.nii.gz").string() + " -o " +
                          (proposal / "out").string() + " --backend cpu");
   EXPECT_EQ(cbf.status, 0) << cbf.output;
+  // The 3D GRASE PCASL: the PLD in LabelingDuration, a repetition time over 4 segments.
+  const Json& grase_series = series("15_pcasl_3d_15.nii.gz");
+  EXPECT_EQ(finding(grase_series, "PostLabelingDelay")["proposed"], Json(1.2));
+  EXPECT_NEAR(finding(grase_series, "LabelingDuration")["proposed"].get<double>(), 1.5088, 1e-9);
+  EXPECT_EQ(finding(grase_series, "RepetitionTimePreparation")["proposed"], Json(3.48));
   // BackgroundSuppression, required by BIDS, is left out of every ASL sidecar.
   EXPECT_EQ(finding(series("9_pcasl_2d_9.nii.gz"), "BackgroundSuppression")["severity"], "warning");
 }
