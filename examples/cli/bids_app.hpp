@@ -5,7 +5,7 @@
 #include "cli_util.hpp"
 
 #include <perfq/errors.hpp>
-
+#include <perfq/io/series_config.hpp>
 
 #include <algorithm>
 #include <filesystem>
@@ -189,6 +189,27 @@ inline Conventions find_conventions(const Series& s, const std::vector<fs::path>
   c.brain = find_by_convention(s, roots, "desc-brain_mask");
   if (!c.brain) c.brain = find_by_convention(s, roots, "mask");
   return c;
+}
+
+/// The entries of a configuration that match none of `series` (likely a typo in a filter). A
+/// series whose sidecar cannot be read is left out: its cbf step reports it.
+inline std::vector<std::size_t> unmatched_entries(const perfq::io::SeriesConfig& config,
+                                                  const std::vector<Series>& series) {
+  std::vector<bool> used(config.entries.size(), false);
+  for (const Series& s : series) {
+    try {
+      for (const std::size_t k :
+           perfq::io::matching_entries(config, perfq::io::series_facts(s.asl.string()))) {
+        used[k] = true;
+      }
+    } catch (const perfq::Error&) {
+    }
+  }
+  std::vector<std::size_t> out;
+  for (std::size_t k = 0; k < used.size(); ++k) {
+    if (!used[k]) out.push_back(k);
+  }
+  return out;
 }
 
 /// What a step (one perfq subcommand, run in this process) did: its exit status and what it

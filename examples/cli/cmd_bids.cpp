@@ -12,6 +12,7 @@
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
 #include <perfq/io/nifti.hpp>
+#include <perfq/io/series_config.hpp>
 #include <perfq/kinetic.hpp>
 #include <perfq/version.hpp>
 
@@ -89,6 +90,13 @@ const char* const kBidsHelp =
     "  --quiet                    print only failures and the summary\n"
     "  --verbose                  also print each step's command and output\n"
     "  --backend auto|cpu|cuda, --device N, --threads N   as for perfq cbf, for every step\n"
+    "  --config FILE              perfq cbf options per series: a JSON list of {\"filter\":\n"
+    "                             {...}, \"options\": {...}} entries, e.g. {\"filter\":\n"
+    "                             {\"Manufacturer\": \"GE\"}, \"options\": {\"m0_scale\": 96}}\n"
+    "                             (docs/cli.md); every matching entry applies, in order, and\n"
+    "                             the command line beats them; each _cbf.json records what\n"
+    "                             applied. Not settable there: the masks (by convention),\n"
+    "                             --ref-tissue, partial-volume correction\n"
     "perfq cbf options passed to every series (see 'perfq cbf --help'):\n"
     "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --bs-pulses --m0-value --m0-scale\n"
     "  --robust --m0-smooth --outlier-threshold --model --att-min --att-max --grid-points\n"
@@ -140,7 +148,14 @@ struct Options {
   bool threads_given = false;
   std::vector<std::string> cbf;  // passed through to perfq cbf
   std::optional<std::string> ref_tissue;  // reference-region calibration, mask by convention
+  std::optional<fs::path> config;         // --config: perfq cbf options per series
 };
+
+/// What a configuration may not set in this app: the files it finds by convention (and the
+/// tissue whose mask it looks for), and partial-volume correction, which needs them.
+const perfq::io::ConfigRules kConfigRules{
+    {"--mask", "--ref-mask", "--ref-tissue", "--pvc-gm", "--pvc-wm", "--pvc-kernel"},
+    "perfq bids finds the masks by convention and takes --ref-tissue on its command line"};
 
 /// Takes `--participant-label a b …` (greedy, BIDS-App style; also `_label`) out of `raw`.
 std::vector<std::string> take_labels(std::vector<std::string>& raw, const std::string& name,
@@ -172,8 +187,8 @@ Options parse_options(std::vector<std::string> raw) {
   o.participants = take_labels(raw, "--participant-label", "sub-");
   o.sessions = take_labels(raw, "--session-label", "ses-");
   std::set<std::string> values = {"--labels-dir", "--border-width", "--nprocs", "--backend",
-                                  "--device",     "--threads",      "--model",
-                                  "--prior-noise", "--dispersion", "--ref-tissue"};
+                                  "--device",     "--threads",      "--model",  "--prior-noise",
+                                  "--dispersion", "--ref-tissue",   "--config"};
   values.insert(kCbfNumbers.begin(), kCbfNumbers.end());
   values.insert(kCbfIntegers.begin(), kCbfIntegers.end());
   std::set<std::string> flags = {"--overwrite", "--quiet", "--verbose", "--no-report"};
@@ -190,6 +205,7 @@ Options parse_options(std::vector<std::string> raw) {
     throw UsageError{"analysis level must be participant or group, got '" + o.level + "'"};
   }
   if (auto d = args.text("--labels-dir")) o.labels_dir = fs::path(*d);
+  if (auto c = args.text("--config")) o.config = fs::path(*c);
   if (auto w = args.number("--border-width")) {
     if (!(*w > 0)) throw UsageError{"--border-width: expected a positive number of mm"};
     o.border_width = *args.text("--border-width");
@@ -246,6 +262,8 @@ Options parse_options(std::vector<std::string> raw) {
   // the reference masks, found per series).
   std::vector<std::string> checked = o.cbf;
   if (o.ref_tissue) checked.insert(checked.end(), {"--ref-tissue", *o.ref_tissue, "--ref-mask", "x"});
+  // With a configuration, combinations are checked per series, its options merged in.
+  if (o.config) checked.insert(checked.end(), {"--config", "x"});
   check_cbf_options(checked);
   return o;
 }
@@ -308,6 +326,7 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
         roots.front() / s.folder / (px + "_" + suffixes.front() + ".nii.gz");
     cbf.insert(cbf.end(), {"--ref-tissue", t, "--ref-mask", (mask ? *mask : expected).string()});
   }
+  if (o.config) cbf.insert(cbf.end(), {"--config", o.config->string()});
   add("cbf", cbf, in_out("_cbf.json"));
 
   const std::string cbf_map = in_out("_cbf.nii.gz");
@@ -417,6 +436,9 @@ void write_dataset_description(const Options& o) {
 
 int run_participant(const Options& o, std::ostream& out) {
   const auto start = Clock::now();
+  // A bad configuration is refused before any work (its options per series, by each cbf step).
+  std::optional<perfq::io::SeriesConfig> config;
+  if (o.config) config = perfq::io::read_series_config(o.config->string(), kConfigRules);
   const std::vector<ba::Series> series = ba::find_series(o.bids_dir, o.participants, o.sessions);
   if (series.empty()) {
     throw perfq::Error(o.bids_dir.string() +
@@ -447,6 +469,12 @@ int run_participant(const Options& o, std::ostream& out) {
   if (!o.quiet) {
     out << "perfq bids: " << series.size() << " ASL series in " << o.bids_dir.string()
               << " -> " << o.out_dir.string() << " (" << workers << " at a time)\n";
+  }
+  if (config && !o.quiet) {
+    for (const std::size_t k : ba::unmatched_entries(*config, series)) {
+      out << "perfq bids: note: " << config->path << ": entry " << k
+          << " matches none of the selected series\n";
+    }
   }
 
   ba::Reporter reporter(plans.size(), o.quiet, o.verbose);

@@ -10,6 +10,7 @@
 #include <perfq/io/bids.hpp>
 #include <perfq/io/nifti.hpp>
 #include <perfq/io/pipeline.hpp>
+#include <perfq/io/series_config.hpp>
 #include <perfq/kinetic.hpp>
 #include <perfq/phantom.hpp>
 #include <perfq/pvc.hpp>
@@ -54,6 +55,9 @@ const char* const kCbfHelp =
     "                            falls back to the CPU, saying so, if the CUDA run fails)\n"
     "  --device N                CUDA device ordinal (default 0)\n"
     "  --threads N               CPU threads (default: all)\n"
+    "  --config FILE             options per series from a JSON file (docs/cli.md): those of\n"
+    "                            every entry whose filter matches the series, in order; the\n"
+    "                            command line's beat them; recorded in the _cbf.json\n"
     "  --mask FILE               compute only inside this mask (same grid as the series)\n"
     "  --lambda X                blood-brain partition coefficient, ml/g (default 0.9)\n"
     "  --t1b S                   arterial blood T1, s (default 1.65 at 3 T, 1.35 at 1.5 T;\n"
@@ -148,12 +152,14 @@ struct CbfOptions {
   std::string asl_path, out_dir;
   bool overwrite = false;
   perfq::io::SeriesRequest request;  ///< every option of the quantification
+  std::optional<std::string> config;        ///< --config FILE
+  std::vector<std::string> quantification;  ///< the quantification's options as given
 };
 
 CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   // The quantification's options are the library's (perfq::io::series_options); the output
   // and execution options are the tool's.
-  std::set<std::string> with_value = {"--output", "--backend", "--device", "--threads"};
+  std::set<std::string> with_value = {"--output", "--backend", "--device", "--threads", "--config"};
   std::set<std::string> flags = {"--overwrite"};
   const std::vector<perfq::io::SeriesOption> options = perfq::io::series_options();
   for (const auto& option : options) (option.takes_value ? with_value : flags).insert(option.name);
@@ -169,17 +175,21 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   o.out_dir = *out_dir;
   o.overwrite = args.flag("--overwrite");
   o.request.execution = parse_execution(args);
+  o.config = args.text("--config");
   try {
     for (const auto& option : options) {
       if (option.takes_value) {
         if (auto value = args.text(option.name)) {
           perfq::io::set_series_option(o.request, option.name, *value);
+          o.quantification.insert(o.quantification.end(), {option.name, *value});
         }
       } else if (args.flag(option.name)) {
         perfq::io::set_series_option(o.request, option.name);
+        o.quantification.push_back(option.name);
       }
     }
-    perfq::io::check_series_request(o.request);
+    // With a configuration, the combination is checked once its options are merged in.
+    if (!o.config) perfq::io::check_series_request(o.request);
   } catch (const perfq::InvalidArgument& e) {
     throw UsageError{e.what()};
   }
@@ -204,6 +214,21 @@ int run_cbf(const std::vector<std::string>& raw, std::ostream& out, std::ostream
   // Resolve the backend first: asking for CUDA where there is none fails before any work.
   // (`auto` stays auto: the library may fall back to the CPU if the CUDA run fails.)
   perfq::resolve_backend(o.request.execution);
+  std::string applied;  // the configuration's entries applied, for the summary
+  if (o.config) {
+    const auto config = perfq::io::read_series_config(*o.config);
+    const auto configured =
+        perfq::io::configure_series(config, perfq::io::series_facts(o.asl_path), o.quantification);
+    const perfq::Execution execution = o.request.execution;
+    o.request = configured.request;
+    o.request.execution = execution;
+    for (const std::size_t k : configured.entries) {
+      applied += (applied.empty() ? " " : ", ") + std::to_string(k);
+    }
+    applied = *o.config + (configured.entries.empty()       ? ": no entry matches"
+                           : configured.entries.size() == 1 ? ": entry" + applied
+                                                            : ": entries" + applied);
+  }
 
   const perfq::io::AslDataset data = perfq::io::read_asl_bids(o.asl_path);
   // Existing outputs: refused before any work (and checked again when moving into place).
@@ -227,6 +252,7 @@ int run_cbf(const std::vector<std::string>& raw, std::ostream& out, std::ostream
   out << " in the " << maps.check_region;
   if (maps.att) out << ", median ATT " << maps.median_att << " s";
   out << "\n";
+  if (o.config) out << "  configuration: " << applied << "\n";
   for (const auto& note : maps.notes) out << "  note: " << note << "\n";
   for (const auto& path : written) out << "  wrote " << path << "\n";
   out.flush();

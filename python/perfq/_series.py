@@ -74,7 +74,7 @@ class Result:
 
 
 def quantify_series(path, *, backend: str = "auto", device: int = 0, threads: int = 0,
-                    **options: Any) -> Result:
+                    config=None, **options: Any) -> Result:
     """Quantifies one ASL-BIDS series (its ``_asl.nii[.gz]``, with the sidecar, the
     aslcontext and the M0 BIDS puts beside it) as ``perfq cbf`` does.
 
@@ -82,7 +82,10 @@ def quantify_series(path, *, backend: str = "auto", device: int = 0, threads: in
     True (``att_prior=True``), the others a value (``t1b=1.6``, ``model="whitepaper"``,
     ``lambda_=0.9``, ``delays`` lists as Python lists); files (``mask``, ``ref_mask``,
     ``pvc_gm``, ``pvc_wm``) a path or a nibabel image. ``backend`` is "auto", "cpu" or
-    "cuda"; ``threads`` 0 uses every processor. The computation releases the GIL.
+    "cuda"; ``threads`` 0 uses every processor. ``config``: a configuration file of options
+    per series (``perfq bids --config``'s format, docs/cli.md): the options of its entries
+    that match the series apply first, those given here beat them, and the result's
+    provenance records what applied (``Configuration``). The computation releases the GIL.
 
     Raises:
         InputError: bad data or metadata (its ``file`` and ``field`` say where).
@@ -91,7 +94,8 @@ def quantify_series(path, *, backend: str = "auto", device: int = 0, threads: in
     """
     asl = path_of(path, "path")
     with arguments(options) as args:
-        return Result(_perfq.quantify_series(asl, args, backend, int(device), int(threads)))
+        return Result(_perfq.quantify_series(asl, args, backend, int(device), int(threads),
+                                             "" if config is None else path_of(config, "config")))
 
 
 def series_options() -> Dict[str, bool]:

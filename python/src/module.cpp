@@ -6,6 +6,7 @@
 #include <perfq/execution.hpp>
 #include <perfq/io/bids.hpp>
 #include <perfq/io/pipeline.hpp>
+#include <perfq/io/series_config.hpp>
 #include <perfq/phantom.hpp>
 #include <perfq/version.hpp>
 
@@ -66,8 +67,14 @@ nb::object optional_array(const std::optional<perfq::Volume<T>>& image, nb::hand
 }
 
 perfq::io::SeriesMaps quantify(const std::string& path, const std::vector<std::string>& options,
-                               const std::string& backend, int device, int threads) {
-  perfq::io::SeriesRequest request = perfq::io::parse_series_options(options);
+                               const std::string& backend, int device, int threads,
+                               const std::string& config) {
+  // With a configuration file: its matching entries' options, then `options`, which beat them.
+  perfq::io::SeriesRequest request =
+      config.empty() ? perfq::io::parse_series_options(options)
+                     : perfq::io::configure_series(perfq::io::read_series_config(config),
+                                                   perfq::io::series_facts(path), options)
+                           .request;
   request.execution = execution(backend, device, threads);
   nb::gil_scoped_release unlocked;
   return perfq::io::quantify_series(path, request);
@@ -121,8 +128,9 @@ void bind_series(nb::module_& m) {
           "Writes the files perfq cbf writes; returns their paths.");
 
   m.def("quantify_series", &quantify, nb::arg("path"), nb::arg("options"), nb::arg("backend"),
-        nb::arg("device"), nb::arg("threads"),
-        "The pipeline on one ASL-BIDS series; options as perfq cbf's arguments.");
+        nb::arg("device"), nb::arg("threads"), nb::arg("config") = "",
+        "The pipeline on one ASL-BIDS series; options as perfq cbf's arguments, beating those "
+        "of the configuration file `config` (when given) that match the series.");
   m.def(
       "series_options",
       [] {

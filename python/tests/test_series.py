@@ -64,6 +64,27 @@ def test_options_take_python_names_and_nibabel_images(phantom_series, tmp_path):
     assert "att_prior" in perfq.series_options() and "lambda_" in perfq.series_options()
 
 
+def test_a_configuration_file_applies_its_matching_entries(phantom_series, tmp_path):
+    asl, _, _ = phantom_series["single"]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps([
+        {"filter": {"subject": "01"}, "options": {"m0_scale": 2, "lambda": 0.8}},
+        {"filter": {"subject": "02"}, "options": {"m0_scale": 5}}]))
+    plain = perfq.quantify_series(asl, backend="cpu")
+    scaled = perfq.quantify_series(asl, backend="cpu", config=config, lambda_=0.9)
+    record = scaled.provenance["Configuration"]
+    assert record["EntriesApplied"] == [0]
+    assert record["Options"] == {"m0_scale": 2, "lambda": 0.8}
+    assert record["OverriddenByCommandLine"] == ["lambda"]  # the keyword beats the file
+    assert scaled.provenance["BloodBrainPartitionCoefficient"] == 0.9
+    assert scaled.median_cbf == pytest.approx(plain.median_cbf / 2, rel=1e-3)
+    assert "Configuration" not in plain.provenance
+    config.write_text('[{"options": {"threads": 2}}]')
+    with pytest.raises(perfq.InputError, match='entry 0: option "threads"') as error:
+        perfq.quantify_series(asl, backend="cpu", config=config)
+    assert error.value.file == str(config)
+
+
 def test_errors_name_the_file_the_field_or_the_option(phantom_series, tmp_path):
     asl, _, _ = phantom_series["single"]
     with pytest.raises(perfq.InvalidArgumentError, match="--t1b"):

@@ -601,8 +601,24 @@ void warn_of_defaults(const AslDataset& data, const SeriesRequest& r,
   }
 }
 
+/// SeriesRequest::configuration as JSON (null when empty).
+Json configuration_record(const std::string& text) {
+  if (text.empty()) return nullptr;
+  check_json_nesting(text, "SeriesRequest::configuration");
+  Json record;
+  try {
+    record = Json::parse(text);
+  } catch (const Json::exception&) {
+    record = nullptr;
+  }
+  if (!record.is_object())
+    throw InvalidArgument("SeriesRequest::configuration: expected a JSON object");
+  return record;
+}
+
 /// The pipeline's steps for a request check_series_request has passed.
 SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request) {
+  const Json configuration = configuration_record(request.configuration);
   SeriesRequest r = request;
   std::string bs_pulses_source;
   const AslProtocol protocol = stated_protocol(data, r, bs_pulses_source);
@@ -642,6 +658,7 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
   if (!data.m0_path.empty()) j["Sources"].push_back(data.m0_path);
   j["Sidecars"] = data.sidecar_paths;  // the ASL sidecars applied (inherited ones first)
   j["BrainRegion"] = brain_record(brain);
+  if (!configuration.is_null()) j["Configuration"] = configuration;  // a configuration file's
   j["DeltaMSignCheck"] = {{"Region", brain.name},
                           {"Voxels", out.sign_check.voxels},
                           {"NegativeFraction", out.sign_check.negative_fraction},

@@ -69,7 +69,10 @@ const std::vector<Option>& table() {
     std::vector<Option> t;
     auto value = [&](const char* name, Setter set) { t.push_back({{name, true}, std::move(set)}); };
     auto flag = [&](const char* name, Setter set) { t.push_back({{name, false}, std::move(set)}); };
-    value("--mask", [](SeriesRequest& r, const std::string& v) { r.mask_path = v; });
+    auto file = [&](const char* name, Setter set) {
+      t.push_back({{name, true, true}, std::move(set)});
+    };
+    file("--mask", [](SeriesRequest& r, const std::string& v) { r.mask_path = v; });
     value("--lambda", [](SeriesRequest& r, const std::string& v) {
       r.blood_brain_partition = in_range("--lambda", v, 0.0, 2.0, true, " ml/g");
     });
@@ -112,7 +115,7 @@ const std::vector<Option>& table() {
         refuse(std::string("--ref-tissue: ") + e.what());
       }
     });
-    value("--ref-mask", [](SeriesRequest& r, const std::string& v) { r.reference_mask = v; });
+    file("--ref-mask", [](SeriesRequest& r, const std::string& v) { r.reference_mask = v; });
     // The ranges reference_region_m0 accepts.
     value("--ref-t1", [](SeriesRequest& r, const std::string& v) {
       r.reference.t1 = in_range("--ref-t1", v, 0.0, 10.0, true, " s");
@@ -209,8 +212,8 @@ const std::vector<Option>& table() {
       if (!(peak >= 0 && peak <= 5)) refuse("--dispersion-p: expected a time to peak in [0, 5] s");
       r.kinetic.dispersion_time_to_peak = peak;
     });
-    value("--pvc-gm", [](SeriesRequest& r, const std::string& v) { r.pvc_grey = v; });
-    value("--pvc-wm", [](SeriesRequest& r, const std::string& v) { r.pvc_white = v; });
+    file("--pvc-gm", [](SeriesRequest& r, const std::string& v) { r.pvc_grey = v; });
+    file("--pvc-wm", [](SeriesRequest& r, const std::string& v) { r.pvc_white = v; });
     value("--pvc-kernel", [](SeriesRequest& r, const std::string& v) {
       const long kernel = whole("--pvc-kernel", v);
       if (kernel < 1 || kernel > 99 || kernel % 2 == 0) {

@@ -59,6 +59,9 @@ struct SeriesRequest {
   std::optional<std::string> pvc_white;  ///< the white-matter fraction image
   PvcOptions pvc;                        ///< the correction's kernel and threshold
   Execution execution;                   ///< backend, device, threads
+  /// Provenance only: a JSON object's text recorded as `Configuration` in the `_cbf.json`
+  /// (configure_series sets it to what a configuration file applied); empty: not recorded.
+  std::string configuration;
 };
 
 /// @brief The plausibility check of a CBF map: its median over the fitted voxels (status 0)
@@ -133,6 +136,7 @@ struct SeriesMaps {
 struct SeriesOption {
   std::string name;          ///< e.g. "--lambda", "--att-prior"
   bool takes_value = false;  ///< "--lambda 0.9" takes one; a flag ("--att-prior") none
+  bool names_file = false;   ///< its value is a file name ("--mask", "--ref-mask", "--pvc-gm")
 };
 
 /// @brief Every option set_series_option knows: perfq cbf's options but for the output
