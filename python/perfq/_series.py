@@ -45,8 +45,11 @@ class Result:
         self.asl_path: str = maps.asl_path  #: the series quantified
         self.delays: int = maps.delays  #: ΔM volumes quantified
         self.backend: str = maps.backend  #: where it ran ("cpu" or "cuda")
-        self.median_cbf: float = maps.median_cbf  #: over fitted voxels
+        self.median_cbf: float = maps.median_cbf  #: over the brain region's fitted voxels
         self.median_att: float = maps.median_att  #: likewise (multi-delay)
+        #: no M0 (M0Type Absent): cbf is relative to the brain's median
+        self.relative_cbf: bool = maps.relative_cbf
+        self.check_region: str = maps.check_region  #: the mask, or the automatic brain mask
         self.warnings: List[str] = list(maps.warnings)  #: what perfq cbf prints as warnings
         self.notes: List[str] = list(maps.notes)  #: remarks of the preparation
         #: the provenance record perfq cbf writes as <prefix>_cbf.json

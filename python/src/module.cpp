@@ -91,6 +91,8 @@ void bind_series(nb::module_& m) {
       .def_prop_ro("labeling_type",
                    [](const SeriesMaps& s) { return perfq::to_string(s.labeling_type); })
       .def_ro("median_cbf", &SeriesMaps::median_cbf)
+      .def_ro("relative_cbf", &SeriesMaps::relative_cbf)
+      .def_ro("check_region", &SeriesMaps::check_region)
       .def_ro("median_att", &SeriesMaps::median_att)
       .def_ro("notes", &SeriesMaps::notes)
       .def_ro("warnings", &SeriesMaps::warnings)
