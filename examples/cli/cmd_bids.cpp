@@ -2,11 +2,11 @@
 // (and, where label images exist by convention, builds border zones and regional
 // statistics) into a BIDS-derivatives dataset; the group level gathers the statistics.
 #include "bids_app.hpp"
-#include "json_file.hpp"
 #include "bids_group.hpp"
 #include "bids_progress.hpp"
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "json_file.hpp"
 
 #include <perfq/calibration.hpp>
 #include <perfq/errors.hpp>
@@ -17,7 +17,6 @@
 #include <perfq/version.hpp>
 
 #include <nlohmann/json.hpp>
-
 
 #include <atomic>
 #include <chrono>
@@ -146,7 +145,7 @@ struct Options {
   bool overwrite = false, quiet = false, verbose = false, report = true;
   std::vector<std::string> execution;  // --backend/--device/--threads for every step
   bool threads_given = false;
-  std::vector<std::string> cbf;  // passed through to perfq cbf
+  std::vector<std::string> cbf;           // passed through to perfq cbf
   std::optional<std::string> ref_tissue;  // reference-region calibration, mask by convention
   std::optional<fs::path> config;         // --config: perfq cbf options per series
 };
@@ -261,7 +260,8 @@ Options parse_options(std::vector<std::string> raw) {
   // perfq cbf refuses is one usage error, not a failure per series (a placeholder stands for
   // the reference masks, found per series).
   std::vector<std::string> checked = o.cbf;
-  if (o.ref_tissue) checked.insert(checked.end(), {"--ref-tissue", *o.ref_tissue, "--ref-mask", "x"});
+  if (o.ref_tissue)
+    checked.insert(checked.end(), {"--ref-tissue", *o.ref_tissue, "--ref-mask", "x"});
   // With a configuration, combinations are checked per series, its options merged in.
   if (o.config) checked.insert(checked.end(), {"--config", "x"});
   check_cbf_options(checked);
@@ -283,13 +283,37 @@ struct Plan {
   fs::path out;
   std::vector<Step> steps;
   bool border_zones = false, report = false;
+  bool relative = false;   // relative CBF (M0Type Absent): the cbf step (and border zones) only
   std::size_t tables = 0;  // CBF tables; each has an ATT twin when `att_map` exists
   fs::path att_map;
 };
 
 const char* const kBorderZoneNames = "desc-borderzone_dseg.tsv";
 
-Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::string>& execution) {
+/// Whether perfq cbf will give the series relative CBF: M0Type Absent in its sidecar, and no
+/// --m0-value on the command line or in a configuration entry that matches it.
+bool relative_cbf(const ba::Series& s, const Options& o,
+                  const std::optional<perfq::io::SeriesConfig>& config) {
+  if (std::find(o.cbf.begin(), o.cbf.end(), "--m0-value") != o.cbf.end()) return false;
+  try {
+    const perfq::io::SeriesFacts facts = perfq::io::series_facts(s.asl.string());
+    const auto sidecar = nlohmann::json::parse(facts.sidecar_json, nullptr, false);
+    if (!sidecar.is_object() || sidecar.value("M0Type", "") != "Absent") return false;
+    if (config) {
+      for (const std::size_t k : perfq::io::matching_entries(*config, facts)) {
+        for (const auto& option : config->entries[k].options) {
+          if (option.name == "--m0-value" && option.set) return false;
+        }
+      }
+    }
+    return true;
+  } catch (const perfq::Error&) {
+    return false;  // the cbf step reports it
+  }
+}
+
+Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::string>& execution,
+               const std::optional<perfq::io::SeriesConfig>& config) {
   Plan p;
   p.series = s;
   p.out = o.out_dir / s.folder;
@@ -314,7 +338,7 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
     // <prefix>_label-CSF_mask (else _label-ventricles_mask), _label-WM_mask or _label-GM_mask.
     const std::string& t = *o.ref_tissue;
     const std::vector<std::string> suffixes =
-        t == "csf" ? std::vector<std::string>{"label-CSF_mask", "label-ventricles_mask"}
+        t == "csf"  ? std::vector<std::string>{"label-CSF_mask", "label-ventricles_mask"}
         : t == "wm" ? std::vector<std::string>{"label-WM_mask"}
                     : std::vector<std::string>{"label-GM_mask"};
     std::optional<fs::path> mask;
@@ -322,8 +346,7 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
       if (!mask) mask = ba::find_by_convention(s, roots, suffix);
     }
     // None: the expected name in the first root, so that perfq cbf's error names it.
-    const fs::path expected =
-        roots.front() / s.folder / (px + "_" + suffixes.front() + ".nii.gz");
+    const fs::path expected = roots.front() / s.folder / (px + "_" + suffixes.front() + ".nii.gz");
     cbf.insert(cbf.end(), {"--ref-tissue", t, "--ref-mask", (mask ? *mask : expected).string()});
   }
   if (o.config) cbf.insert(cbf.end(), {"--config", o.config->string()});
@@ -357,6 +380,9 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
     add("watershed", w, in_out("_desc-borderzone_mask.json"));
     p.border_zones = true;
   }
+  // Relative CBF (no M0): neither tables nor a report, which are of CBF in ml/100 g/min.
+  p.relative = relative_cbf(s, o, config);
+  if (p.relative) return p;
   if (c.tissue) stats("tissue", *c.tissue, c.tissue_names, false);
   if (c.territories) {
     stats("territories", *c.territories, c.territory_names, false);
@@ -455,7 +481,7 @@ int run_participant(const Options& o, std::ostream& out) {
   std::vector<Plan> plans;
   bool border_zones = false;
   for (const auto& s : series) {
-    plans.push_back(make_plan(s, o, execution));
+    plans.push_back(make_plan(s, o, execution, config));
     border_zones = border_zones || plans.back().border_zones;
   }
   std::error_code ec;
@@ -467,8 +493,8 @@ int run_participant(const Options& o, std::ostream& out) {
                                  "index\tname\n0\toutside\n1\tborderzone\n");
   }
   if (!o.quiet) {
-    out << "perfq bids: " << series.size() << " ASL series in " << o.bids_dir.string()
-              << " -> " << o.out_dir.string() << " (" << workers << " at a time)\n";
+    out << "perfq bids: " << series.size() << " ASL series in " << o.bids_dir.string() << " -> "
+        << o.out_dir.string() << " (" << workers << " at a time)\n";
   }
   if (config && !o.quiet) {
     for (const std::size_t k : ba::unmatched_entries(*config, series)) {
@@ -499,6 +525,7 @@ int run_participant(const Options& o, std::ostream& out) {
         if (fs::exists(p.att_map, ec)) extra += " of CBF and of ATT";
       }
       if (p.report) extra += ", report";
+      if (p.relative) extra += ", relative CBF (no M0: no tables or report)";
       reporter.finished(p.series.label(), p.series.asl.string(), r, extra);
     }
   };
@@ -539,7 +566,7 @@ int run_bids(const std::vector<std::string>& raw, std::ostream& out, std::ostrea
   const auto [tables, rows] = ba::write_group_table(o.out_dir, o.participants, o.sessions);
   if (!o.quiet) {
     out << "perfq bids: group: " << rows << " rows from " << tables << " tables -> "
-              << (o.out_dir / "group_stats.tsv").string() << "\n";
+        << (o.out_dir / "group_stats.tsv").string() << "\n";
   }
   return 0;
 }

@@ -90,6 +90,8 @@ TEST(BidsConfig, SeriesThatNeedDifferentOptionsRunInOneCall) {
   EXPECT_EQ(plain.status, 0) << plain.output;
   EXPECT_TRUE(fs::exists(dir / "out" / "sub-02" / "perf" / "sub-02_desc-relative_cbf.nii.gz"))
       << plain.output;
+  EXPECT_TRUE(contains(plain.output, "relative CBF (no M0: no tables or report)")) << plain.output;
+  EXPECT_FALSE(fs::exists(dir / "out" / "sub-02" / "perf" / "sub-02_report.html"));
   fs::remove_all(dir / "out");
 
   // M0 of sub-02 (moved away): one value for it, the median inside the brain.
