@@ -2,11 +2,11 @@
 // (and, where label images exist by convention, builds border zones and regional
 // statistics) into a BIDS-derivatives dataset; the group level gathers the statistics.
 #include "bids_app.hpp"
-#include "json_file.hpp"
 #include "bids_group.hpp"
 #include "bids_progress.hpp"
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "json_file.hpp"
 
 #include <perfq/calibration.hpp>
 #include <perfq/errors.hpp>
@@ -16,7 +16,6 @@
 #include <perfq/version.hpp>
 
 #include <nlohmann/json.hpp>
-
 
 #include <atomic>
 #include <chrono>
@@ -92,7 +91,7 @@ const char* const kBidsHelp =
     "perfq cbf options passed to every series (see 'perfq cbf --help'):\n"
     "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --bs-pulses --m0-value --m0-scale\n"
     "  --robust --m0-smooth --outlier-threshold --model --att-min --att-max --grid-points\n"
-    "  --max-iterations --tolerance --att-prior --att-prior-mean --att-prior-sd\n"
+    "  --max-iterations --max-starts --tolerance --att-prior --att-prior-mean --att-prior-sd\n"
     "  --prior-noise --arterial --aatt-prior-mean --aatt-prior-sd --dispersion\n"
     "  --dispersion-s --dispersion-p --no-sign-check --ref-tissue (region by convention,\n"
     "  above) --ref-t1 --ref-t2 --ref-partition --t2-blood --echo-time\n"
@@ -124,7 +123,8 @@ const std::vector<std::string> kCbfNumbers = {"--lambda",
                                               "--dispersion-s",
                                               "--dispersion-p",
                                               "--tolerance"};
-const std::vector<std::string> kCbfIntegers = {"--max-iterations", "--grid-points", "--bs-pulses"};
+const std::vector<std::string> kCbfIntegers = {"--max-iterations", "--max-starts", "--grid-points",
+                                               "--bs-pulses"};
 const std::vector<std::string> kCbfFlags = {"--robust", "--att-prior", "--arterial",
                                             "--no-sign-check"};
 
@@ -138,7 +138,7 @@ struct Options {
   bool overwrite = false, quiet = false, verbose = false, report = true;
   std::vector<std::string> execution;  // --backend/--device/--threads for every step
   bool threads_given = false;
-  std::vector<std::string> cbf;  // passed through to perfq cbf
+  std::vector<std::string> cbf;           // passed through to perfq cbf
   std::optional<std::string> ref_tissue;  // reference-region calibration, mask by convention
 };
 
@@ -172,8 +172,8 @@ Options parse_options(std::vector<std::string> raw) {
   o.participants = take_labels(raw, "--participant-label", "sub-");
   o.sessions = take_labels(raw, "--session-label", "ses-");
   std::set<std::string> values = {"--labels-dir", "--border-width", "--nprocs", "--backend",
-                                  "--device",     "--threads",      "--model",
-                                  "--prior-noise", "--dispersion", "--ref-tissue"};
+                                  "--device",     "--threads",      "--model",  "--prior-noise",
+                                  "--dispersion", "--ref-tissue"};
   values.insert(kCbfNumbers.begin(), kCbfNumbers.end());
   values.insert(kCbfIntegers.begin(), kCbfIntegers.end());
   std::set<std::string> flags = {"--overwrite", "--quiet", "--verbose", "--no-report"};
@@ -245,7 +245,8 @@ Options parse_options(std::vector<std::string> raw) {
   // perfq cbf refuses is one usage error, not a failure per series (a placeholder stands for
   // the reference masks, found per series).
   std::vector<std::string> checked = o.cbf;
-  if (o.ref_tissue) checked.insert(checked.end(), {"--ref-tissue", *o.ref_tissue, "--ref-mask", "x"});
+  if (o.ref_tissue)
+    checked.insert(checked.end(), {"--ref-tissue", *o.ref_tissue, "--ref-mask", "x"});
   check_cbf_options(checked);
   return o;
 }
@@ -296,7 +297,7 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
     // <prefix>_label-CSF_mask (else _label-ventricles_mask), _label-WM_mask or _label-GM_mask.
     const std::string& t = *o.ref_tissue;
     const std::vector<std::string> suffixes =
-        t == "csf" ? std::vector<std::string>{"label-CSF_mask", "label-ventricles_mask"}
+        t == "csf"  ? std::vector<std::string>{"label-CSF_mask", "label-ventricles_mask"}
         : t == "wm" ? std::vector<std::string>{"label-WM_mask"}
                     : std::vector<std::string>{"label-GM_mask"};
     std::optional<fs::path> mask;
@@ -304,8 +305,7 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
       if (!mask) mask = ba::find_by_convention(s, roots, suffix);
     }
     // None: the expected name in the first root, so that perfq cbf's error names it.
-    const fs::path expected =
-        roots.front() / s.folder / (px + "_" + suffixes.front() + ".nii.gz");
+    const fs::path expected = roots.front() / s.folder / (px + "_" + suffixes.front() + ".nii.gz");
     cbf.insert(cbf.end(), {"--ref-tissue", t, "--ref-mask", (mask ? *mask : expected).string()});
   }
   add("cbf", cbf, in_out("_cbf.json"));
@@ -445,8 +445,8 @@ int run_participant(const Options& o, std::ostream& out) {
                                  "index\tname\n0\toutside\n1\tborderzone\n");
   }
   if (!o.quiet) {
-    out << "perfq bids: " << series.size() << " ASL series in " << o.bids_dir.string()
-              << " -> " << o.out_dir.string() << " (" << workers << " at a time)\n";
+    out << "perfq bids: " << series.size() << " ASL series in " << o.bids_dir.string() << " -> "
+        << o.out_dir.string() << " (" << workers << " at a time)\n";
   }
 
   ba::Reporter reporter(plans.size(), o.quiet, o.verbose);
@@ -511,7 +511,7 @@ int run_bids(const std::vector<std::string>& raw, std::ostream& out, std::ostrea
   const auto [tables, rows] = ba::write_group_table(o.out_dir, o.participants, o.sessions);
   if (!o.quiet) {
     out << "perfq bids: group: " << rows << " rows from " << tables << " tables -> "
-              << (o.out_dir / "group_stats.tsv").string() << "\n";
+        << (o.out_dir / "group_stats.tsv").string() << "\n";
   }
   return 0;
 }

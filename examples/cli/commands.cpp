@@ -7,10 +7,10 @@
 #include <perfq/cbf.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
-#include <perfq/kinetic.hpp>
 #include <perfq/io/bids.hpp>
 #include <perfq/io/nifti.hpp>
 #include <perfq/io/pipeline.hpp>
+#include <perfq/kinetic.hpp>
 #include <perfq/phantom.hpp>
 #include <perfq/pvc.hpp>
 #include <perfq/time_encoded.hpp>
@@ -91,6 +91,8 @@ const char* const kCbfHelp =
     "  --att-min S, --att-max S  range of the arrival-time search (default 0 and 3 s)\n"
     "  --grid-points N           arrival times tried before refinement (default 24)\n"
     "  --max-iterations N        Levenberg-Marquardt iterations (default 20)\n"
+    "  --max-starts N            polishing runs per voxel, 1-8 (default 3): the further runs\n"
+    "                            start from other local minima of the ATT search\n"
     "  --tolerance X             relative cost decrease that ends the fit (default 1e-6)\n"
     "  --att-prior               Gaussian prior on ATT (MAP), weighted by the image's pooled\n"
     "                            noise variance; needs 3 or more delays\n"
@@ -140,7 +142,6 @@ const char* const kPhantomHelp =
     "                     (default: equal, 2.8 s in all)\n"
     "  --subject LABEL    subject label (default 01)\n";
 
-
 namespace {
 
 /// Parsed options of `perfq cbf`. Every option is checked before any file is read, so that
@@ -187,7 +188,6 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   return o;
 }
 
-
 }  // namespace
 
 void check_cbf_options(const std::vector<std::string>& options) {
@@ -217,11 +217,10 @@ int run_cbf(const std::vector<std::string>& raw, std::ostream& out, std::ostream
   }
   const auto written = outputs.commit();
 
-  out << "perfq cbf: " << maps.asl_path << " (" << perfq::to_string(maps.labeling_type)
-            << ", " << maps.delays << (maps.delays == 1 ? " delay" : " delays")
-            << (maps.time_encoding.empty() ? "" : ", time-encoded " + maps.time_encoding)
-            << ") on " << perfq::to_string(maps.backend) << ": median CBF " << maps.median_cbf
-            << " ml/100 g/min";
+  out << "perfq cbf: " << maps.asl_path << " (" << perfq::to_string(maps.labeling_type) << ", "
+      << maps.delays << (maps.delays == 1 ? " delay" : " delays")
+      << (maps.time_encoding.empty() ? "" : ", time-encoded " + maps.time_encoding) << ") on "
+      << perfq::to_string(maps.backend) << ": median CBF " << maps.median_cbf << " ml/100 g/min";
   if (maps.att) out << ", median ATT " << maps.median_att << " s";
   out << "\n";
   for (const auto& note : maps.notes) out << "  note: " << note << "\n";
@@ -240,7 +239,8 @@ int run_phantom(const std::vector<std::string>& raw, std::ostream& out, std::ost
                   {"--output", "--seed", "--snr", "--delays", "--repeats", "--subject", "--lesions",
                    "--time-encoded", "--matrix-type", "--sub-bolus-durations"},
                   {"--pasl", "--overwrite"}, {{"-o", "--output"}});
-  if (!args.positional().empty()) throw UsageError{"unexpected argument '" + args.positional()[0] + "'"};
+  if (!args.positional().empty())
+    throw UsageError{"unexpected argument '" + args.positional()[0] + "'"};
   const auto out_dir = args.text("--output");
   if (!out_dir) throw UsageError{"-o/--output is required"};
   perfq::PhantomOptions o;
@@ -292,8 +292,9 @@ int run_phantom(const std::vector<std::string>& raw, std::ostream& out, std::ost
       }
     }
     if (o.delays.size() != 1) {
-      throw UsageError{"--delays: a time-encoded series takes one delay (after the last "
-                       "sub-bolus)"};
+      throw UsageError{
+          "--delays: a time-encoded series takes one delay (after the last "
+          "sub-bolus)"};
     }
   } else if (args.text("--matrix-type") || args.text("--sub-bolus-durations")) {
     throw UsageError{"--matrix-type and --sub-bolus-durations need --time-encoded"};
@@ -306,7 +307,8 @@ int run_phantom(const std::vector<std::string>& raw, std::ostream& out, std::ost
   // The subject's folders are staged and moved into place together; other subjects and an
   // existing dataset_description.json are left as they are.
   const std::string sub = "sub-" + subject;
-  const std::vector<std::string> folders = {sub, (fs::path("derivatives") / "truth" / sub).string()};
+  const std::vector<std::string> folders = {sub,
+                                            (fs::path("derivatives") / "truth" / sub).string()};
   const bool overwrite = args.flag("--overwrite");
   refuse_existing(*out_dir, folders, overwrite);
   const perfq::Phantom phantom = perfq::make_phantom(o);
@@ -320,7 +322,7 @@ int run_phantom(const std::vector<std::string>& raw, std::ostream& out, std::ost
   const std::string asl =
       (fs::path(*out_dir) / fs::relative(staged_asl, outputs.staging())).string();
   out << "perfq phantom: wrote " << asl << "\n"
-            << "  truth under " << (fs::path(*out_dir) / "derivatives" / "truth").string() << "\n";
+      << "  truth under " << (fs::path(*out_dir) / "derivatives" / "truth").string() << "\n";
   return 0;
 }
 
@@ -336,8 +338,8 @@ int run_info(const std::vector<std::string>& raw, std::ostream& out, std::ostrea
       out << "CUDA device " << d << ": " << names[d] << "\n";
     }
   }
-  out << "default backend: "
-            << perfq::to_string(perfq::resolve_backend(perfq::Execution{})) << "\n";
+  out << "default backend: " << perfq::to_string(perfq::resolve_backend(perfq::Execution{}))
+      << "\n";
   return 0;
 }
 
@@ -345,9 +347,10 @@ std::optional<int> run_command(const std::string& command, const std::vector<std
                                std::ostream& out, std::ostream& err) {
   using Run = int (*)(const std::vector<std::string>&, std::ostream&, std::ostream&);
   static const std::map<std::string, Run> commands = {
-      {"cbf", run_cbf},     {"phantom", run_phantom}, {"info", run_info},     {"watershed", run_watershed},
-      {"stats", run_stats}, {"bids", run_bids},       {"report", run_report},
-      {"check", run_check}};
+      {"cbf", run_cbf},       {"phantom", run_phantom},
+      {"info", run_info},     {"watershed", run_watershed},
+      {"stats", run_stats},   {"bids", run_bids},
+      {"report", run_report}, {"check", run_check}};
   const auto it = commands.find(command);
   if (it == commands.end()) return std::nullopt;
   try {
