@@ -81,8 +81,8 @@ double median_error_percent(const std::vector<double>& estimate, const std::vect
   return e[e.size() / 2];
 }
 
-void fit_loop(benchmark::State& state, perfq::Backend backend, int threads,
-              bool dispersion = false, bool large = false) {
+void fit_loop(benchmark::State& state, perfq::Backend backend, int threads, bool dispersion = false,
+              bool large = false, int max_starts = 0) {
   const int n = static_cast<int>(state.range(0));
   const Data& d = large ? large_data(n) : data(n);
   const std::size_t voxels = d.delta_m.geometry().voxel_count();
@@ -91,6 +91,7 @@ void fit_loop(benchmark::State& state, perfq::Backend backend, int threads,
   e.threads = threads;
   perfq::KineticOptions options;
   if (dispersion) options.dispersion = perfq::Dispersion::Gamma;
+  if (max_starts > 0) options.max_starts = max_starts;
   perfq::KineticFit fit;
   for (auto _ : state) {
     fit = perfq::fit_kinetic(d.delta_m, perfq::M0Source::from_value(1000.0), d.protocol,
@@ -98,9 +99,8 @@ void fit_loop(benchmark::State& state, perfq::Backend backend, int threads,
     benchmark::DoNotOptimize(fit.cbf.data());
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(voxels));
-  state.counters["median_cbf_error_pct"] =
-      median_error_percent(std::vector<double>(fit.cbf.values().begin(), fit.cbf.values().end()),
-                           d.cbf);
+  state.counters["median_cbf_error_pct"] = median_error_percent(
+      std::vector<double>(fit.cbf.values().begin(), fit.cbf.values().end()), d.cbf);
   double iterations = 0;
   for (std::uint8_t it : fit.iterations.values()) iterations += it;
   state.counters["mean_iterations"] = iterations / voxels;
@@ -123,6 +123,12 @@ void BM_PerfqCuda(benchmark::State& state) {
 /// so the CBF error counter of the dispersed fit shows the model mismatch, not accuracy.
 void BM_PerfqCpuDispersion(benchmark::State& state) {
   fit_loop(state, perfq::Backend::Cpu, 1, state.range(1) != 0);
+}
+
+/// The cost of the multi-start polishing (KineticOptions::max_starts): the same fits with one
+/// start and with 2, 3 (the default) or 5, one thread, in one run (compare the ratios).
+void BM_PerfqCpuStarts(benchmark::State& state) {
+  fit_loop(state, perfq::Backend::Cpu, 1, false, false, static_cast<int>(state.range(1)));
 }
 
 /// Residuals of one voxel for Eigen's solver: parameters (CBF ml/100 g/min, ATT s).
@@ -159,8 +165,8 @@ void BM_NaiveEigenLm(benchmark::State& state) {
     benchmark::DoNotOptimize(cbf.data());
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kSubset));
-  state.counters["median_cbf_error_pct"] = median_error_percent(
-      cbf, std::vector<double>(d.cbf.begin(), d.cbf.begin() + kSubset));
+  state.counters["median_cbf_error_pct"] =
+      median_error_percent(cbf, std::vector<double>(d.cbf.begin(), d.cbf.begin() + kSubset));
 }
 
 BENCHMARK(BM_PerfqCpu)
@@ -173,6 +179,11 @@ BENCHMARK(BM_PerfqCpuDispersion)
     ->ArgsProduct({{6}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PerfqCpuStarts)
+    ->ArgNames({"delays", "starts"})
+    ->ArgsProduct({{4, 6, 10}, {1, 2, 3, 5}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 // The whole fit_kinetic call on the GPU (compaction, transfers, maps included); large = 1:
 // 2^21 voxels instead of 2^15. perfq_bench_kinetic_cuda times the kernel alone.
 BENCHMARK(BM_PerfqCuda)
@@ -180,7 +191,12 @@ BENCHMARK(BM_PerfqCuda)
     ->ArgsProduct({{4, 6, 10}, {0, 1}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_NaiveEigenLm)->ArgName("delays")->Arg(4)->Arg(6)->Arg(10)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_NaiveEigenLm)
+    ->ArgName("delays")
+    ->Arg(4)
+    ->Arg(6)
+    ->Arg(10)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

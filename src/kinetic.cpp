@@ -8,9 +8,9 @@
 #include "backend/kinetic.hpp"
 #include "chunking.hpp"
 #include "dispatch.hpp"
+#include "grid_checks.hpp"
 #include "parallel.hpp"
 #include "protocol_checks.hpp"
-#include "grid_checks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -20,9 +20,12 @@ PERFQ_NAMESPACE_BEGIN
 
 const char* to_string(KineticVariant variant) noexcept {
   switch (variant) {
-    case KineticVariant::Buxton: return "buxton";
-    case KineticVariant::BuxtonFixedFlow: return "buxton-fixed-flow";
-    case KineticVariant::WhitePaper: return "whitepaper";
+    case KineticVariant::Buxton:
+      return "buxton";
+    case KineticVariant::BuxtonFixedFlow:
+      return "buxton-fixed-flow";
+    case KineticVariant::WhitePaper:
+      return "whitepaper";
   }
   return "unknown";
 }
@@ -37,8 +40,10 @@ KineticVariant parse_kinetic_variant(const std::string& text) {
 
 const char* to_string(Dispersion dispersion) noexcept {
   switch (dispersion) {
-    case Dispersion::None: return "none";
-    case Dispersion::Gamma: return "gamma";
+    case Dispersion::None:
+      return "none";
+    case Dispersion::Gamma:
+      return "gamma";
   }
   return "unknown";
 }
@@ -51,8 +56,10 @@ Dispersion parse_dispersion(const std::string& text) {
 
 const char* to_string(PriorNoise noise) noexcept {
   switch (noise) {
-    case PriorNoise::M0Scaled: return "m0";
-    case PriorNoise::Uniform: return "uniform";
+    case PriorNoise::M0Scaled:
+      return "m0";
+    case PriorNoise::Uniform:
+      return "uniform";
   }
   return "unknown";
 }
@@ -89,8 +96,8 @@ double per_volume(const std::vector<double>& values, std::size_t k, const char* 
                   std::size_t volumes) {
   if (values.size() != 1 && values.size() != volumes) {
     throw InvalidArgument(std::string(what) + " has " + std::to_string(values.size()) +
-                          " values; expected 1 or one per ΔM volume (" +
-                          std::to_string(volumes) + ")");
+                          " values; expected 1 or one per ΔM volume (" + std::to_string(volumes) +
+                          ")");
   }
   return values.size() == 1 ? values[0] : values[k];
 }
@@ -111,6 +118,8 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
           "grid_points must be in [3, " + std::to_string(detail::kMaxGrid) + "]");
   require(o.max_iterations >= 1 && o.max_iterations <= 255, "max_iterations must be in [1, 255]");
   require(o.tolerance > 0.0 && o.tolerance < 1.0, "tolerance must be in (0, 1)");
+  require(o.max_starts >= 1 && o.max_starts <= detail::kMaxStarts,
+          "max_starts must be in [1, " + std::to_string(detail::kMaxStarts) + "]");
   require(o.att_prior_sd > 0.0 && std::isfinite(o.att_prior_sd), "att_prior_sd must be > 0");
   require(!o.att_prior_mean || std::isfinite(*o.att_prior_mean), "att_prior_mean must be finite");
   require(!o.arterial_att_prior_mean || std::isfinite(*o.arterial_att_prior_mean),
@@ -128,15 +137,14 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
     require(sharpness * peak <= 10.0,
             "dispersion_sharpness × dispersion_time_to_peak must be <= 10");
   }
-  require(o.weights.empty() || o.weights.size() == n,
-          "weights must be empty or one per ΔM volume");
+  require(o.weights.empty() || o.weights.size() == n, "weights must be empty or one per ΔM volume");
 
   Settings s;
   s.delays = static_cast<int>(n);
   s.pasl = p.labeling_type == LabelingType::Pasl;
   s.variant = o.variant == KineticVariant::Buxton            ? detail::kVariantBuxton
               : o.variant == KineticVariant::BuxtonFixedFlow ? detail::kVariantBuxtonFixedFlow
-                                                              : detail::kVariantWhitePaper;
+                                                             : detail::kVariantWhitePaper;
   s.alpha = static_cast<float>(c.effective_labeling_efficiency);
   s.lambda = static_cast<float>(c.blood_brain_partition);
   s.t1_blood = static_cast<float>(c.t1_blood);
@@ -146,6 +154,7 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
   s.att_max = static_cast<float>(o.att_max);
   s.grid = o.grid_points;
   s.max_iterations = o.max_iterations;
+  s.starts = o.max_starts;
   s.tolerance = static_cast<float>(o.tolerance);
   s.arterial = o.arterial;
   if (o.dispersion == Dispersion::Gamma) {
@@ -185,8 +194,8 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
     require(*p.bolus_cutoff_delay < longest,
             "the bolus cut-off time TI1 must come before the longest inversion time TI");
   }
-  s.same_duration = std::all_of(s.duration + 1, s.duration + n,
-                                [&](float d) { return d == s.duration[0]; });
+  s.same_duration =
+      std::all_of(s.duration + 1, s.duration + n, [&](float d) { return d == s.duration[0]; });
   return s;
 }
 

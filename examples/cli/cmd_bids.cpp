@@ -99,7 +99,7 @@ const char* const kBidsHelp =
     "perfq cbf options passed to every series (see 'perfq cbf --help'):\n"
     "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --bs-pulses --m0-value --m0-scale\n"
     "  --robust --m0-smooth --outlier-threshold --model --att-min --att-max --grid-points\n"
-    "  --max-iterations --tolerance --att-prior --att-prior-mean --att-prior-sd\n"
+    "  --max-iterations --max-starts --tolerance --att-prior --att-prior-mean --att-prior-sd\n"
     "  --prior-noise --arterial --aatt-prior-mean --aatt-prior-sd --dispersion\n"
     "  --dispersion-s --dispersion-p --no-sign-check --ref-tissue (region by convention,\n"
     "  above) --ref-t1 --ref-t2 --ref-partition --t2-blood --echo-time\n"
@@ -131,7 +131,8 @@ const std::vector<std::string> kCbfNumbers = {"--lambda",
                                               "--dispersion-s",
                                               "--dispersion-p",
                                               "--tolerance"};
-const std::vector<std::string> kCbfIntegers = {"--max-iterations", "--grid-points", "--bs-pulses"};
+const std::vector<std::string> kCbfIntegers = {"--max-iterations", "--max-starts", "--grid-points",
+                                               "--bs-pulses"};
 const std::vector<std::string> kCbfFlags = {"--robust", "--att-prior", "--arterial",
                                             "--no-sign-check"};
 

@@ -95,6 +95,8 @@ const char* const kCbfHelp =
     "  --att-min S, --att-max S  range of the arrival-time search (default 0 and 3 s)\n"
     "  --grid-points N           arrival times tried before refinement (default 24)\n"
     "  --max-iterations N        Levenberg-Marquardt iterations (default 20)\n"
+    "  --max-starts N            polishing runs per voxel, 1-8 (default 3): the further runs\n"
+    "                            start from other local minima of the ATT search\n"
     "  --tolerance X             relative cost decrease that ends the fit (default 1e-6)\n"
     "  --att-prior               Gaussian prior on ATT (MAP), weighted by the image's pooled\n"
     "                            noise variance; needs 3 or more delays\n"

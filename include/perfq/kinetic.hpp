@@ -8,7 +8,9 @@
 /// best grid point and its neighbours, with the flow solved exactly by linear least squares at
 /// each ATT (the model is linear in flow);
 /// (2) polishes flow and ATT together with Levenberg–Marquardt using exact derivatives, again
-/// from beyond a kink of the model when it stops next to one or on a plateau (docs/physics.md);
+/// from beyond a kink of the model when it stops next to one or on a plateau (docs/physics.md),
+/// and again from other local minima of the search (KineticOptions::max_starts), keeping the
+/// lowest cost;
 /// (3) reports standard errors from `σ² (JᵀWJ)⁻¹`, σ² the weighted residual variance
 /// RSS / (n − P) with P the parameters fitted (2, or 3 with the arterial component), or the
 /// pooled noise variance with the ATT prior. It does not depend on a starting point.
@@ -82,6 +84,14 @@ struct KineticOptions {
   int grid_points = 24;      ///< ATT values tried before refinement
   int max_iterations = 20;   ///< Levenberg–Marquardt iteration limit
   double tolerance = 1e-6;   ///< relative cost decrease that ends the polishing
+  /// Polishing runs per voxel at most, 1 to 8. The cost has several local minima in ATT (the
+  /// model's kinks, where a delay's bolus begins or ends arriving, split it into smooth
+  /// pieces); after the run from the search's best grid point, the polishing runs again from
+  /// the lowest grid point of up to `max_starts − 1` other regions of the grid (split at the
+  /// kinks and at local maxima of the grid cost) whose grid cost is at most 1.1 × the cost
+  /// found so far, and the lowest cost wins (docs/physics.md). 1: a single start, as before
+  /// this option. With the arterial component, at the arterial arrival the search found.
+  int max_starts = 3;
   /// Gaussian prior on the ATT (maximum a posteriori). The data term is weighted by a noise
   /// variance pooled over the image from a first fit without the prior: the median of the
   /// voxels' residual variances RSS/(n − p) (with `prior_noise` M0Scaled each first
@@ -135,15 +145,15 @@ struct KineticOptions {
 
 /// @brief Result of a multi-delay fit. Maps hold 0 where status is 1–4.
 struct KineticFit {
-  Volume<float> cbf;           ///< ml/100 g/min
-  Volume<float> att;           ///< s
-  Volume<float> cbf_se;        ///< standard error of CBF, ml/100 g/min
-  Volume<float> att_se;        ///< standard error of ATT, s
-  Volume<float> residual_rms;  ///< weighted RMS of the residuals, scanner units (ΔM)
+  Volume<float> cbf;                ///< ml/100 g/min
+  Volume<float> att;                ///< s
+  Volume<float> cbf_se;             ///< standard error of CBF, ml/100 g/min
+  Volume<float> att_se;             ///< standard error of ATT, s
+  Volume<float> residual_rms;       ///< weighted RMS of the residuals, scanner units (ΔM)
   Volume<std::uint8_t> iterations;  ///< Levenberg–Marquardt iterations used
-  Volume<float> abv;           ///< with `arterial`: arterial blood volume, % (ml/100 ml)
-  Volume<float> abv_se;        ///< with `arterial`: its standard error, %
-  Volume<float> arterial_att;  ///< with `arterial`: arterial arrival time, s (grid resolution)
+  Volume<float> abv;                ///< with `arterial`: arterial blood volume, % (ml/100 ml)
+  Volume<float> abv_se;             ///< with `arterial`: its standard error, %
+  Volume<float> arterial_att;       ///< with `arterial`: arterial arrival time, s (grid resolution)
   Volume<std::uint8_t> status;      ///< VoxelStatus per voxel
   ResolvedConstants constants;      ///< constants used
   /// Pooled (ΔM/M0)² variance of one unit-weight observation used by the prior (0 if none),
@@ -153,11 +163,11 @@ struct KineticFit {
   /// M0 (input units) at which noise_variance holds, with the prior and PriorNoise::M0Scaled:
   /// the median M0 of the fitted voxels; 0 otherwise.
   double noise_reference_m0 = 0;
-  double att_prior_mean = 0;        ///< prior mean used (s), when att_prior
+  double att_prior_mean = 0;  ///< prior mean used (s), when att_prior
   /// Arterial arrival prior used (s), when att_prior and arterial; 0 otherwise.
   double arterial_att_prior_mean = 0;
   double arterial_att_prior_sd = 0;  ///< its standard deviation (s), likewise
-  Backend backend = Backend::Cpu;   ///< backend that ran
+  Backend backend = Backend::Cpu;    ///< backend that ran
 };
 
 /// @brief Fits CBF and ATT voxel by voxel.

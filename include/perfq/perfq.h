@@ -602,6 +602,13 @@ PERFQ_API perfq_status perfq_kinetic_options_set_att_range(perfq_kinetic_options
 PERFQ_API perfq_status perfq_kinetic_options_set_solver(perfq_kinetic_options* options,
                                                         int grid_points, int max_iterations,
                                                         double tolerance);
+/** @brief Sets the most polishing runs per voxel (perfq::KineticOptions::max_starts; 3 by
+ * default): after the run from the search's best grid point, runs from the lowest grid points
+ * of other regions of the ATT grid, the lowest cost kept. 1: a single start.
+ * @param options the options to change
+ * @param max_starts 1 to 8 (checked when fitting) */
+PERFQ_API perfq_status perfq_kinetic_options_set_max_starts(perfq_kinetic_options* options,
+                                                            int max_starts);
 /** @brief Turns the Gaussian prior on ATT on (nonzero) or off, with its SD in seconds (1 by
  * default). The mean is 1.3 s (PCASL/CASL) or 0.7 s (PASL) unless set with
  * perfq_kinetic_options_set_att_prior_mean. */

@@ -304,6 +304,11 @@ perfq_status perfq_kinetic_options_set_solver(perfq_kinetic_options* options, in
   });
 }
 
+perfq_status perfq_kinetic_options_set_max_starts(perfq_kinetic_options* options, int max_starts) {
+  return set_on("perfq_kinetic_options_set_max_starts", options,
+                [&](perfq::KineticOptions& o) { o.max_starts = max_starts; });
+}
+
 perfq_status perfq_kinetic_options_set_att_prior(perfq_kinetic_options* options, int enabled,
                                                  double sd) {
   return set_on("perfq_kinetic_options_set_att_prior", options, [&](perfq::KineticOptions& o) {

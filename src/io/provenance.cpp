@@ -37,11 +37,13 @@ Json range_record(const CbfRangeCheck& c) {
 }
 
 Json fit_record(const KineticOptions& kinetic, const KineticFit& fit) {
-  Json record = {{"Method", "separable ATT search (flow solved exactly) + "
-                            "Levenberg-Marquardt, exact derivatives"},
+  Json record = {{"Method",
+                  "separable ATT search (flow solved exactly) + "
+                  "Levenberg-Marquardt, exact derivatives"},
                  {"ATTRange", {kinetic.att_min, kinetic.att_max}},
                  {"GridPoints", kinetic.grid_points},
                  {"MaxIterations", kinetic.max_iterations},
+                 {"MaxStarts", kinetic.max_starts},
                  {"Tolerance", kinetic.tolerance},
                  {"Weights", kinetic.weights},
                  {"ATTPrior", kinetic.att_prior},
@@ -85,10 +87,12 @@ Json time_encoding_record(const TimeEncoding& te, const PreparedAsl& prepared) {
   return {{"MatrixSource", te.matrix_source},
           {"TimeEncodedMatrixSize", te.matrix.cycles},
           {"TimeEncodedMatrix", rows},
-          {"MatrixConvention", "rows: encoding cycles in acquisition order; columns: sub-boli in "
-                               "labeling order; +1 control, -1 label"},
-          {"Decoding", "dM_k = (2/N) sum_i E[i][k] S_i (control - label); blocks of N encoded "
-                       "volumes decoded, then averaged per sub-bolus"},
+          {"MatrixConvention",
+           "rows: encoding cycles in acquisition order; columns: sub-boli in "
+           "labeling order; +1 control, -1 label"},
+          {"Decoding",
+           "dM_k = (2/N) sum_i E[i][k] S_i (control - label); blocks of N encoded "
+           "volumes decoded, then averaged per sub-bolus"},
           {"SubBolusDurations", te.sub_bolus_duration},
           {"SubBolusPostLabelingDelays", te.sub_bolus_pld},
           {"Blocks", prepared.repeats.front() + prepared.rejected.front()}};
@@ -99,7 +103,8 @@ void describe_acquisition(const AslDataset& data, const AslProtocol& protocol,
                           const std::string& bs_pulses_source, const Json& m0_record,
                           const SeriesRequest& r, const SeriesMaps& out, Json& j) {
   const bool single = out.delays == 1;
-  j["GeneratedBy"] = {{"Name", "perfq"}, {"Version", version()}, {"Backend", to_string(out.backend)}};
+  j["GeneratedBy"] = {
+      {"Name", "perfq"}, {"Version", version()}, {"Backend", to_string(out.backend)}};
   j["ArterialSpinLabelingType"] = to_string(protocol.labeling_type);
   if (single) {
     j["PostLabelingDelay"] = prepared.post_labeling_delay.front();

@@ -3,10 +3,10 @@
 // check_series_request checks the combinations. The command line, the C API and programs
 // share them, so that a bad value is refused with the same message everywhere, before any
 // file is read.
+#include <perfq/detail/kinetic_fit.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/io/pipeline.hpp>
 #include <perfq/io/text.hpp>
-#include <perfq/detail/kinetic_fit.hpp>
 
 #include <cmath>
 #include <cstddef>
@@ -88,9 +88,8 @@ const std::vector<Option>& table() {
     value("--bs-pulse-efficiency", [](SeriesRequest& r, const std::string& v) {
       r.bs_pulse_efficiency = in_range("--bs-pulse-efficiency", v, 0.0, 1.0, true, "");
     });
-    value("--m0-value", [](SeriesRequest& r, const std::string& v) {
-      r.m0_value = number("--m0-value", v);
-    });
+    value("--m0-value",
+          [](SeriesRequest& r, const std::string& v) { r.m0_value = number("--m0-value", v); });
     value("--m0-scale", [](SeriesRequest& r, const std::string& v) {
       const double scale = number("--m0-scale", v);
       if (!(scale > 0)) refuse("--m0-scale: expected a positive factor");
@@ -177,9 +176,8 @@ const std::vector<Option>& table() {
       }
     });
     value("--max-iterations", [](SeriesRequest& r, const std::string& v) {
-      r.kinetic.max_iterations = static_cast<int>(
-          in_range("--max-iterations", std::to_string(whole("--max-iterations", v)), 1.0, 255.0,
-                   false, ""));
+      r.kinetic.max_iterations = static_cast<int>(in_range(
+          "--max-iterations", std::to_string(whole("--max-iterations", v)), 1.0, 255.0, false, ""));
     });
     value("--tolerance", [](SeriesRequest& r, const std::string& v) {
       const double tolerance = number("--tolerance", v);
@@ -189,9 +187,14 @@ const std::vector<Option>& table() {
       r.kinetic.tolerance = tolerance;
     });
     value("--grid-points", [](SeriesRequest& r, const std::string& v) {
-      r.kinetic.grid_points = static_cast<int>(
-          in_range("--grid-points", std::to_string(whole("--grid-points", v)), 3.0,
-                   static_cast<double>(detail::kMaxGrid), false, ""));
+      r.kinetic.grid_points =
+          static_cast<int>(in_range("--grid-points", std::to_string(whole("--grid-points", v)), 3.0,
+                                    static_cast<double>(detail::kMaxGrid), false, ""));
+    });
+    value("--max-starts", [](SeriesRequest& r, const std::string& v) {
+      r.kinetic.max_starts =
+          static_cast<int>(in_range("--max-starts", std::to_string(whole("--max-starts", v)), 1.0,
+                                    static_cast<double>(detail::kMaxStarts), false, ""));
     });
     value("--dispersion", [](SeriesRequest& r, const std::string& v) {
       try {
@@ -280,13 +283,15 @@ void check_series_request(const SeriesRequest& r) {
   const bool ref_details = r.reference_mask || r.reference.t1 || r.reference.t2 ||
                            r.reference.partition || r.blood_t2 || r.echo_time;
   if (ref_details && !r.reference_tissue) {
-    refuse("--ref-mask, --ref-t1, --ref-t2, --ref-partition, --t2-blood and --echo-time belong "
-           "to reference-region calibration: give --ref-tissue");
+    refuse(
+        "--ref-mask, --ref-t1, --ref-t2, --ref-partition, --t2-blood and --echo-time belong "
+        "to reference-region calibration: give --ref-tissue");
   }
   if (r.reference_tissue && !r.reference_mask) refuse("--ref-tissue needs --ref-mask FILE");
   if (r.m0_smooth_fwhm > 0 && (r.m0_value || r.reference_tissue)) {
-    refuse("--m0-smooth smooths a voxelwise M0 image; --m0-value and --ref-tissue use one M0 "
-           "value");
+    refuse(
+        "--m0-smooth smooths a voxelwise M0 image; --m0-value and --ref-tissue use one M0 "
+        "value");
   }
   if (r.reference_tissue && r.m0_value) {
     refuse("--ref-tissue calibrates from the M0 image; --m0-value replaces it");

@@ -80,21 +80,23 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel_n(const KineticSettings<Real>
   // at the refined ATT start the polishing (T1app at the reference flow, as in the basis).
   // Tissue only, the flow amplitude of the three grid points is interpolated alike.
   // `known`: the costs and flows around an interior `best`, kept by the search (or nullptr).
-  auto finish = [&](int best, int arterial_index, const Real (*known)[3]) {
+  // `refine` false: from grid point `best` itself (the further starts of multi_start).
+  auto finish = [&](int best, int arterial_index, const Real(*known)[3], bool refine = true) {
     const int centre = best == 0 ? 1 : (best == s.grid - 1 ? s.grid - 2 : best);
-    Real costs[3], flows[3];
-    for (int i = 0; i < 3; ++i) {
+    Real costs[3] = {}, flows[3] = {};
+    for (int i = 0; i < 3 && refine; ++i) {
       if (known != nullptr) {
         costs[i] = known[0][i], flows[i] = known[1][i];
       } else {
         costs[i] = grid_cost(centre - 1 + i, &flows[i]);
       }
     }
+    if (!refine) grid_cost(best, &flows[best - centre + 1]);
     const Real step = (s.att_max - s.att_min) / Real(s.grid - 1);
     const Real curvature = costs[0] - Real(2) * costs[1] + costs[2];
     Real att0 = grid_att(s, best);
     Real flow0 = flows[best - centre + 1];
-    if (curvature > Real(0)) {
+    if (refine && curvature > Real(0)) {
       Real shift = Real(0.5) * (costs[0] - costs[2]) / curvature;  // in steps from the centre
       shift = shift < Real(-1) ? Real(-1) : (shift > Real(1) ? Real(1) : shift);
       att0 = grid_att(s, centre) + shift * step;
@@ -113,9 +115,9 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel_n(const KineticSettings<Real>
                            d_flow, d_att);
     }
     for (int k = 0; k < n; ++k) {
-      const Real g = generic ? tissue_signal<Real, Real>(s, k, offset, Real(1),
-                                                        Real(kReferenceFlow), att0)
-                            : model[k] / Real(kReferenceFlow);
+      const Real g =
+          generic ? tissue_signal<Real, Real>(s, k, offset, Real(1), Real(kReferenceFlow), att0)
+                  : model[k] / Real(kReferenceFlow);
       gy += s.weight[k] * g * y[k];
       gg += s.weight[k] * g * g;
       ga += s.weight[k] * g * arterial[k];
@@ -151,6 +153,114 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel_n(const KineticSettings<Real>
       costs[i] = yy - flows[i] * gy[i];
     }
   };
+  // 2. Further starts (s.starts > 1). The cost has several local minima in ATT: the model's
+  // kinks (where a delay's bolus begins or ends arriving) split it into smooth pieces, with a
+  // minimum in each piece often, on a kink often, and the grid (and the parabola through its
+  // best point) can leave the polishing in the basin of a higher one. Regions of the grid:
+  // runs of grid points from j0 on, split at each kink and at each local maximum of the grid
+  // cost. The lowest point of each region but the one of the solution `kept` is a candidate
+  // when its grid cost is at most kMultiStartCostFactor × the cost of `kept`; the polishing
+  // runs again from the lowest s.starts − 1 candidates (grid point itself, no parabola), and
+  // the lowest cost wins (a later start only by more than kMultiStartTie, relative: the first
+  // keeps ties). `arterial_index`: as in finish (−1: tissue only).
+  auto multi_start = [&](KineticVoxelResult<Real> kept, int j0, int arterial_index) {
+    if (s.starts <= 1) return kept;
+    // The cost that the polishing minimised (the prior's term included); a non-finite fit
+    // never wins.
+    auto posterior = [&](const KineticVoxelResult<Real>& r) {
+      const Real d = r.att - s.prior_mean;
+      return r.status == kStatusNonFiniteResult ? Real(-1) : r.rss + prior_scale * d * d;
+    };
+    // The kinks in ascending order: the scan below walks them as the ATT grows.
+    Real kinks[2 * delay_capacity<N>()];
+    const int kink_count = s.dispersion ? 0 : 2 * n;
+    for (int k = 0; k < kink_count / 2; ++k) kinks_of(s, k, offset, kinks + 2 * k);
+    for (int k = 1; k < kink_count; ++k) {
+      const Real K = kinks[k];
+      int i = k;
+      for (; i > 0 && kinks[i - 1] > K; --i) kinks[i] = kinks[i - 1];
+      kinks[i] = K;
+    }
+    auto piece = [&](Real att) {  // the smooth piece of the cost that `att` lies in
+      int below = 0;
+      while (below < kink_count && kinks[below] < att) ++below;
+      return below;
+    };
+    Real kept_cost = posterior(kept);
+    if (kept_cost < Real(0)) kept_cost = Real(3.4e38);  // any finite fit replaces it
+    const Real limit = kept_cost * Real(kMultiStartCostFactor);
+    const int home = piece(kept.att);
+    const Real step = (s.att_max - s.att_min) / Real(s.grid - 1);
+    const Real position = (kept.att - s.att_min) / step + Real(0.5);
+    const int nearest = position > Real(0) ? static_cast<int>(position) : 0;
+    // The candidates, lowest grid cost first (ties: the lower ATT).
+    const int wanted = s.starts - 1 < kMaxStarts - 1 ? s.starts - 1 : kMaxStarts - 1;
+    int candidate[kMaxStarts - 1] = {};
+    Real candidate_cost[kMaxStarts - 1] = {};
+    int count = 0;
+    auto consider = [&](int j, Real cost) {
+      if (!(cost <= limit)) return;
+      int at = count < wanted ? count : wanted;
+      while (at > 0 && cost < candidate_cost[at - 1]) --at;
+      if (at == wanted) return;
+      for (int i = (count < wanted ? count : wanted - 1); i > at; --i) {
+        candidate[i] = candidate[i - 1], candidate_cost[i] = candidate_cost[i - 1];
+      }
+      candidate[at] = j, candidate_cost[at] = cost;
+      count += count < wanted ? 1 : 0;
+    };
+    // The grid costs in blocks (tissue only: as the search computes them), the prior's term
+    // added; the kinks passed counted as the ATT grows.
+    int first = j0, lowest = j0, previous_piece = 0, passed = 0;
+    Real lowest_cost = 0, previous_cost = 0;
+    bool rising = false;
+    for (int b0 = j0; b0 < s.grid; b0 += kBlock) {
+      const int m = s.grid - b0 < kBlock ? s.grid - b0 : kBlock;
+      Real flows[kBlock], costs[kBlock];
+      if (with_arterial) {
+        for (int i = 0; i < m; ++i) costs[i] = grid_cost(b0 + i);
+      } else {
+        if (m == kBlock) {
+          search_block(b0, kBlock, flows, costs);
+        } else {
+          search_block(b0, m, flows, costs);
+        }
+        for (int i = 0; i < m && s.prior; ++i) {
+          const Real d = grid_att(s, b0 + i) - s.prior_mean;
+          costs[i] += prior_scale * d * d;
+        }
+      }
+      for (int i = 0; i < m; ++i) {
+        const int j = b0 + i;
+        const Real cost = costs[i], att = grid_att(s, j);
+        while (passed < kink_count && kinks[passed] < att) ++passed;
+        if (j == j0) {
+          lowest_cost = previous_cost = cost, previous_piece = passed;
+          continue;
+        }
+        // A region ends at a kink, and after a local maximum of the grid cost.
+        if (passed != previous_piece || (rising && cost < previous_cost)) {
+          const bool home_region = previous_piece == home && first <= nearest && nearest < j;
+          if (!home_region) consider(lowest, lowest_cost);
+          first = lowest = j, lowest_cost = cost, rising = false;
+        } else {
+          rising = cost > previous_cost;
+          if (cost < lowest_cost) lowest = j, lowest_cost = cost;
+        }
+        previous_cost = cost, previous_piece = passed;
+      }
+    }
+    if (!(previous_piece == home && first <= nearest)) consider(lowest, lowest_cost);
+    for (int c = 0; c < count; ++c) {
+      const KineticVoxelResult<Real> other = finish(candidate[c], arterial_index, nullptr, false);
+      const Real other_cost = posterior(other);
+      if (other_cost >= Real(0) && other_cost < kept_cost * Real(1 - kMultiStartTie)) {
+        kept = other, kept_cost = other_cost;
+      }
+    }
+    return kept;
+  };
+
   int best = 0;
   Real best_cost = 0;
   Real around[2][3] = {}, previous[2] = {};  // costs and flows at best − 1, best, best + 1
@@ -193,7 +303,8 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel_n(const KineticSettings<Real>
     previous[0] = costs[m - 1], previous[1] = flows[m - 1];
   }
   const bool interior = best > 0 && best < s.grid - 1;
-  const KineticVoxelResult<Real> tissue = finish(best, -1, interior ? around : nullptr);
+  const KineticVoxelResult<Real> tissue =
+      multi_start(finish(best, -1, interior ? around : nullptr), 0, -1);
   if (!s.arterial) return tissue;
 
   // With the arterial component: every arterial arrival i and tissue ATT j ≥ i. The box
@@ -215,7 +326,8 @@ PERFQ_HD inline KineticVoxelResult<Real> fit_voxel_n(const KineticSettings<Real>
   }
   if (best_arterial < 0) return tissue;  // no arterial arrival reaches a sample
   with_arterial = set_arterial(best_arterial);
-  const KineticVoxelResult<Real> both = finish(best, best_arterial, nullptr);
+  const KineticVoxelResult<Real> both =
+      multi_start(finish(best, best_arterial, nullptr), best_arterial, best_arterial);
   // Keep the arterial component only when it explains the data clearly better: the Bayesian
   // information criterion, charging its two extra parameters (aBV and its arrival).
   using std::log;

@@ -49,14 +49,15 @@ struct KineticSettings {
   Real alpha = 0, lambda = 0, t1_blood = 0, t1_tissue = 0;
   Real fixed_flow = Real(0.01);  ///< ml/g/s, for kVariantBuxtonFixedFlow
   Real att_min = 0, att_max = 0;
-  int grid = 24;            ///< arrival times tried before refinement (≤ kMaxGrid)
-  int max_iterations = 20;  ///< Levenberg–Marquardt iterations
+  int grid = 24;                ///< arrival times tried before refinement (≤ kMaxGrid)
+  int max_iterations = 20;      ///< Levenberg–Marquardt iterations
+  int starts = 3;               ///< polishing runs at most (≤ kMaxStarts; 1: a single start)
   Real tolerance = Real(1e-6);  ///< relative cost decrease that ends the polishing
-  bool arterial = false;    ///< add the macrovascular component (aBV, arterial ATT)
+  bool arterial = false;        ///< add the macrovascular component (aBV, arterial ATT)
   /// Disperse the tissue arrival with `kernel` (the arterial component stays a box).
   bool dispersion = false;
   GammaKernel<Real> kernel;
-  bool prior = false;       ///< Gaussian prior on the arrival time (MAP)
+  bool prior = false;  ///< Gaussian prior on the arrival time (MAP)
   Real prior_mean = 0, prior_sd = 1;
   /// With `prior` and `arterial`: Gaussian prior on the arterial arrival (the search's).
   Real arterial_prior_mean = 0, arterial_prior_sd = 1;
@@ -64,7 +65,7 @@ struct KineticSettings {
   // Zero beyond `delays`: the padding lanes of pcasl_model (delay_capacity) read them.
   Real delay[kMaxDelays] = {};     ///< PLD (PCASL/CASL) or TI (PASL), s
   Real duration[kMaxDelays] = {};  ///< τ (PCASL/CASL) or TI1 (PASL), s
-  bool same_duration = false;  ///< every duration[k] equal (lets the fit share e^(τ/T1app))
+  bool same_duration = false;      ///< every duration[k] equal (lets the fit share e^(τ/T1app))
   Real weight[kMaxDelays] = {};    ///< repeats averaged (inverse relative variance)
   /// Unit-flow tissue signal on the search grid, shared by every voxel of a slice:
   /// basis[(slice * delays + k) * grid + j] at ATT att_min + j·step, T1app at the reference
@@ -81,18 +82,28 @@ struct KineticSettings {
   Real kink_bin_scale = 0;  ///< kKinkBins / (att_max − att_min), once filled
 };
 
+/// Most polishing runs of one fit (KineticSettings::starts): the first from the search's best
+/// grid point, the others from the lowest points of other regions of the grid (fit_voxel_n).
+constexpr int kMaxStarts = 8;
+/// A further start is tried only where its grid cost is at most this factor times the cost
+/// of the solution so far (RSS, plus the prior's term).
+constexpr double kMultiStartCostFactor = 1.1;
+/// A further start replaces the solution so far only with a cost lower by more than this
+/// (relative): polishings that end in the same minimum tie within rounding, and the first
+/// one is kept, on the CPU and the GPU alike.
+constexpr double kMultiStartTie = 1e-5;
 constexpr int kMaxGrid = 1000;  ///< most arrival times the search tries (KineticSettings::grid)
 constexpr double kReferenceFlow = 0.01;  ///< ml/g/s: T1app of the search basis (Buxton)
 
 /// Result of one voxel's fit.
 template <class Real>
 struct KineticVoxelResult {
-  Real flow = 0, att = 0;        ///< ml/g/s, s
-  Real flow_se = 0, att_se = 0;  ///< standard errors
-  Real abv = 0, abv_se = 0;      ///< arterial blood volume fraction and its standard error
-  Real arterial_att = 0;         ///< arterial arrival time (s), on the search grid
-  Real rss = 0;                  ///< weighted residual sum of squares (ΔM/M0)²
-  int iterations = 0;            ///< Levenberg–Marquardt iterations taken
+  Real flow = 0, att = 0;           ///< ml/g/s, s
+  Real flow_se = 0, att_se = 0;     ///< standard errors
+  Real abv = 0, abv_se = 0;         ///< arterial blood volume fraction and its standard error
+  Real arterial_att = 0;            ///< arterial arrival time (s), on the search grid
+  Real rss = 0;                     ///< weighted residual sum of squares (ΔM/M0)²
+  int iterations = 0;               ///< Levenberg–Marquardt iterations taken
   std::uint8_t status = kStatusOk;  ///< the voxel's status code (status.hpp)
 };
 
