@@ -135,8 +135,7 @@ int segments_in(const json& j, double seconds) {
   }
   if (!has(j, "MRAcquisitionType") || j.at("MRAcquisitionType") != "3D") return 0;
   const double k = std::round(seconds / excitation[0]);
-  return k >= 2 && std::abs(seconds - k * excitation[0]) < 0.01 * seconds ? static_cast<int>(k)
-                                                                          : 0;
+  return k >= 2 && std::abs(seconds - k * excitation[0]) < 0.01 * seconds ? static_cast<int>(k) : 0;
 }
 
 /// Times beyond 30 s: milliseconds. A 3D readout's RepetitionTimePreparation that spans all
@@ -188,12 +187,12 @@ bool check_wang_labeling(const json& j, const std::string& labeling, const fs::p
   }
   const double train = blocks[0] * kWangRfBlockSeconds;
   if (std::abs(duration[0] - train) <= 0.01 * train) return false;
-  const std::string evidence =
-      "this sequence's labeling is NumRFBlocks " + format_number(blocks[0]) +
-      " × 18.4 ms = " + format_number(train) + " s, and there is no PostLabelingDelay";
+  const std::string evidence = "this sequence's labeling is NumRFBlocks " +
+                               format_number(blocks[0]) + " × 18.4 ms = " + format_number(train) +
+                               " s, and there is no PostLabelingDelay";
   f.error(file, "PostLabelingDelay",
-          "required, not found: LabelingDuration holds it (" + format_number(duration[0]) +
-              " s; " + evidence + "; dcm2niix writes the PLD of the 3D GRASE PCASL there)",
+          "required, not found: LabelingDuration holds it (" + format_number(duration[0]) + " s; " +
+              evidence + "; dcm2niix writes the PLD of the 3D GRASE PCASL there)",
           "give the protocol's post-labeling delay", json(duration[0]).dump());
   f.error(file, "LabelingDuration",
           "holds the post-labeling delay, not the labeling (" + evidence + ")",
@@ -231,9 +230,10 @@ void check_vendor_names(const json& j, const std::string& labeling, const fs::pa
                 "give LabelingDuration from the protocol");
     }
   }
-  for (const auto& [vendor, bids] : {std::pair{"TagDuration", "LabelingDuration"},
-                                     std::pair{"InitialPostLabelDelay", "PostLabelingDelay"},
-                                     std::pair{"PostLabelDelay", "PostLabelingDelay"}}) {
+  for (const auto& [vendor, bids] :
+       {std::pair{"TagDuration", "LabelingDuration"}, std::pair{"Tag0", "LabelingDuration"},
+        std::pair{"InitialPostLabelDelay", "PostLabelingDelay"},
+        std::pair{"PostLabelDelay", "PostLabelingDelay"}}) {
     if (!has(j, vendor)) continue;
     f.warning(file, vendor, std::string("a vendor name, not BIDS: it is ") + bids,
               std::string("give it as ") + bids, value_of(vendor));
@@ -243,7 +243,8 @@ void check_vendor_names(const json& j, const std::string& labeling, const fs::pa
 /// What the volumes' brightness says: M0 volumes stand out (no labeling, no background
 /// suppression), and in each control/label pair the control is the brighter (by the
 /// perfusion signal, about 1 %).
-std::vector<std::string> suggest_context(const Image<float>& image, std::string& evidence) {
+/// Each volume's mean over the head: the voxels brighter than the mean image's average.
+std::vector<double> head_means(const Image<float>& image) {
   const std::size_t n = image.voxel_count(), volumes = image.volumes();
   std::vector<double> mean_image(n, 0.0);
   for (std::size_t v = 0; v < volumes; ++v) {
@@ -267,6 +268,12 @@ std::vector<std::string> suggest_context(const Image<float>& image, std::string&
     }
     means[v] = count > 0 ? sum / static_cast<double>(count) : 0.0;
   }
+  return means;
+}
+
+std::vector<std::string> suggest_context(const Image<float>& image, std::string& evidence) {
+  const std::size_t volumes = image.volumes();
+  const std::vector<double> means = head_means(image);
   // M0 volumes: a run of volumes of like brightness (each within 10 % of the next) at the start
   // or the end of the series (where vendors put them) that is brighter by a quarter than the
   // volume next to it. Not a threshold on the whole series: in a multi-delay series with
@@ -349,8 +356,9 @@ constexpr double kMaxPerfusionFraction = 0.05;
 
 void check_ge_scale(const json& j, const Layout& l, const std::string& asl_path,
                     const std::vector<VolumeType>& types, Findings& f) {
-  const std::string maker =
-      has(j, "Manufacturer") && j.at("Manufacturer").is_string() ? lower(j.at("Manufacturer").get<std::string>()) : "";
+  const std::string maker = has(j, "Manufacturer") && j.at("Manufacturer").is_string()
+                                ? lower(j.at("Manufacturer").get<std::string>())
+                                : "";
   if (maker.rfind("ge", 0) != 0) return;
   if (std::count(types.begin(), types.end(), VolumeType::DeltaM) == 0) return;
   try {
@@ -410,6 +418,95 @@ void check_ge_scale(const json& j, const Layout& l, const std::string& asl_path,
   } catch (const Error&) {
     // Unreadable images are findings of their own.
   }
+}
+
+/// A list of L delays given once for a series of P pairs, each delay repeated P/L times: in
+/// the order of acquisition, cycled pair by pair (d0 d1 … d0 d1 …) or in blocks (d0 d0 … d1
+/// d1 …)? Background suppression is timed per delay, so the pairs of one delay are alike in
+/// brightness: the grouping whose pairs vary least within a group (under a quarter of the
+/// pairs' variance, and a quarter of the other grouping's) is the order. The PLD of each volume
+/// (0 for M0 volumes), or nothing when the images cannot tell.
+std::optional<json> expand_delays(const std::vector<double>& plds, const Image<float>& image,
+                                  const std::vector<bool>& m0, std::string& evidence) {
+  const std::vector<double> means = head_means(image);
+  std::vector<double> pairs;
+  std::vector<std::size_t> rest;
+  for (std::size_t v = 0; v < means.size(); ++v) {
+    if (!m0[v]) rest.push_back(v);
+  }
+  const std::size_t L = plds.size();
+  if (rest.size() % 2 != 0 || rest.size() / 2 < 2 * L || (rest.size() / 2) % L != 0) {
+    evidence = "the pairs are not a whole number of repeats of the delays";
+    return std::nullopt;
+  }
+  const std::size_t P = rest.size() / 2, repeats = P / L;
+  for (std::size_t p = 0; p < P; ++p)
+    pairs.push_back(0.5 * (means[rest[2 * p]] + means[rest[2 * p + 1]]));
+  auto within = [&](bool cycled) {  // the share of the pairs' variance within the groups
+    std::vector<double> sum(L, 0.0);
+    for (std::size_t p = 0; p < P; ++p) sum[cycled ? p % L : p / repeats] += pairs[p];
+    double w = 0.0, t = 0.0, mean = 0.0;
+    for (double x : pairs) mean += x / static_cast<double>(P);
+    for (std::size_t p = 0; p < P; ++p) {
+      const double g = sum[cycled ? p % L : p / repeats] / static_cast<double>(repeats);
+      w += (pairs[p] - g) * (pairs[p] - g);
+      t += (pairs[p] - mean) * (pairs[p] - mean);
+    }
+    return t > 0.0 ? w / t : 1.0;
+  };
+  const double cycled = within(true), blocked = within(false);
+  std::ostringstream e;
+  e << std::setprecision(2) << "the pairs' brightness varies " << 100.0 * cycled
+    << " % within groups of one delay if the delays cycle pair by pair, " << 100.0 * blocked
+    << " % if each is repeated in a block";
+  evidence = e.str();
+  const bool is_cycled = cycled < 0.25 && cycled < 0.25 * blocked;
+  const bool is_blocked = blocked < 0.25 && blocked < 0.25 * cycled;
+  if (!is_cycled && !is_blocked) return std::nullopt;
+  evidence += is_cycled ? ": cycled" : ": in blocks";
+  json out = json::array();
+  std::size_t pair_volume = 0;
+  for (std::size_t v = 0; v < means.size(); ++v) {
+    if (m0[v]) {
+      out.push_back(0.0);
+      continue;
+    }
+    const std::size_t p = pair_volume++ / 2;
+    out.push_back(plds[is_cycled ? p % L : p / repeats]);
+  }
+  return out;
+}
+
+std::string description_of(const json& j);
+
+/// A one-volume series beside `l.image` (same folder, same grid) whose description is this
+/// series' own followed by something with "m0" (dcm2niix: `pcasl_2d` and `pcasl_2d_m0`).
+std::string find_m0_candidate(const Layout& l, const std::string& description,
+                              const NiftiInfo& info) {
+  if (description.empty()) return {};
+  std::error_code ec;
+  const fs::path folder = l.image.parent_path().empty() ? fs::path(".") : l.image.parent_path();
+  std::vector<std::string> found;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string path = it->path().string();
+    if (!(ends_with(path, ".nii.gz") || ends_with(path, ".nii")) || it->path() == l.image) continue;
+    const Layout other = locate(path);
+    try {
+      const json j = detail::parse_json_object(
+          detail::read_text_file(other.sidecar.string(), "sidecar"), other.sidecar.string());
+      const std::string d = description_of(j);
+      if (d.size() <= description.size() || d.compare(0, description.size(), description) != 0 ||
+          lower(d.substr(description.size())).find("m0") == std::string::npos) {
+        continue;
+      }
+      const NiftiInfo m0 = read_nifti_info(path);
+      if (m0.volumes == 1 && m0.geometry.same_grid(info.geometry)) found.push_back(path);
+    } catch (const Error&) {
+      continue;  // not a series with a readable sidecar
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found.size() == 1 ? found.front() : std::string();
 }
 
 std::string description_of(const json& j) {
@@ -525,23 +622,48 @@ SeriesCheck check_series(const std::string& asl_path) {
   const bool wang_quirk = check_wang_labeling(j, labeling, l.sidecar, f);
   if (wang_quirk) {
     // Found above, with both fields' values.
-  } else if (!has(j, "PostLabelingDelay")) {
-    const char* from = labeling == "pasl" && has(j, "InversionTime") ? "InversionTime"
-                       : has(j, "InitialPostLabelDelay")             ? "InitialPostLabelDelay"
-                       : has(j, "PostLabelDelay")                    ? "PostLabelDelay"
-                                                                     : nullptr;
-    f.error(
-        l.sidecar, "PostLabelingDelay",
-        std::string("required, not found") + (from ? std::string(" (") + from + " holds it)" : ""),
-        "the delay of each volume (s), or one value", from ? j.at(from).dump() : "");
   } else {
-    const std::vector<double> plds = numbers(j, "PostLabelingDelay");
-    if (plds.size() > 1 && plds.size() != info.volumes) {
+    // A list of delays shorter than the volumes (once per delay, as the protocol lists
+    // them): the per-volume list in the order the images suggest, from the aslcontext (or
+    // its suggestion).
+    const char* from = has(j, "PostLabelingDelay")                     ? "PostLabelingDelay"
+                       : labeling == "pasl" && has(j, "InversionTime") ? "InversionTime"
+                       : has(j, "InitialPostLabelDelay")               ? "InitialPostLabelDelay"
+                       : has(j, "PostLabelDelay")                      ? "PostLabelDelay"
+                                                                       : nullptr;
+    const std::vector<double> plds = from ? numbers(j, from) : std::vector<double>{};
+    std::optional<json> expanded;
+    std::string evidence;
+    const bool short_list = plds.size() > 1 && plds.size() != info.volumes;
+    if (short_list && context.size() == info.volumes) {
+      std::vector<bool> m0(context.size());
+      for (std::size_t v = 0; v < context.size(); ++v) m0[v] = context[v] == "m0scan";
+      try {
+        expanded = expand_delays(plds, read_nifti(asl_path), m0, evidence);
+      } catch (const InputError& e) {
+        evidence = std::string("the images could not be read: ") + e.what();
+      }
+    }
+    const std::string order =
+        short_list ? std::to_string(plds.size()) + " values for " + std::to_string(info.volumes) +
+                         " volumes: BIDS gives one per volume (0 for M0 volumes), or one for all" +
+                         (evidence.empty() ? "" : "; " + evidence)
+                   : "";
+    const std::string fix = expanded     ? "one value per volume, in the order acquired: the "
+                                           "images' order, checked against the protocol"
+                            : short_list ? "one value per volume, in the order acquired (read the "
+                                           "order of the delays from the protocol)"
+                                         : "the delay of each volume (s), or one value";
+    const std::string proposed = expanded ? expanded->dump() : from ? j.at(from).dump() : "";
+    if (from == nullptr || std::string(from) != "PostLabelingDelay") {
       f.error(l.sidecar, "PostLabelingDelay",
-              std::to_string(plds.size()) + " values for " + std::to_string(info.volumes) +
-                  " volumes: BIDS gives one per volume (0 for M0 volumes), or one for all",
-              "one value per volume, in the order acquired (read the order of the delays from "
-              "the protocol)");
+              std::string("required, not found") +
+                  (from ? std::string(" (") + from + " holds it" +
+                              (short_list ? ": " + order : std::string()) + ")"
+                        : std::string()),
+              fix, proposed);
+    } else if (short_list) {
+      f.error(l.sidecar, "PostLabelingDelay", order, fix, expanded ? expanded->dump() : "");
     }
   }
   if (labeling == "pasl") {
@@ -555,17 +677,38 @@ SeriesCheck check_series(const std::string& asl_path) {
   } else if (!labeling.empty() && !wang_quirk && !has(j, "LabelingDuration")) {
     f.error(l.sidecar, "LabelingDuration",
             std::string("required for PCASL/CASL, not found") +
-                (has(j, "TagDuration") ? " (TagDuration holds it)" : ""),
+                (has(j, "TagDuration") ? " (TagDuration holds it)"
+                 : has(j, "Tag0")      ? " (Tag0, the first tag duration, holds it)"
+                                       : ""),
             "the labeling duration (s), from the protocol",
-            has(j, "TagDuration") ? j.at("TagDuration").dump() : "");
+            has(j, "TagDuration") ? j.at("TagDuration").dump()
+            : has(j, "Tag0")      ? j.at("Tag0").dump()
+                                  : "");
   }
   if (!has(j, "M0Type")) {
-    f.error(
-        l.sidecar, "M0Type",
-        "required, not found" + std::string(has_m0_volumes ? " (the series has M0 volumes)" : ""),
-        "Included (M0 volumes in the series), Separate (an _m0scan beside it), Estimate or "
-        "Absent",
-        has_m0_volumes ? "\"Included\"" : "");
+    std::string why = has_m0_volumes ? " (the series has M0 volumes)" : "", proposed;
+    if (has_m0_volumes) {
+      proposed = "\"Included\"";
+    } else if (fs::exists(l.m0_sidecar, ec)) {
+      why = " (an _m0scan is beside it)";
+      proposed = "\"Separate\"";
+    } else if (!context.empty()) {
+      out.m0_candidate = find_m0_candidate(l, description, info);
+      if (!out.m0_candidate.empty()) {
+        why = " (no M0 volume in the series; " + out.m0_candidate +
+              ", one volume on its grid, is described as its M0)";
+        proposed = "\"Separate\"";
+      } else {
+        why =
+            " (no M0 volume in the series, and no M0 scan beside it: Absent gives ATT and "
+            "relative CBF; if an M0 scan exists, name it <prefix>_m0scan and say Separate)";
+        proposed = "\"Absent\"";
+      }
+    }
+    f.error(l.sidecar, "M0Type", "required, not found" + why,
+            "Included (M0 volumes in the series), Separate (an _m0scan beside it), Estimate or "
+            "Absent",
+            proposed);
   } else if (j.at("M0Type").is_string() && lower(j.at("M0Type").get<std::string>()) == "included" &&
              !context.empty() && !has_m0_volumes) {
     f.error(l.sidecar, "M0Type", "Included, but no volume is an M0 (aslcontext)",
@@ -657,6 +800,32 @@ Proposal write_proposal(const SeriesCheck& check, const std::string& out_dir, bo
   fs::create_symlink(ec ? fs::path(check.asl_path) : image, link, ec);
   if (ec) throw Error(link + ": cannot link to " + check.asl_path + ": " + ec.message());
   write_text_atomic(staged.stage(name + "_asl.json"), sidecar.dump(2) + "\n");
+  if (!check.m0_candidate.empty()) {
+    // The converter's M0 series as the _m0scan: its own check's proposals, M0Type removed.
+    const SeriesCheck m0 = check_series(check.m0_candidate);
+    const Layout ml = locate(check.m0_candidate);
+    json m0_sidecar = detail::parse_json_object(
+        detail::read_text_file(ml.sidecar.string(), "m0scan sidecar"), ml.sidecar.string());
+    json m0_supplied = json::object();
+    for (const CheckFinding& f : m0.findings) {
+      if (f.proposed.empty() || f.field.empty() || f.file != ml.sidecar.string()) continue;
+      m0_sidecar[f.field] = json::parse(f.proposed);
+      m0_supplied[f.field] = f.problem;
+    }
+    if (m0_sidecar.contains("M0Type")) {
+      m0_sidecar.erase("M0Type");
+      m0_supplied["M0Type"] = "removed: a field of the ASL series' sidecar";
+    }
+    m0_sidecar["PerfqProposed"] = m0_supplied;
+    const std::string m0_extension = ends_with(check.m0_candidate, ".nii.gz") ? ".nii.gz" : ".nii";
+    const std::string m0_link = staged.stage(name + "_m0scan" + m0_extension);
+    const fs::path m0_image = fs::absolute(check.m0_candidate, ec);
+    fs::create_symlink(ec ? fs::path(check.m0_candidate) : m0_image, m0_link, ec);
+    if (ec) throw Error(m0_link + ": cannot link to " + check.m0_candidate + ": " + ec.message());
+    write_text_atomic(staged.stage(name + "_m0scan.json"), m0_sidecar.dump(2) + "\n");
+    out.supplied.push_back("m0scan: " + check.m0_candidate +
+                           " (its sidecar as its check proposes)");
+  }
   if (!check.suggested_context.empty()) {
     std::string tsv = "volume_type\n";
     for (const std::string& t : check.suggested_context) tsv += t + "\n";

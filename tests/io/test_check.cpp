@@ -149,6 +149,67 @@ TEST(Check, AGeDeltaMOnThe32TimesNexScaleIsFoundWithTheFactor) {
   EXPECT_EQ(find(perfq::io::check_series(fine.string()), "deltam", CheckSeverity::Error), nullptr);
 }
 
+TEST(Check, ADelayListGivenOncePerDelayIsExpandedInTheOrderTheImagesShow) {
+  // An M0, then 12 label/control pairs over 3 delays, 4 repeats each. Background suppression
+  // makes each delay's pairs alike in brightness (1000, 800, 600): the order shows.
+  auto series = [](bool cycled) {
+    std::vector<double> means{3000};
+    for (std::size_t p = 0; p < 12; ++p) {
+      const double level = 1000.0 - 200.0 * static_cast<double>(cycled ? p % 3 : p / 4);
+      means.insert(means.end(), {level * 0.99, level});
+    }
+    return means;
+  };
+  for (const bool cycled : {true, false}) {
+    Json j = pcasl();
+    j["PostLabelingDelay"] = Json::array({0.5, 1.0, 1.5});
+    const fs::path dir = scratch_dir(cycled ? "check-plds-cycled" : "check-plds-blocked");
+    const fs::path asl = write_series(dir, "sub-01_asl", series(cycled), j);
+    std::string context = "volume_type\nm0scan\n";
+    for (int p = 0; p < 12; ++p) context += "label\ncontrol\n";
+    write_text(dir / "sub-01_aslcontext.tsv", context);
+    const perfq::io::SeriesCheck c = perfq::io::check_series(asl.string());
+    const CheckFinding* f = find(c, "PostLabelingDelay", CheckSeverity::Error);
+    ASSERT_NE(f, nullptr);
+    EXPECT_NE(f->problem.find(cycled ? ": cycled" : ": in blocks"), std::string::npos)
+        << f->problem;
+    Json expected = Json::array({0.0});
+    for (std::size_t p = 0; p < 12; ++p) {
+      const double d = 0.5 * static_cast<double>(1 + (cycled ? p % 3 : p / 4));
+      expected.insert(expected.end(), {d, d});
+    }
+    EXPECT_EQ(Json::parse(f->proposed), expected);
+  }
+}
+
+TEST(Check, AConvertersM0SeriesBesideTheSeriesIsProposedAsItsM0Scan) {
+  const fs::path dir = scratch_dir("check-m0-candidate");
+  Json j = pcasl();
+  j.erase("M0Type");
+  j["SeriesDescription"] = "pcasl_2d";
+  const fs::path asl = write_series(dir, "9_pcasl_2d_9", {800, 808, 800, 808, 800, 808}, j);
+  Json m0 = pcasl();
+  m0["SeriesDescription"] = "pcasl_2d_m0";
+  m0["RepetitionTimePreparation"] = 2000;
+  write_series(dir, "10_pcasl_2d_m0_10", {1500}, m0);
+  const auto c = perfq::io::check_series(asl.string());
+  EXPECT_EQ(c.m0_candidate, (dir / "10_pcasl_2d_m0_10.nii.gz").string());
+  const CheckFinding* type = find(c, "M0Type", CheckSeverity::Error);
+  ASSERT_NE(type, nullptr);
+  EXPECT_EQ(type->proposed, "\"Separate\"");
+  const fs::path out = scratch_dir("check-m0-candidate-proposal");
+  fs::remove_all(out);
+  perfq::io::write_proposal(c, out.string());
+  const Json written = Json::parse(read_text(out / "9_pcasl_2d_9_m0scan.json"));
+  EXPECT_EQ(written["RepetitionTimePreparation"], Json(2.0));
+  EXPECT_FALSE(written.contains("M0Type"));
+  EXPECT_TRUE(perfq::io::check_series((out / "9_pcasl_2d_9_asl.nii.gz").string()).ready());
+  // Alone, without M0 volumes: Absent (relative CBF) is proposed.
+  fs::remove(dir / "10_pcasl_2d_m0_10.nii.gz");
+  EXPECT_EQ(find(perfq::io::check_series(asl.string()), "M0Type", CheckSeverity::Error)->proposed,
+            "\"Absent\"");
+}
+
 TEST(Check, VendorNamesAreNamedWithTheirBidsFieldAndValue) {
   const Json pasl = {{"ArterialSpinLabelingType", "PASL"},
                      {"InversionTime", 2.0},
@@ -317,9 +378,17 @@ TEST(Check, RealConverterOutputShowsEveryKnownQuirk) {
   // The separate M0 written as a one-volume ASL series with M0Type.
   EXPECT_EQ(finding(series("10_pcasl_2d_m0_10.nii.gz"), "M0Type")["severity"], "warning");
   // Vendor names: InitialPostLabelDelay (3D GRASE), InversionTime/BolusDuration (PASL).
-  EXPECT_EQ(finding(series("20_jw_tgse_PCASL_singleShot_6PLDs_8Averages_20.nii.gz"),
-                    "PostLabelingDelay")["proposed"],
+  // InitialPostLabelDelay lists each delay once: its vendor-name warning proposes the list, the
+  // missing PostLabelingDelay one value per volume, cycled pair by pair as the images show.
+  const Json& tgse = series("20_jw_tgse_PCASL_singleShot_6PLDs_8Averages_20.nii.gz");
+  EXPECT_EQ(finding(tgse, "InitialPostLabelDelay")["proposed"],
             Json::array({0.25, 0.5, 0.75, 1, 1.25, 1.5}));
+  const Json per_volume = finding(tgse, "PostLabelingDelay")["proposed"];
+  ASSERT_EQ(per_volume.size(), 96u);
+  EXPECT_EQ(per_volume[0], Json(0.25));
+  EXPECT_EQ(per_volume[2], Json(0.5));
+  EXPECT_EQ(per_volume[12], Json(0.25));
+  EXPECT_EQ(finding(tgse, "LabelingDuration")["proposed"], Json(1.4));  // from Tag0
   EXPECT_EQ(finding(series("3_pasl_2d_3.nii.gz"), "BolusCutOffDelayTime")["proposed"], Json(0.8));
   // A PostLabelingDelay list shorter than the volumes (6 delays, 97 volumes).
   EXPECT_EQ(finding(series("11_to_ep2d_PCASL_11.nii.gz"), "PostLabelingDelay")["severity"],
@@ -336,22 +405,35 @@ TEST(Check, RealConverterOutputShowsEveryKnownQuirk) {
   EXPECT_EQ(grase[1], "control");
   const Json multi = series("11_to_ep2d_PCASL_11.nii.gz")["suggested_aslcontext"];
   EXPECT_EQ(std::count(multi.begin(), multi.end(), "m0scan"), 1);
-  // The PASL series quantifies once the proposal completes it.
+  // Every series is ready once the proposal completes it (the PLD list in the order the images
+  // show, the separate M0 found beside the 2D PCASL, M0Type Absent for the M0-less 3D GRASE),
+  // and quantifies.
   const fs::path proposal = scratch_dir("check-real-propose");
-  const Result proposed =
-      run("check " + (real / "3_pasl_2d_3.nii.gz").string() + " --propose " + proposal.string());
+  const Result proposed = run("check " + real.string() + " --propose " + proposal.string());
   EXPECT_EQ(proposed.status, 1) << proposed.output;  // the input itself is not ready
-  EXPECT_NE(proposed.output.find(proposal.string() + "/3_pasl_2d_3_asl.nii.gz: ready"),
-            std::string::npos)
-      << proposed.output;
-  const Result cbf = run("cbf " + (proposal / "3_pasl_2d_3_asl.nii.gz").string() + " -o " +
-                         (proposal / "out").string() + " --backend cpu");
-  EXPECT_EQ(cbf.status, 0) << cbf.output;
-  // The 3D GRASE PCASL: the PLD in LabelingDuration, a repetition time over 4 segments.
-  const Json& grase_series = series("15_pcasl_3d_15.nii.gz");
-  EXPECT_EQ(finding(grase_series, "PostLabelingDelay")["proposed"], Json(1.2));
-  EXPECT_NEAR(finding(grase_series, "LabelingDuration")["proposed"].get<double>(), 1.5088, 1e-9);
-  EXPECT_EQ(finding(grase_series, "RepetitionTimePreparation")["proposed"], Json(3.48));
+  for (const std::string name :
+       {"3_pasl_2d_3", "9_pcasl_2d_9", "11_to_ep2d_PCASL_11", "15_pcasl_3d_15",
+        "20_jw_tgse_PCASL_singleShot_6PLDs_8Averages_20"}) {
+    const fs::path asl = proposal / (name + "_asl.nii.gz");
+    EXPECT_NE(proposed.output.find(asl.string() + ": ready"), std::string::npos) << name << "\n"
+                                                                                 << proposed.output;
+    const Result cbf = run("cbf " + asl.string() + " -o " + (proposal / "out").string() +
+                           " --backend cpu --overwrite");
+    EXPECT_EQ(cbf.status, 0) << cbf.output;
+  }
+  EXPECT_TRUE(fs::is_symlink(proposal / "9_pcasl_2d_9_m0scan.nii.gz"));
+  const Json m0 = Json::parse(read_text(proposal / "9_pcasl_2d_9_m0scan.json"));
+  EXPECT_EQ(m0["RepetitionTimePreparation"], Json(2.0));
+  EXPECT_FALSE(m0.contains("M0Type"));
+  const Json multi_delay = Json::parse(read_text(proposal / "11_to_ep2d_PCASL_11_asl.json"));
+  ASSERT_EQ(multi_delay["PostLabelingDelay"].size(), 97u);
+  EXPECT_EQ(multi_delay["PostLabelingDelay"][0], Json(0.0));  // the M0
+  EXPECT_EQ(multi_delay["PostLabelingDelay"][1], Json(0.25));
+  EXPECT_EQ(multi_delay["PostLabelingDelay"][3], Json(0.5));  // cycled pair by pair
+  EXPECT_EQ(multi_delay["PostLabelingDelay"][13], Json(0.25));
+  EXPECT_EQ(Json::parse(read_text(
+                proposal / "20_jw_tgse_PCASL_singleShot_6PLDs_8Averages_20_asl.json"))["M0Type"],
+            "Absent");
   // BackgroundSuppression, required by BIDS, is left out of every ASL sidecar.
   EXPECT_EQ(finding(series("9_pcasl_2d_9.nii.gz"), "BackgroundSuppression")["severity"], "warning");
 }

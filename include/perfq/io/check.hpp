@@ -43,6 +43,10 @@ struct SeriesCheck {
   /// The volume types the images suggest when the aslcontext is missing (one per volume:
   /// "m0scan", "control", "label"), empty when it exists or nothing can be told.
   std::vector<std::string> suggested_context;
+  /// A converter's one-volume series beside this one that looks like its M0 scan (a
+  /// description of this series' own plus "m0", the same grid), when the series has neither
+  /// M0 volumes nor an `_m0scan` and no M0Type says otherwise; empty when none.
+  std::string m0_candidate;
   /// @brief Whether no finding is an error: perfq cbf can quantify the series as it is.
   PERFQ_IO_API bool ready() const noexcept;
 };
@@ -67,10 +71,12 @@ struct Proposal {
 /// propose, for the user to review: `<name>_asl.json` (the sidecar with each proposed value
 /// and, under the key `PerfqProposed`, every value supplied and why), `<name>_aslcontext.tsv`
 /// (the images' suggestion, when it was missing) and `<name>_asl.nii.gz` (or `.nii`), a link
-/// to the image. `<name>` is the series' prefix, or the converter's file name. The input is
-/// never touched; the files are written all together or not at all, and existing ones are
-/// replaced only with `overwrite`. Values no finding can propose (e.g. a labeling duration
-/// the sidecar lacks) stay missing: check the proposal again (check_series on `asl_path`).
+/// to the image; with an `m0_candidate`, also `<name>_m0scan.nii[.gz]` (a link to it) and
+/// `<name>_m0scan.json` (its sidecar with what its own check proposes, M0Type removed). `<name>` is
+/// the series' prefix, or the converter's file name. The input is never touched; the files are
+/// written all together or not at all, and existing ones are replaced only with `overwrite`. Values
+/// no finding can propose (e.g. a labeling duration the sidecar lacks) stay missing: check the
+/// proposal again (check_series on `asl_path`).
 /// @throws InvalidArgument for a one-volume series (an M0 scan: nothing to propose)
 /// @throws Error when a file cannot be written or exists already
 PERFQ_IO_API Proposal write_proposal(const SeriesCheck& check, const std::string& out_dir,
