@@ -86,6 +86,9 @@ const char* const kBidsHelp =
     "                             max(1, cores/N) threads unless --threads is given\n"
     "  --no-report                skip the visual report (perfq report)\n"
     "  --overwrite                redo series whose outputs exist\n"
+    "  --uncompressed             write the images (cbf step, border zones) as .nii, not\n"
+    "                             .nii.gz (perfq cbf --uncompressed); a series done in the\n"
+    "                             other format is redone\n"
     "  --quiet                    print only failures and the summary\n"
     "  --verbose                  also print each step's command and output\n"
     "  --backend auto|cpu|cuda, --device N, --threads N   as for perfq cbf, for every step\n"
@@ -144,6 +147,7 @@ struct Options {
   std::string border_width = "10";
   std::size_t nprocs = 1;
   bool overwrite = false, quiet = false, verbose = false, report = true;
+  bool uncompressed = false;           // --uncompressed: .nii images (cbf, watershed steps)
   std::vector<std::string> execution;  // --backend/--device/--threads for every step
   bool threads_given = false;
   std::vector<std::string> cbf;           // passed through to perfq cbf
@@ -191,7 +195,8 @@ Options parse_options(std::vector<std::string> raw) {
                                   "--dispersion", "--ref-tissue",   "--config"};
   values.insert(kCbfNumbers.begin(), kCbfNumbers.end());
   values.insert(kCbfIntegers.begin(), kCbfIntegers.end());
-  std::set<std::string> flags = {"--overwrite", "--quiet", "--verbose", "--no-report"};
+  std::set<std::string> flags = {"--overwrite", "--quiet", "--verbose", "--no-report",
+                                 "--uncompressed"};
   flags.insert(kCbfFlags.begin(), kCbfFlags.end());
   const Args args(raw, values, flags, {});
   if (args.positional().size() != 3) {
@@ -216,6 +221,7 @@ Options parse_options(std::vector<std::string> raw) {
   }
   o.overwrite = args.flag("--overwrite");
   o.report = !args.flag("--no-report");
+  o.uncompressed = args.flag("--uncompressed");
   o.quiet = args.flag("--quiet");
   o.verbose = args.flag("--verbose");
   if (o.quiet && o.verbose) throw UsageError{"--quiet and --verbose exclude each other"};
@@ -277,6 +283,9 @@ struct Step {
   std::vector<std::string> args;
   fs::path marker;
   std::optional<fs::path> input;
+  /// Done only when this image exists too: the marker alone does not say whether the step
+  /// wrote .nii or .nii.gz images (--uncompressed), which the steps after it read by name.
+  std::optional<fs::path> image;
 };
 
 struct Plan {
@@ -351,10 +360,12 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
     cbf.insert(cbf.end(), {"--ref-tissue", t, "--ref-mask", (mask ? *mask : expected).string()});
   }
   if (o.config) cbf.insert(cbf.end(), {"--config", o.config->string()});
+  const std::string nii = o.uncompressed ? ".nii" : ".nii.gz";  // the images written here
+  if (o.uncompressed) cbf.push_back("--uncompressed");
   add("cbf", cbf, in_out("_cbf.json"));
 
-  const std::string cbf_map = in_out("_cbf.nii.gz");
-  p.att_map = in_out("_att.nii.gz");
+  const std::string cbf_map = in_out("_cbf" + nii);
+  p.att_map = in_out("_att" + nii);
   // The same regions for CBF (<prefix>_desc-<desc>_stats.tsv) and, when the cbf step made an
   // ATT map (multi-delay series), for ATT (<prefix>_desc-<desc>_att_stats.tsv).
   auto stats = [&](const std::string& desc, const fs::path& labels,
@@ -377,18 +388,20 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
                                   o.border_width};
     if (c.territory_names) w.insert(w.end(), {"--names", c.territory_names->string()});
     if (c.brain) w.insert(w.end(), {"--brain", c.brain->string()});
-    w.insert(w.end(), {"-o", in_out("_desc-borderzone_mask.nii.gz")});
+    w.insert(w.end(), {"-o", in_out("_desc-borderzone_mask" + nii)});
     add("watershed", w, in_out("_desc-borderzone_mask.json"));
+    p.steps.back().image = in_out("_desc-borderzone_mask" + nii);
     p.border_zones = true;
   }
   // Relative CBF (no M0): neither tables nor a report, which are of CBF in ml/100 g/min.
   p.relative = relative_cbf(s, o, config);
+  p.steps.front().image = in_out((p.relative ? "_desc-relative_cbf" : "_cbf") + nii);
   if (p.relative) return p;
   if (c.tissue) stats("tissue", *c.tissue, c.tissue_names, false);
   if (c.territories) {
     stats("territories", *c.territories, c.territory_names, false);
     // Label 0 (the rest of the brain) is the comparison region, when a brain mask bounds it.
-    stats("borderzone", in_out("_desc-borderzone_mask.nii.gz"), o.out_dir / kBorderZoneNames, true);
+    stats("borderzone", in_out("_desc-borderzone_mask" + nii), o.out_dir / kBorderZoneNames, true);
   }
   if (o.report) {
     // Last: it reads every output above. The page is written after its figures, so it marks
@@ -419,7 +432,9 @@ ba::Outcome run_plan(const Plan& p, const Options& o) {
   for (const Step& step : p.steps) {
     std::error_code ec;
     if (step.input && !fs::exists(*step.input, ec)) continue;  // not applicable
-    if (!redo && fs::exists(step.marker, ec)) continue;
+    if (!redo && fs::exists(step.marker, ec) && (!step.image || fs::exists(*step.image, ec))) {
+      continue;
+    }
     redo = true;
     result.kind = ba::Outcome::Kind::Ok;
     const ba::StepResult r = run_step(step.args);

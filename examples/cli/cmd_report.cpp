@@ -66,9 +66,13 @@ const char* const kReportHelp =
     "  --att-range LO,HI     ATT colour range, s (default 0.5,2.5)\n"
     "  --overwrite           replace an existing report (default: refuse, exit 1)\n";
 
-/// `dir/name.nii.gz`, else `dir/name.nii`, if either exists.
-std::optional<fs::path> find_image(const fs::path& dir, const std::string& name) {
-  for (const char* ext : {".nii.gz", ".nii"}) {
+/// `dir/name.nii.gz`, else `dir/name.nii`, if either exists; `.nii` first when `nii_first`
+/// (the CBF map named is a `.nii`: its run's other images are too, whatever else lies there).
+std::optional<fs::path> find_image(const fs::path& dir, const std::string& name,
+                                   bool nii_first = false) {
+  const std::vector<std::string> order = nii_first ? std::vector<std::string>{".nii", ".nii.gz"}
+                                                   : std::vector<std::string>{".nii.gz", ".nii"};
+  for (const std::string& ext : order) {
     const fs::path p = dir / (name + ext);
     std::error_code ec;
     if (fs::is_regular_file(p, ec)) return p;
@@ -85,6 +89,7 @@ struct Options {
   std::size_t slices = 12;
   double cbf_low = 0, cbf_high = 100, att_low = 0.5, att_high = 2.5;
   bool overwrite = false;
+  bool nii_first = false;  ///< the CBF map named is uncompressed (perfq cbf --uncompressed)
 };
 
 std::pair<double, double> parse_range(const Args& args, const std::string& name, double low,
@@ -115,6 +120,7 @@ Options parse_options(const std::vector<std::string>& raw) {
     name.resize(name.size() - 11);
   } else if (ends_with(name, "_cbf.nii")) {
     name.resize(name.size() - 8);
+    o.nii_first = true;
   } else if (ends_with(name, ".nii") || ends_with(name, ".nii.gz") || ends_with(name, ".json")) {
     throw UsageError{"expected the CBF map <prefix>_cbf.nii[.gz] or a series prefix, got '" +
                      input.string() + "'"};
@@ -184,7 +190,7 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
   const std::string& px = o.prefix;
   // Before any work: the page marks a complete report (its figures are checked at commit).
   refuse_existing(o.out_dir, {px + "_report.html"}, o.overwrite);
-  const auto cbf_path = find_image(o.folder, px + "_cbf");
+  const auto cbf_path = find_image(o.folder, px + "_cbf", o.nii_first);
   if (!cbf_path) {
     throw perfq::InputError((o.folder / (px + "_cbf.nii.gz")).string(), "",
                             "CBF map not found (nor .nii)");
@@ -201,7 +207,8 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
   const perfq::Image<float> cbf = perfq::io::read_nifti_3d(cbf_path->string());
   const perfq::Geometry& grid = cbf.geometry();
   auto optional_map = [&](const std::string& suffix) -> std::optional<perfq::Image<float>> {
-    if (auto p = find_image(o.folder, px + suffix)) return perfq::io::read_nifti_3d(p->string(), &grid, cbf_path->string());
+    if (auto p = find_image(o.folder, px + suffix, o.nii_first))
+      return perfq::io::read_nifti_3d(p->string(), &grid, cbf_path->string());
     return std::nullopt;
   };
   const auto status = optional_map("_fitstatus");
@@ -210,7 +217,7 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
   const auto att_se = optional_map("_att_se");
 
   std::optional<fs::path> zone_path = o.borderzone;
-  if (!zone_path) zone_path = find_image(o.folder, px + "_desc-borderzone_mask");
+  if (!zone_path) zone_path = find_image(o.folder, px + "_desc-borderzone_mask", o.nii_first);
   std::optional<perfq::Mask> zones;
   if (zone_path) {
     zones = perfq::io::read_nifti_mask(zone_path->string());

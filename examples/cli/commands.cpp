@@ -51,6 +51,8 @@ const char* const kCbfHelp =
     "options:\n"
     "  -o, --output DIR          output folder (created if needed)\n"
     "  --overwrite               replace outputs that exist (default: refuse, exit 1)\n"
+    "  --uncompressed            write the images as .nii instead of .nii.gz (faster to\n"
+    "                            write and read, several times larger; same content)\n"
     "  --backend auto|cpu|cuda   where to compute (default auto: CUDA when a device exists;\n"
     "                            falls back to the CPU, saying so, if the CUDA run fails)\n"
     "  --device N                CUDA device ordinal (default 0)\n"
@@ -153,6 +155,7 @@ namespace {
 struct CbfOptions {
   std::string asl_path, out_dir;
   bool overwrite = false;
+  perfq::io::SeriesOutputOptions output;  ///< --uncompressed
   perfq::io::SeriesRequest request;  ///< every option of the quantification
   std::optional<std::string> config;        ///< --config FILE
   std::vector<std::string> quantification;  ///< the quantification's options as given
@@ -162,7 +165,7 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   // The quantification's options are the library's (perfq::io::series_options); the output
   // and execution options are the tool's.
   std::set<std::string> with_value = {"--output", "--backend", "--device", "--threads", "--config"};
-  std::set<std::string> flags = {"--overwrite"};
+  std::set<std::string> flags = {"--overwrite", "--uncompressed"};
   const std::vector<perfq::io::SeriesOption> options = perfq::io::series_options();
   for (const auto& option : options) (option.takes_value ? with_value : flags).insert(option.name);
   const Args args(raw, with_value, flags, {{"-o", "--output"}});
@@ -176,6 +179,7 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   if (!out_dir) throw UsageError{"-o/--output is required"};
   o.out_dir = *out_dir;
   o.overwrite = args.flag("--overwrite");
+  o.output.compressed = !args.flag("--uncompressed");
   o.request.execution = parse_execution(args);
   o.config = args.text("--config");
   try {
@@ -234,10 +238,10 @@ int run_cbf(const std::vector<std::string>& raw, std::ostream& out, std::ostream
 
   const perfq::io::AslDataset data = perfq::io::read_asl_bids(o.asl_path);
   // Existing outputs: refused before any work (and checked again when moving into place).
-  refuse_existing(o.out_dir, perfq::io::series_output_names(data.prefix), o.overwrite);
+  refuse_existing(o.out_dir, perfq::io::series_output_names(data.prefix, o.output), o.overwrite);
   StagedOutputs outputs(o.out_dir, o.overwrite);
   const perfq::io::SeriesMaps maps = perfq::io::quantify_series(data, o.request);
-  for (const auto& file : perfq::io::series_outputs(maps)) {
+  for (const auto& file : perfq::io::series_outputs(maps, o.output)) {
     perfq::io::write_series_output(file, outputs.stage(file.name));
   }
   const auto written = outputs.commit();

@@ -40,8 +40,8 @@ const std::vector<std::pair<std::string, std::string>>& entity_keys() {
 
 /// Options that are the command line's only (perfq cbf's output and execution options).
 const std::set<std::string>& command_line_only() {
-  static const std::set<std::string> names = {"output", "o",       "overwrite", "backend",
-                                              "device", "threads", "config"};
+  static const std::set<std::string> names = {"output",  "o",      "overwrite", "uncompressed",
+                                              "backend", "device", "threads",   "config"};
   return names;
 }
 

@@ -10,41 +10,67 @@
 PERFQ_NAMESPACE_BEGIN
 namespace io {
 
+namespace {
+
+/// The images' extension: write_nifti chooses the compression by it.
+std::string image_extension(const SeriesOutputOptions& options) {
+  return options.compressed ? ".nii.gz" : ".nii";
+}
+
+}  // namespace
+
 std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps) {
+  return series_outputs(maps, SeriesOutputOptions{});
+}
+
+std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps,
+                                         const SeriesOutputOptions& options) {
   const std::string& px = maps.prefix;
+  const std::string nii = image_extension(options);
   std::vector<SeriesOutput> files;
   auto map = [&](const std::string& suffix, const std::optional<Volume<float>>& image) {
-    if (image) files.push_back({px + suffix, &*image, nullptr, nullptr});
+    if (image) files.push_back({px + suffix + nii, &*image, nullptr, nullptr});
   };
   const std::string cbf = maps.relative_cbf ? "_desc-relative_cbf" : "_cbf";
-  files.push_back({px + cbf + ".nii.gz", &maps.cbf, nullptr, nullptr});
-  map("_att.nii.gz", maps.att);
-  map(cbf + "_se.nii.gz", maps.cbf_se);
-  map("_att_se.nii.gz", maps.att_se);
-  files.push_back({px + "_fitstatus.nii.gz", nullptr, &maps.status, nullptr});
-  map("_abv.nii.gz", maps.abv);
-  map("_abv_se.nii.gz", maps.abv_se);
-  map("_aatt.nii.gz", maps.arterial_att);
-  map("_cbf_gm.nii.gz", maps.cbf_grey);
-  map("_cbf_wm.nii.gz", maps.cbf_white);
+  files.push_back({px + cbf + nii, &maps.cbf, nullptr, nullptr});
+  map("_att", maps.att);
+  map(cbf + "_se", maps.cbf_se);
+  map("_att_se", maps.att_se);
+  files.push_back({px + "_fitstatus" + nii, nullptr, &maps.status, nullptr});
+  map("_abv", maps.abv);
+  map("_abv_se", maps.abv_se);
+  map("_aatt", maps.arterial_att);
+  map("_cbf_gm", maps.cbf_grey);
+  map("_cbf_wm", maps.cbf_white);
   files.push_back({px + "_cbf.json", nullptr, nullptr, &maps.provenance_json});
-  map("_desc-scanner_cbf.nii.gz", maps.scanner_cbf);
+  map("_desc-scanner_cbf", maps.scanner_cbf);
   if (maps.brain_mask) {
-    files.push_back({px + "_desc-brain_mask.nii.gz", nullptr, &*maps.brain_mask, nullptr});
+    files.push_back({px + "_desc-brain_mask" + nii, nullptr, &*maps.brain_mask, nullptr});
   }
   return files;
 }
 
 std::vector<std::string> series_output_names(const std::string& prefix) {
-  return {prefix + "_cbf.nii.gz", prefix + "_cbf.json", prefix + "_fitstatus.nii.gz"};
+  return series_output_names(prefix, SeriesOutputOptions{});
+}
+
+std::vector<std::string> series_output_names(const std::string& prefix,
+                                             const SeriesOutputOptions& options) {
+  const std::string nii = image_extension(options);
+  return {prefix + "_cbf" + nii, prefix + "_cbf.json", prefix + "_fitstatus" + nii};
 }
 
 std::vector<std::string> write_series_outputs(const SeriesMaps& maps, const std::string& out_dir,
                                               bool overwrite) {
-  refuse_existing_outputs(out_dir, series_output_names(maps.prefix), overwrite);
+  return write_series_outputs(maps, out_dir, overwrite, SeriesOutputOptions{});
+}
+
+std::vector<std::string> write_series_outputs(const SeriesMaps& maps, const std::string& out_dir,
+                                              bool overwrite, const SeriesOutputOptions& options) {
+  refuse_existing_outputs(out_dir, series_output_names(maps.prefix, options), overwrite);
   StagedOutputs staged(out_dir, overwrite);
   try {
-    for (const auto& file : series_outputs(maps))
+    for (const auto& file : series_outputs(maps, options))
       write_series_output(file, staged.stage(file.name));
   } catch (const InputError&) {
     throw;

@@ -314,6 +314,42 @@ TEST(BidsApp, SecondRunSkipsAndOverwriteRedoes) {
   EXPECT_LT(worst_error(cbf, dir), 0.01);
 }
 
+TEST(BidsApp, UncompressedImagesAreReadByTheLaterSteps) {
+  const fs::path dir = make_dataset("uncompressed");
+  const Result r = participant(dir, labels_dir(dir) + " --uncompressed --participant-label 01");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "3 tables, report)")) << r.output;
+  const fs::path perf = dir / "out" / "sub-01" / "perf";
+  for (const std::string suffix :
+       {"_cbf.nii", "_fitstatus.nii", "_cbf.json", "_desc-borderzone_mask.nii",
+        "_desc-tissue_stats.tsv", "_desc-territories_stats.tsv", "_desc-borderzone_stats.tsv",
+        "_report.html"}) {
+    EXPECT_TRUE(fs::is_regular_file(perf / ("sub-01" + suffix))) << suffix;
+  }
+  for (const auto& e : fs::directory_iterator(perf)) {
+    EXPECT_FALSE(contains(e.path().filename().string(), ".nii.gz")) << e.path();
+  }
+  EXPECT_LT(worst_error(perf / "sub-01_cbf.nii", dir), 0.01);
+  // The tables are those of a compressed run, byte for byte (the maps' values are the same).
+  const fs::path twin = make_dataset("compressed");
+  ASSERT_EQ(participant(twin, labels_dir(twin) + " --participant-label 01").status, 0);
+  const fs::path twin_perf = twin / "out" / "sub-01" / "perf";
+  for (const std::string table : {"tissue", "territories", "borderzone"}) {
+    const std::string name = "sub-01_desc-" + table + "_stats.tsv";
+    EXPECT_EQ(read_text(perf / name), read_text(twin_perf / name)) << name;
+  }
+  // A second run skips the series; one that asks for .nii.gz redoes it (its images are
+  // missing), and then skips it too.
+  Result again = participant(dir, labels_dir(dir) + " --uncompressed --participant-label 01");
+  EXPECT_TRUE(contains(again.output, "0 ok, 1 skipped")) << again.output;
+  again = participant(dir, labels_dir(dir) + " --participant-label 01");
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_TRUE(contains(again.output, "1 ok, 0 skipped")) << again.output;
+  EXPECT_TRUE(fs::is_regular_file(perf / "sub-01_cbf.nii.gz"));
+  again = participant(dir, labels_dir(dir) + " --participant-label 01");
+  EXPECT_TRUE(contains(again.output, "0 ok, 1 skipped")) << again.output;
+}
+
 TEST(BidsApp, LabelsSelectParticipantsAndSessions) {
   const fs::path dir = make_dataset("filter");
   Result r = participant(dir, " --participant-label 02 --session-label ses-2 --verbose");

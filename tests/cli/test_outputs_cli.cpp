@@ -79,6 +79,50 @@ TEST(Outputs, CbfRefusesToOverwriteWithoutTheFlag) {
   EXPECT_EQ(listing(dir / "out"), before);
 }
 
+TEST(Outputs, CbfUncompressedWritesNiiWithTheSameContent) {
+  const fs::path dir = scratch("uncompressed");
+  const fs::path asl = small_phantom(dir / "bids", {0.5, 1.0, 1.5, 2.0});
+  const std::string args = "cbf " + asl.string() + " --backend cpu -o ";
+  const Result gz = run(args + (dir / "gz").string());
+  ASSERT_EQ(gz.status, 0) << gz.output;
+  const Result nii = run(args + (dir / "nii").string() + " --uncompressed");
+  ASSERT_EQ(nii.status, 0) << nii.output;
+  // The same files but for the images' extension; the same images and sidecar.
+  std::vector<std::string> expected;
+  for (std::string name : listing(dir / "gz")) {
+    if (name.size() > 7 && name.compare(name.size() - 7, 7, ".nii.gz") == 0)
+      name.resize(name.size() - 3);
+    expected.push_back(name);
+  }
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(listing(dir / "nii"), expected);
+  for (const std::string suffix : {"_cbf", "_att", "_cbf_se", "_att_se", "_fitstatus"}) {
+    const fs::path plain = dir / "nii" / ("sub-01" + suffix + ".nii");
+    SCOPED_TRACE(plain.string());
+    ASSERT_TRUE(fs::is_regular_file(plain));
+    const perfq::Image<float> a =
+        perfq::io::read_nifti((dir / "gz" / ("sub-01" + suffix + ".nii.gz")).string());
+    const perfq::Image<float> b = perfq::io::read_nifti(plain.string());
+    EXPECT_EQ(a.geometry().dims, b.geometry().dims);
+    EXPECT_EQ(a.geometry().spacing, b.geometry().spacing);
+    EXPECT_EQ(a.geometry().origin, b.geometry().origin);
+    EXPECT_EQ(a.geometry().direction, b.geometry().direction);
+    EXPECT_TRUE(std::equal(a.data(), a.data() + a.size(), b.data(), b.data() + b.size()));
+    EXPECT_NE(read_text(plain).substr(0, 2), "\x1f\x8b");  // not gzip
+  }
+  EXPECT_EQ(read_text(dir / "nii" / "sub-01_cbf.json"), read_text(dir / "gz" / "sub-01_cbf.json"));
+  EXPECT_NE(nii.output.find((dir / "nii" / "sub-01_cbf.nii").string()), std::string::npos)
+      << nii.output;
+
+  // Existing outputs are refused by their .nii names; the later tools read the .nii maps.
+  const Result again = run(args + (dir / "nii").string() + " --uncompressed");
+  EXPECT_EQ(again.status, 1) << again.output;
+  EXPECT_NE(again.output.find("sub-01_cbf.nii"), std::string::npos) << again.output;
+  const Result report = run("report " + (dir / "nii" / "sub-01_cbf.nii").string());
+  ASSERT_EQ(report.status, 0) << report.output;
+  EXPECT_TRUE(fs::is_regular_file(dir / "nii" / "sub-01_report.html"));
+}
+
 TEST(Outputs, WatershedStatsAndPhantomRefuseToOverwriteWithoutTheFlag) {
   const fs::path dir = scratch("others");
   const fs::path asl = small_phantom(dir / "bids");

@@ -9,6 +9,7 @@
 #include <perfq/phantom.hpp>
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include "cli_test_util.hpp"
 
@@ -268,3 +269,87 @@ TEST(Pipeline, OptionsAreSetByTheToolsNamesAndCheckedWhereverTheyComeFrom) {
 }
 
 }  // namespace
+
+namespace {
+
+/// The bytes of a NIfTI file as stored, a `.nii.gz` inflated.
+std::string nifti_bytes(const fs::path& file) {
+  gzFile in = gzopen(file.string().c_str(), "rb");  // reads a .nii as it is
+  std::string bytes;
+  if (in == nullptr) return bytes;
+  std::vector<char> buffer(1 << 16);
+  int got = 0;
+  while ((got = gzread(in, buffer.data(), static_cast<unsigned>(buffer.size()))) > 0) {
+    bytes.append(buffer.data(), static_cast<std::size_t>(got));
+  }
+  gzclose(in);
+  return bytes;
+}
+
+}  // namespace
+
+TEST(Pipeline, UncompressedOutputsHoldTheSameImagesAsCompressedOnes) {
+  namespace fs = std::filesystem;
+  using cli_test::read_text;
+  using cli_test::scratch_dir;
+  const fs::path dir = scratch_dir("pipeline-uncompressed");
+  // Multi-delay without a mask: CBF, ATT, their errors, fit status and the brain mask.
+  const std::string asl = perfq::io::write_phantom_bids(
+      perfq::make_phantom(small({0.5, 1.0, 1.5, 2.0})), (dir / "bids").string());
+  perfq::io::SeriesRequest request;
+  request.execution.backend = perfq::Backend::Cpu;
+  const perfq::io::SeriesMaps maps = perfq::io::quantify_series(asl, request);
+  ASSERT_TRUE(maps.att && maps.brain_mask);
+
+  perfq::io::SeriesOutputOptions nii;
+  nii.compressed = false;
+  const auto gz_files = perfq::io::series_outputs(maps);
+  const auto nii_files = perfq::io::series_outputs(maps, nii);
+  ASSERT_EQ(gz_files.size(), nii_files.size());
+  EXPECT_EQ(
+      perfq::io::series_output_names("sub-01", nii),
+      (std::vector<std::string>{"sub-01_cbf.nii", "sub-01_cbf.json", "sub-01_fitstatus.nii"}));
+
+  const auto gz_written = perfq::io::write_series_outputs(maps, (dir / "gz").string(), false);
+  const auto nii_written =
+      perfq::io::write_series_outputs(maps, (dir / "nii").string(), false, nii);
+  ASSERT_EQ(gz_written.size(), nii_written.size());
+  std::size_t images = 0;
+  for (std::size_t k = 0; k < gz_written.size(); ++k) {
+    const fs::path gz = gz_written[k], plain = nii_written[k];
+    SCOPED_TRACE(plain.string());
+    EXPECT_EQ(plain.filename().string(), nii_files[k].name);
+    if (gz.extension() == ".json") {  // the sidecar: the same name and text
+      EXPECT_EQ(plain.filename(), gz.filename());
+      EXPECT_EQ(read_text(plain), read_text(gz));
+      continue;
+    }
+    ++images;
+    const std::string gz_name = gz.filename().string();
+    ASSERT_TRUE(gz_name.size() > 7 && gz_name.compare(gz_name.size() - 7, 7, ".nii.gz") == 0);
+    EXPECT_EQ(plain.filename().string(), gz_name.substr(0, gz_name.size() - 3));  // .nii
+    // Read back: the same voxel values and geometry, exactly.
+    const perfq::Image<float> a = perfq::io::read_nifti(gz.string());
+    const perfq::Image<float> b = perfq::io::read_nifti(plain.string());
+    EXPECT_EQ(a.geometry().dims, b.geometry().dims);
+    EXPECT_EQ(a.geometry().spacing, b.geometry().spacing);
+    EXPECT_EQ(a.geometry().origin, b.geometry().origin);
+    EXPECT_EQ(a.geometry().direction, b.geometry().direction);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+    // And as stored: the .nii is the .nii.gz inflated, header included, byte for byte; and
+    // it is not compressed (starts with the header's size, 348, not gzip's magic).
+    const std::string raw = read_text(plain);
+    EXPECT_EQ(raw, nifti_bytes(gz));
+    ASSERT_GE(raw.size(), 352u);
+    std::int32_t header_size = 0;
+    std::memcpy(&header_size, raw.data(), sizeof header_size);
+    EXPECT_EQ(header_size, 348);
+  }
+  EXPECT_EQ(images, gz_written.size() - 1);
+
+  // Refusing existing outputs looks at the names of the format asked for.
+  EXPECT_THROW(perfq::io::write_series_outputs(maps, (dir / "nii").string(), false, nii),
+               perfq::Error);
+  EXPECT_NO_THROW(perfq::io::write_series_outputs(maps, (dir / "nii").string(), true, nii));
+}

@@ -189,6 +189,15 @@ struct SeriesOutput {
   const std::string* text = nullptr;            ///< the provenance record
 };
 
+/// @brief How the files of a series are written: perfq cbf's output options.
+struct SeriesOutputOptions {
+  /// True (the default): images as `.nii.gz` (gzip level 1); false: as uncompressed `.nii`
+  /// (perfq cbf --uncompressed), the same header and voxel values, faster to write and read
+  /// but larger (4-6 times for a phantom's maps, zero outside the brain). BIDS allows both;
+  /// the JSON sidecars are the same either way.
+  bool compressed = true;
+};
+
 /// @brief The files perfq cbf writes for `maps`, in its order: `<prefix>_cbf.nii.gz`, the
 /// multi-delay maps, `_fitstatus.nii.gz`, the arterial and PVC maps, `_cbf.json`,
 /// `_desc-scanner_cbf.nii.gz` and `_desc-brain_mask.nii.gz` (the automatic brain mask). With
@@ -196,10 +205,20 @@ struct SeriesOutput {
 /// `_cbf.nii.gz` and `_cbf_se.nii.gz`. The pointers refer into `maps`.
 PERFQ_IO_API std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps);
 
+/// @brief The same, the images named `.nii` instead of `.nii.gz` unless `options.compressed`
+/// (the `_cbf.json` unchanged).
+PERFQ_IO_API std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps,
+                                                      const SeriesOutputOptions& options);
+
 /// @brief The names of the files perfq cbf may write for a series of `prefix` whatever its
 /// kind (to refuse existing outputs before any work): `_cbf.nii.gz`, `_cbf.json`,
 /// `_fitstatus.nii.gz`.
 PERFQ_IO_API std::vector<std::string> series_output_names(const std::string& prefix);
+
+/// @brief The same for the extension `options` chooses (`_cbf.nii`, `_fitstatus.nii`
+/// uncompressed).
+PERFQ_IO_API std::vector<std::string> series_output_names(const std::string& prefix,
+                                                          const SeriesOutputOptions& options);
 
 /// @brief Writes one output to `path` (NIfTI or JSON text, atomically: a temporary file then
 /// renamed).
@@ -217,6 +236,21 @@ PERFQ_IO_API void write_series_output(const SeriesOutput& output, const std::str
 PERFQ_IO_API std::vector<std::string> write_series_outputs(const SeriesMaps& maps,
                                                            const std::string& out_dir,
                                                            bool overwrite);
+
+/// @brief The same, the images compressed or not as `options` says (series_outputs(maps,
+/// options)): uncompressed `.nii` files skip deflating on writing and the inflating that
+/// checks a written `.nii.gz` is whole.
+/// @param maps the maps to write
+/// @param out_dir the output folder
+/// @param overwrite replace existing outputs; otherwise they are refused before any is
+/// written
+/// @param options the images' format
+/// @return the final paths, in series_outputs' order
+/// @throws Error as write_series_outputs(maps, out_dir, overwrite).
+PERFQ_IO_API std::vector<std::string> write_series_outputs(const SeriesMaps& maps,
+                                                           const std::string& out_dir,
+                                                           bool overwrite,
+                                                           const SeriesOutputOptions& options);
 
 }  // namespace io
 PERFQ_NAMESPACE_END

@@ -19,8 +19,8 @@
 ///   a flag takes `true` (set) or `false` (not set: it unsets an earlier entry's `true`).
 ///   Values are checked as on the command line when the file is read. A relative file name
 ///   (`mask`, `ref_mask`, `pvc_gm`, `pvc_wm`) is relative to the configuration file's folder.
-///   Output and execution options (`output`, `overwrite`, `backend`, `device`, `threads`) are
-///   the command line's only.
+///   Output and execution options (`output`, `overwrite`, `uncompressed`, `backend`, `device`,
+///   `threads`) are the command line's only.
 /// - **filter** (optional, an object; absent or `{}`: every series): every key must match.
 ///   The BIDS entities of the series' file name, by name and without their prefix: `subject`,
 ///   `session`, `acquisition`, `reconstruction`, `direction`, `run` (a string is the label,
