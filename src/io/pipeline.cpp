@@ -344,7 +344,7 @@ Json brain_record(const BrainRegion& brain) {
     j["Rule"] =
         "at least half the 98th percentile of the image's positive values, its largest "
         "6-connected part, holes of each slice filled";
-    j["File"] = "<prefix>_desc-brain_mask.nii.gz";
+    j["File"] = "<prefix>_desc-brain_mask.nii.gz (.nii when the images are uncompressed)";
   }
   j["UsedFor"] = "the ΔM sign check, the CBF-range check, the ATT-at-bound share, the medians";
   return j;
