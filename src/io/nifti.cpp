@@ -1,11 +1,18 @@
-// Reading NIfTI images: the header (nifti_header.cpp), then the voxel block with zlib
-// (.nii.gz and plain .nii alike), after checking that the image fits in the memory left to
+// Reading NIfTI images: the header (nifti_header.cpp), then the voxel block (a sound .nii.gz
+// inflated whole with libdeflate; anything else, .nii.gz and plain .nii alike, streamed with
+// zlib), after checking that the image fits in the memory left to
 // the process. ITK's reader is not used: the niftilib inside ITK 5.2 silently sets NaN/Inf
 // voxels to 0 and zero-fills a truncated data block, and perfq must report both.
 #include <perfq/errors.hpp>
 #include <perfq/io/nifti.hpp>
 
 #include "nifti_internal.hpp"
+
+#include <fcntl.h>
+#include <libdeflate.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +22,7 @@
 #include <fstream>
 #include <iomanip>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -170,6 +178,42 @@ void convert_any(const unsigned char* src, std::size_t count, const DataLayout& 
   }
 }
 
+/// A gzip file's data inflated whole with libdeflate (about twice zlib's speed) into `out`,
+/// when its members hold exactly `expected` bytes and are sound; false otherwise (trailing
+/// data, a truncated or corrupt stream, not gzip), and the streaming reader then reads the
+/// file and names what is wrong. The file is mapped, not copied.
+bool inflate_whole(const std::string& path, unsigned char* out, std::uint64_t expected) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st {};
+  const bool sized = ::fstat(fd, &st) == 0 && st.st_size >= 18;
+  void* mapped =
+      sized ? ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0)
+            : MAP_FAILED;
+  ::close(fd);
+  if (mapped == MAP_FAILED) return false;
+  const auto size = static_cast<std::size_t>(st.st_size);
+  const auto* in = static_cast<const unsigned char*>(mapped);
+  bool whole = in[0] == 0x1f && in[1] == 0x8b;
+  libdeflate_decompressor* inflater = whole ? libdeflate_alloc_decompressor() : nullptr;
+  std::size_t read = 0, written = 0;
+  while (inflater != nullptr && whole && read < size) {  // one gzip member after another
+    std::size_t used = 0, produced = 0;
+    whole = libdeflate_gzip_decompress_ex(inflater, in + read, size - read, out + written,
+                                          static_cast<std::size_t>(expected) - written, &used,
+                                          &produced) == LIBDEFLATE_SUCCESS;
+    read += used;
+    written += produced;
+  }
+  if (inflater != nullptr) libdeflate_free_decompressor(inflater);
+  ::munmap(mapped, size);
+  return inflater != nullptr && whole && written == expected;
+}
+
+/// Deflate expands data at most 1032-fold: a file that cannot hold the image it claims is left
+/// to the streaming reader, which takes memory only as the data come.
+constexpr std::uint64_t kMaxDeflateRatio = 1032;
+
 /// An image read as `P` (float, or double where integers must stay exact).
 template <class P>
 struct Raw {
@@ -206,6 +250,37 @@ Raw<P> read_raw(const std::string& path, bool only_3d, const char* what) {
                            " as " + std::to_string(8 * sizeof(P)) + "-bit floats), more than the " +
                            memory_size(static_cast<double>(*available)) + " of memory available");
     }
+  }
+  // A sound .nii.gz inflated whole; anything else streamed below, which names the problem.
+  // Stored values of the size of P are inflated into the values' own storage and converted
+  // in place (no second copy of the image).
+  std::error_code size_error;
+  const std::uintmax_t file_size = fs::file_size(path, size_error);
+  const std::uint64_t expected = d.vox_offset + static_cast<std::uint64_t>(count) * bytes;
+  if (path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0 && !size_error &&
+      expected / kMaxDeflateRatio <= file_size) {
+    try {
+      if (bytes == sizeof(P)) {
+        raw.values.resize(static_cast<std::size_t>((expected + sizeof(P) - 1) / sizeof(P)));
+        auto* base = reinterpret_cast<unsigned char*>(raw.values.data());
+        if (inflate_whole(path, base, expected)) {
+          std::memmove(base, base + d.vox_offset, count * bytes);
+          convert_any(base, count, d, raw.values.data());
+          raw.values.resize(count);
+          return raw;
+        }
+      } else {
+        std::vector<unsigned char> whole(static_cast<std::size_t>(expected));
+        if (inflate_whole(path, whole.data(), expected)) {
+          raw.values.resize(count);
+          convert_any(whole.data() + d.vox_offset, count, d, raw.values.data());
+          return raw;
+        }
+      }
+    } catch (const std::bad_alloc&) {
+      throw InputError(path, "", "not enough memory to read the image");
+    }
+    raw.values = std::vector<P>();
   }
   GzFile file(path);
   if (!file.is_open()) throw InputError(path, "", "cannot be opened for reading");

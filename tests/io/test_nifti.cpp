@@ -7,6 +7,7 @@
 #include <perfq/io/nifti.hpp>
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -17,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
@@ -312,6 +314,42 @@ TEST_F(NiftiTest, CompressedWhenNameEndsInGz) {
   EXPECT_EQ(static_cast<unsigned char>(b.get<char>(1)), 0x8b);
 }
 
+TEST_F(NiftiTest, MultiMemberGzipAndTrailingDataAreReadLikeOneMember) {
+  // A .nii.gz is read whole (libdeflate) when its gzip members hold exactly the image; other
+  // layouts take the streaming reader: both give the same image. Members: as `gzip -c a b`
+  // or a parallel compressor writes them.
+  const auto image = ramp<float>(oblique_geometry(), 3, 0.5, -2.0);
+  perfq::io::write_nifti(path("plain.nii"), image);
+  std::ifstream in(path("plain.nii"), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto write_members = [&](const std::string& name, const std::vector<std::string>& parts) {
+    bool first = true;
+    for (const std::string& part : parts) {
+      gzFile f = gzopen(path(name).c_str(), first ? "wb" : "ab");
+      ASSERT_NE(f, nullptr);
+      ASSERT_EQ(gzwrite(f, part.data(), static_cast<unsigned>(part.size())),
+                static_cast<int>(part.size()));
+      gzclose(f);
+      first = false;
+    }
+  };
+  const std::size_t third = bytes.size() / 3;
+  write_members("members.nii.gz",
+                {bytes.substr(0, third), bytes.substr(third, third), bytes.substr(2 * third)});
+  write_members("trailing.nii.gz", {bytes + std::string(100, '\0')});
+  write_members("one.nii.gz", {bytes});
+  for (const char* name : {"members.nii.gz", "trailing.nii.gz", "one.nii.gz"}) {
+    SCOPED_TRACE(name);
+    const auto read = perfq::io::read_nifti(path(name));
+    ASSERT_EQ(read.size(), image.size());
+    for (std::size_t i = 0; i < image.size(); ++i) ASSERT_EQ(read[i], image[i]) << i;
+    expect_same_geometry(read.geometry(), image.geometry());
+  }
+  // A member cut short is still refused as truncated.
+  write_members("cut.nii.gz", {bytes.substr(0, bytes.size() - 40)});
+  EXPECT_THROW(perfq::io::read_nifti(path("cut.nii.gz")), perfq::InputError);
+}
+
 TEST_F(NiftiTest, Uint8RoundTripAndMask) {
   const Geometry g = oblique_geometry();
   Image<std::uint8_t> mask(g, 1);
@@ -521,7 +559,7 @@ TEST_F(NiftiTest, Nifti2WithQformReadsLikeNifti1) {
   h.qform_code = 1;
   const double angle = 0.3;  // rotation about z: quaternion (cos, 0, 0, sin) of angle/2
   h.quatern = {0.0f, 0.0f, static_cast<float>(std::sin(angle / 2)), -12.5f, 30.0f, 7.25f};
-  const std::vector<float> values{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+  const std::vector<float> values{1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
                                   13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24};
   Bytes one = h.bytes();
   one.append(values);
@@ -992,8 +1030,9 @@ TEST_F(NiftiTest, Read3dRefusesAFourDImageAndAnImageOffTheGrid) {
   wider.dims = {5, 3, 2};
   finer.spacing = {1.0, 2.0, 3.0};
   moved.origin = {0.0, 1.0, 7.5};
-  EXPECT_EQ(message([&] { perfq::io::read_nifti_3d(path("one.nii.gz"), &wider, "the map m"); }),
-            path("one.nii.gz") + ": not on the grid of the map m (dimensions 4 x 3 x 2, not 5 x 3 x 2)");
+  EXPECT_EQ(
+      message([&] { perfq::io::read_nifti_3d(path("one.nii.gz"), &wider, "the map m"); }),
+      path("one.nii.gz") + ": not on the grid of the map m (dimensions 4 x 3 x 2, not 5 x 3 x 2)");
   EXPECT_EQ(message([&] { perfq::io::require_same_grid("f", g, finer, "r"); }),
             "f: not on the grid of r (spacing 2 x 2 x 3 mm, not 1 x 2 x 3)");
   EXPECT_EQ(message([&] { perfq::io::require_same_grid("f", g, moved, "r"); }),
