@@ -128,6 +128,12 @@ PERFQ_IO_API const char* perfq_series_maps_warning(const perfq_series_maps* maps
 PERFQ_IO_API perfq_status perfq_series_maps_write(const perfq_series_maps* maps,
                                                   const char* out_dir);
 
+/** @brief As perfq_series_maps_write, the images written uncompressed (`<prefix>_cbf.nii`,
+ * …; perfq cbf --uncompressed): the same header and voxel values, faster to write, larger.
+ * @return ::PERFQ_ERROR_IO naming the output that could not be written (nothing is left) */
+PERFQ_IO_API perfq_status perfq_series_maps_write_uncompressed(const perfq_series_maps* maps,
+                                                               const char* out_dir);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif

@@ -61,10 +61,12 @@ class Result:
         out.update({n: getattr(self, n) for n in _OPTIONAL_MAPS if getattr(self, n) is not None})
         return out
 
-    def to_nifti(self, out_dir, overwrite: bool = False) -> List[str]:
+    def to_nifti(self, out_dir, overwrite: bool = False, compressed: bool = True) -> List[str]:
         """Writes the files ``perfq cbf`` writes into ``out_dir`` (all of them or none);
-        returns their paths. Existing outputs are replaced only with ``overwrite``."""
-        return self._maps.write(path_of(out_dir, "out_dir"), overwrite)
+        returns their paths. Existing outputs are replaced only with ``overwrite``. With
+        ``compressed=False`` the images are ``.nii`` (``perfq cbf --uncompressed``): the same
+        header and voxel values, faster to write, larger."""
+        return self._maps.write(path_of(out_dir, "out_dir"), overwrite, compressed)
 
     def to_nibabel(self, name: str = "cbf"):
         """One map as a ``nibabel.Nifti1Image`` with the series' affine (needs nibabel)."""

@@ -122,12 +122,15 @@ void bind_series(nb::module_& m) {
           "A map that not every series has (None when this one has not).")
       .def(
           "write",
-          [](const SeriesMaps& s, const std::string& out_dir, bool overwrite) {
+          [](const SeriesMaps& s, const std::string& out_dir, bool overwrite, bool compressed) {
             nb::gil_scoped_release unlocked;
-            return perfq::io::write_series_outputs(s, out_dir, overwrite);
+            perfq::io::SeriesOutputOptions options;
+            options.compressed = compressed;
+            return perfq::io::write_series_outputs(s, out_dir, overwrite, options);
           },
-          nb::arg("out_dir"), nb::arg("overwrite") = false,
-          "Writes the files perfq cbf writes; returns their paths.");
+          nb::arg("out_dir"), nb::arg("overwrite") = false, nb::arg("compressed") = true,
+          "Writes the files perfq cbf writes (.nii.gz, or .nii when not compressed); returns "
+          "their paths.");
 
   m.def("quantify_series", &quantify, nb::arg("path"), nb::arg("options"), nb::arg("backend"),
         nb::arg("device"), nb::arg("threads"), nb::arg("config") = "",

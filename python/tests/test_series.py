@@ -47,6 +47,13 @@ def test_to_nifti_writes_the_tools_files(phantom_series, tmp_path):
     with pytest.raises(perfq.OutputError, match="overwrite"):
         result.to_nifti(tmp_path / "out")
     assert len(result.to_nifti(tmp_path / "out", overwrite=True)) == len(written)
+    # Uncompressed: the same images as .nii.
+    for path in result.to_nifti(tmp_path / "nii", compressed=False):
+        name = os.path.basename(path)
+        if name.endswith(".nii"):
+            a = np.asanyarray(nibabel.load(path).dataobj)
+            b = np.asanyarray(nibabel.load(tool_out / (name + ".gz")).dataobj)
+            assert np.array_equal(a, b), name
 
 
 def test_options_take_python_names_and_nibabel_images(phantom_series, tmp_path):

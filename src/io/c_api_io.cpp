@@ -168,4 +168,15 @@ perfq_status perfq_series_maps_write(const perfq_series_maps* maps, const char* 
   });
 }
 
+perfq_status perfq_series_maps_write_uncompressed(const perfq_series_maps* maps,
+                                                  const char* out_dir) {
+  return guarded("perfq_series_maps_write_uncompressed", [&] {
+    require_pointer(maps, "maps");
+    require_pointer(out_dir, "out_dir");
+    perfq::io::SeriesOutputOptions options;
+    options.compressed = false;
+    perfq::io::write_series_outputs(maps->value, out_dir, /*overwrite=*/true, options);
+  });
+}
+
 }  // extern "C"

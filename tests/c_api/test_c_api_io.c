@@ -125,6 +125,20 @@ int main(int argc, char** argv) {
     CHECK(compared >= 3);
     printf("%u files compared with perfq cbf's\n", (unsigned)compared);
   }
+  /* Uncompressed: the same files as .nii. */
+  {
+    char nii_out[8192], nii_path[8320];
+    long nii_size = 0;
+    char* nii;
+    snprintf(nii_out, sizeof nii_out, "%s-nii", own_out);
+    CHECK_STATUS(perfq_series_maps_write_uncompressed(maps, nii_out), PERFQ_OK, NULL);
+    snprintf(nii_path, sizeof nii_path, "%s/sub-01_cbf.nii", nii_out);
+    nii = slurp(nii_path, &nii_size);
+    CHECK(nii != NULL && nii_size > 352);
+    free(nii);
+    CHECK_STATUS(perfq_series_maps_write_uncompressed(NULL, nii_out),
+                 PERFQ_ERROR_INVALID_ARGUMENT, "maps: null pointer");
+  }
   snprintf(json_path, sizeof json_path, "%s/sub-01_cbf.json", tool_out);
   json = slurp(json_path, &json_size);
   CHECK(json != NULL && strcmp(json, perfq_series_maps_provenance(maps)) == 0);
