@@ -66,23 +66,7 @@ std::vector<VolumeType> parse_aslcontext(const std::string& tsv_text, const std:
   return types;
 }
 
-std::string detail::bids_volume_type(VolumeType type) {
-  switch (type) {
-    case VolumeType::Control:
-      return "control";
-    case VolumeType::Label:
-      return "label";
-    case VolumeType::M0Scan:
-      return "m0scan";
-    case VolumeType::DeltaM:
-      return "deltam";
-    case VolumeType::Cbf:
-      return "cbf";
-    case VolumeType::NoRf:
-      return "noRF";
-  }
-  return "control";
-}
+std::string detail::bids_volume_type(VolumeType type) { return to_string(type); }
 
 }  // namespace io
 PERFQ_NAMESPACE_END
