@@ -257,7 +257,7 @@ Raw<P> read_raw(const std::string& path, bool only_3d, const char* what) {
   std::error_code size_error;
   const std::uintmax_t file_size = fs::file_size(path, size_error);
   const std::uint64_t expected = d.vox_offset + static_cast<std::uint64_t>(count) * bytes;
-  if (path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0 && !size_error &&
+  if (detail::nifti_extension(path) == ".nii.gz" && !size_error &&
       expected / kMaxDeflateRatio <= file_size) {
     try {
       if (bytes == sizeof(P)) {
