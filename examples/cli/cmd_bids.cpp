@@ -18,7 +18,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -158,7 +160,8 @@ struct Options {
 /// What a configuration may not set in this app: the files it finds by convention (and the
 /// tissue whose mask it looks for), and partial-volume correction, which needs them.
 const perfq::io::ConfigRules kConfigRules{
-    {"--mask", "--ref-mask", "--ref-tissue", "--pvc-gm", "--pvc-wm", "--pvc-kernel"},
+    {"--mask", "--ref-mask", "--ref-tissue", "--pvc-gm", "--pvc-wm", "--pvc-kernel",
+     "--gm-probseg", "--wm-probseg", "--csf-probseg"},
     "perfq bids finds the masks by convention and takes --ref-tissue on its command line"};
 
 /// Takes `--participant-label a b …` (greedy, BIDS-App style; also `_label`) out of `raw`.
@@ -358,6 +361,18 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
     // None: the expected name in the first root, so that perfq cbf's error names it.
     const fs::path expected = roots.front() / s.folder / (px + "_" + suffixes.front() + ".nii.gz");
     cbf.insert(cbf.end(), {"--ref-tissue", t, "--ref-mask", (mask ? *mask : expected).string()});
+  }
+  // Tissue maps for the quality indices: <prefix>_label-GM_probseg, else the binary
+  // <prefix>_label-GM_mask (likewise WM and CSF).
+  for (const char* tissue : {"GM", "WM", "CSF"}) {
+    const std::string t = tissue;
+    std::optional<fs::path> map = ba::find_by_convention(s, roots, "label-" + t + "_probseg");
+    if (!map) map = ba::find_by_convention(s, roots, "label-" + t + "_mask");
+    if (!map) continue;
+    std::string option = "--" + t + "-probseg";
+    std::transform(option.begin(), option.end(), option.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    cbf.insert(cbf.end(), {option, map->string()});
   }
   if (o.config) cbf.insert(cbf.end(), {"--config", o.config->string()});
   const std::string nii = o.uncompressed ? ".nii" : ".nii.gz";  // the images written here

@@ -122,7 +122,15 @@ const char* const kCbfHelp =
     "\n"
     "partial-volume correction (writes <prefix>_cbf_gm.nii.gz and _cbf_wm.nii.gz):\n"
     "  --pvc-gm FILE, --pvc-wm FILE  grey/white-matter fraction images (same grid, 0-1)\n"
-    "  --pvc-kernel N            in-plane neighbourhood of the regression (odd, default 5)\n";
+    "  --pvc-kernel N            in-plane neighbourhood of the regression (odd, default 5)\n"
+    "\n"
+    "quality control (always written: <prefix>_desc-qualitycontrol_cbf.tsv and .json; the\n"
+    "GM/WM indices and the QEI need tissue maps, see docs/quality.md):\n"
+    "  --gm-probseg FILE         grey-matter probability map (same grid, 0-1; a 0/1 mask too)\n"
+    "  --wm-probseg FILE         white-matter probability map\n"
+    "  --csf-probseg FILE        CSF probability map (with GM and WM: the QEI)\n"
+    "  --tissue-threshold P      probability above which a voxel counts as GM, WM or CSF\n"
+    "                            (default 0.7)\n";
 
 const char* const kPhantomHelp =
     "usage: perfq phantom -o <dir> [options]\n"

@@ -131,13 +131,21 @@ std::string write_phantom_bids(const Phantom& phantom, const std::string& root,
   write_nifti((truth / (t + "borderdistance.nii.gz")).string(), phantom.border_distance);
   write_json(truth / (t + "borderdistance.json"), {{"Units", "mm"}});
   // Masks for the watershed tools: tissue classes, ventricles, designed border zones, lesions.
-  Mask grey(phantom.tissue.geometry()), white(phantom.tissue.geometry());
+  Mask grey(phantom.tissue.geometry()), white(phantom.tissue.geometry()),
+      csf(phantom.tissue.geometry());
   for (std::size_t i = 0; i < grey.size(); ++i) {
     grey[i] = phantom.tissue[i] == kGreyMatter ? 1 : 0;
     white[i] = phantom.tissue[i] == kWhiteMatter ? 1 : 0;
+    csf[i] = phantom.tissue[i] == kCsf ? 1 : 0;
   }
   write_nifti((truth / (t + "label-GM_mask.nii.gz")).string(), grey);
   write_nifti((truth / (t + "label-WM_mask.nii.gz")).string(), white);
+  // CSF as a (0/1) probability map: the quality indices' QEI finds it by convention, while
+  // reference-region calibration keeps to the ventricles (label-ventricles_mask), not the
+  // whole CSF with its partial volumes at the brain's surface.
+  Volume<float> csf_probability(phantom.tissue.geometry());
+  for (std::size_t i = 0; i < csf.size(); ++i) csf_probability[i] = csf[i];
+  write_nifti((truth / (t + "label-CSF_probseg.nii.gz")).string(), csf_probability);
   if (phantom.ventricles.size() == grey.size()) {
     write_nifti((truth / (t + "label-ventricles_mask.nii.gz")).string(), phantom.ventricles);
   }

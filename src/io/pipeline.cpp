@@ -8,6 +8,7 @@
 #include <perfq/io/nifti.hpp>
 #include <perfq/io/outputs.hpp>
 #include <perfq/io/pipeline.hpp>
+#include <perfq/io/quality.hpp>
 #include <perfq/time_encoded.hpp>
 #include <perfq/version.hpp>
 
@@ -584,6 +585,52 @@ void correct_partial_volumes(const AslDataset& data, const SeriesRequest& r, Ser
       {"VoxelsUsed", "fit status 0"}};
 }
 
+/// The quality indices of the CBF map over the brain region, with the request's tissue
+/// maps; `quality_tsv`/`quality_json` their files' text.
+void assess_quality(const AslDataset& data, const SeriesRequest& r, const BrainRegion& brain,
+                    bool relative, SeriesMaps& out, Json& j) {
+  std::optional<Volume<float>> maps[3];
+  const std::optional<std::string>* paths[3] = {&r.gm_probseg, &r.wm_probseg, &r.csf_probseg};
+  std::vector<std::string> sources = {data.asl_path};
+  for (int k = 0; k < 3; ++k) {
+    if (!*paths[k]) continue;
+    maps[k] = read_nifti_3d(**paths[k], &data.asl.geometry(), data.asl_path);
+    sources.push_back(**paths[k]);
+  }
+  TissueMaps tissue;
+  if (maps[0]) tissue.gm = maps[0]->view();
+  if (maps[1]) tissue.wm = maps[1]->view();
+  if (maps[2]) tissue.csf = maps[2]->view();
+  QualityOptions options;
+  options.tissue_threshold = r.tissue_threshold;
+  options.brain = brain.view;
+  const Volume<std::uint8_t>& status = out.status;
+  options.status = status.view();
+  options.relative = relative;
+  try {
+    out.quality = quality_indices(out.cbf.view(), tissue, options);
+  } catch (const InvalidArgument& e) {
+    // A tissue map's values: name the files given.
+    std::string files;
+    for (int k = 0; k < 3; ++k) {
+      if (*paths[k]) files += (files.empty() ? "" : " / ") + **paths[k];
+    }
+    throw InputError(files, "", e.what());
+  }
+  out.quality_tsv = quality_table_tsv(out.quality);
+  out.quality_json = quality_table_json(out.quality, sources);
+  Json summary;
+  for (const QualityIndex& q : out.quality.indices) {
+    if (q.name == "qei" || q.name == "gm_scov" || q.name == "gm_wm_ratio" ||
+        q.name == "brain_scov") {
+      summary[q.name] = q.defined ? Json(q.value) : Json(nullptr);
+    }
+  }
+  j["QualityControl"] = {{"Table", out.prefix + "_desc-qualitycontrol_cbf.tsv"},
+                         {"TissueThreshold", r.tissue_threshold},
+                         {"Summary", summary}};
+}
+
 /// A warning for each BIDS-required field the sidecar left out and no option stated.
 void warn_of_defaults(const AslDataset& data, const SeriesRequest& r,
                       std::vector<std::string>& warnings) {
@@ -682,6 +729,7 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
   j["CbfRangeCheck"] = range_record(out.range_check);
   out.median_cbf = median_ok(out.cbf, out.status, brain.view);
   if (out.att) out.median_att = median_ok(*out.att, out.status, brain.view);
+  assess_quality(data, r, brain, s.relative, out, j);
   out.brain_mask = std::move(brain.automatic);
   describe_acquisition(data, protocol, prepared, physiology, bs_pulses_source, s.record, r, out, j);
   out.provenance_json = j.dump(2) + "\n";

@@ -217,6 +217,14 @@ const std::vector<Option>& table() {
     });
     file("--pvc-gm", [](SeriesRequest& r, const std::string& v) { r.pvc_grey = v; });
     file("--pvc-wm", [](SeriesRequest& r, const std::string& v) { r.pvc_white = v; });
+    file("--gm-probseg", [](SeriesRequest& r, const std::string& v) { r.gm_probseg = v; });
+    file("--wm-probseg", [](SeriesRequest& r, const std::string& v) { r.wm_probseg = v; });
+    file("--csf-probseg", [](SeriesRequest& r, const std::string& v) { r.csf_probseg = v; });
+    value("--tissue-threshold", [](SeriesRequest& r, const std::string& v) {
+      const double t = number("--tissue-threshold", v);
+      if (!(t > 0.0 && t < 1.0)) refuse("--tissue-threshold: expected a probability in (0, 1), got " + v);
+      r.tissue_threshold = t;
+    });
     value("--pvc-kernel", [](SeriesRequest& r, const std::string& v) {
       const long kernel = whole("--pvc-kernel", v);
       if (kernel < 1 || kernel > 99 || kernel % 2 == 0) {

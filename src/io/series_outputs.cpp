@@ -47,6 +47,10 @@ std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps,
   if (maps.brain_mask) {
     files.push_back({px + "_desc-brain_mask" + nii, nullptr, &*maps.brain_mask, nullptr});
   }
+  if (!maps.quality_tsv.empty()) {
+    files.push_back({px + "_desc-qualitycontrol_cbf.tsv", nullptr, nullptr, &maps.quality_tsv});
+    files.push_back({px + "_desc-qualitycontrol_cbf.json", nullptr, nullptr, &maps.quality_json});
+  }
   return files;
 }
 

@@ -82,8 +82,11 @@ TEST(Cli, PhantomCommandThenCbfRecoversTheTruth) {
   EXPECT_TRUE(fs::exists(dir / "out" / "sub-01_fitstatus.nii.gz"));
   EXPECT_TRUE(fs::exists(dir / "out" / "sub-01_desc-brain_mask.nii.gz"));  // no --mask given
   EXPECT_EQ(j["BrainRegion"]["Region"], "automatic brain mask (of the M0 image)");
+  // The quality indices, over the brain alone (no tissue maps given).
+  EXPECT_TRUE(fs::exists(dir / "out" / "sub-01_desc-qualitycontrol_cbf.tsv"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "sub-01_desc-qualitycontrol_cbf.json"));
   // Nothing but the outputs: no staging folder or temporary file left behind.
-  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "out"), fs::directory_iterator{}), 4);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "out"), fs::directory_iterator{}), 6);
 }
 
 TEST(Cli, PaslPhantomRecoversTheTruth) {

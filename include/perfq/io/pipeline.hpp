@@ -19,6 +19,7 @@
 #include <perfq/kinetic.hpp>
 #include <perfq/protocol.hpp>
 #include <perfq/pvc.hpp>
+#include <perfq/quality.hpp>
 
 #include <cstddef>
 #include <optional>
@@ -58,6 +59,15 @@ struct SeriesRequest {
   std::optional<std::string> pvc_grey;
   std::optional<std::string> pvc_white;  ///< the white-matter fraction image
   PvcOptions pvc;                        ///< the correction's kernel and threshold
+  /// Tissue probability maps on the series' grid (values in [0, 1]; 0/1 masks serve), e.g.
+  /// `<prefix>_label-GM_probseg.nii.gz`: the GM and WM indices and the QEI of the quality
+  /// control (`--gm-probseg`, `--wm-probseg`, `--csf-probseg`). Any may be absent.
+  std::optional<std::string> gm_probseg;
+  std::optional<std::string> wm_probseg;   ///< white matter (`--wm-probseg`)
+  std::optional<std::string> csf_probseg;  ///< cerebrospinal fluid (`--csf-probseg`)
+  /// The probability above which a voxel counts as GM, WM or CSF in the quality indices
+  /// (QualityOptions::tissue_threshold; `--tissue-threshold`).
+  double tissue_threshold = 0.7;
   Execution execution;                   ///< backend, device, threads
   /// Provenance only: a JSON object's text recorded as `Configuration` in the `_cbf.json`
   /// (configure_series sets it to what a configuration file applied); empty: not recorded.
@@ -127,6 +137,13 @@ struct SeriesMaps {
   double median_att = 0.0;            ///< likewise, multi-delay series only
   std::vector<std::string> notes;     ///< remarks of the preparation (e.g. noRF ignored)
   std::vector<std::string> warnings;  ///< e.g. an implausible median CBF
+  /// The quality indices of the CBF map (quality_indices over the brain region and the
+  /// request's tissue maps; the voxels with a value by `status`).
+  QualityReport quality;
+  /// `quality` as perfq cbf writes it: `<prefix>_desc-qualitycontrol_cbf.tsv` (a header and
+  /// one row, `n/a` for an index not defined) and its JSON sidecar describing every column.
+  std::string quality_tsv;
+  std::string quality_json;  ///< the sidecar `<prefix>_desc-qualitycontrol_cbf.json`
   /// The provenance record written as `<prefix>_cbf.json`: every constant, option, input
   /// check and warning (JSON text, 2-space indented, ending in a newline).
   std::string provenance_json;
@@ -200,7 +217,8 @@ struct SeriesOutputOptions {
 
 /// @brief The files perfq cbf writes for `maps`, in its order: `<prefix>_cbf.nii.gz`, the
 /// multi-delay maps, `_fitstatus.nii.gz`, the arterial and PVC maps, `_cbf.json`,
-/// `_desc-scanner_cbf.nii.gz` and `_desc-brain_mask.nii.gz` (the automatic brain mask). With
+/// `_desc-scanner_cbf.nii.gz`, `_desc-brain_mask.nii.gz` (the automatic brain mask) and the
+/// quality indices `_desc-qualitycontrol_cbf.tsv` with its `.json` (perfq/io/quality.hpp). With
 /// relative CBF, `_desc-relative_cbf.nii.gz` and `_desc-relative_cbf_se.nii.gz` in place of
 /// `_cbf.nii.gz` and `_cbf_se.nii.gz`. The pointers refer into `maps`.
 PERFQ_IO_API std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps);
