@@ -3,6 +3,7 @@
 // statistics) into a BIDS-derivatives dataset; the group level gathers the statistics.
 #include "bids_app.hpp"
 #include "bids_group.hpp"
+#include "bids_group_qc.hpp"
 #include "bids_progress.hpp"
 #include "cli_util.hpp"
 #include "commands.hpp"
@@ -62,6 +63,10 @@ const char* const kBidsHelp =
     "  _label-CSF_mask (else _label-ventricles_mask), _label-WM_mask, _label-GM_mask\n"
     "                             with --ref-tissue csf|wm|gm: the reference region of\n"
     "                             reference-region M0 calibration (required then)\n"
+    "  _label-GM_probseg, _label-WM_probseg, _label-CSF_probseg (else _label-GM_mask,\n"
+    "  _label-WM_mask, _label-CSF_mask)\n"
+    "                             tissue maps of the quality indices (the GM/WM indices\n"
+    "                             and the QEI; <prefix>_desc-qualitycontrol_cbf.tsv)\n"
     "Each table comes with its JSON sidecar (perfq stats). For multi-delay series (those\n"
     "whose cbf step wrote <prefix>_att.nii.gz) each table has an ATT twin with the same\n"
     "regions: <prefix>_desc-<label>_att_stats.tsv (arterial transit time, s). Last, the\n"
@@ -74,8 +79,10 @@ const char* const kBidsHelp =
     "\n"
     "group: gathers every participant-level *_stats.tsv under <out_dir>/sub-*/ into\n"
     "<out_dir>/group_stats.tsv (leading columns subject, session, run, desc, map (cbf or\n"
-    "att), source) with group_stats.json describing the columns. No table to gather is an\n"
-    "error.\n"
+    "att), source) with group_stats.json describing the columns, and every series' quality\n"
+    "indices (<prefix>_desc-qualitycontrol_cbf.tsv) into group_qualitycontrol.tsv (+ .json,\n"
+    "the outliers of each index flagged by Tukey's fences) with the page group_qc.html.\n"
+    "No table of either kind to gather is an error.\n"
     "\n"
     "options:\n"
     "  --participant-label L ...  only these participants (with or without 'sub-');\n"
@@ -594,10 +601,25 @@ int run_bids(const std::vector<std::string>& raw, std::ostream& out, std::ostrea
   if (!fs::is_directory(o.out_dir, ec)) {
     throw perfq::Error(o.out_dir.string() + ": out_dir: no such folder (run participant first)");
   }
+  // The quality indices of every series, then the regional statistics: one of them at least.
+  const std::size_t qc_series = ba::write_group_quality(o.out_dir, o.participants, o.sessions);
+  if (qc_series > 0 && ba::find_stats_tables(o.out_dir, o.participants, o.sessions).empty()) {
+    if (!o.quiet) {
+      out << "perfq bids: group: quality indices of " << qc_series << " series -> "
+          << (o.out_dir / "group_qualitycontrol.tsv").string() << ", "
+          << (o.out_dir / "group_qc.html").string() << " (no *_stats.tsv to gather)\n";
+    }
+    return 0;
+  }
   const auto [tables, rows] = ba::write_group_table(o.out_dir, o.participants, o.sessions);
   if (!o.quiet) {
     out << "perfq bids: group: " << rows << " rows from " << tables << " tables -> "
         << (o.out_dir / "group_stats.tsv").string() << "\n";
+    if (qc_series > 0) {
+      out << "perfq bids: group: quality indices of " << qc_series << " series -> "
+          << (o.out_dir / "group_qualitycontrol.tsv").string() << ", "
+          << (o.out_dir / "group_qc.html").string() << "\n";
+    }
   }
   return 0;
 }

@@ -6,16 +6,19 @@
 #include "commands.hpp"
 #include "report_figures.hpp"
 #include "report_html.hpp"
+#include "json_file.hpp"
 #include "report_stats.hpp"
 
 #include <perfq/errors.hpp>
 #include <perfq/io/nifti.hpp>
+#include <perfq/io/text.hpp>
 #include <perfq/version.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -172,6 +175,46 @@ std::string median_iqr(const perfq::Image<float>& map, const std::vector<std::ui
          report::format_number(quantile(v, 0.75)) + ")";
 }
 
+
+/// The quality indices of perfq cbf (`<prefix>_desc-qualitycontrol_cbf.tsv` and its sidecar),
+/// when the table is there: one row per index, its value and units, or why it is n/a.
+void quality_section(std::ostream& h, const fs::path& table) {
+  std::error_code ec;
+  if (!fs::is_regular_file(table, ec)) return;
+  std::ifstream in(table);
+  std::string header, row;
+  if (!std::getline(in, header) || !std::getline(in, row)) return;
+  const Json sidecar = read_json_if_any(table.parent_path() / (table.stem().string() + ".json"));
+  auto split = [](const std::string& line) {
+    std::vector<std::string> f;
+    std::stringstream fields(line);
+    for (std::string x; std::getline(fields, x, '\t');) f.push_back(x);
+    return f;
+  };
+  const auto names = split(header), values = split(row);
+  if (names.size() != values.size()) return;
+  std::vector<std::vector<Cell>> rows;
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    std::string about, units, value = html_escape(values[k]);
+    if (const Json* d = find_key(sidecar, {names[k], "Description"})) about = json_text(*d);
+    if (const Json* u = find_key(sidecar, {names[k], "Units"})) units = json_text(*u);
+    if (values[k] == "n/a") {
+      if (const Json* why = find_key(sidecar, {"NotDefined", names[k]})) {
+        value = "n/a &mdash; " + html_escape(json_text(*why));
+      }
+    } else if (auto number = perfq::io::parse_number(values[k])) {
+      value = report::format_number(*number) + (units.empty() || units == "voxels" || units == "fraction"
+                                                    ? ""
+                                                    : " " + html_escape(units));
+    }
+    rows.push_back({{"<code>" + html_escape(names[k]) + "</code>"}, {value, true},
+                    {html_escape(about)}});
+  }
+  h << "<h3>Quality indices</h3>\n"
+    << report::html_table({"Index", "Value", "Definition"}, rows, "",
+                          "From " + table.filename().string() +
+                              " (definitions and references in its .json sidecar)");
+}
 
 std::string slice_list(const std::vector<std::size_t>& slices) {
   std::string out;
@@ -412,6 +455,7 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
     }
     h << report::html_table({}, rows, "params");
   }
+  quality_section(h, o.folder / (px + "_desc-qualitycontrol_cbf.tsv"));
   if (status) {
     std::map<int, std::size_t> counts;
     for (std::size_t i = 0; i < n; ++i) ++counts[static_cast<int>((*status)[i])];

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -87,6 +88,57 @@ TEST(Cli, PhantomCommandThenCbfRecoversTheTruth) {
   EXPECT_TRUE(fs::exists(dir / "out" / "sub-01_desc-qualitycontrol_cbf.json"));
   // Nothing but the outputs: no staging folder or temporary file left behind.
   EXPECT_EQ(std::distance(fs::directory_iterator(dir / "out"), fs::directory_iterator{}), 6);
+}
+
+TEST(Cli, QualityIndicesFromTissueMapsMatchTheTruth) {
+  const fs::path dir = scratch("quality");
+  const fs::path asl = small_phantom(dir / "bids");
+  const fs::path truth = dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf";
+  const Result r =
+      run("cbf " + asl.string() + " -o " + (dir / "out").string() + " --backend cpu" +
+          " --gm-probseg " + (truth / "sub-01_label-GM_mask.nii.gz").string() +
+          " --wm-probseg " + (truth / "sub-01_label-WM_mask.nii.gz").string() +
+          " --csf-probseg " + (truth / "sub-01_label-CSF_probseg.nii.gz").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  // The truth's mean CBF over its GM and WM masks, computed here.
+  const auto expected = perfq::io::read_nifti((truth / "sub-01_cbf.nii.gz").string());
+  const auto gm = perfq::io::read_nifti_mask((truth / "sub-01_label-GM_mask.nii.gz").string());
+  const auto wm = perfq::io::read_nifti_mask((truth / "sub-01_label-WM_mask.nii.gz").string());
+  double gm_sum = 0, wm_sum = 0;
+  std::size_t gm_n = 0, wm_n = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    if (gm[i]) gm_sum += expected[i], ++gm_n;
+    if (wm[i]) wm_sum += expected[i], ++wm_n;
+  }
+  std::ifstream table(dir / "out" / "sub-01_desc-qualitycontrol_cbf.tsv");
+  std::string header, row;
+  ASSERT_TRUE(std::getline(table, header) && std::getline(table, row));
+  std::map<std::string, std::string> q;
+  std::stringstream h(header), v(row);
+  for (std::string name, value; std::getline(h, name, '\t') && std::getline(v, value, '\t');) {
+    q[name] = value;
+  }
+  EXPECT_EQ(std::stoul(q["gm_voxels"]), gm_n);
+  EXPECT_EQ(std::stoul(q["wm_voxels"]), wm_n);
+  EXPECT_NEAR(std::stod(q["gm_mean_cbf"]), gm_sum / gm_n, 0.01 * gm_sum / gm_n);
+  EXPECT_NEAR(std::stod(q["wm_mean_cbf"]), wm_sum / wm_n, 0.01 * wm_sum / wm_n);
+  EXPECT_NEAR(std::stod(q["gm_wm_ratio"]), (gm_sum / gm_n) / (wm_sum / wm_n), 0.02 * 2.5);
+  EXPECT_EQ(std::stod(q["gm_negative_fraction"]), 0.0);  // noise-free phantom
+  // A clean map whose contrast follows the tissue: high QEI, strong structural similarity.
+  EXPECT_GT(std::stod(q["qei"]), 0.8);
+  EXPECT_GT(std::stod(q["qei_structural_similarity"]), 0.7);
+  const Json j = Json::parse(read_text(dir / "out" / "sub-01_desc-qualitycontrol_cbf.json"));
+  EXPECT_TRUE(j["NotDefined"].empty()) << j["NotDefined"].dump();
+  const Json record = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+  EXPECT_NEAR(record["QualityControl"]["Summary"]["qei"].get<double>(), std::stod(q["qei"]), 1e-9);
+
+  // A label image given as a probability map: the file named, the values explained.
+  const Result bad = run("cbf " + asl.string() + " -o " + (dir / "bad").string() +
+                         " --gm-probseg " + (truth / "sub-01_dseg.nii.gz").string());
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("sub-01_dseg.nii.gz"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("probabilities in [0, 1]"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(dir / "bad" / "sub-01_cbf.nii.gz"));
 }
 
 TEST(Cli, PaslPhantomRecoversTheTruth) {

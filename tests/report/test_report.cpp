@@ -414,7 +414,9 @@ TEST(ReportCli, PhantomReportHasEveryImageAndTable) {
        {"Acquisition parameters", "Constants and model", "Regional statistics", "Notes",
         "<td>PCASL</td>", "0.5, 1.25, 2, 2.75 s", "Arterial blood T1", "1.65 s",
         "Tissue classes", "ATT, median (IQR)", "Border zones", "Fit status",
-        "Voxels with ΔM &lt; 0 (control/label check)", "CBF in the brain region, median"}) {
+        "Voxels with ΔM &lt; 0 (control/label check)", "CBF in the brain region, median",
+        // perfq cbf's quality indices (no tissue maps given: the GM ones say why not).
+        "Quality indices", "<code>brain_scov</code>", "n/a &mdash; no GM probability map"}) {
     EXPECT_TRUE(contains(html, part)) << part;
   }
   EXPECT_FALSE(contains(html, "class=\"warning\"")) << html;  // no warning in the sidecar
