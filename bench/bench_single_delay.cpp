@@ -16,6 +16,7 @@
 #include <perfq/cbf.hpp>
 #include <perfq/execution.hpp>
 #include <perfq/phantom.hpp>
+#include <perfq/quality.hpp>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ constexpr std::int64_t kBytesPerVoxel = 14;
 struct Inputs {
   perfq::Volume<float> delta_m, m0;
   perfq::Mask brain;
+  perfq::Volume<float> gm, wm, csf;  // the phantom's tissue classes as 0/1 probabilities
   perfq::AslProtocol protocol;
   perfq::Physiology physiology;
   std::size_t voxels() const { return delta_m.voxel_count(); }
@@ -41,7 +43,14 @@ Inputs phantom_inputs(std::array<std::size_t, 3> dims, double voxel_mm) {
   o.snr = 5.0;
   perfq::Phantom p = perfq::make_phantom(o);
   perfq::PreparedAsl prepared = perfq::prepare_asl(p.asl, p.context, p.protocol);
-  return Inputs{std::move(prepared.delta_m), std::move(p.m0), std::move(p.brain),
+  perfq::Volume<float> gm(p.tissue.geometry()), wm(p.tissue.geometry()), csf(p.tissue.geometry());
+  for (std::size_t i = 0; i < gm.size(); ++i) {
+    gm[i] = p.tissue[i] == perfq::kGreyMatter ? 1.0f : 0.0f;
+    wm[i] = p.tissue[i] == perfq::kWhiteMatter ? 1.0f : 0.0f;
+    csf[i] = p.tissue[i] == perfq::kCsf ? 1.0f : 0.0f;
+  }
+  return Inputs{std::move(prepared.delta_m), std::move(p.m0),        std::move(p.brain),
+                std::move(gm),               std::move(wm),          std::move(csf),
                 std::move(prepared.protocol), p.physiology};
 }
 
@@ -93,6 +102,33 @@ void BM_QuantifyCuda_EndToEnd(benchmark::State& state) {
   e.backend = perfq::Backend::Cuda;
   quantify_loop(state, e);
 }
+
+// The quality indices of the CBF map (perfq cbf computes them for every series): brain, GM
+// and WM statistics and the QEI with its 5 mm smoothing (tissue maps given), or the brain's
+// indices alone (none given). Beside BM_QuantifyCpu on the same grid: the cost of QC
+// relative to the quantification it judges.
+void quality_loop(benchmark::State& state, bool tissue_maps) {
+  const Inputs& in = inputs(state.range(0));
+  perfq::Execution e;
+  e.backend = perfq::Backend::Cpu;
+  e.threads = static_cast<int>(state.range(1));
+  const perfq::CbfMaps maps = perfq::quantify_cbf(in.delta_m, perfq::M0Source::from_image(in.m0),
+                                                  in.protocol, in.physiology, in.brain.view(), e);
+  perfq::TissueMaps tissue;
+  if (tissue_maps) tissue = {in.gm.view(), in.wm.view(), in.csf.view()};
+  perfq::QualityOptions options;
+  options.brain = in.brain.view();
+  options.status = maps.status.view();
+  omp_set_num_threads(e.threads);
+  for (auto _ : state) {
+    const perfq::QualityReport r = perfq::quality_indices(maps.cbf.view(), tissue, options);
+    benchmark::DoNotOptimize(r.indices.data());
+  }
+  set_throughput(state, in.voxels());
+}
+
+void BM_QualityIndices(benchmark::State& state) { quality_loop(state, true); }
+void BM_QualityIndicesBrainOnly(benchmark::State& state) { quality_loop(state, false); }
 
 // The white-paper formula transcribed literally: double precision, both exp() per voxel,
 // every voxel computed and masked afterwards, fresh outputs per call, one thread.
@@ -167,6 +203,8 @@ void per_grid_and_threads(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_QuantifyCpu)->Apply(per_grid_and_threads);
 BENCHMARK(BM_NaiveExpLoop)->Apply(per_grid);
+BENCHMARK(BM_QualityIndices)->Apply(per_grid_and_threads);
+BENCHMARK(BM_QualityIndicesBrainOnly)->Apply(per_grid_and_threads);
 BENCHMARK(BM_MemcpyRoofline)->Apply(per_grid_and_threads);
 BENCHMARK(BM_QuantifyCuda_EndToEnd)->Apply(per_grid);
 

@@ -1,15 +1,17 @@
 // Quality indices of a CBF map (include/perfq/quality.hpp; definitions in docs/quality.md).
-#include <perfq/calibration.hpp>
 #include <perfq/detail/status.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/quality.hpp>
 
 #include "grid_checks.hpp"
+#include "parallel.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -32,15 +34,16 @@ struct Summary {
   double median = 0.0;
 };
 
-Summary summarise(std::vector<double> x) {
+/// Summarises `x`, whose order it changes (the median by selection).
+Summary summarise(std::vector<float>& x) {
   Summary s;
   s.n = x.size();
   if (s.n == 0) return s;
   double sum = 0.0;
-  for (const double v : x) sum += v;
+  for (const float v : x) sum += v;
   s.mean = sum / static_cast<double>(s.n);
   double squares = 0.0;
-  for (const double v : x) squares += (v - s.mean) * (v - s.mean);
+  for (const float v : x) squares += (v - s.mean) * (v - s.mean);
   s.sd = s.n > 1 ? std::sqrt(squares / static_cast<double>(s.n - 1)) : 0.0;
   // numpy's median: the middle value, or the mean of the two middle values.
   const std::size_t half = s.n / 2;
@@ -83,6 +86,14 @@ class Indices {
 
 const char* const kCbfUnits = "mL/100g/min";
 
+QualityReport finish(Indices& q, const QualityOptions& options) {
+  QualityReport report;
+  report.indices = q.take();
+  report.tissue_threshold = options.tissue_threshold;
+  report.qei_smoothing_fwhm_mm = options.qei_smoothing_fwhm_mm;
+  return report;
+}
+
 /// A tissue map checked: one volume on the CBF map's grid, finite, in [0, 1] within 0.01
 /// (resampling overshoots a little; the value is clamped).
 void check_tissue(const std::optional<View<const float>>& map, const Geometry& grid,
@@ -91,6 +102,13 @@ void check_tissue(const std::optional<View<const float>>& map, const Geometry& g
   checks::one_volume_on_grid(*map, grid, std::string("quality_indices: the ") + what + " map",
                              "the CBF map");
   const std::size_t n = map->voxel_count();
+  // A branch-free scan first (NaN fails both comparisons); the culprit looked for after.
+  bool bad = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float p = map->data[i];
+    bad |= !(p >= -0.01f) | !(p <= 1.01f);
+  }
+  if (!bad) return;
   for (std::size_t i = 0; i < n; ++i) {
     const float p = map->data[i];
     if (!(std::isfinite(p) && p >= -0.01f && p <= 1.01f)) {
@@ -100,6 +118,133 @@ void check_tissue(const std::optional<View<const float>>& map, const Geometry& g
       throw InvalidArgument(m.str());
     }
   }
+}
+
+/// The CBF smoothed within the region, as smooth_m0 defines it (a Gaussian of `fwhm_mm`
+/// FWHM cut at min(⌈3σ⌉, the grid's extent − 1) voxels per axis, normalised over the region:
+/// smooth(x·R) / smooth(R)), computed on the region's bounding box dilated by the kernel's
+/// reach, in float, each pass over contiguous memory and spread over `threads`. Returns the
+/// region's voxels only, in ascending index order.
+std::vector<float> smooth_in_region(const float* values, const std::uint8_t* region,
+                                    const Geometry& g, double fwhm_mm, int threads) {
+  std::vector<float> out;  // the region's voxels, in ascending index order
+  // The region's bounding box.
+  std::array<std::size_t, 3> lo{g.dims[0], g.dims[1], g.dims[2]}, hi{0, 0, 0};
+  bool any = false;
+  for (std::size_t z = 0; z < g.dims[2]; ++z) {
+    for (std::size_t y = 0; y < g.dims[1]; ++y) {
+      const std::size_t row = g.index(0, y, z);
+      for (std::size_t x = 0; x < g.dims[0]; ++x) {
+        if (!region[row + x]) continue;
+        any = true;
+        lo = {std::min(lo[0], x), std::min(lo[1], y), std::min(lo[2], z)};
+        hi = {std::max(hi[0], x), std::max(hi[1], y), std::max(hi[2], z)};
+      }
+    }
+  }
+  if (!any) return out;
+  const double sigma_mm = fwhm_mm / (2.0 * std::sqrt(2.0 * std::log(2.0)));
+  std::array<std::vector<float>, 3> kernel;
+  std::array<std::size_t, 3> radius{0, 0, 0}, first{}, size{};
+  for (int a = 0; a < 3; ++a) {
+    if (sigma_mm > 0.0) {
+      const double sigma = sigma_mm / g.spacing[a];
+      const double reach = std::min(std::ceil(3.0 * sigma), static_cast<double>(g.dims[a] - 1));
+      radius[a] = static_cast<std::size_t>(reach);
+      kernel[a].resize(2 * radius[a] + 1);
+      for (std::size_t k = 0; k < kernel[a].size(); ++k) {
+        const double d = static_cast<double>(k) - static_cast<double>(radius[a]);
+        kernel[a][k] = static_cast<float>(std::exp(-0.5 * d * d / (sigma * sigma)));
+      }
+    }
+    first[a] = lo[a] > radius[a] ? lo[a] - radius[a] : 0;
+    size[a] = std::min(g.dims[a] - 1, hi[a] + radius[a]) - first[a] + 1;
+  }
+  const std::size_t nx = size[0], ny = size[1], nz = size[2], slice = nx * ny;
+  // Value × weight and weight, interleaved by array: [0, nb) values, [nb, 2 nb) weights.
+  const std::size_t nb = slice * nz;
+  // Left uninitialised: the copy below writes every element of `data`, and each pass every
+  // element of `scratch` before it is read.
+  std::unique_ptr<float[]> data(new float[2 * nb]), scratch(new float[2 * nb]);
+  for (std::size_t z = 0; z < nz; ++z) {
+    for (std::size_t y = 0; y < ny; ++y) {
+      const std::size_t src = g.index(first[0], first[1] + y, first[2] + z);
+      const std::size_t dst = z * slice + y * nx;
+      for (std::size_t x = 0; x < nx; ++x) {
+        const bool use = region[src + x] != 0;
+        data[dst + x] = use ? values[src + x] : 0.0f;
+        data[nb + dst + x] = use ? 1.0f : 0.0f;
+      }
+    }
+  }
+  // x: along each row, through a zero-padded copy.
+  if (radius[0] > 0) {
+    const std::size_t r = radius[0];
+    const std::vector<float>& k = kernel[0];
+    cpu::parallel_for(2 * nz, threads, [&](std::size_t job) {
+      const std::size_t base = (job / nz) * nb + (job % nz) * slice;
+      std::vector<float> padded(nx + 2 * r, 0.0f), line(nx);
+      for (std::size_t y = 0; y < ny; ++y) {
+        float* row = data.get() + base + y * nx;
+        std::copy(row, row + nx, padded.begin() + static_cast<std::ptrdiff_t>(r));
+        // The kernel is symmetric: k[r - j] = k[r + j], one product per pair of taps.
+        const float* centre = padded.data() + r;
+        for (std::size_t x = 0; x < nx; ++x) line[x] = k[r] * centre[x];
+        for (std::size_t j = 1; j <= r; ++j) {
+          const float w = k[r + j];
+          const float* before = centre - j;
+          const float* after = centre + j;
+          for (std::size_t x = 0; x < nx; ++x) line[x] += w * (before[x] + after[x]);
+        }
+        std::copy(line.begin(), line.end(), row);
+      }
+    });
+  }
+  // y: each output row the weighted sum of whole rows; z: of whole slices. Both read `data`
+  // and write `scratch`, then swap.
+  for (int a = 1; a < 3; ++a) {
+    if (radius[a] == 0) continue;
+    const std::size_t r = radius[a];
+    const std::vector<float>& k = kernel[a];
+    const std::size_t count = a == 1 ? ny : nz;  // rows per slice, or slices
+    const std::size_t step = a == 1 ? nx : slice;
+    const std::size_t width = step;                  // floats per row or slice
+    const std::size_t groups = a == 1 ? 2 * nz : 2;  // slices of both arrays, or the arrays
+    const std::size_t group_size = a == 1 ? slice : nb;
+    cpu::parallel_for(groups * count, threads, [&](std::size_t job) {
+      const std::size_t group = job / count, o = job % count;
+      const float* in = data.get() + group * group_size;
+      float* dst = scratch.get() + group * group_size + o * step;
+      const float* centre = in + o * step;
+      for (std::size_t x = 0; x < width; ++x) dst[x] = k[r] * centre[x];
+      for (std::size_t j = 1; j <= r; ++j) {  // symmetric taps, rows outside the box are 0
+        const float w = k[r + j];
+        const bool has_before = o >= j, has_after = o + j < count;
+        const float* before = has_before ? centre - j * step : nullptr;
+        const float* after = has_after ? centre + j * step : nullptr;
+        if (has_before && has_after) {
+          for (std::size_t x = 0; x < width; ++x) dst[x] += w * (before[x] + after[x]);
+        } else if (has_before) {
+          for (std::size_t x = 0; x < width; ++x) dst[x] += w * before[x];
+        } else if (has_after) {
+          for (std::size_t x = 0; x < width; ++x) dst[x] += w * after[x];
+        }
+      }
+    });
+    data.swap(scratch);
+  }
+  for (std::size_t z = 0; z < nz; ++z) {
+    for (std::size_t y = 0; y < ny; ++y) {
+      const std::size_t dst = g.index(first[0], first[1] + y, first[2] + z);
+      const std::size_t src = z * slice + y * nx;
+      for (std::size_t x = 0; x < nx; ++x) {
+        if (!region[dst + x]) continue;
+        const float weight = data[nb + src + x];  // > 0: the voxel's own weight is in it
+        out.push_back(data[src + x] / weight);
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -147,25 +292,29 @@ QualityReport quality_indices(View<const float> cbf, const TissueMaps& tissue,
   const std::size_t n = cbf.voxel_count();
   const double threshold = options.tissue_threshold;
   // Counted voxels (a finite CBF with a value's status), and of them the brain's.
-  std::vector<std::uint8_t> counted(n), brain(n);
+  const std::uint8_t* status = options.status ? options.status->data : nullptr;
+  const std::uint8_t* given_brain = options.brain ? options.brain->data : nullptr;
+  const float* gm_map = tissue.gm ? tissue.gm->data : nullptr;
+  const float* wm_map = tissue.wm ? tissue.wm->data : nullptr;
+  const float thr = static_cast<float>(threshold);
+  std::vector<std::uint8_t> brain(n);
+  std::vector<float> brain_values, gm_values, wm_values;
+  std::vector<std::size_t> brain_voxels;  // the brain's voxel indices, ascending
   for (std::size_t i = 0; i < n; ++i) {
-    counted[i] =
-        std::isfinite(cbf.data[i]) && (!options.status || has_value(options.status->data[i]));
-    brain[i] = counted[i] && (!options.brain || options.brain->data[i] != 0);
+    const float value = cbf.data[i];
+    const bool counted = std::isfinite(value) && (status == nullptr || has_value(status[i]));
+    brain[i] = counted && (given_brain == nullptr || given_brain[i] != 0);
+    if (!counted) continue;
+    if (brain[i]) {
+      brain_values.push_back(value);
+      brain_voxels.push_back(i);
+    }
+    if (gm_map != nullptr && gm_map[i] > thr) gm_values.push_back(value);
+    if (wm_map != nullptr && wm_map[i] > thr) wm_values.push_back(value);
   }
-  auto in_class = [&](const std::optional<View<const float>>& map, std::size_t i) {
-    return map && counted[i] && map->data[i] > threshold;
-  };
-
-  std::vector<double> brain_values, gm_values, wm_values;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (brain[i]) brain_values.push_back(cbf.data[i]);
-    if (in_class(tissue.gm, i)) gm_values.push_back(cbf.data[i]);
-    if (in_class(tissue.wm, i)) wm_values.push_back(cbf.data[i]);
-  }
-  auto share = [](const std::vector<double>& x, auto test) {
+  auto share = [](const std::vector<float>& x, auto test) {
     std::size_t k = 0;
-    for (const double v : x) k += test(v) ? 1 : 0;
+    for (const float v : x) k += test(v) ? 1 : 0;
     return x.empty() ? 0.0 : static_cast<double>(k) / static_cast<double>(x.size());
   };
   const Summary b = summarise(brain_values), gm = summarise(gm_values), wm = summarise(wm_values);
@@ -185,7 +334,7 @@ QualityReport quality_indices(View<const float> cbf, const TissueMaps& tissue,
           : b.mean > 0 ? ""
                        : "mean brain CBF not positive");
   q.maybe("brain_negative_fraction", "fraction", "share of brain voxels with CBF < 0",
-          share(brain_values, [](double v) { return v < 0; }), b.n ? "" : no_brain);
+          share(brain_values, [](float v) { return v < 0; }), b.n ? "" : no_brain);
 
   q.set("gm_voxels", "voxels", "GM voxels (probability above the threshold) with a CBF value",
         static_cast<double>(gm.n));
@@ -208,7 +357,7 @@ QualityReport quality_indices(View<const float> cbf, const TissueMaps& tissue,
           : gm.mean > 0 ? ""
                         : "mean GM CBF not positive");
   q.maybe("gm_negative_fraction", "fraction", "share of GM voxels with CBF < 0",
-          share(gm_values, [](double v) { return v < 0; }), gm.n ? "" : no_gm);
+          share(gm_values, [](float v) { return v < 0; }), gm.n ? "" : no_gm);
   const char* above_names[] = {"gm_above_100_fraction", "gm_above_150_fraction",
                                "gm_above_200_fraction"};
   const char* above_descriptions[] = {"share of GM voxels with CBF > 100 mL/100g/min",
@@ -218,7 +367,7 @@ QualityReport quality_indices(View<const float> cbf, const TissueMaps& tissue,
   for (int k = 0; k < 3; ++k) {
     const double limit = above_limits[k];
     q.maybe(above_names[k], "fraction", above_descriptions[k],
-            share(gm_values, [limit](double v) { return v > limit; }), !gm.n ? no_gm : relative);
+            share(gm_values, [limit](float v) { return v > limit; }), !gm.n ? no_gm : relative);
   }
 
   // The QEI, from the CBF smoothed within the brain (normalised: the background's zeros do
@@ -243,67 +392,62 @@ QualityReport quality_indices(View<const float> cbf, const TissueMaps& tissue,
   } else if (!relative.empty()) {
     qei_why = "relative CBF: the QEI is calibrated in mL/100g/min";
   }
-  std::vector<double> smooth;
-  std::size_t classes_n[3] = {0, 0, 0};
-  double classes_sum[3] = {0, 0, 0}, classes_sq[3] = {0, 0, 0};
-  if (qei_why.empty()) {
-    std::vector<float> clean(n, 0.0f);
-    for (std::size_t i = 0; i < n; ++i) clean[i] = brain[i] ? cbf.data[i] : 0.0f;
-    View<const float> clean_view{clean.data(), grid, 1};
-    View<const std::uint8_t> region{brain.data(), grid, 1};
-    const Volume<float> s = smooth_m0(clean_view, options.qei_smoothing_fwhm_mm, region);
-    smooth.assign(s.data(), s.data() + n);
-    const View<const float>* maps[3] = {&*tissue.gm, &*tissue.wm, &*tissue.csf};
-    for (int k = 0; k < 3; ++k) {
-      for (std::size_t i = 0; i < n; ++i) {
-        if (brain[i] && maps[k]->data[i] > threshold) {
-          ++classes_n[k];
-          classes_sum[k] += smooth[i];
-        }
-      }
-      const double mean = classes_n[k] ? classes_sum[k] / static_cast<double>(classes_n[k]) : 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        if (brain[i] && maps[k]->data[i] > threshold) {
-          classes_sq[k] += (smooth[i] - mean) * (smooth[i] - mean);
-        }
-      }
-    }
-    if (classes_n[0] == 0) qei_why = "no GM voxel with a CBF value in the brain";
-  }
   if (!qei_why.empty()) {
     q.unset(qei_r, "", r_about, qei_why);
     q.unset(qei_v, kCbfUnits, v_about, qei_why);
     q.unset(qei_n, "fraction", n_about, qei_why);
     q.unset("qei", "", qei_about, qei_why);
   } else {
-    // r over the brain.
+    const std::vector<float> smooth = smooth_in_region(
+        cbf.data, brain.data(), grid, options.qei_smoothing_fwhm_mm, options.threads);
+    // One pass over the brain. Sums of the smoothed CBF are taken about the brain's mean CBF
+    // (K), so that variances from sums of squares lose nothing to cancellation.
+    const double shift = b.mean;
+    const float* maps[3] = {tissue.gm->data, tissue.wm->data, tissue.csf->data};
+    std::size_t classes_n[3] = {0, 0, 0}, negative = 0;
+    double classes_sum[3] = {0, 0, 0}, classes_sq[3] = {0, 0, 0};
     double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
-    std::size_t m = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!brain[i]) continue;
-      const double x = smooth[i];
-      const double y = 2.5 * tissue.gm->data[i] + tissue.wm->data[i];
-      sx += x;
+    for (std::size_t v = 0; v < brain_voxels.size(); ++v) {
+      const std::size_t i = brain_voxels[v];
+      const double d = static_cast<double>(smooth[v]) - shift;
+      const double y = 2.5 * maps[0][i] + maps[1][i];
+      sx += d;
       sy += y;
-      ++m;
-    }
-    const double mx = sx / static_cast<double>(m), my = sy / static_cast<double>(m);
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!brain[i]) continue;
-      const double x = smooth[i] - mx;
-      const double y = 2.5 * tissue.gm->data[i] + tissue.wm->data[i] - my;
-      sxx += x * x;
+      sxx += d * d;
       syy += y * y;
-      sxy += x * y;
+      sxy += d * y;
+      for (int k = 0; k < 3; ++k) {
+        if (maps[k][i] > threshold) {
+          ++classes_n[k];
+          classes_sum[k] += d;
+          classes_sq[k] += d * d;
+        }
+      }
+      if (maps[0][i] > threshold && smooth[v] < 0.0f) ++negative;
     }
+    if (classes_n[0] == 0) {
+      const std::string why = "no GM voxel with a CBF value in the brain";
+      q.unset(qei_r, "", r_about, why);
+      q.unset(qei_v, kCbfUnits, v_about, why);
+      q.unset(qei_n, "fraction", n_about, why);
+      q.unset("qei", "", qei_about, why);
+      return finish(q, options);
+    }
+    // r over the brain: centred sums from the raw ones.
+    const std::size_t m = brain_voxels.size();
+    const double md = sx / static_cast<double>(m), my = sy / static_cast<double>(m);
+    const double cxx = std::max(0.0, sxx - sx * md), cyy = std::max(0.0, syy - sy * my);
+    const double cxy = sxy - sx * my;
     std::string r_why;
-    if (m < 2)
+    // The smoothed CBF counts as constant up to the float rounding of the smoothing.
+    if (m < 2) {
       r_why = "fewer than 2 brain voxels";
-    else if (!(sxx > 0))
+    } else if (!(std::sqrt(cxx / static_cast<double>(m)) > 1e-6 * std::abs(md + shift))) {
       r_why = "the smoothed CBF is constant over the brain";
-    else if (!(syy > 0))
+    } else if (!(cyy > 0)) {
       r_why = "the pseudo-CBF 2.5 x GM + WM is constant over the brain";
-    const double r = r_why.empty() ? std::max(0.0, sxy / std::sqrt(sxx * syy)) : 0.0;
+    }
+    const double r = r_why.empty() ? std::max(0.0, cxy / std::sqrt(cxx * cyy)) : 0.0;
     // V: the pooled variance over the classes with voxels, over |mean GM|.
     std::size_t total = 0, groups = 0;
     double pooled = 0.0;
@@ -311,20 +455,19 @@ QualityReport quality_indices(View<const float> cbf, const TissueMaps& tissue,
       if (classes_n[k] == 0) continue;
       total += classes_n[k];
       ++groups;
-      pooled += classes_sq[k];  // (n_k − 1) × the class's sample variance
+      // (n_k − 1) × the class's sample variance.
+      pooled += std::max(
+          0.0, classes_sq[k] - classes_sum[k] * classes_sum[k] / static_cast<double>(classes_n[k]));
     }
-    const double gm_mean = classes_sum[0] / static_cast<double>(classes_n[0]);
+    const double gm_mean = classes_sum[0] / static_cast<double>(classes_n[0]) + shift;
     std::string v_why;
-    if (total <= groups)
+    if (total <= groups) {
       v_why = "too few tissue voxels for a pooled variance";
-    else if (!(std::abs(gm_mean) > 0))
+    } else if (!(std::abs(gm_mean) > 0)) {
       v_why = "mean smoothed GM CBF is 0";
+    }
     const double v =
         v_why.empty() ? pooled / static_cast<double>(total - groups) / std::abs(gm_mean) : 0.0;
-    std::size_t negative = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (brain[i] && tissue.gm->data[i] > threshold && smooth[i] < 0) ++negative;
-    }
     const double neg = static_cast<double>(negative) / static_cast<double>(classes_n[0]);
     q.maybe(qei_r, "", r_about, r, r_why);
     q.maybe(qei_v, kCbfUnits, v_about, v, v_why);
@@ -336,11 +479,7 @@ QualityReport quality_indices(View<const float> cbf, const TissueMaps& tissue,
     q.maybe("qei", "", qei_about, qei, why);
   }
 
-  QualityReport report;
-  report.indices = q.take();
-  report.tissue_threshold = threshold;
-  report.qei_smoothing_fwhm_mm = options.qei_smoothing_fwhm_mm;
-  return report;
+  return finish(q, options);
 }
 
 PERFQ_NAMESPACE_END

@@ -1477,6 +1477,52 @@ PERFQ_API const int32_t* perfq_phantom_territories(const perfq_phantom* phantom)
 PERFQ_API perfq_status perfq_phantom_time_encoding(const perfq_phantom* phantom,
                                                    perfq_time_encoding** out);
 
+/* ---- quality indices (quality.hpp) ------------------------------------------------------ */
+
+/** @brief The quality indices of a CBF map (result of perfq_quality_indices; names,
+ * definitions and references in quality.hpp and docs/quality.md). */
+typedef struct perfq_quality_report perfq_quality_report;
+
+/** @brief Computes the quality indices of a CBF map (perfq::quality_indices).
+ * @param cbf one volume of CBF (ml/100 g/min, or relative with `relative`) on the grid `dims`
+ * @param gm grey-matter probabilities in [0, 1] on the same grid, or NULL
+ * @param wm white-matter probabilities, or NULL
+ * @param csf CSF probabilities, or NULL (the QEI needs all three)
+ * @param dims the grid: 3 sizes (x, y, z), each at least 1
+ * @param spacing 3 voxel sizes in mm, each > 0, or NULL for 1 mm (the QEI's smoothing)
+ * @param brain the brain (0/1), or NULL: every voxel with a value
+ * @param status voxel status codes (::perfq_voxel_status), or NULL: every finite voxel counts
+ * @param tissue_threshold probability above which a voxel counts as a tissue, in (0, 1); 0
+ *        for the default 0.7
+ * @param relative nonzero when `cbf` is relative CBF (no absolute thresholds, no QEI)
+ * @param[out] out the report (release with perfq_quality_report_destroy)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a probability outside [0, 1] or not finite, or a
+ *         threshold out of range */
+PERFQ_API perfq_status perfq_quality_indices(const float* cbf, const float* gm, const float* wm,
+                                             const float* csf, const size_t dims[3],
+                                             const double spacing[3], const uint8_t* brain,
+                                             const uint8_t* status, double tissue_threshold,
+                                             int relative, perfq_quality_report** out);
+/** @brief Releases a report (NULL is accepted). */
+PERFQ_API void perfq_quality_report_destroy(perfq_quality_report* report);
+/** @brief Number of indices. 0 for a NULL handle. */
+PERFQ_API size_t perfq_quality_report_size(const perfq_quality_report* report);
+/** @brief The name of index `k` (e.g. "qei"); NULL for a NULL handle or k out of range. */
+PERFQ_API const char* perfq_quality_report_name(const perfq_quality_report* report, size_t k);
+/** @brief The value of the index named `name`, and whether it is defined (when not, the value
+ * is 0 and perfq_quality_report_why_not says why).
+ * @param report the report
+ * @param name an index name
+ * @param[out] value its value
+ * @param[out] defined 1 when defined, else 0 (may be NULL)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for an unknown name */
+PERFQ_API perfq_status perfq_quality_report_value(const perfq_quality_report* report,
+                                                  const char* name, double* value, int* defined);
+/** @brief Why the index named `name` is not defined ("" when it is); NULL for an unknown
+ * name or a NULL handle. Valid while the report lives. */
+PERFQ_API const char* perfq_quality_report_why_not(const perfq_quality_report* report,
+                                                   const char* name);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

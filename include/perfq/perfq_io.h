@@ -114,6 +114,14 @@ PERFQ_IO_API size_t perfq_series_maps_delays(const perfq_series_maps* maps);
  * constant, option, input check and warning. */
 PERFQ_IO_API const char* perfq_series_maps_provenance(const perfq_series_maps* maps);
 
+/** @brief The quality indices of the CBF map as perfq cbf writes them,
+ * `<prefix>_desc-qualitycontrol_cbf.tsv` (a header of index names and one row; `n/a` for an
+ * index not defined), and its JSON sidecar (every column described, why an index is n/a).
+ * The GM/WM indices and the QEI need `--gm-probseg`, `--wm-probseg`, `--csf-probseg`. */
+PERFQ_IO_API const char* perfq_series_maps_quality_table(const perfq_series_maps* maps);
+/** @brief The sidecar of perfq_series_maps_quality_table (JSON text). */
+PERFQ_IO_API const char* perfq_series_maps_quality_sidecar(const perfq_series_maps* maps);
+
 /** @brief The number of warnings (e.g. an implausible median CBF); 0 for a NULL handle. */
 PERFQ_IO_API size_t perfq_series_maps_warning_count(const perfq_series_maps* maps);
 

@@ -70,6 +70,9 @@ struct QualityOptions {
   /// by absolute thresholds (above 100/150/200 ml/100 g/min) and the QEI (calibrated in
   /// ml/100 g/min) are not defined.
   bool relative = false;
+  /// CPU threads of the QEI's smoothing (0: every processor, as Execution::threads). The
+  /// indices do not depend on it.
+  int threads = 0;
 };
 
 /// @brief One quality index.

@@ -9,7 +9,8 @@ is present (``backend="auto"``).
 """
 
 from . import _perfq
-from ._blocks import Maps, border_zones, distance_map, fit_kinetic, quantify_cbf, region_stats
+from ._blocks import (Maps, border_zones, distance_map, fit_kinetic, quality_indices,
+                      quantify_cbf, region_stats)
 from ._errors import BackendError, Error, InputError, InvalidArgumentError, OutputError
 from ._phantom import write_phantom
 from ._series import Result, quantify_series, series_options
@@ -25,6 +26,6 @@ def cuda_available() -> bool:
 __all__ = [
     "BackendError", "Error", "InputError", "InvalidArgumentError", "Maps", "OutputError",
     "Result", "border_zones", "cuda_available", "distance_map", "fit_kinetic",
-    "quantify_cbf", "quantify_series", "region_stats", "series_options", "write_phantom",
+    "quality_indices", "quantify_cbf", "quantify_series", "region_stats", "series_options", "write_phantom",
     "__version__",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -150,3 +150,27 @@ def region_stats(image, labels, *, mask=None, percentiles: Sequence[float] = (5,
     return _perfq.region_stats(v, lab, m, [float(p) for p in percentiles],
                                bool(include_background), *grid, backend, int(device),
                                int(threads))
+
+
+def quality_indices(cbf, *, gm=None, wm=None, csf=None, brain=None, status=None,
+                    tissue_threshold: float = 0.7, fwhm_mm: float = 5.0, relative: bool = False,
+                    affine=None, spacing=None) -> Dict[str, Optional[float]]:
+    """The quality indices of a CBF map (ml/100 g/min; ``relative`` for relative CBF), as
+    ``perfq cbf`` writes them to ``<prefix>_desc-qualitycontrol_cbf.tsv``: a dict from index
+    name (``gm_mean_cbf``, ``gm_scov``, ``qei``, ...) to its value, None where it is not
+    defined (e.g. the GM indices without ``gm``; the QEI needs ``gm``, ``wm`` and ``csf``).
+    ``gm``/``wm``/``csf`` are probability maps in [0, 1] on the map's grid (0/1 masks serve);
+    ``brain`` a 0/1 mask; ``status`` perfq's voxel status codes (voxels without a value left
+    out). Definitions and references: docs/quality.md."""
+    v, image_affine = image_array(cbf, np.float32, "cbf")
+    grid = grid_for(v, affine, spacing, image_affine)
+
+    def optional(x, dtype, name):
+        return None if x is None else image_array(x, dtype, name)[0]
+
+    rows = _perfq.quality_indices(
+        v, optional(gm, np.float32, "gm"), optional(wm, np.float32, "wm"),
+        optional(csf, np.float32, "csf"), optional(brain, np.uint8, "brain"),
+        optional(status, np.uint8, "status"), float(tissue_threshold), float(fwhm_mm),
+        bool(relative), *grid)
+    return {name: value for name, value, _units, _about, _why in rows}

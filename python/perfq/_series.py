@@ -15,6 +15,12 @@ _OPTIONAL_MAPS = ("att", "cbf_se", "att_se", "abv", "abv_se", "arterial_att", "c
                   "cbf_wm", "scanner_cbf")
 
 
+def _quality_row(tsv: str) -> Dict[str, Optional[float]]:
+    header, row = tsv.splitlines()[:2]
+    return {name: (None if value == "n/a" else float(value))
+            for name, value in zip(header.split("\t"), row.split("\t"))}
+
+
 class Result:
     """The maps of one series and how they were made.
 
@@ -54,6 +60,11 @@ class Result:
         self.notes: List[str] = list(maps.notes)  #: remarks of the preparation
         #: the provenance record perfq cbf writes as <prefix>_cbf.json
         self.provenance: Dict[str, Any] = json.loads(maps.provenance_json)
+        #: the quality indices (<prefix>_desc-qualitycontrol_cbf.tsv): value by name, None
+        #: where not defined (why: ``quality_sidecar["NotDefined"]``)
+        self.quality: Dict[str, Optional[float]] = _quality_row(maps.quality_tsv)
+        #: the table's sidecar: every index described, with its reference
+        self.quality_sidecar: Dict[str, Any] = json.loads(maps.quality_json)
 
     def maps(self) -> Dict[str, np.ndarray]:
         """Every map this series has, by name."""

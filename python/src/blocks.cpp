@@ -7,6 +7,7 @@
 #include <perfq/io/bids.hpp>
 #include <perfq/io/pipeline.hpp>
 #include <perfq/kinetic.hpp>
+#include <perfq/quality.hpp>
 #include <perfq/stats.hpp>
 #include <perfq/watershed.hpp>
 
@@ -198,6 +199,37 @@ nb::list stats(const InArray<float>& map, const InArray<std::int32_t>& labels,
   return rows;
 }
 
+nb::list quality(const InArray<float>& cbf, const std::optional<InArray<float>>& gm,
+                 const std::optional<InArray<float>>& wm, const std::optional<InArray<float>>& csf,
+                 const std::optional<InArray<std::uint8_t>>& brain,
+                 const std::optional<InArray<std::uint8_t>>& status, double tissue_threshold,
+                 double fwhm_mm, bool relative, const Dims& dims, const Triple& spacing,
+                 const Triple& origin, const Direction& direction) {
+  const perfq::Geometry g = make_geometry(dims, spacing, origin, direction);
+  const perfq::View<const float> v = view_of(cbf, g, "cbf");
+  perfq::TissueMaps tissue;
+  tissue.gm = optional_view(gm, g, "gm");
+  tissue.wm = optional_view(wm, g, "wm");
+  tissue.csf = optional_view(csf, g, "csf");
+  perfq::QualityOptions o;
+  o.brain = optional_view(brain, g, "brain");
+  o.status = optional_view(status, g, "status");
+  o.tissue_threshold = tissue_threshold;
+  o.qei_smoothing_fwhm_mm = fwhm_mm;
+  o.relative = relative;
+  perfq::QualityReport report;
+  {
+    nb::gil_scoped_release unlocked;
+    report = perfq::quality_indices(v, tissue, o);
+  }
+  nb::list out;
+  for (const perfq::QualityIndex& q : report.indices) {
+    out.append(nb::make_tuple(q.name, q.defined ? nb::cast(q.value) : nb::none(), q.units,
+                              q.description, q.why_not));
+  }
+  return out;
+}
+
 }  // namespace
 
 void bind_blocks(nb::module_& m) {
@@ -212,6 +244,11 @@ void bind_blocks(nb::module_& m) {
   m.def("border_zones", &zones, nb::arg("territories"), nb::arg("brain").none(),
         nb::arg("width_mm"), nb::arg("dims"), nb::arg("spacing"), nb::arg("origin"),
         nb::arg("direction"), nb::arg("backend"), nb::arg("device"), nb::arg("threads"));
+  m.def("quality_indices", &quality, nb::arg("cbf"), nb::arg("gm").none(), nb::arg("wm").none(),
+        nb::arg("csf").none(), nb::arg("brain").none(), nb::arg("status").none(),
+        nb::arg("tissue_threshold"), nb::arg("fwhm_mm"), nb::arg("relative"), nb::arg("dims"),
+        nb::arg("spacing"), nb::arg("origin"), nb::arg("direction"),
+        "The quality indices of a CBF map: (name, value or None, units, description, why not).");
   m.def("region_stats", &stats, nb::arg("map"), nb::arg("labels"), nb::arg("mask").none(),
         nb::arg("percentiles"), nb::arg("include_background"), nb::arg("dims"), nb::arg("spacing"),
         nb::arg("origin"), nb::arg("direction"), nb::arg("backend"), nb::arg("device"),

@@ -97,6 +97,8 @@ void bind_series(nb::module_& m) {
       .def_ro("notes", &SeriesMaps::notes)
       .def_ro("warnings", &SeriesMaps::warnings)
       .def_ro("provenance_json", &SeriesMaps::provenance_json)
+      .def_ro("quality_tsv", &SeriesMaps::quality_tsv)
+      .def_ro("quality_json", &SeriesMaps::quality_json)
       .def_prop_ro("grid", [](const SeriesMaps& s) { return grid_of(s.cbf.geometry()); })
       .def_prop_ro(
           "cbf",

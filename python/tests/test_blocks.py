@@ -100,6 +100,40 @@ def test_region_stats_equal_numpy():
         assert row["volume_ml"] == pytest.approx(values.size / 1000)
 
 
+def test_quality_indices_equal_numpy_and_the_qei_formula():
+    rng = np.random.default_rng(5)
+    shape = (12, 10, 8)
+    gm = np.zeros(shape, dtype=np.float32, order="F")
+    wm = np.zeros(shape, dtype=np.float32, order="F")
+    csf = np.zeros(shape, dtype=np.float32, order="F")
+    gm[:4], wm[4:9], csf[9:] = 1.0, 1.0, 1.0
+    cbf = np.asfortranarray((60 * gm + 22 * wm + 4 * csf + rng.normal(0, 8, shape)).astype(np.float32))
+    q = perfq.quality_indices(cbf, gm=gm, wm=wm, csf=csf, fwhm_mm=0.0)
+    g, w, c = cbf[gm > 0.7].astype(np.float64), cbf[wm > 0.7].astype(np.float64), cbf[csf > 0.7]
+    assert q["gm_mean_cbf"] == pytest.approx(g.mean(), rel=1e-9)
+    assert q["gm_median_cbf"] == pytest.approx(np.median(g), rel=1e-9)
+    assert q["gm_scov"] == pytest.approx(100 * g.std(ddof=1) / g.mean(), rel=1e-9)
+    assert q["gm_wm_ratio"] == pytest.approx(g.mean() / w.mean(), rel=1e-9)
+    assert q["gm_negative_fraction"] == pytest.approx(np.mean(g < 0))
+    # The QEI from its definition (unsmoothed here), written with numpy.
+    pooled = sum((x.size - 1) * x.astype(np.float64).var(ddof=1) for x in (g, w, c)) / (
+        g.size + w.size + c.size - 3)
+    v = pooled / abs(g.mean())
+    n = np.mean(g < 0)
+    r = max(0.0, np.corrcoef(cbf.ravel().astype(np.float64), (2.5 * gm + wm).ravel())[0, 1])
+    qei = (np.exp(-0.054 * v ** 0.9272) * np.exp(-2.8478 * n ** 0.5196)
+           * (1 - np.exp(-3.0126 * r ** 2.4419))) ** (1 / 3)
+    assert q["qei_spatial_variability"] == pytest.approx(v, rel=1e-9)
+    assert q["qei_structural_similarity"] == pytest.approx(r, rel=1e-9)
+    assert q["qei"] == pytest.approx(qei, rel=1e-9)
+    # Without tissue maps only the brain's indices.
+    bare = perfq.quality_indices(cbf)
+    assert bare["gm_mean_cbf"] is None and bare["qei"] is None
+    assert bare["brain_mean_cbf"] == pytest.approx(cbf.astype(np.float64).mean(), rel=1e-9)
+    with pytest.raises(perfq.InvalidArgumentError, match=r"probabilities in \[0, 1\]"):
+        perfq.quality_indices(cbf, gm=gm * 3)
+
+
 def test_fortran_float32_arrays_reach_the_library_without_a_copy():
     a = np.zeros((4, 3, 2), dtype=np.float32, order="F")
     same, _ = image_array(a, np.float32, "a")

@@ -40,6 +40,8 @@ def test_to_nifti_writes_the_tools_files(phantom_series, tmp_path):
         name = os.path.basename(path)
         if name.endswith(".json"):
             assert json.loads(open(path).read()) == json.loads((tool_out / name).read_text())
+        elif name.endswith(".tsv"):
+            assert open(path).read() == (tool_out / name).read_text()
         else:
             a = np.asanyarray(nibabel.load(path).dataobj)
             b = np.asanyarray(nibabel.load(tool_out / name).dataobj)
@@ -54,6 +56,17 @@ def test_to_nifti_writes_the_tools_files(phantom_series, tmp_path):
             a = np.asanyarray(nibabel.load(path).dataobj)
             b = np.asanyarray(nibabel.load(tool_out / (name + ".gz")).dataobj)
             assert np.array_equal(a, b), name
+
+
+def test_quality_indices_of_a_series(phantom_series):
+    asl, options, tool_out = phantom_series["multi"]
+    result = perfq.quantify_series(asl, backend="cpu", **options)
+    table = (tool_out / (result.prefix + "_desc-qualitycontrol_cbf.tsv")).read_text().splitlines()
+    for name, value in zip(table[0].split("\t"), table[1].split("\t")):
+        assert result.quality[name] == (None if value == "n/a" else pytest.approx(float(value)))
+    assert result.quality["gm_mean_cbf"] is None  # no tissue maps given
+    assert result.quality_sidecar["NotDefined"]["gm_mean_cbf"] == "no GM probability map"
+    assert result.quality["brain_median_cbf"] > 0
 
 
 def test_options_take_python_names_and_nibabel_images(phantom_series, tmp_path):

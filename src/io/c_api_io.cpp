@@ -141,6 +141,16 @@ const char* perfq_series_maps_provenance(const perfq_series_maps* maps) {
                      [](const perfq_series_maps& x) { return x.value.provenance_json.c_str(); });
 }
 
+const char* perfq_series_maps_quality_table(const perfq_series_maps* maps) {
+  return read_handle(maps, __func__, nullptr,
+                     [](const perfq_series_maps& x) { return x.value.quality_tsv.c_str(); });
+}
+
+const char* perfq_series_maps_quality_sidecar(const perfq_series_maps* maps) {
+  return read_handle(maps, __func__, nullptr,
+                     [](const perfq_series_maps& x) { return x.value.quality_json.c_str(); });
+}
+
 size_t perfq_series_maps_warning_count(const perfq_series_maps* maps) {
   return read_handle(maps, __func__, 0,
                      [](const perfq_series_maps& x) { return x.value.warnings.size(); });

@@ -607,6 +607,7 @@ void assess_quality(const AslDataset& data, const SeriesRequest& r, const BrainR
   const Volume<std::uint8_t>& status = out.status;
   options.status = status.view();
   options.relative = relative;
+  options.threads = r.execution.threads;
   try {
     out.quality = quality_indices(out.cbf.view(), tissue, options);
   } catch (const InvalidArgument& e) {

@@ -828,6 +828,51 @@ static void test_region_stats(void) {
   }
 }
 
+static void test_quality_indices(void) {
+  /* GM voxels 0-2 (CBF 60, 40, -10), WM 3-4 (20, 30), voxel 5 outside the mask (status 1). */
+  const size_t dims[3] = {6, 1, 1};
+  const float cbf[6] = {60.0f, 40.0f, -10.0f, 20.0f, 30.0f, 999.0f};
+  const float gm[6] = {1.0f, 0.9f, 0.8f, 0.0f, 0.1f, 1.0f};
+  const float wm[6] = {0.0f, 0.1f, 0.2f, 1.0f, 0.9f, 0.0f};
+  const float not_probability[6] = {0.0f, 2.0f, 3.0f, 0.0f, 0.0f, 0.0f};
+  const uint8_t status[6] = {0, 0, 0, 0, 0, 1};
+  perfq_quality_report* report = NULL;
+  double v = -1.0;
+  int defined = -1;
+  size_t k = 0, names = 0;
+  CHECK_OK(perfq_quality_indices(cbf, gm, wm, NULL, dims, NULL, NULL, status, 0.0, 0, &report));
+  if (report != NULL) {
+    names = perfq_quality_report_size(report);
+    CHECK(names > 20);
+    for (k = 0; k < names; ++k) CHECK(perfq_quality_report_name(report, k) != NULL);
+    CHECK(perfq_quality_report_name(report, names) == NULL);
+    CHECK_OK(perfq_quality_report_value(report, "gm_mean_cbf", &v, &defined));
+    CHECK(near(v, 30.0, 1e-12) && defined == 1);
+    CHECK_OK(perfq_quality_report_value(report, "gm_scov", &v, &defined));
+    CHECK(near(v, 100.0 * sqrt(1300.0) / 30.0, 1e-9));
+    CHECK_OK(perfq_quality_report_value(report, "gm_wm_ratio", &v, NULL));
+    CHECK(near(v, 1.2, 1e-12));
+    CHECK_OK(perfq_quality_report_value(report, "gm_negative_fraction", &v, NULL));
+    CHECK(near(v, 1.0 / 3.0, 1e-12));
+    CHECK_OK(perfq_quality_report_value(report, "qei", &v, &defined));
+    CHECK(v == 0.0 && defined == 0);
+    CHECK(strstr(perfq_quality_report_why_not(report, "qei"), "CSF") != NULL);
+    CHECK(strcmp(perfq_quality_report_why_not(report, "gm_mean_cbf"), "") == 0);
+    CHECK_FAILS(perfq_quality_report_value(report, "nope", &v, &defined),
+                PERFQ_ERROR_INVALID_ARGUMENT, "nope");
+    CHECK(perfq_quality_report_why_not(report, "nope") == NULL);
+  }
+  perfq_quality_report_destroy(report);
+  report = NULL;
+  CHECK_FAILS(perfq_quality_indices(cbf, not_probability, NULL, NULL, dims, NULL, NULL, NULL, 0.0,
+                                    0, &report),
+              PERFQ_ERROR_INVALID_ARGUMENT, "probabilities in [0, 1]");
+  CHECK(report == NULL);
+  CHECK_FAILS(perfq_quality_indices(cbf, gm, NULL, NULL, dims, NULL, NULL, NULL, 1.5, 0, &report),
+              PERFQ_ERROR_INVALID_ARGUMENT, "threshold");
+  CHECK(perfq_quality_report_size(NULL) == 0);
+}
+
 static void test_errors(void) {
   const size_t dims[3] = {2, 2, 1};
   const size_t zero_dims[3] = {2, 0, 1};
@@ -1997,6 +2042,7 @@ int main(int argc, char** argv) {
     {"cuda_discovery", test_cuda_discovery},
     {"border_zones", test_border_zones},
     {"region_stats", test_region_stats},
+    {"quality_indices", test_quality_indices},
     {"execution_limits", test_execution_limits},
     {"probabilistic_border_zones", test_probabilistic_border_zones},
     {"timing_border_zones", test_timing_border_zones},

@@ -143,6 +143,14 @@ int main(int argc, char** argv) {
   json = slurp(json_path, &json_size);
   CHECK(json != NULL && strcmp(json, perfq_series_maps_provenance(maps)) == 0);
   free(json);
+  /* The quality table: the same text as perfq cbf's file. */
+  snprintf(json_path, sizeof json_path, "%s/sub-01_desc-qualitycontrol_cbf.tsv", tool_out);
+  json = slurp(json_path, &json_size);
+  CHECK(json != NULL && strcmp(json, perfq_series_maps_quality_table(maps)) == 0);
+  CHECK(strncmp(perfq_series_maps_quality_table(maps), "brain_voxels\t", 13) == 0);
+  free(json);
+  CHECK(strstr(perfq_series_maps_quality_sidecar(maps), "\"NotDefined\"") != NULL);
+  CHECK(perfq_series_maps_quality_table(NULL) == NULL);
 
   /* Errors: the option or the file named. */
   CHECK_STATUS(perfq_series_request_set(request, "--frobnicate", "1"),

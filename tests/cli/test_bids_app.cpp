@@ -373,11 +373,23 @@ TEST(BidsApp, GroupLevelGathersTheStatistics) {
   const fs::path dir = make_dataset("group");
   const std::string group =
       "bids " + (dir / "bids").string() + " " + (dir / "out").string() + " group";
-  ASSERT_EQ(participant(dir).status, 0);  // CBF only: nothing to gather yet
-  Result r = run(group);
+  // Nothing quantified yet: nothing to gather, an error.
+  fs::create_directories(dir / "empty");
+  Result r = run("bids " + (dir / "bids").string() + " " + (dir / "empty").string() + " group");
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_TRUE(contains(r.output, "no *_stats.tsv")) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "empty" / "group_qualitycontrol.tsv"));
+
+  // CBF only: no regional statistics, but every series' quality indices.
+  ASSERT_EQ(participant(dir).status, 0);
+  r = run(group);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "quality indices of 3 series")) << r.output;
+  EXPECT_TRUE(contains(r.output, "(no *_stats.tsv to gather)")) << r.output;
   EXPECT_FALSE(fs::exists(dir / "out" / "group_stats.tsv"));
+  const std::string qc = read_text(dir / "out" / "group_qualitycontrol.tsv");
+  EXPECT_EQ(std::count(qc.begin(), qc.end(), '\n'), 4) << qc;  // the header and 3 series
+  EXPECT_TRUE(fs::exists(dir / "out" / "group_qc.html"));
 
   ASSERT_EQ(participant(dir, labels_dir(dir) + " --overwrite").status, 0);
   r = run(group);

@@ -1,4 +1,5 @@
 // Quality indices of a CBF map (perfq/quality.hpp), against values computed by hand.
+#include <perfq/calibration.hpp>
 #include <perfq/detail/status.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/quality.hpp>
@@ -7,7 +8,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -154,6 +157,58 @@ TEST(Quality, QeiSmoothsTheMapFirst) {
   const auto flat = perfq::quality_indices(v(uniform), tissue);
   EXPECT_FALSE(flat.at("qei").defined);
   EXPECT_NE(flat.at("qei").why_not.find("constant"), std::string::npos);
+}
+
+TEST(Quality, QeiSmoothingIsSmoothM0sNormalisedGaussian) {
+  // The QEI's smoothing is that of perfq::smooth_m0 (a separate implementation, in double):
+  // check it through N, the share of GM below 0, on an anisotropic grid whose brain is an
+  // irregular blob, for maps with values near 0 everywhere so that any difference in the
+  // smoothing shows.
+  perfq::Geometry g;
+  g.dims = {23, 17, 11};
+  g.spacing = {1.0, 1.5, 2.5};
+  const std::size_t n = g.voxel_count();
+  std::mt19937 rng(4);
+  std::normal_distribution<float> noise(0.0f, 1.0f);
+  std::vector<float> cbf(n), gm(n, 0.0f), wm(n, 0.0f), csf(n, 0.0f);
+  std::vector<std::uint8_t> brain(n, 0);
+  for (std::size_t z = 0; z < 11; ++z) {
+    for (std::size_t y = 0; y < 17; ++y) {
+      for (std::size_t x = 0; x < 23; ++x) {
+        const std::size_t i = g.index(x, y, z);
+        const double dx = (x - 11.0) / 10.0, dy = (y - 8.0) / 7.0, dz = (z - 5.0) / 5.0;
+        brain[i] = dx * dx + dy * dy + dz * dz + 0.2 * std::sin(3.0 * x) < 1.0;
+        cbf[i] = 0.02f + noise(rng);
+        (x % 3 == 0 ? csf : x % 3 == 1 ? wm : gm)[i] = 1.0f;
+      }
+    }
+  }
+  auto v = [&](const auto& x) {
+    return perfq::View<const std::decay_t<decltype(x[0])>>{x.data(), g, 1};
+  };
+  for (const double fwhm : {3.0, 5.0, 12.0}) {
+    SCOPED_TRACE(fwhm);
+    perfq::QualityOptions o;
+    o.brain = v(brain);
+    o.qei_smoothing_fwhm_mm = fwhm;
+    const auto r = perfq::quality_indices(v(cbf), {v(gm), v(wm), v(csf)}, o);
+    // The reference: smooth_m0 of the brain's CBF within the brain.
+    const perfq::Volume<float> s = perfq::smooth_m0(v(cbf), fwhm, v(brain));
+    std::size_t in_gm = 0, negative = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (brain[i] && gm[i] > 0.7f) {
+        ++in_gm;
+        negative += s[i] < 0.0f;
+      }
+    }
+    EXPECT_NEAR(r.at("qei_negative_gm_fraction").value, double(negative) / in_gm, 1e-12);
+    EXPECT_GT(negative, 0u);
+    EXPECT_LT(negative, in_gm);
+    // Threads do not change it.
+    o.threads = 1;
+    const auto one = perfq::quality_indices(v(cbf), {v(gm), v(wm), v(csf)}, o);
+    EXPECT_EQ(one.at("qei").value, r.at("qei").value);
+  }
 }
 
 TEST(Quality, BrainMaskBoundsTheBrainIndices) {

@@ -43,7 +43,7 @@ struct QualityRow {
 
 /// @brief A cohort's quality indices, with the outliers of each index flagged.
 ///
-/// Rule (Tukey's fences on the cohort, as MRIQC and ExploreASL's group QC use): for each
+/// Rule (Tukey's fences on the cohort, Tukey 1977): for each
 /// index with at least 4 defined values, a series is an outlier when its value lies below
 /// Q1 − 1.5 × IQR or above Q3 + 1.5 × IQR (Q1, Q3 the quartiles by linear interpolation,
 /// IQR = Q3 − Q1). Only the direction that marks poor quality counts where one does: a low
