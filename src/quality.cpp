@@ -120,16 +120,36 @@ void check_tissue(const std::optional<View<const float>>& map, const Geometry& g
   }
 }
 
+/// Adds `w × (a[x] + b[x])` (or `w × a[x]` when `b` is null) to `dst[x]`, x < n.
+void add_taps(float* dst, const float* a, const float* b, float w, std::size_t n) {
+  if (b != nullptr) {
+    for (std::size_t x = 0; x < n; ++x) dst[x] += w * (a[x] + b[x]);
+  } else {
+    for (std::size_t x = 0; x < n; ++x) dst[x] += w * a[x];
+  }
+}
+
+/// A symmetric Gaussian kernel's half: k[0] the centre, k[j] the weight at ±j voxels.
+struct HalfKernel {
+  std::vector<float> k{1.0f};
+  std::size_t radius() const { return k.size() - 1; }
+};
+
 /// The CBF smoothed within the region, as smooth_m0 defines it (a Gaussian of `fwhm_mm`
 /// FWHM cut at min(⌈3σ⌉, the grid's extent − 1) voxels per axis, normalised over the region:
-/// smooth(x·R) / smooth(R)), computed on the region's bounding box dilated by the kernel's
-/// reach, in float, each pass over contiguous memory and spread over `threads`. Returns the
-/// region's voxels only, in ascending index order.
+/// smooth(x·R) / smooth(R)), in float. Returns the region's voxels only, in ascending index
+/// order.
+///
+/// Streaming over the region's bounding box: each slice is smoothed along x and y into a
+/// ring of the last 2r + 1 slices, from which each output slice is the z-weighted sum, so the
+/// working memory is that ring (a few MB) rather than whole-volume copies. The slices are cut
+/// into runs spread over `threads` (each run recomputing the r slices before it); results do
+/// not depend on the number of threads.
 std::vector<float> smooth_in_region(const float* values, const std::uint8_t* region,
                                     const Geometry& g, double fwhm_mm, int threads) {
-  std::vector<float> out;  // the region's voxels, in ascending index order
   // The region's bounding box.
   std::array<std::size_t, 3> lo{g.dims[0], g.dims[1], g.dims[2]}, hi{0, 0, 0};
+  std::vector<std::size_t> per_slice(g.dims[2], 0);  // region voxels per slice
   bool any = false;
   for (std::size_t z = 0; z < g.dims[2]; ++z) {
     for (std::size_t y = 0; y < g.dims[1]; ++y) {
@@ -137,113 +157,113 @@ std::vector<float> smooth_in_region(const float* values, const std::uint8_t* reg
       for (std::size_t x = 0; x < g.dims[0]; ++x) {
         if (!region[row + x]) continue;
         any = true;
+        ++per_slice[z];
         lo = {std::min(lo[0], x), std::min(lo[1], y), std::min(lo[2], z)};
         hi = {std::max(hi[0], x), std::max(hi[1], y), std::max(hi[2], z)};
       }
     }
   }
+  std::vector<float> out;
   if (!any) return out;
   const double sigma_mm = fwhm_mm / (2.0 * std::sqrt(2.0 * std::log(2.0)));
-  std::array<std::vector<float>, 3> kernel;
-  std::array<std::size_t, 3> radius{0, 0, 0}, first{}, size{};
+  std::array<HalfKernel, 3> kernel;
+  std::array<std::size_t, 3> first{}, size{};
   for (int a = 0; a < 3; ++a) {
     if (sigma_mm > 0.0) {
       const double sigma = sigma_mm / g.spacing[a];
       const double reach = std::min(std::ceil(3.0 * sigma), static_cast<double>(g.dims[a] - 1));
-      radius[a] = static_cast<std::size_t>(reach);
-      kernel[a].resize(2 * radius[a] + 1);
-      for (std::size_t k = 0; k < kernel[a].size(); ++k) {
-        const double d = static_cast<double>(k) - static_cast<double>(radius[a]);
-        kernel[a][k] = static_cast<float>(std::exp(-0.5 * d * d / (sigma * sigma)));
+      kernel[a].k.resize(static_cast<std::size_t>(reach) + 1);
+      for (std::size_t j = 0; j < kernel[a].k.size(); ++j) {
+        const double d = static_cast<double>(j);
+        kernel[a].k[j] = static_cast<float>(std::exp(-0.5 * d * d / (sigma * sigma)));
       }
     }
-    first[a] = lo[a] > radius[a] ? lo[a] - radius[a] : 0;
-    size[a] = std::min(g.dims[a] - 1, hi[a] + radius[a]) - first[a] + 1;
+    const std::size_t r = kernel[a].radius();
+    first[a] = lo[a] > r ? lo[a] - r : 0;
+    size[a] = std::min(g.dims[a] - 1, hi[a] + r) - first[a] + 1;
   }
-  const std::size_t nx = size[0], ny = size[1], nz = size[2], slice = nx * ny;
-  // Value × weight and weight, interleaved by array: [0, nb) values, [nb, 2 nb) weights.
-  const std::size_t nb = slice * nz;
-  // Left uninitialised: the copy below writes every element of `data`, and each pass every
-  // element of `scratch` before it is read.
-  std::unique_ptr<float[]> data(new float[2 * nb]), scratch(new float[2 * nb]);
-  for (std::size_t z = 0; z < nz; ++z) {
+  const std::size_t nx = size[0], ny = size[1], nz = size[2], plane = nx * ny;
+  const std::size_t rx = kernel[0].radius(), ry = kernel[1].radius(), rz = kernel[2].radius();
+  // Where each slice's region voxels start in `out`.
+  std::vector<std::size_t> offset(nz + 1, 0);
+  for (std::size_t z = 0; z < nz; ++z) offset[z + 1] = offset[z] + per_slice[first[2] + z];
+  out.resize(offset[nz]);
+
+  // Slice z of the box smoothed along x and y, value × weight then weight, into `dst`
+  // (2 × plane floats); `line` and `rows` are scratch.
+  auto smooth_plane = [&](std::size_t z, float* dst, std::vector<float>& line,
+                          std::vector<float>& rows) {
+    const std::vector<float>& kx = kernel[0].k;
     for (std::size_t y = 0; y < ny; ++y) {
       const std::size_t src = g.index(first[0], first[1] + y, first[2] + z);
-      const std::size_t dst = z * slice + y * nx;
+      float* padded = line.data();  // [rx zeros | value row | rx zeros | weight row ...]
+      float* vals = padded + rx;
+      float* wts = padded + 3 * rx + nx;
       for (std::size_t x = 0; x < nx; ++x) {
         const bool use = region[src + x] != 0;
-        data[dst + x] = use ? values[src + x] : 0.0f;
-        data[nb + dst + x] = use ? 1.0f : 0.0f;
+        vals[x] = use ? values[src + x] : 0.0f;
+        wts[x] = use ? 1.0f : 0.0f;
+      }
+      for (int array = 0; array < 2; ++array) {
+        const float* centre = array == 0 ? vals : wts;
+        float* row = rows.data() + array * plane + y * nx;
+        for (std::size_t x = 0; x < nx; ++x) row[x] = kx[0] * centre[x];
+        for (std::size_t j = 1; j <= rx; ++j) add_taps(row, centre - j, centre + j, kx[j], nx);
       }
     }
-  }
-  // x: along each row, through a zero-padded copy.
-  if (radius[0] > 0) {
-    const std::size_t r = radius[0];
-    const std::vector<float>& k = kernel[0];
-    cpu::parallel_for(2 * nz, threads, [&](std::size_t job) {
-      const std::size_t base = (job / nz) * nb + (job % nz) * slice;
-      std::vector<float> padded(nx + 2 * r, 0.0f), line(nx);
+    const std::vector<float>& ky = kernel[1].k;
+    for (int array = 0; array < 2; ++array) {
+      const float* in = rows.data() + array * plane;
       for (std::size_t y = 0; y < ny; ++y) {
-        float* row = data.get() + base + y * nx;
-        std::copy(row, row + nx, padded.begin() + static_cast<std::ptrdiff_t>(r));
-        // The kernel is symmetric: k[r - j] = k[r + j], one product per pair of taps.
-        const float* centre = padded.data() + r;
-        for (std::size_t x = 0; x < nx; ++x) line[x] = k[r] * centre[x];
-        for (std::size_t j = 1; j <= r; ++j) {
-          const float w = k[r + j];
-          const float* before = centre - j;
-          const float* after = centre + j;
-          for (std::size_t x = 0; x < nx; ++x) line[x] += w * (before[x] + after[x]);
+        float* d = dst + array * plane + y * nx;
+        const float* centre = in + y * nx;
+        for (std::size_t x = 0; x < nx; ++x) d[x] = ky[0] * centre[x];
+        for (std::size_t j = 1; j <= ry; ++j) {
+          const float* before = y >= j ? centre - j * nx : nullptr;
+          const float* after = y + j < ny ? centre + j * nx : nullptr;
+          if (before == nullptr && after == nullptr) continue;
+          add_taps(d, before != nullptr ? before : after, before != nullptr ? after : nullptr,
+                   ky[j], nx);
         }
-        std::copy(line.begin(), line.end(), row);
-      }
-    });
-  }
-  // y: each output row the weighted sum of whole rows; z: of whole slices. Both read `data`
-  // and write `scratch`, then swap.
-  for (int a = 1; a < 3; ++a) {
-    if (radius[a] == 0) continue;
-    const std::size_t r = radius[a];
-    const std::vector<float>& k = kernel[a];
-    const std::size_t count = a == 1 ? ny : nz;  // rows per slice, or slices
-    const std::size_t step = a == 1 ? nx : slice;
-    const std::size_t width = step;                  // floats per row or slice
-    const std::size_t groups = a == 1 ? 2 * nz : 2;  // slices of both arrays, or the arrays
-    const std::size_t group_size = a == 1 ? slice : nb;
-    cpu::parallel_for(groups * count, threads, [&](std::size_t job) {
-      const std::size_t group = job / count, o = job % count;
-      const float* in = data.get() + group * group_size;
-      float* dst = scratch.get() + group * group_size + o * step;
-      const float* centre = in + o * step;
-      for (std::size_t x = 0; x < width; ++x) dst[x] = k[r] * centre[x];
-      for (std::size_t j = 1; j <= r; ++j) {  // symmetric taps, rows outside the box are 0
-        const float w = k[r + j];
-        const bool has_before = o >= j, has_after = o + j < count;
-        const float* before = has_before ? centre - j * step : nullptr;
-        const float* after = has_after ? centre + j * step : nullptr;
-        if (has_before && has_after) {
-          for (std::size_t x = 0; x < width; ++x) dst[x] += w * (before[x] + after[x]);
-        } else if (has_before) {
-          for (std::size_t x = 0; x < width; ++x) dst[x] += w * before[x];
-        } else if (has_after) {
-          for (std::size_t x = 0; x < width; ++x) dst[x] += w * after[x];
-        }
-      }
-    });
-    data.swap(scratch);
-  }
-  for (std::size_t z = 0; z < nz; ++z) {
-    for (std::size_t y = 0; y < ny; ++y) {
-      const std::size_t dst = g.index(first[0], first[1] + y, first[2] + z);
-      const std::size_t src = z * slice + y * nx;
-      for (std::size_t x = 0; x < nx; ++x) {
-        if (!region[dst + x]) continue;
-        const float weight = data[nb + src + x];  // > 0: the voxel's own weight is in it
-        out.push_back(data[src + x] / weight);
       }
     }
-  }
+  };
+
+  // Runs of output slices, one per thread-sized share.
+  const std::size_t runs =
+      std::min<std::size_t>(nz, static_cast<std::size_t>(cpu::team_size(threads)));
+  const std::size_t ring = 2 * rz + 1;
+  cpu::parallel_for(runs, threads, [&](std::size_t run) {
+    const std::size_t z0 = nz * run / runs, z1 = nz * (run + 1) / runs;
+    std::vector<float> buffer(ring * 2 * plane), line(2 * (nx + 2 * rx)), rows(2 * plane),
+        sum(2 * plane);
+    auto slot = [&](std::size_t z) { return buffer.data() + (z % ring) * 2 * plane; };
+    const std::size_t from = z0 > rz ? z0 - rz : 0;
+    std::size_t made = from;  // slices [from, made) are in the ring
+    for (std::size_t z = z0; z < z1; ++z) {
+      const std::size_t need = std::min(nz, z + rz + 1);
+      for (; made < need; ++made) smooth_plane(made, slot(made), line, rows);
+      const std::vector<float>& kz = kernel[2].k;
+      const float* centre = slot(z);
+      for (std::size_t x = 0; x < 2 * plane; ++x) sum[x] = kz[0] * centre[x];
+      for (std::size_t j = 1; j <= rz; ++j) {
+        const float* before = z >= j ? slot(z - j) : nullptr;
+        const float* after = z + j < nz ? slot(z + j) : nullptr;
+        if (before == nullptr && after == nullptr) continue;
+        add_taps(sum.data(), before != nullptr ? before : after,
+                 before != nullptr ? after : nullptr, kz[j], 2 * plane);
+      }
+      std::size_t at = offset[z];
+      for (std::size_t y = 0; y < ny; ++y) {
+        const std::size_t src = g.index(first[0], first[1] + y, first[2] + z);
+        for (std::size_t x = 0; x < nx; ++x) {
+          if (!region[src + x]) continue;
+          // The weight is > 0: the voxel's own weight is in it.
+          out[at++] = sum[y * nx + x] / sum[plane + y * nx + x];
+        }
+      }
+    }
+  });
   return out;
 }
 
