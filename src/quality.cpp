@@ -91,6 +91,7 @@ QualityReport finish(Indices& q, const QualityOptions& options) {
   report.indices = q.take();
   report.tissue_threshold = options.tissue_threshold;
   report.qei_smoothing_fwhm_mm = options.qei_smoothing_fwhm_mm;
+  report.relative = options.relative;
   return report;
 }
 

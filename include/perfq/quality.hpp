@@ -90,6 +90,7 @@ struct QualityReport {
   std::vector<QualityIndex> indices;   ///< every index, defined or not
   double tissue_threshold = 0.7;       ///< the threshold used
   double qei_smoothing_fwhm_mm = 5.0;  ///< the QEI's smoothing used
+  bool relative = false;               ///< the map was relative CBF (QualityOptions::relative)
 
   /// @brief The index named `name`.
   /// @throws InvalidArgument when there is none of that name.

@@ -133,6 +133,7 @@ std::string quality_table_json(const QualityReport& report,
   j["NotDefined"] = not_defined;
   j["TissueThreshold"] = report.tissue_threshold;
   j["QeiSmoothingFWHM"] = report.qei_smoothing_fwhm_mm;
+  j["RelativeCbf"] = report.relative;
   j["Sources"] = sources;
   j["GeneratedBy"] = {{"Name", "perfq"}, {"Version", version()}};
   return j.dump(2) + "\n";
@@ -186,6 +187,16 @@ GroupQuality gather_quality_tables(const std::string& root,
                            std::to_string(names.size()));
     }
     QualityRow row;
+    {
+      // The sidecar, when there is one, says whether the map was relative CBF.
+      fs::path sidecar = path;
+      sidecar.replace_extension(".json");
+      std::ifstream j(sidecar);
+      if (j) {
+        const Json record = Json::parse(j, nullptr, false);
+        if (record.is_object() && record.value("RelativeCbf", false)) row.relative = true;
+      }
+    }
     row.source = fs::relative(path, root).generic_string();
     const std::string name = path.filename().string();
     row.prefix = name.substr(0, name.size() - std::string(kTableSuffix).size());
@@ -217,7 +228,7 @@ GroupQuality gather_quality_tables(const std::string& root,
   for (std::size_t c = 0; c < columns; ++c) {
     std::vector<double> values;
     for (const QualityRow& r : g.rows) {
-      if (r.defined[c]) values.push_back(r.values[c]);
+      if (r.defined[c] && !r.relative) values.push_back(r.values[c]);
     }
     if (values.size() < 4) continue;
     std::sort(values.begin(), values.end());
@@ -227,7 +238,7 @@ GroupQuality gather_quality_tables(const std::string& root,
     g.fenced[c] = true;
     const int direction = poor_direction(g.columns[c]);
     for (QualityRow& r : g.rows) {
-      if (!r.defined[c]) continue;
+      if (!r.defined[c] || r.relative) continue;
       const bool low = r.values[c] < g.lower_fence[c] && direction <= 0;
       const bool high = r.values[c] > g.upper_fence[c] && direction >= 0;
       if (low || high) r.outliers.push_back(g.columns[c]);
@@ -238,12 +249,13 @@ GroupQuality gather_quality_tables(const std::string& root,
 
 std::string group_quality_tsv(const GroupQuality& group) {
   std::ostringstream out;
-  out << "subject\tsession\trun\tsource";
+  out << "subject\tsession\trun\tsource\tcbf_units";
   for (const std::string& c : group.columns) out << "\t" << c;
   out << "\toutliers\n";
   auto or_na = [](const std::string& v) { return v.empty() ? std::string("n/a") : v; };
   for (const QualityRow& r : group.rows) {
-    out << or_na(r.subject) << "\t" << or_na(r.session) << "\t" << or_na(r.run) << "\t" << r.source;
+    out << or_na(r.subject) << "\t" << or_na(r.session) << "\t" << or_na(r.run) << "\t" << r.source
+        << "\t" << (r.relative ? "relative" : "mL/100g/min");
     for (std::size_t c = 0; c < group.columns.size(); ++c) {
       out << "\t" << (r.defined[c] ? number(r.values[c]) : "n/a");
     }
@@ -260,6 +272,10 @@ std::string group_quality_json(const GroupQuality& group) {
   j["session"] = {{"Description", "session label (ses-<label>); n/a without sessions"}};
   j["run"] = {{"Description", "run index (run-<index>); n/a when the series has none"}};
   j["source"] = {{"Description", "the series' quality table, relative to this folder"}};
+  j["cbf_units"] = {
+      {"Description",
+       "the units of the series' CBF indices: mL/100g/min, or relative (a map of relative CBF, "
+       "M0Type Absent: 1 = the brain's median; such series are left out of the outlier rule)"}};
   for (const QualityIndex& q : template_report().indices) j[q.name] = describe(q);
   j["outliers"] = {
       {"Description",

@@ -98,10 +98,17 @@ TEST(QualityFiles, GroupTableFlagsOutliersByTukeysFences) {
     write_table(root / sub / "perf" / (sub + "_desc-qualitycontrol_cbf.tsv"),
                 {{"qei", qei[s]}, {"gm_scov", s == 1 ? "80" : "30"}, {"gm_mean_cbf", "55"}});
   }
-  // A table of another participant, not selected; a hidden folder, skipped.
+  // A hidden folder, skipped; a series of relative CBF (its sidecar says so): gathered, but
+  // neither in the fences nor flagged, however low its values.
   write_table(root / ".hidden" / "sub-09_desc-qualitycontrol_cbf.tsv", {{"qei", "0"}});
+  write_table(root / "sub-07" / "perf" / "sub-07_desc-qualitycontrol_cbf.tsv",
+              {{"qei", "0.1"}, {"gm_scov", "30"}, {"gm_mean_cbf", "1.1"}});
+  std::ofstream(root / "sub-07" / "perf" / "sub-07_desc-qualitycontrol_cbf.json")
+      << "{\"RelativeCbf\": true}\n";
   const perfq::io::GroupQuality g = perfq::io::gather_quality_tables(root.string());
-  ASSERT_EQ(g.rows.size(), 6u);
+  ASSERT_EQ(g.rows.size(), 7u);
+  EXPECT_TRUE(g.rows.back().relative);
+  EXPECT_TRUE(g.rows.back().outliers.empty());
   const auto qei_column = static_cast<std::size_t>(
       std::find(g.columns.begin(), g.columns.end(), "qei") - g.columns.begin());
   EXPECT_TRUE(g.fenced[qei_column]);
@@ -109,6 +116,7 @@ TEST(QualityFiles, GroupTableFlagsOutliersByTukeysFences) {
   EXPECT_NEAR(g.upper_fence[qei_column], 0.93, 1e-12);
   for (const auto& row : g.rows) {
     SCOPED_TRACE(row.source);
+    if (row.subject == "07") continue;
     if (row.subject == "02") {
       EXPECT_EQ(row.outliers, (std::vector<std::string>{"gm_scov", "qei"}));
     } else {
@@ -119,6 +127,8 @@ TEST(QualityFiles, GroupTableFlagsOutliersByTukeysFences) {
   EXPECT_NE(tsv.find("02\tn/a\tn/a\tsub-02/perf/sub-02_desc-qualitycontrol_cbf.tsv"),
             std::string::npos);
   EXPECT_NE(tsv.find("\tgm_scov,qei\n"), std::string::npos);
+  EXPECT_NE(tsv.find("sub-07_desc-qualitycontrol_cbf.tsv\trelative\t"), std::string::npos);
+  EXPECT_NE(tsv.find("sub-02_desc-qualitycontrol_cbf.tsv\tmL/100g/min\t"), std::string::npos);
   const auto j = nlohmann::json::parse(perfq::io::group_quality_json(g));
   EXPECT_TRUE(j.contains("OutlierRule"));
   EXPECT_NEAR(j["Fences"]["qei"][0].get<double>(), 0.73, 1e-12);

@@ -21,7 +21,9 @@ PERFQ_IO_API std::string quality_table_tsv(const QualityReport& report);
 
 /// @brief The table's JSON sidecar (BIDS: one object per column with `Description` and
 /// `Units`; the reference of each index), then `NotDefined` (each undefined index with the
-/// reason), `TissueThreshold`, `QeiSmoothingFWHM` (mm), `Sources` and `GeneratedBy`.
+/// reason), `TissueThreshold`, `QeiSmoothingFWHM` (mm), `RelativeCbf` (true for a map of
+/// relative CBF, whose CBF indices are in units of the brain's median), `Sources` and
+/// `GeneratedBy`.
 /// @param report the indices
 /// @param sources the files the indices came from (the CBF map, the tissue maps)
 PERFQ_IO_API std::string quality_table_json(const QualityReport& report,
@@ -39,6 +41,9 @@ struct QualityRow {
   std::vector<bool> defined;  ///< whether values[k] is a number
   /// The indices on which this series is an outlier of the cohort (GroupQuality's rule).
   std::vector<std::string> outliers;
+  /// Relative CBF (the table's sidecar says `RelativeCbf`): not on the cohort's scale, so
+  /// left out of the fences and never flagged.
+  bool relative = false;
 };
 
 /// @brief A cohort's quality indices, with the outliers of each index flagged.
@@ -49,6 +54,7 @@ struct QualityRow {
 /// IQR = Q3 − Q1). Only the direction that marks poor quality counts where one does: a low
 /// QEI, low GM CBF, low GM/WM ratio; a high sCoV or share of negative or implausibly high
 /// values; both directions for the rest.
+/// Series of relative CBF (QualityRow::relative) are left out of the fences and never flagged.
 struct GroupQuality {
   std::vector<std::string> columns;  ///< index names (quality_index_names' order)
   std::vector<QualityRow> rows;      ///< one per series, sorted by their table's path
@@ -67,8 +73,8 @@ PERFQ_IO_API GroupQuality gather_quality_tables(const std::string& root,
                                                 const std::vector<std::string>& sessions = {});
 
 /// @brief The group table `group_qualitycontrol.tsv`: the leading columns subject, session,
-/// run, source, then the indices, then `outliers` (the flagged indices, comma-separated, or
-/// `n/a`).
+/// run, source, cbf_units (`mL/100g/min`, or `relative`), then the indices, then `outliers`
+/// (the flagged indices, comma-separated, or `n/a`).
 PERFQ_IO_API std::string group_quality_tsv(const GroupQuality& group);
 
 /// @brief Its sidecar `group_qualitycontrol.json`: every column described (the indices as in
