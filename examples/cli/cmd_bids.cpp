@@ -101,6 +101,7 @@ const char* const kBidsHelp =
     "                             --ref-tissue, partial-volume correction\n"
     "perfq cbf options passed to every series (see 'perfq cbf --help'):\n"
     "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --bs-pulses --m0-value --m0-scale\n"
+    "  --min-m0-fraction\n"
     "  --robust --m0-smooth --outlier-threshold --model --att-min --att-max --grid-points\n"
     "  --max-iterations --max-starts --tolerance --att-prior --att-prior-mean --att-prior-sd\n"
     "  --prior-noise --arterial --aatt-prior-mean --aatt-prior-sd --dispersion\n"
@@ -119,6 +120,7 @@ const std::vector<std::string> kCbfNumbers = {"--lambda",
                                               "--m0-value",
                                               "--m0-scale",
                                               "--m0-smooth",
+                                              "--min-m0-fraction",
                                               "--ref-t1",
                                               "--ref-t2",
                                               "--ref-partition",

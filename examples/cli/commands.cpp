@@ -89,6 +89,8 @@ const char* const kCbfHelp =
     "  --outlier-threshold Z     robust z-score above which a repeat is dropped (default 3)\n"
     "  --no-sign-check           quantify even when ΔM is negative in most brain voxels\n"
     "                            (default: refused as control and label swapped)\n"
+    "  --min-m0-fraction F       voxels whose M0 is below F x the brain's median M0 get\n"
+    "                            status 8 (M0 too low) and maps 0 (default 0.01; 0: off)\n"
     "\n"
     "multi-delay options:\n"
     "  --model NAME              buxton (default: 1/T1app = 1/T1t + f/lambda with the voxel's\n"

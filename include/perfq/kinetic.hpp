@@ -143,7 +143,8 @@ struct KineticOptions {
   std::vector<double> weights;
 };
 
-/// @brief Result of a multi-delay fit. Maps hold 0 where status is 1–4.
+/// @brief Result of a multi-delay fit. Maps hold 0 where status is 1–4 (perfq::io's
+/// pipeline also sets 8, M0 too low, with maps 0).
 struct KineticFit {
   Volume<float> cbf;                ///< ml/100 g/min
   Volume<float> att;                ///< s

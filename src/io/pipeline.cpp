@@ -440,6 +440,69 @@ Json check_att_bounds(const Volume<std::uint8_t>& status, const BrainRegion& bra
 
 // ---- quantification ------------------------------------------------------------------------
 
+/// Voxels whose M0 is far below the brain's (SeriesRequest::min_m0_fraction of the brain
+/// region's median M0): status 8 and maps 0, wherever the quantification gave a value (status
+/// 0 or 4–7); statuses 1–3 stay. ΔM/M0 there is noise over almost nothing (the background of
+/// a resampled or spiral acquisition, M0 ~1e-14): CBF of ±1e9 with status 0 otherwise. The
+/// record for the sidecar (`M0Floor`); `StatusCounts` is set again after it.
+Json flag_low_m0(const M0State& s, const BrainRegion& brain, const SeriesRequest& r,
+                 SeriesMaps& out) {
+  Json record = {{"Rule",
+                  "M0 below Fraction x the median M0 of the brain region (positive, finite "
+                  "values): status 8 (M0 too low), maps 0"},
+                 {"Fraction", r.min_m0_fraction},
+                 {"Region", brain.name}};
+  if (!s.m0.image || !(r.min_m0_fraction > 0.0)) {
+    record["Applied"] = false;
+    record["Why"] = !s.m0.image ? "one M0 value for every voxel (no M0 image)"
+                                : "turned off (--min-m0-fraction 0)";
+    return record;
+  }
+  const View<const float>& m0 = *s.m0.image;
+  std::vector<float> brain_m0;
+  for (std::size_t i = 0; i < m0.voxel_count(); ++i) {
+    const float v = m0.data[i];
+    if ((!brain.view || brain.view->data[i] != 0) && std::isfinite(v) && v > 0.0f) {
+      brain_m0.push_back(v);
+    }
+  }
+  if (brain_m0.empty()) {
+    record["Applied"] = false;
+    record["Why"] = "no positive M0 in the brain region";
+    return record;
+  }
+  const std::size_t half = brain_m0.size() / 2;
+  std::nth_element(brain_m0.begin(), brain_m0.begin() + half, brain_m0.end());
+  double median = brain_m0[half];
+  if (brain_m0.size() % 2 == 0) {  // the mean of the two middle values
+    median = 0.5 * (median + *std::max_element(brain_m0.begin(), brain_m0.begin() + half));
+  }
+  const double threshold = r.min_m0_fraction * median;
+  std::size_t flagged = 0;
+  auto zero = [](std::optional<Volume<float>>& map, std::size_t i) {
+    if (map) (*map)[i] = 0.0f;
+  };
+  for (std::size_t i = 0; i < out.status.size(); ++i) {
+    const std::uint8_t code = out.status[i];
+    if (code == detail::kStatusOutsideMask || code == detail::kStatusM0NotPositive ||
+        code == detail::kStatusNonFiniteInput || !(m0.data[i] < threshold)) {
+      continue;
+    }
+    out.status[i] = detail::kStatusM0TooLow;
+    out.cbf[i] = 0.0f;
+    for (auto* map :
+         {&out.att, &out.cbf_se, &out.att_se, &out.abv, &out.abv_se, &out.arterial_att}) {
+      zero(*map, i);
+    }
+    ++flagged;
+  }
+  record["Applied"] = true;
+  record["BrainMedianM0"] = median;
+  record["Threshold"] = threshold;
+  record["Voxels"] = flagged;
+  return record;
+}
+
 /// The white paper's single-delay formula.
 void quantify_single(const PreparedAsl& prepared, const M0State& s, const AslProtocol& averaged,
                      const Physiology& physiology,
@@ -669,6 +732,10 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
     warn_of_short_delay(data, averaged, out.warnings);
   } else {
     quantify_multi(data, prepared, s, averaged, physiology, mask_view, r, out, j);
+  }
+  j["M0Floor"] = flag_low_m0(s, brain, r, out);
+  j["StatusCounts"] = status_counts(out.status);  // in its place, counting status 8
+  if (out.delays > 1) {
     j["AttAtBound"] = check_att_bounds(out.status, brain, r.kinetic, out.warnings);
   }
   if (s.relative) make_relative(brain, out, j);

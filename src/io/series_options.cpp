@@ -95,6 +95,9 @@ const std::vector<Option>& table() {
       if (!(scale > 0)) refuse("--m0-scale: expected a positive factor");
       r.m0_scale = scale;
     });
+    value("--min-m0-fraction", [](SeriesRequest& r, const std::string& v) {
+      r.min_m0_fraction = in_range("--min-m0-fraction", v, 0.0, 0.5, false, "");
+    });
     value("--bs-pulses", [](SeriesRequest& r, const std::string& v) {
       const long pulses = whole("--bs-pulses", v);
       if (pulses < 0 || pulses > 100) {

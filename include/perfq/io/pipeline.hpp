@@ -51,6 +51,11 @@ struct SeriesRequest {
   std::optional<double> echo_time;  ///< TE of the M0 scan (default: its sidecar's EchoTime)
   /// T2 of arterial blood, s (default: ReferenceCalibrationOptions's; --t2-blood).
   std::optional<double> blood_t2;
+  /// Voxels whose M0 is below this fraction of the brain region's median M0 (the mask, else
+  /// the automatic brain mask) get status 8 (VoxelStatus::M0TooLow) and maps 0: the
+  /// background of a resampled or spiral acquisition (M0 ~1e-14) would otherwise give CBF of
+  /// ±1e9. In [0, 0.5]; 0 turns the rule off (--min-m0-fraction). Only with an M0 image.
+  double min_m0_fraction = 0.01;
   AveragingOptions averaging;  ///< averaging of repeats (its mask is set from mask_path)
   bool check_sign = true;      ///< refuse ΔM negative in most of the brain (control/label swapped)
   KineticOptions kinetic;      ///< the multi-delay fit (its weights are set from the repeats)
