@@ -21,6 +21,7 @@
 #include <perfq/pvc.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -224,6 +225,18 @@ PERFQ_IO_API std::vector<std::string> series_output_names(const std::string& pre
 /// uncompressed).
 PERFQ_IO_API std::vector<std::string> series_output_names(const std::string& prefix,
                                                           const SeriesOutputOptions& options);
+
+/// @brief The status map perfq cbf writes beside a map: `<prefix>_fitstatus.nii.gz` (else
+/// `.nii`) in the folder of `map_path` when that is named as perfq cbf names its maps,
+/// `<prefix>_<map>.nii[.gz]` with `<map>` one of `cbf`, `att`, `cbf_se`, `att_se`, `abv`,
+/// `abv_se`, `aatt`, `cbf_gm`, `cbf_wm`, `desc-relative_cbf`, `desc-relative_cbf_se`
+/// (`desc-scanner_cbf`, made by the scanner, has none).
+/// @return its path, or nothing when the map is named otherwise or no status map is there.
+PERFQ_IO_API std::optional<std::string> find_status_map(const std::string& map_path);
+
+/// @brief Reads a status map (VoxelStatus codes, e.g. `<prefix>_fitstatus.nii.gz`). 3D only.
+/// @throws InputError as read_nifti_labels, and naming the file for a code outside 0–255.
+PERFQ_IO_API Volume<std::uint8_t> read_status_map(const std::string& path);
 
 /// @brief Writes one output to `path` (NIfTI or JSON text, atomically: a temporary file then
 /// renamed).
