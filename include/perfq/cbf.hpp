@@ -27,8 +27,9 @@ enum class VoxelStatus : std::uint8_t {
   NonFiniteResult = detail::kStatusNonFiniteResult,  ///< 4: the arithmetic overflowed
   /// 5: multi-delay fit: stopped at the iteration limit (values kept)
   MaxIterations = detail::kStatusMaxIterations,
-  /// 6: multi-delay fit: parameters not identifiable (e.g. no signal); values kept, standard
-  /// errors 0
+  /// 6: multi-delay fit: parameters not identifiable (e.g. no signal, or an ATT the delays
+  /// cannot tell); values kept; the standard error of CBF is the one with the other
+  /// parameters held at their values (0 without signal), the others 0
   Singular = detail::kStatusSingular,
   /// 7: multi-delay fit: arrival time at a bound of its range (values kept)
   AttAtBound = detail::kStatusAtBound,

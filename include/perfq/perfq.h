@@ -509,7 +509,8 @@ typedef enum perfq_voxel_status PERFQ_C_ENUM_BASE {
   PERFQ_VOXEL_MAX_ITERATIONS = 5,   /**< multi-delay fit: stopped at the iteration limit (values
                                          kept) */
   PERFQ_VOXEL_SINGULAR = 6,         /**< multi-delay fit: parameters not identifiable (e.g. no
-                                         signal); values kept, standard errors 0 */
+                                         signal); values kept; CBF's standard error is the one
+                                         with ATT (and aBV) held, the others 0 */
   PERFQ_VOXEL_ATT_AT_BOUND = 7,     /**< multi-delay fit: arrival time at a bound of its range
                                          (values kept) */
   PERFQ_VOXEL_M0_TOO_LOW = 8        /**< M0 below a fraction (1 % by default) of the brain's
