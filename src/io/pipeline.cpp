@@ -92,7 +92,13 @@ Physiology series_physiology(const AslProtocol& protocol, const SeriesRequest& r
   // The default blood T1 is known at 1.5 and 3 T only (the white paper's); elsewhere (e.g.
   // 7 T, where it is near 2.1 s) the 3 T value would bias CBF by e^(PLD/T1b) without a word.
   const double tesla = protocol.magnetic_field_strength;
-  if (!r.t1_blood && !(tesla >= 1.0 && tesla <= 3.5)) {
+  if (!r.t1_blood && r.hematocrit && !(tesla >= 2.25 && tesla <= 3.5)) {
+    std::ostringstream m;
+    m << tesla << " T: --hct gives the arterial blood T1 by Lu et al. 2004's relation, "
+      << "measured at 3 T only; at this field give the blood T1 with --t1b";
+    throw InputError(sidecar, "MagneticFieldStrength", m.str());
+  }
+  if (!r.t1_blood && !r.hematocrit && !(tesla >= 1.0 && tesla <= 3.5)) {
     std::ostringstream m;
     m << tesla << " T: perfq has default blood T1 values for 1.5 T (1.35 s) and 3 T (1.65 s) "
       << "only; give the arterial blood T1 at this field with --t1b";
@@ -100,7 +106,11 @@ Physiology series_physiology(const AslProtocol& protocol, const SeriesRequest& r
   }
   Physiology physiology = Physiology::at_field(tesla);
   if (r.blood_brain_partition) physiology.blood_brain_partition = *r.blood_brain_partition;
-  if (r.t1_blood) physiology.t1_blood = *r.t1_blood;
+  if (r.t1_blood) {
+    physiology.t1_blood = *r.t1_blood;
+  } else if (r.hematocrit) {
+    physiology.t1_blood = blood_t1_from_hematocrit(*r.hematocrit);
+  }
   if (r.t1_tissue) physiology.t1_tissue = *r.t1_tissue;
   if (r.labeling_efficiency) physiology.labeling_efficiency = *r.labeling_efficiency;
   if (r.bs_pulse_efficiency) {
@@ -709,6 +719,12 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
   out.sign_check = check_sign(data, prepared, brain, r);
   out.check_region = brain.name;
   out.notes = prepared.notes;
+  if (r.t1_blood && r.hematocrit) {
+    out.notes.push_back("--t1b " + strings::format_number(*r.t1_blood) + " s beats --hct " +
+                        strings::format_number(*r.hematocrit) +
+                        " (the haematocrit would give an arterial blood T1 of " +
+                        strings::format_number(blood_t1_from_hematocrit(*r.hematocrit)) + " s)");
+  }
   warn_of_defaults(data, r, out.warnings);
   if (prepared.scanner_cbf) out.scanner_cbf = *prepared.scanner_cbf;
 

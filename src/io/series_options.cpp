@@ -79,6 +79,15 @@ const std::vector<Option>& table() {
     value("--t1b", [](SeriesRequest& r, const std::string& v) {
       r.t1_blood = in_range("--t1b", v, 0.0, 10.0, true, " s");
     });
+    value("--hct", [](SeriesRequest& r, const std::string& v) {
+      const double hct = number("--hct", v);
+      try {
+        blood_t1_from_hematocrit(hct);  // its range, and a percentage refused
+      } catch (const InvalidArgument& e) {
+        refuse(std::string("--hct: ") + e.what());
+      }
+      r.hematocrit = hct;
+    });
     value("--t1t", [](SeriesRequest& r, const std::string& v) {
       r.t1_tissue = in_range("--t1t", v, 0.0, 10.0, true, " s");
     });

@@ -163,4 +163,115 @@ TEST(Accuracy, MultiDelayVoxelsWithM0FarBelowTheBrainsHaveEveryMapZero) {
   EXPECT_EQ(Json::parse(maps.provenance_json)["StatusCounts"]["8"], kNx * kNy * kNz - 146u);
 }
 
+TEST(Accuracy, BloodT1FromTheHaematocritByLuEtAl2004) {
+  // 1/T1 = 0.52 Hct + 0.38 /s (arterial blood, 3 T).
+  EXPECT_NEAR(perfq::blood_t1_from_hematocrit(0.42), 1.0 / 0.5984, 1e-12);
+  EXPECT_NEAR(perfq::blood_t1_from_hematocrit(0.30), 1.0 / 0.536, 1e-12);
+  EXPECT_NEAR(perfq::blood_t1_from_hematocrit(0.1), 1.0 / 0.432, 1e-12);
+  EXPECT_NEAR(perfq::blood_t1_from_hematocrit(0.7), 1.0 / 0.744, 1e-12);
+  for (double bad : {0.05, 0.75, -0.4, 0.0}) {
+    EXPECT_THROW(perfq::blood_t1_from_hematocrit(bad), perfq::InvalidArgument) << bad;
+  }
+  try {
+    perfq::blood_t1_from_hematocrit(42);
+    ADD_FAILURE() << "a percentage was taken";
+  } catch (const perfq::InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("fraction"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("0.42"), std::string::npos) << e.what();
+  }
+
+  // --hct in the request: the T1 used, the CBF it gives, and its record in the sidecar.
+  const perfq::io::AslDataset data = resampled_series();
+  perfq::io::SeriesRequest r = perfq::io::parse_series_options({"--hct", "0.45"});
+  r.execution.backend = perfq::Backend::Cpu;
+  const double t1b = 1.0 / (0.52 * 0.45 + 0.38);
+  const perfq::io::SeriesMaps maps = perfq::io::quantify_series(data, r);
+  EXPECT_NEAR(maps.constants.t1_blood, t1b, 1e-12);
+  EXPECT_NEAR(maps.cbf[at(4, 4, 2)], white_paper_cbf(10.0, 1000.0, t1b), 1e-3);
+  const Json j = Json::parse(maps.provenance_json);
+  EXPECT_NEAR(j["ArterialBloodT1"].get<double>(), t1b, 1e-12);
+  EXPECT_EQ(j["ArterialBloodT1Source"], "haematocrit (--hct)");
+  EXPECT_EQ(j["ArterialBloodT1FromHematocrit"]["Hematocrit"], 0.45);
+  EXPECT_EQ(j["ArterialBloodT1FromHematocrit"]["Formula"], "1/T1b = 0.52 * Hct + 0.38 (1/s)");
+  EXPECT_NE(j["ArterialBloodT1FromHematocrit"]["Reference"].get<std::string>().find(
+                "Magn Reson Med 2004;52:679"),
+            std::string::npos);
+
+  // An explicit --t1b beats it, with a note.
+  perfq::io::SeriesRequest both =
+      perfq::io::parse_series_options({"--hct", "0.45", "--t1b", "1.7"});
+  both.execution.backend = perfq::Backend::Cpu;
+  const perfq::io::SeriesMaps stated = perfq::io::quantify_series(data, both);
+  EXPECT_EQ(stated.constants.t1_blood, 1.7);
+  const Json k = Json::parse(stated.provenance_json);
+  EXPECT_EQ(k["ArterialBloodT1Source"], "--t1b");
+  bool noted = false;
+  for (const auto& note : k["Notes"]) {
+    noted = noted || note.get<std::string>().find("--t1b 1.7 s beats --hct 0.45") == 0;
+  }
+  EXPECT_TRUE(noted) << k["Notes"].dump();
+
+  // Out of range or in %: refused naming the option; at 1.5 T: refused naming the field.
+  for (const std::string bad : {"42", "0.05", "0.9", "x"}) {
+    EXPECT_THROW(perfq::io::parse_series_options({"--hct", bad}), perfq::InvalidArgument) << bad;
+  }
+  try {
+    perfq::io::parse_series_options({"--hct", "45"});
+    ADD_FAILURE() << "no error";
+  } catch (const perfq::InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("--hct: haematocrit 45: expected a fraction"),
+              std::string::npos)
+        << e.what();
+  }
+  perfq::io::AslDataset low_field = resampled_series();
+  low_field.protocol.magnetic_field_strength = 1.5;
+  try {
+    perfq::io::quantify_series(low_field, r);
+    ADD_FAILURE() << "no error";
+  } catch (const perfq::InputError& e) {
+    EXPECT_EQ(e.field(), "MagneticFieldStrength");
+    EXPECT_NE(std::string(e.what()).find("--t1b"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Accuracy, TheHaematocritOfParticipantsTsv) {
+  const fs::path dir = scratch_dir("accuracy-participants");
+  fs::create_directories(dir);
+  EXPECT_FALSE(perfq::io::participant_hematocrit(dir.string(), "01"));  // no file
+  write_text(dir / "participants.tsv",
+             "participant_id\tage\tHct\nsub-01\t34\t0.41\nsub-02\t51\tn/a\nsub-03\t40\t44\n"
+             "sub-04\t29\tabc\n");
+  EXPECT_EQ(perfq::io::participant_hematocrit(dir.string(), "01"), 0.41);
+  EXPECT_EQ(perfq::io::participant_hematocrit(dir.string(), "sub-01"), 0.41);
+  EXPECT_FALSE(perfq::io::participant_hematocrit(dir.string(), "02"));  // n/a
+  EXPECT_FALSE(perfq::io::participant_hematocrit(dir.string(), "09"));  // not listed
+  for (const auto& [label, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"03", "expected a fraction"}, {"04", "is not a number"}}) {
+    try {
+      perfq::io::participant_hematocrit(dir.string(), label);
+      ADD_FAILURE() << label;
+    } catch (const perfq::InputError& e) {
+      EXPECT_EQ(e.field(), "Hct");
+      EXPECT_NE(std::string(e.what()).find("participants.tsv"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  }
+  write_text(dir / "participants.tsv", "participant_id\tsex\nsub-01\tF\n");
+  EXPECT_FALSE(perfq::io::participant_hematocrit(dir.string(), "01"));  // no such column
+
+  // perfq bids passes it to the cbf step (as --hct): the blood T1 of the sidecar.
+  perfq::PhantomOptions o;
+  o.dims = {24, 28, 20};
+  o.repeats = 2;
+  perfq::io::write_phantom_bids(perfq::make_phantom(o), (dir / "bids").string());
+  write_text(dir / "bids" / "participants.tsv",
+             "participant_id\themato crit\thematocrit\nsub-01\tx\t0.38\n");
+  const Result r = run("bids " + (dir / "bids").string() + " " + (dir / "out").string() +
+                       " participant --no-report --backend cpu");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const Json j = Json::parse(read_text(dir / "out" / "sub-01" / "perf" / "sub-01_cbf.json"));
+  EXPECT_NEAR(j["ArterialBloodT1"].get<double>(), 1.0 / (0.52 * 0.38 + 0.38), 1e-12);
+  EXPECT_EQ(j["ArterialBloodT1FromHematocrit"]["Hematocrit"], 0.38);
+}
+
 }  // namespace

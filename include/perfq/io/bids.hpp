@@ -121,6 +121,19 @@ struct AslDataset {
   std::vector<DefaultedField> defaulted;
 };
 
+/// @brief A participant's haematocrit from the dataset's `participants.tsv` (column
+/// `hematocrit`, `haematocrit`, `Hct`, `hct` or `HCT`, a fraction of 1), for the arterial
+/// blood T1 (blood_t1_from_hematocrit; perfq bids passes it to perfq cbf as `--hct`).
+/// @param bids_dir the dataset's root folder
+/// @param participant the label, with or without `sub-`
+/// @return the value; nothing when there is no participants.tsv, no such column, no row for
+/// the participant, or the value is empty or `n/a`
+/// @throws InputError naming participants.tsv and the column: no `participant_id` column, two
+/// haematocrit columns, or the participant's value not a number, a percentage (e.g. 42) or
+/// outside [0.1, 0.7].
+PERFQ_IO_API std::optional<double> participant_hematocrit(const std::string& bids_dir,
+                                                          const std::string& participant);
+
 /// @brief Reads and validates an ASL-BIDS series given the path of its `*_asl.nii[.gz]`.
 /// @throws InputError naming the file and field on anything missing or contradictory: a
 /// timing list whose length is not the number of volumes, no LabelingDuration for PCASL,

@@ -35,7 +35,10 @@ struct SeriesRequest {
   std::optional<std::string> mask_path;         ///< compute inside this mask only (series' grid)
   std::optional<double> blood_brain_partition;  ///< ml/g (default 0.9; --lambda)
   std::optional<double> t1_blood;               ///< arterial blood T1, s (default by field; --t1b)
-  std::optional<double> t1_tissue;              ///< tissue T1, s (default 1.3; --t1t)
+  /// Haematocrit (a fraction, --hct): arterial blood T1 from it by blood_t1_from_hematocrit
+  /// (Lu et al. 2004, 3 T only), unless `t1_blood` is given, which beats it (with a note).
+  std::optional<double> hematocrit;
+  std::optional<double> t1_tissue;  ///< tissue T1, s (default 1.3; --t1t)
   /// Labeling efficiency; overrides the sidecar's and the defaults (--alpha).
   std::optional<double> labeling_efficiency;
   std::optional<double> bs_pulse_efficiency;  ///< efficiency per background-suppression pulse
@@ -180,10 +183,13 @@ PERFQ_IO_API SeriesMaps quantify_series(const std::string& asl_path, const Serie
 PERFQ_IO_API SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request);
 
 /// @brief The constants a request quantifies `protocol` with: Physiology::at_field of its
-/// field strength, then the request's overrides (`--lambda`, `--t1b`, `--t1t`, `--alpha`,
-/// `--bs-pulse-efficiency`). `sidecar` names the file the protocol came from in errors.
+/// field strength, then the request's overrides (`--lambda`, `--t1b` or else `--hct`,
+/// `--t1t`, `--alpha`, `--bs-pulse-efficiency`). `sidecar` names the file the protocol came
+/// from in errors.
 /// @throws InputError naming `sidecar` and MagneticFieldStrength for a field without default
-/// blood T1 (outside 1–3.5 T) when the request gives none.
+/// blood T1 (outside 1–3.5 T) when the request gives none, or, with `--hct` and no `--t1b`,
+/// a field other than 3 T (2.25–3.5 T), where the haematocrit relation was not measured.
+/// @throws InvalidArgument for a haematocrit outside blood_t1_from_hematocrit's range.
 PERFQ_IO_API Physiology series_physiology(const AslProtocol& protocol, const SeriesRequest& request,
                                           const std::string& sidecar);
 
