@@ -21,10 +21,11 @@
 // - M0Type Separate requires `<prefix>_m0scan.nii[.gz]` (on the ASL grid; 4D: its volumes are
 //   averaged) and its `_m0scan.json` (BIDS requires it; without it the M0 repetition time
 //   would be guessed).
-// - BackgroundSuppression true without BackgroundSuppressionNumberPulses is read with
-//   `pulses_unknown` set (quantification refuses it unless the count is stated elsewhere, e.g.
-//   perfq cbf --bs-pulses); pulses with BackgroundSuppression false or absent are refused as
-//   contradictory.
+// - BackgroundSuppression true without BackgroundSuppressionNumberPulses: the count is the
+//   number of BackgroundSuppressionPulseTime values when that list is given (recorded as the
+//   count's source), else read with `pulses_unknown` set (quantification refuses it unless
+//   the count is stated elsewhere, e.g. perfq cbf --bs-pulses); pulses with
+//   BackgroundSuppression false or absent are refused as contradictory.
 // - BackgroundSuppression absent: none, and MagneticFieldStrength absent: the AslProtocol
 //   default (3 T); both BIDS-required fields are listed in AslDataset::defaulted, of which
 //   quantify_series warns unless an option states the value.
@@ -179,6 +180,9 @@ struct SidecarExtras {
   std::vector<double> echo_time;                    ///< as given (one value, or per volume)
   bool background_suppression_given = false;        ///< BackgroundSuppression present
   bool field_strength_given = false;                ///< MagneticFieldStrength present
+  /// BackgroundSuppressionNumberPulses absent: the count taken from the number of
+  /// BackgroundSuppressionPulseTime values.
+  bool pulses_from_pulse_time = false;
 };
 
 /// The one echo time of an M0 (s) from `values` (EchoTime: one value or one per volume, of

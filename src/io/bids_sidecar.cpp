@@ -195,11 +195,21 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
     }
     p.background_suppression.pulses = static_cast<int>(*pulses);
   }
-  // Each suppression pulse lowers the labeling efficiency: an unknown number is recorded (not
-  // refused here: BIDS only recommends the field, and perfq cbf --bs-pulses can state it);
-  // resolve_constants refuses to quantify with it.
+  // Each suppression pulse lowers the labeling efficiency. Without the count, the list of the
+  // pulses' times gives it (one time per pulse); with neither, an unknown number is recorded
+  // (not refused here: BIDS only recommends the fields, and perfq cbf --bs-pulses can state
+  // it); resolve_constants refuses to quantify with it.
   if (p.background_suppression.enabled && !f.has("BackgroundSuppressionNumberPulses")) {
-    p.background_suppression.pulses_unknown = true;
+    if (const auto times = f.numbers("BackgroundSuppressionPulseTime")) {
+      if (times->size() > 100) {
+        f.fail("BackgroundSuppressionPulseTime",
+               std::to_string(times->size()) + " pulse times: expected at most 100 pulses");
+      }
+      p.background_suppression.pulses = static_cast<int>(times->size());
+      if (extras) extras->pulses_from_pulse_time = true;
+    } else {
+      p.background_suppression.pulses_unknown = true;
+    }
   }
   if (!p.background_suppression.enabled && p.background_suppression.pulses > 0) {
     f.fail("BackgroundSuppressionNumberPulses",

@@ -53,7 +53,9 @@ AslProtocol stated_protocol(const AslDataset& data, const SeriesRequest& r, std:
   AslProtocol stated = data.protocol;
   // The pulses of the request beat the sidecar's; with neither, an unknown number of pulses
   // would lower α by an unknown factor.
-  source = "sidecar";
+  source = data.background_suppression_pulses_source.empty()
+               ? "sidecar"
+               : "sidecar: " + data.background_suppression_pulses_source;
   if (r.bs_pulses) {
     stated.background_suppression.enabled = *r.bs_pulses > 0;
     stated.background_suppression.pulses = *r.bs_pulses;
@@ -63,8 +65,9 @@ AslProtocol stated_protocol(const AslDataset& data, const SeriesRequest& r, std:
   const BackgroundSuppression& bs = stated.background_suppression;
   if (bs.enabled && bs.pulses_unknown && !bs.efficiency) {
     throw InputError(data.sidecar_path, "BackgroundSuppressionNumberPulses",
-                     "required when BackgroundSuppression is true, not found: each pulse "
-                     "lowers the labeling efficiency (CBF is scaled by 1/0.95 per pulse "
+                     "recommended by BIDS when BackgroundSuppression is true, not found (nor "
+                     "BackgroundSuppressionPulseTime, whose times perfq would count): each "
+                     "pulse lowers the labeling efficiency (CBF is scaled by 1/0.95 per pulse "
                      "by default); give the number of pulses in the sidecar or with "
                      "--bs-pulses N (0 if they do not affect the label)");
   }

@@ -789,6 +789,43 @@ TEST(BadData, BackgroundSuppressionWithoutPulseCountIsRefused) {
   }
 }
 
+TEST(BadData, BackgroundSuppressionPulseTimesGiveTheCountWhenTheNumberIsMissing) {
+  // BIDS recommends BackgroundSuppressionNumberPulses and BackgroundSuppressionPulseTime; with
+  // only the times, the count is their number (recorded as its source), here 3: α × 0.95³.
+  const fs::path dir = scratch("bs-pulse-times");
+  const fs::path asl = phantom(dir / "bids");
+  edit_sidecar(asl, [](Json& j) {
+    j["BackgroundSuppression"] = true;
+    j["BackgroundSuppressionPulseTime"] = Json::array({0.3, 1.1, 1.6});
+  });
+  const Result r = cbf(asl, dir / "out");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const Json out = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+  EXPECT_EQ(out["BackgroundSuppressionNumberPulses"], 3);
+  EXPECT_NEAR(out["BackgroundSuppressionFactor"].get<double>(), 0.95 * 0.95 * 0.95, 1e-12);
+  EXPECT_NEAR(out["EffectiveLabelingEfficiency"].get<double>(), 0.85 * 0.95 * 0.95 * 0.95, 1e-12);
+  EXPECT_EQ(out["BackgroundSuppressionPulsesSource"],
+            "sidecar: BackgroundSuppressionPulseTime (the number of its times)");
+  // With the count as well, the count is taken (its source says so).
+  edit_sidecar(asl, [](Json& j) { j["BackgroundSuppressionNumberPulses"] = 2; });
+  ASSERT_EQ(cbf(asl, dir / "counted").status, 0);
+  const Json counted = Json::parse(read_text(dir / "counted" / "sub-01_cbf.json"));
+  EXPECT_NEAR(counted["BackgroundSuppressionFactor"].get<double>(), 0.95 * 0.95, 1e-12);
+  EXPECT_EQ(counted["BackgroundSuppressionPulsesSource"],
+            "sidecar: BackgroundSuppressionNumberPulses");
+  // Neither: refused, saying BIDS recommends the field (it does not require it).
+  edit_sidecar(asl, [](Json& j) {
+    j.erase("BackgroundSuppressionNumberPulses");
+    j.erase("BackgroundSuppressionPulseTime");
+  });
+  const Result refused = cbf(asl, dir / "refused");
+  expect_refused(refused, dir / "refused", "sub-01_asl.json", "BackgroundSuppressionNumberPulses");
+  EXPECT_NE(refused.output.find("recommended by BIDS"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("BackgroundSuppressionPulseTime"), std::string::npos)
+      << refused.output;
+  EXPECT_EQ(refused.output.find("required"), std::string::npos) << refused.output;
+}
+
 TEST(BadData, RequiredFieldsLeftOutAreDefaultedWithAWarningUnlessAnOptionStatesThem) {
   // BackgroundSuppression and MagneticFieldStrength are required by BIDS; dcm2niix leaves the
   // first out. Read as none and 3 T, each with a warning saying what it changes, printed and

@@ -33,7 +33,8 @@ PERFQ_IO_API void check_json_nesting(const std::string& json_text, const std::st
 /// @brief Parses an ASL sidecar's JSON text into a protocol. Fields read:
 /// `ArterialSpinLabelingType`, `PostLabelingDelay`, `LabelingDuration`, `BolusCutOffFlag`,
 /// `BolusCutOffDelayTime`, `MRAcquisitionType`, `SliceTiming`, `LabelingEfficiency`,
-/// `BackgroundSuppression`, `BackgroundSuppressionNumberPulses`, `M0Type`, `M0Estimate`,
+/// `BackgroundSuppression`, `BackgroundSuppressionNumberPulses` (else the number of
+/// `BackgroundSuppressionPulseTime` values), `M0Type`, `M0Estimate`,
 /// `RepetitionTimePreparation`, `MagneticFieldStrength`.
 /// @param json_text the sidecar's contents
 /// @param source the file name used in error messages
@@ -119,6 +120,10 @@ struct AslDataset {
   /// (BackgroundSuppression: none; MagneticFieldStrength: 3 T). quantify_series warns of each
   /// unless an option states the value (`--bs-pulses`; `--t1b`).
   std::vector<DefaultedField> defaulted;
+  /// Where the number of background-suppression pulses came from when BackgroundSuppression
+  /// is true: "BackgroundSuppressionNumberPulses", or "BackgroundSuppressionPulseTime (the
+  /// number of its times)" when only the pulses' times are given; empty otherwise.
+  std::string background_suppression_pulses_source;
 };
 
 /// @brief A participant's haematocrit from the dataset's `participants.tsv` (column
