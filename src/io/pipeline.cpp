@@ -729,6 +729,7 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
                         strings::format_number(blood_t1_from_hematocrit(*r.hematocrit)) + " s)");
   }
   warn_of_defaults(data, r, out.warnings);
+  out.warnings.insert(out.warnings.end(), data.warnings.begin(), data.warnings.end());
   if (prepared.scanner_cbf) out.scanner_cbf = *prepared.scanner_cbf;
 
   // The protocol of the averaged ΔM volumes: one delay (and τ) per volume.

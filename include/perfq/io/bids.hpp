@@ -35,7 +35,8 @@ PERFQ_IO_API void check_json_nesting(const std::string& json_text, const std::st
 /// `BolusCutOffDelayTime`, `MRAcquisitionType`, `SliceTiming`, `LabelingEfficiency`,
 /// `BackgroundSuppression`, `BackgroundSuppressionNumberPulses` (else the number of
 /// `BackgroundSuppressionPulseTime` values), `M0Type`, `M0Estimate`,
-/// `RepetitionTimePreparation`, `MagneticFieldStrength`.
+/// `RepetitionTimePreparation`, `MagneticFieldStrength`. `LabelingDuration` is ignored for
+/// PASL (read_asl_bids warns of it in AslDataset::warnings).
 /// @param json_text the sidecar's contents
 /// @param source the file name used in error messages
 /// @throws InputError naming `source` and the field: invalid JSON, a missing required field,
@@ -124,6 +125,9 @@ struct AslDataset {
   /// is true: "BackgroundSuppressionNumberPulses", or "BackgroundSuppressionPulseTime (the
   /// number of its times)" when only the pulses' times are given; empty otherwise.
   std::string background_suppression_pulses_source;
+  /// Metadata read one way that may mean another, each message naming the sidecar and the
+  /// fields (e.g. LabelingDuration given for PASL, ignored); quantify_series warns of each.
+  std::vector<std::string> warnings;
 };
 
 /// @brief A participant's haematocrit from the dataset's `participants.tsv` (column
