@@ -29,6 +29,7 @@ const char* to_string(VoxelStatus status) noexcept {
     case VoxelStatus::MaxIterations: return "iteration limit reached";
     case VoxelStatus::Singular: return "singular (not identifiable)";
     case VoxelStatus::AttAtBound: return "arrival time at a bound";
+    case VoxelStatus::M0TooLow: return "M0 too low (far below the brain's)";
   }
   return "unknown";
 }

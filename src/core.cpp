@@ -127,6 +127,23 @@ Physiology Physiology::at_field(double tesla) {
   return p;
 }
 
+double blood_t1_from_hematocrit(double hematocrit) {
+  if (hematocrit > 1.0 && hematocrit <= 100.0) {
+    std::ostringstream m;
+    m << "haematocrit " << hematocrit << ": expected a fraction of 1 (e.g. 0.42), not a "
+      << "percentage; give " << hematocrit / 100.0;
+    throw InvalidArgument(m.str());
+  }
+  if (!(hematocrit >= kMinHematocrit && hematocrit <= kMaxHematocrit)) {
+    std::ostringstream m;
+    m << "haematocrit " << hematocrit << ": expected a fraction in [" << kMinHematocrit << ", "
+      << kMaxHematocrit << "]";
+    throw InvalidArgument(m.str());
+  }
+  // Lu et al. 2004 (MRM 52:679), arterial blood at 3 T: R1 = 0.52 Hct + 0.38 s^-1.
+  return 1.0 / (0.52 * hematocrit + 0.38);
+}
+
 ResolvedConstants resolve_constants(const AslProtocol& protocol, const Physiology& physiology) {
   ResolvedConstants c;
   c.blood_brain_partition = physiology.blood_brain_partition;

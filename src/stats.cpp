@@ -239,6 +239,8 @@ RegionStats finalize(const RegionSums& s, std::int32_t label, const std::vector<
 
 }  // namespace
 
+std::vector<std::uint8_t> default_excluded_statuses() { return {1, 2, 3, 4, 5, 6, 8}; }
+
 RegionTable region_stats(View<const float> map, View<const std::int32_t> labels,
                          const StatsOptions& options, const Execution& execution) {
   require_volume(map, "the map");
@@ -248,6 +250,10 @@ RegionTable region_stats(View<const float> map, View<const std::int32_t> labels,
   if (options.mask) {
     require_volume(*options.mask, "the mask");
     require_grid(g, options.mask->geometry, "the mask", "the map");
+  }
+  if (options.status) {
+    require_volume(*options.status, "the status map");
+    require_grid(g, options.status->geometry, "the status map", "the map");
   }
   if (options.weights) {
     require_volume(*options.weights, "the weight map");
@@ -289,6 +295,27 @@ RegionTable region_stats(View<const float> map, View<const std::int32_t> labels,
     throw InvalidArgument("a label is listed twice among the regions to report");
   }
 
+  // Voxels left out for their status: masked out (on either backend), counted per region.
+  std::vector<std::uint8_t> kept;
+  std::vector<std::size_t> excluded(problem.regions.size(), 0);
+  if (options.status) {
+    bool leave_out[256] = {};
+    for (std::uint8_t code : options.exclude_statuses) leave_out[code] = true;
+    const RegionLookup lookup(problem.regions);
+    const std::uint8_t* status = options.status->data;
+    kept.assign(problem.voxels, 0);
+    for (std::size_t i = 0; i < problem.voxels; ++i) {
+      if (problem.mask != nullptr && problem.mask[i] == 0) continue;
+      if (!leave_out[status[i]]) {
+        kept[i] = 1;
+        continue;
+      }
+      const int region = lookup(labels.data[i]);
+      if (region >= 0) ++excluded[static_cast<std::size_t>(region)];
+    }
+    problem.mask = kept.data();
+  }
+
   if (problem.weights != nullptr) {
     // Only weights that enter a statistic must be valid (maps are often NaN off the brain).
     const RegionLookup lookup(problem.regions);
@@ -310,6 +337,14 @@ RegionTable region_stats(View<const float> map, View<const std::int32_t> labels,
   table.voxel_volume_ml = g.spacing[0] * g.spacing[1] * g.spacing[2] / 1000.0;
   table.weighted = problem.weights != nullptr;
   table.paired = problem.baseline != nullptr;
+  table.status_filtered = options.status.has_value();
+  if (table.status_filtered) {
+    table.excluded_statuses = options.exclude_statuses;
+    std::sort(table.excluded_statuses.begin(), table.excluded_statuses.end());
+    table.excluded_statuses.erase(
+        std::unique(table.excluded_statuses.begin(), table.excluded_statuses.end()),
+        table.excluded_statuses.end());
+  }
   std::vector<RegionSums> sums;
   table.backend = dispatch::run(
       resolve_backend(execution), execution,
@@ -328,9 +363,13 @@ RegionTable region_stats(View<const float> map, View<const std::int32_t> labels,
   }
   const RegionLookup lookup(problem.regions);
   for (std::int32_t label : order) {
-    table.regions.push_back(finalize(sums[static_cast<std::size_t>(lookup(label))], label,
-                                     problem.quantiles, table.voxel_volume_ml, table.weighted,
-                                     table.paired));
+    const auto k = static_cast<std::size_t>(lookup(label));
+    RegionStats r = finalize(sums[k], label, problem.quantiles, table.voxel_volume_ml,
+                             table.weighted, table.paired);
+    r.excluded = excluded[k];
+    r.voxels += r.excluded;  // the region's size is the labelled one
+    r.volume_ml = static_cast<double>(r.voxels) * table.voxel_volume_ml;
+    table.regions.push_back(std::move(r));
   }
   return table;
 }

@@ -12,6 +12,7 @@
 #include <perfq/calibration.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
+#include <perfq/io/bids.hpp>
 #include <perfq/io/nifti.hpp>
 #include <perfq/io/series_config.hpp>
 #include <perfq/kinetic.hpp>
@@ -110,6 +111,8 @@ const char* const kBidsHelp =
     "                             --ref-tissue, partial-volume correction\n"
     "perfq cbf options passed to every series (see 'perfq cbf --help'):\n"
     "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --bs-pulses --m0-value --m0-scale\n"
+    "  --min-m0-fraction --hct (else the participant's hematocrit/Hct column of\n"
+    "  participants.tsv, a fraction: the arterial blood T1 at 3 T, Lu et al. 2004)\n"
     "  --robust --m0-smooth --outlier-threshold --model --att-min --att-max --grid-points\n"
     "  --max-iterations --max-starts --tolerance --att-prior --att-prior-mean --att-prior-sd\n"
     "  --prior-noise --arterial --aatt-prior-mean --aatt-prior-sd --dispersion\n"
@@ -122,12 +125,14 @@ const char* const kBidsHelp =
 
 const std::vector<std::string> kCbfNumbers = {"--lambda",
                                               "--t1b",
+                                              "--hct",
                                               "--t1t",
                                               "--alpha",
                                               "--bs-pulse-efficiency",
                                               "--m0-value",
                                               "--m0-scale",
                                               "--m0-smooth",
+                                              "--min-m0-fraction",
                                               "--ref-t1",
                                               "--ref-t2",
                                               "--ref-partition",
@@ -353,6 +358,16 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
 
   std::vector<std::string> cbf = {"cbf", s.asl.string(), "-o", p.out.string()};
   cbf.insert(cbf.end(), o.cbf.begin(), o.cbf.end());
+  // The participant's haematocrit (participants.tsv) gives the blood T1 unless the command
+  // line gives --hct (an explicit --t1b beats it in perfq cbf, which says so in a note).
+  if (std::find(o.cbf.begin(), o.cbf.end(), "--hct") == o.cbf.end()) {
+    if (const auto hct = perfq::io::participant_hematocrit(o.bids_dir.string(), s.subject)) {
+      std::ostringstream text;
+      text.precision(10);
+      text << *hct;
+      cbf.insert(cbf.end(), {"--hct", text.str()});
+    }
+  }
   if (c.brain) cbf.insert(cbf.end(), {"--mask", c.brain->string()});
   if (o.ref_tissue) {
     // <prefix>_label-CSF_mask (else _label-ventricles_mask), _label-WM_mask or _label-GM_mask.

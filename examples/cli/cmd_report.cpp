@@ -56,7 +56,8 @@ const char* const kReportHelp =
     "Read from the map's folder, by perfq's naming: <prefix>_cbf.json (required: the\n"
     "acquisition parameters and constants used), _fitstatus, _att, _cbf_se, _att_se,\n"
     "_desc-borderzone_mask (+ .json) and every <prefix>[_desc-X]_stats.tsv (+ .json).\n"
-    "Voxels with fit status 1-4 (outside the mask, M0 <= 0, non-finite) are drawn grey.\n"
+    "Voxels with fit status 1-4 or 8 (outside the mask, M0 <= 0, non-finite, M0 too low)\n"
+    "are drawn grey.\n"
     "The page loads nothing from the network. Outputs appear complete or not at all; the\n"
     "HTML is written last. Existing report files are kept unless --overwrite.\n"
     "\n"
@@ -284,13 +285,14 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
   }
 
   // Shown: quantified voxels (fit status 0, or 5-7 whose values are kept); fitted: status 0.
+  // Not quantified: 1-4 and 8 (M0 too low), whose values are 0.
   const std::size_t n = cbf.size();
   std::vector<std::uint8_t> shown(n, 0), fitted(n, 0);
   for (std::size_t i = 0; i < n; ++i) {
     const bool finite = std::isfinite(cbf[i]);
     if (status) {
       const float s = (*status)[i];
-      shown[i] = finite && !(s >= 1 && s <= 4);
+      shown[i] = finite && !((s >= 1 && s <= 4) || s == 8);
       fitted[i] = finite && s == 0;
     } else {
       shown[i] = fitted[i] = finite && cbf[i] != 0;
@@ -299,7 +301,7 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
   if (std::find(shown.begin(), shown.end(), 1) == shown.end()) {
     throw perfq::InputError(cbf_path->string(), "",
                             "no quantified voxel to show (every voxel non-finite" +
-                                std::string(status ? " or with fit status 1-4)" : " or 0)"));
+                                std::string(status ? " or with fit status 1-4 or 8)" : " or 0)"));
   }
 
   // ---- figures --------------------------------------------------------------------------
@@ -572,8 +574,8 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
     << range_text(o.cbf_low, o.cbf_high, "ml/100 g/min") << ", ATT plasma over "
     << range_text(o.att_low, o.att_high, "s")
     << "; values outside a range take the colour of its end. Grey: voxels not quantified"
-    << (status ? " (fit status 1&ndash;4: outside the mask, M0 &le; 0, non-finite input or "
-                 "result)"
+    << (status ? " (fit status 1&ndash;4 or 8: outside the mask, M0 &le; 0, non-finite input "
+                 "or result, M0 too low)"
                : " (non-finite or zero CBF)")
     << ".</li>\n";
   if (cbf_units != "mL/100g/min") {

@@ -6,6 +6,7 @@
 #include <perfq/errors.hpp>
 #include <perfq/execution.hpp>
 #include <perfq/io/nifti.hpp>
+#include <perfq/io/pipeline.hpp>
 #include <perfq/stats.hpp>
 
 #include <nlohmann/json.hpp>
@@ -35,7 +36,8 @@ const char* const kStatsHelp =
     "Regional statistics of a 3D map (e.g. CBF) in each region of an integer label image:\n"
     "voxels, finite count, volume, mean, SD (n - 1), median, percentiles (numpy's linear\n"
     "interpolation), min, max, CoV (SD/mean) and spatial CoV (100 SD/mean, %). NaN/Inf map\n"
-    "values are counted (nonfinite) and left out. Writes one row per region to the TSV and\n"
+    "values are counted (nonfinite) and left out, as are voxels whose fit failed, by the\n"
+    "status map beside the map (column excluded). Writes one row per region to the TSV and\n"
     "describes every column and input in a JSON sidecar beside it (<stats>.json); both appear\n"
     "complete or not at all. Undefined values (an empty region, a zero mean) read n/a.\n"
     "\n"
@@ -51,6 +53,11 @@ const char* const kStatsHelp =
     "  --weights FILE          partial-volume weights in [0, 1]: adds weighted mean and SD\n"
     "  --baseline FILE         the map at baseline: adds the paired change (map - baseline)\n"
     "                          over voxels finite in both, and its percentage\n"
+    "  --status FILE           per-voxel status codes of the map (perfq cbf's _fitstatus;\n"
+    "                          default: the one beside a map perfq cbf wrote, when there)\n"
+    "  --exclude-status LIST   status codes left out, comma-separated (default 1,2,3,4,5,6,8:\n"
+    "                          no value, not converged or not identifiable; 0 and 7 kept)\n"
+    "  --include-failed        use no status map: every voxel counts, whatever its status\n"
     "  --percentiles LIST      comma-separated, each in [0, 100] (default 5,25,75,95)\n"
     "  --include-background    report label 0 as a region too\n"
     "  --backend auto|cpu|cuda where to compute (default auto)\n"
@@ -163,6 +170,15 @@ std::vector<std::pair<std::string, Json>> describe_columns(const perfq::RegionTa
   add("voxels", "voxels of the region (inside the mask, if any)", "voxels");
   add("count", "voxels with a finite map value: the sample of every statistic", "voxels");
   add("nonfinite", "voxels with a NaN or infinite map value, left out", "voxels");
+  if (t.status_filtered) {
+    std::string codes;
+    for (std::uint8_t c : t.excluded_statuses)
+      codes += (codes.empty() ? "" : ",") + std::to_string(c);
+    add("excluded",
+        "voxels left out for their status in the status map (codes " + codes +
+            "; see ExcludedByStatus), counted in voxels but in no statistic",
+        "voxels");
+  }
   add("volume_ml", "voxels x voxel volume", "mL");
   add("mean", "mean of the finite values", u);
   add("sd", "sample standard deviation, sqrt(sum((x - mean)^2) / (count - 1)); 0 when count is 1",
@@ -216,6 +232,7 @@ std::string table_text(const perfq::RegionTable& t,
     f.push_back(std::to_string(r.voxels));
     f.push_back(std::to_string(r.count));
     f.push_back(std::to_string(r.nonfinite));
+    if (t.status_filtered) f.push_back(std::to_string(r.excluded));
     f.push_back(number(r.volume_ml));
     const bool v = r.has_values();
     value(v, r.mean);
@@ -256,10 +273,11 @@ int run_stats(const std::vector<std::string>& raw, std::ostream& out, std::ostre
     out << kStatsHelp;
     return 0;
   }
-  const Args args(raw,
-                  {"--output", "--labels", "--names", "--mask", "--weights", "--baseline",
-                   "--percentiles", "--backend", "--device", "--threads"},
-                  {"--include-background", "--overwrite"}, {{"-o", "--output"}});
+  const Args args(
+      raw,
+      {"--output", "--labels", "--names", "--mask", "--weights", "--baseline", "--percentiles",
+       "--status", "--exclude-status", "--backend", "--device", "--threads"},
+      {"--include-background", "--overwrite", "--include-failed"}, {{"-o", "--output"}});
   if (args.positional().size() != 1) {
     throw UsageError{"expected exactly one map, got " + std::to_string(args.positional().size())};
   }
@@ -287,6 +305,19 @@ int run_stats(const std::vector<std::string>& raw, std::ostream& out, std::ostre
         }
         options.percentiles.push_back(p);
       }
+    }
+  }
+  if (args.flag("--include-failed") && (args.text("--status") || args.text("--exclude-status"))) {
+    throw UsageError{"--include-failed uses no status map: not with --status or --exclude-status"};
+  }
+  if (auto list = args.text("--exclude-status")) {
+    options.exclude_statuses.clear();
+    for (const std::string& item : split(*list, ',')) {
+      const double code = Args::parse_number(item, "--exclude-status");
+      if (!(code >= 0 && code <= 255) || code != std::floor(code)) {
+        throw UsageError{"--exclude-status: " + item + " is not a status code (0-255)"};
+      }
+      options.exclude_statuses.push_back(static_cast<std::uint8_t>(code));
     }
   }
   perfq::Execution execution = parse_execution(args);
@@ -323,6 +354,17 @@ int run_stats(const std::vector<std::string>& raw, std::ostream& out, std::ostre
   if (weights_path) {
     weights = perfq::io::read_nifti_3d(*weights_path, &grid, "the map " + map_path);
     options.weights = weights->view();
+  }
+  // The status map: given, else the one beside a map perfq cbf wrote (none with
+  // --include-failed).
+  std::optional<std::string> status_path = args.text("--status");
+  const bool status_found = !status_path && !args.flag("--include-failed");
+  if (status_found) status_path = perfq::io::find_status_map(map_path);
+  std::optional<perfq::Volume<std::uint8_t>> status;
+  if (status_path) {
+    status = perfq::io::read_status_map(*status_path);
+    perfq::io::require_same_grid(*status_path, status->geometry(), grid, "the map " + map_path);
+    options.status = status->view();
   }
   std::map<std::int32_t, std::string> names;
   const auto names_path = args.text("--names");
@@ -379,6 +421,32 @@ int run_stats(const std::vector<std::string>& raw, std::ostream& out, std::ostre
                        {"VoxelVolume_mL", table.voxel_volume_ml},
                        {"Dimensions", grid.dims},
                        {"Spacing_mm", grid.spacing}};
+  if (table.status_filtered) {
+    Json per_region = Json::object();
+    std::size_t total = 0;
+    for (const perfq::RegionStats& r : table.regions) {
+      per_region[std::to_string(r.label)] = r.excluded;
+      total += r.excluded;
+    }
+    sidecar["ExcludedByStatus"] = {
+        {"StatusMap", *status_path},
+        {"StatusMapSource", status_found ? "found beside the map" : "--status"},
+        {"ExcludedCodes", table.excluded_statuses},
+        {"Why",
+         "voxels whose quantification gave no value (1 outside the mask, 2 M0 <= 0, 3 "
+         "non-finite input, 4 non-finite result, 8 M0 too low: maps 0 there), did not "
+         "converge (5) or could not identify its parameters (6: e.g. ATT 0 in CSF) are no "
+         "measurement of the region; 7 (ATT at a bound of its range) is kept: its values are "
+         "the fit's best within the range. --include-failed counts every voxel"},
+        {"VoxelsPerRegion", per_region},
+        {"Voxels", total}};
+  } else {
+    sidecar["ExcludedByStatus"] = {
+        {"StatusMap", nullptr},
+        {"Why", args.flag("--include-failed")
+                    ? "--include-failed: every voxel counts, whatever its status"
+                    : "no status map given or found beside the map"}};
+  }
   sidecar["GeneratedBy"] = {{"Name", "perfq stats"},
                             {"Version", perfq::version()},
                             {"Backend", perfq::to_string(table.backend)}};

@@ -17,8 +17,8 @@
 
 PERFQ_NAMESPACE_BEGIN
 
-/// @brief Per-voxel outcome of a quantification. Output values are 0 for codes 1–4; codes 5–7
-/// flag multi-delay fits whose values are kept.
+/// @brief Per-voxel outcome of a quantification. Output values are 0 for codes 1–4 and 8;
+/// codes 5–7 flag multi-delay fits whose values are kept.
 enum class VoxelStatus : std::uint8_t {
   Ok = detail::kStatusOk,                            ///< 0: computed normally
   OutsideMask = detail::kStatusOutsideMask,          ///< 1: not computed: outside the mask
@@ -27,11 +27,17 @@ enum class VoxelStatus : std::uint8_t {
   NonFiniteResult = detail::kStatusNonFiniteResult,  ///< 4: the arithmetic overflowed
   /// 5: multi-delay fit: stopped at the iteration limit (values kept)
   MaxIterations = detail::kStatusMaxIterations,
-  /// 6: multi-delay fit: parameters not identifiable (e.g. no signal); values kept, standard
-  /// errors 0
+  /// 6: multi-delay fit: parameters not identifiable (e.g. no signal, or an ATT the delays
+  /// cannot tell); values kept; the standard error of CBF is the one with the other
+  /// parameters held at their values (0 without signal), the others 0
   Singular = detail::kStatusSingular,
   /// 7: multi-delay fit: arrival time at a bound of its range (values kept)
-  AttAtBound = detail::kStatusAtBound
+  AttAtBound = detail::kStatusAtBound,
+  /// 8: M0 far below the brain's (below a fraction, 1 % by default, of its median M0): the
+  /// background of a resampled or spiral acquisition, where ΔM/M0 explodes; values 0. Set by
+  /// perfq::io::quantify_series (SeriesRequest::min_m0_fraction), not by quantify_cbf or
+  /// fit_kinetic, which take M0 as given.
+  M0TooLow = detail::kStatusM0TooLow
 };
 /// @brief A short name of a status code (e.g. "ok", "outside mask").
 PERFQ_API const char* to_string(VoxelStatus status) noexcept;

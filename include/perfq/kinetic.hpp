@@ -13,7 +13,11 @@
 /// lowest cost;
 /// (3) reports standard errors from `σ² (JᵀWJ)⁻¹`, σ² the weighted residual variance
 /// RSS / (n − P) with P the parameters fitted (2, or 3 with the arterial component), or the
-/// pooled noise variance with the ATT prior. It does not depend on a starting point.
+/// pooled noise variance with the ATT prior. Where JᵀWJ is singular (VoxelStatus::Singular:
+/// e.g. an ATT the delays cannot tell, every delay after the whole bolus has arrived with
+/// T1app = T1b) CBF's standard error is the one conditional on the other parameters held at
+/// their values, from the one-parameter Fisher information `σ² / Σ w (∂S/∂f)²` (same σ²), and
+/// the others are 0. It does not depend on a starting point.
 #pragma once
 
 #include <perfq/cbf.hpp>
@@ -143,7 +147,8 @@ struct KineticOptions {
   std::vector<double> weights;
 };
 
-/// @brief Result of a multi-delay fit. Maps hold 0 where status is 1–4.
+/// @brief Result of a multi-delay fit. Maps hold 0 where status is 1–4 (perfq::io's
+/// pipeline also sets 8, M0 too low, with maps 0).
 struct KineticFit {
   Volume<float> cbf;                ///< ml/100 g/min
   Volume<float> att;                ///< s

@@ -499,7 +499,7 @@ PERFQ_API perfq_status perfq_prepare_time_encoded(const float* series, size_t vo
 /* ---- per-voxel status (cbf.hpp) -------------------------------------------------------- */
 
 /** @brief Per-voxel outcome in status maps (perfq::VoxelStatus). Values are 0 in the maps for
- * codes 1–4; codes 5–7 flag multi-delay fits whose values are kept. */
+ * codes 1–4 and 8; codes 5–7 flag multi-delay fits whose values are kept. */
 typedef enum perfq_voxel_status PERFQ_C_ENUM_BASE {
   PERFQ_VOXEL_OK = 0,               /**< computed normally */
   PERFQ_VOXEL_OUTSIDE_MASK = 1,     /**< not computed: outside the mask */
@@ -509,9 +509,14 @@ typedef enum perfq_voxel_status PERFQ_C_ENUM_BASE {
   PERFQ_VOXEL_MAX_ITERATIONS = 5,   /**< multi-delay fit: stopped at the iteration limit (values
                                          kept) */
   PERFQ_VOXEL_SINGULAR = 6,         /**< multi-delay fit: parameters not identifiable (e.g. no
-                                         signal); values kept, standard errors 0 */
-  PERFQ_VOXEL_ATT_AT_BOUND = 7      /**< multi-delay fit: arrival time at a bound of its range
+                                         signal); values kept; CBF's standard error is the one
+                                         with ATT (and aBV) held, the others 0 */
+  PERFQ_VOXEL_ATT_AT_BOUND = 7,     /**< multi-delay fit: arrival time at a bound of its range
                                          (values kept) */
+  PERFQ_VOXEL_M0_TOO_LOW = 8        /**< M0 below a fraction (1 % by default) of the brain's
+                                         median M0, e.g. the background of a resampled
+                                         acquisition; set by the series pipeline
+                                         (perfq_quantify_series), values 0 */
 } perfq_voxel_status;
 
 /* ---- single-delay quantification (cbf.hpp) -------------------------------------------- */

@@ -36,6 +36,15 @@
 
 PERFQ_NAMESPACE_BEGIN
 
+/// @brief The status codes (VoxelStatus) that region_stats() leaves out by default when given
+/// a status map: 1–4 (outside the mask, M0 ≤ 0, non-finite input or result: the maps hold 0
+/// there, not a measurement), 5 (the fit stopped at its iteration limit: not converged), 6
+/// (parameters not identifiable: e.g. the ATT of a CSF voxel, 0 or arbitrary) and 8 (M0 far
+/// below the brain's: maps 0). Kept: 0 (fitted) and 7 (ATT at a bound of its range: its
+/// values are the fit's best within the range; leaving them out would take the longest
+/// arrival times, the border zones', out of the very regions that study them).
+PERFQ_API std::vector<std::uint8_t> default_excluded_statuses();
+
 /// @brief Options of region_stats().
 struct StatsOptions {
   /// Percentiles to report, each in [0, 100], in the order given (the median is always
@@ -54,6 +63,12 @@ struct StatsOptions {
   /// The same quantity at baseline, on the same grid: the map is then the follow-up and
   /// RegionStats::change gives the paired change.
   std::optional<View<const float>> baseline;
+  /// Per-voxel status codes of the map (e.g. perfq cbf's `<prefix>_fitstatus`; same grid):
+  /// voxels whose code is in `exclude_statuses` are left out of every statistic, as voxels
+  /// outside the mask are, and counted per region in RegionStats::excluded.
+  std::optional<View<const std::uint8_t>> status;
+  /// The codes left out when `status` is given (default_excluded_statuses()).
+  std::vector<std::uint8_t> exclude_statuses = default_excluded_statuses();
 };
 
 /// @brief Partial-volume-weighted statistics of one region, with weights w in [0, 1]:
@@ -85,8 +100,12 @@ struct PairedChange {
 
 /// @brief Statistics of one region (see the file comment for the definitions).
 struct RegionStats {
-  std::int32_t label = 0;     ///< the region's label
-  std::size_t voxels = 0;     ///< voxels of the region (inside the mask, if any)
+  std::int32_t label = 0;  ///< the region's label
+  /// Voxels of the region (inside the mask, if any), those `excluded` for their status
+  /// included.
+  std::size_t voxels = 0;
+  /// Voxels left out for their status (StatsOptions::status); never in `count` or `nonfinite`.
+  std::size_t excluded = 0;
   std::size_t count = 0;      ///< voxels with a finite map value: the statistics' sample
   std::size_t nonfinite = 0;  ///< voxels with a NaN or infinite map value, left out
   double volume_ml = 0.0;     ///< voxels × voxel volume, ml (the labelled size of the region)
@@ -112,7 +131,10 @@ struct RegionTable {
   double voxel_volume_ml = 0.0;      ///< volume of one voxel, ml
   bool weighted = false;             ///< whether RegionStats::weighted is filled
   bool paired = false;               ///< whether RegionStats::change is filled
-  Backend backend = Backend::Cpu;    ///< backend that ran
+  /// Whether a status map was given (RegionStats::excluded is filled).
+  bool status_filtered = false;
+  std::vector<std::uint8_t> excluded_statuses;  ///< the codes left out, when status_filtered
+  Backend backend = Backend::Cpu;               ///< backend that ran
   /// @brief The region with this label, or nullptr.
   const RegionStats* find(std::int32_t label) const noexcept {
     for (const auto& r : regions) {
@@ -128,7 +150,8 @@ struct RegionTable {
 /// @param options percentiles, regions, mask, weights, baseline
 /// @param execution backend and threads; the CUDA path sorts voxels by region and value and
 ///        reduces segments on the device
-/// @throws InvalidArgument for empty or 4D inputs, an input on another grid, a percentile
+/// @throws InvalidArgument for empty or 4D inputs, an input (the status map included) on
+///         another grid, a percentile
 ///         outside [0, 100] or non-finite, a repeated label in `options.labels`, a weight
 ///         outside [0, 1] or non-finite in a region voxel, no region at all (every voxel
 ///         background or masked out, and no `options.labels`), or a map with no finite value

@@ -21,7 +21,9 @@ static_assert(PERFQ_VOXEL_SINGULAR == static_cast<int>(perfq::VoxelStatus::Singu
               "status codes");
 static_assert(PERFQ_VOXEL_ATT_AT_BOUND == static_cast<int>(perfq::VoxelStatus::AttAtBound),
               "status codes");
-static_assert(PERFQ_VOXEL_ATT_AT_BOUND + 1 == perfq::detail::kStatusCount, "status codes");
+static_assert(PERFQ_VOXEL_M0_TOO_LOW == static_cast<int>(perfq::VoxelStatus::M0TooLow),
+              "status codes");
+static_assert(PERFQ_VOXEL_M0_TOO_LOW + 1 == perfq::detail::kStatusCount, "status codes");
 
 namespace {
 

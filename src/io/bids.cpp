@@ -329,6 +329,13 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       break;
   }
 
+  if (d.protocol.background_suppression.enabled &&
+      !d.protocol.background_suppression.pulses_unknown) {
+    d.background_suppression_pulses_source =
+        m.extras.pulses_from_pulse_time ? "BackgroundSuppressionPulseTime (the number of its times)"
+                                        : "BackgroundSuppressionNumberPulses";
+  }
+  d.warnings = m.extras.warnings;
   if (!m.extras.background_suppression_given) {
     d.defaulted.push_back({d.sidecar_path, "BackgroundSuppression",
                            "not given (BIDS requires it): read as no background suppression; "

@@ -10,7 +10,7 @@
 //   readout without SliceTiming is stored with an empty list; validate_protocol refuses it.
 // - PASL: BolusCutOffDelayTime is required (its first value is TI1; Q2TIPS gives two) and
 //   BolusCutOffFlag false is refused: quantification needs the bolus duration TI1.
-//   LabelingDuration is ignored for PASL (it has no labeling duration).
+//   LabelingDuration is ignored for PASL (it has no labeling duration), with a warning.
 // - RepetitionTimePreparation sets the M0 repetition time only where it describes the M0:
 //   for M0Type Included (the value at the m0scan volumes; read_asl_bids picks them from the
 //   aslcontext, parse_asl_sidecar keeps a list only when all its values agree), and for
@@ -21,10 +21,13 @@
 // - M0Type Separate requires `<prefix>_m0scan.nii[.gz]` (on the ASL grid; 4D: its volumes are
 //   averaged) and its `_m0scan.json` (BIDS requires it; without it the M0 repetition time
 //   would be guessed).
-// - BackgroundSuppression true without BackgroundSuppressionNumberPulses is read with
-//   `pulses_unknown` set (quantification refuses it unless the count is stated elsewhere, e.g.
-//   perfq cbf --bs-pulses); pulses with BackgroundSuppression false or absent are refused as
-//   contradictory.
+// - BackgroundSuppression true without BackgroundSuppressionNumberPulses: the count is the
+//   number of BackgroundSuppressionPulseTime values when that list is given (recorded as the
+//   count's source), else read with `pulses_unknown` set (quantification refuses it unless
+//   the count is stated elsewhere, e.g. perfq cbf --bs-pulses); pulses with
+//   BackgroundSuppression false or absent are refused as contradictory.
+// - LabelingDuration given for PASL is ignored with a warning (AslDataset::warnings): TI is
+//   PostLabelingDelay, which a simulator writing LabelingDuration may have written as TI − TI1.
 // - BackgroundSuppression absent: none, and MagneticFieldStrength absent: the AslProtocol
 //   default (3 T); both BIDS-required fields are listed in AslDataset::defaulted, of which
 //   quantify_series warns unless an option states the value.
@@ -179,6 +182,12 @@ struct SidecarExtras {
   std::vector<double> echo_time;                    ///< as given (one value, or per volume)
   bool background_suppression_given = false;        ///< BackgroundSuppression present
   bool field_strength_given = false;                ///< MagneticFieldStrength present
+  /// BackgroundSuppressionNumberPulses absent: the count taken from the number of
+  /// BackgroundSuppressionPulseTime values.
+  bool pulses_from_pulse_time = false;
+  /// Metadata read one way that may mean another (e.g. LabelingDuration for PASL), each
+  /// message naming the sidecar and the fields: AslDataset::warnings.
+  std::vector<std::string> warnings;
 };
 
 /// The one echo time of an M0 (s) from `values` (EchoTime: one value or one per volume, of

@@ -78,6 +78,7 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
   const json root = parse_json_object(text, source);
   const Fields f(root, source);
   AslProtocol p;
+  std::optional<std::vector<double>> pasl_duration;  // LabelingDuration given for PASL
 
   // Labeling.
   const auto type = f.string("ArterialSpinLabelingType");
@@ -126,6 +127,11 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
                  describe(root.at("BolusCutOffDelayTime")));
     }
     p.bolus_cutoff_delay = delay->front();
+    // BIDS defines LabelingDuration for PCASL/CASL only; a simulator that writes it for PASL
+    // writes PostLabelingDelay as TI − TI1 beside it. perfq reads TI from PostLabelingDelay:
+    // warned of, below, once the field strength (the blood T1 of the size of the error) is
+    // known.
+    if (f.has("LabelingDuration")) pasl_duration = f.numbers("LabelingDuration");
   } else {
     auto duration = f.times("LabelingDuration");
     if (!duration) {
@@ -195,11 +201,21 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
     }
     p.background_suppression.pulses = static_cast<int>(*pulses);
   }
-  // Each suppression pulse lowers the labeling efficiency: an unknown number is recorded (not
-  // refused here: BIDS only recommends the field, and perfq cbf --bs-pulses can state it);
-  // resolve_constants refuses to quantify with it.
+  // Each suppression pulse lowers the labeling efficiency. Without the count, the list of the
+  // pulses' times gives it (one time per pulse); with neither, an unknown number is recorded
+  // (not refused here: BIDS only recommends the fields, and perfq cbf --bs-pulses can state
+  // it); resolve_constants refuses to quantify with it.
   if (p.background_suppression.enabled && !f.has("BackgroundSuppressionNumberPulses")) {
-    p.background_suppression.pulses_unknown = true;
+    if (const auto times = f.numbers("BackgroundSuppressionPulseTime")) {
+      if (times->size() > 100) {
+        f.fail("BackgroundSuppressionPulseTime",
+               std::to_string(times->size()) + " pulse times: expected at most 100 pulses");
+      }
+      p.background_suppression.pulses = static_cast<int>(times->size());
+      if (extras) extras->pulses_from_pulse_time = true;
+    } else {
+      p.background_suppression.pulses_unknown = true;
+    }
   }
   if (!p.background_suppression.enabled && p.background_suppression.pulses > 0) {
     f.fail("BackgroundSuppressionNumberPulses",
@@ -251,6 +267,26 @@ AslProtocol parse_sidecar(const std::string& text, const std::string& source,
       f.fail("MagneticFieldStrength", "must be positive (tesla), found " + format_number(*field));
     }
     p.magnetic_field_strength = *field;
+  }
+  if (pasl_duration && extras) {
+    const double ld = *std::max_element(pasl_duration->begin(), pasl_duration->end());
+    double ti = 0.0;  // the first TI of a label or control volume (m0scan rows have 0)
+    for (double v : p.post_labeling_delay) {
+      if (ti == 0.0 && v > 0.0) ti = v;
+    }
+    const double t1b = Physiology::at_field(p.magnetic_field_strength).t1_blood;
+    const long low = std::lround(100.0 * (1.0 - std::exp(-ld / t1b)));
+    extras->warnings.push_back(
+        source + ": LabelingDuration: " + format_number(ld) +
+        " s given for PASL, where BIDS defines no labeling duration (it belongs to "
+        "PCASL/CASL); perfq ignores it and quantifies with TI = PostLabelingDelay (" +
+        format_number(ti) + (p.post_labeling_delay.size() > 1 ? " s, the first TI" : " s") +
+        ") and TI1 = BolusCutOffDelayTime (" + format_number(*p.bolus_cutoff_delay) +
+        " s). If PostLabelingDelay holds TI − TI1 (as a simulator that writes LabelingDuration "
+        "for PASL does), the inversion time is PostLabelingDelay + LabelingDuration and CBF "
+        "comes out " +
+        std::to_string(low) + " % too low (e^(−" + format_number(ld) + "/T1b), T1b " +
+        format_number(t1b) + " s): give TI in PostLabelingDelay and remove LabelingDuration");
   }
   return p;
 }

@@ -667,6 +667,19 @@ SeriesCheck check_series(const std::string& asl_path) {
     }
   }
   if (labeling == "pasl") {
+    if (has(j, "LabelingDuration")) {
+      // BIDS defines it for PCASL/CASL only; a simulator that writes it for PASL writes
+      // PostLabelingDelay as TI − TI1 beside it, and perfq reads TI from PostLabelingDelay.
+      f.warning(l.sidecar, "LabelingDuration",
+                "given for PASL, where BIDS defines no labeling duration: perfq cbf ignores it "
+                "and takes the inversion time TI from PostLabelingDelay" +
+                    (has(j, "PostLabelingDelay") ? " (" + j.at("PostLabelingDelay").dump() + ")"
+                                                 : std::string()) +
+                    " and TI1 from BolusCutOffDelayTime; if PostLabelingDelay holds TI − TI1 "
+                    "(as a simulator writing LabelingDuration for PASL does), CBF comes out too "
+                    "low by e^(−LabelingDuration/T1b) (38 % for 0.8 s at 3 T)",
+                "give the inversion time TI in PostLabelingDelay and remove LabelingDuration");
+    }
     if (!has(j, "BolusCutOffDelayTime")) {
       f.error(l.sidecar, "BolusCutOffDelayTime",
               std::string("required for PASL (TI1, the bolus duration), not found") +

@@ -54,7 +54,9 @@ AslProtocol stated_protocol(const AslDataset& data, const SeriesRequest& r, std:
   AslProtocol stated = data.protocol;
   // The pulses of the request beat the sidecar's; with neither, an unknown number of pulses
   // would lower α by an unknown factor.
-  source = "sidecar";
+  source = data.background_suppression_pulses_source.empty()
+               ? "sidecar"
+               : "sidecar: " + data.background_suppression_pulses_source;
   if (r.bs_pulses) {
     stated.background_suppression.enabled = *r.bs_pulses > 0;
     stated.background_suppression.pulses = *r.bs_pulses;
@@ -64,8 +66,9 @@ AslProtocol stated_protocol(const AslDataset& data, const SeriesRequest& r, std:
   const BackgroundSuppression& bs = stated.background_suppression;
   if (bs.enabled && bs.pulses_unknown && !bs.efficiency) {
     throw InputError(data.sidecar_path, "BackgroundSuppressionNumberPulses",
-                     "required when BackgroundSuppression is true, not found: each pulse "
-                     "lowers the labeling efficiency (CBF is scaled by 1/0.95 per pulse "
+                     "recommended by BIDS when BackgroundSuppression is true, not found (nor "
+                     "BackgroundSuppressionPulseTime, whose times perfq would count): each "
+                     "pulse lowers the labeling efficiency (CBF is scaled by 1/0.95 per pulse "
                      "by default); give the number of pulses in the sidecar or with "
                      "--bs-pulses N (0 if they do not affect the label)");
   }
@@ -93,7 +96,13 @@ Physiology series_physiology(const AslProtocol& protocol, const SeriesRequest& r
   // The default blood T1 is known at 1.5 and 3 T only (the white paper's); elsewhere (e.g.
   // 7 T, where it is near 2.1 s) the 3 T value would bias CBF by e^(PLD/T1b) without a word.
   const double tesla = protocol.magnetic_field_strength;
-  if (!r.t1_blood && !(tesla >= 1.0 && tesla <= 3.5)) {
+  if (!r.t1_blood && r.hematocrit && !(tesla >= 2.25 && tesla <= 3.5)) {
+    std::ostringstream m;
+    m << tesla << " T: --hct gives the arterial blood T1 by Lu et al. 2004's relation, "
+      << "measured at 3 T only; at this field give the blood T1 with --t1b";
+    throw InputError(sidecar, "MagneticFieldStrength", m.str());
+  }
+  if (!r.t1_blood && !r.hematocrit && !(tesla >= 1.0 && tesla <= 3.5)) {
     std::ostringstream m;
     m << tesla << " T: perfq has default blood T1 values for 1.5 T (1.35 s) and 3 T (1.65 s) "
       << "only; give the arterial blood T1 at this field with --t1b";
@@ -101,7 +110,11 @@ Physiology series_physiology(const AslProtocol& protocol, const SeriesRequest& r
   }
   Physiology physiology = Physiology::at_field(tesla);
   if (r.blood_brain_partition) physiology.blood_brain_partition = *r.blood_brain_partition;
-  if (r.t1_blood) physiology.t1_blood = *r.t1_blood;
+  if (r.t1_blood) {
+    physiology.t1_blood = *r.t1_blood;
+  } else if (r.hematocrit) {
+    physiology.t1_blood = blood_t1_from_hematocrit(*r.hematocrit);
+  }
   if (r.t1_tissue) physiology.t1_tissue = *r.t1_tissue;
   if (r.labeling_efficiency) physiology.labeling_efficiency = *r.labeling_efficiency;
   if (r.bs_pulse_efficiency) {
@@ -441,6 +454,69 @@ Json check_att_bounds(const Volume<std::uint8_t>& status, const BrainRegion& bra
 
 // ---- quantification ------------------------------------------------------------------------
 
+/// Voxels whose M0 is far below the brain's (SeriesRequest::min_m0_fraction of the brain
+/// region's median M0): status 8 and maps 0, wherever the quantification gave a value (status
+/// 0 or 4–7); statuses 1–3 stay. ΔM/M0 there is noise over almost nothing (the background of
+/// a resampled or spiral acquisition, M0 ~1e-14): CBF of ±1e9 with status 0 otherwise. The
+/// record for the sidecar (`M0Floor`); `StatusCounts` is set again after it.
+Json flag_low_m0(const M0State& s, const BrainRegion& brain, const SeriesRequest& r,
+                 SeriesMaps& out) {
+  Json record = {{"Rule",
+                  "M0 below Fraction x the median M0 of the brain region (positive, finite "
+                  "values): status 8 (M0 too low), maps 0"},
+                 {"Fraction", r.min_m0_fraction},
+                 {"Region", brain.name}};
+  if (!s.m0.image || !(r.min_m0_fraction > 0.0)) {
+    record["Applied"] = false;
+    record["Why"] = !s.m0.image ? "one M0 value for every voxel (no M0 image)"
+                                : "turned off (--min-m0-fraction 0)";
+    return record;
+  }
+  const View<const float>& m0 = *s.m0.image;
+  std::vector<float> brain_m0;
+  for (std::size_t i = 0; i < m0.voxel_count(); ++i) {
+    const float v = m0.data[i];
+    if ((!brain.view || brain.view->data[i] != 0) && std::isfinite(v) && v > 0.0f) {
+      brain_m0.push_back(v);
+    }
+  }
+  if (brain_m0.empty()) {
+    record["Applied"] = false;
+    record["Why"] = "no positive M0 in the brain region";
+    return record;
+  }
+  const std::size_t half = brain_m0.size() / 2;
+  std::nth_element(brain_m0.begin(), brain_m0.begin() + half, brain_m0.end());
+  double median = brain_m0[half];
+  if (brain_m0.size() % 2 == 0) {  // the mean of the two middle values
+    median = 0.5 * (median + *std::max_element(brain_m0.begin(), brain_m0.begin() + half));
+  }
+  const double threshold = r.min_m0_fraction * median;
+  std::size_t flagged = 0;
+  auto zero = [](std::optional<Volume<float>>& map, std::size_t i) {
+    if (map) (*map)[i] = 0.0f;
+  };
+  for (std::size_t i = 0; i < out.status.size(); ++i) {
+    const std::uint8_t code = out.status[i];
+    if (code == detail::kStatusOutsideMask || code == detail::kStatusM0NotPositive ||
+        code == detail::kStatusNonFiniteInput || !(m0.data[i] < threshold)) {
+      continue;
+    }
+    out.status[i] = detail::kStatusM0TooLow;
+    out.cbf[i] = 0.0f;
+    for (auto* map :
+         {&out.att, &out.cbf_se, &out.att_se, &out.abv, &out.abv_se, &out.arterial_att}) {
+      zero(*map, i);
+    }
+    ++flagged;
+  }
+  record["Applied"] = true;
+  record["BrainMedianM0"] = median;
+  record["Threshold"] = threshold;
+  record["Voxels"] = flagged;
+  return record;
+}
+
 /// The white paper's single-delay formula.
 void quantify_single(const PreparedAsl& prepared, const M0State& s, const AslProtocol& averaged,
                      const Physiology& physiology,
@@ -694,7 +770,14 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
   out.sign_check = check_sign(data, prepared, brain, r);
   out.check_region = brain.name;
   out.notes = prepared.notes;
+  if (r.t1_blood && r.hematocrit) {
+    out.notes.push_back("--t1b " + strings::format_number(*r.t1_blood) + " s beats --hct " +
+                        strings::format_number(*r.hematocrit) +
+                        " (the haematocrit would give an arterial blood T1 of " +
+                        strings::format_number(blood_t1_from_hematocrit(*r.hematocrit)) + " s)");
+  }
   warn_of_defaults(data, r, out.warnings);
+  out.warnings.insert(out.warnings.end(), data.warnings.begin(), data.warnings.end());
   if (prepared.scanner_cbf) out.scanner_cbf = *prepared.scanner_cbf;
 
   // The protocol of the averaged ΔM volumes: one delay (and τ) per volume.
@@ -717,6 +800,10 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
     warn_of_short_delay(data, averaged, out.warnings);
   } else {
     quantify_multi(data, prepared, s, averaged, physiology, mask_view, r, out, j);
+  }
+  j["M0Floor"] = flag_low_m0(s, brain, r, out);
+  j["StatusCounts"] = status_counts(out.status);  // in its place, counting status 8
+  if (out.delays > 1) {
     j["AttAtBound"] = check_att_bounds(out.status, brain, r.kinetic, out.warnings);
   }
   if (s.relative) make_relative(brain, out, j);

@@ -126,6 +126,22 @@ void describe_acquisition(const AslDataset& data, const AslProtocol& protocol,
   const ResolvedConstants& c = out.constants;
   j["BloodBrainPartitionCoefficient"] = c.blood_brain_partition;
   j["ArterialBloodT1"] = c.t1_blood;
+  if (r.t1_blood) {
+    j["ArterialBloodT1Source"] = "--t1b";
+  } else if (r.hematocrit) {
+    j["ArterialBloodT1Source"] = "haematocrit (--hct)";
+    j["ArterialBloodT1FromHematocrit"] = {
+        {"Hematocrit", *r.hematocrit},
+        {"Formula", "1/T1b = 0.52 * Hct + 0.38 (1/s)"},
+        {"Reference",
+         "Lu H, Clingman C, Golay X, van Zijl PCM. Determining the longitudinal relaxation "
+         "time (T1) of blood at 3.0 Tesla. Magn Reson Med 2004;52:679-682 (arterial blood, "
+         "oxygenation 92 %, 37 C)"},
+        {"Validity", "3 T; haematocrit 0.38-0.46 measured, 0.1-0.7 accepted"}};
+  } else {
+    j["ArterialBloodT1Source"] =
+        "default at MagneticFieldStrength (1.65 s at 3 T, 1.35 s at 1.5 T)";
+  }
   j["TissueT1"] = c.t1_tissue;
   j["LabelingEfficiency"] = c.labeling_efficiency;
   j["LabelingEfficiencySource"] = c.labeling_efficiency_source;
@@ -154,7 +170,7 @@ void describe_acquisition(const AslDataset& data, const AslProtocol& protocol,
                       {"RepeatsRejected", prepared.rejected}};
   }
   j["Mask"] = r.mask_path ? Json(*r.mask_path) : Json(nullptr);
-  j["Notes"] = prepared.notes;
+  j["Notes"] = out.notes;  // the preparation's, then the quantification's
   j["Warnings"] = out.warnings;
   j["StatusCodes"] = status_legend();
 }

@@ -79,6 +79,15 @@ const std::vector<Option>& table() {
     value("--t1b", [](SeriesRequest& r, const std::string& v) {
       r.t1_blood = in_range("--t1b", v, 0.0, 10.0, true, " s");
     });
+    value("--hct", [](SeriesRequest& r, const std::string& v) {
+      const double hct = number("--hct", v);
+      try {
+        blood_t1_from_hematocrit(hct);  // its range, and a percentage refused
+      } catch (const InvalidArgument& e) {
+        refuse(std::string("--hct: ") + e.what());
+      }
+      r.hematocrit = hct;
+    });
     value("--t1t", [](SeriesRequest& r, const std::string& v) {
       r.t1_tissue = in_range("--t1t", v, 0.0, 10.0, true, " s");
     });
@@ -94,6 +103,9 @@ const std::vector<Option>& table() {
       const double scale = number("--m0-scale", v);
       if (!(scale > 0)) refuse("--m0-scale: expected a positive factor");
       r.m0_scale = scale;
+    });
+    value("--min-m0-fraction", [](SeriesRequest& r, const std::string& v) {
+      r.min_m0_fraction = in_range("--min-m0-fraction", v, 0.0, 0.5, false, "");
     });
     value("--bs-pulses", [](SeriesRequest& r, const std::string& v) {
       const long pulses = whole("--bs-pulses", v);

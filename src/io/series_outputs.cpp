@@ -4,6 +4,8 @@
 #include <perfq/io/outputs.hpp>
 #include <perfq/io/pipeline.hpp>
 
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,50 @@ std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps,
     files.push_back({px + "_desc-qualitycontrol_cbf.json", nullptr, nullptr, &maps.quality_json});
   }
   return files;
+}
+
+std::optional<std::string> find_status_map(const std::string& map_path) {
+  namespace fs = std::filesystem;
+  const fs::path path(map_path);
+  std::string stem = path.filename().string();
+  for (const std::string ext : {".nii.gz", ".nii"}) {
+    if (stem.size() > ext.size() && stem.compare(stem.size() - ext.size(), ext.size(), ext) == 0) {
+      stem.resize(stem.size() - ext.size());
+      break;
+    }
+  }
+  // Longest first: "_desc-relative_cbf_se" before "_cbf_se" before "_cbf".
+  for (const std::string map : {"_desc-relative_cbf_se", "_desc-relative_cbf", "_cbf_se", "_att_se",
+                                "_abv_se", "_cbf_gm", "_cbf_wm", "_cbf", "_att", "_abv", "_aatt"}) {
+    if (stem.size() <= map.size() || stem.compare(stem.size() - map.size(), map.size(), map)) {
+      continue;
+    }
+    const std::string prefix = stem.substr(0, stem.size() - map.size());
+    if (prefix.size() >= 12 && prefix.compare(prefix.size() - 12, 12, "_desc-scanner") == 0) {
+      return std::nullopt;  // the scanner's CBF: no fit status
+    }
+    for (const char* ext : {".nii.gz", ".nii"}) {
+      const fs::path status = path.parent_path() / (prefix + "_fitstatus" + ext);
+      std::error_code ec;
+      if (fs::is_regular_file(status, ec)) return status.string();
+    }
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+Volume<std::uint8_t> read_status_map(const std::string& path) {
+  const Image<std::int32_t> codes = read_nifti_labels(path);
+  Volume<std::uint8_t> status(codes.geometry());
+  for (std::size_t i = 0; i < codes.size(); ++i) {
+    if (codes[i] < 0 || codes[i] > 255) {
+      throw InputError(path, "",
+                       "voxel " + std::to_string(i) + " holds " + std::to_string(codes[i]) +
+                           "; a status map holds codes 0-255");
+    }
+    status[i] = static_cast<std::uint8_t>(codes[i]);
+  }
+  return status;
 }
 
 std::vector<std::string> series_output_names(const std::string& prefix) {

@@ -789,6 +789,72 @@ TEST(BadData, BackgroundSuppressionWithoutPulseCountIsRefused) {
   }
 }
 
+TEST(BadData, BackgroundSuppressionPulseTimesGiveTheCountWhenTheNumberIsMissing) {
+  // BIDS recommends BackgroundSuppressionNumberPulses and BackgroundSuppressionPulseTime; with
+  // only the times, the count is their number (recorded as its source), here 3: α × 0.95³.
+  const fs::path dir = scratch("bs-pulse-times");
+  const fs::path asl = phantom(dir / "bids");
+  edit_sidecar(asl, [](Json& j) {
+    j["BackgroundSuppression"] = true;
+    j["BackgroundSuppressionPulseTime"] = Json::array({0.3, 1.1, 1.6});
+  });
+  const Result r = cbf(asl, dir / "out");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const Json out = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+  EXPECT_EQ(out["BackgroundSuppressionNumberPulses"], 3);
+  EXPECT_NEAR(out["BackgroundSuppressionFactor"].get<double>(), 0.95 * 0.95 * 0.95, 1e-12);
+  EXPECT_NEAR(out["EffectiveLabelingEfficiency"].get<double>(), 0.85 * 0.95 * 0.95 * 0.95, 1e-12);
+  EXPECT_EQ(out["BackgroundSuppressionPulsesSource"],
+            "sidecar: BackgroundSuppressionPulseTime (the number of its times)");
+  // With the count as well, the count is taken (its source says so).
+  edit_sidecar(asl, [](Json& j) { j["BackgroundSuppressionNumberPulses"] = 2; });
+  ASSERT_EQ(cbf(asl, dir / "counted").status, 0);
+  const Json counted = Json::parse(read_text(dir / "counted" / "sub-01_cbf.json"));
+  EXPECT_NEAR(counted["BackgroundSuppressionFactor"].get<double>(), 0.95 * 0.95, 1e-12);
+  EXPECT_EQ(counted["BackgroundSuppressionPulsesSource"],
+            "sidecar: BackgroundSuppressionNumberPulses");
+  // Neither: refused, saying BIDS recommends the field (it does not require it).
+  edit_sidecar(asl, [](Json& j) {
+    j.erase("BackgroundSuppressionNumberPulses");
+    j.erase("BackgroundSuppressionPulseTime");
+  });
+  const Result refused = cbf(asl, dir / "refused");
+  expect_refused(refused, dir / "refused", "sub-01_asl.json", "BackgroundSuppressionNumberPulses");
+  EXPECT_NE(refused.output.find("recommended by BIDS"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("BackgroundSuppressionPulseTime"), std::string::npos)
+      << refused.output;
+  EXPECT_EQ(refused.output.find("required"), std::string::npos) << refused.output;
+}
+
+TEST(BadData, PaslWithALabelingDurationIsQuantifiedFromTheInversionTimeWithAWarning) {
+  // BIDS defines LabelingDuration for PCASL/CASL only; a simulator writes it for PASL with
+  // PostLabelingDelay = TI − TI1 beside it. perfq takes TI from PostLabelingDelay (CBF then
+  // e^(−LD/T1b) low, 38 % for 0.8 s) and warns, naming both fields.
+  const fs::path dir = scratch("pasl-labeling-duration");
+  const fs::path asl = pasl_phantom(dir / "bids");
+  const Result plain = cbf(asl, dir / "plain");
+  ASSERT_EQ(plain.status, 0) << plain.output;
+  EXPECT_EQ(plain.output.find("LabelingDuration"), std::string::npos) << plain.output;
+  edit_sidecar(asl, [](Json& j) { j["LabelingDuration"] = 0.8; });
+  const Result r = cbf(asl, dir / "out");
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const std::string needle : {"sub-01_asl.json: LabelingDuration", "PostLabelingDelay (2.5 s",
+                                   "BolusCutOffDelayTime (0.8 s)", "38 % too low"}) {
+    EXPECT_NE(r.output.find(needle), std::string::npos) << needle << "\n" << r.output;
+  }
+  const Json j = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
+  ASSERT_EQ(j["Warnings"].size(), 1u) << j["Warnings"].dump();
+  EXPECT_NE(j["Warnings"][0].get<std::string>().find("LabelingDuration"), std::string::npos);
+  // The maps are those of TI = PostLabelingDelay: the same as without the field.
+  const auto a = perfq::io::read_nifti((dir / "plain" / "sub-01_cbf.nii.gz").string());
+  const auto b = perfq::io::read_nifti((dir / "out" / "sub-01_cbf.nii.gz").string());
+  EXPECT_EQ(std::memcmp(a.values().data(), b.values().data(), a.size() * sizeof(float)), 0);
+  // perfq check warns too, naming both fields.
+  const Result check = run("check " + asl.string());
+  EXPECT_NE(check.output.find("LabelingDuration"), std::string::npos) << check.output;
+  EXPECT_NE(check.output.find("PostLabelingDelay"), std::string::npos) << check.output;
+}
+
 TEST(BadData, RequiredFieldsLeftOutAreDefaultedWithAWarningUnlessAnOptionStatesThem) {
   // BackgroundSuppression and MagneticFieldStrength are required by BIDS; dcm2niix leaves the
   // first out. Read as none and 3 T, each with a warning saying what it changes, printed and

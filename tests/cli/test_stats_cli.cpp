@@ -10,6 +10,7 @@
 
 #include "cli_test_util.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -289,6 +290,81 @@ TEST(StatsCli, MaskAloneIsOneRegionAndHelpWorks) {
   const Result help = run("stats --help");
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.output.find("--labels"), std::string::npos);
+}
+
+TEST(StatsCli, VoxelsWhoseFitFailedAreLeftOutByTheStatusMapBesideTheMap) {
+  // A hand-made ATT map as perfq cbf writes it, with its _fitstatus beside it. Region 1 (CSF):
+  // ATT 1.2 (status 0), 1.4 (0), 0 (6: singular fit), 0.9 (7: at a bound, kept); region 2:
+  // 1.0 (0), 0 (8: M0 too low). By hand: region 1 mean (1.2 + 1.4 + 0.9) / 3 = 7/6, excluded
+  // 1; region 2 mean 1.0, excluded 1. With --include-failed: 3.5 / 4 and 0.5.
+  const fs::path dir = scratch("status");
+  fs::create_directories(dir);
+  perfq::Geometry g;
+  g.dims = {6, 1, 1};
+  g.spacing = {2.0, 2.0, 2.0};
+  perfq::Image<float> att(g, 1, 0.0f), labels(g, 1, 0.0f), status(g, 1, 0.0f);
+  const float values[] = {1.2f, 1.4f, 0.0f, 0.9f, 1.0f, 0.0f};
+  const float regions[] = {1, 1, 1, 1, 2, 2};
+  const float codes[] = {0, 0, 6, 7, 0, 8};
+  for (std::size_t i = 0; i < 6; ++i) {
+    att[i] = values[i];
+    labels[i] = regions[i];
+    status[i] = codes[i];
+  }
+  perfq::io::write_nifti((dir / "sub-01_att.nii.gz").string(), att);
+  perfq::io::write_nifti((dir / "labels.nii.gz").string(), labels);
+  perfq::io::write_nifti((dir / "sub-01_fitstatus.nii.gz").string(), status);
+
+  const std::string base = "stats " + (dir / "sub-01_att.nii.gz").string() + " --labels " +
+                           (dir / "labels.nii.gz").string() + " --percentiles 50 -o ";
+  const Result r = run(base + (dir / "att_stats.tsv").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const Table t = read_table(dir / "att_stats.tsv");
+  ASSERT_EQ(t.rows.size(), 2u);
+  EXPECT_EQ(t.rows[0].at("voxels"), "4");
+  EXPECT_EQ(t.rows[0].at("count"), "3");
+  EXPECT_EQ(t.rows[0].at("excluded"), "1");
+  EXPECT_NEAR(t.number(0, "mean"), (1.2 + 1.4 + 0.9) / 3.0, 1e-6);
+  EXPECT_EQ(t.rows[1].at("excluded"), "1");
+  EXPECT_NEAR(t.number(1, "mean"), 1.0, 1e-6);
+  const Json j = Json::parse(read_text(dir / "att_stats.json"));
+  EXPECT_TRUE(j.contains("excluded"));
+  const Json& e = j["ExcludedByStatus"];
+  EXPECT_EQ(e["StatusMap"], (dir / "sub-01_fitstatus.nii.gz").string());
+  EXPECT_EQ(e["StatusMapSource"], "found beside the map");
+  EXPECT_EQ(e["ExcludedCodes"], Json::array({1, 2, 3, 4, 5, 6, 8}));
+  EXPECT_EQ(e["VoxelsPerRegion"]["1"], 1);
+  EXPECT_EQ(e["VoxelsPerRegion"]["2"], 1);
+  EXPECT_EQ(e["Voxels"], 2);
+
+  // --include-failed: every voxel, no excluded column.
+  const Result all = run(base + (dir / "all_stats.tsv").string() + " --include-failed");
+  ASSERT_EQ(all.status, 0) << all.output;
+  const Table u = read_table(dir / "all_stats.tsv");
+  EXPECT_EQ(std::find(u.header.begin(), u.header.end(), "excluded"), u.header.end());
+  EXPECT_NEAR(u.number(0, "mean"), 3.5 / 4.0, 1e-6);
+  EXPECT_NEAR(u.number(1, "mean"), 0.5, 1e-6);
+  EXPECT_EQ(Json::parse(read_text(dir / "all_stats.json"))["ExcludedByStatus"]["StatusMap"],
+            Json());
+
+  // --exclude-status chooses the codes (7 too here), --status names the map.
+  const Result chosen =
+      run(base + (dir / "chosen_stats.tsv").string() + " --exclude-status 6,7 --status " +
+          (dir / "sub-01_fitstatus.nii.gz").string());
+  ASSERT_EQ(chosen.status, 0) << chosen.output;
+  const Table v = read_table(dir / "chosen_stats.tsv");
+  EXPECT_EQ(v.rows[0].at("excluded"), "2");
+  EXPECT_NEAR(v.number(0, "mean"), 1.3, 1e-6);
+  EXPECT_EQ(v.rows[1].at("excluded"), "0");
+  EXPECT_NEAR(v.number(1, "mean"), 0.5, 1e-6);
+  EXPECT_EQ(
+      Json::parse(read_text(dir / "chosen_stats.json"))["ExcludedByStatus"]["StatusMapSource"],
+      "--status");
+  // Usage errors.
+  EXPECT_EQ(
+      run(base + (dir / "x_stats.tsv").string() + " --include-failed --exclude-status 6").status,
+      2);
+  EXPECT_EQ(run(base + (dir / "x_stats.tsv").string() + " --exclude-status 300").status, 2);
 }
 
 }  // namespace

@@ -388,6 +388,56 @@ TEST(Kinetic, BadVoxelsAndNoSignal) {
   }
 }
 
+TEST(Kinetic, SingularFitKeepsTheConditionalStandardErrorOfCbf) {
+  // White-paper T1app (= T1b) and every delay after the whole bolus has arrived for any ATT
+  // of the range: ΔM = 2 α f/λ T1b e^(−PLD/T1b) (1 − e^(−τ/T1b)) does not depend on the ATT
+  // (status 6), while CBF is well determined. Its standard error, with the ATT held, is
+  // sqrt(σ² / Σ w x²), x = ∂(ΔM/M0)/∂f, σ² = RSS / (n − 2): computed here by hand.
+  const std::vector<double> plds{1.5, 2.0, 2.5, 3.0};
+  const std::vector<double> weights{2, 1, 3, 1};
+  const double tau = 1.8, alpha = 0.85, f_true = 60.0 / 6000.0;
+  perfq::Geometry g;
+  g.dims = {1, 1, 1};
+  AslProtocol protocol;
+  protocol.labeling_type = LabelingType::Pcasl;
+  protocol.post_labeling_delay = plds;
+  protocol.labeling_duration = {tau};
+  perfq::Series<float> delta_m(g, plds.size());
+  const perfq::Volume<float> m0(g, 1, 1000.0f);
+  const double noise[] = {0.03, -0.05, 0.04, -0.02};  // relative perturbation of each delay
+  std::vector<double> x(plds.size()), y(plds.size());
+  for (std::size_t k = 0; k < plds.size(); ++k) {
+    x[k] = 2.0 * alpha / kLambda * kT1b * std::exp(-plds[k] / kT1b) * (1.0 - std::exp(-tau / kT1b));
+    delta_m.at(0, 0, 0, k) = static_cast<float>(1000.0 * x[k] * f_true * (1.0 + noise[k]));
+    y[k] = delta_m.at(0, 0, 0, k) / 1000.0;  // what the fit sees, after rounding to float
+  }
+  double sxx = 0, sxy = 0;
+  for (std::size_t k = 0; k < plds.size(); ++k) {
+    sxx += weights[k] * x[k] * x[k];
+    sxy += weights[k] * x[k] * y[k];
+  }
+  const double f_hat = sxy / sxx;
+  double rss = 0;
+  for (std::size_t k = 0; k < plds.size(); ++k) {
+    rss += weights[k] * (y[k] - f_hat * x[k]) * (y[k] - f_hat * x[k]);
+  }
+  const double sigma2 = rss / (plds.size() - 2.0);
+  const double cbf_se = 6000.0 * std::sqrt(sigma2 / sxx);
+
+  KineticOptions o;
+  o.variant = KineticVariant::WhitePaper;
+  o.att_min = 0.0;
+  o.att_max = 1.2;  // below the shortest PLD: the bolus has always arrived
+  o.weights = weights;
+  const auto fit = perfq::fit_kinetic(delta_m, perfq::M0Source::from_image(m0), protocol,
+                                      perfq::Physiology{}, o, std::nullopt, cpu());
+  ASSERT_EQ(fit.status[0], static_cast<std::uint8_t>(perfq::VoxelStatus::Singular));
+  EXPECT_NEAR(fit.cbf[0], 6000.0 * f_hat, 1e-4 * 6000.0 * f_hat);
+  EXPECT_GT(fit.cbf_se[0], 0.0f);
+  EXPECT_NEAR(fit.cbf_se[0], cbf_se, 0.01 * cbf_se);
+  EXPECT_EQ(fit.att_se[0], 0.0f);  // the ATT has no standard error: not identifiable
+}
+
 TEST(Kinetic, RefusesBadArguments) {
   Synthetic s = make(Case{false, false, KineticVariant::Buxton}, {60}, {1.0});
   const auto m0 = perfq::M0Source::from_image(s.m0);

@@ -369,6 +369,90 @@ TEST(StatsRegion, MaskBackgroundAndRequestedOrder) {
   EXPECT_DOUBLE_EQ(m.regions[0].mean, 7.0 / 3.0);
 }
 
+TEST(StatsRegion, VoxelsAreLeftOutByTheirStatusAndCountedPerRegion) {
+  // Seven voxels: region 1 = {10 (status 0), 20 (7: kept), 0 (6: singular fit, left out)},
+  // region 2 = {0 (1: outside the mask of the fit), 3 (0), 5 (5: iteration limit)}, region 3
+  // = {0 (8: M0 too low)}. By hand, default exclusions (1-6, 8):
+  //   region 1: 10, 20 -> mean 15, SD sqrt((25 + 25) / 1) = 7.0711, median 15, excluded 1
+  //   region 2: 3      -> mean 3, SD 0, excluded 2
+  //   region 3: none   -> no values, excluded 1
+  const Geometry g = grid(7, 1, 1, {2.0, 1.0, 1.0});
+  Volume<float> map(g);
+  Volume<std::int32_t> labels(g);
+  Volume<std::uint8_t> status(g);
+  const float values[] = {10, 20, 0, 0, 3, 5, 0};
+  const std::int32_t regions[] = {1, 1, 1, 2, 2, 2, 3};
+  const std::uint8_t codes[] = {0, 7, 6, 1, 0, 5, 8};
+  for (std::size_t i = 0; i < 7; ++i) {
+    map[i] = values[i];
+    labels[i] = regions[i];
+    status[i] = codes[i];
+  }
+  perfq::StatsOptions o;
+  o.percentiles = {};
+  o.status = status.view();
+  const auto t = perfq::region_stats(map, labels.view(), o, cpu());
+  EXPECT_TRUE(t.status_filtered);
+  EXPECT_EQ(t.excluded_statuses, (std::vector<std::uint8_t>{1, 2, 3, 4, 5, 6, 8}));
+  ASSERT_EQ(t.regions.size(), 3u);
+  const perfq::RegionStats& r1 = t.regions[0];
+  EXPECT_EQ(r1.voxels, 3u);
+  EXPECT_EQ(r1.count, 2u);
+  EXPECT_EQ(r1.excluded, 1u);
+  EXPECT_EQ(r1.nonfinite, 0u);
+  EXPECT_DOUBLE_EQ(r1.volume_ml, 3 * 0.002);
+  EXPECT_DOUBLE_EQ(r1.mean, 15.0);
+  EXPECT_NEAR(r1.sd, std::sqrt(50.0), 1e-12);
+  EXPECT_DOUBLE_EQ(r1.median, 15.0);
+  EXPECT_DOUBLE_EQ(r1.min, 10.0);
+  const perfq::RegionStats& r2 = t.regions[1];
+  EXPECT_EQ(r2.voxels, 3u);
+  EXPECT_EQ(r2.count, 1u);
+  EXPECT_EQ(r2.excluded, 2u);
+  EXPECT_DOUBLE_EQ(r2.mean, 3.0);
+  EXPECT_DOUBLE_EQ(r2.sd, 0.0);
+  const perfq::RegionStats& r3 = t.regions[2];
+  EXPECT_EQ(r3.label, 3);
+  EXPECT_EQ(r3.voxels, 1u);
+  EXPECT_EQ(r3.excluded, 1u);
+  EXPECT_FALSE(r3.has_values());
+
+  // Without the status map every voxel counts: region 1 mean (10 + 20 + 0) / 3 = 10.
+  perfq::StatsOptions all;
+  all.percentiles = {};
+  const auto u = perfq::region_stats(map, labels.view(), all, cpu());
+  EXPECT_FALSE(u.status_filtered);
+  EXPECT_DOUBLE_EQ(u.regions[0].mean, 10.0);
+  EXPECT_EQ(u.regions[0].excluded, 0u);
+  EXPECT_DOUBLE_EQ(u.regions[1].mean, 8.0 / 3.0);
+
+  // Chosen codes (6 only): region 2 keeps all three voxels, mean 8/3.
+  perfq::StatsOptions six = o;
+  six.exclude_statuses = {6};
+  const auto v = perfq::region_stats(map, labels.view(), six, cpu());
+  EXPECT_DOUBLE_EQ(v.regions[0].mean, 15.0);
+  EXPECT_EQ(v.regions[1].excluded, 0u);
+  EXPECT_DOUBLE_EQ(v.regions[1].mean, 8.0 / 3.0);
+  EXPECT_EQ(v.regions[2].excluded, 0u);
+
+  // Outside the mask a voxel is neither a region's nor excluded: region 1 without voxel 0.
+  perfq::Mask mask(g, 1, 1);
+  mask[0] = 0;
+  perfq::StatsOptions masked = o;
+  masked.mask = mask.view();
+  const auto m = perfq::region_stats(map, labels.view(), masked, cpu());
+  EXPECT_EQ(m.regions[0].voxels, 2u);
+  EXPECT_EQ(m.regions[0].count, 1u);
+  EXPECT_EQ(m.regions[0].excluded, 1u);
+  EXPECT_DOUBLE_EQ(m.regions[0].mean, 20.0);
+
+  // A status map on another grid is refused.
+  Volume<std::uint8_t> other(grid(6, 1, 1));
+  perfq::StatsOptions wrong = o;
+  wrong.status = other.view();
+  EXPECT_THROW(perfq::region_stats(map, labels.view(), wrong, cpu()), perfq::InvalidArgument);
+}
+
 TEST(StatsRegion, RefusesBadArguments) {
   const Geometry g = grid(3, 2, 1);
   Volume<float> map(g, 1, 1.0f);

@@ -106,6 +106,24 @@ TEST(Check, ThePldInTheLabelingDurationOfWangsGraseIsNamedWithBothValues) {
   EXPECT_EQ(find(fine, "LabelingDuration", CheckSeverity::Error), nullptr);
 }
 
+TEST(Check, APaslLabelingDurationIsAWarningNamingBothFields) {
+  Json j = pcasl();
+  j["ArterialSpinLabelingType"] = "PASL";
+  j["PostLabelingDelay"] = 1.0;  // TI − TI1, as one simulator writes it
+  j["BolusCutOffFlag"] = true;
+  j["BolusCutOffDelayTime"] = 0.8;
+  j["LabelingDuration"] = 0.8;
+  const auto c = perfq::io::check_series(
+      write_series(scratch_dir("check-pasl-ld"), "sub-01_asl", {1000, 800, 792, 801, 790}, j)
+          .string());
+  const CheckFinding* ld = find(c, "LabelingDuration", CheckSeverity::Warning);
+  ASSERT_NE(ld, nullptr);
+  EXPECT_NE(ld->problem.find("PostLabelingDelay (1.0)"), std::string::npos) << ld->problem;
+  EXPECT_NE(ld->problem.find("BolusCutOffDelayTime"), std::string::npos) << ld->problem;
+  EXPECT_NE(ld->fix.find("PostLabelingDelay"), std::string::npos) << ld->fix;
+  EXPECT_EQ(find(c, "LabelingDuration", CheckSeverity::Error), nullptr);
+}
+
 TEST(Check, ASegmentedReadoutsRepetitionTimeIsOneSegments) {
   // A 4-segment 3D GRASE: dcm2niix's RepetitionTimePreparation (here in ms) spans the four
   // segments; each is prepared anew every RepetitionTimeExcitation.

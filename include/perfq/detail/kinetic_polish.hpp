@@ -434,7 +434,8 @@ PERFQ_HD inline bool standard_errors(const Real (&A)[P][P], Real sigma2, Real (&
 
 /// The voxel's result from the polished solution: parameters, residual sum of squares,
 /// standard errors and status. σ² is RSS/(n − P); the noise variance instead with a prior
-/// (when positive) or with no more delays than parameters.
+/// (when positive) or with no more delays than parameters. A singular fit (status 6) keeps
+/// the flow's conditional standard error, `sqrt(σ² / A₀₀)`, the others 0.
 template <class Real, int P, int N>
 PERFQ_HD inline KineticVoxelResult<Real> polish_result(const KineticSettings<Real>& s,
                                                        const PolishProblem<Real, P, N>& pr,
@@ -452,6 +453,15 @@ PERFQ_HD inline KineticVoxelResult<Real> polish_result(const KineticSettings<Rea
   Real se[P];
   if (!standard_errors<Real, P>(st.A, sigma2, se)) {
     out.status = kStatusSingular;
+    // The ATT (and aBV) not identifiable, the flow often is (e.g. every delay after the whole
+    // bolus has arrived, with T1app = T1b): its standard error conditional on the others held
+    // at their values, from the one-parameter Fisher information σ² / Σ w (∂S/∂f)² = σ² / A₀₀.
+    // 0 when the flow's own curvature is nil too (no signal).
+    Real scale = 0;
+    for (int i = 0; i < P; ++i) scale = st.A[i][i] > scale ? st.A[i][i] : scale;
+    if (st.A[0][0] > Real(1e-12) * scale && sigma2 >= Real(0)) {
+      out.flow_se = std::sqrt(sigma2 / st.A[0][0]);
+    }
   } else {
     out.flow_se = se[0];
     out.att_se = se[1];

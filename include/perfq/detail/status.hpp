@@ -21,7 +21,8 @@ enum : std::uint8_t {
   kStatusMaxIterations = 5,
   kStatusSingular = 6,
   kStatusAtBound = 7,
-  kStatusCount = 8  ///< the number of codes
+  kStatusM0TooLow = 8,  ///< set by perfq::io's pipeline, after the quantification
+  kStatusCount = 9      ///< the number of codes
 };
 
 }  // namespace detail

@@ -33,8 +33,10 @@ PERFQ_IO_API void check_json_nesting(const std::string& json_text, const std::st
 /// @brief Parses an ASL sidecar's JSON text into a protocol. Fields read:
 /// `ArterialSpinLabelingType`, `PostLabelingDelay`, `LabelingDuration`, `BolusCutOffFlag`,
 /// `BolusCutOffDelayTime`, `MRAcquisitionType`, `SliceTiming`, `LabelingEfficiency`,
-/// `BackgroundSuppression`, `BackgroundSuppressionNumberPulses`, `M0Type`, `M0Estimate`,
-/// `RepetitionTimePreparation`, `MagneticFieldStrength`.
+/// `BackgroundSuppression`, `BackgroundSuppressionNumberPulses` (else the number of
+/// `BackgroundSuppressionPulseTime` values), `M0Type`, `M0Estimate`,
+/// `RepetitionTimePreparation`, `MagneticFieldStrength`. `LabelingDuration` is ignored for
+/// PASL (read_asl_bids warns of it in AslDataset::warnings).
 /// @param json_text the sidecar's contents
 /// @param source the file name used in error messages
 /// @throws InputError naming `source` and the field: invalid JSON, a missing required field,
@@ -119,7 +121,27 @@ struct AslDataset {
   /// (BackgroundSuppression: none; MagneticFieldStrength: 3 T). quantify_series warns of each
   /// unless an option states the value (`--bs-pulses`; `--t1b`).
   std::vector<DefaultedField> defaulted;
+  /// Where the number of background-suppression pulses came from when BackgroundSuppression
+  /// is true: "BackgroundSuppressionNumberPulses", or "BackgroundSuppressionPulseTime (the
+  /// number of its times)" when only the pulses' times are given; empty otherwise.
+  std::string background_suppression_pulses_source;
+  /// Metadata read one way that may mean another, each message naming the sidecar and the
+  /// fields (e.g. LabelingDuration given for PASL, ignored); quantify_series warns of each.
+  std::vector<std::string> warnings;
 };
+
+/// @brief A participant's haematocrit from the dataset's `participants.tsv` (column
+/// `hematocrit`, `haematocrit`, `Hct`, `hct` or `HCT`, a fraction of 1), for the arterial
+/// blood T1 (blood_t1_from_hematocrit; perfq bids passes it to perfq cbf as `--hct`).
+/// @param bids_dir the dataset's root folder
+/// @param participant the label, with or without `sub-`
+/// @return the value; nothing when there is no participants.tsv, no such column, no row for
+/// the participant, or the value is empty or `n/a`
+/// @throws InputError naming participants.tsv and the column: no `participant_id` column, two
+/// haematocrit columns, or the participant's value not a number, a percentage (e.g. 42) or
+/// outside [0.1, 0.7].
+PERFQ_IO_API std::optional<double> participant_hematocrit(const std::string& bids_dir,
+                                                          const std::string& participant);
 
 /// @brief Reads and validates an ASL-BIDS series given the path of its `*_asl.nii[.gz]`.
 /// @throws InputError naming the file and field on anything missing or contradictory: a

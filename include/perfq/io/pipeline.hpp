@@ -22,6 +22,7 @@
 #include <perfq/quality.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,7 +36,10 @@ struct SeriesRequest {
   std::optional<std::string> mask_path;         ///< compute inside this mask only (series' grid)
   std::optional<double> blood_brain_partition;  ///< ml/g (default 0.9; --lambda)
   std::optional<double> t1_blood;               ///< arterial blood T1, s (default by field; --t1b)
-  std::optional<double> t1_tissue;              ///< tissue T1, s (default 1.3; --t1t)
+  /// Haematocrit (a fraction, --hct): arterial blood T1 from it by blood_t1_from_hematocrit
+  /// (Lu et al. 2004, 3 T only), unless `t1_blood` is given, which beats it (with a note).
+  std::optional<double> hematocrit;
+  std::optional<double> t1_tissue;  ///< tissue T1, s (default 1.3; --t1t)
   /// Labeling efficiency; overrides the sidecar's and the defaults (--alpha).
   std::optional<double> labeling_efficiency;
   std::optional<double> bs_pulse_efficiency;  ///< efficiency per background-suppression pulse
@@ -52,6 +56,11 @@ struct SeriesRequest {
   std::optional<double> echo_time;  ///< TE of the M0 scan (default: its sidecar's EchoTime)
   /// T2 of arterial blood, s (default: ReferenceCalibrationOptions's; --t2-blood).
   std::optional<double> blood_t2;
+  /// Voxels whose M0 is below this fraction of the brain region's median M0 (the mask, else
+  /// the automatic brain mask) get status 8 (VoxelStatus::M0TooLow) and maps 0: the
+  /// background of a resampled or spiral acquisition (M0 ~1e-14) would otherwise give CBF of
+  /// ±1e9. In [0, 0.5]; 0 turns the rule off (--min-m0-fraction). Only with an M0 image.
+  double min_m0_fraction = 0.01;
   AveragingOptions averaging;  ///< averaging of repeats (its mask is set from mask_path)
   bool check_sign = true;      ///< refuse ΔM negative in most of the brain (control/label swapped)
   KineticOptions kinetic;      ///< the multi-delay fit (its weights are set from the repeats)
@@ -191,10 +200,13 @@ PERFQ_IO_API SeriesMaps quantify_series(const std::string& asl_path, const Serie
 PERFQ_IO_API SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request);
 
 /// @brief The constants a request quantifies `protocol` with: Physiology::at_field of its
-/// field strength, then the request's overrides (`--lambda`, `--t1b`, `--t1t`, `--alpha`,
-/// `--bs-pulse-efficiency`). `sidecar` names the file the protocol came from in errors.
+/// field strength, then the request's overrides (`--lambda`, `--t1b` or else `--hct`,
+/// `--t1t`, `--alpha`, `--bs-pulse-efficiency`). `sidecar` names the file the protocol came
+/// from in errors.
 /// @throws InputError naming `sidecar` and MagneticFieldStrength for a field without default
-/// blood T1 (outside 1–3.5 T) when the request gives none.
+/// blood T1 (outside 1–3.5 T) when the request gives none, or, with `--hct` and no `--t1b`,
+/// a field other than 3 T (2.25–3.5 T), where the haematocrit relation was not measured.
+/// @throws InvalidArgument for a haematocrit outside blood_t1_from_hematocrit's range.
 PERFQ_IO_API Physiology series_physiology(const AslProtocol& protocol, const SeriesRequest& request,
                                           const std::string& sidecar);
 
@@ -237,6 +249,18 @@ PERFQ_IO_API std::vector<std::string> series_output_names(const std::string& pre
 /// uncompressed).
 PERFQ_IO_API std::vector<std::string> series_output_names(const std::string& prefix,
                                                           const SeriesOutputOptions& options);
+
+/// @brief The status map perfq cbf writes beside a map: `<prefix>_fitstatus.nii.gz` (else
+/// `.nii`) in the folder of `map_path` when that is named as perfq cbf names its maps,
+/// `<prefix>_<map>.nii[.gz]` with `<map>` one of `cbf`, `att`, `cbf_se`, `att_se`, `abv`,
+/// `abv_se`, `aatt`, `cbf_gm`, `cbf_wm`, `desc-relative_cbf`, `desc-relative_cbf_se`
+/// (`desc-scanner_cbf`, made by the scanner, has none).
+/// @return its path, or nothing when the map is named otherwise or no status map is there.
+PERFQ_IO_API std::optional<std::string> find_status_map(const std::string& map_path);
+
+/// @brief Reads a status map (VoxelStatus codes, e.g. `<prefix>_fitstatus.nii.gz`). 3D only.
+/// @throws InputError as read_nifti_labels, and naming the file for a code outside 0–255.
+PERFQ_IO_API Volume<std::uint8_t> read_status_map(const std::string& path);
 
 /// @brief Writes one output to `path` (NIfTI or JSON text, atomically: a temporary file then
 /// renamed).
