@@ -196,14 +196,18 @@ void describe_acquisition(const AslDataset& data, const AslProtocol& protocol,
   j["M0ScaleFactor"] = c.m0_scale;
   const AveragingOptions& averaging = r.averaging;
   if (single) {
-    j["Averaging"] = {{"Robust", averaging.robust},
-                      {"OutlierThreshold", averaging.outlier_threshold},
-                      {"Outliers", averaging.robust ? "robust" : to_string(averaging.outliers)},
-                      {"RepeatsAveraged", prepared.repeats.front()},
-                      {"RepeatsRejected", prepared.rejected.front()},
-                      {"RejectedVolumes", repeats_record(prepared.rejected_volumes.front(), true)}};
-    if (averaging.outliers == OutlierRejection::Score ||
-        averaging.outliers == OutlierRejection::Scrub) {
+    j["Averaging"] = {
+        {"Robust", averaging.robust},
+        {"OutlierThreshold", averaging.outlier_threshold},
+        {"Outliers", averaging.robust ? "robust" : to_string(averaging.outliers)},
+        {"RepeatsAveraged", prepared.repeats.front()},
+        {"RepeatsRejected", prepared.rejected.front()},
+        {"RejectedVolumes", prepared.rejected_volumes.empty()
+                                ? Json::array()
+                                : repeats_record(prepared.rejected_volumes.front(), true)}};
+    if ((averaging.outliers == OutlierRejection::Score ||
+         averaging.outliers == OutlierRejection::Scrub) &&
+        !prepared.kept_volumes.empty()) {
       j["OutlierRejection"] = outlier_record(prepared, r);
     }
   } else {
