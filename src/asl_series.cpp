@@ -3,6 +3,7 @@
 #include <perfq/errors.hpp>
 
 #include "grid_checks.hpp"
+#include "outliers.hpp"
 #include "parallel.hpp"
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -42,6 +44,29 @@ const char* to_string(VolumeType type) noexcept {
       return "noRF";
   }
   return "unknown";
+}
+
+const char* to_string(OutlierRejection method) noexcept {
+  switch (method) {
+    case OutlierRejection::None:
+      return "none";
+    case OutlierRejection::Robust:
+      return "robust";
+    case OutlierRejection::Score:
+      return "score";
+    case OutlierRejection::Scrub:
+      return "scrub";
+  }
+  return "unknown";
+}
+
+OutlierRejection parse_outlier_rejection(const std::string& text) {
+  for (OutlierRejection m : {OutlierRejection::None, OutlierRejection::Robust,
+                             OutlierRejection::Score, OutlierRejection::Scrub}) {
+    if (text == to_string(m)) return m;
+  }
+  throw InvalidArgument("unknown outlier method '" + text +
+                        "' (expected none, robust, score or scrub)");
 }
 
 namespace {
@@ -99,7 +124,8 @@ std::vector<std::size_t> robust_selection(View<const float> series,
                                           const AveragingOptions& options) {
   std::vector<std::size_t> keep(group.size());
   for (std::size_t k = 0; k < group.size(); ++k) keep[k] = k;
-  if (!options.robust || group.size() < 3) return keep;
+  const bool robust = options.robust || options.outliers == OutlierRejection::Robust;
+  if (!robust || group.size() < 3) return keep;
   std::vector<double> means;
   for (const Repeat& r : group) means.push_back(repeat_summary(series, r, options));
   const double med = median(means);
@@ -123,6 +149,111 @@ std::vector<std::size_t> robust_selection(View<const float> series,
   return keep;
 }
 
+std::string short_number(double value) {
+  std::ostringstream s;
+  s << value;
+  return s.str();
+}
+
+bool structural(const AveragingOptions& options) {
+  return options.outliers == OutlierRejection::Score || options.outliers == OutlierRejection::Scrub;
+}
+
+/// SCORE's and SCRUB's options, checked against the series' grid.
+void check_structural_options(const Geometry& grid, const AveragingOptions& options) {
+  const char* method = options.outliers == OutlierRejection::Score ? "SCORE" : "SCRUB";
+  const std::string prefix = std::string(method) + " (AveragingOptions::outliers): ";
+  if (options.robust) {
+    throw InvalidArgument(prefix + "AveragingOptions::robust is another outlier rule; set one");
+  }
+  const TissueMaps& t = options.tissue;
+  std::string missing;
+  if (!t.gm) missing += "GM";
+  if (!t.wm) missing += missing.empty() ? "WM" : ", WM";
+  if (!t.csf) missing += missing.empty() ? "CSF" : ", CSF";
+  if (!missing.empty()) {
+    throw InvalidArgument(prefix + "needs GM, WM and CSF probability maps (AveragingOptions::" +
+                          "tissue); missing: " + missing);
+  }
+  if (!(options.tissue_threshold > 0.0 && options.tissue_threshold < 1.0)) {
+    throw InvalidArgument(prefix + "tissue_threshold must be in (0, 1)");
+  }
+  if (!(options.score_threshold > 0.0) || !std::isfinite(options.score_threshold)) {
+    throw InvalidArgument(prefix + "score_threshold must be a positive number");
+  }
+  const std::pair<const char*, View<const float>> maps[] = {
+      {"the GM map", *t.gm}, {"the WM map", *t.wm}, {"the CSF map", *t.csf}};
+  for (const auto& [name, map] : maps) {
+    checks::one_volume_on_grid(map, grid, prefix + name, "the ASL series");
+    for (std::size_t i = 0; i < map.voxel_count(); ++i) {
+      if (!std::isfinite(map.data[i])) {
+        throw InvalidArgument(prefix + name + " has a value that is not finite at voxel " +
+                              std::to_string(i) + "; expected probabilities in [0, 1]");
+      }
+    }
+  }
+  if (options.cbf_scale) {
+    checks::one_volume_on_grid(*options.cbf_scale, grid, prefix + "the CBF scale",
+                               "the ASL series");
+  }
+}
+
+/// The repeats' CBF (ΔM × the scale) over the voxels SCORE and SCRUB examine: inside the
+/// mask, with some tissue (GM + WM + CSF probability > 0), a finite positive scale and a
+/// finite ΔM in every repeat.
+outliers::RepeatCbf repeat_cbf(View<const float> series, const std::vector<Repeat>& group,
+                               const AveragingOptions& options) {
+  const TissueMaps& t = options.tissue;
+  const std::size_t n = series.voxel_count();
+  outliers::RepeatCbf out;
+  out.repeats = group.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (options.mask && options.mask->data[i] == 0) continue;
+    if (!(t.gm->data[i] + t.wm->data[i] + t.csf->data[i] > 0.0f)) continue;
+    const float scale = options.cbf_scale ? options.cbf_scale->data[i] : 1.0f;
+    if (!(scale > 0.0f) || !std::isfinite(scale)) continue;
+    bool finite = true;
+    for (const Repeat& r : group) finite = finite && std::isfinite(repeat_value(series, r, i));
+    if (!finite) continue;
+    const std::size_t u = out.voxels.size();
+    out.voxels.push_back(i);
+    out.p_gm.push_back(t.gm->data[i]);
+    out.p_wm.push_back(t.wm->data[i]);
+    const double threshold = options.tissue_threshold;
+    if (t.gm->data[i] > threshold) out.gm.push_back(u);
+    if (t.wm->data[i] > threshold) out.wm.push_back(u);
+    if (t.csf->data[i] > threshold) out.csf.push_back(u);
+  }
+  const char* method = options.outliers == OutlierRejection::Score ? "SCORE" : "SCRUB";
+  for (const auto& [name, positions] :
+       {std::pair<const char*, const std::vector<std::size_t>*>{"GM", &out.gm}, {"WM", &out.wm}}) {
+    if (positions->empty()) {
+      throw InvalidArgument(std::string(method) + ": no " + name + " voxel (probability above " +
+                            short_number(options.tissue_threshold) +
+                            ") among the voxels examined (inside the mask, with a finite "
+                            "positive CBF scale and finite ΔM)");
+    }
+  }
+  const std::size_t m = out.voxels.size();
+  out.values.resize(group.size() * m);
+  cpu::parallel_for(m, 0, [&](std::size_t u) {
+    const std::size_t i = out.voxels[u];
+    const float scale = options.cbf_scale ? options.cbf_scale->data[i] : 1.0f;
+    for (std::size_t r = 0; r < group.size(); ++r) {
+      out.values[r * m + u] = repeat_value(series, group[r], i) * scale;
+    }
+  });
+  return out;
+}
+
+RepeatVolumes volumes_of(const Repeat& r, std::string reason = {}) {
+  RepeatVolumes v;
+  v.control = r.control;
+  if (r.label >= 0) v.label = static_cast<std::size_t>(r.label);
+  v.reason = std::move(reason);
+  return v;
+}
+
 }  // namespace
 
 PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>& context,
@@ -138,6 +269,7 @@ PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>&
     checks::one_volume_on_grid(*options.mask, series.geometry, "the averaging mask",
                                "the ASL series");
   }
+  if (structural(options)) check_structural_options(series.geometry, options);
   const bool continuous = protocol.labeling_type != LabelingType::Pasl;
   std::vector<std::size_t> controls, labels, m0scans, cbfs;
   std::vector<Repeat> repeats;
@@ -222,13 +354,43 @@ PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>&
     groups[{std::llround(r.delay * 1e6), std::llround(r.duration * 1e6)}].push_back(r);
   }
 
+  if (structural(options)) {
+    const char* method = options.outliers == OutlierRejection::Score ? "SCORE" : "SCRUB";
+    if (groups.size() != 1) {
+      throw InputError(source, "PostLabelingDelay",
+                       std::string(method) + " works on single-delay series; this one has " +
+                           std::to_string(groups.size()) + " delays");
+    }
+    if (groups.begin()->second.size() < 3) {
+      throw InputError(source, "volume_type",
+                       std::string(method) +
+                           " needs at least 3 control/label pairs (or deltam volumes); the "
+                           "series has " +
+                           std::to_string(groups.begin()->second.size()));
+    }
+  }
+
   PreparedAsl out;
   const std::size_t n = series.voxel_count();
   std::vector<float> data(n * groups.size());
   std::size_t g = 0;
   for (const auto& entry : groups) {
     const std::vector<Repeat>& group = entry.second;
-    const std::vector<std::size_t> keep = robust_selection(series, group, options);
+    std::vector<std::size_t> keep;
+    std::vector<std::string> reasons(group.size());
+    std::optional<outliers::RepeatCbf> cbf;
+    if (structural(options)) {
+      cbf = repeat_cbf(series, group, options);
+      outliers::ScoreResult selected = outliers::score(*cbf, options.score_threshold);
+      keep = std::move(selected.kept);
+      reasons = std::move(selected.reason);
+    } else {
+      keep = robust_selection(series, group, options);
+      for (std::string& reason : reasons) {
+        reason = "robust rule: mean ΔM beyond " + short_number(options.outlier_threshold) +
+                 " robust SDs from the median of the repeats";
+      }
+    }
     float* dst = data.data() + g * n;
     const float scale = 1.0f / static_cast<float>(keep.size());
     cpu::parallel_for(n, 0, [&](std::size_t i) {
@@ -236,6 +398,33 @@ PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>&
       for (std::size_t k : keep) sum += repeat_value(series, group[k], i);
       dst[i] = static_cast<float>(sum) * scale;
     });
+    if (options.outliers == OutlierRejection::Scrub) {
+      // SCRUB's estimate replaces the mean where the voxel's variance was raised (elsewhere
+      // it is the mean, kept as averaged above).
+      const outliers::ScrubResult scrubbed = outliers::scrub(*cbf, keep);
+      for (std::size_t u = 0; u < cbf->voxels.size(); ++u) {
+        if (!(scrubbed.prior[u] > 0.0)) continue;
+        const std::size_t i = cbf->voxels[u];
+        const double to_delta_m = options.cbf_scale ? options.cbf_scale->data[i] : 1.0;
+        dst[i] = static_cast<float>(scrubbed.cbf[u] / to_delta_m);
+      }
+      std::ostringstream note;
+      note << "SCRUB: " << scrubbed.robust_voxels << " of " << cbf->voxels.size()
+           << " voxels examined had a variance across repeats above " << scrubbed.variance_threshold
+           << " times grey matter's and were estimated robustly with the structural prior "
+           << scrubbed.gm_coefficient << " x GM + " << scrubbed.wm_coefficient << " x WM";
+      out.notes.push_back(note.str());
+    }
+    std::vector<RepeatVolumes> kept_volumes, rejected_volumes;
+    for (std::size_t k = 0; k < group.size(); ++k) {
+      if (std::find(keep.begin(), keep.end(), k) != keep.end()) {
+        kept_volumes.push_back(volumes_of(group[k]));
+      } else {
+        rejected_volumes.push_back(volumes_of(group[k], reasons[k]));
+      }
+    }
+    out.kept_volumes.push_back(std::move(kept_volumes));
+    out.rejected_volumes.push_back(std::move(rejected_volumes));
     out.post_labeling_delay.push_back(group.front().delay);
     out.labeling_duration.push_back(group.front().duration);
     out.repeats.push_back(keep.size());

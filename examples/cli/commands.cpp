@@ -90,6 +90,11 @@ const char* const kCbfHelp =
     "  --echo-time S             TE of the M0 scan (default: its sidecar's EchoTime, else 0)\n"
     "  --robust                  drop outlier repeats before averaging (docs/cli.md)\n"
     "  --outlier-threshold Z     robust z-score above which a repeat is dropped (default 3)\n"
+    "  --outliers score|scrub    single delay: SCORE drops control/label pairs that raise the\n"
+    "                            within-tissue variance of mean CBF; scrub then estimates\n"
+    "                            CBF robustly with a structural prior (docs/outliers.md).\n"
+    "                            Needs --gm-probseg, --wm-probseg, --csf-probseg; not with\n"
+    "                            --robust; the pairs dropped are listed in _cbf.json\n"
     "  --no-sign-check           quantify even when ΔM is negative in most brain voxels\n"
     "                            (default: refused as control and label swapped)\n"
     "  --min-m0-fraction F       voxels whose M0 is below F x the brain's median M0 get\n"
@@ -168,8 +173,8 @@ namespace {
 struct CbfOptions {
   std::string asl_path, out_dir;
   bool overwrite = false;
-  perfq::io::SeriesOutputOptions output;  ///< --uncompressed
-  perfq::io::SeriesRequest request;  ///< every option of the quantification
+  perfq::io::SeriesOutputOptions output;    ///< --uncompressed
+  perfq::io::SeriesRequest request;         ///< every option of the quantification
   std::optional<std::string> config;        ///< --config FILE
   std::vector<std::string> quantification;  ///< the quantification's options as given
 };

@@ -5,6 +5,7 @@
 
 #include <perfq/image.hpp>
 #include <perfq/protocol.hpp>
+#include <perfq/quality.hpp>
 
 #include <optional>
 #include <string>
@@ -21,6 +22,34 @@ PERFQ_API VolumeType parse_volume_type(const std::string& text);
 /// @brief The BIDS name of a volume type.
 PERFQ_API const char* to_string(VolumeType type) noexcept;
 
+/// @brief How outlier repeats are handled before the repeats of a delay are combined (the
+/// rules in docs/outliers.md).
+enum class OutlierRejection {
+  None,    ///< every repeat is averaged (unless AveragingOptions::robust is set)
+  Robust,  ///< the rule of AveragingOptions::robust (the same as setting it)
+  /// SCORE, structural correlation-based outlier rejection (Dolui et al. 2017, J Magn Reson
+  /// Imaging 45:1786):
+  /// repeats whose mean grey-matter CBF is more than `score_threshold` robust SDs from the
+  /// median are dropped, then, one at a time, the repeat whose removal most lowers the
+  /// variance of the mean CBF map pooled within GM, WM and CSF, while it lowers it. The kept
+  /// repeats are averaged as usual. Single-delay series; needs `tissue` (GM, WM and CSF).
+  Score,
+  /// SCORE, then SCRUB, structural correlation with robust Bayesian estimation (Dolui et al., Proc.
+  /// ISMRM 2016): each voxel's CBF is a Tukey-bisquare M-estimate over the repeats
+  /// SCORE kept, pulled towards a structural prior (a·GM + b·WM, fitted to the mean map) in
+  /// proportion to how far the voxel's variance across repeats exceeds grey matter's; voxels
+  /// of ordinary variance keep the plain mean. The result, divided by `cbf_scale`, replaces
+  /// the mean ΔM. Same conditions as Score.
+  Scrub
+};
+
+/// @brief The name of an outlier method: "none", "robust", "score" or "scrub".
+PERFQ_API const char* to_string(OutlierRejection method) noexcept;
+
+/// @brief Parses "none", "robust", "score" or "scrub".
+/// @throws InvalidArgument for any other text.
+PERFQ_API OutlierRejection parse_outlier_rejection(const std::string& text);
+
 /// @brief How repeats are combined.
 struct AveragingOptions {
   /// Drop outlier repeats before averaging. Rule: within each delay, each repeat's ΔM image is
@@ -31,15 +60,45 @@ struct AveragingOptions {
   bool robust = false;
   double outlier_threshold = 3.0;  ///< robust SDs from the median beyond which a repeat drops
   std::optional<View<const std::uint8_t>> mask;  ///< summary region for the rule above
+  /// SCORE or SCRUB (OutlierRejection::Robust is the same as `robust`; None leaves `robust` to
+  /// decide). Score and Scrub exclude `robust` and need a single delay. `mask`, when given,
+  /// limits the voxels they examine.
+  OutlierRejection outliers = OutlierRejection::None;
+  /// Score and Scrub: GM, WM and CSF probability maps on the series' grid (all three; binary
+  /// masks serve). A voxel belongs to a class when its probability is above
+  /// `tissue_threshold`.
+  TissueMaps tissue;
+  double tissue_threshold = 0.7;  ///< Score and Scrub: tissue class threshold (ASLPrep's 0.7)
+  /// Score and Scrub: robust SDs of the repeats' mean GM CBF from their median beyond which a
+  /// repeat is dropped at once (2.5, as ASLPrep's SCORE).
+  double score_threshold = 2.5;
+  /// Score and Scrub: the factor turning one repeat's ΔM into CBF voxel by voxel (what
+  /// quantify_cbf gives for ΔM = 1, i.e. single_delay_factor / M0); voxels where it is not
+  /// finite and positive are not examined. Absent: ΔM is used as it is (a uniform scale
+  /// changes nothing; a voxelwise M0 does).
+  std::optional<View<const float>> cbf_scale;
+};
+
+/// @brief The volumes of one repeat of a series, as prepare_asl paired them.
+struct RepeatVolumes {
+  std::size_t control = 0;  ///< the control volume's index (a deltam volume's, for a deltam repeat)
+  std::optional<std::size_t> label;  ///< the label volume's index; absent for a deltam volume
+  /// Why the repeat was dropped (e.g. "mean GM CBF 3.1 robust SDs from the median"); empty for
+  /// a kept repeat.
+  std::string reason;
 };
 
 /// @brief ΔM images, one per distinct delay, with what went into them.
 struct PreparedAsl {
   Series<float> delta_m;  ///< one volume per delay, mean of control − label (or deltam)
-  std::vector<double> post_labeling_delay;   ///< s, per volume of delta_m (TI for PASL)
-  std::vector<double> labeling_duration;     ///< s, per volume of delta_m (0 for PASL)
-  std::vector<std::size_t> repeats;          ///< repeats averaged, per volume of delta_m
-  std::vector<std::size_t> rejected;         ///< repeats dropped as outliers, per volume
+  std::vector<double> post_labeling_delay;  ///< s, per volume of delta_m (TI for PASL)
+  std::vector<double> labeling_duration;    ///< s, per volume of delta_m (0 for PASL)
+  std::vector<std::size_t> repeats;         ///< repeats averaged, per volume of delta_m
+  std::vector<std::size_t> rejected;        ///< repeats dropped as outliers, per volume
+  /// Per volume of delta_m: the repeats averaged, in the order they were paired.
+  std::vector<std::vector<RepeatVolumes>> kept_volumes;
+  /// Per volume of delta_m: the repeats dropped as outliers, with the reason of each.
+  std::vector<std::vector<RepeatVolumes>> rejected_volumes;
   std::optional<Volume<float>> m0;           ///< mean of the series' m0scan volumes, if any
   std::optional<Volume<float>> scanner_cbf;  ///< mean of scanner-made cbf volumes, if any
   std::vector<std::string> notes;            ///< human-readable remarks (e.g. noRF ignored)
@@ -65,7 +124,12 @@ struct PreparedAsl {
 /// @param source file name used in error messages
 /// @throws InputError when the context does not match the series (field "volume_type"), when
 /// control and label counts differ or paired volumes have different delays, or when no
-/// perfusion-weighted volume exists.
+/// perfusion-weighted volume exists; with SCORE or SCRUB, when the series has several delays
+/// (field "PostLabelingDelay") or fewer than 3 repeats (field "volume_type").
+/// @throws InvalidArgument with SCORE or SCRUB: `robust` set too, a tissue map or the scale
+/// missing from where it is needed or not one volume on the series' grid, a probability not
+/// finite, no GM or no WM voxel above the threshold among the voxels examined, or a
+/// threshold out of range.
 PERFQ_API PreparedAsl prepare_asl(View<const float> series, const std::vector<VolumeType>& context,
                                   const AslProtocol& protocol, const AveragingOptions& options = {},
                                   const std::string& source = {});

@@ -298,6 +298,76 @@ void calibrate_reference(const AslDataset& data, const AslProtocol& protocol,
        "exp(-TE/T2_blood); quantified with the single M0 lambda * M0_blood"}};
 }
 
+// ---- tissue maps and outlier rejection ------------------------------------------------------
+
+/// The request's GM, WM and CSF probability maps, read once (quality control and SCORE/SCRUB
+/// share them).
+struct TissueImages {
+  std::optional<Volume<float>> maps[3];
+  const std::optional<std::string>* paths[3] = {nullptr, nullptr, nullptr};
+
+  TissueMaps view() const {
+    TissueMaps tissue;
+    if (maps[0]) tissue.gm = maps[0]->view();
+    if (maps[1]) tissue.wm = maps[1]->view();
+    if (maps[2]) tissue.csf = maps[2]->view();
+    return tissue;
+  }
+  /// The files given, "a / b / c".
+  std::string files() const {
+    std::string out;
+    for (const auto* path : paths) {
+      if (*path) out += (out.empty() ? "" : " / ") + **path;
+    }
+    return out;
+  }
+};
+
+TissueImages read_tissue(const AslDataset& data, const SeriesRequest& r) {
+  TissueImages t;
+  t.paths[0] = &r.gm_probseg;
+  t.paths[1] = &r.wm_probseg;
+  t.paths[2] = &r.csf_probseg;
+  for (int k = 0; k < 3; ++k) {
+    if (*t.paths[k]) t.maps[k] = read_nifti_3d(**t.paths[k], &data.asl.geometry(), data.asl_path);
+  }
+  return t;
+}
+
+bool structural_outliers(const SeriesRequest& r) {
+  return r.averaging.outliers == OutlierRejection::Score ||
+         r.averaging.outliers == OutlierRejection::Scrub;
+}
+
+/// SCORE (and SCRUB) on the pairs of a single-delay series: prepared again, with the tissue
+/// maps and the voxelwise factor that turns a pair's ΔM into CBF (the quantification of
+/// ΔM = 1 with the M0 and constants chosen; 0 where it has no value, e.g. outside the mask).
+PreparedAsl reject_outliers(const AslDataset& data, const AslProtocol& protocol,
+                            const PreparedAsl& all, const M0State& s, const Physiology& physiology,
+                            const std::optional<View<const std::uint8_t>>& mask,
+                            const TissueImages& tissue, const SeriesRequest& r) {
+  const std::string option = std::string("--outliers ") + to_string(r.averaging.outliers);
+  if (data.time_encoding || all.delta_m.volumes() != 1) {
+    throw InputError(data.sidecar_path, "PostLabelingDelay",
+                     option + " works on single-delay series; this one has " +
+                         std::to_string(all.delta_m.volumes()) +
+                         (data.time_encoding ? " sub-boli (time-encoded)" : " delays"));
+  }
+  Volume<float> ones(data.asl.geometry());
+  for (std::size_t i = 0; i < ones.size(); ++i) ones[i] = 1.0f;
+  const CbfMaps unit = quantify_cbf(ones.view(), s.m0, all.protocol, physiology, mask, r.execution);
+  AveragingOptions averaging = r.averaging;
+  averaging.mask = mask;
+  averaging.tissue = tissue.view();
+  averaging.tissue_threshold = r.tissue_threshold;
+  averaging.cbf_scale = unit.cbf.view();
+  try {
+    return prepare(data, protocol, averaging);
+  } catch (const InvalidArgument& e) {
+    throw InputError(tissue.files(), "", option + ": " + e.what());
+  }
+}
+
 // ---- checks --------------------------------------------------------------------------------
 
 /// The brain region of the checks and summaries: the mask, else the automatic brain mask
@@ -664,19 +734,12 @@ void correct_partial_volumes(const AslDataset& data, const SeriesRequest& r, Ser
 /// The quality indices of the CBF map over the brain region, with the request's tissue
 /// maps; `quality_tsv`/`quality_json` their files' text.
 void assess_quality(const AslDataset& data, const SeriesRequest& r, const BrainRegion& brain,
-                    bool relative, SeriesMaps& out, Json& j) {
-  std::optional<Volume<float>> maps[3];
-  const std::optional<std::string>* paths[3] = {&r.gm_probseg, &r.wm_probseg, &r.csf_probseg};
+                    const TissueImages& images, bool relative, SeriesMaps& out, Json& j) {
   std::vector<std::string> sources = {data.asl_path};
-  for (int k = 0; k < 3; ++k) {
-    if (!*paths[k]) continue;
-    maps[k] = read_nifti_3d(**paths[k], &data.asl.geometry(), data.asl_path);
-    sources.push_back(**paths[k]);
+  for (const auto* path : images.paths) {
+    if (*path) sources.push_back(**path);
   }
-  TissueMaps tissue;
-  if (maps[0]) tissue.gm = maps[0]->view();
-  if (maps[1]) tissue.wm = maps[1]->view();
-  if (maps[2]) tissue.csf = maps[2]->view();
+  const TissueMaps tissue = images.view();
   QualityOptions options;
   options.tissue_threshold = r.tissue_threshold;
   options.brain = brain.view;
@@ -687,12 +750,7 @@ void assess_quality(const AslDataset& data, const SeriesRequest& r, const BrainR
   try {
     out.quality = quality_indices(out.cbf.view(), tissue, options);
   } catch (const InvalidArgument& e) {
-    // A tissue map's values: name the files given.
-    std::string files;
-    for (int k = 0; k < 3; ++k) {
-      if (*paths[k]) files += (files.empty() ? "" : " / ") + **paths[k];
-    }
-    throw InputError(files, "", e.what());
+    throw InputError(images.files(), "", e.what());  // a tissue map's values: name the files
   }
   out.quality_tsv = quality_table_tsv(out.quality);
   out.quality_json = quality_table_json(out.quality, sources);
@@ -751,13 +809,23 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
   if (mask) mask_view = mask->view();
   r.averaging.mask = mask_view;
   const Physiology physiology = series_physiology(protocol, r, data.sidecar_path);
-  const PreparedAsl prepared = prepare(data, protocol, r.averaging);
+  const TissueImages tissue = read_tissue(data, r);
+  // SCORE and SCRUB need the M0 chosen, which may come from the series itself: every pair
+  // first, then the series prepared again without the outliers.
+  AveragingOptions every_pair = r.averaging;
+  if (structural_outliers(r)) every_pair.outliers = OutlierRejection::None;
+  const PreparedAsl all = prepare(data, protocol, every_pair);
 
   M0State s;
-  choose_m0(data, protocol, prepared, r, s);
+  choose_m0(data, protocol, all, r, s);
   scale_m0(r, s);
   smooth_m0_image(data, protocol, r, mask_view, s);
   calibrate_reference(data, protocol, physiology, r, s);
+  std::optional<PreparedAsl> cleaned;
+  if (structural_outliers(r)) {
+    cleaned = reject_outliers(data, protocol, all, s, physiology, mask_view, tissue, r);
+  }
+  const PreparedAsl& prepared = cleaned ? *cleaned : all;
 
   BrainRegion brain;
   find_brain(data, prepared, s, mask_view, r, brain);
@@ -776,6 +844,7 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
                         " (the haematocrit would give an arterial blood T1 of " +
                         strings::format_number(blood_t1_from_hematocrit(*r.hematocrit)) + " s)");
   }
+  out.rejected_volumes = prepared.rejected_volumes;
   warn_of_defaults(data, r, out.warnings);
   out.warnings.insert(out.warnings.end(), data.warnings.begin(), data.warnings.end());
   if (prepared.scanner_cbf) out.scanner_cbf = *prepared.scanner_cbf;
@@ -817,7 +886,7 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
   j["CbfRangeCheck"] = range_record(out.range_check);
   out.median_cbf = median_ok(out.cbf, out.status, brain.view);
   if (out.att) out.median_att = median_ok(*out.att, out.status, brain.view);
-  assess_quality(data, r, brain, s.relative, out, j);
+  assess_quality(data, r, brain, tissue, s.relative, out, j);
   out.brain_mask = std::move(brain.automatic);
   describe_acquisition(data, protocol, prepared, physiology, bs_pulses_source, s.record, r, out, j);
   out.provenance_json = j.dump(2) + "\n";

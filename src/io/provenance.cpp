@@ -98,6 +98,59 @@ Json time_encoding_record(const TimeEncoding& te, const PreparedAsl& prepared) {
           {"Blocks", prepared.repeats.front() + prepared.rejected.front()}};
 }
 
+namespace {
+
+/// Repeats as {"Control": c, "Label": l} ({"DeltaM": v} for a deltam volume), with their
+/// reasons when `reasons`.
+Json repeats_record(const std::vector<RepeatVolumes>& repeats, bool reasons) {
+  Json out = Json::array();
+  for (const RepeatVolumes& r : repeats) {
+    Json one;
+    if (r.label) {
+      one["Control"] = r.control;
+      one["Label"] = *r.label;
+    } else {
+      one["DeltaM"] = r.control;
+    }
+    if (reasons) one["Reason"] = r.reason;
+    out.push_back(one);
+  }
+  return out;
+}
+
+/// SCORE's (and SCRUB's) record: the method, its rules and the pairs dropped and kept.
+Json outlier_record(const PreparedAsl& prepared, const SeriesRequest& r) {
+  const bool scrub = r.averaging.outliers == OutlierRejection::Scrub;
+  Json j = {{"Method", scrub ? "SCORE+SCRUB" : "SCORE"},
+            {"Option", std::string("--outliers ") + to_string(r.averaging.outliers)},
+            {"References",
+             scrub ? Json::array({"Dolui et al. 2017, J Magn Reson Imaging 45:1786 (SCORE)",
+                                  "Dolui et al., Proc. ISMRM 2016 (SCRUB)"})
+                   : Json::array({"Dolui et al. 2017, J Magn Reson Imaging 45:1786 (SCORE)"})},
+            {"TissueMaps",
+             {{"GM", r.gm_probseg.value_or("")},
+              {"WM", r.wm_probseg.value_or("")},
+              {"CSF", r.csf_probseg.value_or("")}}},
+            {"TissueThreshold", r.tissue_threshold},
+            {"GmMeanThreshold", r.averaging.score_threshold},
+            {"Rules",
+             "per-pair CBF (pair dM x the quantification's factor for dM = 1); SCORE: pairs whose "
+             "mean GM CBF is more than GmMeanThreshold robust SDs (1.4826 MAD) from the median "
+             "dropped, then one at a time the pair whose removal most lowers the variance of the "
+             "mean CBF map pooled within GM, WM and CSF, while it lowers it (docs/outliers.md)" +
+                 std::string(scrub ? "; SCRUB: Tukey-bisquare estimate with a structural prior in "
+                                     "voxels whose variance across the kept pairs exceeds the "
+                                     "chi-square 99.99th percentile of grey matter's"
+                                   : "")},
+            {"PairsExamined", prepared.repeats.front() + prepared.rejected.front()},
+            {"PairsRejected", prepared.rejected.front()},
+            {"Rejected", repeats_record(prepared.rejected_volumes.front(), true)},
+            {"Kept", repeats_record(prepared.kept_volumes.front(), false)}};
+  return j;
+}
+
+}  // namespace
+
 void describe_acquisition(const AslDataset& data, const AslProtocol& protocol,
                           const PreparedAsl& prepared, const Physiology& physiology,
                           const std::string& bs_pulses_source, const Json& m0_record,
@@ -159,10 +212,20 @@ void describe_acquisition(const AslDataset& data, const AslProtocol& protocol,
   j["M0ScaleFactor"] = c.m0_scale;
   const AveragingOptions& averaging = r.averaging;
   if (single) {
-    j["Averaging"] = {{"Robust", averaging.robust},
-                      {"OutlierThreshold", averaging.outlier_threshold},
-                      {"RepeatsAveraged", prepared.repeats.front()},
-                      {"RepeatsRejected", prepared.rejected.front()}};
+    j["Averaging"] = {
+        {"Robust", averaging.robust},
+        {"OutlierThreshold", averaging.outlier_threshold},
+        {"Outliers", averaging.robust ? "robust" : to_string(averaging.outliers)},
+        {"RepeatsAveraged", prepared.repeats.front()},
+        {"RepeatsRejected", prepared.rejected.front()},
+        {"RejectedVolumes", prepared.rejected_volumes.empty()
+                                ? Json::array()
+                                : repeats_record(prepared.rejected_volumes.front(), true)}};
+    if ((averaging.outliers == OutlierRejection::Score ||
+         averaging.outliers == OutlierRejection::Scrub) &&
+        !prepared.kept_volumes.empty()) {
+      j["OutlierRejection"] = outlier_record(prepared, r);
+    }
   } else {
     j["Averaging"] = {{"Robust", averaging.robust},
                       {"OutlierThreshold", averaging.outlier_threshold},

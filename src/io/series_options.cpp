@@ -149,6 +149,13 @@ const std::vector<Option>& table() {
       if (!(z > 0)) refuse("--outlier-threshold: expected a positive number");
       r.averaging.outlier_threshold = z;
     });
+    value("--outliers", [](SeriesRequest& r, const std::string& v) {
+      if (v != "score" && v != "scrub") {
+        refuse("--outliers: expected score or scrub, got '" + v +
+               "' (the mean-based rule is --robust)");
+      }
+      r.averaging.outliers = parse_outlier_rejection(v);
+    });
     flag("--no-sign-check", [](SeriesRequest& r, const std::string&) { r.check_sign = false; });
     value("--model", [](SeriesRequest& r, const std::string& v) {
       try {
@@ -234,7 +241,8 @@ const std::vector<Option>& table() {
     file("--csf-probseg", [](SeriesRequest& r, const std::string& v) { r.csf_probseg = v; });
     value("--tissue-threshold", [](SeriesRequest& r, const std::string& v) {
       const double t = number("--tissue-threshold", v);
-      if (!(t > 0.0 && t < 1.0)) refuse("--tissue-threshold: expected a probability in (0, 1), got " + v);
+      if (!(t > 0.0 && t < 1.0))
+        refuse("--tissue-threshold: expected a probability in (0, 1), got " + v);
       r.tissue_threshold = t;
     });
     value("--pvc-kernel", [](SeriesRequest& r, const std::string& v) {
@@ -336,6 +344,24 @@ void check_series_request(const SeriesRequest& r) {
   }
   if (r.pvc_grey.has_value() != r.pvc_white.has_value()) {
     refuse("--pvc-gm and --pvc-wm go together");
+  }
+  const OutlierRejection outliers = r.averaging.outliers;
+  if (outliers == OutlierRejection::Score || outliers == OutlierRejection::Scrub) {
+    const std::string option = std::string("--outliers ") + to_string(outliers);
+    if (r.averaging.robust) refuse(option + " and --robust are two outlier rules: give one");
+    std::string missing;
+    for (const auto& [name, path] :
+         {std::pair<const char*, const std::optional<std::string>*>{"--gm-probseg", &r.gm_probseg},
+          {"--wm-probseg", &r.wm_probseg},
+          {"--csf-probseg", &r.csf_probseg}}) {
+      if (!*path) missing += (missing.empty() ? "" : ", ") + std::string(name);
+    }
+    if (!missing.empty()) {
+      refuse(option +
+             " needs the GM, WM and CSF probability maps on the series' grid "
+             "(--gm-probseg, --wm-probseg and --csf-probseg FILE); missing: " +
+             missing);
+    }
   }
 }
 

@@ -61,9 +61,13 @@ struct SeriesRequest {
   /// background of a resampled or spiral acquisition (M0 ~1e-14) would otherwise give CBF of
   /// ±1e9. In [0, 0.5]; 0 turns the rule off (--min-m0-fraction). Only with an M0 image.
   double min_m0_fraction = 0.01;
-  AveragingOptions averaging;  ///< averaging of repeats (its mask is set from mask_path)
-  bool check_sign = true;      ///< refuse ΔM negative in most of the brain (control/label swapped)
-  KineticOptions kinetic;      ///< the multi-delay fit (its weights are set from the repeats)
+  /// Averaging of repeats (its mask is set from mask_path). With `outliers` Score or Scrub
+  /// (`--outliers score|scrub`; single-delay series, GM, WM and CSF maps needed, not with
+  /// `robust`), its tissue maps and threshold are set from the probseg maps and
+  /// `tissue_threshold`, and its CBF scale from the M0 and constants chosen.
+  AveragingOptions averaging;
+  bool check_sign = true;  ///< refuse ΔM negative in most of the brain (control/label swapped)
+  KineticOptions kinetic;  ///< the multi-delay fit (its weights are set from the repeats)
   /// Partial-volume correction from grey/white-matter fraction images (both or neither).
   std::optional<std::string> pvc_grey;
   std::optional<std::string> pvc_white;  ///< the white-matter fraction image
@@ -77,7 +81,7 @@ struct SeriesRequest {
   /// The probability above which a voxel counts as GM, WM or CSF in the quality indices
   /// (QualityOptions::tissue_threshold; `--tissue-threshold`).
   double tissue_threshold = 0.7;
-  Execution execution;                   ///< backend, device, threads
+  Execution execution;  ///< backend, device, threads
   /// Provenance only: a JSON object's text recorded as `Configuration` in the `_cbf.json`
   /// (configure_series sets it to what a configuration file applied); empty: not recorded.
   std::string configuration;
@@ -143,8 +147,11 @@ struct SeriesMaps {
   /// Over the voxels of status 0 in the brain region (`check_region`: the mask, else the
   /// automatic brain mask, else every voxel); 0 when none. 1 with `relative_cbf`.
   double median_cbf = 0.0;
-  double median_att = 0.0;            ///< likewise, multi-delay series only
-  std::vector<std::string> notes;     ///< remarks of the preparation (e.g. noRF ignored)
+  double median_att = 0.0;         ///< likewise, multi-delay series only
+  std::vector<std::string> notes;  ///< remarks of the preparation (e.g. noRF ignored)
+  /// Per ΔM volume: the repeats dropped as outliers (`--robust`, `--outliers`), each with its
+  /// volumes in the series and the reason (PreparedAsl::rejected_volumes).
+  std::vector<std::vector<RepeatVolumes>> rejected_volumes;
   std::vector<std::string> warnings;  ///< e.g. an implausible median CBF
   /// The quality indices of the CBF map (quality_indices over the brain region and the
   /// request's tissue maps; the voxels with a value by `status`).
