@@ -113,7 +113,8 @@ const char* const kBidsHelp =
     "  --lambda --t1b --t1t --alpha --bs-pulse-efficiency --bs-pulses --m0-value --m0-scale\n"
     "  --min-m0-fraction --hct (else the participant's hematocrit/Hct column of\n"
     "  participants.tsv, a fraction: the arterial blood T1 at 3 T, Lu et al. 2004)\n"
-    "  --robust --m0-smooth --outlier-threshold --model --att-min --att-max --grid-points\n"
+    "  --robust --outliers score|scrub (the tissue maps by convention, above) --m0-smooth\n"
+    "  --outlier-threshold --tissue-threshold --model --att-min --att-max --grid-points\n"
     "  --max-iterations --max-starts --tolerance --att-prior --att-prior-mean --att-prior-sd\n"
     "  --prior-noise --arterial --aatt-prior-mean --aatt-prior-sd --dispersion\n"
     "  --dispersion-s --dispersion-p --no-sign-check --ref-tissue (region by convention,\n"
@@ -139,6 +140,7 @@ const std::vector<std::string> kCbfNumbers = {"--lambda",
                                               "--t2-blood",
                                               "--echo-time",
                                               "--outlier-threshold",
+                                              "--tissue-threshold",
                                               "--att-min",
                                               "--att-max",
                                               "--att-prior-mean",
@@ -172,8 +174,8 @@ struct Options {
 /// What a configuration may not set in this app: the files it finds by convention (and the
 /// tissue whose mask it looks for), and partial-volume correction, which needs them.
 const perfq::io::ConfigRules kConfigRules{
-    {"--mask", "--ref-mask", "--ref-tissue", "--pvc-gm", "--pvc-wm", "--pvc-kernel",
-     "--gm-probseg", "--wm-probseg", "--csf-probseg"},
+    {"--mask", "--ref-mask", "--ref-tissue", "--pvc-gm", "--pvc-wm", "--pvc-kernel", "--gm-probseg",
+     "--wm-probseg", "--csf-probseg"},
     "perfq bids finds the masks by convention and takes --ref-tissue on its command line"};
 
 /// Takes `--participant-label a b …` (greedy, BIDS-App style; also `_label`) out of `raw`.
@@ -207,7 +209,7 @@ Options parse_options(std::vector<std::string> raw) {
   o.sessions = take_labels(raw, "--session-label", "ses-");
   std::set<std::string> values = {"--labels-dir", "--border-width", "--nprocs", "--backend",
                                   "--device",     "--threads",      "--model",  "--prior-noise",
-                                  "--dispersion", "--ref-tissue",   "--config"};
+                                  "--dispersion", "--ref-tissue",   "--config", "--outliers"};
   values.insert(kCbfNumbers.begin(), kCbfNumbers.end());
   values.insert(kCbfIntegers.begin(), kCbfIntegers.end());
   std::set<std::string> flags = {"--overwrite", "--quiet", "--verbose", "--no-report",
@@ -258,7 +260,7 @@ Options parse_options(std::vector<std::string> raw) {
     }
   }
   o.threads_given = args.text("--threads").has_value();
-  for (const std::string name : {"--model", "--prior-noise", "--dispersion"}) {
+  for (const std::string name : {"--model", "--prior-noise", "--dispersion", "--outliers"}) {
     if (auto m = args.text(name)) o.cbf.insert(o.cbf.end(), {name, *m});
   }
   for (const auto& name : kCbfNumbers) {
@@ -286,6 +288,10 @@ Options parse_options(std::vector<std::string> raw) {
     checked.insert(checked.end(), {"--ref-tissue", *o.ref_tissue, "--ref-mask", "x"});
   // With a configuration, combinations are checked per series, its options merged in.
   if (o.config) checked.insert(checked.end(), {"--config", "x"});
+  // --outliers needs the tissue maps, found per series by convention.
+  if (args.text("--outliers")) {
+    checked.insert(checked.end(), {"--gm-probseg", "x", "--wm-probseg", "x", "--csf-probseg", "x"});
+  }
   check_cbf_options(checked);
   return o;
 }

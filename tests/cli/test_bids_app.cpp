@@ -284,7 +284,7 @@ TEST(BidsApp, ReferenceRegionMasksAreFoundByConvention) {
   EXPECT_TRUE(contains(missing.output, "sub-01_label-CSF_mask.nii.gz")) << missing.output;
   // Usage errors before any work.
   EXPECT_EQ(participant(dir, " --ref-tissue bone").status, 2);
-  EXPECT_EQ(participant(dir, " --ref-t1 4").status, 2);  // needs --ref-tissue
+  EXPECT_EQ(participant(dir, " --ref-t1 4").status, 2);                       // needs --ref-tissue
   EXPECT_EQ(participant(dir, " --ref-tissue csf --echo-time 20").status, 2);  // ms
 }
 
@@ -312,6 +312,27 @@ TEST(BidsApp, SecondRunSkipsAndOverwriteRedoes) {
   ASSERT_EQ(again.status, 0) << again.output;
   EXPECT_TRUE(contains(again.output, "3 ok, 0 skipped")) << again.output;
   EXPECT_LT(worst_error(cbf, dir), 0.01);
+}
+
+TEST(BidsApp, TissueMapsByConventionServeQualityIndicesAndOutlierRejection) {
+  const fs::path dir = cli_test::scratch_dir("bidsapp-tissue");
+  ASSERT_EQ(run("phantom -o " + (dir / "bids").string() + " --repeats 4 --snr 5").status, 0);
+  const std::string labels = " --labels-dir " + (dir / "bids" / "derivatives" / "truth").string();
+  const std::string bids = "bids " + (dir / "bids").string() + " ";
+  Result r =
+      run(bids + (dir / "out").string() + " participant --backend cpu --outliers score" + labels);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const fs::path perf = dir / "out" / "sub-01" / "perf";
+  const auto j = nlohmann::json::parse(read_text(perf / "sub-01_cbf.json"));
+  EXPECT_EQ(j["OutlierRejection"]["Method"], "SCORE") << j.dump(2);
+  // _label-GM_mask, _label-WM_mask and _label-CSF_probseg found: every index defined.
+  const auto qc = nlohmann::json::parse(read_text(perf / "sub-01_desc-qualitycontrol_cbf.json"));
+  EXPECT_TRUE(qc["NotDefined"].empty()) << qc["NotDefined"].dump();
+  EXPECT_TRUE(contains(read_text(perf / "sub-01_cbf.json"), "label-CSF_probseg"));
+  // Without the maps, each series fails naming what is missing.
+  r = run(bids + (dir / "bare").string() + " participant --backend cpu --outliers scrub");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "missing: --gm-probseg, --wm-probseg, --csf-probseg")) << r.output;
 }
 
 TEST(BidsApp, UncompressedImagesAreReadByTheLaterSteps) {
@@ -453,8 +474,8 @@ TEST(BidsApp, MultiDelaySeriesGetAttStatisticsToo) {
   perfq::io::write_phantom_bids(perfq::make_phantom(single), bids.string(), "02");
 
   Result r = participant(dir, labels_dir(dir) +
-                                   " --border-width 16 --att-prior --prior-noise uniform"
-                                   " --arterial --aatt-prior-mean 0.8");
+                                  " --border-width 16 --att-prior --prior-noise uniform"
+                                  " --arterial --aatt-prior-mean 0.8");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "3 tables of CBF and of ATT, report)")) << r.output;
   const fs::path multi = dir / "out" / "sub-01" / "perf";
