@@ -13,6 +13,7 @@
 #include "protocol_checks.hpp"
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <sstream>
 
@@ -333,8 +334,35 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
     }
     out.status[i] = status;
   }
-  Basis basis;
-  attach_basis(settings, basis, protocol, slices);
+  if (options.t1_tissue_map) {
+    checks::one_volume_on_grid(*options.t1_tissue_map, g, "the tissue T1 map", "the ΔM series");
+  }
+  // The voxels' groups: one tissue T1 each (the physiology's, or the map's in ms).
+  std::vector<std::vector<std::size_t>> groups;  // indices into `active`
+  std::vector<double> group_t1;
+  if (options.t1_tissue_map) {
+    std::map<long, std::size_t> index;
+    for (std::size_t v = 0; v < active.size(); ++v) {
+      const float t1 = options.t1_tissue_map->data[active[v]];
+      if (!(t1 > 0.0f && t1 <= 10.0f)) {
+        std::ostringstream m;
+        m << "the tissue T1 map must hold values in (0, 10] s where voxels are fitted; voxel "
+          << active[v] << " is " << t1;
+        throw InvalidArgument(m.str());
+      }
+      const long ms = std::max(1L, std::lround(static_cast<double>(t1) * 1000.0));
+      auto [it, added] = index.emplace(ms, groups.size());
+      if (added) {
+        groups.emplace_back();
+        group_t1.push_back(static_cast<double>(ms) / 1000.0);
+      }
+      groups[it->second].push_back(v);
+    }
+  } else {
+    groups.emplace_back(active.size());
+    for (std::size_t v = 0; v < active.size(); ++v) groups[0][v] = v;
+    group_t1.push_back(constants.t1_tissue);
+  }
   std::vector<float> y(active.size() * n);
   std::vector<int> slice(active.size(), 0);
   const double m0_scale = constants.m0_scale;
@@ -346,7 +374,37 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
   });
 
   std::vector<Result> results(active.size());
-  run_fits(settings, basis.slices, y, slice, results, out.backend, execution);
+  // Fits every group with its own tissue T1 (and its own search tables).
+  auto fit_groups = [&](const Settings& base, const Execution& on,
+                        const std::vector<float>& noise_scale) {
+    if (groups.size() == 1 && groups[0].size() == active.size()) {
+      Settings s = base;
+      s.t1_tissue = static_cast<float>(group_t1[0]);
+      Basis basis;
+      attach_basis(s, basis, protocol, slices);
+      run_fits(s, basis.slices, y, slice, results, out.backend, on, noise_scale);
+      return;
+    }
+    for (std::size_t k = 0; k < groups.size(); ++k) {
+      const std::vector<std::size_t>& members = groups[k];
+      Settings s = base;
+      s.t1_tissue = static_cast<float>(group_t1[k]);
+      Basis basis;
+      attach_basis(s, basis, protocol, slices);
+      std::vector<float> gy(members.size() * n), gscale;
+      std::vector<int> gslice(members.size());
+      if (!noise_scale.empty()) gscale.resize(members.size());
+      for (std::size_t m = 0; m < members.size(); ++m) {
+        std::copy(y.begin() + members[m] * n, y.begin() + (members[m] + 1) * n, gy.begin() + m * n);
+        gslice[m] = slice[members[m]];
+        if (!noise_scale.empty()) gscale[m] = noise_scale[members[m]];
+      }
+      std::vector<Result> gresults(members.size());
+      run_fits(s, basis.slices, gy, gslice, gresults, out.backend, on, gscale);
+      for (std::size_t m = 0; m < members.size(); ++m) results[members[m]] = gresults[m];
+    }
+  };
+  fit_groups(settings, execution, {});
   if (options.att_prior) {
     // MAP needs the noise level: pool it from the unregularised fit, then fit again. With
     // PriorNoise::M0Scaled the noise is homogeneous in ΔM, so in ΔM/M0 a voxel's variance is
@@ -383,7 +441,7 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
     // The second pass runs where the first did (no second fallback after a failed device).
     Execution second = execution;
     if (out.backend == Backend::Cpu) second.backend = Backend::Cpu;
-    run_fits(settings, basis.slices, y, slice, results, out.backend, second, scale);
+    fit_groups(settings, second, scale);
   }
 
   double weight_sum = 0.0;

@@ -114,7 +114,8 @@ const char* const kBidsHelp =
     "  --min-m0-fraction --hct (else the participant's hematocrit/Hct column of\n"
     "  participants.tsv, a fraction: the arterial blood T1 at 3 T, Lu et al. 2004)\n"
     "  --robust --outliers score|scrub (the tissue maps by convention, above) --m0-smooth\n"
-    "  --outlier-threshold --tissue-threshold --model --att-min --att-max --grid-points\n"
+    "  --outlier-threshold --tissue-threshold --t1t-pv --t1t-wm (GM/WM maps by convention)\n"
+    "  --model --att-min --att-max --grid-points\n"
     "  --max-iterations --max-starts --tolerance --att-prior --att-prior-mean --att-prior-sd\n"
     "  --prior-noise --arterial --aatt-prior-mean --aatt-prior-sd --dispersion\n"
     "  --dispersion-s --dispersion-p --no-sign-check --ref-tissue (region by convention,\n"
@@ -141,6 +142,7 @@ const std::vector<std::string> kCbfNumbers = {"--lambda",
                                               "--echo-time",
                                               "--outlier-threshold",
                                               "--tissue-threshold",
+                                              "--t1t-wm",
                                               "--att-min",
                                               "--att-max",
                                               "--att-prior-mean",
@@ -153,7 +155,7 @@ const std::vector<std::string> kCbfNumbers = {"--lambda",
 const std::vector<std::string> kCbfIntegers = {"--max-iterations", "--max-starts", "--grid-points",
                                                "--bs-pulses"};
 const std::vector<std::string> kCbfFlags = {"--robust", "--att-prior", "--arterial",
-                                            "--no-sign-check"};
+                                            "--no-sign-check", "--t1t-pv"};
 
 struct Options {
   fs::path bids_dir, out_dir;
@@ -288,8 +290,8 @@ Options parse_options(std::vector<std::string> raw) {
     checked.insert(checked.end(), {"--ref-tissue", *o.ref_tissue, "--ref-mask", "x"});
   // With a configuration, combinations are checked per series, its options merged in.
   if (o.config) checked.insert(checked.end(), {"--config", "x"});
-  // --outliers needs the tissue maps, found per series by convention.
-  if (args.text("--outliers")) {
+  // --outliers and --t1t-pv need the tissue maps, found per series by convention.
+  if (args.text("--outliers") || args.flag("--t1t-pv")) {
     checked.insert(checked.end(), {"--gm-probseg", "x", "--wm-probseg", "x", "--csf-probseg", "x"});
   }
   check_cbf_options(checked);

@@ -140,7 +140,13 @@ const char* const kCbfHelp =
     "  --wm-probseg FILE         white-matter probability map\n"
     "  --csf-probseg FILE        CSF probability map (with GM and WM: the QEI)\n"
     "  --tissue-threshold P      probability above which a voxel counts as GM, WM or CSF\n"
-    "                            (default 0.7)\n";
+    "                            (default 0.7)\n"
+    "\n"
+    "tissue T1 per voxel (multi-delay fits; one value, --t1t, otherwise):\n"
+    "  --t1t-map FILE            tissue T1 map, s (same grid)\n"
+    "  --t1t-pv                  weighted by --gm-probseg and --wm-probseg:\n"
+    "                            (pGM T1GM + pWM T1WM) / (pGM + pWM), T1GM = --t1t\n"
+    "  --t1t-wm S                white matter's T1 for --t1t-pv (default 1.1 s, BASIL's)\n";
 
 const char* const kPhantomHelp =
     "usage: perfq phantom -o <dir> [options]\n"

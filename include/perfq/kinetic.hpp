@@ -145,6 +145,15 @@ struct KineticOptions {
   /// Weight of each ΔM volume (inverse relative variance); empty = 1 each. Give the number of
   /// repeats averaged per delay to make the fit of averages equal to a joint fit of repeats.
   std::vector<double> weights;
+  /// Tissue T1 per voxel (s), on the ΔM grid, in the kinetic model instead of the
+  /// physiology's one value (which the short-TR M0 correction keeps using): e.g.
+  /// a measured T1 map, or one weighted by grey- and white-matter fractions (white matter's
+  /// T1 is about two thirds of grey matter's at 3 T, and fitting it with grey matter's biases
+  /// CBF). Each voxel is fitted with its own value rounded to 1 ms (voxels sharing a value
+  /// share the ATT search's precomputed tables); a value outside (0, 10] s in a voxel that is
+  /// fitted is refused. Only the Buxton variants use tissue T1 (KineticVariant::WhitePaper
+  /// does not).
+  std::optional<View<const float>> t1_tissue_map;
 };
 
 /// @brief Result of a multi-delay fit. Maps hold 0 where status is 1–4 (perfq::io's

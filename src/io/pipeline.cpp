@@ -604,11 +604,55 @@ void quantify_single(const PreparedAsl& prepared, const M0State& s, const AslPro
 }
 
 /// The kinetic model's fit (multi-delay and time-encoded series).
+/// The tissue T1 per voxel a request asks for (`--t1t-map`, `--t1t-pv`), with its record
+/// for the sidecar (`TissueT1Source`); none when it asks for one value.
+std::optional<Volume<float>> tissue_t1(const AslDataset& data, const TissueImages& tissue,
+                                       const Physiology& physiology, const SeriesRequest& r,
+                                       Json& record) {
+  if (r.t1_tissue_map) {
+    record = {{"Source", "map"}, {"File", *r.t1_tissue_map}, {"Units", "s"},
+              {"Rounding", "each voxel's value to 1 ms"}};
+    return read_nifti_3d(*r.t1_tissue_map, &data.asl.geometry(), data.asl_path);
+  }
+  if (!r.t1_tissue_partial_volume) {
+    record = {{"Source", "one value"}, {"Value", physiology.t1_tissue}};
+    return std::nullopt;
+  }
+  const double grey = physiology.t1_tissue, white = r.t1_white_matter.value_or(1.1);
+  const Volume<float>& gm = *tissue.maps[0];
+  const Volume<float>& wm = *tissue.maps[1];
+  Volume<float> t1(gm.geometry());
+  for (std::size_t i = 0; i < t1.size(); ++i) {
+    const double pg = std::clamp(static_cast<double>(gm[i]), 0.0, 1.0);
+    const double pw = std::clamp(static_cast<double>(wm[i]), 0.0, 1.0);
+    const bool finite = std::isfinite(gm[i]) && std::isfinite(wm[i]);
+    t1[i] = static_cast<float>(finite && pg + pw >= 0.05 ? (pg * grey + pw * white) / (pg + pw)
+                                                         : grey);
+  }
+  record = {{"Source", "partial-volume weighted"},
+            {"Definition",
+             "(pGM T1GM + pWM T1WM) / (pGM + pWM) from the GM and WM probability maps; T1GM "
+             "where pGM + pWM < 0.05"},
+            {"GreyMatter", grey},
+            {"WhiteMatter", white},
+            {"WhiteMatterSource", r.t1_white_matter ? "--t1t-wm" : "default (BASIL's 1.1 s)"},
+            {"Maps", {*r.gm_probseg, *r.wm_probseg}},
+            {"Rounding", "each voxel's value to 1 ms"}};
+  return t1;
+}
+
 void quantify_multi(const AslDataset& data, const PreparedAsl& prepared, const M0State& s,
                     const AslProtocol& averaged, const Physiology& physiology,
                     const std::optional<View<const std::uint8_t>>& mask, const SeriesRequest& r,
-                    SeriesMaps& out, Json& j) {
+                    const TissueImages& tissue, SeriesMaps& out, Json& j) {
   KineticOptions kinetic = r.kinetic;
+  Json t1_record;
+  const std::optional<Volume<float>> t1_map = tissue_t1(data, tissue, physiology, r, t1_record);
+  if (t1_map) kinetic.t1_tissue_map = t1_map->view();
+  j["TissueT1Source"] = t1_record;
+  if (t1_map && kinetic.variant == KineticVariant::WhitePaper) {
+    out.notes.push_back("the white-paper variant uses no tissue T1: the tissue T1 map is unused");
+  }
   kinetic.weights.assign(prepared.repeats.begin(), prepared.repeats.end());
   if (s.relative && kinetic.variant == KineticVariant::Buxton) {
     // The voxel's own flow sets T1app in the Buxton variant; without an M0 it has no scale.
@@ -618,8 +662,16 @@ void quantify_multi(const AslDataset& data, const PreparedAsl& prepared, const M
         strings::format_number(kinetic.fixed_flow * 6000.0) +
         " ml/100 g/min), as the voxel's own flow has no absolute scale");
   }
-  KineticFit fit =
-      fit_kinetic(prepared.delta_m, s.m0, averaged, physiology, kinetic, mask, r.execution);
+  KineticFit fit;
+  try {
+    fit = fit_kinetic(prepared.delta_m, s.m0, averaged, physiology, kinetic, mask, r.execution);
+  } catch (const InvalidArgument& e) {
+    // A bad tissue T1 map's value: name the file.
+    if (r.t1_tissue_map && std::string(e.what()).find("tissue T1 map") != std::string::npos) {
+      throw InputError(*r.t1_tissue_map, "", e.what());
+    }
+    throw;
+  }
   out.constants = fit.constants;
   out.backend = fit.backend;
   j["Description"] = data.time_encoding
@@ -866,9 +918,15 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
                           {"Checked", r.check_sign}};
   if (out.delays == 1) {
     quantify_single(prepared, s, averaged, physiology, mask_view, r, out, j);
+    if (r.t1_tissue_map || r.t1_tissue_partial_volume) {
+      out.warnings.push_back(
+          std::string(r.t1_tissue_map ? "--t1t-map" : "--t1t-pv") +
+          ": the single-delay formula uses no tissue T1 (only the kinetic fit of several "
+          "delays does); the tissue T1 given is unused");
+    }
     warn_of_short_delay(data, averaged, out.warnings);
   } else {
-    quantify_multi(data, prepared, s, averaged, physiology, mask_view, r, out, j);
+    quantify_multi(data, prepared, s, averaged, physiology, mask_view, r, tissue, out, j);
   }
   j["M0Floor"] = flag_low_m0(s, brain, r, out);
   j["StatusCounts"] = status_counts(out.status);  // in its place, counting status 8

@@ -239,6 +239,11 @@ const std::vector<Option>& table() {
     file("--gm-probseg", [](SeriesRequest& r, const std::string& v) { r.gm_probseg = v; });
     file("--wm-probseg", [](SeriesRequest& r, const std::string& v) { r.wm_probseg = v; });
     file("--csf-probseg", [](SeriesRequest& r, const std::string& v) { r.csf_probseg = v; });
+    file("--t1t-map", [](SeriesRequest& r, const std::string& v) { r.t1_tissue_map = v; });
+    flag("--t1t-pv", [](SeriesRequest& r, const std::string&) { r.t1_tissue_partial_volume = true; });
+    value("--t1t-wm", [](SeriesRequest& r, const std::string& v) {
+      r.t1_white_matter = in_range("--t1t-wm", v, 0.0, 10.0, true, " s");
+    });
     value("--tissue-threshold", [](SeriesRequest& r, const std::string& v) {
       const double t = number("--tissue-threshold", v);
       if (!(t > 0.0 && t < 1.0))
@@ -342,6 +347,14 @@ void check_series_request(const SeriesRequest& r) {
       k.dispersion_sharpness * k.dispersion_time_to_peak > 10) {
     refuse("--dispersion-s × --dispersion-p must be <= 10 (kernel shape 1 + s·p <= 11)");
   }
+  if (r.t1_tissue_map && r.t1_tissue_partial_volume) {
+    refuse("--t1t-map and --t1t-pv each give the tissue T1 per voxel: give one");
+  }
+  if (r.t1_tissue_partial_volume && (!r.gm_probseg || !r.wm_probseg)) {
+    refuse("--t1t-pv weighs the tissue T1 by the GM and WM maps: give --gm-probseg and "
+           "--wm-probseg");
+  }
+  if (r.t1_white_matter && !r.t1_tissue_partial_volume) refuse("--t1t-wm belongs to --t1t-pv");
   if (r.pvc_grey.has_value() != r.pvc_white.has_value()) {
     refuse("--pvc-gm and --pvc-wm go together");
   }

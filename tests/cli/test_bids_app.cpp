@@ -329,6 +329,12 @@ TEST(BidsApp, TissueMapsByConventionServeQualityIndicesAndOutlierRejection) {
   const auto qc = nlohmann::json::parse(read_text(perf / "sub-01_desc-qualitycontrol_cbf.json"));
   EXPECT_TRUE(qc["NotDefined"].empty()) << qc["NotDefined"].dump();
   EXPECT_TRUE(contains(read_text(perf / "sub-01_cbf.json"), "label-CSF_probseg"));
+  // --t1t-pv passed on with the maps found: a single-delay series warns that it is unused.
+  r = run(bids + (dir / "t1").string() + " participant --backend cpu --t1t-pv --t1t-wm 1.0" +
+          labels);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "--t1t-pv: the single-delay formula uses no tissue T1"))
+      << r.output;
   // Without the maps, each series fails naming what is missing.
   r = run(bids + (dir / "bare").string() + " participant --backend cpu --outliers scrub");
   EXPECT_EQ(r.status, 1) << r.output;

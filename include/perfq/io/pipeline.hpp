@@ -78,6 +78,16 @@ struct SeriesRequest {
   std::optional<std::string> gm_probseg;
   std::optional<std::string> wm_probseg;   ///< white matter (`--wm-probseg`)
   std::optional<std::string> csf_probseg;  ///< cerebrospinal fluid (`--csf-probseg`)
+  /// Tissue T1 per voxel for the kinetic fit (s, the series' grid; `--t1t-map`):
+  /// KineticOptions::t1_tissue_map. Not with `t1_tissue_partial_volume`.
+  std::optional<std::string> t1_tissue_map;
+  /// Tissue T1 per voxel weighted by the GM and WM probability maps (`--t1t-pv`; needs
+  /// `gm_probseg` and `wm_probseg`): (p_GM T1_GM + p_WM T1_WM) / (p_GM + p_WM), T1_GM the
+  /// tissue T1 (`t1_tissue`, 1.3 s), T1_WM `t1_white_matter`; the tissue T1 where
+  /// p_GM + p_WM < 0.05.
+  bool t1_tissue_partial_volume = false;
+  /// White matter's T1 for `t1_tissue_partial_volume` (s; `--t1t-wm`; default 1.1 s, BASIL's).
+  std::optional<double> t1_white_matter;
   /// The probability above which a voxel counts as GM, WM or CSF in the quality indices
   /// (QualityOptions::tissue_threshold; `--tissue-threshold`).
   double tissue_threshold = 0.7;
