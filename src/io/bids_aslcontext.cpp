@@ -27,17 +27,7 @@ std::vector<VolumeType> parse_aslcontext(const std::string& tsv_text, const std:
   while (!lines.empty() && detail::trim(lines.back()).empty()) lines.pop_back();
   if (lines.empty()) throw InputError(source, "volume_type", "empty file; expected a header");
 
-  auto split = [](const std::string& line) {
-    std::vector<std::string> cells;
-    std::size_t start = 0;
-    while (true) {
-      const auto tab = line.find('\t', start);
-      cells.push_back(detail::trim(line.substr(start, tab - start)));
-      if (tab == std::string::npos) break;
-      start = tab + 1;
-    }
-    return cells;
-  };
+  const auto split = detail::tab_cells;
   const std::vector<std::string> header = split(lines.front());
   const auto column = std::find(header.begin(), header.end(), "volume_type");
   if (column == header.end()) {

@@ -80,6 +80,19 @@ using strings::format_number;
 using strings::lower;
 using strings::trim;
 
+/// The cells of one line of a BIDS .tsv file, each trimmed.
+inline std::vector<std::string> tab_cells(const std::string& line) {
+  std::vector<std::string> cells;
+  std::size_t start = 0;
+  while (true) {
+    const auto tab = line.find('\t', start);
+    cells.push_back(trim(line.substr(start, tab - start)));
+    if (tab == std::string::npos) break;
+    start = tab + 1;
+  }
+  return cells;
+}
+
 /// A short rendering of a JSON value for error messages.
 inline std::string describe(const json& value) {
   if (value.is_null()) return "null";

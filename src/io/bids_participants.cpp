@@ -15,22 +15,6 @@
 
 PERFQ_NAMESPACE_BEGIN
 namespace io {
-namespace {
-
-std::vector<std::string> tab_cells(const std::string& line) {
-  std::vector<std::string> cells;
-  std::size_t start = 0;
-  while (true) {
-    const auto tab = line.find('\t', start);
-    cells.push_back(detail::trim(line.substr(start, tab - start)));
-    if (tab == std::string::npos) break;
-    start = tab + 1;
-  }
-  return cells;
-}
-
-}  // namespace
-
 std::optional<double> participant_hematocrit(const std::string& bids_dir,
                                              const std::string& participant) {
   namespace fs = std::filesystem;
@@ -47,7 +31,7 @@ std::optional<double> participant_hematocrit(const std::string& bids_dir,
     lines.push_back(line);
   }
   if (lines.empty()) return std::nullopt;
-  const std::vector<std::string> header = tab_cells(lines.front());
+  const std::vector<std::string> header = detail::tab_cells(lines.front());
   const auto id = std::find(header.begin(), header.end(), "participant_id");
   if (id == header.end()) {
     throw InputError(path, "participant_id", "required column not found (BIDS requires it)");
@@ -66,7 +50,7 @@ std::optional<double> participant_hematocrit(const std::string& bids_dir,
   const std::size_t id_column = static_cast<std::size_t>(id - header.begin());
   const std::string label = participant.rfind("sub-", 0) == 0 ? participant : "sub-" + participant;
   for (std::size_t i = 1; i < lines.size(); ++i) {
-    const std::vector<std::string> cells = tab_cells(lines[i]);
+    const std::vector<std::string> cells = detail::tab_cells(lines[i]);
     if (id_column >= cells.size() || cells[id_column] != label) continue;
     const std::string row = "row of " + label + " (line " + std::to_string(i + 1) + ")";
     const std::string value = column < cells.size() ? cells[column] : std::string();
