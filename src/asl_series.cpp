@@ -112,12 +112,6 @@ double repeat_summary(View<const float> series, const Repeat& r, const Averaging
   return count > 0 ? sum / static_cast<double>(count) : 0.0;
 }
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
-
 /// Indices (into `group`) of the repeats kept by the documented outlier rule.
 std::vector<std::size_t> robust_selection(View<const float> series,
                                           const std::vector<Repeat>& group,
@@ -128,14 +122,12 @@ std::vector<std::size_t> robust_selection(View<const float> series,
   if (!robust || group.size() < 3) return keep;
   std::vector<double> means;
   for (const Repeat& r : group) means.push_back(repeat_summary(series, r, options));
-  const double med = median(means);
-  std::vector<double> deviations;
-  for (double m : means) deviations.push_back(std::abs(m - med));
-  const double sigma = 1.4826 * median(deviations);
+  const outliers::RobustSpread spread = outliers::robust_spread(means);
+  const double sigma = spread.sigma;
   if (!(sigma > 0.0)) return keep;
   std::vector<std::pair<double, std::size_t>> outliers;
   for (std::size_t k = 0; k < group.size(); ++k) {
-    const double z = deviations[k] / sigma;
+    const double z = spread.deviation[k] / sigma;
     if (z > options.outlier_threshold) outliers.emplace_back(z, k);
   }
   std::sort(outliers.rbegin(), outliers.rend());  // farthest first

@@ -13,8 +13,8 @@
 #include "protocol_checks.hpp"
 
 #include <algorithm>
-#include <map>
 #include <cmath>
+#include <map>
 #include <sstream>
 
 PERFQ_NAMESPACE_BEGIN
@@ -337,7 +337,7 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
   if (options.t1_tissue_map) {
     checks::one_volume_on_grid(*options.t1_tissue_map, g, "the tissue T1 map", "the ΔM series");
   }
-  // The voxels' groups: one tissue T1 each (the physiology's, or the map's in ms).
+  // With a tissue T1 map, the voxels' groups: one tissue T1 each (the map's, to 1 ms).
   std::vector<std::vector<std::size_t>> groups;  // indices into `active`
   std::vector<double> group_t1;
   if (options.t1_tissue_map) {
@@ -358,10 +358,6 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
       }
       groups[it->second].push_back(v);
     }
-  } else {
-    groups.emplace_back(active.size());
-    for (std::size_t v = 0; v < active.size(); ++v) groups[0][v] = v;
-    group_t1.push_back(constants.t1_tissue);
   }
   std::vector<float> y(active.size() * n);
   std::vector<int> slice(active.size(), 0);
@@ -374,12 +370,12 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
   });
 
   std::vector<Result> results(active.size());
-  // Fits every group with its own tissue T1 (and its own search tables).
+  // Fits every voxel: at once with the settings' tissue T1, or each group of the map with
+  // its own (and its own search tables).
   auto fit_groups = [&](const Settings& base, const Execution& on,
                         const std::vector<float>& noise_scale) {
-    if (groups.size() == 1 && groups[0].size() == active.size()) {
+    if (!options.t1_tissue_map) {
       Settings s = base;
-      s.t1_tissue = static_cast<float>(group_t1[0]);
       Basis basis;
       attach_basis(s, basis, protocol, slices);
       run_fits(s, basis.slices, y, slice, results, out.backend, on, noise_scale);

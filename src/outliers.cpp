@@ -13,13 +13,23 @@
 
 PERFQ_NAMESPACE_BEGIN
 namespace outliers {
-namespace {
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const std::size_t n = values.size();
   return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
+
+RobustSpread robust_spread(const std::vector<double>& values) {
+  RobustSpread r;
+  r.centre = median(values);
+  r.deviation.reserve(values.size());
+  for (const double v : values) r.deviation.push_back(std::abs(v - r.centre));
+  r.sigma = 1.4826 * median(r.deviation);
+  return r;
+}
+
+namespace {
 
 /// Σ (x − mean)² of the map `mean_of(u)` over the class `positions` (two passes).
 template <class F>
@@ -113,13 +123,11 @@ ScoreResult score(const RepeatCbf& cbf, double threshold) {
     for (std::size_t u : cbf.gm) sum += c[u];
     gm_mean[r] = sum / static_cast<double>(cbf.gm.size());
   }
-  const double centre = median(gm_mean);
-  std::vector<double> deviation(n);
-  for (std::size_t r = 0; r < n; ++r) deviation[r] = std::abs(gm_mean[r] - centre);
-  const double sigma = 1.4826 * median(deviation);
+  const RobustSpread spread = robust_spread(gm_mean);
+  const double centre = spread.centre, sigma = spread.sigma;
   if (sigma > 0.0) {
     for (std::size_t r = 0; r < n; ++r) {
-      const double z = deviation[r] / sigma;
+      const double z = spread.deviation[r] / sigma;
       if (z > threshold) {
         dropped[r] = true;
         out.reason[r] = "SCORE: mean GM CBF " + format(gm_mean[r]) + " is " + format(z) +

@@ -12,6 +12,22 @@
 PERFQ_NAMESPACE_BEGIN
 namespace outliers {
 
+/// The median of `values` (the mean of the two middle values for an even count); `values`
+/// must not be empty.
+double median(std::vector<double> values);
+
+/// A robust spread of a sample: its median, each value's distance from it, and the robust SD
+/// 1.4826 × the median of those distances (the MAD scaled to a Gaussian's SD).
+struct RobustSpread {
+  double centre = 0;
+  std::vector<double> deviation;  ///< |value − centre|, per value
+  double sigma = 0;
+};
+
+/// The robust spread of `values` (not empty): the rule of both prepare_asl's `robust`
+/// rejection and SCORE's first step.
+RobustSpread robust_spread(const std::vector<double>& values);
+
 /// The repeats' CBF over the examined voxels, with the tissue classes among them.
 struct RepeatCbf {
   std::size_t repeats = 0;

@@ -96,7 +96,7 @@ QualityReport finish(Indices& q, const QualityOptions& options) {
 }
 
 /// A tissue map checked: one volume on the CBF map's grid, finite, in [0, 1] within 0.01
-/// (resampling overshoots a little; the value is clamped).
+/// (resampling overshoots a little; such values are used as they are).
 void check_tissue(const std::optional<View<const float>>& map, const Geometry& grid,
                   const char* what) {
   if (!map) return;

@@ -1,4 +1,5 @@
 // Quality indices as files (include/perfq/io/quality.hpp).
+#include <perfq/detail/stats.hpp>
 #include <perfq/errors.hpp>
 #include <perfq/io/quality.hpp>
 #include <perfq/io/text.hpp>
@@ -85,12 +86,10 @@ std::string entity(const std::string& name, const std::string& key) {
   return {};
 }
 
-/// Linear-interpolation quantile of sorted values (numpy's default).
-double quantile(const std::vector<double>& sorted, double p) {
-  const double h = (static_cast<double>(sorted.size()) - 1.0) * p;
-  const auto lo = static_cast<std::size_t>(h);
-  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (h - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+/// Percentile p (0–100) of sorted values, numpy's linear interpolation (as region_stats).
+double percentile(const std::vector<double>& sorted, double p) {
+  const detail::PercentileRank r = detail::percentile_rank(p, sorted.size());
+  return detail::interpolate(sorted[r.lo], sorted[r.hi], r.frac);
 }
 
 /// -1: only low values mark poor quality; +1: only high ones; 0: both.
@@ -232,7 +231,7 @@ GroupQuality gather_quality_tables(const std::string& root,
     }
     if (values.size() < 4) continue;
     std::sort(values.begin(), values.end());
-    const double q1 = quantile(values, 0.25), q3 = quantile(values, 0.75);
+    const double q1 = percentile(values, 25.0), q3 = percentile(values, 75.0);
     g.lower_fence[c] = q1 - 1.5 * (q3 - q1);
     g.upper_fence[c] = q3 + 1.5 * (q3 - q1);
     g.fenced[c] = true;
