@@ -6,6 +6,7 @@
 #include <perfq/io/nifti.hpp>
 
 #include "nifti_internal.hpp"
+#include "write_util.hpp"
 
 #include <itkImage.h>
 #include <itkImageFileWriter.h>
@@ -34,10 +35,7 @@ namespace fs = std::filesystem;
 
 PERFQ_NAMESPACE_BEGIN
 namespace io {
-namespace {
-
-using detail::GzFile;
-using detail::nifti_extension;
+namespace detail {
 
 /// An ITK exception's description without ITK's decoration: "ITK ERROR: " and the throwing
 /// object's class and address ("NiftiImageIO(0x55d...): "), which mean nothing to a user.
@@ -97,6 +95,17 @@ void commit(const fs::path& temp, const std::string& path) {
     throw Error(path + ": cannot write: renaming the temporary file failed: " + ec.message());
   }
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::commit;
+using detail::GzFile;
+using detail::itk_message;
+using detail::nifti_extension;
+using detail::require_folder;
+using detail::temporary_name;
 
 /// Whether `file` holds at least `bytes` bytes of content; a compressed file is decompressed
 /// to check it is whole (a cut gzip stream can be longer than the data it still holds).
