@@ -205,6 +205,7 @@ CbfOptions parse_cbf_options(const std::vector<std::string>& raw) {
   o.overwrite = args.flag("--overwrite");
   o.output.compressed = !args.flag("--uncompressed");
   o.request.execution = parse_execution(args);
+  o.output.threads = o.request.execution.threads;
   o.config = args.text("--config");
   try {
     for (const auto& option : options) {

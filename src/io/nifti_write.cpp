@@ -8,9 +8,12 @@
 #include "nifti_internal.hpp"
 #include "write_util.hpp"
 
+#include "parallel.hpp"
+
 #include <itkImage.h>
 #include <itkImageFileWriter.h>
 #include <itkNiftiImageIO.h>
+#include <libdeflate.h>
 
 #include <atomic>
 #include <cctype>
@@ -107,24 +110,11 @@ using detail::nifti_extension;
 using detail::require_folder;
 using detail::temporary_name;
 
-/// Whether `file` holds at least `bytes` bytes of content; a compressed file is decompressed
-/// to check it is whole (a cut gzip stream can be longer than the data it still holds).
-bool complete_on_disk(const fs::path& file, std::uintmax_t bytes, bool compressed) {
+/// Whether the uncompressed file `file` holds at least `bytes` bytes.
+bool complete_on_disk(const fs::path& file, std::uintmax_t bytes) {
   std::error_code ec;
   const std::uintmax_t size = fs::file_size(file, ec);
-  if (ec || size == 0) return false;
-  if (!compressed) return size >= bytes;
-  GzFile in(file.string());
-  if (!in.is_open() || !in.compressed()) return false;
-  std::vector<unsigned char> buffer(1 << 20);
-  std::uintmax_t total = 0;
-  while (true) {
-    const long long got = in.read(buffer.data(), buffer.size());
-    if (got < 0) return false;  // corrupt or cut short
-    if (got == 0) break;
-    total += static_cast<std::uintmax_t>(got);
-  }
-  return total >= bytes;
+  return !ec && size >= bytes;
 }
 
 template <class T, unsigned D>
@@ -159,22 +149,85 @@ typename itk::Image<T, D>::Pointer wrap(View<const T> view) {
   return image;
 }
 
+/// Writes `view` uncompressed (`temp` ends in .nii): header and voxels as NiftiImageIO writes
+/// them.
 template <class T, unsigned D>
-void write_with_itk(View<const T> view, const fs::path& temp, bool compress) {
+void write_with_itk(View<const T> view, const fs::path& temp) {
   auto writer = itk::ImageFileWriter<itk::Image<T, D>>::New();
-  auto io = itk::NiftiImageIO::New();
-  // Fast compression: maps of noisy floats hardly compress better at higher levels, and
-  // level 6 (zlib's default) made writing the largest cost of a whole run.
-  io->SetCompressionLevel(1);
-  writer->SetImageIO(io);
+  writer->SetImageIO(itk::NiftiImageIO::New());
   writer->SetFileName(temp.string());
-  writer->SetUseCompression(compress);
+  writer->SetUseCompression(false);
   writer->SetInput(wrap<T, D>(view));
   writer->Update();
 }
 
+/// Bytes of the file's content per gzip member: small enough to share a map among threads,
+/// large enough that the members' headers and restarted dictionaries cost nothing measurable.
+constexpr std::size_t kMemberBytes = std::size_t{1} << 20;
+
+/// `data` as consecutive gzip members of kMemberBytes of content each, deflated (libdeflate,
+/// level 1: maps of noisy floats hardly compress better at higher levels) on `threads`
+/// threads. The bytes do not depend on the thread count. Every gzip reader (zlib's gzread,
+/// hence ITK and FSL; Python's gzip, hence nibabel) reads the members as one stream.
+std::vector<unsigned char> gzip_members(const std::vector<unsigned char>& data, int threads) {
+  const std::size_t members =
+      std::max<std::size_t>(1, (data.size() + kMemberBytes - 1) / kMemberBytes);
+  std::vector<std::vector<unsigned char>> parts(members);
+  std::vector<char> failed(members, 0);
+  cpu::parallel_for(members, threads, [&](std::size_t m) {
+    const std::size_t begin = m * kMemberBytes;
+    const std::size_t size = std::min(kMemberBytes, data.size() - begin);
+    libdeflate_compressor* deflater = libdeflate_alloc_compressor(1);
+    if (deflater == nullptr) {
+      failed[m] = 1;
+      return;
+    }
+    parts[m].resize(libdeflate_gzip_compress_bound(deflater, size));
+    const std::size_t written = libdeflate_gzip_compress(deflater, data.data() + begin, size,
+                                                         parts[m].data(), parts[m].size());
+    libdeflate_free_compressor(deflater);
+    failed[m] = written == 0;
+    parts[m].resize(written);
+  });
+  if (std::find(failed.begin(), failed.end(), 1) != failed.end()) {
+    throw std::runtime_error("compression failed (out of memory?)");
+  }
+  std::size_t total = 0;
+  for (const auto& part : parts) total += part.size();
+  std::vector<unsigned char> out;
+  out.reserve(total);
+  for (const auto& part : parts) out.insert(out.end(), part.begin(), part.end());
+  return out;
+}
+
+/// Compresses the uncompressed NIfTI file `raw` into `temp` (.nii.gz) and removes `raw`. The
+/// compressed bytes come from memory, so the file is complete when it holds all of them.
+void compress_file(const fs::path& raw, const fs::path& temp, int threads) {
+  std::vector<unsigned char> data;
+  {
+    std::ifstream in(raw, std::ios::binary | std::ios::ate);
+    if (!in) throw std::runtime_error("cannot read back the file written");
+    data.resize(static_cast<std::size_t>(in.tellg()));
+    in.seekg(0);
+    in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(data.size()));
+    if (!in) throw std::runtime_error("cannot read back the file written");
+  }
+  std::error_code ignored;
+  fs::remove(raw, ignored);
+  const std::vector<unsigned char> packed = gzip_members(data, threads);
+  std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+  if (!out) throw std::runtime_error("cannot create a file in its folder");
+  out.write(reinterpret_cast<const char*>(packed.data()),
+            static_cast<std::streamsize>(packed.size()));
+  out.close();
+  std::error_code ec;
+  if (!out || fs::file_size(temp, ec) != packed.size() || ec) {
+    throw std::runtime_error("the file was not written completely (disk full or no permission?)");
+  }
+}
+
 template <class T>
-void write_image(const std::string& path, View<const T> view) {
+void write_image(const std::string& path, View<const T> view, int threads) {
   const std::string extension = nifti_extension(path);
   if (extension.empty()) {
     throw Error(path + ": cannot write: expected a file name ending in .nii or .nii.gz");
@@ -198,16 +251,27 @@ void write_image(const std::string& path, View<const T> view) {
 
   const fs::path temp = temporary_name(fs::path(path), extension);
   const bool compress = extension == ".nii.gz";
-  auto discard = [&temp]() {
+  // ITK writes the header and voxels uncompressed; perfq compresses them itself, in parallel.
+  const fs::path raw =
+      compress ? fs::path(temp.string().substr(0, temp.string().size() - 3)) : temp;
+  auto discard = [&temp, &raw]() {
     std::error_code ignored;
     fs::remove(temp, ignored);
+    fs::remove(raw, ignored);
   };
   try {
     if (view.volumes > 1) {
-      write_with_itk<T, 4>(view, temp, compress);
+      write_with_itk<T, 4>(view, raw);
     } else {
-      write_with_itk<T, 3>(view, temp, compress);
+      write_with_itk<T, 3>(view, raw);
     }
+    // niftilib reports write failures (disk full, no permission) only on stderr: check what
+    // reached the disk before it is used.
+    const std::uintmax_t expected = 352 + static_cast<std::uintmax_t>(view.size()) * sizeof(T);
+    if (!complete_on_disk(raw, expected)) {
+      throw std::runtime_error("the file was not written completely (disk full or no permission?)");
+    }
+    if (compress) compress_file(raw, temp, threads);
   } catch (const itk::ExceptionObject& e) {
     discard();
     throw Error(path + ": cannot write: " + itk_message(e));
@@ -216,28 +280,31 @@ void write_image(const std::string& path, View<const T> view) {
     throw Error(path + ": cannot write: " + e.what());
   }
 
-  // niftilib reports write failures (disk full, no permission) only on stderr: check what
-  // reached the disk before it replaces anything.
-  const std::uintmax_t expected = 352 + static_cast<std::uintmax_t>(view.size()) * sizeof(T);
-  if (!complete_on_disk(temp, expected, compress)) {
-    discard();
-    throw Error(path +
-                ": cannot write: the file was not written completely (disk full or "
-                "no permission?)");
-  }
   commit(temp, path);
 }
 
 }  // namespace
 
-void write_nifti(const std::string& path, View<const float> image) { write_image(path, image); }
+namespace detail {
+
+void write_nifti(const std::string& path, View<const float> image, int threads) {
+  write_image(path, image, threads);
+}
+
+void write_nifti(const std::string& path, View<const std::uint8_t> image, int threads) {
+  write_image(path, image, threads);
+}
+
+}  // namespace detail
+
+void write_nifti(const std::string& path, View<const float> image) { write_image(path, image, 0); }
 
 void write_nifti(const std::string& path, View<const std::uint8_t> image) {
-  write_image(path, image);
+  write_image(path, image, 0);
 }
 
 void write_nifti(const std::string& path, View<const std::int32_t> image) {
-  write_image(path, image);
+  write_image(path, image, 0);
 }
 
 void write_text_atomic(const std::string& path, const std::string& text) {

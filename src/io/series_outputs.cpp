@@ -4,6 +4,8 @@
 #include <perfq/io/outputs.hpp>
 #include <perfq/io/pipeline.hpp>
 
+#include "write_util.hpp"
+
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -53,6 +55,7 @@ std::vector<SeriesOutput> series_outputs(const SeriesMaps& maps,
     files.push_back({px + "_desc-qualitycontrol_cbf.tsv", nullptr, nullptr, &maps.quality_tsv});
     files.push_back({px + "_desc-qualitycontrol_cbf.json", nullptr, nullptr, &maps.quality_json});
   }
+  for (auto& file : files) file.threads = options.threads;
   return files;
 }
 
@@ -132,9 +135,9 @@ std::vector<std::string> write_series_outputs(const SeriesMaps& maps, const std:
 
 void write_series_output(const SeriesOutput& output, const std::string& path) {
   if (output.map != nullptr) {
-    write_nifti(path, output.map->view());
+    detail::write_nifti(path, output.map->view(), output.threads);
   } else if (output.codes != nullptr) {
-    write_nifti(path, output.codes->view());
+    detail::write_nifti(path, output.codes->view(), output.threads);
   } else if (output.text != nullptr) {
     write_text_atomic(path, *output.text);
   } else {

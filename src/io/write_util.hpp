@@ -3,7 +3,10 @@
 // writers.
 #pragma once
 
+#include <perfq/image.hpp>
 #include <perfq/version.hpp>
+
+#include <cstdint>
 
 #include <filesystem>
 #include <string>
@@ -30,6 +33,11 @@ void require_folder(const std::string& path);
 
 /// Renames `temp` onto `path`, or removes it and throws Error naming `path`.
 void commit(const std::filesystem::path& temp, const std::string& path);
+
+/// write_nifti with `threads` compressing a .nii.gz (0: OpenMP's default).
+void write_nifti(const std::string& path, View<const float> image, int threads);
+/// write_nifti with `threads` compressing a .nii.gz (0: OpenMP's default).
+void write_nifti(const std::string& path, View<const std::uint8_t> image, int threads);
 
 }  // namespace detail
 }  // namespace io

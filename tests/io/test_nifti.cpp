@@ -314,6 +314,48 @@ TEST_F(NiftiTest, CompressedWhenNameEndsInGz) {
   EXPECT_EQ(static_cast<unsigned char>(b.get<char>(1)), 0x8b);
 }
 
+TEST_F(NiftiTest, WrittenGzipIsIndependentMembersHoldingTheUncompressedFile) {
+  // perfq compresses 1 MiB of the file per gzip member, in parallel: zlib's own inflater
+  // (as gzread in ITK and FSL, and Python's gzip in nibabel) must read the members one after
+  // another, each complete and checked (CRC and length), and together give the .nii's bytes.
+  perfq::Geometry g = oblique_geometry();
+  g.dims = {96, 80, 50};  // 1.5 MiB of floats: two members
+  const auto image = ramp<float>(g, 1, 0.25, -3.0);
+  perfq::io::write_nifti(path("big.nii"), image);
+  perfq::io::write_nifti(path("big.nii.gz"), image);
+  std::ifstream plain_in(path("big.nii"), std::ios::binary);
+  const std::string plain((std::istreambuf_iterator<char>(plain_in)),
+                          std::istreambuf_iterator<char>());
+  std::ifstream gz_in(path("big.nii.gz"), std::ios::binary);
+  const std::string gz((std::istreambuf_iterator<char>(gz_in)), std::istreambuf_iterator<char>());
+  std::string inflated;
+  std::size_t members = 0, at = 0;
+  while (at < gz.size()) {
+    z_stream z{};
+    ASSERT_EQ(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);  // gzip only, one member
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data() + at));
+    z.avail_in = static_cast<uInt>(gz.size() - at);
+    std::vector<char> out(1 << 16);
+    int rc = Z_OK;
+    while (rc == Z_OK) {
+      z.next_out = reinterpret_cast<Bytef*>(out.data());
+      z.avail_out = static_cast<uInt>(out.size());
+      rc = inflate(&z, Z_NO_FLUSH);
+      inflated.append(out.data(), out.size() - z.avail_out);
+    }
+    ASSERT_EQ(rc, Z_STREAM_END) << "member " << members;  // CRC and length checked
+    at = gz.size() - z.avail_in;
+    inflateEnd(&z);
+    ++members;
+  }
+  EXPECT_EQ(members, (plain.size() + (1u << 20) - 1) >> 20);
+  EXPECT_EQ(inflated, plain);  // header and voxels, byte for byte
+  // And perfq's reader: whole (libdeflate) and as a stream give the image.
+  const auto read = perfq::io::read_nifti(path("big.nii.gz"));
+  ASSERT_EQ(read.size(), image.size());
+  for (std::size_t i = 0; i < image.size(); ++i) ASSERT_EQ(read[i], image[i]) << i;
+}
+
 TEST_F(NiftiTest, MultiMemberGzipAndTrailingDataAreReadLikeOneMember) {
   // A .nii.gz is read whole (libdeflate) when its gzip members hold exactly the image; other
   // layouts take the streaming reader: both give the same image. Members: as `gzip -c a b`

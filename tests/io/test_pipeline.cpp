@@ -94,7 +94,8 @@ std::vector<Case> phantom_cases() {
     cases.push_back({"pasl", o, "", {}});
   }
   {
-    Case c{"reference", small({1.8}),
+    Case c{"reference",
+           small({1.8}),
            " --ref-tissue csf --ref-mask {truth}/sub-01_label-ventricles_mask.nii.gz --robust",
            {}};
     c.request.reference_tissue = perfq::ReferenceTissue::Csf;
@@ -102,10 +103,12 @@ std::vector<Case> phantom_cases() {
     cases.push_back(c);
   }
   {
-    Case c{"pvc", small({1.8}),
-           " --pvc-gm {truth}/sub-01_label-GM_mask.nii.gz --pvc-wm {truth}/sub-01_label-WM_mask.nii.gz"
-           " --m0-smooth 6 --mask {truth}/sub-01_mask.nii.gz",
-           {}};
+    Case c{
+        "pvc",
+        small({1.8}),
+        " --pvc-gm {truth}/sub-01_label-GM_mask.nii.gz --pvc-wm {truth}/sub-01_label-WM_mask.nii.gz"
+        " --m0-smooth 6 --mask {truth}/sub-01_mask.nii.gz",
+        {}};
     c.request.m0_smooth_fwhm = 6;
     cases.push_back(c);
   }
@@ -121,7 +124,8 @@ TEST_P(PipelineCase, LibraryAndToolGiveTheSameMapsAndProvenance) {
       perfq::io::write_phantom_bids(perfq::make_phantom(c.phantom), (dir / "bids").string());
   const std::string truth = (dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf").string();
   // The paths the options name, in the request too.
-  if (c.name == "reference") c.request.reference_mask = truth + "/sub-01_label-ventricles_mask.nii.gz";
+  if (c.name == "reference")
+    c.request.reference_mask = truth + "/sub-01_label-ventricles_mask.nii.gz";
   if (c.name == "pvc") {
     c.request.pvc_grey = truth + "/sub-01_label-GM_mask.nii.gz";
     c.request.pvc_white = truth + "/sub-01_label-WM_mask.nii.gz";
@@ -195,7 +199,8 @@ TEST(Pipeline, WritesWhatItReturnsAndRefusesAnIncompleteRequest) {
         << e.what();
   }
   std::vector<std::string> left;
-  for (const auto& e : fs::directory_iterator(blocked)) left.push_back(e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(blocked))
+    left.push_back(e.path().filename().string());
   EXPECT_EQ(left, std::vector<std::string>{"sub-01_cbf.json"});
 
   // Half a partial-volume request is a programming error, not bad data.
@@ -263,8 +268,9 @@ TEST(Pipeline, OptionsAreSetByTheToolsNamesAndCheckedWhereverTheyComeFrom) {
   EXPECT_NE(refusal([&] { perfq::io::set_series_option(request, "--mask"); }), "");
   // A combination set field by field is checked by the pipeline itself.
   request.reference_tissue = perfq::ReferenceTissue::Csf;
-  EXPECT_NE(refusal([&] { perfq::io::quantify_series("absent_asl.nii.gz", request); })
-                .find("--ref-tissue needs --ref-mask"),
+  EXPECT_NE(refusal([&] {
+              perfq::io::quantify_series("absent_asl.nii.gz", request);
+            }).find("--ref-tissue needs --ref-mask"),
             std::string::npos);
 }
 
@@ -346,10 +352,42 @@ TEST(Pipeline, UncompressedOutputsHoldTheSameImagesAsCompressedOnes) {
     std::memcpy(&header_size, raw.data(), sizeof header_size);
     EXPECT_EQ(header_size, 348);
   }
-  EXPECT_EQ(images, gz_written.size() - 3);  // all but _cbf.json and the quality table (.tsv, .json)
+  EXPECT_EQ(images,
+            gz_written.size() - 3);  // all but _cbf.json and the quality table (.tsv, .json)
 
   // Refusing existing outputs looks at the names of the format asked for.
   EXPECT_THROW(perfq::io::write_series_outputs(maps, (dir / "nii").string(), false, nii),
                perfq::Error);
   EXPECT_NO_THROW(perfq::io::write_series_outputs(maps, (dir / "nii").string(), true, nii));
+}
+
+TEST(Pipeline, CompressedOutputsAreTheSameBytesWhateverTheThreads) {
+  // The images are deflated in 1 MiB gzip members side by side: the files must not depend on
+  // how many threads did it. A grid of 1.3 M voxels makes each float map five members.
+  namespace fs = std::filesystem;
+  using cli_test::read_text;
+  const fs::path dir = cli_test::scratch_dir("pipeline-compress-threads");
+  perfq::PhantomOptions o = small({1.8});
+  o.dims = {120, 120, 90};
+  o.repeats = 1;
+  const std::string asl =
+      perfq::io::write_phantom_bids(perfq::make_phantom(o), (dir / "bids").string());
+  perfq::io::SeriesRequest request;
+  request.execution.backend = perfq::Backend::Cpu;
+  const perfq::io::SeriesMaps maps = perfq::io::quantify_series(asl, request);
+  std::vector<std::vector<std::string>> written;
+  for (const int threads : {1, 2, 3}) {
+    perfq::io::SeriesOutputOptions options;
+    options.threads = threads;
+    written.push_back(perfq::io::write_series_outputs(
+        maps, (dir / ("t" + std::to_string(threads))).string(), false, options));
+  }
+  for (std::size_t k = 0; k < written[0].size(); ++k) {
+    const fs::path a = written[0][k];
+    if (a.extension() != ".gz") continue;
+    const std::string bytes = read_text(a);
+    for (std::size_t t = 1; t < written.size(); ++t) {
+      EXPECT_TRUE(read_text(written[t][k]) == bytes) << written[t][k];
+    }
+  }
 }

@@ -233,6 +233,9 @@ struct SeriesOutput {
   const Volume<float>* map = nullptr;           ///< a map, or
   const Volume<std::uint8_t>* codes = nullptr;  ///< the status codes or a mask (0/1), or
   const std::string* text = nullptr;            ///< the provenance record
+  /// Threads compressing an image (`.nii.gz`): 0 = OpenMP's default (OMP_NUM_THREADS, else
+  /// every core); SeriesOutputOptions::threads. The file's content does not depend on it.
+  int threads = 0;
 };
 
 /// @brief How the files of a series are written: perfq cbf's output options.
@@ -242,6 +245,10 @@ struct SeriesOutputOptions {
   /// but larger (4-6 times for a phantom's maps, zero outside the brain). BIDS allows both;
   /// the JSON sidecars are the same either way.
   bool compressed = true;
+  /// Threads compressing the images, each cut into 1 MiB gzip members deflated side by side
+  /// (0 = OpenMP's default; perfq cbf passes its --threads). The files' bytes do not depend
+  /// on it.
+  int threads = 0;
 };
 
 /// @brief The files perfq cbf writes for `maps`, in its order: `<prefix>_cbf.nii.gz`, the
