@@ -1,6 +1,7 @@
 // perfq bids: the BIDS-App. The participant level quantifies every ASL series of a dataset
 // (and, where label images exist by convention, builds border zones and regional
 // statistics) into a BIDS-derivatives dataset; the group level gathers the statistics.
+#include "bids_anatomy.hpp"
 #include "bids_app.hpp"
 #include "bids_group.hpp"
 #include "bids_group_qc.hpp"
@@ -68,6 +69,19 @@ const char* const kBidsHelp =
     "  _label-WM_mask, _label-CSF_mask)\n"
     "                             tissue maps of the quality indices (the GM/WM indices\n"
     "                             and the QEI; <prefix>_desc-qualitycontrol_cbf.tsv)\n"
+    "\n"
+    "With --anat-derivatives DIR (an fMRIPrep or sMRIPrep output folder; docs/anatomy.md),\n"
+    "each series is first registered to its subject's T1w (perfq register: the series'\n"
+    "_m0scan, else its mean volume, to sub-X[_ses-Y]_desc-preproc_T1w within its\n"
+    "_desc-brain_mask) into <prefix>_from-asl_to-T1w_mode-image_xfm.txt (+ .json), and the\n"
+    "brain mask and the GM/WM/CSF probability maps are brought onto the series' grid\n"
+    "(perfq resample) as <prefix>_desc-brain_mask, <prefix>_label-GM_probseg, ...: they\n"
+    "replace those found by convention. With --atlas FILE --atlas-space SPACE, a territory\n"
+    "atlas in a template's space comes along through the subject's\n"
+    "_from-SPACE_to-T1w_mode-image_xfm.h5 as <prefix>_territories (labels by majority\n"
+    "vote), with border zones and tables as above. A series whose subject has no anatomical\n"
+    "derivatives (or no transform from the template) fails; the others go on.\n"
+    "\n"
     "Each table comes with its JSON sidecar (perfq stats). For multi-delay series (those\n"
     "whose cbf step wrote <prefix>_att.nii.gz) each table has an ATT twin with the same\n"
     "regions: <prefix>_desc-<label>_att_stats.tsv (arterial transit time, s). Last, the\n"
@@ -91,6 +105,15 @@ const char* const kBidsHelp =
     "  --session-label S ...      only these sessions (with or without 'ses-'); series\n"
     "                             without a session are then left out\n"
     "  --labels-dir DIR           a derivatives folder with the label images (above)\n"
+    "  --anat-derivatives DIR     fMRIPrep/sMRIPrep outputs: anatomy into each series (above)\n"
+    "  --atlas FILE               territory labels in a template's space (with the above)\n"
+    "  --atlas-space SPACE        the atlas's template, e.g. MNI152NLin6Asym or\n"
+    "                             MNI152NLin2009cAsym (required with --atlas)\n"
+    "  --atlas-names FILE         the atlas's names (index, name TSV; else the .tsv beside)\n"
+    "  --template-space SPACE     the template of the subjects' transforms, when it is not\n"
+    "                             the atlas's; then --atlas-to-template FILE, a transform\n"
+    "                             from the atlas's space to it (e.g. TemplateFlow's\n"
+    "                             tpl-MNI152NLin2009cAsym_from-MNI152NLin6Asym_mode-image_xfm.h5)\n"
     "  --border-width MM          border-zone width for the territories (default 10)\n"
     "  --nprocs N                 series processed at once (default 1); each gets\n"
     "                             max(1, cores/N) threads unless --threads is given\n"
@@ -168,9 +191,10 @@ struct Options {
   bool uncompressed = false;           // --uncompressed: .nii images (cbf, watershed steps)
   std::vector<std::string> execution;  // --backend/--device/--threads for every step
   bool threads_given = false;
-  std::vector<std::string> cbf;           // passed through to perfq cbf
-  std::optional<std::string> ref_tissue;  // reference-region calibration, mask by convention
-  std::optional<fs::path> config;         // --config: perfq cbf options per series
+  std::vector<std::string> cbf;               // passed through to perfq cbf
+  std::optional<std::string> ref_tissue;      // reference-region calibration, mask by convention
+  std::optional<fs::path> config;             // --config: perfq cbf options per series
+  std::optional<ba::AnatomyOptions> anatomy;  // --anat-derivatives (and --atlas)
 };
 
 /// What a configuration may not set in this app: the files it finds by convention (and the
@@ -205,13 +229,65 @@ std::vector<std::string> take_labels(std::vector<std::string>& raw, const std::s
   return labels;
 }
 
+/// A template's name as fMRIPrep and TemplateFlow spell it (letters and digits).
+std::string template_name(const Args& args, const std::string& option) {
+  const std::string name = *args.text(option);
+  const bool ok = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0;
+  });
+  if (!ok) {
+    throw UsageError{option + ": '" + name +
+                     "' is not a template name (letters and digits, e.g. MNI152NLin6Asym)"};
+  }
+  return name;
+}
+
+std::optional<ba::AnatomyOptions> parse_anatomy(const Args& args) {
+  const auto dir = args.text("--anat-derivatives");
+  for (const char* name :
+       {"--atlas", "--atlas-space", "--atlas-names", "--template-space", "--atlas-to-template"}) {
+    if (args.text(name) && !dir) throw UsageError{std::string(name) + " needs --anat-derivatives"};
+    if (args.text(name) && std::string(name) != "--atlas" && !args.text("--atlas")) {
+      throw UsageError{std::string(name) + " goes with --atlas"};
+    }
+  }
+  if (!dir) return std::nullopt;
+  ba::AnatomyOptions a;
+  a.derivatives = *dir;
+  if (auto atlas = args.text("--atlas")) {
+    if (!args.text("--atlas-space")) {
+      throw UsageError{
+          "--atlas needs --atlas-space (the template the atlas is in, e.g. "
+          "MNI152NLin6Asym)"};
+    }
+    a.atlas = fs::path(*atlas);
+    a.atlas_space = template_name(args, "--atlas-space");
+    a.template_space =
+        args.text("--template-space") ? template_name(args, "--template-space") : a.atlas_space;
+    if (auto n = args.text("--atlas-names")) a.atlas_names = fs::path(*n);
+    if (auto t = args.text("--atlas-to-template")) a.atlas_to_template = fs::path(*t);
+    if (a.template_space != a.atlas_space && !a.atlas_to_template) {
+      throw UsageError{"the atlas is in " + a.atlas_space + " and the subjects' transforms from " +
+                       a.template_space + ": give --atlas-to-template (a " + a.atlas_space +
+                       " to " + a.template_space + " transform, e.g. TemplateFlow's tpl-" +
+                       a.template_space + "_from-" + a.atlas_space + "_mode-image_xfm.h5)"};
+    }
+    if (a.template_space == a.atlas_space && a.atlas_to_template) {
+      throw UsageError{"--atlas-to-template goes with a --template-space other than the atlas's"};
+    }
+  }
+  return a;
+}
+
 Options parse_options(std::vector<std::string> raw) {
   Options o;
   o.participants = take_labels(raw, "--participant-label", "sub-");
   o.sessions = take_labels(raw, "--session-label", "ses-");
-  std::set<std::string> values = {"--labels-dir", "--border-width", "--nprocs", "--backend",
-                                  "--device",     "--threads",      "--model",  "--prior-noise",
-                                  "--dispersion", "--ref-tissue",   "--config", "--outliers"};
+  std::set<std::string> values = {
+      "--labels-dir",  "--border-width",   "--nprocs",           "--backend",    "--device",
+      "--threads",     "--model",          "--prior-noise",      "--dispersion", "--ref-tissue",
+      "--config",      "--outliers",       "--anat-derivatives", "--atlas",      "--atlas-space",
+      "--atlas-names", "--template-space", "--atlas-to-template"};
   values.insert(kCbfNumbers.begin(), kCbfNumbers.end());
   values.insert(kCbfIntegers.begin(), kCbfIntegers.end());
   std::set<std::string> flags = {"--overwrite", "--quiet", "--verbose", "--no-report",
@@ -229,6 +305,7 @@ Options parse_options(std::vector<std::string> raw) {
     throw UsageError{"analysis level must be participant or group, got '" + o.level + "'"};
   }
   if (auto d = args.text("--labels-dir")) o.labels_dir = fs::path(*d);
+  o.anatomy = parse_anatomy(args);
   if (auto c = args.text("--config")) o.config = fs::path(*c);
   if (auto w = args.number("--border-width")) {
     if (!(*w > 0)) throw UsageError{"--border-width: expected a positive number of mm"};
@@ -313,6 +390,8 @@ struct Step {
 
 struct Plan {
   ba::Series series;
+  std::string error;         // the series cannot be done (no anatomy for its subject): it fails
+  std::size_t cbf_step = 0;  // the anatomy's steps (--anat-derivatives) come before it
   fs::path out;
   std::vector<Step> steps;
   bool border_zones = false, report = false;
@@ -355,7 +434,38 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
   std::vector<fs::path> roots;
   if (o.labels_dir) roots.push_back(*o.labels_dir);
   roots.push_back(o.bids_dir);
-  const ba::Conventions c = ba::find_conventions(s, roots);
+  ba::Conventions c = ba::find_conventions(s, roots);
+  const std::string nii = o.uncompressed ? ".nii" : ".nii.gz";  // the images written here
+  // Tissue maps for the quality indices: <prefix>_label-GM_probseg, else the binary
+  // <prefix>_label-GM_mask (likewise WM and CSF); or those brought from the anatomy.
+  std::optional<fs::path> tissue_maps[3];
+  const char* const tissues[3] = {"GM", "WM", "CSF"};
+  for (int k = 0; k < 3; ++k) {
+    const std::string t = tissues[k];
+    tissue_maps[k] = ba::find_by_convention(s, roots, "label-" + t + "_probseg");
+    if (!tissue_maps[k]) tissue_maps[k] = ba::find_by_convention(s, roots, "label-" + t + "_mask");
+  }
+  if (o.anatomy) {
+    std::vector<std::string> threads;
+    const auto t = std::find(execution.begin(), execution.end(), "--threads");
+    if (t != execution.end()) threads = {"--threads", *(t + 1)};
+    ba::AnatomyPlan a = ba::plan_anatomy(s, p.out, *o.anatomy, nii, threads);
+    if (!a.error.empty()) {
+      p.error = a.error;
+      return p;
+    }
+    for (auto& step : a.steps) {
+      p.steps.push_back({step.name, step.args, step.marker, std::nullopt, std::nullopt});
+    }
+    c.brain = a.brain;
+    tissue_maps[0] = a.gm;
+    tissue_maps[1] = a.wm;
+    tissue_maps[2] = a.csf;
+    if (a.territories) {
+      c.territories = a.territories;
+      c.territory_names = a.territory_names;
+    }
+  }
   auto add = [&](std::string name, std::vector<std::string> args, const std::string& marker,
                  std::optional<fs::path> input = std::nullopt) {
     args.insert(args.end(), execution.begin(), execution.end());
@@ -392,22 +502,18 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
     const fs::path expected = roots.front() / s.folder / (px + "_" + suffixes.front() + ".nii.gz");
     cbf.insert(cbf.end(), {"--ref-tissue", t, "--ref-mask", (mask ? *mask : expected).string()});
   }
-  // Tissue maps for the quality indices: <prefix>_label-GM_probseg, else the binary
-  // <prefix>_label-GM_mask (likewise WM and CSF).
-  for (const char* tissue : {"GM", "WM", "CSF"}) {
-    const std::string t = tissue;
-    std::optional<fs::path> map = ba::find_by_convention(s, roots, "label-" + t + "_probseg");
-    if (!map) map = ba::find_by_convention(s, roots, "label-" + t + "_mask");
+  for (int k = 0; k < 3; ++k) {
+    const std::optional<fs::path>& map = tissue_maps[k];
     if (!map) continue;
-    std::string option = "--" + t + "-probseg";
+    std::string option = std::string("--") + tissues[k] + "-probseg";
     std::transform(option.begin(), option.end(), option.begin(),
                    [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
     cbf.insert(cbf.end(), {option, map->string()});
   }
   if (o.config) cbf.insert(cbf.end(), {"--config", o.config->string()});
-  const std::string nii = o.uncompressed ? ".nii" : ".nii.gz";  // the images written here
   if (o.uncompressed) cbf.push_back("--uncompressed");
   add("cbf", cbf, in_out("_cbf.json"));
+  p.cbf_step = p.steps.size() - 1;
 
   const std::string cbf_map = in_out("_cbf" + nii);
   p.att_map = in_out("_att" + nii);
@@ -440,7 +546,7 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
   }
   // Relative CBF (no M0): neither tables nor a report, which are of CBF in ml/100 g/min.
   p.relative = relative_cbf(s, o, config);
-  p.steps.front().image = in_out((p.relative ? "_desc-relative_cbf" : "_cbf") + nii);
+  p.steps[p.cbf_step].image = in_out((p.relative ? "_desc-relative_cbf" : "_cbf") + nii);
   if (p.relative) return p;
   if (c.tissue) stats("tissue", *c.tissue, c.tissue_names, false);
   if (c.territories) {
@@ -472,6 +578,12 @@ ba::StepResult run_step(const std::vector<std::string>& args) {
 ba::Outcome run_plan(const Plan& p, const Options& o) {
   ba::Outcome result;
   result.kind = ba::Outcome::Kind::Skipped;
+  if (!p.error.empty()) {
+    result.kind = ba::Outcome::Kind::Failed;
+    result.step = "anatomy";
+    result.message = p.error;
+    return result;
+  }
   const auto start = Clock::now();
   bool redo = o.overwrite;  // once a step runs, the steps after it (which read it) run too
   for (const Step& step : p.steps) {
@@ -496,7 +608,7 @@ ba::Outcome run_plan(const Plan& p, const Options& o) {
     }
   }
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  const Json j = read_json_if_any(p.steps.front().marker);
+  const Json j = read_json_if_any(p.steps[p.cbf_step].marker);
   if (j.is_object() && j.contains("GeneratedBy") && j["GeneratedBy"].is_object() &&
       j["GeneratedBy"].contains("Backend") && j["GeneratedBy"]["Backend"].is_string()) {
     result.backend = j["GeneratedBy"]["Backend"].get<std::string>();
@@ -618,6 +730,21 @@ int run_bids(const std::vector<std::string>& raw, std::ostream& out, std::ostrea
   }
   if (o.labels_dir && !fs::is_directory(*o.labels_dir, ec)) {
     throw perfq::Error(o.labels_dir->string() + ": --labels-dir: no such folder");
+  }
+  if (o.anatomy) {
+    const ba::AnatomyOptions& a = *o.anatomy;
+    if (!fs::is_directory(a.derivatives, ec)) {
+      throw perfq::Error(a.derivatives.string() + ": --anat-derivatives: no such folder");
+    }
+    const std::pair<const char*, const std::optional<fs::path>*> files[] = {
+        {"--atlas", &a.atlas},
+        {"--atlas-names", &a.atlas_names},
+        {"--atlas-to-template", &a.atlas_to_template}};
+    for (const auto& [option, file] : files) {
+      if (*file && !fs::is_regular_file(**file, ec)) {
+        throw perfq::Error((*file)->string() + ": " + option + ": no such file");
+      }
+    }
   }
   if (o.level == "participant") return run_participant(o, out);
 
