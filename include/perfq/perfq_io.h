@@ -142,6 +142,136 @@ PERFQ_IO_API perfq_status perfq_series_maps_write(const perfq_series_maps* maps,
 PERFQ_IO_API perfq_status perfq_series_maps_write_uncompressed(const perfq_series_maps* maps,
                                                                const char* out_dir);
 
+/* ---- transforms and resampling (perfq/io/transform.hpp, perfq/io/resample.hpp) ---------- */
+
+/** @brief A spatial transform or a chain of them (perfq::io::Transform), read from the files
+ * ITK, ANTs, fMRIPrep and perfq register write. Its map takes a point of the target space
+ * (the grid resampled onto) to the point of the source space whose value it takes (LPS, mm),
+ * as ITK's transforms and fMRIPrep's `from-A_to-B_mode-image_xfm` files do (A: source). */
+typedef struct perfq_transform perfq_transform;
+
+/** @brief An image grid (perfq::Geometry): a voxel index (i, j, k) lies at
+ * `origin + direction · diag(spacing) · (i, j, k)` (LPS, mm). */
+typedef struct perfq_grid {
+  size_t dims[3];      /**< voxels along x, y, z */
+  double spacing[3];   /**< voxel size, mm */
+  double origin[3];    /**< position of voxel (0, 0, 0), mm (LPS) */
+  double direction[9]; /**< direction cosines, row-major */
+} perfq_grid;
+
+/** @brief How values are read between voxels (perfq::io::Interpolation). */
+typedef enum perfq_interpolation PERFQ_C_ENUM_BASE {
+  PERFQ_INTERPOLATION_LINEAR = 0, /**< trilinear */
+  PERFQ_INTERPOLATION_NEAREST = 1 /**< the voxel whose box holds the point */
+} perfq_interpolation;
+
+/** @brief How a label image's value is chosen (perfq::io::LabelRule). */
+typedef enum perfq_label_rule PERFQ_C_ENUM_BASE {
+  PERFQ_LABEL_MAJORITY = 0, /**< majority vote over the footprint (ties: the centre's label
+                                 when tied, else the smallest) */
+  PERFQ_LABEL_NEAREST = 1   /**< the label at the voxel's centre */
+} perfq_label_rule;
+
+/** @brief Reads a transform file (`.txt`, `.tfm`, `.mat`, `.h5`; an ITK composite becomes one
+ * chain).
+ * @param path the file
+ * @param[out] out the transform (release with perfq_transform_destroy)
+ * @return ::PERFQ_ERROR_INPUT naming the file when it is missing, unreadable or not a 3D
+ * transform */
+PERFQ_IO_API perfq_status perfq_transform_read(const char* path, perfq_transform** out);
+
+/** @brief An affine transform `map(p) = A p + b` (LPS, mm).
+ * @param matrix A, row-major (9 values)
+ * @param offset b (3 values)
+ * @param[out] out the transform (release with perfq_transform_destroy) */
+PERFQ_IO_API perfq_status perfq_transform_affine(const double matrix[9], const double offset[3],
+                                                 perfq_transform** out);
+
+/** @brief Releases a transform (NULL is accepted). */
+PERFQ_IO_API void perfq_transform_destroy(perfq_transform* transform);
+
+/** @brief Maps `count` points (x, y, z triples, LPS mm) through the transform.
+ * @param transform the transform (NULL: the identity)
+ * @param points 3·count values
+ * @param count the number of points
+ * @param[out] out 3·count values (may be `points` itself) */
+PERFQ_IO_API perfq_status perfq_transform_map(const perfq_transform* transform,
+                                              const double* points, size_t count, double* out);
+
+/** @brief 1 when every part is linear (rigid or affine), 0 otherwise or for a NULL handle. */
+PERFQ_IO_API int perfq_transform_is_linear(const perfq_transform* transform);
+
+/** @brief The 4 × 4 homogeneous matrix of a linear transform, row-major (LPS).
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a transform that is not linear */
+PERFQ_IO_API perfq_status perfq_transform_matrix(const perfq_transform* transform, double out[16]);
+
+/** @brief The inverse of a linear transform (the opposite direction).
+ * @param transform the transform
+ * @param[out] out the inverse (release with perfq_transform_destroy)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for a displacement field or a singular matrix */
+PERFQ_IO_API perfq_status perfq_transform_inverse(const perfq_transform* transform,
+                                                  perfq_transform** out);
+
+/** @brief Chains transforms in image-mode order (perfq::io::compose): `steps[0]` resamples
+ * space A onto B, `steps[1]` B onto C, …; the result resamples A onto the last space.
+ * @param steps `count` transforms (none NULL)
+ * @param count the number of steps (0: the identity)
+ * @param[out] out the chain (release with perfq_transform_destroy) */
+PERFQ_IO_API perfq_status perfq_transform_compose(const perfq_transform* const* steps, size_t count,
+                                                  perfq_transform** out);
+
+/** @brief Resamples an image (`volumes` volumes on `source`) onto `target` through the
+ * transform (perfq::io::resample): each target voxel the mean of `footprint`³ sub-points
+ * (0: chosen per axis from the spacings; 1: the centre), each interpolated.
+ * @param image the source values
+ * @param volumes the number of volumes (at least 1)
+ * @param source the source grid
+ * @param target the grid resampled onto
+ * @param transform target points to source points (NULL: the identity)
+ * @param interpolation linear or nearest
+ * @param footprint sub-points per axis, 0 to 8
+ * @param outside the value of points outside the source
+ * @param execution NULL: every CPU thread (only `threads` is used)
+ * @param[out] out target voxels × `volumes` values, caller memory */
+PERFQ_IO_API perfq_status perfq_resample(const float* image, size_t volumes,
+                                         const perfq_grid* source, const perfq_grid* target,
+                                         const perfq_transform* transform,
+                                         perfq_interpolation interpolation, size_t footprint,
+                                         float outside, const perfq_execution* execution,
+                                         float* out);
+
+/** @brief Resamples a label image onto `target` (perfq::io::resample_labels); points outside
+ * the source are label 0.
+ * @param labels the source labels (one volume)
+ * @param source the source grid
+ * @param target the grid resampled onto
+ * @param transform target points to source points (NULL: the identity)
+ * @param rule majority vote or nearest neighbour
+ * @param footprint sub-points per axis for the vote, 0 (chosen) to 8
+ * @param execution NULL: every CPU thread
+ * @param[out] out target voxels, caller memory */
+PERFQ_IO_API perfq_status perfq_resample_labels(const int32_t* labels, const perfq_grid* source,
+                                                const perfq_grid* target,
+                                                const perfq_transform* transform,
+                                                perfq_label_rule rule, size_t footprint,
+                                                const perfq_execution* execution, int32_t* out);
+
+/** @brief Resamples a mask onto `target` (perfq::io::resample_mask): 1 where at least
+ * `min_fraction` of the voxel is inside.
+ * @param mask the source mask (nonzero inside)
+ * @param source the source grid
+ * @param target the grid resampled onto
+ * @param transform target points to source points (NULL: the identity)
+ * @param min_fraction in (0, 1]
+ * @param footprint sub-points per axis, 0 (chosen) to 8
+ * @param execution NULL: every CPU thread
+ * @param[out] out target voxels (1 inside, 0 outside), caller memory */
+PERFQ_IO_API perfq_status perfq_resample_mask(const uint8_t* mask, const perfq_grid* source,
+                                              const perfq_grid* target,
+                                              const perfq_transform* transform, double min_fraction,
+                                              size_t footprint, const perfq_execution* execution,
+                                              uint8_t* out);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif

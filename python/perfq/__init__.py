@@ -2,7 +2,8 @@
 
 The pipeline on an ASL-BIDS series (``quantify_series``, as the ``perfq cbf`` command), the
 building blocks on NumPy arrays or nibabel images (``quantify_cbf``, ``fit_kinetic``,
-``distance_map``, ``border_zones``, ``region_stats``), and the digital phantom
+``distance_map``, ``border_zones``, ``region_stats``), transforms and resampling
+(``read_transform``, ``resample``, ``resample_labels``, ``resample_mask``), and the digital phantom
 (``write_phantom``). Arrays are indexed [x, y, z(, t)], as nibabel's ``get_fdata()`` gives
 them. Computations release the GIL and run on the GPU when perfq was built with CUDA and one
 is present (``backend="auto"``).
@@ -14,6 +15,8 @@ from ._blocks import (Maps, border_zones, distance_map, fit_kinetic, quality_ind
 from ._errors import BackendError, Error, InputError, InvalidArgumentError, OutputError
 from ._phantom import write_phantom
 from ._series import Result, quantify_series, series_options
+from ._transforms import (Transform, affine_transform, compose_transforms, read_transform,
+                          resample, resample_labels, resample_mask)
 
 __version__: str = _perfq.__version__
 
@@ -27,5 +30,7 @@ __all__ = [
     "BackendError", "Error", "InputError", "InvalidArgumentError", "Maps", "OutputError",
     "Result", "border_zones", "cuda_available", "distance_map", "fit_kinetic",
     "quality_indices", "quantify_cbf", "quantify_series", "region_stats", "series_options", "write_phantom",
+    "Transform", "affine_transform", "compose_transforms", "read_transform", "resample",
+    "resample_labels", "resample_mask",
     "__version__",
 ]

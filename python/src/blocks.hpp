@@ -9,4 +9,8 @@ namespace perfq_python {
 /// region_stats.
 void bind_blocks(nanobind::module_& m);
 
+/// Binds Transform, read_transform, compose_transforms, affine_transform and resampling
+/// (transforms.cpp).
+void bind_transforms(nanobind::module_& m);
+
 }  // namespace perfq_python

@@ -187,4 +187,5 @@ NB_MODULE(_perfq, m) {
   bind_series(m);
   bind_phantom(m);
   bind_blocks(m);
+  bind_transforms(m);
 }

@@ -3,20 +3,29 @@
 #include <perfq/perfq_io.h>
 #include <perfq/errors.hpp>
 #include <perfq/io/pipeline.hpp>
+#include <perfq/io/resample.hpp>
+#include <perfq/io/transform.hpp>
 
 #include "c_api_internal.hpp"
 
+#include <algorithm>
+#include <array>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 struct perfq_series_request {
   perfq::io::SeriesRequest value;
 };
 struct perfq_series_maps {
   perfq::io::SeriesMaps value;
+};
+struct perfq_transform {
+  perfq::io::Transform value;
 };
 
 namespace {
@@ -55,6 +64,39 @@ const perfq::Volume<float>* map_of(const perfq::io::SeriesMaps& m, perfq_series_
       return optional(m.scanner_cbf);
   }
   return nullptr;
+}
+
+perfq::Geometry geometry_of(const perfq_grid* grid, const char* what) {
+  require_pointer(grid, what);
+  perfq::Geometry g;
+  for (int a = 0; a < 3; ++a) {
+    g.dims[a] = grid->dims[a];
+    g.spacing[a] = grid->spacing[a];
+    g.origin[a] = grid->origin[a];
+  }
+  for (int k = 0; k < 9; ++k) g.direction[k] = grid->direction[k];
+  return g;
+}
+
+perfq::io::Transform transform_of(const perfq_transform* t) {
+  return t != nullptr ? t->value : perfq::io::Transform();
+}
+
+perfq::io::ResampleOptions resample_options(size_t footprint, const perfq_execution* execution) {
+  perfq::io::ResampleOptions o;
+  o.footprint = footprint;
+  o.threads = perfq_c_api::execution_for(execution).threads;
+  return o;
+}
+
+/// Stores `value` as a new handle in *out (which the caller checked).
+perfq_status new_transform(const char* function, perfq_transform** out,
+                           const std::function<perfq::io::Transform()>& make) {
+  if (out == nullptr) {
+    return perfq_c_api::fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "out: null pointer");
+  }
+  *out = nullptr;
+  return guarded(function, [&] { *out = new perfq_transform{make()}; });
 }
 
 }  // namespace
@@ -186,6 +228,135 @@ perfq_status perfq_series_maps_write_uncompressed(const perfq_series_maps* maps,
     perfq::io::SeriesOutputOptions options;
     options.compressed = false;
     perfq::io::write_series_outputs(maps->value, out_dir, /*overwrite=*/true, options);
+  });
+}
+
+perfq_status perfq_transform_read(const char* path, perfq_transform** out) {
+  return new_transform("perfq_transform_read", out, [&] {
+    require_pointer(path, "path");
+    return perfq::io::read_transform(path);
+  });
+}
+
+perfq_status perfq_transform_affine(const double matrix[9], const double offset[3],
+                                    perfq_transform** out) {
+  return new_transform("perfq_transform_affine", out, [&] {
+    require_pointer(matrix, "matrix");
+    require_pointer(offset, "offset");
+    std::array<double, 9> m{};
+    std::array<double, 3> b{};
+    std::copy(matrix, matrix + 9, m.begin());
+    std::copy(offset, offset + 3, b.begin());
+    return perfq::io::Transform::affine(m, b);
+  });
+}
+
+void perfq_transform_destroy(perfq_transform* transform) { delete transform; }
+
+perfq_status perfq_transform_map(const perfq_transform* transform, const double* points,
+                                 size_t count, double* out) {
+  return guarded("perfq_transform_map", [&] {
+    if (count == 0) return;
+    require_pointer(points, "points");
+    require_pointer(out, "out");
+    const perfq::io::Transform t = transform_of(transform);
+    for (size_t i = 0; i < count; ++i) {
+      const std::array<double, 3> q = t.map({points[3 * i], points[3 * i + 1], points[3 * i + 2]});
+      std::copy(q.begin(), q.end(), out + 3 * i);
+    }
+  });
+}
+
+int perfq_transform_is_linear(const perfq_transform* transform) {
+  return read_handle(transform, "perfq_transform_is_linear", 0,
+                     [](const perfq_transform& t) { return t.value.linear() ? 1 : 0; });
+}
+
+perfq_status perfq_transform_matrix(const perfq_transform* transform, double out[16]) {
+  return guarded("perfq_transform_matrix", [&] {
+    require_pointer(transform, "transform");
+    require_pointer(out, "out");
+    const std::array<double, 16> m = transform->value.matrix();
+    std::copy(m.begin(), m.end(), out);
+  });
+}
+
+perfq_status perfq_transform_inverse(const perfq_transform* transform, perfq_transform** out) {
+  return new_transform("perfq_transform_inverse", out, [&] {
+    require_pointer(transform, "transform");
+    return transform->value.inverse();
+  });
+}
+
+perfq_status perfq_transform_compose(const perfq_transform* const* steps, size_t count,
+                                     perfq_transform** out) {
+  return new_transform("perfq_transform_compose", out, [&] {
+    if (count > 0) require_pointer(steps, "steps");
+    std::vector<perfq::io::Transform> list;
+    for (size_t i = 0; i < count; ++i) {
+      require_pointer(steps[i], "steps[i]");
+      list.push_back(steps[i]->value);
+    }
+    return perfq::io::compose(list);
+  });
+}
+
+perfq_status perfq_resample(const float* image, size_t volumes, const perfq_grid* source,
+                            const perfq_grid* target, const perfq_transform* transform,
+                            perfq_interpolation interpolation, size_t footprint, float outside,
+                            const perfq_execution* execution, float* out) {
+  return guarded("perfq_resample", [&] {
+    require_pointer(image, "image");
+    require_pointer(out, "out");
+    if (volumes == 0) throw perfq::InvalidArgument("volumes: at least 1");
+    if (interpolation != PERFQ_INTERPOLATION_LINEAR &&
+        interpolation != PERFQ_INTERPOLATION_NEAREST) {
+      throw perfq::InvalidArgument("interpolation: unknown value");
+    }
+    perfq::io::ResampleOptions o = resample_options(footprint, execution);
+    o.interpolation = interpolation == PERFQ_INTERPOLATION_NEAREST
+                          ? perfq::io::Interpolation::Nearest
+                          : perfq::io::Interpolation::Linear;
+    o.outside = outside;
+    const perfq::Image<float> r =
+        perfq::io::resample(perfq::View<const float>{image, geometry_of(source, "source"), volumes},
+                            geometry_of(target, "target"), transform_of(transform), o);
+    std::copy(r.values().begin(), r.values().end(), out);
+  });
+}
+
+perfq_status perfq_resample_labels(const int32_t* labels, const perfq_grid* source,
+                                   const perfq_grid* target, const perfq_transform* transform,
+                                   perfq_label_rule rule, size_t footprint,
+                                   const perfq_execution* execution, int32_t* out) {
+  return guarded("perfq_resample_labels", [&] {
+    require_pointer(labels, "labels");
+    require_pointer(out, "out");
+    if (rule != PERFQ_LABEL_MAJORITY && rule != PERFQ_LABEL_NEAREST) {
+      throw perfq::InvalidArgument("rule: unknown value");
+    }
+    const perfq::Image<std::int32_t> r = perfq::io::resample_labels(
+        perfq::View<const std::int32_t>{labels, geometry_of(source, "source"), 1},
+        geometry_of(target, "target"), transform_of(transform),
+        rule == PERFQ_LABEL_NEAREST ? perfq::io::LabelRule::Nearest
+                                    : perfq::io::LabelRule::Majority,
+        resample_options(footprint, execution));
+    std::copy(r.values().begin(), r.values().end(), out);
+  });
+}
+
+perfq_status perfq_resample_mask(const uint8_t* mask, const perfq_grid* source,
+                                 const perfq_grid* target, const perfq_transform* transform,
+                                 double min_fraction, size_t footprint,
+                                 const perfq_execution* execution, uint8_t* out) {
+  return guarded("perfq_resample_mask", [&] {
+    require_pointer(mask, "mask");
+    require_pointer(out, "out");
+    const perfq::Mask r = perfq::io::resample_mask(
+        perfq::View<const std::uint8_t>{mask, geometry_of(source, "source"), 1},
+        geometry_of(target, "target"), transform_of(transform), min_fraction,
+        resample_options(footprint, execution));
+    std::copy(r.values().begin(), r.values().end(), out);
   });
 }
 
