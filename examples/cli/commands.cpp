@@ -407,10 +407,11 @@ std::optional<int> run_command(const std::string& command, const std::vector<std
                                std::ostream& out, std::ostream& err) {
   using Run = int (*)(const std::vector<std::string>&, std::ostream&, std::ostream&);
   static const std::map<std::string, Run> commands = {
-      {"cbf", run_cbf},       {"phantom", run_phantom},
-      {"info", run_info},     {"watershed", run_watershed},
-      {"stats", run_stats},   {"bids", run_bids},
-      {"report", run_report}, {"check", run_check}};
+      {"cbf", run_cbf},          {"phantom", run_phantom},
+      {"info", run_info},        {"watershed", run_watershed},
+      {"stats", run_stats},      {"bids", run_bids},
+      {"report", run_report},    {"check", run_check},
+      {"register", run_register}};
   const auto it = commands.find(command);
   if (it == commands.end()) return std::nullopt;
   try {
