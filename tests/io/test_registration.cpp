@@ -1,6 +1,7 @@
 // Rigid registration (perfq::io::register_rigid): known transforms recovered from synthetic
 // images of the phantom's anatomy in two contrasts and resolutions, determinism, bad input,
 // and a real M0 against its T1w (skipped without ../shared/data).
+#include <perfq/perfq_io.h>
 #include <perfq/errors.hpp>
 #include <perfq/io/nifti.hpp>
 #include <perfq/io/registration.hpp>
@@ -172,6 +173,51 @@ TEST(Registration, Deterministic) {
   options.seed = 2;
   const auto r5 = register_rigid(m0, a.t1w, options);
   EXPECT_LT(max_displacement(r5.transform, truth, a.brain), 0.5);
+}
+
+TEST(Registration, CApiAsTheLibrary) {
+  const Anatomy& a = anatomy();
+  const Transform truth = Transform::rigid({0.0, 0.0, 6 * kDeg}, {-3.0, 2.0, 4.0});
+  const perfq::Volume<float> m0 =
+      perfq_test::make_m0(a, perfq_test::epi_grid({64, 64, 20}, {3.4, 3.4, 6}), truth, 0.03);
+  const auto grid = [](const perfq::Geometry& g) {
+    perfq_grid c{};
+    std::copy(g.dims.begin(), g.dims.end(), c.dims);
+    std::copy(g.spacing.begin(), g.spacing.end(), c.spacing);
+    std::copy(g.origin.begin(), g.origin.end(), c.origin);
+    std::copy(g.direction.begin(), g.direction.end(), c.direction);
+    return c;
+  };
+  const perfq_grid mg = grid(m0.geometry());
+  const perfq_grid fg = grid(a.t1w.geometry());
+  perfq_rigid_registration* result = nullptr;
+  ASSERT_EQ(perfq_register_rigid(m0.data(), &mg, a.t1w.data(), &fg, nullptr, nullptr, 1, &result),
+            PERFQ_OK)
+      << perfq_last_error();
+  double angles[3], translation[3], center[3], initial = 0, final = 0;
+  ASSERT_EQ(
+      perfq_rigid_registration_parameters(result, angles, translation, center, &initial, &final),
+      PERFQ_OK);
+  RegistrationOptions options;
+  options.threads = 1;
+  const auto r = register_rigid(m0, a.t1w, options);
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(angles[k], r.angles[k]);
+    EXPECT_EQ(translation[k], r.translation[k]);
+    EXPECT_EQ(center[k], r.center[k]);
+  }
+  EXPECT_EQ(final, r.final_metric);
+  const std::string path =
+      std::string(PERFQ_TEST_TMP) + "/c_api_from-asl_to-T1w_mode-image_xfm.txt";
+  std::filesystem::create_directories(PERFQ_TEST_TMP);
+  ASSERT_EQ(perfq_rigid_registration_write(result, path.c_str()), PERFQ_OK) << perfq_last_error();
+  const auto p = perfq::io::read_transform(path).map({10.0, 20.0, 30.0});
+  const auto q = r.transform.map({10.0, 20.0, 30.0});
+  for (int k = 0; k < 3; ++k) EXPECT_NEAR(p[k], q[k], 1e-9);
+  perfq_rigid_registration_destroy(result);
+  EXPECT_EQ(perfq_register_rigid(nullptr, &mg, a.t1w.data(), &fg, nullptr, nullptr, 1, &result),
+            PERFQ_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(perfq_last_error()).find("moving"), std::string::npos);
 }
 
 perfq::Volume<float> small_image(const perfq::Geometry& g) {
