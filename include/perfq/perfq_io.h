@@ -156,7 +156,9 @@ typedef struct perfq_rigid_registration perfq_rigid_registration;
  * defaults of perfq::io::register_rigid (perfq register). Images are one volume each, x
  * fastest.
  * @param moving the moving image's voxels (e.g. an ASL M0) on `moving_grid`
+ * @param moving_grid the moving image's grid
  * @param fixed the fixed image's voxels (e.g. a T1w) on `fixed_grid`
+ * @param fixed_grid the fixed image's grid
  * @param moving_mask NULL, or a mask on `moving_grid` (nonzero inside) restricting the metric
  * @param fixed_mask NULL, or a mask on `fixed_grid`
  * @param threads threads of the metric (0: all processors; 1: the same result bit for bit)

@@ -24,10 +24,11 @@ struct Files {
   perfq::Volume<float> t1w_image;
 };
 
-const Files& files() {
-  static const Files f = [] {
+// Each test its own folder: ctest runs the tests of this file in parallel processes.
+Files make_files(const std::string& folder) {
+  {
     Files f;
-    f.dir = cli_test::scratch_dir("register");
+    f.dir = cli_test::scratch_dir(folder);
     const perfq_test::Anatomy a = perfq_test::make_anatomy();
     const auto truth = perfq::io::Transform::rigid({5 * kDeg, 0.0, -4 * kDeg}, {3.0, -4.0, 2.0});
     f.m0_image =
@@ -45,12 +46,11 @@ const Files& files() {
     }
     perfq::io::write_nifti(f.series.string(), series);
     return f;
-  }();
-  return f;
+  }
 }
 
 TEST(RegisterCli, WritesTransformAndSidecarAsTheLibrary) {
-  const Files& f = files();
+  const Files f = make_files("register");
   const fs::path xfm = f.dir / "sub-01_from-asl_to-T1w_mode-image_xfm.txt";
   const fs::path png = f.dir / "check.png";
   fs::remove(xfm);
@@ -100,7 +100,7 @@ TEST(RegisterCli, WritesTransformAndSidecarAsTheLibrary) {
 }
 
 TEST(RegisterCli, UsageAndInputErrors) {
-  const Files& f = files();
+  const Files f = make_files("register-errors");
   const std::string out = (f.dir / "x_xfm.txt").string();
   EXPECT_EQ(run("register " + f.m0.string() + " " + f.t1w.string()).status, 2);
   EXPECT_EQ(run("register " + f.m0.string() + " -o " + out).status, 2);
