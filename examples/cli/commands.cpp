@@ -412,7 +412,8 @@ std::optional<int> run_command(const std::string& command, const std::vector<std
       {"info", run_info},        {"watershed", run_watershed},
       {"stats", run_stats},      {"bids", run_bids},
       {"report", run_report},    {"check", run_check},
-      {"resample", run_resample}};
+      {"resample", run_resample},
+      {"register", run_register}};
   const auto it = commands.find(command);
   if (it == commands.end()) return std::nullopt;
   try {

@@ -30,6 +30,8 @@ int run_report(const std::vector<std::string>& args, std::ostream& out,
                std::ostream& err);  // cmd_report.cpp
 int run_resample(const std::vector<std::string>& args, std::ostream& out,
                  std::ostream& err);  // cmd_resample.cpp
+int run_register(const std::vector<std::string>& args, std::ostream& out,
+                 std::ostream& err);  // cmd_register.cpp
 
 /// Runs `perfq <command> <args…>` as the tool does: the subcommand, with its errors printed
 /// on `err` as the tool prints them (usage errors: exit status 2; other errors: 1). The

@@ -21,6 +21,7 @@ const char* const kUsage =
     "  bids <bids_dir> <out_dir> participant|group   BIDS-App over a whole dataset\n"
     "  report <prefix_cbf.nii.gz>           visual report (HTML + PNG montages)\n"
     "  check <series or folder>             what a series needs before perfq cbf\n"
+    "  register <moving> <fixed> -o <xfm>   rigid registration (ASL M0 to T1w)\n"
     "  resample <image> --reference R -o O  an image through transforms onto R's grid\n"
     "  info                                 version, backends and CUDA devices\n"
     "\n"

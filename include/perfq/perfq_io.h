@@ -15,12 +15,10 @@
  * perfq_series_request_create(&request);
  * perfq_series_request_set(request, "--att-prior", NULL);
  * perfq_series_request_set(request, "--lambda", "0.9");
- * if (perfq_quantify_series("bids/sub-01/perf/sub-01_asl.nii.gz", request, NULL, &maps) != PERFQ_OK)
- *   fprintf(stderr, "%s\n", perfq_last_error());
- * const float* cbf = perfq_series_maps_map(maps, PERFQ_SERIES_CBF);
- * perfq_series_maps_write(maps, "out");   // perfq cbf's files
- * perfq_series_maps_destroy(maps);
- * perfq_series_request_destroy(request);
+ * if (perfq_quantify_series("bids/sub-01/perf/sub-01_asl.nii.gz", request, NULL, &maps) !=
+ * PERFQ_OK) fprintf(stderr, "%s\n", perfq_last_error()); const float* cbf =
+ * perfq_series_maps_map(maps, PERFQ_SERIES_CBF); perfq_series_maps_write(maps, "out");   // perfq
+ * cbf's files perfq_series_maps_destroy(maps); perfq_series_request_destroy(request);
  * @endcode
  */
 #ifndef PERFQ_PERFQ_IO_H
@@ -271,6 +269,57 @@ PERFQ_IO_API perfq_status perfq_resample_mask(const uint8_t* mask, const perfq_g
                                               const perfq_transform* transform, double min_fraction,
                                               size_t footprint, const perfq_execution* execution,
                                               uint8_t* out);
+
+/** @brief The result of perfq_register_rigid (perfq::io::RegistrationResult). */
+typedef struct perfq_rigid_registration perfq_rigid_registration;
+
+/** @brief Registers `moving` to `fixed` rigidly by Mattes mutual information with the
+ * defaults of perfq::io::register_rigid (perfq register). Images are one volume each, x
+ * fastest.
+ * @param moving the moving image's voxels (e.g. an ASL M0) on `moving_grid`
+ * @param moving_grid the moving image's grid
+ * @param fixed the fixed image's voxels (e.g. a T1w) on `fixed_grid`
+ * @param fixed_grid the fixed image's grid
+ * @param moving_mask NULL, or a mask on `moving_grid` (nonzero inside) restricting the metric
+ * @param fixed_mask NULL, or a mask on `fixed_grid`
+ * @param threads threads of the metric (0: all processors; 1: the same result bit for bit)
+ * @param[out] out the result (release with perfq_rigid_registration_destroy)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT naming what is wrong (a null pointer, an empty grid,
+ * an empty mask, too few overlapping voxels) */
+PERFQ_IO_API perfq_status perfq_register_rigid(const float* moving, const perfq_grid* moving_grid,
+                                               const float* fixed, const perfq_grid* fixed_grid,
+                                               const uint8_t* moving_mask,
+                                               const uint8_t* fixed_mask, int threads,
+                                               perfq_rigid_registration** out);
+
+/** @brief Releases a registration result (NULL is accepted). */
+PERFQ_IO_API void perfq_rigid_registration_destroy(perfq_rigid_registration* result);
+
+/** @brief The result's Euler3D parameters (ITK's `Euler3DTransform`: map(p) = R (p − center)
+ * + center + translation, R = Rz·Rx·Ry; it maps fixed-image points to moving-image points)
+ * and the metric before and after. Any output pointer may be NULL.
+ * @param result the result
+ * @param[out] angles rotation about x, y, z (radians)
+ * @param[out] translation mm (LPS)
+ * @param[out] center mm (LPS)
+ * @param[out] initial_metric Mattes MI at the start (more negative is better)
+ * @param[out] final_metric Mattes MI at the end */
+PERFQ_IO_API perfq_status perfq_rigid_registration_parameters(
+    const perfq_rigid_registration* result, double angles[3], double translation[3],
+    double center[3], double* initial_metric, double* final_metric);
+
+/** @brief Writes the result's transform as ITK does (`.txt`/`.tfm`, `.mat` or `.h5`, from the
+ * extension), atomically; name it `…_from-asl_to-T1w_mode-image_xfm.txt`.
+ * @return ::PERFQ_ERROR_IO naming the file when it cannot be written */
+PERFQ_IO_API perfq_status perfq_rigid_registration_write(const perfq_rigid_registration* result,
+                                                         const char* path);
+
+/** @brief The result's transform as a handle (for perfq_resample and the other transform
+ * functions; e.g. its inverse brings T1w-space maps onto the moving image's grid).
+ * @param result the result
+ * @param[out] out the transform (release with perfq_transform_destroy) */
+PERFQ_IO_API perfq_status perfq_rigid_registration_transform(
+    const perfq_rigid_registration* result, perfq_transform** out);
 
 #ifdef __cplusplus
 }  // extern "C"

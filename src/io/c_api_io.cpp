@@ -3,8 +3,11 @@
 #include <perfq/perfq_io.h>
 #include <perfq/errors.hpp>
 #include <perfq/io/pipeline.hpp>
+#include <perfq/io/registration.hpp>
 #include <perfq/io/resample.hpp>
 #include <perfq/io/transform.hpp>
+
+#include <algorithm>
 
 #include "c_api_internal.hpp"
 
@@ -13,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -26,6 +30,9 @@ struct perfq_series_maps {
 };
 struct perfq_transform {
   perfq::io::Transform value;
+};
+struct perfq_rigid_registration {
+  perfq::io::RegistrationResult value;
 };
 
 namespace {
@@ -357,6 +364,70 @@ perfq_status perfq_resample_mask(const uint8_t* mask, const perfq_grid* source,
         geometry_of(target, "target"), transform_of(transform), min_fraction,
         resample_options(footprint, execution));
     std::copy(r.values().begin(), r.values().end(), out);
+  });
+}
+
+perfq_status perfq_register_rigid(const float* moving, const perfq_grid* moving_grid,
+                                  const float* fixed, const perfq_grid* fixed_grid,
+                                  const uint8_t* moving_mask, const uint8_t* fixed_mask,
+                                  int threads, perfq_rigid_registration** out) {
+  return guarded("perfq_register_rigid", [&] {
+    require_pointer(out, "out");
+    *out = nullptr;
+    require_pointer(moving, "moving");
+    require_pointer(fixed, "fixed");
+    const perfq::Geometry mg = geometry_of(moving_grid, "moving_grid");
+    const perfq::Geometry fg = geometry_of(fixed_grid, "fixed_grid");
+    std::optional<perfq::Mask> mm;
+    std::optional<perfq::Mask> fm;
+    perfq::io::RegistrationOptions options;
+    options.threads = threads;
+    if (moving_mask != nullptr) {
+      mm.emplace(mg, 1, std::vector<std::uint8_t>(moving_mask, moving_mask + mg.voxel_count()));
+      options.moving_mask = &*mm;
+    }
+    if (fixed_mask != nullptr) {
+      fm.emplace(fg, 1, std::vector<std::uint8_t>(fixed_mask, fixed_mask + fg.voxel_count()));
+      options.fixed_mask = &*fm;
+    }
+    auto result = std::make_unique<perfq_rigid_registration>();
+    result->value = perfq::io::register_rigid(perfq::View<const float>{moving, mg, 1},
+                                              perfq::View<const float>{fixed, fg, 1}, options);
+    *out = result.release();
+  });
+}
+
+void perfq_rigid_registration_destroy(perfq_rigid_registration* result) { delete result; }
+
+perfq_status perfq_rigid_registration_parameters(const perfq_rigid_registration* result,
+                                                 double angles[3], double translation[3],
+                                                 double center[3], double* initial_metric,
+                                                 double* final_metric) {
+  return guarded("perfq_rigid_registration_parameters", [&] {
+    require_pointer(result, "result");
+    const perfq::io::RegistrationResult& r = result->value;
+    if (angles != nullptr) std::copy(r.angles.begin(), r.angles.end(), angles);
+    if (translation != nullptr) std::copy(r.translation.begin(), r.translation.end(), translation);
+    if (center != nullptr) std::copy(r.center.begin(), r.center.end(), center);
+    if (initial_metric != nullptr) *initial_metric = r.initial_metric;
+    if (final_metric != nullptr) *final_metric = r.final_metric;
+  });
+}
+
+perfq_status perfq_rigid_registration_write(const perfq_rigid_registration* result,
+                                            const char* path) {
+  return guarded("perfq_rigid_registration_write", [&] {
+    require_pointer(result, "result");
+    require_pointer(path, "path");
+    perfq::io::write_transform(path, result->value.transform);
+  });
+}
+
+perfq_status perfq_rigid_registration_transform(const perfq_rigid_registration* result,
+                                                perfq_transform** out) {
+  return new_transform("perfq_rigid_registration_transform", out, [&] {
+    require_pointer(result, "result");
+    return result->value.transform;
   });
 }
 
