@@ -585,6 +585,12 @@ ba::Outcome run_plan(const Plan& p, const Options& o) {
     return result;
   }
   const auto start = Clock::now();
+  if (p.cbf_step > 0) {
+    // The anatomy's steps write into the series' folder before perfq cbf makes it.
+    std::error_code ec;
+    fs::create_directories(p.out, ec);
+    if (ec) throw perfq::Error(p.out.string() + ": cannot create: " + ec.message());
+  }
   bool redo = o.overwrite;  // once a step runs, the steps after it (which read it) run too
   for (const Step& step : p.steps) {
     std::error_code ec;

@@ -58,28 +58,6 @@ perfq::io::RegistrationStart parse_start(const std::string& s) {
   throw UsageError{"--start: expected identity, moments or geometry, got '" + s + "'"};
 }
 
-/// One volume of `image`: volume `which`, or the mean of all volumes.
-perfq::Volume<float> one_volume(const perfq::Image<float>& image, std::optional<long> which,
-                                const std::string& path) {
-  if (which) {
-    if (*which < 0 || static_cast<std::size_t>(*which) >= image.volumes()) {
-      throw perfq::InputError(path, "",
-                              "has " + std::to_string(image.volumes()) + " volumes; --volume " +
-                                  std::to_string(*which) + " is not one of them");
-    }
-    const auto v = image.volume(static_cast<std::size_t>(*which));
-    return perfq::Volume<float>(v.geometry, 1, std::vector<float>(v.data, v.data + v.size()));
-  }
-  perfq::Volume<float> mean(image.geometry(), 1, 0.0f);
-  const std::size_t n = image.voxel_count();
-  for (std::size_t t = 0; t < image.volumes(); ++t) {
-    const float* v = image.data() + t * n;
-    for (std::size_t i = 0; i < n; ++i) mean[i] += std::isfinite(v[i]) ? v[i] : 0.0f;
-  }
-  for (std::size_t i = 0; i < n; ++i) mean[i] /= static_cast<float>(image.volumes());
-  return mean;
-}
-
 }  // namespace
 
 int run_register(const std::vector<std::string>& raw, std::ostream& out, std::ostream& /*err*/) {
@@ -115,7 +93,7 @@ int run_register(const std::vector<std::string>& raw, std::ostream& out, std::os
   const std::string& moving_path = args.positional()[0];
   const std::string& fixed_path = args.positional()[1];
   const perfq::Volume<float> moving =
-      one_volume(perfq::io::read_nifti(moving_path), volume, moving_path);
+      registration_volume(perfq::io::read_nifti(moving_path), volume, moving_path);
   const perfq::Image<float> fixed = perfq::io::read_nifti_3d(fixed_path);
   std::optional<perfq::Mask> moving_mask;
   std::optional<perfq::Mask> fixed_mask;

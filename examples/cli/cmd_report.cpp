@@ -4,9 +4,10 @@
 // CBF sidecar, the fit status and the regional statistics tables found beside the map.
 #include "cli_util.hpp"
 #include "commands.hpp"
+#include "json_file.hpp"
 #include "report_figures.hpp"
 #include "report_html.hpp"
-#include "json_file.hpp"
+#include "report_registration.hpp"
 #include "report_stats.hpp"
 
 #include <perfq/errors.hpp>
@@ -31,14 +32,14 @@ namespace perfq_cli {
 namespace {
 
 using report::Cell;
-using report::field_table;
 using report::Field;
+using report::field_table;
 using report::find_key;
-using report::json_text;
-using report::kStyle;
 using report::find_stats;
 using report::html_escape;
 using report::Json;
+using report::json_text;
+using report::kStyle;
 using report::read_json;
 using report::read_stats;
 using report::stats_html;
@@ -110,8 +111,7 @@ std::pair<double, double> parse_range(const Args& args, const std::string& name,
 
 Options parse_options(const std::vector<std::string>& raw) {
   const Args args(raw,
-                  {"--output", "--borderzone", "--stats", "--slices", "--cbf-range",
-                   "--att-range"},
+                  {"--output", "--borderzone", "--stats", "--slices", "--cbf-range", "--att-range"},
                   {"--overwrite"}, {{"-o", "--output"}});
   if (args.positional().size() != 1) {
     throw UsageError{"expected one CBF map (<prefix>_cbf.nii[.gz]) or series prefix, got " +
@@ -171,11 +171,9 @@ std::string median_iqr(const perfq::Image<float>& map, const std::vector<std::ui
   }
   if (v.empty()) return "n/a";
   std::sort(v.begin(), v.end());
-  return report::format_number(quantile(v, 0.5)) + " (" +
-         report::format_number(quantile(v, 0.25)) + "&ndash;" +
-         report::format_number(quantile(v, 0.75)) + ")";
+  return report::format_number(quantile(v, 0.5)) + " (" + report::format_number(quantile(v, 0.25)) +
+         "&ndash;" + report::format_number(quantile(v, 0.75)) + ")";
 }
-
 
 /// The quality indices of perfq cbf (`<prefix>_desc-qualitycontrol_cbf.tsv` and its sidecar),
 /// when the table is there: one row per index, its value and units, or why it is n/a.
@@ -204,12 +202,13 @@ void quality_section(std::ostream& h, const fs::path& table) {
         value = "n/a &mdash; " + html_escape(json_text(*why));
       }
     } else if (auto number = perfq::io::parse_number(values[k])) {
-      value = report::format_number(*number) + (units.empty() || units == "voxels" || units == "fraction"
-                                                    ? ""
-                                                    : " " + html_escape(units));
+      value =
+          report::format_number(*number) +
+          (units.empty() || units == "voxels" || units == "fraction" ? ""
+                                                                     : " " + html_escape(units));
     }
-    rows.push_back({{"<code>" + html_escape(names[k]) + "</code>"}, {value, true},
-                    {html_escape(about)}});
+    rows.push_back(
+        {{"<code>" + html_escape(names[k]) + "</code>"}, {value, true}, {html_escape(about)}});
   }
   h << "<h3>Quality indices</h3>\n"
     << report::html_table({"Index", "Value", "Definition"}, rows, "",
@@ -265,8 +264,7 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
   std::optional<perfq::Mask> zones;
   if (zone_path) {
     zones = perfq::io::read_nifti_mask(zone_path->string());
-    perfq::io::require_same_grid(zone_path->string(), zones->geometry(), grid,
-                                 cbf_path->string());
+    perfq::io::require_same_grid(zone_path->string(), zones->geometry(), grid, cbf_path->string());
   }
   std::optional<Json> zone_sidecar;
   std::string zone_sidecar_name;
@@ -309,9 +307,17 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
   const std::string cbf_units = sidecar.contains("Units") && sidecar["Units"].is_string()
                                     ? sidecar["Units"].get<std::string>()
                                     : "mL/100g/min";
-  report::ColourScale cbf_scale{report::ColourMap::Viridis, o.cbf_low, o.cbf_high, "CBF",
-                                "ml/100 g/min", report::nice_ticks(o.cbf_low, o.cbf_high)};
-  report::ColourScale att_scale{report::ColourMap::Plasma, o.att_low, o.att_high, "ATT", "s",
+  report::ColourScale cbf_scale{report::ColourMap::Viridis,
+                                o.cbf_low,
+                                o.cbf_high,
+                                "CBF",
+                                "ml/100 g/min",
+                                report::nice_ticks(o.cbf_low, o.cbf_high)};
+  report::ColourScale att_scale{report::ColourMap::Plasma,
+                                o.att_low,
+                                o.att_high,
+                                "ATT",
+                                "s",
                                 report::nice_ticks(o.att_low, o.att_high)};
 
   const fs::path figures_dir = o.out_dir / "figures";
@@ -355,10 +361,15 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
                 ") outlined in magenta over CBF, same slices and colours.");
   }
 
+  // The registration to the T1w (perfq bids --anat-derivatives), when there is one.
+  const std::optional<RegistrationSection> registration =
+      registration_section(o.folder, px, figure_files);
+
   // ---- page -----------------------------------------------------------------------------
   const fs::path html_dir = o.out_dir;
   auto link_to = [&](const fs::path& target) {
-    const std::string rel = fs::absolute(target).lexically_normal()
+    const std::string rel = fs::absolute(target)
+                                .lexically_normal()
                                 .lexically_proximate(fs::absolute(html_dir).lexically_normal())
                                 .generic_string();
     return "<a href=\"" + html_escape(report::url_path(rel)) + "\">" +
@@ -384,6 +395,7 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
     << html_escape(generated) << "); report by perfq " << html_escape(perfq::version())
     << ".</p>\n";
   h << "<nav><a href=\"#summary\">Summary</a><a href=\"#maps\">Maps</a>"
+    << (registration ? "<a href=\"#registration\">Registration</a>" : "")
     << "<a href=\"#acquisition\">Acquisition</a><a href=\"#constants\">Constants</a>"
     << "<a href=\"#statistics\">Regional statistics</a><a href=\"#notes\">Notes</a></nav>\n";
 
@@ -402,12 +414,13 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
     auto row = [&](const std::string& label, const std::string& value_html, bool numeric) {
       rows.push_back({{html_escape(label)}, {value_html, numeric}});
     };
-    if (const Json* m = find_key(sidecar, {"Model"})) row("Model", html_escape(json_text(*m)), false);
-    row("Grid", std::to_string(grid.dims[0]) + " &times; " + std::to_string(grid.dims[1]) +
-                    " &times; " + std::to_string(grid.dims[2]) + " voxels of " +
-                    report::format_number(grid.spacing[0]) + " &times; " +
-                    report::format_number(grid.spacing[1]) + " &times; " +
-                    report::format_number(grid.spacing[2]) + " mm",
+    if (const Json* m = find_key(sidecar, {"Model"}))
+      row("Model", html_escape(json_text(*m)), false);
+    row("Grid",
+        std::to_string(grid.dims[0]) + " &times; " + std::to_string(grid.dims[1]) + " &times; " +
+            std::to_string(grid.dims[2]) + " voxels of " + report::format_number(grid.spacing[0]) +
+            " &times; " + report::format_number(grid.spacing[1]) + " &times; " +
+            report::format_number(grid.spacing[2]) + " mm",
         false);
     row(status ? "Voxels fitted (status 0)" : "Voxels with CBF",
         std::to_string(n_fitted) + (status ? " (" + std::to_string(n_shown) + " shown)" : ""),
@@ -415,7 +428,8 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
     const std::string note = status ? ", fitted voxels" : "";
     row("CBF, median (IQR)" + note, median_iqr(cbf, fitted) + " ml/100 g/min", true);
     if (att) row("ATT, median (IQR)" + note, median_iqr(*att, fitted) + " s", true);
-    if (cbf_se) row("CBF standard error, median (IQR)", median_iqr(*cbf_se, fitted) + " ml/100 g/min", true);
+    if (cbf_se)
+      row("CBF standard error, median (IQR)", median_iqr(*cbf_se, fitted) + " ml/100 g/min", true);
     if (att_se) row("ATT standard error, median (IQR)", median_iqr(*att_se, fitted) + " s", true);
     // The input checks of perfq cbf, as recorded.
     if (const Json* sign = find_key(sidecar, {"DeltaMSignCheck"}); sign && sign->is_object()) {
@@ -447,8 +461,9 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
         in_zone_fitted += (*zones)[i] != 0 && fitted[i];
       }
       const double ml = in_zone * grid.spacing[0] * grid.spacing[1] * grid.spacing[2] / 1000.0;
-      row("Border zones", std::to_string(in_zone) + " voxels, " + report::format_number(ml) +
-                              " ml (" + std::to_string(in_zone_fitted) + " fitted)",
+      row("Border zones",
+          std::to_string(in_zone) + " voxels, " + report::format_number(ml) + " ml (" +
+              std::to_string(in_zone_fitted) + " fitted)",
           true);
       std::vector<std::uint8_t> zone_fitted(n, 0);
       for (std::size_t i = 0; i < n; ++i) zone_fitted[i] = (*zones)[i] != 0 && fitted[i];
@@ -467,10 +482,11 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
       if (const Json* m = find_key(sidecar, {"StatusCodes", std::to_string(code)})) {
         meaning = json_text(*m);
       }
-      rows.push_back({{std::to_string(code), true}, {html_escape(meaning)},
-                      {std::to_string(count), true}});
+      rows.push_back(
+          {{std::to_string(code), true}, {html_escape(meaning)}, {std::to_string(count), true}});
     }
-    h << "<h3>Fit status</h3>\n" << report::html_table({"Code", "Meaning", "Voxels"}, rows, "stats");
+    h << "<h3>Fit status</h3>\n"
+      << report::html_table({"Code", "Meaning", "Voxels"}, rows, "stats");
   }
   h << "</section>\n";
 
@@ -478,10 +494,29 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
   h << "<section id=\"maps\">\n<h2>Maps</h2>\n";
   for (const Figure& f : figures) {
     h << "<figure>\n<img src=\"" << html_escape(report::url_path("figures/" + f.file))
-      << "\" width=\"" << f.width << "\" height=\"" << f.height << "\" alt=\""
-      << html_escape(f.alt) << "\">\n<figcaption>" << f.caption << "</figcaption>\n</figure>\n";
+      << "\" width=\"" << f.width << "\" height=\"" << f.height << "\" alt=\"" << html_escape(f.alt)
+      << "\">\n<figcaption>" << f.caption << "</figcaption>\n</figure>\n";
   }
   h << "</section>\n";
+
+  if (registration) {
+    const RegistrationSection& r = *registration;
+    h << "<section id=\"registration\">\n<h2>Registration to the T1w</h2>\n"
+      << "<p class=\"source\">Rigid, by mutual information (perfq register): "
+      << link_to(r.transform) << ", " << link_to(r.sidecar) << ".</p>\n"
+      << report::html_table({}, r.rows, "params");
+    if (!r.figure.empty()) {
+      h << "<figure>\n<img src=\"" << html_escape(report::url_path("figures/" + r.figure))
+        << "\" width=\"" << r.width << "\" height=\"" << r.height
+        << "\" alt=\"Registration checkerboard\">\n<figcaption>The T1w (grey) and the registered "
+        << "image (warm tint) in alternating 10 mm squares on an axial, a coronal and a sagittal "
+        << "plane: edges run on across the squares where the two are aligned.</figcaption>\n"
+        << "</figure>\n";
+    } else {
+      h << "<p class=\"warning\">" << html_escape(r.note) << "</p>\n";
+    }
+    h << "</section>\n";
+  }
 
   // Acquisition and constants, as recorded in the sidecar.
   const std::string sidecar_name = sidecar_path.filename().string();
@@ -490,52 +525,54 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
   h << "<section id=\"acquisition\">\n<h2>Acquisition parameters</h2>\n"
     << "<p class=\"source\">Read from the series' BIDS sidecar and recorded by perfq cbf in "
     << link_to(sidecar_path) << ".</p>\n";
-  h << field_table(sidecar,
-                   {{"Labeling type", {"ArterialSpinLabelingType"}, ""},
-                    {pasl ? "Inversion time (TI)" : "Post-labeling delay", {"PostLabelingDelay"}, "s"},
-                    {"Labeling duration", {"LabelingDuration"}, "s"},
-                    {"Bolus cut-off delay (TI1)", {"BolusCutOffDelayTime"}, "s"},
-                    {"Readout", {"MRAcquisitionType"}, ""},
-                    {"Slice timing", {"SliceTiming"}, "s"},
-                    {"Field strength", {"MagneticFieldStrength"}, "T"},
-                    {"M0 type", {"M0Type"}, ""},
-                    {"M0 source", {"M0Source"}, ""},
-                    {"M0 volumes averaged", {"M0VolumesAveraged"}, ""},
-                    {"M0 value", {"M0Value"}, ""},
-                    {"M0 repetition time", {"M0RepetitionTime"}, "s"},
-                    {"Repeats averaged", {"Averaging", "RepeatsAveraged"}, ""},
-                    {"Repeats rejected as outliers", {"Averaging", "RepeatsRejected"}, ""},
-                    {"Robust averaging", {"Averaging", "Robust"}, ""},
-                    {"Brain mask", {"Mask"}, ""},
-                    {"Source files", {"Sources"}, ""}},
-                   sidecar_name);
+  h << field_table(
+      sidecar,
+      {{"Labeling type", {"ArterialSpinLabelingType"}, ""},
+       {pasl ? "Inversion time (TI)" : "Post-labeling delay", {"PostLabelingDelay"}, "s"},
+       {"Labeling duration", {"LabelingDuration"}, "s"},
+       {"Bolus cut-off delay (TI1)", {"BolusCutOffDelayTime"}, "s"},
+       {"Readout", {"MRAcquisitionType"}, ""},
+       {"Slice timing", {"SliceTiming"}, "s"},
+       {"Field strength", {"MagneticFieldStrength"}, "T"},
+       {"M0 type", {"M0Type"}, ""},
+       {"M0 source", {"M0Source"}, ""},
+       {"M0 volumes averaged", {"M0VolumesAveraged"}, ""},
+       {"M0 value", {"M0Value"}, ""},
+       {"M0 repetition time", {"M0RepetitionTime"}, "s"},
+       {"Repeats averaged", {"Averaging", "RepeatsAveraged"}, ""},
+       {"Repeats rejected as outliers", {"Averaging", "RepeatsRejected"}, ""},
+       {"Robust averaging", {"Averaging", "Robust"}, ""},
+       {"Brain mask", {"Mask"}, ""},
+       {"Source files", {"Sources"}, ""}},
+      sidecar_name);
   h << "</section>\n";
 
   h << "<section id=\"constants\">\n<h2>Constants and model</h2>\n";
-  h << field_table(sidecar,
-                   {{"Model", {"Model"}, ""},
-                    {"Blood-brain partition coefficient (λ)", {"BloodBrainPartitionCoefficient"}, "ml/g"},
-                    {"Arterial blood T1", {"ArterialBloodT1"}, "s"},
-                    {"Tissue T1", {"TissueT1"}, "s"},
-                    {"Labeling efficiency (α)", {"LabelingEfficiency"}, ""},
-                    {"Labeling efficiency from", {"LabelingEfficiencySource"}, ""},
-                    {"Background-suppression factor", {"BackgroundSuppressionFactor"}, ""},
-                    {"Background-suppression factor from", {"BackgroundSuppressionSource"}, ""},
-                    {"Efficiency per suppression pulse", {"BackgroundSuppressionPulseEfficiency"}, ""},
-                    {"Suppression pulses", {"BackgroundSuppressionNumberPulses"}, ""},
-                    {"Effective labeling efficiency", {"EffectiveLabelingEfficiency"}, ""},
-                    {"M0 scale factor (short-TR correction)", {"M0ScaleFactor"}, ""},
-                    {"M0 multiplied by (--m0-scale)", {"M0UserScaleFactor"}, ""},
-                    {"M0 smoothing (Gaussian FWHM)", {"M0Smoothing", "FWHM"}, "mm"},
-                    {"M0 calibration", {"M0Calibration", "Method"}, ""},
-                    {"Reference tissue", {"M0Calibration", "Tissue"}, ""},
-                    {"Reference region", {"M0Calibration", "Mask"}, ""},
-                    {"Reference region voxels", {"M0Calibration", "Voxels"}, ""},
-                    {"Arterial blood M0 (reference region)", {"M0Calibration", "ArterialBloodM0"}, ""},
-                    {"Suppression pulses from", {"BackgroundSuppressionPulsesSource"}, ""},
-                    {"Fit", {"Fit"}, ""},
-                    {"Partial-volume correction", {"PartialVolumeCorrection", "Method"}, ""}},
-                   sidecar_name);
+  h << field_table(
+      sidecar,
+      {{"Model", {"Model"}, ""},
+       {"Blood-brain partition coefficient (λ)", {"BloodBrainPartitionCoefficient"}, "ml/g"},
+       {"Arterial blood T1", {"ArterialBloodT1"}, "s"},
+       {"Tissue T1", {"TissueT1"}, "s"},
+       {"Labeling efficiency (α)", {"LabelingEfficiency"}, ""},
+       {"Labeling efficiency from", {"LabelingEfficiencySource"}, ""},
+       {"Background-suppression factor", {"BackgroundSuppressionFactor"}, ""},
+       {"Background-suppression factor from", {"BackgroundSuppressionSource"}, ""},
+       {"Efficiency per suppression pulse", {"BackgroundSuppressionPulseEfficiency"}, ""},
+       {"Suppression pulses", {"BackgroundSuppressionNumberPulses"}, ""},
+       {"Effective labeling efficiency", {"EffectiveLabelingEfficiency"}, ""},
+       {"M0 scale factor (short-TR correction)", {"M0ScaleFactor"}, ""},
+       {"M0 multiplied by (--m0-scale)", {"M0UserScaleFactor"}, ""},
+       {"M0 smoothing (Gaussian FWHM)", {"M0Smoothing", "FWHM"}, "mm"},
+       {"M0 calibration", {"M0Calibration", "Method"}, ""},
+       {"Reference tissue", {"M0Calibration", "Tissue"}, ""},
+       {"Reference region", {"M0Calibration", "Mask"}, ""},
+       {"Reference region voxels", {"M0Calibration", "Voxels"}, ""},
+       {"Arterial blood M0 (reference region)", {"M0Calibration", "ArterialBloodM0"}, ""},
+       {"Suppression pulses from", {"BackgroundSuppressionPulsesSource"}, ""},
+       {"Fit", {"Fit"}, ""},
+       {"Partial-volume correction", {"PartialVolumeCorrection", "Method"}, ""}},
+      sidecar_name);
   if (zone_sidecar) {
     h << "<h3>Border zones</h3>\n<p class=\"source\">From " << link_to(*zone_path) << ".</p>\n";
     h << field_table(*zone_sidecar,
@@ -582,7 +619,8 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
     h << "<li>The sidecar gives the map's units as " << html_escape(cbf_units)
       << "; the colour bar assumes ml/100 g/min.</li>\n";
   }
-  if (!status) h << "<li>No fit-status map (" << html_escape(px) << "_fitstatus.nii.gz) found.</li>\n";
+  if (!status)
+    h << "<li>No fit-status map (" << html_escape(px) << "_fitstatus.nii.gz) found.</li>\n";
   if (!att) h << "<li>No ATT map: a single-delay series.</li>\n";
   if (!zones) {
     h << "<li>No border-zone mask (" << html_escape(px)
@@ -599,9 +637,11 @@ int run_report(const std::vector<std::string>& raw, std::ostream& out, std::ostr
   // Figures first, the page last: an existing page means a complete report.
   std::vector<std::string> written = figure_files.commit();
   for (const auto& p : page.commit()) written.push_back(p);
-  out << "perfq report: " << cbf_path->string() << ": " << figures.size()
-            << (figures.size() == 1 ? " figure, " : " figures, ") << tables.size()
-            << (tables.size() == 1 ? " table" : " tables") << "\n";
+  const std::size_t n_figures =
+      figures.size() + (registration && !registration->figure.empty() ? 1 : 0);
+  out << "perfq report: " << cbf_path->string() << ": " << n_figures
+      << (n_figures == 1 ? " figure, " : " figures, ") << tables.size()
+      << (tables.size() == 1 ? " table" : " tables") << "\n";
   for (const auto& p : written) out << "  wrote " << p << "\n";
   return 0;
 }

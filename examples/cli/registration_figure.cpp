@@ -1,6 +1,8 @@
 // perfq register --figure (registration_figure.hpp).
 #include "registration_figure.hpp"
 
+#include <perfq/errors.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -59,6 +61,27 @@ std::uint8_t byte(double t) {
 }
 
 }  // namespace
+
+perfq::Volume<float> registration_volume(const perfq::Image<float>& image,
+                                         std::optional<long> which, const std::string& path) {
+  if (which) {
+    if (*which < 0 || static_cast<std::size_t>(*which) >= image.volumes()) {
+      throw perfq::InputError(path, "",
+                              "has " + std::to_string(image.volumes()) + " volumes; --volume " +
+                                  std::to_string(*which) + " is not one of them");
+    }
+    const auto v = image.volume(static_cast<std::size_t>(*which));
+    return perfq::Volume<float>(v.geometry, 1, std::vector<float>(v.data, v.data + v.size()));
+  }
+  perfq::Volume<float> mean(image.geometry(), 1, 0.0f);
+  const std::size_t n = image.voxel_count();
+  for (std::size_t t = 0; t < image.volumes(); ++t) {
+    const float* v = image.data() + t * n;
+    for (std::size_t i = 0; i < n; ++i) mean[i] += std::isfinite(v[i]) ? v[i] : 0.0f;
+  }
+  for (std::size_t i = 0; i < n; ++i) mean[i] /= static_cast<float>(image.volumes());
+  return mean;
+}
 
 report::Canvas registration_checkerboard(perfq::View<const float> moving,
                                          perfq::View<const float> fixed,

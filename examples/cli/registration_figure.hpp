@@ -8,6 +8,9 @@
 #include <perfq/image.hpp>
 #include <perfq/io/transform.hpp>
 
+#include <optional>
+#include <string>
+
 namespace perfq_cli {
 
 /// The three planes side by side (1 mm pixels, 200 mm across; radiological: the patient's
@@ -15,6 +18,12 @@ namespace perfq_cli {
 /// fixed image (grey) and the moving image resampled onto it by `transform` (warm tint), each
 /// scaled to its own 99th percentile. Edges continue across the squares' borders where the
 /// registration is right.
+/// The image perfq register registers: volume `which` of `image`, or the mean of all its
+/// volumes (non-finite values counted as 0). Throws InputError naming `path` for a volume
+/// that is not there.
+perfq::Volume<float> registration_volume(const perfq::Image<float>& image,
+                                         std::optional<long> which, const std::string& path);
+
 report::Canvas registration_checkerboard(perfq::View<const float> moving,
                                          perfq::View<const float> fixed,
                                          const perfq::io::Transform& transform);

@@ -188,6 +188,17 @@ Transform Transform::inverse() const {
       throw InvalidArgument("the " + part.GetTransformTypeAsString() +
                             " is singular: it has no inverse");
     }
+    // Some of ITK's linear transforms (Euler3D among them) invert into their base class,
+    // which ITK's transform files cannot hold: the same matrix and offset as an affine.
+    using MatrixOffset = itk::MatrixOffsetTransformBase<double, 3, 3>;
+    if (std::string(inverse->GetNameOfClass()) == "MatrixOffsetTransformBase") {
+      const auto* m = dynamic_cast<const MatrixOffset*>(inverse.GetPointer());
+      if (m == nullptr) throw InvalidArgument("transform has no 3D inverse");
+      auto affine = itk::AffineTransform<double, 3>::New();
+      affine->SetMatrix(m->GetMatrix());
+      affine->SetOffset(m->GetOffset());
+      inverse = affine.GetPointer();
+    }
     auto* as_part = dynamic_cast<Part*>(inverse.GetPointer());
     if (as_part == nullptr) throw InvalidArgument("transform has no 3D inverse");
     parts.emplace_back(as_part);
@@ -226,7 +237,19 @@ Transform read_transform(const std::string& path) {
   try {
     reader->Update();
   } catch (const itk::ExceptionObject& e) {
-    throw InputError(path, "", "cannot be read as an ITK transform: " + detail::itk_message(e));
+    std::string why = detail::itk_message(e);
+    // ITK lists every transform type it knows after this one: name the type alone.
+    const std::string unknown = "Could not create an instance of ";
+    const std::size_t at = why.find(unknown);
+    if (at != std::string::npos) {
+      const std::size_t end = why.find(' ', at + unknown.size());
+      throw InputError(
+          path, "",
+          "holds a transform type perfq cannot read: " +
+              why.substr(at + unknown.size(),
+                         end == std::string::npos ? std::string::npos : end - at - unknown.size()));
+    }
+    throw InputError(path, "", "cannot be read as an ITK transform: " + why);
   }
   const auto* list = reader->GetTransformList();
   if (list == nullptr || list->empty()) throw InputError(path, "", "holds no transform");

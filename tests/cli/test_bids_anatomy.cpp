@@ -107,8 +107,8 @@ TEST(BidsAnatomy, AtlasAndTissueMapsComeIntoEachSeriesFromFmriprepDerivatives) {
   const std::string with_atlas = anat + " --atlas " + atlas.string() +
                                  " --atlas-space MNI152NLin6Asym --atlas-names " +
                                  (dir / "atlas_names.tsv").string();
-  const std::string command = "bids " + bids.string() + " " + (dir / "out").string() +
-                              " participant --backend cpu --no-report";
+  const std::string command =
+      "bids " + bids.string() + " " + (dir / "out").string() + " participant --backend cpu";
   Result r = run(command + with_atlas);
   // sub-02 fails (no anatomy), naming where it looked; sub-01 is done.
   EXPECT_EQ(r.status, 1) << r.output;
@@ -168,6 +168,11 @@ TEST(BidsAnatomy, AtlasAndTissueMapsComeIntoEachSeriesFromFmriprepDerivatives) {
   const auto qc = nlohmann::json::parse(read_text(perf / "sub-01_desc-qualitycontrol_cbf.json"));
   EXPECT_TRUE(qc["NotDefined"].empty()) << qc["NotDefined"].dump();
   EXPECT_TRUE(contains(read_text(perf / "sub-01_from-asl_to-T1w_mode-image_xfm.json"), "Metric"));
+  // The report shows the registration: its metric and the checkerboard of T1w and M0.
+  const std::string report = read_text(perf / "sub-01_report.html");
+  EXPECT_TRUE(contains(report, "Registration to the T1w")) << report;
+  EXPECT_TRUE(contains(report, "MattesMutualInformation")) << report;
+  EXPECT_TRUE(fs::is_regular_file(perf / "figures" / "sub-01_desc-registration_checkerboard.png"));
   // A second run does nothing for sub-01.
   r = run(command + with_atlas + " --participant-label 01");
   EXPECT_EQ(r.status, 0) << r.output;
