@@ -1,6 +1,8 @@
 // Transforms and resampling (perfq/io/transform.hpp, perfq/io/resample.hpp) as the library
 // has them: points and matrices in LPS; the Python layer (perfq/_transforms.py) speaks RAS.
 #include <perfq/errors.hpp>
+#include <perfq/io/anatomy.hpp>
+#include <perfq/io/registration.hpp>
 #include <perfq/io/resample.hpp>
 #include <perfq/io/transform.hpp>
 
@@ -8,11 +10,14 @@
 #include "blocks.hpp"
 
 #include <nanobind/stl/array.h>
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -114,6 +119,82 @@ void bind_transforms(nb::module_& m) {
       nb::arg("direction"), nb::arg("target_dims"), nb::arg("target_spacing"),
       nb::arg("target_origin"), nb::arg("target_direction"), nb::arg("transform"),
       nb::arg("nearest"), nb::arg("footprint"), nb::arg("threads"));
+  m.def(
+      "register_rigid",
+      [](const InArray<float>& moving, const Dims& dims, const Triple& spacing,
+         const Triple& origin, const Direction& direction, const InArray<float>& fixed,
+         const Dims& fixed_dims, const Triple& fixed_spacing, const Triple& fixed_origin,
+         const Direction& fixed_direction, const std::optional<InArray<std::uint8_t>>& moving_mask,
+         const std::optional<InArray<std::uint8_t>>& fixed_mask, const std::string& start,
+         int threads) {
+        const perfq::Geometry mg = make_geometry(dims, spacing, origin, direction);
+        const perfq::Geometry fg = make_geometry(fixed_dims, fixed_spacing, fixed_origin,
+                                                 fixed_direction);
+        const perfq::View<const float> m = view_of(moving, mg, "moving");
+        const perfq::View<const float> f = view_of(fixed, fg, "fixed");
+        std::optional<perfq::Mask> mm, fm;
+        perfq::io::RegistrationOptions o;
+        o.threads = threads;
+        if (start == "identity") {
+          o.start = perfq::io::RegistrationStart::Identity;
+        } else if (start == "moments") {
+          o.start = perfq::io::RegistrationStart::Moments;
+        } else if (start == "geometry") {
+          o.start = perfq::io::RegistrationStart::Geometry;
+        } else {
+          throw perfq::InvalidArgument("start: expected identity, moments or geometry, got '" +
+                                       start + "'");
+        }
+        if (moving_mask) {
+          const auto v = view_of(*moving_mask, mg, "moving_mask");
+          mm.emplace(mg, 1, std::vector<std::uint8_t>(v.data, v.data + v.size()));
+          o.moving_mask = &*mm;
+        }
+        if (fixed_mask) {
+          const auto v = view_of(*fixed_mask, fg, "fixed_mask");
+          fm.emplace(fg, 1, std::vector<std::uint8_t>(v.data, v.data + v.size()));
+          o.fixed_mask = &*fm;
+        }
+        perfq::io::RegistrationResult r;
+        {
+          nb::gil_scoped_release unlocked;
+          r = perfq::io::register_rigid(m, f, o);
+        }
+        nb::dict out;
+        out["transform"] = r.transform;
+        out["angles"] = r.angles;
+        out["translation"] = r.translation;
+        out["center"] = r.center;
+        out["initial_metric"] = r.initial_metric;
+        out["final_metric"] = r.final_metric;
+        out["iterations"] = r.iterations;
+        out["stop_condition"] = r.stop_condition;
+        out["sampled_image"] = r.sampled_image;
+        out["samples"] = r.samples;
+        return out;
+      },
+      nb::arg("moving"), nb::arg("dims"), nb::arg("spacing"), nb::arg("origin"),
+      nb::arg("direction"), nb::arg("fixed"), nb::arg("fixed_dims"), nb::arg("fixed_spacing"),
+      nb::arg("fixed_origin"), nb::arg("fixed_direction"), nb::arg("moving_mask").none(),
+      nb::arg("fixed_mask").none(), nb::arg("start"), nb::arg("threads"));
+  m.def(
+      "find_anat_derivatives",
+      [](const std::string& root, const std::string& subject, const std::string& session) {
+        const perfq::io::AnatDerivatives a =
+            perfq::io::find_anat_derivatives(root, subject, session);
+        nb::dict out;
+        out["folder"] = a.folder;
+        out["prefix"] = a.prefix;
+        out["t1w"] = a.t1w;
+        out["brain_mask"] = a.brain_mask;
+        out["gm"] = a.gm;
+        out["wm"] = a.wm;
+        out["csf"] = a.csf;
+        out["dseg"] = a.dseg;
+        out["from_template"] = a.from_template;
+        return out;
+      },
+      nb::arg("root"), nb::arg("subject"), nb::arg("session"));
   m.def(
       "resample_mask",
       [](const InArray<std::uint8_t>& mask, const Dims& dims, const Triple& spacing,
