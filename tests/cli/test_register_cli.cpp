@@ -125,3 +125,55 @@ TEST(RegisterCli, UsageAndInputErrors) {
 }
 
 }  // namespace
+
+namespace {
+
+// Real data (skipped without ../shared): the 2D PCASL series' own M0 (10_pcasl_2d_m0_10) to the
+// volunteer's 1 mm MPRAGE, then the report of the quantified series shows the registration:
+// its metric and the checkerboard of T1w and M0.
+TEST(RegisterCli, RealM0ToItsT1wShowsInTheSeriesReport) {
+  const fs::path real = fs::path(PERFQ_SHARED_DATA) / "real" / "siemens-prisma";
+  if (!fs::exists(real)) GTEST_SKIP() << "no real data at " << real;
+  const fs::path dir = cli_test::scratch_dir("register-real-report");
+  const fs::path perf = dir / "bids" / "sub-01" / "perf";
+  fs::create_directories(perf);
+  cli_test::write_text(dir / "bids" / "dataset_description.json",
+                       R"({"Name": "real", "BIDSVersion": "1.9.0"})");
+  // The converter's sidecars, completed from the protocol sheet (as tests/io/test_real_data.cpp).
+  auto asl = nlohmann::json::parse(cli_test::read_text(real / "9_pcasl_2d_9.json"));
+  asl["M0Type"] = "Separate";
+  asl["RepetitionTimePreparation"] = 2.54;
+  asl["BackgroundSuppression"] = false;
+  cli_test::write_text(perf / "sub-01_asl.json", asl.dump(2));
+  fs::create_symlink(real / "9_pcasl_2d_9.nii.gz", perf / "sub-01_asl.nii.gz");
+  std::string context = "volume_type\n";
+  for (int p = 0; p < 51; ++p) context += "label\ncontrol\n";
+  cli_test::write_text(perf / "sub-01_aslcontext.tsv", context);
+  auto m0 = nlohmann::json::parse(cli_test::read_text(real / "10_pcasl_2d_m0_10.json"));
+  m0.erase("M0Type");
+  m0["RepetitionTimePreparation"] = 2.0;
+  cli_test::write_text(perf / "sub-01_m0scan.json", m0.dump(2));
+  fs::create_symlink(real / "10_pcasl_2d_m0_10.nii.gz", perf / "sub-01_m0scan.nii.gz");
+
+  const fs::path out = dir / "out";
+  cli_test::Result r = run("cbf " + (perf / "sub-01_asl.nii.gz").string() + " -o " + out.string() +
+                           " --backend cpu");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const fs::path xfm = out / "sub-01_from-asl_to-T1w_mode-image_xfm.txt";
+  r = run("register " + (perf / "sub-01_m0scan.nii.gz").string() + " " +
+          (real / "T1_5.nii.gz").string() + " -o " + xfm.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = nlohmann::json::parse(
+      cli_test::read_text(out / "sub-01_from-asl_to-T1w_mode-image_xfm.json"));
+  // The head tilted by about 13° between the T1w and the ASL series (docs/anatomy.md).
+  EXPECT_LT(j["FinalMetric"].get<double>(), j["InitialMetric"].get<double>() - 0.2);
+  EXPECT_NEAR(j["AnglesDegrees"][0].get<double>(), 12.75, 1.0);
+  r = run("report " + (out / "sub-01_cbf.nii.gz").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string page = cli_test::read_text(out / "sub-01_report.html");
+  EXPECT_NE(page.find("Registration to the T1w"), std::string::npos);
+  EXPECT_NE(page.find("MattesMutualInformation"), std::string::npos);
+  EXPECT_TRUE(fs::is_regular_file(out / "figures" / "sub-01_desc-registration_checkerboard.png"));
+}
+
+}  // namespace

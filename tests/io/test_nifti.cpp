@@ -7,6 +7,9 @@
 #include <perfq/io/nifti.hpp>
 
 #include <gtest/gtest.h>
+#include <itkImage.h>
+#include <itkImageFileReader.h>
+#include <itkNiftiImageIO.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -354,6 +357,17 @@ TEST_F(NiftiTest, WrittenGzipIsIndependentMembersHoldingTheUncompressedFile) {
   const auto read = perfq::io::read_nifti(path("big.nii.gz"));
   ASSERT_EQ(read.size(), image.size());
   for (std::size_t i = 0; i < image.size(); ++i) ASSERT_EQ(read[i], image[i]) << i;
+  // And ITK's own NIfTI reader (niftilib through znzlib's gzread), as other tools read it.
+  using ItkImage = itk::Image<float, 3>;
+  auto reader = itk::ImageFileReader<ItkImage>::New();
+  reader->SetImageIO(itk::NiftiImageIO::New());
+  reader->SetFileName(path("big.nii.gz"));
+  reader->Update();
+  const ItkImage* itk_image = reader->GetOutput();
+  const auto size = itk_image->GetLargestPossibleRegion().GetSize();
+  ASSERT_EQ(size[0] * size[1] * size[2], image.size());
+  const float* values = itk_image->GetBufferPointer();
+  for (std::size_t i = 0; i < image.size(); ++i) ASSERT_EQ(values[i], image[i]) << i;
 }
 
 TEST_F(NiftiTest, MultiMemberGzipAndTrailingDataAreReadLikeOneMember) {
