@@ -41,8 +41,11 @@ struct AnatomyPlan {
   std::string error;
   std::vector<AnatomyStep> steps;
   fs::path transform;  ///< <prefix>_from-asl_to-T1w_mode-image_xfm.txt
-  std::optional<fs::path> brain, gm, wm, csf, territories, territory_names;
+  std::optional<fs::path> brain, gm, wm, csf, territories, territory_names, tissue;
 };
+
+/// The classes of fMRIPrep's and sMRIPrep's `_dseg` (their BIDS order, from FSL FAST's).
+constexpr const char* kAnatDsegNames = "index\tname\n1\tGM\n2\tWM\n3\tCSF\n";
 
 /// The series' own M0 image (`<prefix>_m0scan`, beside it), else the series itself: the image
 /// registered to the T1w (perfq register averages the volumes of a series).
@@ -115,6 +118,10 @@ inline AnatomyPlan plan_anatomy(const Series& s, const fs::path& out, const Anat
     if (tissues[k].first.empty()) continue;
     *tissues[k].second = in_out(std::string("_label-") + names[k] + "_probseg" + nii);
     resample(std::string(names[k]) + " map", tissues[k].first, to_asl, "", **tissues[k].second);
+  }
+  if (!a.dseg.empty()) {
+    p.tissue = in_out("_dseg" + nii);
+    resample("tissue classes", a.dseg, to_asl, "--labels", *p.tissue);
   }
   if (o.atlas) {
     std::string chain;

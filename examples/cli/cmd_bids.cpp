@@ -75,9 +75,10 @@ const char* const kBidsHelp =
     "_m0scan, else its mean volume, to sub-X[_ses-Y]_desc-preproc_T1w within its\n"
     "_desc-brain_mask) into <prefix>_from-asl_to-T1w_mode-image_xfm.txt (+ .json), and the\n"
     "brain mask and the GM/WM/CSF probability maps are brought onto the series' grid\n"
-    "(perfq resample) as <prefix>_desc-brain_mask, <prefix>_label-GM_probseg, ...: they\n"
-    "replace those found by convention. With --atlas FILE --atlas-space SPACE, a territory\n"
-    "atlas in a template's space comes along through the subject's\n"
+    "(perfq resample) as <prefix>_desc-brain_mask, <prefix>_label-GM_probseg, ... and its\n"
+    "_dseg (1 GM, 2 WM, 3 CSF) as <prefix>_dseg: they replace those found by convention.\n"
+    "With --atlas FILE --atlas-space SPACE, a territory atlas in a template's space comes\n"
+    "along through the subject's\n"
     "_from-SPACE_to-T1w_mode-image_xfm.h5 as <prefix>_territories (labels by majority\n"
     "vote), with border zones and tables as above. A series whose subject has no anatomical\n"
     "derivatives (or no transform from the template) fails; the others go on.\n"
@@ -401,6 +402,7 @@ struct Plan {
 };
 
 const char* const kBorderZoneNames = "desc-borderzone_dseg.tsv";
+const char* const kAnatDsegNamesFile = "desc-anat_dseg.tsv";  // --anat-derivatives' _dseg
 
 /// Whether perfq cbf will give the series relative CBF: M0Type Absent in its sidecar, and no
 /// --m0-value on the command line or in a configuration entry that matches it.
@@ -458,6 +460,10 @@ Plan make_plan(const ba::Series& s, const Options& o, const std::vector<std::str
       p.steps.push_back({step.name, step.args, step.marker, std::nullopt, std::nullopt});
     }
     c.brain = a.brain;
+    if (a.tissue) {
+      c.tissue = a.tissue;
+      c.tissue_names = o.out_dir / kAnatDsegNamesFile;
+    }
     tissue_maps[0] = a.gm;
     tissue_maps[1] = a.wm;
     tissue_maps[2] = a.csf;
@@ -670,6 +676,9 @@ int run_participant(const Options& o, std::ostream& out) {
   if (border_zones) {
     perfq::io::write_text_atomic((o.out_dir / kBorderZoneNames).string(),
                                  "index\tname\n0\toutside\n1\tborderzone\n");
+  }
+  if (o.anatomy) {
+    perfq::io::write_text_atomic((o.out_dir / kAnatDsegNamesFile).string(), ba::kAnatDsegNames);
   }
   if (!o.quiet) {
     out << "perfq bids: " << series.size() << " ASL series in " << o.bids_dir.string() << " -> "

@@ -14,6 +14,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <sstream>
 #include <string>
 
 namespace {
@@ -60,6 +61,7 @@ fs::path write_anatomy(const fs::path& dir, const io::Transform& head, const io:
   const perfq::Phantom fine = perfq::make_phantom(o);
   const perfq::Geometry t1w_grid = moved(fine.tissue.geometry(), head);
   perfq::Image<float> t1w(t1w_grid), brain(t1w_grid);
+  perfq::Image<std::int32_t> dseg(t1w_grid);  // fMRIPrep's classes: 1 GM, 2 WM, 3 CSF
   perfq::Image<float> maps[3] = {perfq::Image<float>(t1w_grid), perfq::Image<float>(t1w_grid),
                                  perfq::Image<float>(t1w_grid)};
   for (std::size_t i = 0; i < t1w.size(); ++i) {
@@ -70,6 +72,7 @@ fs::path write_anatomy(const fs::path& dir, const io::Transform& head, const io:
              : t == perfq::kCsf        ? 200.0f
                                        : 20.0f;
     brain[i] = t == perfq::kBackground ? 0.0f : 1.0f;
+    dseg[i] = t == perfq::kGreyMatter ? 1 : t == perfq::kWhiteMatter ? 2 : t == perfq::kCsf ? 3 : 0;
     if (t == perfq::kGreyMatter) maps[0][i] = 1.0f;
     if (t == perfq::kWhiteMatter) maps[1][i] = 1.0f;
     if (t == perfq::kCsf) maps[2][i] = 1.0f;
@@ -78,6 +81,7 @@ fs::path write_anatomy(const fs::path& dir, const io::Transform& head, const io:
   fs::create_directories(anat);
   io::write_nifti((anat / "sub-01_desc-preproc_T1w.nii.gz").string(), t1w.view());
   io::write_nifti((anat / "sub-01_desc-brain_mask.nii.gz").string(), brain.view());
+  io::write_nifti((anat / "sub-01_dseg.nii.gz").string(), dseg.view());
   const char* names[] = {"GM", "WM", "CSF"};
   for (int k = 0; k < 3; ++k) {
     io::write_nifti((anat / (std::string("sub-01_label-") + names[k] + "_probseg.nii.gz")).string(),
@@ -119,7 +123,8 @@ TEST(BidsAnatomy, AtlasAndTissueMapsComeIntoEachSeriesFromFmriprepDerivatives) {
        {"_from-asl_to-T1w_mode-image_xfm.txt", "_from-asl_to-T1w_mode-image_xfm.json",
         "_desc-brain_mask.nii.gz", "_label-GM_probseg.nii.gz", "_label-WM_probseg.nii.gz",
         "_label-CSF_probseg.nii.gz", "_territories.nii.gz", "_desc-borderzone_mask.nii.gz",
-        "_desc-territories_stats.tsv", "_desc-borderzone_stats.tsv", "_cbf.nii.gz"}) {
+        "_desc-territories_stats.tsv", "_desc-borderzone_stats.tsv", "_cbf.nii.gz", "_dseg.nii.gz",
+        "_desc-tissue_stats.tsv"}) {
     EXPECT_TRUE(fs::is_regular_file(perf / ("sub-01" + suffix))) << suffix << "\n" << r.output;
   }
   // The registration found the head's movement: T1w points map back to ASL points.
@@ -164,6 +169,18 @@ TEST(BidsAnatomy, AtlasAndTissueMapsComeIntoEachSeriesFromFmriprepDerivatives) {
     if (true_brain[i]) covered += brain[i] != 0, ++total;
   }
   EXPECT_GT(covered / total, 0.97);
+  // CBF per tissue class from the anatomy's _dseg: grey matter's above white matter's.
+  const std::string tissue = read_text(perf / "sub-01_desc-tissue_stats.tsv");
+  auto mean_of = [&](const std::string& name) {
+    const std::size_t at = tissue.find("\t" + name + "\t");
+    if (at == std::string::npos) return -1.0;
+    std::istringstream row(tissue.substr(tissue.rfind('\n', at) + 1));
+    std::string cell;
+    for (int column = 0; column < 8; ++column) std::getline(row, cell, '\t');  // 8th: mean
+    return std::stod(cell);
+  };
+  EXPECT_GT(mean_of("GM"), 1.5 * mean_of("WM")) << tissue;
+  EXPECT_GT(mean_of("WM"), 5.0) << tissue;
   // The tissue maps reached the quality indices; the registration's sidecar has its metric.
   const auto qc = nlohmann::json::parse(read_text(perf / "sub-01_desc-qualitycontrol_cbf.json"));
   EXPECT_TRUE(qc["NotDefined"].empty()) << qc["NotDefined"].dump();
