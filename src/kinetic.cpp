@@ -9,6 +9,7 @@
 #include "chunking.hpp"
 #include "dispatch.hpp"
 #include "grid_checks.hpp"
+#include "kinetic_spatial.hpp"
 #include "parallel.hpp"
 #include "protocol_checks.hpp"
 
@@ -139,6 +140,10 @@ Settings make_settings(std::size_t n, const AslProtocol& p, const ResolvedConsta
             "dispersion_sharpness × dispersion_time_to_peak must be <= 10");
   }
   require(o.weights.empty() || o.weights.size() == n, "weights must be empty or one per ΔM volume");
+  require(o.spatial_max_iterations >= 1 && o.spatial_max_iterations <= 1000,
+          "spatial_max_iterations must be in [1, 1000]");
+  require(o.spatial_tolerance > 0.0 && o.spatial_tolerance < 1.0,
+          "spatial_tolerance must be in (0, 1)");
 
   Settings s;
   s.delays = static_cast<int>(n);
@@ -294,6 +299,9 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
   require(!options.att_prior || n > parameters,
           "the ATT prior needs more delays than fitted parameters (" +
               std::to_string(parameters + 1) + " or more)");
+  require(!options.spatial || n > parameters,
+          "the spatial prior needs more delays than fitted parameters (" +
+              std::to_string(parameters + 1) + " or more)");
 
   KineticFit out;
   out.constants = constants;
@@ -401,11 +409,11 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
     }
   };
   fit_groups(settings, execution, {});
-  if (options.att_prior) {
+  std::vector<float> scale;  // each voxel's factor on the pooled noise variance (empty: 1)
+  if (options.att_prior || options.spatial) {
     // MAP needs the noise level: pool it from the unregularised fit, then fit again. With
     // PriorNoise::M0Scaled the noise is homogeneous in ΔM, so in ΔM/M0 a voxel's variance is
     // (M0 ref / M0)² times that at the reference M0 (the median M0 of the fitted voxels).
-    std::vector<float> scale;
     if (options.prior_noise == PriorNoise::M0Scaled) {
       std::vector<float> m0s(active.size());
       for (std::size_t v = 0; v < active.size(); ++v) {
@@ -427,17 +435,46 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
     }
     out.noise_variance =
         pooled_noise_variance(results, scale, static_cast<int>(n), options.arterial ? 3 : 2);
+    settings.noise_variance = static_cast<float>(out.noise_variance);
+  }
+  if (options.att_prior) {
     out.att_prior_mean = settings.prior_mean;
     if (options.arterial) {
       out.arterial_att_prior_mean = settings.arterial_prior_mean;
       out.arterial_att_prior_sd = settings.arterial_prior_sd;
     }
     settings.prior = true;
-    settings.noise_variance = static_cast<float>(out.noise_variance);
     // The second pass runs where the first did (no second fallback after a failed device).
     Execution second = execution;
     if (out.backend == Backend::Cpu) second.backend = Backend::Cpu;
     fit_groups(settings, second, scale);
+  }
+  if (options.spatial) {
+    // On the CPU whatever the backend: the settings of each tissue T1 group, with their
+    // kink tables (the polishing's), for each voxel.
+    std::vector<Settings> group_settings(options.t1_tissue_map ? groups.size() : 1, settings);
+    std::vector<Basis> bases(group_settings.size());
+    std::vector<const Settings*> voxel_settings(active.size(), group_settings.data());
+    for (std::size_t k = 0; k < group_settings.size(); ++k) {
+      if (options.t1_tissue_map) {
+        group_settings[k].t1_tissue = static_cast<float>(group_t1[k]);
+        for (std::size_t v : groups[k]) voxel_settings[v] = &group_settings[k];
+      }
+      attach_basis(group_settings[k], bases[k], protocol, slices);
+    }
+    spatial::Problem problem;
+    problem.dims = {g.dims[0], g.dims[1], g.dims[2]};
+    problem.active = &active;
+    problem.settings = &voxel_settings;
+    problem.y = y.data();
+    problem.delays = n;
+    problem.slice = slice.data();
+    problem.noise_scale = scale.empty() ? nullptr : scale.data();
+    const spatial::Outcome o = spatial::refine(problem, options, results, execution.threads);
+    out.spatial_precision_cbf = o.precision_cbf;
+    out.spatial_precision_att = o.precision_att;
+    out.spatial_iterations = o.iterations;
+    out.spatial_converged = o.converged;
   }
 
   double weight_sum = 0.0;

@@ -154,6 +154,29 @@ struct KineticOptions {
   /// fitted is refused. Only the Buxton variants use tissue T1 (KineticVariant::WhitePaper
   /// does not).
   std::optional<View<const float>> t1_tissue_map;
+  /// Spatially regularised fit (off by default; docs/physics.md, "Spatial prior"): after the
+  /// voxelwise fit (with the ATT prior when on), every voxel is fitted again, maximum a
+  /// posteriori, with a Gaussian prior on its CBF centred on the mean of its in-mask
+  /// 6-neighbours' with precision φ × their count (the conditional of a Laplacian Markov
+  /// random field, as fabber's "M" prior), the data weighted by the pooled noise variance (as
+  /// for the ATT prior, which keeps its own role). The voxels are updated in red–black order
+  /// (x + y + z even, then odd: each half from the other's latest values, so that results do
+  /// not depend on the thread count), then φ is re-estimated from the data (variational
+  /// Bayes: E[Σ over neighbour pairs (f_i − f_j)²] with the posterior variances, vague Gamma
+  /// hyperprior); until `spatial_tolerance` or `spatial_max_iterations`. The maps are the
+  /// posterior means, cbf_se/att_se the posterior standard deviations (local curvature of
+  /// data and priors). Runs on the CPU whatever the backend (the voxelwise fit before it on
+  /// the backend chosen). Voxels whose voxelwise fit is not finite take no part.
+  bool spatial = false;
+  /// With `spatial`: the same prior on the ATT too (its own precision, estimated alike),
+  /// combined with the ATT prior when that is on. Off by default (BASIL's choice: CBF only).
+  bool spatial_att = false;
+  /// With `spatial`: most update sweeps (each: every voxel once, then the precisions), 1–1000.
+  int spatial_max_iterations = 100;
+  /// With `spatial`: the sweeps stop once, in one sweep, every precision changed by less
+  /// than this (relative) and no voxel's CBF by more than this × the median |CBF| of the
+  /// voxels taking part. In (0, 1).
+  double spatial_tolerance = 1e-3;
 };
 
 /// @brief Result of a multi-delay fit. Maps hold 0 where status is 1–4 (perfq::io's
@@ -182,6 +205,15 @@ struct KineticFit {
   double arterial_att_prior_mean = 0;
   double arterial_att_prior_sd = 0;  ///< its standard deviation (s), likewise
   Backend backend = Backend::Cpu;    ///< backend that ran
+  /// With `spatial`: the estimated spatial precision φ of CBF, (ml/100 g/min)⁻² (the
+  /// prior's conditional SD of a voxel given n neighbours is 1/√(φ n)); 0 otherwise.
+  double spatial_precision_cbf = 0;
+  /// With `spatial` and `spatial_att`: the estimated spatial precision of ATT, s⁻²; else 0.
+  double spatial_precision_att = 0;
+  /// With `spatial`: the update sweeps made (0 without).
+  int spatial_iterations = 0;
+  /// With `spatial`: whether the stopping rule was met before `spatial_max_iterations`.
+  bool spatial_converged = false;
 };
 
 /// @brief Fits CBF and ATT voxel by voxel.

@@ -75,11 +75,17 @@ template <class Real, int P, int N>
 struct PolishProblem {
   static constexpr int kCapacity = delay_capacity<N>();  ///< length of the per-delay arrays
 
-  const Real* y;                   ///< ΔM/M0 per delay
-  Real offset;                     ///< the slice's time offset (s)
-  Real arterial_att;               ///< the arterial component's arrival (P = 3)
-  Real noise_variance;             ///< σ² of a unit-weight observation (prior, errors)
-  Real prior_scale;                ///< weight of the ATT prior's residual (0: no prior)
+  const Real* y;        ///< ΔM/M0 per delay
+  Real offset;          ///< the slice's time offset (s)
+  Real arterial_att;    ///< the arterial component's arrival (P = 3)
+  Real noise_variance;  ///< σ² of a unit-weight observation (prior, errors)
+  Real prior_scale;     ///< weight of the ATT prior's residual (0: no prior)
+  /// Mean of the ATT prior: the settings' prior mean, or (spatial fit, kinetic_spatial.hpp)
+  /// the mean of its product with the spatial prior.
+  Real att_prior_mean;
+  /// Weight of a Gaussian prior's residual on the flow (spatial fit: σ² × its precision;
+  /// 0: none) and its mean (ml/g/s). Set after construction.
+  Real flow_prior_scale = 0, flow_prior_mean = 0;
   PcaslConstants<Real> constants;  ///< for pcasl_model
   /// Lowest ATT: its range's start, and not before the arteries fill (P = 3).
   Real lowest;
@@ -106,6 +112,7 @@ struct PolishProblem {
         arterial_att(arterial_arrival),
         noise_variance(noise),
         prior_scale(s.prior ? noise / (s.prior_sd * s.prior_sd) : Real(0)),
+        att_prior_mean(s.prior_mean),
         constants(s),
         lowest(P == 3 && arterial_arrival > s.att_min ? arterial_arrival : s.att_min),
         arterial(arterial_storage),
@@ -189,11 +196,31 @@ struct PolishProblem {
     for (int i = 0; i < P; ++i) {
       for (int j = i + 1; j < P; ++j) A[i][j] = A[j][i];
     }
-    if (s.prior) {
-      const Real d = th[1] - s.prior_mean;
+    if (s.prior || prior_scale > Real(0)) {
+      const Real d = th[1] - att_prior_mean;
       cost += prior_scale * d * d;
       A[1][1] += prior_scale;
       g[1] -= prior_scale * d;
+    }
+    if (flow_prior_scale > Real(0)) {
+      const Real d = th[0] - flow_prior_mean;
+      cost += flow_prior_scale * d * d;
+      A[0][0] += flow_prior_scale;
+      g[0] -= flow_prior_scale * d;
+    }
+    return cost;
+  }
+
+  /// The priors' share of the cost at θ (0 without priors).
+  PERFQ_HD Real prior_cost(const KineticSettings<Real>& s, const Real (&th)[P]) const {
+    Real cost = 0;
+    if (s.prior || prior_scale > Real(0)) {
+      const Real d = th[1] - att_prior_mean;
+      cost += prior_scale * d * d;
+    }
+    if (flow_prior_scale > Real(0)) {
+      const Real d = th[0] - flow_prior_mean;
+      cost += flow_prior_scale * d * d;
     }
     return cost;
   }
@@ -297,7 +324,7 @@ PERFQ_HD inline bool polish_step(const KineticSettings<Real>& s,
     }
   }
   if (st.converged && !improved) return false;  // converged before this iteration's evaluation
-  if (!improved) st.converged = true;  // no descent direction left: a minimum in float
+  if (!improved) st.converged = true;           // no descent direction left: a minimum in float
   return true;
 }
 
@@ -318,9 +345,8 @@ PERFQ_HD inline bool polish_step(const KineticSettings<Real>& s,
 /// then the nearest above). `probes`: the probes made so far. Returns true when it has set up
 /// such a run in `st`, false when the polishing is done.
 template <class Real, int P, int N>
-PERFQ_HD inline bool kink_probe(const KineticSettings<Real>& s,
-                                const PolishProblem<Real, P, N>& pr, PolishState<Real, P>& st,
-                                int probes) {
+PERFQ_HD inline bool kink_probe(const KineticSettings<Real>& s, const PolishProblem<Real, P, N>& pr,
+                                PolishState<Real, P>& st, int probes) {
   const int kink_count = pr.kink_count(s);
   // Keep the lower of this solution and the one before the probe.
   bool reverted = false;
@@ -361,13 +387,13 @@ PERFQ_HD inline bool kink_probe(const KineticSettings<Real>& s,
     if (reverted || st.pinned) return false;
     Real distance = Real(kKinkProbeReach);
     for (int k = 0; k < kink_count; ++k) {
-      const Real d = st.theta[1] > pr.kinks[k] ? st.theta[1] - pr.kinks[k]
-                                               : pr.kinks[k] - st.theta[1];
+      const Real d =
+          st.theta[1] > pr.kinks[k] ? st.theta[1] - pr.kinks[k] : pr.kinks[k] - st.theta[1];
       if (d <= distance && pr.inside(s, pr.kinks[k])) distance = d, target = k;
     }
     // Not when it crossed that kink last (both sides seen) or was polished from beyond it.
     if (target >= 0 && ((st.beside_kink && st.kink_passed == pr.kinks[target]) ||
-                         (st.probed && pr.kinks[target] == st.probed_kink))) {
+                        (st.probed && pr.kinks[target] == st.probed_kink))) {
       return false;
     }
   }
@@ -446,10 +472,10 @@ PERFQ_HD inline KineticVoxelResult<Real> polish_result(const KineticSettings<Rea
   out.att = st.theta[1];
   if (P == 3) out.abv = st.theta[P - 1], out.arterial_att = pr.arterial_att;
   out.iterations = st.it;
-  const Real d = st.theta[1] - s.prior_mean;
-  out.rss = st.cost - (s.prior ? pr.prior_scale * d * d : Real(0));
+  out.rss = st.cost - pr.prior_cost(s, st.theta);
   Real sigma2 = n > P ? out.rss / Real(n - P) : pr.noise_variance;
-  if (s.prior && pr.noise_variance > Real(0)) sigma2 = pr.noise_variance;
+  const bool posterior = s.prior || pr.prior_scale > Real(0) || pr.flow_prior_scale > Real(0);
+  if (posterior && pr.noise_variance > Real(0)) sigma2 = pr.noise_variance;
   Real se[P];
   if (!standard_errors<Real, P>(st.A, sigma2, se)) {
     out.status = kStatusSingular;
