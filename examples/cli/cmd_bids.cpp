@@ -141,6 +141,7 @@ const char* const kBidsHelp =
     "  --outlier-threshold --tissue-threshold --t1t-pv --t1t-wm (GM/WM maps by convention)\n"
     "  --model --att-min --att-max --grid-points\n"
     "  --max-iterations --max-starts --tolerance --att-prior --att-prior-mean --att-prior-sd\n"
+    "  --spatial --spatial-att\n"
     "  --prior-noise --arterial --aatt-prior-mean --aatt-prior-sd --dispersion\n"
     "  --dispersion-s --dispersion-p --no-sign-check --ref-tissue (region by convention,\n"
     "  above) --ref-t1 --ref-t2 --ref-partition --t2-blood --echo-time\n"
@@ -178,8 +179,9 @@ const std::vector<std::string> kCbfNumbers = {"--lambda",
                                               "--tolerance"};
 const std::vector<std::string> kCbfIntegers = {"--max-iterations", "--max-starts", "--grid-points",
                                                "--bs-pulses"};
-const std::vector<std::string> kCbfFlags = {"--robust", "--att-prior", "--arterial",
-                                            "--no-sign-check", "--t1t-pv"};
+const std::vector<std::string> kCbfFlags = {"--robust",  "--att-prior",   "--arterial",
+                                            "--spatial", "--spatial-att", "--no-sign-check",
+                                            "--t1t-pv"};
 
 struct Options {
   fs::path bids_dir, out_dir;

@@ -117,6 +117,11 @@ const char* const kCbfHelp =
     "  --aatt-prior-mean S       with --att-prior and --arterial: Gaussian prior on the\n"
     "  --aatt-prior-sd S         arterial arrival (defaults as BASIL: ATT prior mean\n"
     "                            - 0.3 s, the ATT prior's sd)\n"
+    "  --spatial                 spatial prior on CBF (BASIL's --spatial): a Laplacian\n"
+    "                            Markov random field over the 6-neighbourhood in the mask,\n"
+    "                            its precision estimated from the data; maps are posterior\n"
+    "                            means and SDs; needs 3 or more delays\n"
+    "  --spatial-att             --spatial, and the same prior on ATT\n"
     "  --prior-noise m0|uniform  the prior's noise model: m0 (default) homogeneous noise in\n"
     "                            ΔM, pooled at the median M0 and scaled per voxel by\n"
     "                            (M0 median / M0)^2; uniform: one variance in ΔM/M0\n"
@@ -408,12 +413,11 @@ std::optional<int> run_command(const std::string& command, const std::vector<std
                                std::ostream& out, std::ostream& err) {
   using Run = int (*)(const std::vector<std::string>&, std::ostream&, std::ostream&);
   static const std::map<std::string, Run> commands = {
-      {"cbf", run_cbf},          {"phantom", run_phantom},
-      {"info", run_info},        {"watershed", run_watershed},
-      {"stats", run_stats},      {"bids", run_bids},
-      {"report", run_report},    {"check", run_check},
-      {"resample", run_resample},
-      {"register", run_register}};
+      {"cbf", run_cbf},           {"phantom", run_phantom},
+      {"info", run_info},         {"watershed", run_watershed},
+      {"stats", run_stats},       {"bids", run_bids},
+      {"report", run_report},     {"check", run_check},
+      {"resample", run_resample}, {"register", run_register}};
   const auto it = commands.find(command);
   if (it == commands.end()) return std::nullopt;
   try {

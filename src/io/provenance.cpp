@@ -47,7 +47,8 @@ Json fit_record(const KineticOptions& kinetic, const KineticFit& fit) {
                  {"Tolerance", kinetic.tolerance},
                  {"Weights", kinetic.weights},
                  {"ATTPrior", kinetic.att_prior},
-                 {"ArterialComponent", kinetic.arterial}};
+                 {"ArterialComponent", kinetic.arterial},
+                 {"SpatialPrior", kinetic.spatial}};
   if (kinetic.dispersion == Dispersion::Gamma) {
     record["Dispersion"] = {
         {"Kernel", "gamma"},
@@ -73,6 +74,21 @@ Json fit_record(const KineticOptions& kinetic, const KineticFit& fit) {
       record["ArterialATTPriorMean"] = fit.arterial_att_prior_mean;
       record["ArterialATTPriorSD"] = fit.arterial_att_prior_sd;
     }
+  }
+  if (kinetic.spatial) {
+    record["SpatialPriorParameters"] =
+        kinetic.spatial_att ? Json::array({"CBF", "ATT"}) : Json::array({"CBF"});
+    record["SpatialPrecisionCBF"] = fit.spatial_precision_cbf;
+    record["SpatialPrecisionCBFUnits"] = "(ml/100 g/min)^-2";
+    if (kinetic.spatial_att) {
+      record["SpatialPrecisionATT"] = fit.spatial_precision_att;
+      record["SpatialPrecisionATTUnits"] = "s^-2";
+    }
+    record["SpatialIterations"] = fit.spatial_iterations;
+    record["SpatialConverged"] = fit.spatial_converged;
+    record["SpatialMaxIterations"] = kinetic.spatial_max_iterations;
+    record["SpatialTolerance"] = kinetic.spatial_tolerance;
+    if (!kinetic.att_prior) record["PooledNoiseVariance"] = fit.noise_variance;
   }
   return record;
 }

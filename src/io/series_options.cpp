@@ -173,6 +173,11 @@ const std::vector<Option>& table() {
     });
     flag("--att-prior", [](SeriesRequest& r, const std::string&) { r.kinetic.att_prior = true; });
     flag("--arterial", [](SeriesRequest& r, const std::string&) { r.kinetic.arterial = true; });
+    flag("--spatial", [](SeriesRequest& r, const std::string&) { r.kinetic.spatial = true; });
+    flag("--spatial-att", [](SeriesRequest& r, const std::string&) {
+      r.kinetic.spatial = true;
+      r.kinetic.spatial_att = true;
+    });
     value("--att-prior-mean", [](SeriesRequest& r, const std::string& v) {
       r.kinetic.att_prior_mean = number("--att-prior-mean", v);
     });
@@ -240,7 +245,8 @@ const std::vector<Option>& table() {
     file("--wm-probseg", [](SeriesRequest& r, const std::string& v) { r.wm_probseg = v; });
     file("--csf-probseg", [](SeriesRequest& r, const std::string& v) { r.csf_probseg = v; });
     file("--t1t-map", [](SeriesRequest& r, const std::string& v) { r.t1_tissue_map = v; });
-    flag("--t1t-pv", [](SeriesRequest& r, const std::string&) { r.t1_tissue_partial_volume = true; });
+    flag("--t1t-pv",
+         [](SeriesRequest& r, const std::string&) { r.t1_tissue_partial_volume = true; });
     value("--t1t-wm", [](SeriesRequest& r, const std::string& v) {
       r.t1_white_matter = in_range("--t1t-wm", v, 0.0, 10.0, true, " s");
     });
@@ -351,8 +357,9 @@ void check_series_request(const SeriesRequest& r) {
     refuse("--t1t-map and --t1t-pv each give the tissue T1 per voxel: give one");
   }
   if (r.t1_tissue_partial_volume && (!r.gm_probseg || !r.wm_probseg)) {
-    refuse("--t1t-pv weighs the tissue T1 by the GM and WM maps: give --gm-probseg and "
-           "--wm-probseg");
+    refuse(
+        "--t1t-pv weighs the tissue T1 by the GM and WM maps: give --gm-probseg and "
+        "--wm-probseg");
   }
   if (r.t1_white_matter && !r.t1_tissue_partial_volume) refuse("--t1t-wm belongs to --t1t-pv");
   if (r.pvc_grey.has_value() != r.pvc_white.has_value()) {
