@@ -655,6 +655,18 @@ PERFQ_API perfq_status perfq_kinetic_options_set_arterial(perfq_kinetic_options*
 PERFQ_API perfq_status perfq_kinetic_options_set_dispersion(perfq_kinetic_options* options,
                                                             const char* kernel, double sharpness,
                                                             double time_to_peak);
+/** @brief Turns the spatial prior on or off (perfq::KineticOptions::spatial and spatial_att:
+ * a Laplacian Markov random field on CBF, and on ATT with `on_att`, over the in-mask
+ * 6-neighbourhood, its precision estimated from the data; docs/physics.md "Spatial prior").
+ * @param options the options to change
+ * @param enabled nonzero: the spatial fit on CBF
+ * @param on_att nonzero: on ATT too (only with `enabled`)
+ * @param max_iterations sweeps at most, 1 to 1000 (the default is 100)
+ * @param tolerance the stopping rule's relative change, in (0, 1) (the default is 1e-3)
+ * @return ::PERFQ_ERROR_INVALID_ARGUMENT for `on_att` without `enabled` or values out of range */
+PERFQ_API perfq_status perfq_kinetic_options_set_spatial(perfq_kinetic_options* options,
+                                                         int enabled, int on_att,
+                                                         int max_iterations, double tolerance);
 /** @brief Sets the weight of each ΔM volume (e.g. the repeats averaged per delay); count 0
  * restores equal weights. The count must equal the ΔM volumes when fitting. */
 PERFQ_API perfq_status perfq_kinetic_options_set_weights(perfq_kinetic_options* options,
@@ -709,6 +721,16 @@ PERFQ_API perfq_status perfq_kinetic_fit_constants(const perfq_kinetic_fit* fit,
                                                    perfq_constants* out);
 /** @brief The backend that ran: "cpu" or "cuda" ("" for a NULL handle). */
 PERFQ_API const char* perfq_kinetic_fit_backend(const perfq_kinetic_fit* fit);
+/** @brief What the spatial prior found (perfq::KineticFit): any output pointer may be NULL;
+ * all 0 for a fit without it.
+ * @param fit the fit
+ * @param[out] precision_cbf the spatial precision of CBF, (ml/100 g/min)⁻²
+ * @param[out] precision_att that of ATT (with the prior on ATT), s⁻²
+ * @param[out] iterations the sweeps done
+ * @param[out] converged 1 when the stopping rule was met, 0 when the limit ended the sweeps */
+PERFQ_API perfq_status perfq_kinetic_fit_spatial(const perfq_kinetic_fit* fit,
+                                                 double* precision_cbf, double* precision_att,
+                                                 int* iterations, int* converged);
 
 /* ---- border zones (watershed.hpp) ------------------------------------------------------ */
 

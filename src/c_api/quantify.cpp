@@ -353,6 +353,26 @@ perfq_status perfq_kinetic_options_set_arterial(perfq_kinetic_options* options, 
                 [&](perfq::KineticOptions& o) { o.arterial = enabled != 0; });
 }
 
+perfq_status perfq_kinetic_options_set_spatial(perfq_kinetic_options* options, int enabled,
+                                               int on_att, int max_iterations, double tolerance) {
+  return set_on("perfq_kinetic_options_set_spatial", options, [&](perfq::KineticOptions& o) {
+    if (on_att != 0 && enabled == 0) {
+      throw perfq::InvalidArgument("on_att: the prior on ATT goes with the prior on CBF");
+    }
+    if (max_iterations < 1 || max_iterations > 1000) {
+      throw perfq::InvalidArgument("max_iterations: expected 1 to 1000, got " +
+                                   std::to_string(max_iterations));
+    }
+    if (!(tolerance > 0.0 && tolerance < 1.0)) {
+      throw perfq::InvalidArgument("tolerance: expected a value in (0, 1)");
+    }
+    o.spatial = enabled != 0;
+    o.spatial_att = on_att != 0;
+    o.spatial_max_iterations = max_iterations;
+    o.spatial_tolerance = tolerance;
+  });
+}
+
 perfq_status perfq_kinetic_options_set_dispersion(perfq_kinetic_options* options,
                                                   const char* kernel, double sharpness,
                                                   double time_to_peak) {
@@ -480,6 +500,18 @@ perfq_status perfq_kinetic_fit_constants(const perfq_kinetic_fit* fit, perfq_con
 const char* perfq_kinetic_fit_backend(const perfq_kinetic_fit* fit) {
   return read_handle(fit, __func__, "",
                      [](const perfq_kinetic_fit& x) { return perfq::to_string(x.value.backend); });
+}
+
+perfq_status perfq_kinetic_fit_spatial(const perfq_kinetic_fit* fit, double* precision_cbf,
+                                       double* precision_att, int* iterations, int* converged) {
+  const char* function = "perfq_kinetic_fit_spatial";
+  if (fit == nullptr) return fail(PERFQ_ERROR_INVALID_ARGUMENT, function, "fit: null pointer");
+  const perfq::KineticFit& f = fit->value;
+  if (precision_cbf != nullptr) *precision_cbf = f.spatial_precision_cbf;
+  if (precision_att != nullptr) *precision_att = f.spatial_precision_att;
+  if (iterations != nullptr) *iterations = f.spatial_iterations;
+  if (converged != nullptr) *converged = f.spatial_converged ? 1 : 0;
+  return PERFQ_OK;
 }
 
 }  // extern "C"

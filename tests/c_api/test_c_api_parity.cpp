@@ -168,9 +168,8 @@ TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
   const double weights[] = {2, 2, 2, 2};
   ASSERT_EQ(perfq_kinetic_options_set_att_prior(kinetic.get(), 1, 0.8), PERFQ_OK);
   ASSERT_EQ(perfq_kinetic_options_set_weights(kinetic.get(), weights, 4), PERFQ_OK);
-  const OwnedFit fit =
-      fit_phantom(delta_m, 4, dims, spacing, phantom.get(), protocol.get(), kinetic.get(),
-                  cpu.get());
+  const OwnedFit fit = fit_phantom(delta_m, 4, dims, spacing, phantom.get(), protocol.get(),
+                                   kinetic.get(), cpu.get());
   ASSERT_NE(fit, nullptr);
   const perfq::AslProtocol& cpp_multi = cpp_prepared.protocol;
   perfq::KineticOptions cpp_options;
@@ -188,9 +187,8 @@ TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
 
   // The prior's noise the same in ΔM/M0 everywhere instead of scaled with M0.
   ASSERT_EQ(perfq_kinetic_options_set_prior_noise(kinetic.get(), "uniform"), PERFQ_OK);
-  const OwnedFit uniform =
-      fit_phantom(delta_m, 4, dims, spacing, phantom.get(), protocol.get(), kinetic.get(),
-                  cpu.get());
+  const OwnedFit uniform = fit_phantom(delta_m, 4, dims, spacing, phantom.get(), protocol.get(),
+                                       kinetic.get(), cpu.get());
   ASSERT_NE(uniform, nullptr);
   cpp_options.prior_noise = perfq::PriorNoise::Uniform;
   const perfq::KineticFit cpp_uniform =
@@ -204,9 +202,8 @@ TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
   // The arterial component with its own arrival prior.
   ASSERT_EQ(perfq_kinetic_options_set_arterial(kinetic.get(), 1), PERFQ_OK);
   ASSERT_EQ(perfq_kinetic_options_set_arterial_att_prior(kinetic.get(), 0.7, 0.4), PERFQ_OK);
-  const OwnedFit arterial =
-      fit_phantom(delta_m, 4, dims, spacing, phantom.get(), protocol.get(), kinetic.get(),
-                  cpu.get());
+  const OwnedFit arterial = fit_phantom(delta_m, 4, dims, spacing, phantom.get(), protocol.get(),
+                                        kinetic.get(), cpu.get());
   ASSERT_NE(arterial, nullptr);
   cpp_options.arterial = true;
   cpp_options.arterial_att_prior_mean = 0.7;
@@ -214,10 +211,44 @@ TEST(CApi, ResultsEqualTheCxxApiBitwiseOnThePhantom) {
   const perfq::KineticFit cpp_arterial =
       perfq::fit_kinetic(cpp_prepared.delta_m, perfq::M0Source::from_image(p.m0), cpp_multi,
                          perfq::Physiology::at_field(3.0), cpp_options, p.brain.view(), cpp_cpu);
-  EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(arterial.get(), PERFQ_KINETIC_CBF), cpp_arterial.cbf));
-  EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(arterial.get(), PERFQ_KINETIC_ABV), cpp_arterial.abv));
+  EXPECT_TRUE(
+      same_bits(perfq_kinetic_fit_map(arterial.get(), PERFQ_KINETIC_CBF), cpp_arterial.cbf));
+  EXPECT_TRUE(
+      same_bits(perfq_kinetic_fit_map(arterial.get(), PERFQ_KINETIC_ABV), cpp_arterial.abv));
   EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(arterial.get(), PERFQ_KINETIC_ARTERIAL_ATT),
                         cpp_arterial.arterial_att));
+
+  // The spatial prior (on CBF and ATT), its precisions and sweeps.
+  ASSERT_EQ(perfq_kinetic_options_set_arterial(kinetic.get(), 0), PERFQ_OK);
+  ASSERT_EQ(perfq_kinetic_options_set_spatial(kinetic.get(), 1, 1, 50, 1e-3), PERFQ_OK);
+  const OwnedFit spatial = fit_phantom(delta_m, 4, dims, spacing, phantom.get(), protocol.get(),
+                                       kinetic.get(), cpu.get());
+  ASSERT_NE(spatial, nullptr);
+  cpp_options.arterial = false;
+  cpp_options.spatial = true;
+  cpp_options.spatial_att = true;
+  cpp_options.spatial_max_iterations = 50;
+  const perfq::KineticFit cpp_spatial =
+      perfq::fit_kinetic(cpp_prepared.delta_m, perfq::M0Source::from_image(p.m0), cpp_multi,
+                         perfq::Physiology::at_field(3.0), cpp_options, p.brain.view(), cpp_cpu);
+  EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(spatial.get(), PERFQ_KINETIC_CBF), cpp_spatial.cbf));
+  EXPECT_TRUE(
+      same_bits(perfq_kinetic_fit_map(spatial.get(), PERFQ_KINETIC_ATT_SE), cpp_spatial.att_se));
+  double phi_cbf = 0, phi_att = 0;
+  int sweeps = 0, converged = -1;
+  ASSERT_EQ(perfq_kinetic_fit_spatial(spatial.get(), &phi_cbf, &phi_att, &sweeps, &converged),
+            PERFQ_OK);
+  EXPECT_EQ(phi_cbf, cpp_spatial.spatial_precision_cbf);
+  EXPECT_EQ(phi_att, cpp_spatial.spatial_precision_att);
+  EXPECT_GT(phi_cbf, 0.0);
+  EXPECT_EQ(sweeps, cpp_spatial.spatial_iterations);
+  EXPECT_EQ(converged, cpp_spatial.spatial_converged ? 1 : 0);
+  EXPECT_EQ(perfq_kinetic_options_set_spatial(kinetic.get(), 0, 1, 50, 1e-3),
+            PERFQ_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(perfq_kinetic_options_set_spatial(kinetic.get(), 1, 0, 0, 1e-3),
+            PERFQ_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(perfq_kinetic_options_set_spatial(kinetic.get(), 1, 0, 10, 1.0),
+            PERFQ_ERROR_INVALID_ARGUMENT);
 
   // Border zones from the territories, inside the brain.
   perfq_border_zones* zones_raw = nullptr;
@@ -804,18 +835,16 @@ TEST(CApi, TimeEncodedDecodingAndFitEqualTheCxxApiBitwiseOnThePhantom) {
   ASSERT_EQ(perfq_kinetic_options_set_model(kinetic.get(), "whitepaper"), PERFQ_OK);
   ASSERT_EQ(perfq_kinetic_options_set_weights(kinetic.get(), weights.data(), 7), PERFQ_OK);
   const OwnedExecution cpu = c_execution();
-  const OwnedFit fit =
-      fit_phantom(delta_m, 7, dims, spacing, phantom.get(), protocol.get(), kinetic.get(),
-                  cpu.get());
+  const OwnedFit fit = fit_phantom(delta_m, 7, dims, spacing, phantom.get(), protocol.get(),
+                                   kinetic.get(), cpu.get());
   ASSERT_NE(fit, nullptr);
   const perfq::AslProtocol& cpp_protocol = cpp_prepared.protocol;
   perfq::KineticOptions cpp_options;
   cpp_options.variant = perfq::parse_kinetic_variant("whitepaper");
   cpp_options.weights = weights;
-  const perfq::KineticFit cpp_fit =
-      perfq::fit_kinetic(cpp_prepared.delta_m, perfq::M0Source::from_image(p.m0), cpp_protocol,
-                         perfq::Physiology::at_field(3.0), cpp_options, p.brain.view(),
-                         cpp_cpu_execution());
+  const perfq::KineticFit cpp_fit = perfq::fit_kinetic(
+      cpp_prepared.delta_m, perfq::M0Source::from_image(p.m0), cpp_protocol,
+      perfq::Physiology::at_field(3.0), cpp_options, p.brain.view(), cpp_cpu_execution());
   EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(fit.get(), PERFQ_KINETIC_CBF), cpp_fit.cbf));
   EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(fit.get(), PERFQ_KINETIC_ATT), cpp_fit.att));
   EXPECT_TRUE(same_bits(perfq_kinetic_fit_map(fit.get(), PERFQ_KINETIC_CBF_SE), cpp_fit.cbf_se));
