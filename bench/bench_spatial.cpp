@@ -52,6 +52,7 @@ void BM_SpatialPhantom(benchmark::State& state) {
   perfq::KineticOptions options;
   options.spatial = state.range(0) != 0;
   options.att_prior = state.range(2) != 0;
+  options.variant = perfq::KineticVariant::WhitePaper;  // the phantom's signal: T1app = T1 blood
   perfq::Execution e;
   e.backend = perfq::Backend::Cpu;
   e.threads = static_cast<int>(state.range(1));

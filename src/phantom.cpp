@@ -81,8 +81,10 @@ void add_lesions(Phantom& p, const PhantomOptions& o) {
 TimeEncoding time_encoding_of(const PhantomOptions& o) {
   if (o.pasl) throw InvalidArgument("phantom: time encoding is for PCASL, not PASL");
   if (o.delays.size() != 1) {
-    throw InvalidArgument("phantom: a time-encoded series takes one delay (after the last "
-                          "sub-bolus), got " + std::to_string(o.delays.size()));
+    throw InvalidArgument(
+        "phantom: a time-encoded series takes one delay (after the last "
+        "sub-bolus), got " +
+        std::to_string(o.delays.size()));
   }
   TimeEncoding te;
   te.matrix = encoding_matrix(o.time_encoded_type, o.time_encoded);
@@ -104,6 +106,25 @@ TimeEncoding time_encoding_of(const PhantomOptions& o) {
 }
 
 }  // namespace
+
+std::array<std::size_t, 3> phantom_dims(double voxel_mm) {
+  if (!(std::isfinite(voxel_mm) && voxel_mm > 0.0)) {
+    throw InvalidArgument("phantom: voxel size must be finite and > 0");
+  }
+  const PhantomOptions standard;
+  std::array<std::size_t, 3> dims{};
+  for (int a = 0; a < 3; ++a) {
+    const double extent = static_cast<double>(standard.dims[a]) * standard.voxel_mm;
+    const double count = std::round(extent / voxel_mm);
+    if (count < 16.0) {
+      throw InvalidArgument("phantom: a voxel size of " + std::to_string(voxel_mm) +
+                            " mm leaves fewer than 16 voxels along an axis");
+    }
+    if (count > 32767.0) throw InvalidArgument("phantom: voxel size too small for NIfTI");
+    dims[a] = static_cast<std::size_t>(count);
+  }
+  return dims;
+}
 
 Phantom make_phantom(const PhantomOptions& o) {
   if (o.delays.empty()) throw InvalidArgument("phantom: at least one delay is needed");
@@ -210,8 +231,8 @@ Phantom make_phantom(const PhantomOptions& o) {
   protocol.m0_repetition_time = 6.0;
   protocol.magnetic_field_strength = 3.0;
   const std::size_t n = g.voxel_count();
-  const double alpha = o.pasl ? p.physiology.labeling_efficiency_pasl
-                              : p.physiology.labeling_efficiency_pcasl;
+  const double alpha =
+      o.pasl ? p.physiology.labeling_efficiency_pasl : p.physiology.labeling_efficiency_pcasl;
   const double lambda = p.physiology.blood_brain_partition;
   const double t1b = p.physiology.t1_blood;
 

@@ -35,11 +35,11 @@ LAMBDA, ALPHA = 0.9, 0.85
 class Fabber:
     """Minimal ctypes binding of fabber_capi.h."""
 
-    def __init__(self, core_lib, models_lib):
+    def __init__(self, core_lib, models_lib, log_bytes=1 << 20):
         self.lib = ctypes.CDLL(str(core_lib))
         self.models_lib = str(models_lib).encode()
         self.err = ctypes.create_string_buffer(256)
-        self.log = ctypes.create_string_buffer(1 << 20)
+        self.log = ctypes.create_string_buffer(log_bytes)
         lib, vp, cp, ui = self.lib, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint
         ints = np.ctypeslib.ndpointer(dtype=np.int32, ndim=1, flags="C_CONTIGUOUS")
         floats = np.ctypeslib.ndpointer(dtype=np.float32, ndim=1, flags="C_CONTIGUOUS")
@@ -60,9 +60,10 @@ class Fabber:
                                f"{self.log.value.decode()[-4000:]}")
         return ret
 
-    def run(self, options, data, mask, outputs):
-        """options: {key: str or True}; data: 4D float array (x, y, z, t); mask: 3D bool.
-        Returns {output: 3D float32 array} and fabber's log."""
+    def run(self, options, data, mask, outputs, extra_data=None):
+        """options: {key: str or True}; data: 4D float array (x, y, z, t); mask: 3D bool;
+        extra_data: {name: array (x, y, z[, n])} set after the data (e.g. continue-from-mvn).
+        Returns {output: 3D (or 4D) float32 array} and fabber's log."""
         handle = self.lib.fabber_new(self.err)
         if not handle:
             raise RuntimeError(f"fabber_new: {self.err.value.decode()}")
@@ -78,6 +79,11 @@ class Fabber:
                        "extent")
             flat = np.ascontiguousarray(data.flatten(order="F"), dtype=np.float32)
             self.check(self.lib.fabber_set_data(handle, b"data", nt, flat, self.err), "data")
+            for name, array in (extra_data or {}).items():
+                array = array.reshape(array.shape[:3] + (-1,))
+                flat = np.ascontiguousarray(array.flatten(order="F"), dtype=np.float32)
+                self.check(self.lib.fabber_set_data(handle, name.encode(), array.shape[3], flat,
+                                                    self.err), f"data {name}")
             self.check(self.lib.fabber_dorun(handle, len(self.log), self.log, self.err,
                                              self.progress_type(0)), "run")
             result = {}
@@ -89,7 +95,7 @@ class Fabber:
                            f"output {name}")
                 shape = (nx, ny, nz) if size == 1 else (nx, ny, nz, size)
                 result[name] = out.reshape(shape, order="F")
-            return result, self.log.value.decode()
+            return result, self.log.value.decode(errors="replace")
         finally:
             self.lib.fabber_destroy(handle)
 
@@ -127,6 +133,9 @@ def main():
     parser.add_argument("--models-lib", default=os.environ.get("FABBER_ASL_LIB"))
     parser.add_argument("-o", "--output", type=Path, help="write fabber's CBF and ATT here")
     parser.add_argument("--name", default="fabber aslrest")
+    parser.add_argument("--fit-subset", action="store_true",
+                        help="fit only the scored subset (a large dataset: fabber's rate per "
+                             "voxel does not depend on how many it fits)")
     args = parser.parse_args()
     if not args.core_lib or not args.models_lib:
         sys.exit("fabber_aslrest.py: set FABBER_CORE_LIB and FABBER_ASL_LIB (or --core-lib, "
@@ -141,6 +150,15 @@ def main():
         volumes += [asl[..., c] - asl[..., l] for c, l in d.pairs[delay]]
         repeats.append(len(d.pairs[delay]))
     data = np.stack(volumes, axis=-1)
+
+    # The subset curve_fit_loop.py fits: same selection, same generator and seed.
+    index = np.argwhere(mask)
+    rng = np.random.default_rng(0)
+    index = index[rng.choice(len(index), size=min(args.voxels, len(index)), replace=False)]
+    subset = tuple(index.T)
+    if args.fit_subset:
+        mask = np.zeros_like(mask)
+        mask[subset] = True
 
     fabber = Fabber(args.core_lib, args.models_lib)
     options = basil_options([tau + d for d in delays], repeats, tau, args.t1, args.t1b,
@@ -166,17 +184,13 @@ def main():
         att_error = np.median(np.abs(att[index] - t_att))
         return cbf_error, signed, att_error
 
-    # The subset curve_fit_loop.py fits: same selection, same generator and seed.
-    index = np.argwhere(mask)
-    rng = np.random.default_rng(0)
-    index = index[rng.choice(len(index), size=min(args.voxels, len(index)), replace=False)]
-    subset = tuple(index.T)
     all_cbf, all_signed, all_att = errors(mask)
     sub_cbf, sub_signed, sub_att = errors(subset)
     print(f"{args.name} (t1 {args.t1:g}, bat {args.bat:g} ± {args.batsd:g}): {voxels} voxels "
           f"in {elapsed:.2f} s = {voxels / elapsed:.0f} voxels/s (1 thread, whole fabber call)")
-    print(f"  all brain voxels: median |CBF error| {all_cbf:.2f} % (signed {all_signed:+.2f} %), "
-          f"median |ATT error| {all_att:.3f} s")
+    if not args.fit_subset:
+        print(f"  all brain voxels: median |CBF error| {all_cbf:.2f} % (signed "
+              f"{all_signed:+.2f} %), median |ATT error| {all_att:.3f} s")
     print(f"  same {len(index)} voxels as curve_fit: median |CBF error| {sub_cbf:.2f} % "
           f"(signed {sub_signed:+.2f} %), median |ATT error| {sub_att:.3f} s")
 

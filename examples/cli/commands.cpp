@@ -175,6 +175,8 @@ const char* const kPhantomHelp =
     "  --matrix-type T    hadamard (natural order; default) or walsh (sequency order, 4 or 8)\n"
     "  --sub-bolus-durations LIST  N-1 comma-separated durations, s, labeling order\n"
     "                     (default: equal, 2.8 s in all)\n"
+    "  --voxel-size MM    isotropic voxel size, the same head on a finer or coarser grid\n"
+    "                     (default 3; e.g. 1.15: 157 x 188 x 146 voxels, 1.03 M of them brain)\n"
     "  --subject LABEL    subject label (default 01)\n";
 
 namespace {
@@ -266,7 +268,8 @@ int run_cbf(const std::vector<std::string>& raw, std::ostream& out, std::ostream
                                                             : ": entries" + applied);
   }
 
-  const perfq::io::AslDataset data = perfq::io::read_asl_bids(o.asl_path);
+  const perfq::io::AslDataset data =
+      perfq::io::read_asl_bids(o.asl_path, o.request.execution.threads);
   // Existing outputs: refused before any work (and checked again when moving into place).
   refuse_existing(o.out_dir, perfq::io::series_output_names(data.prefix, o.output), o.overwrite);
   StagedOutputs outputs(o.out_dir, o.overwrite);
@@ -303,7 +306,7 @@ int run_phantom(const std::vector<std::string>& raw, std::ostream& out, std::ost
   }
   const Args args(raw,
                   {"--output", "--seed", "--snr", "--delays", "--repeats", "--subject", "--lesions",
-                   "--time-encoded", "--matrix-type", "--sub-bolus-durations"},
+                   "--time-encoded", "--matrix-type", "--sub-bolus-durations", "--voxel-size"},
                   {"--pasl", "--overwrite"}, {{"-o", "--output"}});
   if (!args.positional().empty())
     throw UsageError{"unexpected argument '" + args.positional()[0] + "'"};
@@ -317,6 +320,14 @@ int run_phantom(const std::vector<std::string>& raw, std::ostream& out, std::ost
     o.seed = static_cast<std::uint64_t>(*s);
   }
   if (auto s = args.number("--snr")) o.snr = *s;
+  if (auto mm = args.number("--voxel-size")) {
+    try {
+      o.dims = perfq::phantom_dims(*mm);
+    } catch (const perfq::InvalidArgument& e) {
+      throw UsageError{std::string("--voxel-size: ") + e.what()};
+    }
+    o.voxel_mm = *mm;
+  }
   if (auto r = args.integer("--repeats")) {
     if (*r < 1) throw UsageError{"--repeats: expected 1 or more"};
     o.repeats = static_cast<std::size_t>(*r);

@@ -174,8 +174,8 @@ struct KineticOptions {
   /// With `spatial`: most update sweeps (each: every voxel once, then the precisions), 1–1000.
   int spatial_max_iterations = 100;
   /// With `spatial`: the sweeps stop once, in one sweep, every precision changed by less
-  /// than this (relative) and no voxel's CBF by more than this × the median |CBF| of the
-  /// voxels taking part. In (0, 1).
+  /// than this (relative) and the voxels' CBF by less than this × the median |CBF| of the
+  /// voxels taking part (root mean square of the changes). In (0, 1).
   double spatial_tolerance = 1e-3;
 };
 

@@ -92,6 +92,14 @@ struct Phantom {
   TimeEncodedMatrixType time_encoded_type = TimeEncodedMatrixType::Hadamard;
 };
 
+/// @brief The grid of the default phantom's field of view (180 × 216 × 168 mm: 60 × 72 × 56
+/// voxels of 3 mm) at another isotropic voxel size, each axis rounded to whole voxels: set
+/// PhantomOptions::dims to it with PhantomOptions::voxel_mm = `voxel_mm` for the same head at
+/// that resolution (e.g. 1.15 mm: 157 × 188 × 146 voxels, about 1.03 M of them brain).
+/// @throws InvalidArgument for a voxel size that is not finite, not positive, or so large that
+/// an axis would have fewer than 16 voxels (above 10.5 mm).
+PERFQ_API std::array<std::size_t, 3> phantom_dims(double voxel_mm);
+
 /// @brief Builds the phantom.
 /// @throws InvalidArgument for an empty delay list, non-positive times, a grid smaller than
 /// 16 voxels along any axis, or a negative SNR; time-encoded: PASL, more than one delay, an

@@ -6,6 +6,7 @@
 #include <perfq/io/nifti.hpp>
 
 #include "bids_internal.hpp"
+#include "nifti_internal.hpp"
 #include "protocol_checks.hpp"
 
 #include <algorithm>
@@ -228,8 +229,9 @@ void take_included_m0(AslDataset& d, const Metadata& m, std::size_t volumes) {
 /// as the m0scan rows of an Included M0 are; a voxel not finite in some volume stays so and
 /// the fit then skips it) and, from its sidecar (inherited too), the repetition and echo time.
 void read_separate_m0(AslDataset& d, const Metadata& m, const fs::path& folder,
-                      const std::string& m0_prefix) {
-  Volume<float> image = read_nifti(d.m0_path);  // found and checked by find_separate_m0
+                      const std::string& m0_prefix, int threads) {
+  // Found and checked by find_separate_m0.
+  Volume<float> image = detail::read_nifti(d.m0_path, threads);
   if (!any_finite(image.values())) throw InputError(d.m0_path, "", "no voxel has a finite value");
   d.m0_volumes = image.volumes();
   if (image.volumes() > 1) {
@@ -275,7 +277,9 @@ void read_separate_m0(AslDataset& d, const Metadata& m, const fs::path& folder,
 
 }  // namespace
 
-AslDataset read_asl_bids(const std::string& asl_path) {
+AslDataset read_asl_bids(const std::string& asl_path) { return read_asl_bids(asl_path, 0); }
+
+AslDataset read_asl_bids(const std::string& asl_path, int threads) {
   const fs::path asl(asl_path);
   const std::string name = asl.filename().string();
   std::string extension;
@@ -310,7 +314,7 @@ AslDataset read_asl_bids(const std::string& asl_path) {
     m0_prefix = find_separate_m0(d, folder, asl, asl_info.geometry);
   }
 
-  d.asl = read_nifti(asl_path);
+  d.asl = detail::read_nifti(asl_path, threads);
   if (!any_finite(d.asl.values())) throw InputError(asl_path, "", "no voxel has a finite value");
   refuse_empty_volumes(d.asl, asl_path, "volume", [&](std::size_t v) {  // noRF, cbf: unused
     return d.context[v] == VolumeType::NoRf || d.context[v] == VolumeType::Cbf;
@@ -322,7 +326,7 @@ AslDataset read_asl_bids(const std::string& asl_path) {
       take_included_m0(d, m, volumes);
       break;
     case M0Type::Separate:
-      read_separate_m0(d, m, folder, m0_prefix);
+      read_separate_m0(d, m, folder, m0_prefix, threads);
       break;
     case M0Type::Estimate:
     case M0Type::Absent:

@@ -28,6 +28,19 @@ inline std::string nifti_extension(const std::string& path) {
   return {};
 }
 
+/// The gzip members perfq writes (nifti_write.cpp) carry their own sizes in the header's extra
+/// field (RFC 1952, FEXTRA), so that a reader can find every member without inflating any and
+/// inflate them side by side (nifti.cpp). One subfield, ID 'P' 'Q', 8 bytes: the member's
+/// length in the file and the length of its content, both unsigned 32-bit little-endian.
+/// Other gzip readers skip the field, as RFC 1952 asks of them.
+constexpr unsigned char kMemberIndexId1 = 'P';
+constexpr unsigned char kMemberIndexId2 = 'Q';
+/// Header bytes of such a member: 10 fixed, XLEN (2), subfield ID (2), LEN (2), 8 of data.
+constexpr std::size_t kIndexedMemberHeader = 24;
+
+/// read_nifti, inflating a .nii.gz written by perfq on `threads` threads (0: OpenMP's default).
+Image<float> read_nifti(const std::string& path, int threads);
+
 /// zlib file handle; zlib reads uncompressed files transparently.
 class GzFile {
  public:

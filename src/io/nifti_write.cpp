@@ -165,10 +165,51 @@ void write_with_itk(View<const T> view, const fs::path& temp) {
 /// large enough that the members' headers and restarted dictionaries cost nothing measurable.
 constexpr std::size_t kMemberBytes = std::size_t{1} << 20;
 
+/// Little-endian bytes of `value` at `out`.
+void put_u16(unsigned char* out, unsigned value) {
+  out[0] = static_cast<unsigned char>(value & 0xff);
+  out[1] = static_cast<unsigned char>((value >> 8) & 0xff);
+}
+void put_u32(unsigned char* out, std::uint32_t value) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<unsigned char>((value >> (8 * i)) & 0xff);
+}
+
+/// One gzip member holding `content` (RFC 1952): the header with perfq's size record
+/// (detail::kMemberIndexId1/2), the raw deflate stream (libdeflate at `deflater`'s level), the
+/// CRC-32 and the content's length. Empty when compression fails.
+std::vector<unsigned char> indexed_member(libdeflate_compressor* deflater,
+                                          const unsigned char* content, std::size_t size) {
+  constexpr std::size_t header = detail::kIndexedMemberHeader, trailer = 8;
+  std::vector<unsigned char> out(header + libdeflate_deflate_compress_bound(deflater, size) +
+                                 trailer);
+  const std::size_t packed =
+      libdeflate_deflate_compress(deflater, content, size, out.data() + header, out.size());
+  if (packed == 0) return {};
+  const std::size_t total = header + packed + trailer;
+  unsigned char* h = out.data();
+  h[0] = 0x1f, h[1] = 0x8b, h[2] = 8;  // gzip, deflate
+  h[3] = 0x04;                         // FLG: FEXTRA only
+  put_u32(h + 4, 0);                   // MTIME: none (the bytes depend on the content alone)
+  h[8] = 4;                            // XFL: fastest compression
+  h[9] = 3;                            // OS: Unix
+  put_u16(h + 10, 12);                 // XLEN: one subfield of 4 + 8 bytes
+  h[12] = detail::kMemberIndexId1, h[13] = detail::kMemberIndexId2;
+  put_u16(h + 14, 8);
+  put_u32(h + 16, static_cast<std::uint32_t>(total));
+  put_u32(h + 20, static_cast<std::uint32_t>(size));
+  unsigned char* t = out.data() + header + packed;
+  put_u32(t, libdeflate_crc32(0, content, size));
+  put_u32(t + 4, static_cast<std::uint32_t>(size));
+  out.resize(total);
+  return out;
+}
+
 /// `data` as consecutive gzip members of kMemberBytes of content each, deflated (libdeflate,
 /// level 1: maps of noisy floats hardly compress better at higher levels) on `threads`
-/// threads. The bytes do not depend on the thread count. Every gzip reader (zlib's gzread,
-/// hence ITK and FSL; Python's gzip, hence nibabel) reads the members as one stream.
+/// threads, each member's header recording its sizes (indexed_member) so that perfq's reader
+/// can inflate them on several threads too. The bytes do not depend on the thread count.
+/// Every gzip reader (zlib's gzread, hence ITK and FSL; Python's gzip, hence nibabel) reads
+/// the members as one stream.
 std::vector<unsigned char> gzip_members(const std::vector<unsigned char>& data, int threads) {
   const std::size_t members =
       std::max<std::size_t>(1, (data.size() + kMemberBytes - 1) / kMemberBytes);
@@ -182,12 +223,9 @@ std::vector<unsigned char> gzip_members(const std::vector<unsigned char>& data, 
       failed[m] = 1;
       return;
     }
-    parts[m].resize(libdeflate_gzip_compress_bound(deflater, size));
-    const std::size_t written = libdeflate_gzip_compress(deflater, data.data() + begin, size,
-                                                         parts[m].data(), parts[m].size());
+    parts[m] = indexed_member(deflater, data.data() + begin, size);
     libdeflate_free_compressor(deflater);
-    failed[m] = written == 0;
-    parts[m].resize(written);
+    failed[m] = parts[m].empty();
   });
   if (std::find(failed.begin(), failed.end(), 1) != failed.end()) {
     throw std::runtime_error("compression failed (out of memory?)");

@@ -955,7 +955,7 @@ SeriesMaps quantify_checked(const AslDataset& data, const SeriesRequest& request
 
 SeriesMaps quantify_series(const std::string& asl_path, const SeriesRequest& request) {
   check_series_request(request);  // a bad request before any file is read
-  return quantify_checked(read_asl_bids(asl_path), request);
+  return quantify_checked(read_asl_bids(asl_path, request.execution.threads), request);
 }
 
 SeriesMaps quantify_series(const AslDataset& data, const SeriesRequest& request) {

@@ -94,11 +94,10 @@ TEST(Cli, QualityIndicesFromTissueMapsMatchTheTruth) {
   const fs::path dir = scratch("quality");
   const fs::path asl = small_phantom(dir / "bids");
   const fs::path truth = dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf";
-  const Result r =
-      run("cbf " + asl.string() + " -o " + (dir / "out").string() + " --backend cpu" +
-          " --gm-probseg " + (truth / "sub-01_label-GM_mask.nii.gz").string() +
-          " --wm-probseg " + (truth / "sub-01_label-WM_mask.nii.gz").string() +
-          " --csf-probseg " + (truth / "sub-01_label-CSF_probseg.nii.gz").string());
+  const Result r = run("cbf " + asl.string() + " -o " + (dir / "out").string() + " --backend cpu" +
+                       " --gm-probseg " + (truth / "sub-01_label-GM_mask.nii.gz").string() +
+                       " --wm-probseg " + (truth / "sub-01_label-WM_mask.nii.gz").string() +
+                       " --csf-probseg " + (truth / "sub-01_label-CSF_probseg.nii.gz").string());
   ASSERT_EQ(r.status, 0) << r.output;
   // The truth's mean CBF over its GM and WM masks, computed here.
   const auto expected = perfq::io::read_nifti((truth / "sub-01_cbf.nii.gz").string());
@@ -143,15 +142,15 @@ TEST(Cli, QualityIndicesFromTissueMapsMatchTheTruth) {
 
 TEST(Cli, TissueT1PerVoxelFromAMapOrTheTissueFractions) {
   const fs::path dir = scratch("t1map");
-  ASSERT_EQ(run("phantom -o " + (dir / "bids").string() + " --delays 0.5,1,1.5,2 --repeats 1")
-                .status,
-            0);
+  ASSERT_EQ(
+      run("phantom -o " + (dir / "bids").string() + " --delays 0.5,1,1.5,2 --repeats 1").status, 0);
   const fs::path asl = dir / "bids" / "sub-01" / "perf" / "sub-01_asl.nii.gz";
   const fs::path truth = dir / "bids" / "derivatives" / "truth" / "sub-01" / "perf";
-  const fs::path gm = truth / "sub-01_label-GM_mask.nii.gz", wm = truth / "sub-01_label-WM_mask.nii.gz";
+  const fs::path gm = truth / "sub-01_label-GM_mask.nii.gz",
+                 wm = truth / "sub-01_label-WM_mask.nii.gz";
   auto cbf = [&](const std::string& out, const std::string& options) {
-    const Result r = run("cbf " + asl.string() + " -o " + (dir / out).string() +
-                         " --backend cpu" + options);
+    const Result r =
+        run("cbf " + asl.string() + " -o " + (dir / out).string() + " --backend cpu" + options);
     EXPECT_EQ(r.status, 0) << r.output;
     return perfq::io::read_nifti((dir / out / "sub-01_cbf.nii.gz").string());
   };
@@ -162,7 +161,8 @@ TEST(Cli, TissueT1PerVoxelFromAMapOrTheTissueFractions) {
   perfq::Volume<float> t1(grey.geometry());
   for (std::size_t i = 0; i < t1.size(); ++i) t1[i] = white[i] > 0.5f ? 1.1f : 1.3f;
   perfq::io::write_nifti((dir / "t1.nii.gz").string(), t1.view());
-  const auto pv = cbf("pv", " --t1t-pv --gm-probseg " + gm.string() + " --wm-probseg " + wm.string());
+  const auto pv =
+      cbf("pv", " --t1t-pv --gm-probseg " + gm.string() + " --wm-probseg " + wm.string());
   const auto mapped = cbf("mapped", " --t1t-map " + (dir / "t1.nii.gz").string());
   std::size_t wm_changed = 0;
   for (std::size_t i = 0; i < t1.size(); ++i) {
@@ -202,6 +202,35 @@ TEST(Cli, PaslPhantomRecoversTheTruth) {
   const Json j = Json::parse(read_text(dir / "out" / "sub-01_cbf.json"));
   EXPECT_EQ(j["ArterialSpinLabelingType"], "PASL");
   EXPECT_DOUBLE_EQ(j["BolusCutOffDelayTime"].get<double>(), 0.8);
+}
+
+TEST(Cli, PhantomVoxelSizeGivesTheSameHeadOnAnotherGrid) {
+  // --voxel-size keeps the default field of view (180 x 216 x 168 mm): 6 mm gives 30 x 36 x
+  // 28 voxels, and the brain's volume stays that of the 3 mm phantom within a few per cent.
+  const fs::path dir = scratch("voxel-size");
+  const Result r = run("phantom -o " + (dir / "six").string() + " --voxel-size 6 --repeats 1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const fs::path truth =
+      fs::path("derivatives") / "truth" / "sub-01" / "perf" / "sub-01_mask.nii.gz";
+  const auto coarse = perfq::io::read_nifti_mask((dir / "six" / truth).string());
+  EXPECT_EQ(coarse.geometry().dims, (std::array<std::size_t, 3>{30, 36, 28}));
+  EXPECT_DOUBLE_EQ(coarse.geometry().spacing[0], 6.0);
+  ASSERT_EQ(run("phantom -o " + (dir / "three").string() + " --repeats 1").status, 0);
+  const auto standard = perfq::io::read_nifti_mask((dir / "three" / truth).string());
+  auto volume = [](const perfq::Mask& m) {
+    const double voxel =
+        m.geometry().spacing[0] * m.geometry().spacing[1] * m.geometry().spacing[2];
+    return voxel * static_cast<double>(std::count(m.values().begin(), m.values().end(), 1));
+  };
+  EXPECT_NEAR(volume(coarse) / volume(standard), 1.0, 0.05);
+  EXPECT_EQ(perfq::phantom_dims(1.15), (std::array<std::size_t, 3>{157, 188, 146}));
+  // Refusals name the option.
+  for (const char* bad : {"0", "-1", "12", "nan"}) {
+    const Result refused =
+        run("phantom -o " + (dir / "bad").string() + " --voxel-size " + std::string(bad));
+    EXPECT_EQ(refused.status, 2) << bad << ": " << refused.output;
+    EXPECT_NE(refused.output.find("--voxel-size"), std::string::npos) << refused.output;
+  }
 }
 
 TEST(Cli, MaskAndOverridesAreAppliedAndRecorded) {

@@ -4,7 +4,9 @@
 // reading of the geometry against headers written independently of it (and of ITK, which
 // writes the round-trip files).
 #include <perfq/errors.hpp>
+#include <perfq/io/bids.hpp>
 #include <perfq/io/nifti.hpp>
+#include <perfq/phantom.hpp>
 
 #include <gtest/gtest.h>
 #include <itkImage.h>
@@ -368,6 +370,93 @@ TEST_F(NiftiTest, WrittenGzipIsIndependentMembersHoldingTheUncompressedFile) {
   ASSERT_EQ(size[0] * size[1] * size[2], image.size());
   const float* values = itk_image->GetBufferPointer();
   for (std::size_t i = 0; i < image.size(); ++i) ASSERT_EQ(values[i], image[i]) << i;
+}
+
+TEST_F(NiftiTest, WrittenMembersRecordTheirSizesAndAreReadAlikeOnAnyThreadCount) {
+  // Each member's header carries RFC 1952's extra field with one subfield 'P' 'Q' of 8 bytes:
+  // the member's length in the file and its content's, so that perfq's reader finds every
+  // member without inflating any and inflates them side by side.
+  perfq::Geometry g = oblique_geometry();
+  g.dims = {96, 80, 50};  // 1.5 MiB of floats: two members
+  const auto image = ramp<float>(g, 1, 0.25, -3.0);
+  perfq::io::write_nifti(path("big.nii"), image);
+  perfq::io::write_nifti(path("big.nii.gz"), image);
+  const std::uintmax_t plain_size = fs::file_size(path("big.nii"));
+  auto read_file = [](const std::string& name) {
+    std::ifstream in(name, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string gz = read_file(path("big.nii.gz"));
+  auto byte = [&](std::size_t i) {
+    return static_cast<unsigned>(static_cast<unsigned char>(gz[i]));
+  };
+  auto u16 = [&](std::size_t i) { return byte(i) | byte(i + 1) << 8; };
+  auto u32 = [&](std::size_t i) { return u16(i) | u16(i + 2) << 16; };
+  std::size_t at = 0, content = 0, members = 0;
+  std::vector<std::size_t> starts;
+  while (at < gz.size()) {
+    SCOPED_TRACE("member " + std::to_string(members));
+    ASSERT_LE(at + 24, gz.size());
+    EXPECT_EQ(byte(at), 0x1fu);
+    EXPECT_EQ(byte(at + 1), 0x8bu);
+    EXPECT_EQ(byte(at + 2), 8u);     // deflate
+    EXPECT_EQ(byte(at + 3), 0x04u);  // FEXTRA, nothing else
+    EXPECT_EQ(u16(at + 10), 12u);    // XLEN
+    EXPECT_EQ(byte(at + 12), unsigned('P'));
+    EXPECT_EQ(byte(at + 13), unsigned('Q'));
+    EXPECT_EQ(u16(at + 14), 8u);  // the subfield's length
+    const std::size_t length = u32(at + 16), size = u32(at + 20);
+    ASSERT_LE(at + length, gz.size());
+    EXPECT_EQ(u32(at + length - 4), size);  // ISIZE, the trailer's content length
+    EXPECT_LE(size, 1u << 20);
+    starts.push_back(at);
+    at += length;
+    content += size;
+    ++members;
+  }
+  EXPECT_EQ(at, gz.size());
+  EXPECT_EQ(content, plain_size);
+  ASSERT_EQ(members, 2u);
+
+  // Read on 1, 2 and 3 threads (the ASL series and its M0 of an ASL-BIDS dataset): the same
+  // values, those the phantom wrote.
+  perfq::PhantomOptions o;
+  o.dims = {64, 64, 24};
+  o.delays = {0.5, 1.0, 1.5};
+  o.repeats = 2;  // 12 volumes: 4.7 MB, five members
+  o.snr = 5;
+  const perfq::Phantom phantom = perfq::make_phantom(o);
+  const std::string asl = perfq::io::write_phantom_bids(phantom, path("ds"));
+  for (int threads : {1, 2, 3}) {
+    SCOPED_TRACE(std::to_string(threads) + " threads");
+    const perfq::io::AslDataset d = perfq::io::read_asl_bids(asl, threads);
+    ASSERT_EQ(d.asl.values().size(), phantom.asl.values().size());
+    EXPECT_TRUE(
+        std::equal(d.asl.values().begin(), d.asl.values().end(), phantom.asl.values().begin()));
+    ASSERT_TRUE(d.m0.has_value());
+    EXPECT_TRUE(
+        std::equal(d.m0->values().begin(), d.m0->values().end(), phantom.m0.values().begin()));
+  }
+
+  // A size record that does not match its member: the file is still a sound gzip stream,
+  // read one member after another, with the same values.
+  std::string wrong = gz;
+  wrong[starts[0] + 16] = static_cast<char>(byte(starts[0] + 16) ^ 0x01);
+  std::ofstream(path("wrong-size.nii.gz"), std::ios::binary) << wrong;
+  const auto read = perfq::io::read_nifti(path("wrong-size.nii.gz"));
+  ASSERT_EQ(read.size(), image.size());
+  for (std::size_t i = 0; i < image.size(); ++i) ASSERT_EQ(read[i], image[i]) << i;
+  // A damaged member (a byte of its deflated data changed): refused, naming the file.
+  std::string damaged = gz;
+  const std::size_t inside = starts[1] + (gz.size() - starts[1]) / 2;
+  damaged[inside] = static_cast<char>(byte(inside) ^ 0x5a);
+  std::ofstream(path("damaged.nii.gz"), std::ios::binary) << damaged;
+  try {
+    perfq::io::read_nifti(path("damaged.nii.gz"));
+    FAIL() << "a damaged member was read";
+  } catch (const perfq::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("damaged.nii.gz"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(NiftiTest, MultiMemberGzipAndTrailingDataAreReadLikeOneMember) {

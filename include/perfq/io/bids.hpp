@@ -151,6 +151,12 @@ PERFQ_IO_API std::optional<double> participant_hematocrit(const std::string& bid
 /// refusal of parse_time_encoding, and an encoded volume count that is not a multiple of N.
 PERFQ_IO_API AslDataset read_asl_bids(const std::string& asl_path);
 
+/// @brief read_asl_bids, inflating the images on `threads` CPU threads (0: OpenMP's default,
+/// as the one-argument form). Only a `.nii.gz` whose gzip members record their sizes (as
+/// perfq writes them) is inflated on several threads; one gzip stream (as converters write
+/// them) is inflated on one. The dataset read does not depend on `threads`.
+PERFQ_IO_API AslDataset read_asl_bids(const std::string& asl_path, int threads);
+
 /// @brief Writes a phantom as an ASL-BIDS dataset under `root`: `dataset_description.json`,
 /// `sub-<label>/perf/sub-<label>_{asl.nii.gz,asl.json,aslcontext.tsv,m0scan.nii.gz,m0scan.json}`
 /// and the truth under `derivatives/truth/sub-<label>/perf/`: `_cbf`, `_att`, `_dseg`,
