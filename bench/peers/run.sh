@@ -38,6 +38,7 @@ phantom() {  # phantom <dataset> [perfq phantom options]
   "$build/perfq" phantom -o "$work/$data" --delays 0.25,0.5,0.75,1.0,1.25,1.5 --repeats 1 \
     --snr 10 --seed 3 "$@" > /dev/null
   run "$data" warm > /dev/null  # the file cache warmed
+  rm -rf "$work/warm"
 }
 
 echo "== 3 mm whole brain"

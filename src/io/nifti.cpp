@@ -152,8 +152,15 @@ void convert(const unsigned char* src, std::size_t count, const DataLayout& d, P
   }
 }
 
+/// The stored values at `src` as P at `dst` (may be the same place), scaled, on `threads`
+/// threads (0: OpenMP's default) in blocks; stored floats of P's type, in the machine's byte
+/// order and unscaled, are P already and are not touched.
 template <class P>
-void convert_any(const unsigned char* src, std::size_t count, const DataLayout& d, P* dst) {
+void convert_any(const unsigned char* src, std::size_t count, const DataLayout& d, P* dst,
+                 int threads = 0);
+
+template <class P>
+void convert_block(const unsigned char* src, std::size_t count, const DataLayout& d, P* dst) {
   switch (d.type.code) {
     case 2:
       return convert<P, std::uint8_t>(src, count, d, dst);
@@ -178,6 +185,34 @@ void convert_any(const unsigned char* src, std::size_t count, const DataLayout& 
     default:
       break;
   }
+}
+
+template <class P>
+void convert_any(const unsigned char* src, std::size_t count, const DataLayout& d, P* dst,
+                 int threads) {
+  const bool identity = d.type.bytes == static_cast<int>(sizeof(P)) && !d.swapped &&
+                        d.slope == 1.0 && d.inter == 0.0 &&
+                        ((std::is_same_v<P, float> && d.type.code == 16) ||
+                         (std::is_same_v<P, double> && d.type.code == 64));
+  if (identity) {
+    if (src != reinterpret_cast<const unsigned char*>(dst))
+      std::memcpy(dst, src, count * sizeof(P));
+    return;
+  }
+  // Blocks never straddle: converting in place, a block's destination lies within its source
+  // when the stored value is at least as wide as P, and read_raw converts in place only then.
+  constexpr std::size_t kBlock = std::size_t{1} << 16;
+  const std::size_t bytes = static_cast<std::size_t>(d.type.bytes);
+  const std::size_t blocks = (count + kBlock - 1) / kBlock;
+  const bool in_place = src == reinterpret_cast<const unsigned char*>(dst);
+  if (in_place && bytes != sizeof(P)) {  // not reached (read_raw); kept safe: one thread
+    convert_block(src, count, d, dst);
+    return;
+  }
+  cpu::parallel_for(blocks, threads, [&](std::size_t b) {
+    const std::size_t begin = b * kBlock, n = std::min(kBlock, count - begin);
+    convert_block(src + begin * bytes, n, d, dst + begin);
+  });
 }
 
 std::uint32_t get_u32(const unsigned char* in) {
@@ -218,14 +253,15 @@ std::vector<IndexedMember> indexed_members(const unsigned char* in, std::size_t 
   return members;
 }
 
-/// A gzip file's data inflated whole with libdeflate (about twice zlib's speed) into `out`,
-/// when its members hold exactly `expected` bytes and are sound; false otherwise (trailing
-/// data, a truncated or corrupt stream, not gzip), and the streaming reader then reads the
-/// file and names what is wrong. The file is mapped, not copied. Members that record their
-/// sizes (perfq's own files) are inflated side by side on `threads` threads (0: OpenMP's
+/// A gzip file's data inflated whole with libdeflate (about twice zlib's speed) into `out`
+/// (room for `expected` bytes), less its first `skip` bytes (the header: out[0] is the
+/// file's byte `skip`), when its members hold exactly `expected` bytes and are sound; false
+/// otherwise (trailing data, a truncated or corrupt stream, not gzip), and the streaming reader
+/// then reads the file and names what is wrong. The file is mapped, not copied. Members that record
+/// their sizes (perfq's own files) are inflated side by side on `threads` threads (0: OpenMP's
 /// default); any other gzip file one member after another.
 bool inflate_whole(const std::string& path, unsigned char* out, std::uint64_t expected,
-                   int threads) {
+                   std::uint64_t skip, int threads) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   struct stat st {};
@@ -246,13 +282,22 @@ bool inflate_whole(const std::string& path, unsigned char* out, std::uint64_t ex
       const IndexedMember& member = members[m];
       libdeflate_decompressor* inflater = libdeflate_alloc_decompressor();
       if (inflater == nullptr) return;
+      // Straight into place, but for a member holding skipped bytes (the header): it goes
+      // through a buffer of its own.
+      const bool whole_member = member.out >= skip;
+      std::vector<unsigned char> buffer(whole_member ? 0 : member.out_size);
+      unsigned char* target = whole_member ? out + (member.out - skip) : buffer.data();
       std::size_t used = 0, produced = 0;
       // libdeflate checks the member's CRC-32 and length; it must end where its header says.
       sound[m] =
-          libdeflate_gzip_decompress_ex(inflater, in + member.at, member.size, out + member.out,
+          libdeflate_gzip_decompress_ex(inflater, in + member.at, member.size, target,
                                         member.out_size, &used, &produced) == LIBDEFLATE_SUCCESS &&
           used == member.size && produced == member.out_size;
       libdeflate_free_decompressor(inflater);
+      if (sound[m] && !whole_member && member.out + member.out_size > skip) {
+        const std::size_t from = static_cast<std::size_t>(skip - member.out);
+        std::memcpy(out, buffer.data() + from, member.out_size - from);
+      }
     });
     ::munmap(mapped, size);
     return std::find(sound.begin(), sound.end(), 0) == sound.end();
@@ -269,7 +314,9 @@ bool inflate_whole(const std::string& path, unsigned char* out, std::uint64_t ex
   }
   if (inflater != nullptr) libdeflate_free_decompressor(inflater);
   ::munmap(mapped, size);
-  return inflater != nullptr && whole && written == expected;
+  if (!(inflater != nullptr && whole && written == expected)) return false;
+  std::memmove(out, out + skip, static_cast<std::size_t>(expected - skip));
+  return true;
 }
 
 /// Deflate expands data at most 1032-fold: a file that cannot hold the image it claims is left
@@ -325,17 +372,16 @@ Raw<P> read_raw(const std::string& path, bool only_3d, const char* what, int thr
       if (bytes == sizeof(P)) {
         raw.values.resize(static_cast<std::size_t>((expected + sizeof(P) - 1) / sizeof(P)));
         auto* base = reinterpret_cast<unsigned char*>(raw.values.data());
-        if (inflate_whole(path, base, expected, threads)) {
-          std::memmove(base, base + d.vox_offset, count * bytes);
-          convert_any(base, count, d, raw.values.data());
+        if (inflate_whole(path, base, expected, d.vox_offset, threads)) {
+          convert_any(base, count, d, raw.values.data(), threads);
           raw.values.resize(count);
           return raw;
         }
       } else {
         std::vector<unsigned char> whole(static_cast<std::size_t>(expected));
-        if (inflate_whole(path, whole.data(), expected, threads)) {
+        if (inflate_whole(path, whole.data(), expected, d.vox_offset, threads)) {
           raw.values.resize(count);
-          convert_any(whole.data() + d.vox_offset, count, d, raw.values.data());
+          convert_any(whole.data(), count, d, raw.values.data(), threads);
           return raw;
         }
       }

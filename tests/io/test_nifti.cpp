@@ -577,9 +577,8 @@ TEST_F(NiftiTest, Int16WithSlopeAndInterceptFromHandWrittenSform) {
   }
 }
 
-TEST_F(NiftiTest, BigEndianInt16WithScaling) {
-  Geometry g = oblique_geometry();
-  g.dims = {3, 2, 2};
+/// A big-endian int16 image with scl_slope 0.5 and scl_inter 3 holding `stored`.
+Bytes big_endian_scaled_int16(const Geometry& g, const std::vector<int16_t>& stored) {
   Nifti1Header h;
   h.datatype = 4;
   h.bitpix = 16;
@@ -587,11 +586,55 @@ TEST_F(NiftiTest, BigEndianInt16WithScaling) {
   h.scl_inter = 3.0f;
   set_sform_from_lps(h, g);
   Bytes b = h.bytes(/*big_endian=*/true);
+  b.append(stored);
+  return b;
+}
+
+TEST_F(NiftiTest, LargeScaledImagesCompressedAreConvertedAlike) {
+  // Above 65,536 values the conversion runs in blocks side by side: big-endian int16 with
+  // scaling (a buffer of its own) and float32 with a slope (converted in place), .nii.gz.
+  Geometry g = oblique_geometry();
+  g.dims = {64, 48, 40};
+  auto gzip = [&](const Bytes& b, const std::string& name) {
+    b.save(path(name + ".nii"));
+    std::ifstream in(path(name + ".nii"), std::ios::binary);
+    const std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    gzFile f = gzopen(path(name + ".nii.gz").c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(gzwrite(f, raw.data(), static_cast<unsigned>(raw.size())),
+              static_cast<int>(raw.size()));
+    gzclose(f);
+  };
+  std::vector<int16_t> stored(g.voxel_count());
+  for (std::size_t i = 0; i < stored.size(); ++i)
+    stored[i] = static_cast<int16_t>(static_cast<int>(i % 20011) - 10000);
+  gzip(big_endian_scaled_int16(g, stored), "int16");
+  const auto image = perfq::io::read_nifti(path("int16.nii.gz"));
+  ASSERT_EQ(image.size(), stored.size());
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    ASSERT_FLOAT_EQ(image[i], 0.5f * static_cast<float>(stored[i]) + 3.0f) << i;
+  }
+  Nifti1Header f;
+  f.scl_slope = 2.0f;
+  f.scl_inter = 0.0f;
+  set_sform_from_lps(f, g);
+  Bytes fb = f.bytes();
+  std::vector<float> values(g.voxel_count());
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = 0.25f * static_cast<float>(i % 977);
+  fb.append(values);
+  gzip(fb, "float");
+  const auto scaled = perfq::io::read_nifti(path("float.nii.gz"));
+  ASSERT_EQ(scaled.size(), values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) ASSERT_EQ(scaled[i], 2.0f * values[i]) << i;
+}
+
+TEST_F(NiftiTest, BigEndianInt16WithScaling) {
+  Geometry g = oblique_geometry();
+  g.dims = {3, 2, 2};
   std::vector<int16_t> stored(12);
   for (std::size_t i = 0; i < stored.size(); ++i)
     stored[i] = static_cast<int16_t>(-300 + 77 * static_cast<int>(i));
-  b.append(stored);
-  b.save(path("big.nii"));
+  big_endian_scaled_int16(g, stored).save(path("big.nii"));
   const auto image = perfq::io::read_nifti(path("big.nii"));
   expect_same_geometry(image.geometry(), g);
   for (std::size_t i = 0; i < stored.size(); ++i)
