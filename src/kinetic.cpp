@@ -325,22 +325,29 @@ KineticFit fit_kinetic(View<const float> delta_m, const M0Source& m0, const AslP
   // Compact the voxels to fit; the others get their status here.
   const std::size_t voxels = g.voxel_count();
   const std::size_t slice_voxels = g.dims[0] * g.dims[1];
+  // Every voxel's status, side by side; then the voxels to fit, in voxel order.
+  auto classify = [&](std::size_t begin, std::size_t end, std::size_t) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const float m = static_cast<float>(m0_at(i));
+      bool finite = detail::is_finite(m);
+      for (std::size_t k = 0; k < n && finite; ++k) {
+        finite = detail::is_finite(delta_m.volume(k)[i]);
+      }
+      std::uint8_t status = detail::kStatusOk;
+      if (mask && mask->data[i] == 0) {
+        status = detail::kStatusOutsideMask;
+      } else if (!finite) {
+        status = detail::kStatusNonFiniteInput;
+      } else if (!(m > 0.0f)) {
+        status = detail::kStatusM0NotPositive;
+      }
+      out.status[i] = status;
+    }
+  };
+  cpu::parallel_for_slices(0, voxels, slice_voxels, execution.threads, classify);
   std::vector<std::size_t> active;
   for (std::size_t i = 0; i < voxels; ++i) {
-    std::uint8_t status = detail::kStatusOk;
-    const float m = static_cast<float>(m0_at(i));
-    bool finite = detail::is_finite(m);
-    for (std::size_t k = 0; k < n && finite; ++k) finite = detail::is_finite(delta_m.volume(k)[i]);
-    if (mask && mask->data[i] == 0) {
-      status = detail::kStatusOutsideMask;
-    } else if (!finite) {
-      status = detail::kStatusNonFiniteInput;
-    } else if (!(m > 0.0f)) {
-      status = detail::kStatusM0NotPositive;
-    } else {
-      active.push_back(i);
-    }
-    out.status[i] = status;
+    if (out.status[i] == detail::kStatusOk) active.push_back(i);
   }
   if (options.t1_tissue_map) {
     checks::one_volume_on_grid(*options.t1_tissue_map, g, "the tissue T1 map", "the ΔM series");
