@@ -47,16 +47,12 @@ struct AnatomyPlan {
 /// The classes of fMRIPrep's and sMRIPrep's `_dseg` (their BIDS order, from FSL FAST's).
 constexpr const char* kAnatDsegNames = "index\tname\n1\tGM\n2\tWM\n3\tCSF\n";
 
-/// The series' own M0 image (`<prefix>_m0scan`, beside it), else the series itself: the image
-/// registered to the T1w (perfq register averages the volumes of a series).
+/// The series' separate M0 image (perfq::io::find_m0scan: its own `<prefix>_m0scan`, else the
+/// m0scan whose IntendedFor names it), else the series itself: the image registered to the
+/// T1w (perfq register averages the volumes of a series).
 inline fs::path registration_image(const Series& s) {
-  const fs::path folder = s.asl.parent_path();
-  for (const char* ext : {".nii.gz", ".nii"}) {
-    const fs::path m0 = folder / (s.prefix + "_m0scan" + ext);
-    std::error_code ec;
-    if (fs::is_regular_file(m0, ec)) return m0;
-  }
-  return s.asl;
+  const std::string m0 = perfq::io::find_m0scan(s.asl.string());
+  return m0.empty() ? s.asl : fs::path(m0);
 }
 
 /// The steps for series `s`, writing into `out` (its output folder) images with extension
@@ -95,9 +91,16 @@ inline AnatomyPlan plan_anatomy(const Series& s, const fs::path& out, const Anat
   p.transform = in_out("_from-asl_to-T1w_mode-image_xfm.txt");
   fs::path sidecar = p.transform;
   sidecar.replace_extension(".json");
+  fs::path moving;
+  try {
+    moving = registration_image(s);
+  } catch (const perfq::Error& e) {  // e.g. two m0scans name the series: this series fails
+    p.error = e.what();
+    return p;
+  }
   add("register",
-      {"register", registration_image(s).string(), a.t1w, "-o", p.transform.string(),
-       "--fixed-mask", a.brain_mask},
+      {"register", moving.string(), a.t1w, "-o", p.transform.string(), "--fixed-mask",
+       a.brain_mask},
       sidecar);
   // T1w-space images come into the series' space through the inverse of the registration.
   const std::string to_asl = "inverse:" + p.transform.string();

@@ -12,7 +12,7 @@ is present (``backend="auto"``).
 """
 
 from . import _perfq
-from ._anatomy import Registration, find_anat_derivatives, register_rigid
+from ._anatomy import Registration, find_anat_derivatives, find_m0scan, register_rigid
 from ._blocks import (Maps, border_zones, distance_map, fit_kinetic, quality_indices,
                       quantify_cbf, region_stats)
 from ._errors import BackendError, Error, InputError, InvalidArgumentError, OutputError
@@ -35,6 +35,6 @@ __all__ = [
     "quality_indices", "quantify_cbf", "quantify_series", "region_stats", "series_options", "write_phantom",
     "Transform", "affine_transform", "compose_transforms", "read_transform", "resample",
     "resample_labels", "resample_mask", "Registration", "find_anat_derivatives",
-    "register_rigid",
+    "find_m0scan", "register_rigid",
     "__version__",
 ]

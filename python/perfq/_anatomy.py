@@ -83,3 +83,10 @@ def find_anat_derivatives(root, subject: str, session: str = "") -> Dict[str, An
     subject = subject[4:] if subject.startswith("sub-") else subject
     session = session[4:] if session.startswith("ses-") else session
     return dict(_perfq.find_anat_derivatives(fspath(root, "root"), subject, session))
+
+
+def find_m0scan(asl_path) -> str:
+    """The separate M0 image of an ASL-BIDS series, as ``quantify_series`` finds it: the
+    series' own ``<prefix>_m0scan.nii[.gz]``, else the one m0scan of its folder whose sidecar's
+    IntendedFor names the series; "" when there is none."""
+    return str(_perfq.find_m0scan(fspath(asl_path, "asl_path")))

@@ -2,6 +2,7 @@
 // has them: points and matrices in LPS; the Python layer (perfq/_transforms.py) speaks RAS.
 #include <perfq/errors.hpp>
 #include <perfq/io/anatomy.hpp>
+#include <perfq/io/bids.hpp>
 #include <perfq/io/registration.hpp>
 #include <perfq/io/resample.hpp>
 #include <perfq/io/transform.hpp>
@@ -195,6 +196,7 @@ void bind_transforms(nb::module_& m) {
         return out;
       },
       nb::arg("root"), nb::arg("subject"), nb::arg("session"));
+  m.def("find_m0scan", &perfq::io::find_m0scan, nb::arg("asl_path"));
   m.def(
       "resample_mask",
       [](const InArray<std::uint8_t>& mask, const Dims& dims, const Triple& spacing,

@@ -83,3 +83,19 @@ def test_find_anat_derivatives_reads_fmriprep_names(tmp_path):
         "MNI152NLin6Asym": str(anat / "sub-07_from-MNI152NLin6Asym_to-T1w_mode-image_xfm.h5")}
     with pytest.raises(perfq.InputError, match="no anatomical derivatives"):
         perfq.find_anat_derivatives(tmp_path, "08")
+
+
+def test_find_m0scan_follows_intended_for(tmp_path):
+    perf = tmp_path / "sub-01" / "perf"
+    perf.mkdir(parents=True)
+    asl = perf / "sub-01_asl.nii.gz"
+    asl.write_bytes(b"")
+    assert perfq.find_m0scan(asl) == ""
+    (perf / "sub-01_dir-AP_m0scan.nii.gz").write_bytes(b"")
+    (perf / "sub-01_dir-AP_m0scan.json").write_text(
+        '{"IntendedFor": "perf/sub-01_asl.nii.gz"}')
+    assert perfq.find_m0scan(asl) == str(perf / "sub-01_dir-AP_m0scan.nii.gz")
+    (perf / "sub-01_m0scan.nii.gz").write_bytes(b"")  # the series' own comes first
+    assert perfq.find_m0scan(asl) == str(perf / "sub-01_m0scan.nii.gz")
+    with pytest.raises(perfq.InputError, match="_asl.nii"):
+        perfq.find_m0scan(perf / "sub-01_m0scan.nii.gz")

@@ -102,11 +102,18 @@ Metadata read_metadata(AslDataset& d, const fs::path& folder) {
 /// A separate M0 (header only): the series' own <prefix>_m0scan, else the one m0scan of the
 /// folder whose sidecar's IntendedFor names the series (BIDS links them so when their
 /// entities differ, e.g. dir-); on the series' grid. Sets d.m0_path; returns its prefix.
+/// The m0scan of the series (folder, file, prefix) and that m0scan's prefix; empty if none.
+fs::path m0scan_of(const fs::path& folder, const fs::path& asl, const std::string& prefix,
+                   std::string& m0_prefix) {
+  m0_prefix = prefix;
+  const fs::path m0 = detail::nifti_beside(folder, m0_prefix + "_m0scan");
+  return m0.empty() ? detail::m0scan_intended_for(folder, asl, m0_prefix) : m0;
+}
+
 std::string find_separate_m0(AslDataset& d, const fs::path& folder, const fs::path& asl,
                              const Geometry& asl_grid) {
-  std::string m0_prefix = d.prefix;
-  fs::path m0 = detail::nifti_beside(folder, m0_prefix + "_m0scan");
-  if (m0.empty()) m0 = detail::m0scan_intended_for(folder, asl, m0_prefix);
+  std::string m0_prefix;
+  const fs::path m0 = m0scan_of(folder, asl, d.prefix, m0_prefix);
   if (m0.empty()) {
     throw InputError(d.sidecar_path, "M0Type",
                      "Separate, but " + d.prefix + "_m0scan.nii[.gz] was not found in " +
@@ -276,6 +283,22 @@ void read_separate_m0(AslDataset& d, const Metadata& m, const fs::path& folder,
 }
 
 }  // namespace
+
+std::string find_m0scan(const std::string& asl_path) {
+  const fs::path asl(asl_path);
+  const std::string name = asl.filename().string();
+  std::string prefix;
+  for (const char* suffix : {"_asl.nii.gz", "_asl.nii"}) {
+    if (prefix.empty() && detail::ends_with(name, suffix)) {
+      prefix = name.substr(0, name.size() - std::string(suffix).size());
+    }
+  }
+  if (prefix.empty()) {
+    throw InputError(asl_path, "", "expected an ASL-BIDS file named *_asl.nii or *_asl.nii.gz");
+  }
+  std::string m0_prefix;
+  return m0scan_of(asl.parent_path(), asl, prefix, m0_prefix).string();
+}
 
 AslDataset read_asl_bids(const std::string& asl_path) { return read_asl_bids(asl_path, 0); }
 

@@ -565,6 +565,8 @@ TEST_F(BidsDataset, SeparateM0FoundThroughIntendedFor) {
        R"({"RepetitionTimePreparation": 4.0, "IntendedFor": ")" + here + R"(/sub-01_asl.nii.gz"})");
   auto d = read_asl_bids(path("sub-01_asl.nii.gz"));
   EXPECT_EQ(d.m0_path, path("sub-01_dir-AP_m0scan.nii.gz"));
+  // The same lookup on its own (perfq bids registers that image to the T1w).
+  EXPECT_EQ(perfq::io::find_m0scan(path("sub-01_asl.nii.gz")), path("sub-01_dir-AP_m0scan.nii.gz"));
   ASSERT_TRUE(d.protocol.m0_repetition_time);
   EXPECT_DOUBLE_EQ(*d.protocol.m0_repetition_time, 4.0);
   text("sub-01_dir-AP_m0scan.json", R"({"RepetitionTimePreparation": 4.0, "IntendedFor":
@@ -575,6 +577,7 @@ TEST_F(BidsDataset, SeparateM0FoundThroughIntendedFor) {
   std::string what = input_error([&] { read_asl_bids(path("sub-01_asl.nii.gz")); },
                                  "sub-01_asl.json", "M0Type");
   EXPECT_NE(what.find("IntendedFor"), std::string::npos) << what;
+  EXPECT_EQ(perfq::io::find_m0scan(path("sub-01_asl.nii.gz")), "");
   // Two m0scans naming the series: ambiguous.
   text("sub-01_dir-AP_m0scan.json", R"({"IntendedFor": ")" + here + R"(/sub-01_asl.nii.gz"})");
   fs::copy_file(path("sub-01_dir-AP_m0scan.nii.gz"), path("sub-01_dir-PA_m0scan.nii.gz"));
@@ -582,9 +585,13 @@ TEST_F(BidsDataset, SeparateM0FoundThroughIntendedFor) {
   what = input_error([&] { read_asl_bids(path("sub-01_asl.nii.gz")); }, "dir-AP_m0scan",
                      "IntendedFor");
   EXPECT_NE(what.find("dir-PA"), std::string::npos) << what;
+  input_error([&] { perfq::io::find_m0scan(path("sub-01_asl.nii.gz")); }, "dir-AP_m0scan",
+              "IntendedFor");
   // The series' own <prefix>_m0scan comes first.
   write_pcasl();
   EXPECT_EQ(read_asl_bids(path("sub-01_asl.nii.gz")).m0_path, path("sub-01_m0scan.nii.gz"));
+  EXPECT_EQ(perfq::io::find_m0scan(path("sub-01_asl.nii.gz")), path("sub-01_m0scan.nii.gz"));
+  input_error([&] { perfq::io::find_m0scan(path("sub-01_m0scan.nii.gz")); }, "sub-01_m0scan", "");
 }
 
 TEST_F(BidsDataset, MissingPieces) {

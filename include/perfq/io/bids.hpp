@@ -143,6 +143,15 @@ struct AslDataset {
 PERFQ_IO_API std::optional<double> participant_hematocrit(const std::string& bids_dir,
                                                           const std::string& participant);
 
+/// @brief The separate M0 image of the ASL series at `asl_path`, found as read_asl_bids finds
+/// it for M0Type Separate: `<prefix>_m0scan.nii[.gz]` beside the series, else the one
+/// m0scan of its folder whose sidecar's IntendedFor names the series (BIDS links them so
+/// when their entities differ, e.g. `dir-`). Reads no image and not the series' sidecar.
+/// @return the path; empty when there is none
+/// @throws InputError naming the file: a name that is not `*_asl.nii[.gz]`, or two m0scans
+/// whose IntendedFor name the series.
+PERFQ_IO_API std::string find_m0scan(const std::string& asl_path);
+
 /// @brief Reads and validates an ASL-BIDS series given the path of its `*_asl.nii[.gz]`.
 /// @throws InputError naming the file and field on anything missing or contradictory: a
 /// timing list whose length is not the number of volumes, no LabelingDuration for PCASL,
