@@ -15,7 +15,8 @@ and |ATT error| over the mask's voxels with true CBF > 0; CBF = 6000 λ ftiss / 
 fabber_aslrest.py. Also prints fabber's final spatial precision of ftiss (aK, from its log).
 
 usage: fabber_spatial.py <phantom_root> [--t1 S] [--t1b S] [--bat S] [--batsd S]
-        [--spatial-iterations N] [--core-lib PATH] [--models-lib PATH] [-o DIR]
+        [--spatial-iterations N] [--spatial-only] [--core-lib PATH] [--models-lib PATH]
+        [-o DIR]
 env:   FABBER_CORE_LIB, FABBER_ASL_LIB (as fabber_aslrest.py)
 needs: numpy, nibabel (pip)
 """
@@ -60,6 +61,9 @@ def main():
                         help="step 2's iterations (oxasl: 20)")
     parser.add_argument("--core-lib", default=os.environ.get("FABBER_CORE_LIB"))
     parser.add_argument("--models-lib", default=os.environ.get("FABBER_ASL_LIB"))
+    parser.add_argument("--spatial-only", action="store_true",
+                        help="also run spatialvb alone from the priors (fabber's "
+                             "--method=spatialvb without the VB step before it)")
     parser.add_argument("-o", "--output", type=Path, help="write the maps of both steps here")
     args = parser.parse_args()
     if not args.core_lib or not args.models_lib:
@@ -111,6 +115,10 @@ def main():
     vb = report("step 1, VB              ", first, middle - start)
     report("step 2, spatialvb alone ", second, end - middle)
     spatial = report("both steps (BASIL)      ", second, end - start)
+    if args.spatial_only:
+        start = time.perf_counter()
+        alone, _ = fabber.run(step2, data, mask, outputs)
+        report("spatialvb from the priors", alone, time.perf_counter() - start)
     ak = re.findall(r"SpatialPrior::Calculate aK 0: New aK: (\S+)", log)
     if ak:
         # aK: the precision of ftiss between neighbours; as a CBF SD at the median M0:

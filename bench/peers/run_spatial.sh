@@ -37,5 +37,5 @@ for snr in ${snrs[*]}; do
     echo "  perfq cbf $name (--att-prior, 2 threads): $(seconds "$start" "$end") s whole process"
     python3 bench/peers/score_maps.py "$root" "$out" "perfq $name"
   done
-  python3 bench/peers/fabber_spatial.py "$root"
+  python3 bench/peers/fabber_spatial.py "$root" --spatial-only
 done
