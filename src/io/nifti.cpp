@@ -25,6 +25,7 @@
 #include <iomanip>
 #include <limits>
 #include <memory>
+#include <new>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -285,7 +286,13 @@ bool inflate_whole(const std::string& path, unsigned char* out, std::uint64_t ex
       // Straight into place, but for a member holding skipped bytes (the header): it goes
       // through a buffer of its own.
       const bool whole_member = member.out >= skip;
-      std::vector<unsigned char> buffer(whole_member ? 0 : member.out_size);
+      std::vector<unsigned char> buffer;
+      try {  // nothing may leave the parallel loop: out of memory, the streaming reader says so
+        buffer.resize(whole_member ? 0 : member.out_size);
+      } catch (const std::bad_alloc&) {
+        libdeflate_free_decompressor(inflater);
+        return;
+      }
       unsigned char* target = whole_member ? out + (member.out - skip) : buffer.data();
       std::size_t used = 0, produced = 0;
       // libdeflate checks the member's CRC-32 and length; it must end where its header says.

@@ -22,6 +22,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -223,7 +224,11 @@ std::vector<unsigned char> gzip_members(const std::vector<unsigned char>& data, 
       failed[m] = 1;
       return;
     }
-    parts[m] = indexed_member(deflater, data.data() + begin, size);
+    try {  // nothing may leave the parallel loop: out of memory fails the write below
+      parts[m] = indexed_member(deflater, data.data() + begin, size);
+    } catch (const std::bad_alloc&) {
+      parts[m].clear();
+    }
     libdeflate_free_compressor(deflater);
     failed[m] = parts[m].empty();
   });
